@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, sign-in tokens, sessions and throttling."""

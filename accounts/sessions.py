@@ -1,0 +1,47 @@
+"""Server-side sessions behind a signed cookie.
+
+The cookie holds a random token; the database holds its hash, the user and
+the expiry.  Keeping sessions server-side lets a password change sign out
+other devices, and lets the real-time layer find a user's devices.
+"""
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from accounts.tokens import hash_token, utcnow
+
+COOKIE = "lh_session"
+
+
+async def create(db, user_id, ttl: datetime.timedelta, user_agent: str = "", ip: str = "") -> str:
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    await db.sessions.insert_one({
+        "token_hash": hash_token(raw), "user_id": user_id, "created_at": now,
+        "seen_at": now, "expires_at": now + ttl,
+        "user_agent": user_agent[:300], "ip": ip,
+    })
+    return raw
+
+
+async def lookup(db, raw: str | None) -> dict | None:
+    if not raw or len(raw) > 128:
+        return None
+    doc = await db.sessions.find_one({"token_hash": hash_token(raw)})
+    if not doc or doc["expires_at"] <= utcnow():
+        return None
+    return doc
+
+
+async def revoke(db, raw: str | None) -> None:
+    if raw:
+        await db.sessions.delete_one({"token_hash": hash_token(raw)})
+
+
+async def revoke_others(db, user_id, keep_raw: str | None = None) -> int:
+    query: dict = {"user_id": user_id}
+    if keep_raw:
+        query["token_hash"] = {"$ne": hash_token(keep_raw)}
+    result = await db.sessions.delete_many(query)
+    return result.deleted_count

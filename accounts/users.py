@@ -1,0 +1,85 @@
+"""User accounts: creation, lookup and password changes.
+
+Emails are stored lower-cased and are unique across the installation; every
+account also has a unique login, generated when not given, so an attendee can
+sign in on a second device with the login and password from their email.
+"""
+from __future__ import annotations
+
+from bson import ObjectId
+from email_validator import EmailNotValidError, validate_email
+from pymongo.errors import DuplicateKeyError
+
+from accounts.passwords import generate_login
+from accounts.tokens import utcnow
+
+MAX_NAME_LENGTH = 120
+
+
+class DuplicateUser(Exception):
+    def __init__(self, field: str):
+        super().__init__(field)
+        self.field = field
+
+
+def normalize_email(raw: str) -> str | None:
+    """The canonical form of an email address, or None if it is not one."""
+    raw = (raw or "").strip()
+    if not raw or len(raw) > 254:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def as_id(value) -> ObjectId | None:
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except Exception:
+        return None
+
+
+async def create(db, *, email: str, name: str = "", locale: str = "en",
+                 password_hash: str | None = None, login: str | None = None,
+                 platform_admin: bool = False) -> dict:
+    user = {
+        "_id": ObjectId(), "email": email, "name": (name or "")[:MAX_NAME_LENGTH],
+        "login": login or generate_login(), "locale": locale,
+        "password_hash": password_hash, "platform_admin": platform_admin,
+        "created_at": utcnow(), "last_login_at": None,
+    }
+    try:
+        await db.users.insert_one(user)
+    except DuplicateKeyError as exc:
+        raise DuplicateUser("login" if "login" in str(exc) else "email") from None
+    return user
+
+
+async def by_id(db, user_id) -> dict | None:
+    oid = as_id(user_id)
+    return await db.users.find_one({"_id": oid}) if oid else None
+
+
+async def by_email(db, email: str) -> dict | None:
+    norm = normalize_email(email)
+    return await db.users.find_one({"email": norm}) if norm else None
+
+
+async def by_login_or_email(db, identifier: str) -> dict | None:
+    identifier = (identifier or "").strip()
+    if not identifier or len(identifier) > 254:
+        return None
+    if "@" in identifier:
+        return await by_email(db, identifier)
+    return await db.users.find_one({"login": identifier.lower()})
+
+
+async def set_password_hash(db, user_id, password_hash: str) -> None:
+    await db.users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+
+
+async def set_locale(db, user_id, locale: str) -> None:
+    await db.users.update_one({"_id": user_id}, {"$set": {"locale": locale}})

@@ -1,0 +1,1 @@
+"""The staff side: admin handlers, their forms and their permission checks."""

@@ -1,0 +1,2 @@
+"""TODO: filled in by its author."""
+ROUTES: list = []

@@ -1,0 +1,81 @@
+"""Settings read from the environment, each with an explicit default.
+
+Every variable is listed in the README's configuration table; keep the two in
+step.  Optional infrastructure (MongoDB, Redis, SMTP) switches on only when its
+variable is set, so the platform runs with no external services at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    processes: int = 1
+    base_url: str = ""
+    mongodb_uri: str = ""
+    mongodb_db: str = "livehall"
+    redis_url: str = ""
+    cookie_secret: str = ""
+    cookie_secret_generated: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "starttls"  # starttls | tls | none
+    mail_from: str = "Livehall <no-reply@localhost>"
+    demo_password: str = "demo-livehall"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    signin_link_ttl_hours: int = 72
+    reset_link_ttl_minutes: int = 60
+    session_ttl_days: int = 30
+    max_upload_mb: int = 10
+    max_csv_kb: int = 1024
+    max_csv_rows: int = 20000
+    trust_proxy: bool = False
+    log_format: str = "json"
+    log_level: str = "INFO"
+    default_locale: str = "en"
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def embedded_store(self) -> bool:
+        return not self.mongodb_uri
+
+
+def from_env(env: dict[str, str] | None = None, **overrides) -> Settings:
+    env = dict(os.environ if env is None else env)
+    s = Settings()
+    values: dict = {}
+    for field in dataclasses.fields(Settings):
+        if field.name == "cookie_secret_generated":
+            continue
+        raw = env.get(field.name.upper())
+        if raw is None:
+            continue
+        default = getattr(s, field.name)
+        if isinstance(default, bool):
+            values[field.name] = _bool(raw)
+        elif isinstance(default, int):
+            values[field.name] = int(raw)
+        else:
+            values[field.name] = raw
+    values.update(overrides)
+    if not values.get("cookie_secret"):
+        # A random secret signs out everybody on restart; production sets one
+        # (and every process behind nginx must share it).
+        values["cookie_secret"] = secrets.token_urlsafe(32)
+        values["cookie_secret_generated"] = True
+    return dataclasses.replace(s, **values)

@@ -1,0 +1,1 @@
+"""Organiser spaces and their events: model, live state and control actions."""

@@ -1,0 +1,129 @@
+"""Spaces and events as stored documents, and the reads every page needs.
+
+An event document carries everything that describes it: locales and
+per-locale texts, days, broadcast, gate, slides, schedule and materials.
+`state_version` grows by one with every control action, so a reader can tell
+which of two states is newer.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+import secrets
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from accounts.tokens import utcnow
+from accounts.users import as_id
+from i18n import LOCALES
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+GATE_AUTO, GATE_OPEN, GATE_CLOSED = "auto", "open", "closed"
+MAX_TITLE = 200
+MAX_TEXT = 20000
+
+
+class DuplicateSlug(Exception):
+    pass
+
+
+def new_item_id() -> str:
+    return secrets.token_hex(4)
+
+
+def valid_slug(slug: str) -> bool:
+    return bool(SLUG_RE.match(slug or ""))
+
+
+async def create_space(db, *, slug: str, name: str) -> dict:
+    space = {"_id": ObjectId(), "slug": slug, "name": name[:MAX_TITLE], "created_at": utcnow()}
+    try:
+        await db.spaces.insert_one(space)
+    except DuplicateKeyError:
+        raise DuplicateSlug() from None
+    return space
+
+
+def blank_event(space_id, slug: str, locales: list[str], default_locale: str,
+                title: dict[str, str], timezone: str = "UTC") -> dict:
+    return {
+        "_id": ObjectId(), "space_id": space_id, "slug": slug,
+        "locales": [c for c in LOCALES if c in locales],
+        "default_locale": default_locale, "timezone": timezone,
+        "title": title, "description": {},
+        "days": [],
+        "broadcast": {"on": False, "sources": {}},
+        "gate": {"mode": GATE_AUTO, "official_start": None},
+        "slides": {"visible": True, "index": 0, "decks": {}},
+        "schedule": [], "materials": [],
+        "state_version": 0, "created_at": utcnow(), "updated_at": utcnow(),
+    }
+
+
+async def create_event(db, event: dict) -> dict:
+    try:
+        await db.events.insert_one(event)
+    except DuplicateKeyError:
+        raise DuplicateSlug() from None
+    return event
+
+
+async def get_space(db, space_id) -> dict | None:
+    oid = as_id(space_id)
+    return await db.spaces.find_one({"_id": oid}) if oid else None
+
+
+async def get_event(db, event_id) -> dict | None:
+    oid = as_id(event_id)
+    return await db.events.find_one({"_id": oid}) if oid else None
+
+
+async def get_event_by_slugs(db, space_slug: str, event_slug: str) -> tuple[dict | None, dict | None]:
+    space = await db.spaces.find_one({"slug": space_slug})
+    if not space:
+        return None, None
+    event = await db.events.find_one({"space_id": space["_id"], "slug": event_slug})
+    return space, event
+
+
+def locale_for(event: dict, wanted: str) -> str:
+    """The event locale a viewer of `wanted` sees: theirs, else the event default."""
+    return wanted if wanted in event["locales"] else event["default_locale"]
+
+
+def deck(event: dict, locale: str) -> list[dict]:
+    decks = event["slides"]["decks"]
+    return decks.get(locale) or decks.get(event["default_locale"]) or []
+
+
+def slide_count(event: dict) -> int:
+    """The shared index runs over the longest deck; shorter decks hold their last slide."""
+    return max((len(d) for d in event["slides"]["decks"].values()), default=0)
+
+
+def current_slide(event: dict, locale: str) -> tuple[int, dict | None]:
+    """(1-based number shown, slide) of the viewer's locale, or (0, None)."""
+    slides = deck(event, locale)
+    if not slides:
+        return 0, None
+    i = min(event["slides"]["index"], len(slides) - 1)
+    return i + 1, slides[i]
+
+
+def gate_open(event: dict, now: datetime.datetime | None = None) -> bool:
+    gate = event["gate"]
+    if gate["mode"] == GATE_OPEN:
+        return True
+    if gate["mode"] == GATE_CLOSED:
+        return False
+    start = gate.get("official_start")
+    return bool(start and (now or utcnow()) >= start)
+
+
+def enabled_days(event: dict) -> list[dict]:
+    return [d for d in event["days"] if d.get("enabled")]
+
+
+def find_day(event: dict, day_id: str) -> dict | None:
+    return next((d for d in event["days"] if d["id"] == day_id), None)

@@ -1,0 +1,1 @@
+"""Public HTTP handlers: sign-in, the event page, profile, media, operations."""

@@ -1,0 +1,33 @@
+"""Structured logging: one JSON object per line (or plain text for a terminal).
+
+Tornado's access log goes through `log_request`, so every request line carries
+the same fields: method, path, status, duration, remote address.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+
+def setup(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"levelname": "level", "asctime": "time"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def log_request(handler) -> None:
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("livehall.access").log(level, "request", extra={
+        "method": handler.request.method, "path": handler.request.path, "status": status,
+        "duration_ms": round(handler.request.request_time() * 1000, 2),
+        "remote_ip": handler.request.remote_ip,
+    })

@@ -1,0 +1,1 @@
+"""Outgoing mail: the mailer (SMTP or the database outbox) and rendered messages."""

@@ -1,0 +1,30 @@
+"""Emails rendered from templates in the recipient's language.
+
+Each email `name` has three templates in templates/email/: `name.subject.txt`
+(one line), `name.txt` (plain text) and `name.html`.  They are rendered with
+the same per-locale Jinja environments as pages, so every email is
+translated like the rest of the UI.
+"""
+from __future__ import annotations
+
+import jinja2
+
+from i18n import I18n, direction
+
+
+def render(i18n: I18n, locale: str, name: str, **ctx) -> tuple[str, str, str]:
+    env = i18n.env(locale)
+    ctx = {"locale_code": locale, "direction": direction(locale), **ctx}
+    subject = env.get_template(f"email/{name}.subject.txt").render(**ctx).strip()
+    text = _text_env(env).get_template(f"email/{name}.txt").render(**ctx)
+    html = env.get_template(f"email/{name}.html").render(**ctx)
+    return " ".join(subject.split()), text, html
+
+
+def _text_env(env: jinja2.Environment) -> jinja2.Environment:
+    # Plain-text mail must not HTML-escape names like "O'Brien & Co".
+    overlay = getattr(env, "_text_overlay", None)
+    if overlay is None:
+        overlay = env.overlay(autoescape=False)
+        env._text_overlay = overlay
+    return overlay

@@ -1,0 +1,72 @@
+"""Every collection's indexes, declared in one place and applied idempotently.
+
+`ensure_indexes` runs at startup and from `python server.py ensure-indexes`.
+Creating an index that already exists with the same options is a no-op on
+MongoDB, so running it on every start is safe.  TTL indexes (expireAfterSeconds
+on a date field) make MongoDB delete expired tokens and sessions by itself;
+code never trusts that alone and always checks the expiry date too.
+"""
+from __future__ import annotations
+
+ASC, DESC = 1, -1
+
+# collection -> list of (keys, options)
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
+    "users": [
+        ([("email", ASC)], {"unique": True, "name": "email_unique"}),
+        ([("login", ASC)], {"unique": True, "name": "login_unique"}),
+    ],
+    "spaces": [
+        ([("slug", ASC)], {"unique": True, "name": "slug_unique"}),
+    ],
+    "events": [
+        ([("space_id", ASC), ("slug", ASC)], {"unique": True, "name": "space_slug_unique"}),
+    ],
+    "memberships": [
+        ([("user_id", ASC), ("scope_id", ASC), ("role", ASC)],
+         {"unique": True, "name": "user_scope_role_unique"}),
+        ([("scope_id", ASC), ("role", ASC), ("email", ASC)], {"name": "scope_role_email"}),
+    ],
+    "tokens": [
+        ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
+        ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+    "sessions": [
+        ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
+        ([("user_id", ASC)], {"name": "user"}),
+        ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+    "throttle": [
+        ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+    "audit": [
+        ([("event_id", ASC), ("at", DESC)], {"name": "event_at"}),
+        ([("at", DESC)], {"name": "at"}),
+    ],
+    "outbox": [
+        ([("created_at", DESC)], {"name": "created"}),
+        ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),
+        ([("status", ASC), ("created_at", ASC)], {"name": "status_created"}),
+    ],
+    "mailings": [
+        ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),
+        ([("status", ASC)], {"name": "status"}),
+    ],
+    "mailing_items": [
+        ([("mailing_id", ASC), ("user_id", ASC)], {"unique": True, "name": "mailing_user_unique"}),
+        ([("mailing_id", ASC), ("status", ASC)], {"name": "mailing_status"}),
+    ],
+    "imports": [
+        ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+}
+
+
+async def ensure_indexes(db) -> list[str]:
+    """Create every declared index; returns their names as 'collection.name'."""
+    created = []
+    for collection, specs in INDEXES.items():
+        for keys, options in specs:
+            await db[collection].create_index(keys, **options)
+            created.append(f"{collection}.{options['name']}")
+    return created

@@ -1,0 +1,1 @@
+"""The real-time side: notifying live viewers of event state changes."""

@@ -1,0 +1,32 @@
+"""The one internal call every control action makes after persisting a change.
+
+`StateChanges.announce` is where the real-time layer hooks in: listeners are
+registered at start-up (the WebSocket hub, a Redis publisher) and each is
+called with the event id and the change.  With no listener, pages show the new
+state on their next load.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[object, dict], Awaitable[None]]
+
+
+class StateChanges:
+    def __init__(self):
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def announce(self, event_id, change: dict) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event_id, change)
+            except Exception:
+                # The change is already persisted; a failing listener must not
+                # turn a successful admin action into an error page.
+                log.exception("state change listener failed", extra={"event_id": str(event_id)})

@@ -1,0 +1,23 @@
+"""Every URL of the platform, gathered from the modules that handle them.
+
+Each handler module exports ROUTES, a list of (pattern, handler class).
+`build` gives every handler the same `services` through `initialize()`.
+"""
+from __future__ import annotations
+
+from tornado.web import URLSpec
+
+from admin import (attendees, audit_log, control, dashboard, events, mailings, outbox,
+                   slides, staff)
+from handlers import auth, event, home, media, ops, profile
+
+MODULES = (ops, auth, profile, home, event, media,
+           dashboard, events, control, slides, staff, audit_log, attendees, mailings, outbox)
+
+
+def build(services) -> list[URLSpec]:
+    specs = []
+    for module in MODULES:
+        for pattern, handler, *name in module.ROUTES:
+            specs.append(URLSpec(pattern, handler, {"services": services}, name[0] if name else None))
+    return specs

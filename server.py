@@ -1,0 +1,259 @@
+"""Livehall: the one entry point.
+
+    python server.py [serve] [--demo] [--port N] [--processes N]
+    python server.py ensure-indexes
+    python server.py create-admin --email E [--name N] [--password P]
+    python server.py seed-demo
+
+`serve` reads the configuration from the environment (see the README's table),
+builds the services and the app with the factories below, and serves until
+SIGTERM or SIGINT, on which it stops accepting connections, lets running
+requests finish, closes every client and exits 0.  With --processes N it
+starts N server processes on consecutive ports (for nginx to balance) and
+supervises them.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import tornado.httpserver
+import tornado.web
+from prometheus_client import CollectorRegistry
+
+import config
+import logs
+import routes
+from accounts.passwords import PasswordHasher
+from handlers.base import NotFoundHandler
+from i18n import I18n
+from mail.mailer import Mailer
+from metrics import Metrics
+from mongo_indexes import ensure_indexes
+from realtime.notify import StateChanges
+from services import Services
+from storage import open_database
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+log = logging.getLogger("livehall")
+DRAIN_SECONDS = 10
+
+
+async def make_services(settings: config.Settings) -> Services:
+    storage = await open_database(settings)
+    await ensure_indexes(storage.db)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    redis_client = None
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+        redis_client = aioredis.from_url(settings.redis_url, socket_timeout=2,
+                                         socket_connect_timeout=2)
+    i18n = I18n()
+    missing = i18n.missing_catalogs()
+    if missing:
+        log.warning("compiled translations missing; run `make translations`",
+                    extra={"locales": missing})
+    return Services(
+        settings=settings, storage=storage, i18n=i18n,
+        hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
+        notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics),
+        metrics=metrics, registry=registry, redis=redis_client,
+    )
+
+
+async def close_services(services: Services) -> None:
+    for task in list(services.background):
+        task.cancel()
+    if services.background:
+        await asyncio.gather(*services.background, return_exceptions=True)
+    if services.redis is not None:
+        await services.redis.aclose()
+    await services.storage.close()
+
+
+def make_app(services: Services) -> tornado.web.Application:
+    s = services.settings
+    return tornado.web.Application(
+        routes.build(services),
+        cookie_secret=s.cookie_secret,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Lax"},
+        static_path=os.path.join(ROOT, "static"),
+        static_url_prefix="/static/",
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"services": services},
+        login_url="/signin",
+        log_function=logs.log_request,
+        debug=False,
+        services=services,
+    )
+
+
+async def start_background(services: Services) -> None:
+    """Resume work that outlives a request (mailings interrupted by a restart)."""
+    try:
+        from attendees import mailings
+    except ImportError:
+        return
+    resume = getattr(mailings, "resume_all", None)
+    if resume:
+        await resume(services)
+
+
+async def serve(settings: config.Settings, demo: bool) -> None:
+    services = await make_services(settings)
+    if services.storage.kind == "embedded":
+        print("Embedded store in use: data is not kept across restarts "
+              "(set MONGODB_URI to use MongoDB).", flush=True)
+    if demo:
+        import demo as demo_mod
+        summary = await demo_mod.seed(services)
+        print(demo_mod.describe(summary, settings), flush=True)
+    app = make_app(services)
+    server = tornado.httpserver.HTTPServer(app, xheaders=settings.trust_proxy,
+                                           max_body_size=64 * 1024 * 1024)
+    server.listen(settings.port, settings.host)
+    await start_background(services)
+    log.info("listening", extra={"url": settings.public_url, "port": settings.port,
+                                 "store": services.storage.kind})
+    print(f"Livehall is serving on http://{settings.host}:{settings.port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining")
+    server.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), DRAIN_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("connections still open after drain timeout")
+    await close_services(services)
+    log.info("stopped")
+
+
+def supervise(settings: config.Settings, args) -> int:
+    """Run N single-process servers on consecutive ports; stop them together."""
+    env = dict(os.environ, COOKIE_SECRET=settings.cookie_secret)
+    children = []
+    for i in range(args.processes):
+        cmd = [sys.executable, os.path.join(ROOT, "server.py"), "serve",
+               "--port", str(settings.port + i), "--processes", "1"]
+        children.append(subprocess.Popen(cmd, env=env))
+
+    def forward(signum, _frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
+
+
+async def cmd_ensure_indexes(settings) -> int:
+    services = await make_services(settings)
+    try:
+        from mongo_indexes import INDEXES
+        print(f"indexes ensured on {services.storage.kind}: "
+              f"{sum(len(v) for v in INDEXES.values())} in {len(INDEXES)} collections")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def cmd_create_admin(settings, args) -> int:
+    from accounts import users
+    services = await make_services(settings)
+    try:
+        email = users.normalize_email(args.email)
+        if not email:
+            print("error: not an email address", file=sys.stderr)
+            return 2
+        password = args.password or getpass.getpass("Password: ")
+        if len(password) < 8:
+            print("error: the password needs at least 8 characters", file=sys.stderr)
+            return 2
+        hashed = await services.hasher.hash(password)
+        existing = await users.by_email(services.db, email)
+        if existing:
+            await services.db.users.update_one({"_id": existing["_id"]},
+                                               {"$set": {"platform_admin": True, "password_hash": hashed}})
+            print(f"{email} is now a platform admin (password updated)")
+        else:
+            await users.create(services.db, email=email, name=args.name or "", password_hash=hashed,
+                               platform_admin=True, locale=settings.default_locale)
+            print(f"platform admin {email} created")
+        if services.storage.kind == "embedded":
+            print("note: the embedded store keeps nothing after this command; set MONGODB_URI")
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def cmd_seed_demo(settings) -> int:
+    import demo as demo_mod
+    services = await make_services(settings)
+    try:
+        summary = await demo_mod.seed(services)
+        print(demo_mod.describe(summary, settings))
+    finally:
+        await close_services(services)
+    return 0
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="server.py", description="Livehall event platform")
+    sub = p.add_subparsers(dest="command")
+    for name in ("serve", None):
+        target = sub.add_parser("serve", help="serve HTTP (the default)") if name else p
+        target.add_argument("--demo", action="store_true", help="seed the demo event at start")
+        target.add_argument("--port", type=int, help="port (default: PORT or 8888)")
+        target.add_argument("--processes", type=int, help="server processes on consecutive ports")
+    sub.add_parser("ensure-indexes", help="create every declared MongoDB index")
+    ca = sub.add_parser("create-admin", help="create or promote a platform admin")
+    ca.add_argument("--email", required=True)
+    ca.add_argument("--name", default="")
+    ca.add_argument("--password", help="asked for when omitted")
+    sub.add_parser("seed-demo", help="seed the demo space, event and accounts")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    overrides = {}
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "processes", None):
+        overrides["processes"] = args.processes
+    settings = config.from_env(**overrides)
+    logs.setup(settings.log_level, settings.log_format)
+    command = args.command or "serve"
+    if command == "ensure-indexes":
+        return asyncio.run(cmd_ensure_indexes(settings))
+    if command == "create-admin":
+        return asyncio.run(cmd_create_admin(settings, args))
+    if command == "seed-demo":
+        return asyncio.run(cmd_seed_demo(settings))
+    if settings.processes > 1:
+        if settings.embedded_store:
+            print("error: several processes need a shared database; set MONGODB_URI",
+                  file=sys.stderr)
+            return 2
+        args.processes = settings.processes
+        return supervise(settings, args)
+    asyncio.run(serve(settings, getattr(args, "demo", False)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  // Submit selects marked data-autosubmit (the language switcher) on change.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
+  // Ask before destructive actions: forms carry data-confirm with a translated question.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+    });
+  });
+  // Countdown to the official start: elements with data-countdown="ISO date".
+  var timers = document.querySelectorAll("[data-countdown]");
+  if (timers.length) {
+    var tick = function () {
+      timers.forEach(function (el) {
+        var left = Math.max(0, Date.parse(el.getAttribute("data-countdown")) - Date.now());
+        if (left === 0 && el.hasAttribute("data-reload")) { window.location.reload(); return; }
+        var s = Math.floor(left / 1000), d = Math.floor(s / 86400);
+        var hh = String(Math.floor(s % 86400 / 3600)).padStart(2, "0");
+        var mm = String(Math.floor(s % 3600 / 60)).padStart(2, "0");
+        var ss = String(s % 60).padStart(2, "0");
+        el.textContent = (d ? d + " · " : "") + hh + ":" + mm + ":" + ss;
+      });
+    };
+    tick();
+    setInterval(tick, 1000);
+  }
+  // Pages with long-running work (mailings) refresh their progress.
+  var poll = document.querySelector("[data-refresh-seconds]");
+  if (poll) {
+    setTimeout(function () { window.location.reload(); },
+      1000 * parseInt(poll.getAttribute("data-refresh-seconds"), 10));
+  }
+})();
