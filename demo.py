@@ -1,0 +1,164 @@
+"""The demo: one organiser space with one event in all eight languages.
+
+`seed` is idempotent: when the demo space exists it only reports the accounts.
+Slides are drawn with Pillow at seed time (one deck per language, each slide
+marked with its language), so a viewer can see at a glance that they get
+their own locale's slide.  Every account shares DEMO_PASSWORD.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import os
+from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageDraw, ImageFont
+
+import roles as R
+from accounts import users
+from accounts.tokens import utcnow
+from events import model
+from i18n import LOCALES
+import media
+
+SPACE_SLUG = "demo"
+EVENT_SLUG = "launch-2026"
+SLIDES_PER_DECK = 6
+FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+              "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+TITLES = {
+    "ru": "Запуск продукта 2026", "en": "Product Launch 2026", "de": "Produktstart 2026",
+    "lv": "Produkta palaišana 2026", "lt": "Produkto pristatymas 2026",
+    "et": "Tooteesitlus 2026", "kk": "Өнімді іске қосу 2026", "he": "השקת המוצר 2026",
+}
+DESCRIPTIONS = {
+    "ru": "Прямая трансляция на восьми языках: слайды, чат и вопросы спикерам.",
+    "en": "A live broadcast in eight languages: slides, chat and questions to the speakers.",
+    "de": "Eine Live-Übertragung in acht Sprachen: Folien, Chat und Fragen an die Vortragenden.",
+    "lv": "Tiešraide astoņās valodās: slaidi, tērzēšana un jautājumi runātājiem.",
+    "lt": "Tiesioginė transliacija aštuoniomis kalbomis: skaidrės, pokalbiai ir klausimai pranešėjams.",
+    "et": "Otseülekanne kaheksas keeles: slaidid, vestlus ja küsimused esinejatele.",
+    "kk": "Сегіз тілдегі тікелей эфир: слайдтар, чат және спикерлерге сұрақтар.",
+    "he": "שידור חי בשמונה שפות: שקופיות, צ'אט ושאלות לדוברים.",
+}
+DAY_TITLES = [
+    {"ru": "День 1: открытие", "en": "Day 1: opening", "de": "Tag 1: Eröffnung", "lv": "1. diena: atklāšana",
+     "lt": "1 diena: atidarymas", "et": "1. päev: avamine", "kk": "1-күн: ашылу", "he": "יום 1: פתיחה"},
+    {"ru": "День 2: практика", "en": "Day 2: practice", "de": "Tag 2: Praxis", "lv": "2. diena: prakse",
+     "lt": "2 diena: praktika", "et": "2. päev: praktika", "kk": "2-күн: практика", "he": "יום 2: תרגול"},
+    {"ru": "День 3: итоги", "en": "Day 3: wrap-up", "de": "Tag 3: Abschluss", "lv": "3. diena: kopsavilkums",
+     "lt": "3 diena: apibendrinimas", "et": "3. päev: kokkuvõte", "kk": "3-күн: қорытынды", "he": "יום 3: סיכום"},
+]
+SLIDE_WORD = {"ru": "Слайд", "en": "Slide", "de": "Folie", "lv": "Slaids", "lt": "Skaidrė",
+              "et": "Slaid", "kk": "Слайд", "he": "שקופית"}
+COLOURS = {"ru": (31, 95, 191), "en": (27, 122, 61), "de": (138, 90, 0), "lv": (122, 23, 18),
+           "lt": (90, 40, 140), "et": (0, 110, 120), "kk": (0, 120, 200), "he": (60, 60, 60)}
+SESSIONS = [
+    (0, 9, 0, 45, {"ru": "Открытие", "en": "Opening keynote", "de": "Eröffnungsrede", "lv": "Atklāšanas runa",
+                    "lt": "Atidarymo pranešimas", "et": "Avakõne", "kk": "Ашылу сөзі", "he": "הרצאת פתיחה"}, "Anna Petrova"),
+    (0, 10, 0, 60, {"ru": "Новый продукт", "en": "The new product", "de": "Das neue Produkt", "lv": "Jaunais produkts",
+                     "lt": "Naujas produktas", "et": "Uus toode", "kk": "Жаңа өнім", "he": "המוצר החדש"}, "Jonas Berg"),
+    (1, 9, 0, 90, {"ru": "Мастер-класс", "en": "Workshop", "de": "Workshop", "lv": "Meistarklase",
+                    "lt": "Praktinis seminaras", "et": "Töötuba", "kk": "Шеберлік сыныбы", "he": "סדנה"}, "Maria Kask"),
+    (2, 11, 0, 60, {"ru": "Итоги и вопросы", "en": "Summary and Q&A", "de": "Fazit und Fragen", "lv": "Kopsavilkums un jautājumi",
+                     "lt": "Apibendrinimas ir klausimai", "et": "Kokkuvõte ja küsimused", "kk": "Қорытынды және сұрақтар",
+                     "he": "סיכום ושאלות"}, "Daniel Levi"),
+]
+
+
+def _font(size: int):
+    for path in FONT_PATHS:
+        if os.path.exists(path):
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)
+
+
+def slide_png(locale: str, number: int, total: int) -> bytes:
+    img = Image.new("RGB", (1280, 720), COLOURS[locale])
+    draw = ImageDraw.Draw(img)
+    word = SLIDE_WORD[locale]
+    if locale == "he":
+        word = word[::-1]  # Pillow without libraqm draws in logical order
+    draw.text((640, 250), locale.upper(), fill="white", font=_font(160), anchor="mm")
+    draw.text((640, 450), f"{word} {number} / {total}", fill="white", font=_font(90), anchor="mm")
+    draw.text((640, 640), "Livehall demo", fill=(230, 230, 230), font=_font(36), anchor="mm")
+    out = io.BytesIO()
+    img.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+ACCOUNTS = [("admin", "Demo Admin", R.PLATFORM_ADMIN, "en", []),
+            ("moderator", "Demo Moderator", R.MODERATOR, "en", [])]
+ACCOUNTS += [(f"commentator-{c}", f"Commentator {c.upper()}", R.COMMENTATOR, c, [c]) for c in LOCALES]
+ACCOUNTS += [(f"attendee-{c}", f"Attendee {c.upper()}", R.ATTENDEE, c, []) for c in LOCALES]
+
+
+async def seed(services) -> dict:
+    db = services.db
+    space = await db.spaces.find_one({"slug": SPACE_SLUG})
+    if space:
+        event = await db.events.find_one({"space_id": space["_id"], "slug": EVENT_SLUG})
+        return {"space": space, "event": event, "created": False}
+
+    space = await model.create_space(db, slug=SPACE_SLUG, name="Demo organiser")
+    event = model.blank_event(space["_id"], EVENT_SLUG, list(LOCALES), "en", dict(TITLES), "Europe/Riga")
+    event["description"] = dict(DESCRIPTIONS)
+    today = utcnow().date()
+    event["days"] = [{"id": f"day{i + 1}", "date": (today + datetime.timedelta(days=i)).isoformat(),
+                      "title": title, "enabled": i == 0} for i, title in enumerate(DAY_TITLES)]
+    # The gate stays shut until an admin opens it or the official start passes.
+    event["gate"] = {"mode": model.GATE_AUTO, "official_start": utcnow() + datetime.timedelta(hours=1)}
+    event["broadcast"] = {"on": False, "sources": {
+        c: {"kind": "youtube", "url": "https://www.youtube.com/watch?v=jNQXAC9IVRw",
+            "embed": "https://www.youtube-nocookie.com/embed/jNQXAC9IVRw"} for c in LOCALES}}
+    decks = {}
+    for c in LOCALES:
+        deck = []
+        for n in range(1, SLIDES_PER_DECK + 1):
+            stored = await media.store_image(db, slide_png(c, n, SLIDES_PER_DECK), f"{c}-{n}.png",
+                                             max_bytes=10 * 1024 * 1024)
+            deck.append({"media_id": stored["_id"], "name": f"{c}-{n}.png"})
+        decks[c] = deck
+    event["slides"] = {"visible": True, "index": 0, "decks": decks}
+    tz = ZoneInfo(event["timezone"])
+    event["schedule"] = []
+    for day, hour, minute, length, title, speaker in SESSIONS:
+        starts = datetime.datetime.combine(today + datetime.timedelta(days=day),
+                                           datetime.time(hour, minute), tzinfo=tz)
+        event["schedule"].append({
+            "id": model.new_item_id(), "day_id": f"day{day + 1}", "title": title, "speaker": speaker,
+            "starts_at": starts.astimezone(datetime.timezone.utc),
+            "ends_at": (starts + datetime.timedelta(minutes=length)).astimezone(datetime.timezone.utc),
+        })
+    event["materials"] = [
+        {"id": model.new_item_id(), "url": "https://example.org/livehall/programme.pdf",
+         "title": {"ru": "Программа", "en": "Programme", "de": "Programm", "lv": "Programma",
+                   "lt": "Programa", "et": "Kava", "kk": "Бағдарлама", "he": "תוכנית"}},
+        {"id": model.new_item_id(), "url": "https://example.org/livehall/handbook.pdf",
+         "title": {"ru": "Справочник участника", "en": "Attendee handbook", "de": "Teilnehmerhandbuch",
+                   "lv": "Dalībnieka rokasgrāmata", "lt": "Dalyvio vadovas", "et": "Osaleja käsiraamat",
+                   "kk": "Қатысушы анықтамалығы", "he": "מדריך למשתתף"}},
+    ]
+    await model.create_event(db, event)
+
+    hashed = await services.hasher.hash(services.settings.demo_password)
+    for login, name, role, locale, langs in ACCOUNTS:
+        user = await users.create(db, email=f"{login}@demo.livehall.test", name=name, locale=locale,
+                                  password_hash=hashed, login=login, platform_admin=role == R.PLATFORM_ADMIN)
+        if role != R.PLATFORM_ADMIN:
+            await R.grant(db, user, "event", event["_id"], role, langs)
+    return {"space": space, "event": event, "created": True}
+
+
+def describe(summary: dict, settings) -> str:
+    event = summary["event"]
+    lines = [
+        "Demo ready" + ("" if summary["created"] else " (already seeded)") + ":",
+        f"  event page:  {settings.public_url}/e/{SPACE_SLUG}/{EVENT_SLUG}",
+        f"  admin:       {settings.public_url}/admin/events/{event['_id']}/control" if event else "",
+        "  accounts (login / password): admin, moderator, commentator-<lang>, attendee-<lang>"
+        f" (lang: {', '.join(LOCALES)}) / {settings.demo_password}",
+        "  set DEMO_PASSWORD to choose another password.",
+    ]
+    return "\n".join(line for line in lines if line)
