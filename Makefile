@@ -17,7 +17,7 @@ deps: $(VENV)/.installed
 
 # Compiled catalogs are build output (.mo files are not committed).
 translations: deps
-	$(PYBABEL) compile --use-fuzzy -q -d translations -D messages
+	$(PYBABEL) compile -d translations -D messages
 
 run: deps translations
 	PORT=$(PORT) $(PY) server.py --demo
@@ -27,10 +27,10 @@ test: deps translations
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps
-	$(PYBABEL) extract -q -F babel.cfg -k N_ -k _ -o translations/messages.pot --no-location --sort-output .
+	$(PYBABEL) extract -F babel.cfg -k N_ -k _ -o translations/messages.pot --no-location --sort-output .
 
 update-messages: extract-messages
-	$(PYBABEL) update -q -i translations/messages.pot -d translations -D messages --no-fuzzy-matching
+	$(PYBABEL) update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache

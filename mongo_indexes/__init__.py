@@ -29,7 +29,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     ],
     "tokens": [
         ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
-        ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+        # Kept a month past expiry so a late click is told "expired" or
+        # "already used" rather than "unknown link".
+        ([("expires_at", ASC)], {"expireAfterSeconds": 30 * 86400, "name": "expires_ttl"}),
     ],
     "sessions": [
         ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),

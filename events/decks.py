@@ -1,0 +1,180 @@
+"""Editing slide decks: add, reorder, remove and copy the slides of one locale.
+
+A deck is the list `slides.decks[locale]` of {media_id, name}.  Every edit
+follows the control actions' order: read, compute the new deck, persist it
+guarded by `state_version` (two editors never lose each other's change),
+write the audit log with the media ids before and after, then announce the
+change, because what attendees see of the current slide may have changed.
+
+Edits name a slide by position *and* media id, so a click made on a page
+that is out of date (someone else reordered meanwhile) is refused instead of
+moving or removing the wrong slide.  When a deck shrinks below the shared
+index, the index moves to the new last slide.
+
+An upload is all or nothing: every file is validated first, and if any is
+refused nothing is stored, neither in the deck nor in the media collection.
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import audit
+import media
+from accounts.tokens import utcnow
+from i18n import N_
+
+MAX_SLIDES = 1000
+MAX_NAME = 200
+
+
+class DeckError(ValueError):
+    """A refused deck edit; the message is marked for translation, `params`
+    fill its placeholders."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+
+class UploadRejected(DeckError):
+    """Some files of an upload were refused: `failures` is [(file name, MediaError)]."""
+
+    def __init__(self, failures: list[tuple[str, media.MediaError]]):
+        super().__init__(N_("Nothing was added: some files were not accepted."))
+        self.failures = failures
+
+
+def media_ids(deck: list[dict] | None) -> list[str]:
+    return [s["media_id"] for s in deck or []]
+
+
+def clean_name(filename: str) -> str:
+    """The last part of an uploaded file's name, as shown to staff."""
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()
+    return name[:MAX_NAME]
+
+
+def _check_locale(event: dict | None, locale: str) -> None:
+    if event is None:
+        raise DeckError(N_("This event does not exist."))
+    if locale not in event["locales"]:
+        raise DeckError(N_("This event has no such language."))
+
+
+def _check_slide(deck: list[dict], position, media_id) -> int:
+    if not isinstance(position, int) or not 0 <= position < len(deck) \
+            or deck[position]["media_id"] != media_id:
+        raise DeckError(N_("The deck has changed meanwhile; reload the page and try again."))
+    return position
+
+
+async def _edit(db, notifier, event_id, actor: dict, locale: str, action: str, params: dict,
+                compute, retries: int = 5) -> dict:
+    """Persist `compute(event, deck) -> new deck` for one locale; returns the event after."""
+    for _ in range(retries):
+        event = await db.events.find_one({"_id": event_id})
+        _check_locale(event, locale)
+        before = list(event["slides"]["decks"].get(locale) or [])
+        after = compute(event, copy.deepcopy(before))
+        changes: dict = {f"slides.decks.{locale}": after}
+        decks = {**event["slides"]["decks"], locale: after}
+        count = max((len(d) for d in decks.values()), default=0)
+        if event["slides"]["index"] > max(0, count - 1):
+            changes["slides.index"] = max(0, count - 1)
+        version = event.get("state_version", 0)
+        result = await db.events.update_one(
+            {"_id": event_id, "state_version": version},
+            {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"state_version": 1}},
+        )
+        if result.modified_count == 1:
+            break
+    else:
+        raise DeckError(N_("The event is being changed by someone else; try again."))
+    saved = await db.events.find_one({"_id": event_id})
+    logged = {"locale": locale, **params}
+    await audit.record(db, actor=actor, action=action, event=saved, params=logged,
+                       before=media_ids(before), after=media_ids(after))
+    await notifier.announce(event_id, {
+        "action": action, "state_version": saved["state_version"], "params": logged,
+    })
+    return saved
+
+
+async def add_slides(db, notifier, event_id, actor: dict, locale: str,
+                     files: list[tuple[str, bytes]], max_bytes: int) -> dict:
+    """Append uploaded images (name, bytes) to a locale's deck, all or none."""
+    if not files:
+        raise DeckError(N_("Choose one or more images to upload."))
+    event = await db.events.find_one({"_id": event_id})
+    _check_locale(event, locale)
+    failures, checked = [], []
+    for name, data in files:
+        try:
+            checked.append((clean_name(name), data, await media.inspect(data, max_bytes)))
+        except media.MediaError as exc:
+            failures.append((clean_name(name), exc))
+    if failures:
+        raise UploadRejected(failures)
+    current = event["slides"]["decks"].get(locale) or []
+    if len(current) + len(checked) > MAX_SLIDES:
+        raise DeckError(N_("A deck holds at most %(max)s slides."), max=MAX_SLIDES)
+    new = []
+    for name, data, info in checked:
+        stored = await media.save(db, data, info)
+        new.append({"media_id": stored["_id"], "name": name or stored["_id"][:12]})
+
+    def compute(_event, deck):
+        if len(deck) + len(new) > MAX_SLIDES:
+            raise DeckError(N_("A deck holds at most %(max)s slides."), max=MAX_SLIDES)
+        return deck + new
+
+    return await _edit(db, notifier, event_id, actor, locale, "deck_add",
+                       {"count": len(new)}, compute)
+
+
+async def move_slide(db, notifier, event_id, actor: dict, locale: str, position: int,
+                     media_id: str, direction: str) -> dict:
+    """Swap a slide with its neighbour: direction "up" (earlier) or "down" (later)."""
+    if direction not in ("up", "down"):
+        raise DeckError(N_("Unknown direction."))
+
+    def compute(_event, deck):
+        i = _check_slide(deck, position, media_id)
+        j = i - 1 if direction == "up" else i + 1
+        if not 0 <= j < len(deck):
+            raise DeckError(N_("This slide cannot move further."))
+        deck[i], deck[j] = deck[j], deck[i]
+        return deck
+
+    return await _edit(db, notifier, event_id, actor, locale, "deck_move",
+                       {"position": position + 1 if isinstance(position, int) else None,
+                        "direction": direction}, compute)
+
+
+async def remove_slide(db, notifier, event_id, actor: dict, locale: str, position: int,
+                       media_id: str) -> dict:
+    """Take one slide out of a deck (the image stays stored: other decks may use it)."""
+    def compute(_event, deck):
+        i = _check_slide(deck, position, media_id)
+        del deck[i]
+        return deck
+
+    return await _edit(db, notifier, event_id, actor, locale, "deck_remove",
+                       {"position": position + 1 if isinstance(position, int) else None}, compute)
+
+
+async def copy_deck(db, notifier, event_id, actor: dict, source: str, target: str) -> dict:
+    """Replace the deck of `target` with a copy of the deck of `source`."""
+    def compute(event, _deck):
+        if source not in event["locales"]:
+            raise DeckError(N_("This event has no such language."))
+        if source == target:
+            raise DeckError(N_("Choose a different language to copy from."))
+        slides = event["slides"]["decks"].get(source) or []
+        if not slides:
+            raise DeckError(N_("That language has no slides to copy."))
+        return copy.deepcopy(slides)
+
+    return await _edit(db, notifier, event_id, actor, target, "deck_copy", {"source": source}, compute)

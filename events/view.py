@@ -1,0 +1,183 @@
+"""What a viewer sees of events: their list of events and one event's page.
+
+Everything here is computed from the stored documents with the reads in
+`events.model`; handlers only decide access and render.  Texts are picked
+for the viewer's language with the event's default language as fallback.
+"""
+from __future__ import annotations
+
+import datetime
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+import roles as R
+from accounts.tokens import utcnow
+from admin.permissions import EVENT_ENTER_EARLY, EVENT_OVERVIEW, EVENT_WATCH, granted
+from events import model
+from i18n import text_for
+
+
+def path(space: dict, event: dict) -> str:
+    return f"/e/{space['slug']}/{event['slug']}"
+
+
+async def path_by_id(db, event_id) -> str | None:
+    event = await model.get_event(db, event_id) if event_id else None
+    space = await model.get_space(db, event["space_id"]) if event else None
+    return path(space, event) if space else None
+
+
+def text(event: dict, values: dict | None, viewer_locale: str) -> str:
+    locale = model.locale_for(event, viewer_locale)
+    return text_for(values, locale, (event["default_locale"],))
+
+
+# --- access -----------------------------------------------------------------
+
+def access(roles: dict) -> dict:
+    """What the viewer's roles allow on the event page."""
+    grants = granted(roles)
+    return {
+        "watch": EVENT_WATCH in grants,
+        "early": EVENT_ENTER_EARLY in grants,
+        "manage": EVENT_OVERVIEW in grants,
+    }
+
+
+# --- the list of my events ---------------------------------------------------
+
+async def visible_events(db, user: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+    """Events the user belongs to (directly or through a space); all for platform admins.
+
+    Returns (items, total); each item has the event, its space, its path and
+    what the viewer may do there.
+    """
+    memberships = await R.scopes_of(db, user["_id"])
+    if user.get("platform_admin"):
+        query: dict = {}
+    else:
+        event_ids = [m["scope_id"] for m in memberships if m["scope"] == "event"]
+        space_ids = [m["scope_id"] for m in memberships if m["scope"] == "space"]
+        if not event_ids and not space_ids:
+            return [], 0
+        query = {"$or": [{"_id": {"$in": event_ids}}, {"space_id": {"$in": space_ids}}]}
+    total = await db.events.count_documents(query)
+    events = await db.events.find(query).sort([("created_at", -1), ("_id", -1)]) \
+        .skip(skip).limit(limit).to_list(None)
+    spaces = {s["_id"]: s for s in await db.spaces.find(
+        {"_id": {"$in": list({e["space_id"] for e in events})}}).to_list(None)}
+    items = []
+    for event in events:
+        space = spaces.get(event["space_id"])
+        if not space:
+            continue
+        roles = {m["role"]: m for m in memberships if m["scope_id"] in (event["_id"], space["_id"])}
+        if user.get("platform_admin"):
+            roles[R.PLATFORM_ADMIN] = {"role": R.PLATFORM_ADMIN}
+        items.append({"event": event, "space": space, "path": path(space, event),
+                      "access": access(roles)})
+    return items, total
+
+
+def summary(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+    """Title and gate status for a list entry."""
+    start = event["gate"].get("official_start")
+    return {
+        "title": text(event, event["title"], viewer_locale),
+        "open": model.gate_open(event, now),
+        "official_start": start,
+        "local_start": local(start, event["timezone"]),
+    }
+
+
+# --- one event's page -----------------------------------------------------------
+
+def countdown(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+    """The page behind a closed gate."""
+    now = now or utcnow()
+    start = event["gate"].get("official_start")
+    upcoming = bool(start and start > now)
+    return {
+        "title": text(event, event["title"], viewer_locale),
+        "official_start": start,
+        "local_start": local(start, event["timezone"]),
+        # Only a future start counts down: the script reloads at zero, and a
+        # gate shut by hand after the start must not reload forever.
+        "countdown_iso": _iso(start) if upcoming else None,
+        "timezone": event["timezone"],
+    }
+
+
+def page(event: dict, viewer_locale: str) -> dict:
+    """Everything the event page shows, for one viewer's language."""
+    locale = model.locale_for(event, viewer_locale)
+    default = event["default_locale"]
+
+    b = event["broadcast"]
+    sources = b.get("sources") or {}
+    source = sources.get(locale) or sources.get(default)
+    broadcast = {"on": bool(b.get("on")), "source": source if source and source.get("embed") else None}
+
+    s = event["slides"]
+    number, slide = model.current_slide(event, locale)
+    deck_locale = locale if s["decks"].get(locale) else default
+    slides = {"visible": bool(s.get("visible")), "number": number, "slide": slide,
+              "total": len(model.deck(event, locale)), "locale": deck_locale}
+
+    enabled = model.enabled_days(event)
+    current_day = enabled[-1] if enabled else None
+    schedule = []
+    for day in enabled:
+        items = sorted((i for i in event["schedule"] if i.get("day_id") == day["id"]),
+                       key=lambda i: i["starts_at"])
+        schedule.append({
+            "day": day, "date": _date(day.get("date")), "title": text(event, day.get("title"), viewer_locale),
+            "sessions": [{"starts_at": i["starts_at"], "ends_at": i.get("ends_at"),
+                       "title": text(event, i.get("title"), viewer_locale),
+                       "speaker": i.get("speaker", "")} for i in items],
+        })
+
+    materials = [{"title": text(event, m.get("title"), viewer_locale) or m.get("url", ""),
+                  "url": m.get("url") if _web_url(m.get("url")) else None}
+                 for m in event["materials"]]
+
+    return {
+        "locale": locale,
+        "title": text(event, event["title"], viewer_locale),
+        "description": text(event, event.get("description"), viewer_locale),
+        "timezone": event["timezone"],
+        "broadcast": broadcast,
+        "slides": slides,
+        "current_day": ({"day": current_day, "date": _date(current_day.get("date")),
+                         "title": text(event, current_day.get("title"), viewer_locale)}
+                        if current_day else None),
+        "schedule": schedule,
+        "materials": materials,
+        "state_version": event.get("state_version", 0),
+    }
+
+
+def local(moment: datetime.datetime | None, timezone: str) -> datetime.datetime | None:
+    """The moment on the event's clock, so its date is the event's date."""
+    return moment.astimezone(ZoneInfo(timezone)) if moment else None
+
+
+def _iso(moment: datetime.datetime) -> str:
+    moment = moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _date(value: str | None) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _web_url(url: str | None) -> bool:
+    # Materials are typed by staff, but a javascript: link would still run in
+    # every attendee's session: only http(s) becomes a link.
+    if not url:
+        return False
+    u = urlparse(url)
+    return u.scheme in ("http", "https") and bool(u.netloc)

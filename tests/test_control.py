@@ -1,0 +1,297 @@
+"""Live control: every action persists, audits and announces once; refusals change nothing."""
+import datetime
+import html
+import re
+
+import pytest
+
+import roles as R
+from events import model
+from tests.support import error_text
+
+UTC = datetime.timezone.utc
+
+
+def control_path(event) -> str:
+    return f"/admin/events/{event['_id']}/control"
+
+
+async def signed_in(browser, factory, event, role=R.EVENT_MANAGER, locale="en"):
+    user = await factory.member(role, event=event, locale=locale)
+    b = browser()
+    await b.sign_in(user["login"], factory.PASSWORD)
+    return user, b
+
+
+def listen(services) -> list:
+    calls = []
+
+    async def listener(event_id, change):
+        calls.append((event_id, change))
+
+    services.notifier.subscribe(listener)
+    return calls
+
+
+async def set_event(db, event, **changes):
+    await db.events.update_one({"_id": event["_id"]}, {"$set": changes})
+
+
+def decks(**lengths):
+    return {loc: [{"media_id": f"{loc}-{n}", "name": f"{loc}-{n}.png"} for n in range(1, count + 1)]
+            for loc, count in lengths.items()}
+
+
+async def state(db, event) -> dict:
+    doc = await db.events.find_one({"_id": event["_id"]})
+    doc.pop("updated_at")
+    return doc
+
+
+def translated(services, code: str, source: str) -> str:
+    return services.i18n.gettext(code)(source)
+
+
+# Each case: (action, form data, preparation of the stored event, check of the result).
+CASES = [
+    ("day_on", {"day_id": "d2"}, {}, lambda e: e["days"][1]["enabled"] is True),
+    ("day_off", {"day_id": "d1"}, {}, lambda e: e["days"][0]["enabled"] is False),
+    ("broadcast_on", {}, {}, lambda e: e["broadcast"]["on"] is True),
+    ("broadcast_off", {}, {"broadcast.on": True}, lambda e: e["broadcast"]["on"] is False),
+    ("broadcast_source", {"locale": "de", "kind": "youtube", "url": "https://youtu.be/jNQXAC9IVRw"}, {},
+     lambda e: e["broadcast"]["sources"]["de"]["embed"] == "https://www.youtube-nocookie.com/embed/jNQXAC9IVRw"),
+    ("broadcast_source", {"locale": "ru", "kind": "hls", "url": ""},
+     {"broadcast.sources.ru": {"kind": "hls", "url": "https://cdn.example.org/a.m3u8",
+                               "embed": "https://cdn.example.org/a.m3u8"}},
+     lambda e: e["broadcast"]["sources"]["ru"] is None),
+    ("gate_close", {}, {}, lambda e: e["gate"]["mode"] == "closed"),
+    ("gate_auto", {}, {}, lambda e: e["gate"]["mode"] == "auto"),
+    ("gate_open", {}, {"gate.mode": "closed"}, lambda e: e["gate"]["mode"] == "open"),
+    # Riga is UTC+2 in December: the wall time typed is the event's.
+    ("gate_start", {"official_start": "2026-12-01T10:30"}, {},
+     lambda e: e["gate"]["official_start"] == datetime.datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
+    ("gate_start", {"official_start": ""}, {"gate.official_start": datetime.datetime(2026, 1, 1, tzinfo=UTC)},
+     lambda e: e["gate"]["official_start"] is None),
+    ("slides_hide", {}, {}, lambda e: e["slides"]["visible"] is False),
+    ("slides_show", {}, {"slides.visible": False}, lambda e: e["slides"]["visible"] is True),
+    ("slide_next", {}, {}, lambda e: e["slides"]["index"] == 2),
+    ("slide_prev", {}, {}, lambda e: e["slides"]["index"] == 0),
+    ("slide_goto", {"number": "3"}, {}, lambda e: e["slides"]["index"] == 2),
+]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("action,data,prepare,check", CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+async def test_each_action_changes_state_audits_and_announces_once(
+        browser, factory, db, services, action, data, prepare, check):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3, en=3, de=3), "slides.index": 1}, **prepare)
+    user, b = await signed_in(browser, factory, event)
+    calls = listen(services)
+    before = await state(db, event)
+
+    r = await b.post(f"{control_path(event)}/{action}", data)
+    assert r.status_code == 302, (r.status_code, error_text(r.text))
+    assert r.headers["location"].startswith(control_path(event) + "#")
+    after = await state(db, event)
+    assert check(after), after
+    assert after["state_version"] == before["state_version"] + 1
+
+    entries = await db.audit.find({"event_id": event["_id"]}).to_list(None)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["action"] == action and entry["actor_id"] == user["_id"]
+    assert entry["before"] != entry["after"]
+    assert calls == [(event["_id"], calls[0][1])] and calls[0][1]["action"] == action
+    assert calls[0][1]["state_version"] == after["state_version"]
+
+    # The page after the redirect carries the confirmation.
+    page = await b.get(r.headers["location"])
+    assert page.status_code == 200 and "flash-success" in page.text
+
+
+@pytest.mark.gen_test
+async def test_next_and_previous_stop_at_the_ends(browser, factory, db):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3, en=2), "slides.index": 2})
+    _, b = await signed_in(browser, factory, event)
+    assert (await b.post(f"{control_path(event)}/slide_next")).status_code == 302
+    assert (await state(db, event))["slides"]["index"] == 2
+    for _ in range(4):
+        assert (await b.post(f"{control_path(event)}/slide_prev")).status_code == 302
+    assert (await state(db, event))["slides"]["index"] == 0
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("number", ["0", "4", "-1", "two", ""])
+async def test_goto_out_of_range_is_refused_unchanged(browser, factory, db, services, number):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3), "slides.index": 1})
+    _, b = await signed_in(browser, factory, event, locale="de")
+    calls = listen(services)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/slide_goto", {"number": number})
+    assert r.status_code == 400
+    assert error_text(r.text) == html.escape(
+        translated(services, "de", "There is no slide with that number."), quote=False)
+    assert await state(db, event) == before
+    assert await db.audit.count_documents({}) == 0 and calls == []
+
+
+@pytest.mark.gen_test
+async def test_flip_without_slides_is_refused(browser, factory, db, services):
+    event = await factory.event()
+    _, b = await signed_in(browser, factory, event)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/slide_next")
+    assert r.status_code == 400 and "There are no slides yet." in error_text(r.text)
+    assert await state(db, event) == before
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("kind,url,message", [
+    ("youtube", "http://www.youtube.com/watch?v=jNQXAC9IVRw", "The broadcast link must start with https://."),
+    ("youtube", "https://evil.example.org/watch?v=jNQXAC9IVRw", "This is not a YouTube video link."),
+    ("vk", "https://www.youtube.com/watch?v=jNQXAC9IVRw", "Paste the VK Video embed link (video_ext.php)."),
+    ("hls", "https://cdn.example.org/live.mp4", "An HLS link must point to a .m3u8 playlist."),
+    ("flash", "https://cdn.example.org/live.m3u8", "Unknown broadcast type."),
+])
+async def test_invalid_broadcast_source_is_refused_unchanged(browser, factory, db, services, kind, url, message):
+    event = await factory.event()
+    _, b = await signed_in(browser, factory, event)
+    calls = listen(services)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/broadcast_source", {"locale": "de", "kind": kind, "url": url})
+    assert r.status_code == 400
+    assert html.unescape(error_text(r.text)) == message
+    # What was typed stays in the form, to be corrected.
+    assert f'value="{html.escape(url)}"' in r.text
+    assert await state(db, event) == before
+    assert await db.audit.count_documents({}) == 0 and calls == []
+
+
+@pytest.mark.gen_test
+async def test_source_for_a_language_the_event_lacks_is_refused(browser, factory, db):
+    event = await factory.event(locales=("ru", "en"))
+    _, b = await signed_in(browser, factory, event)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/broadcast_source",
+                     {"locale": "de", "kind": "youtube", "url": "https://youtu.be/jNQXAC9IVRw"})
+    assert r.status_code == 400 and "This event has no such language." in error_text(r.text)
+    assert await state(db, event) == before
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("value", ["tomorrow", "2026-13-01T10:00", "2026-12-01T10:00+02:00", "1900-01-01T00:00"])
+async def test_bad_official_start_is_refused_unchanged(browser, factory, db, value):
+    event = await factory.event()
+    _, b = await signed_in(browser, factory, event)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/gate_start", {"official_start": value})
+    assert r.status_code == 400
+    assert error_text(r.text) == "Enter the official start as a date and time."
+    assert await state(db, event) == before and await db.audit.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_unknown_day_and_unknown_action(browser, factory, db, services):
+    event = await factory.event()
+    _, b = await signed_in(browser, factory, event, locale="ru")
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/day_on", {"day_id": "nope"})
+    assert r.status_code == 400
+    assert html.unescape(error_text(r.text)) == translated(services, "ru", "Unknown day.")
+    r = await b.post(f"{control_path(event)}/launch_rockets")
+    assert r.status_code == 404
+    assert html.unescape(error_text(r.text)) == translated(services, "ru", "Unknown action.")
+    r = await b.post(f"/admin/events/{'0' * 24}/control/slide_next")
+    assert r.status_code == 404
+    assert await state(db, event) == before and await db.audit.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_each_language_sees_its_own_deck_after_a_flip(browser, factory, db):
+    event = await factory.event(locales=("ru", "en", "de"))
+    # en is shorter: it holds its last slide while the others move on.
+    await set_event(db, event, **{"slides.decks": decks(ru=3, de=3, en=1)})
+    _, b = await signed_in(browser, factory, event)
+    assert (await b.post(f"{control_path(event)}/slide_next")).status_code == 302
+    stored = await db.events.find_one({"_id": event["_id"]})
+    assert model.current_slide(stored, "ru") == (2, {"media_id": "ru-2", "name": "ru-2.png"})
+    assert model.current_slide(stored, "de") == (2, {"media_id": "de-2", "name": "de-2.png"})
+    assert model.current_slide(stored, "en") == (1, {"media_id": "en-1", "name": "en-1.png"})
+
+    page = (await b.get(control_path(event))).text
+    assert "Slide 2 of 3" in page
+    for src, count in (("ru-2", "2 / 3"), ("de-2", "2 / 3"), ("en-1", "1 / 1")):
+        m = re.search(rf'<img src="/media/{src}"[^>]*>\s*<figcaption>.*?<span class="control-count">([^<]*)<',
+                      page, re.S)
+        assert m and m.group(1) == count, src
+
+
+@pytest.mark.gen_test
+async def test_control_page_shows_the_live_state_and_works_in_hebrew(browser, factory, db):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=2), "gate.official_start":
+                                  datetime.datetime(2026, 12, 1, 8, 30, tzinfo=UTC)})
+    _, b = await signed_in(browser, factory, event, locale="he")
+    r = await b.get(control_path(event))
+    assert r.status_code == 200
+    assert 'dir="rtl"' in r.text
+    for needle in ('id="slides"', 'id="days"', 'id="broadcast"', 'id="gate"', 'id="slide-next-form"',
+                   'id="slide-prev-form"', 'name="official_start" value="2026-12-01T10:30"',
+                   "/control/day_off", "/control/day_on", "js/control.js", 'name="_xsrf"'):
+        assert needle in r.text, needle
+
+
+@pytest.mark.gen_test
+async def test_forged_or_missing_xsrf_is_refused_unchanged(browser, factory, db, services):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3)})
+    _, b = await signed_in(browser, factory, event, locale="de")
+    calls = listen(services)
+    before = await state(db, event)
+    expected = translated(services, "de", "This form has expired or did not come from this site. "
+                                          "Reload the page and try again.")
+    r = await b.post(f"{control_path(event)}/slide_next", xsrf=False)
+    assert r.status_code == 403 and html.unescape(error_text(r.text)) == expected
+    r = await b.post(f"{control_path(event)}/slide_next", {"_xsrf": "2|forged|token|1"})
+    assert r.status_code == 403 and html.unescape(error_text(r.text)) == expected
+    assert await state(db, event) == before
+    assert await db.audit.count_documents({}) == 0 and calls == []
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("role,allowed", [
+    (R.EVENT_MANAGER, True), (R.EVENT_ADMIN, True), (R.MODERATOR, False), (R.COMMENTATOR, False),
+    (R.SPEAKER, False), (R.ATTENDEE, False),
+])
+async def test_roles(browser, factory, db, role, allowed):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3)})
+    _, b = await signed_in(browser, factory, event, role=role)
+    before = await state(db, event)
+    page = await b.get(control_path(event))
+    flip = await b.post(f"{control_path(event)}/slide_next")
+    if allowed:
+        assert page.status_code == 200 and flip.status_code == 302
+        assert (await state(db, event))["slides"]["index"] == 1
+    else:
+        assert page.status_code == 403 and flip.status_code == 403
+        assert "error-message" in flip.text
+        assert await state(db, event) == before
+
+
+@pytest.mark.gen_test
+async def test_staff_of_another_event_and_signed_out_visitors_are_kept_out(browser, factory, db):
+    event = await factory.event()
+    other = await factory.event()
+    _, b = await signed_in(browser, factory, other)
+    assert (await b.get(control_path(event))).status_code == 403
+    assert (await b.post(f"{control_path(event)}/gate_close")).status_code == 403
+    anonymous = browser()
+    r = await anonymous.get(control_path(event))
+    assert r.status_code == 302 and r.headers["location"].startswith("/signin?next=")
+    assert (await anonymous.post(f"{control_path(event)}/gate_close")).status_code == 403
+    assert (await state(db, event))["gate"]["mode"] == "open"
