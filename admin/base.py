@@ -12,7 +12,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import roles as R
-from admin.permissions import granted
+import staffing
+from admin.permissions import STAFF_ANY, granted
 from events import model
 from handlers.base import BaseHandler, PageError
 
@@ -44,6 +45,11 @@ class StaffHandler(BaseHandler):
                                       self.space["_id"] if self.space else None,
                                       self.event["_id"] if self.event else None)
         self.grants = granted(self.roles)
+        if self.space is None and self.event is None \
+                and await staffing.holds_staff_role(self.db, self.current_user):
+            # A page with no space or event in its URL (the dashboard) may only
+            # ask "staff anywhere?": roles held in one scope grant nothing else here.
+            self.grants = self.grants | {STAFF_ANY}
         self._staff_hint = True
         if self.permission not in self.grants:
             raise PageError(403, self._("You do not have permission for this action."))

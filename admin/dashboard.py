@@ -1,2 +1,127 @@
-"""TODO: filled in by its author."""
-ROUTES: list = []
+"""The staff start page (/admin) and the pages of organiser spaces.
+
+/admin lists the spaces and events the signed-in person works on; a space's
+page renames it, lists its events and manages its admins.  Access is
+declared per handler and enforced by `StaffHandler`.
+"""
+from __future__ import annotations
+
+import staffing
+from admin import forms
+from admin.base import StaffHandler
+from admin.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
+from events import spaces
+from events.editing import EditError
+from handlers.base import PageError
+from pagination import Page, parse_page
+
+PER_PAGE = 50
+
+
+class DashboardHandler(StaffHandler):
+    permission = STAFF_ANY
+
+    async def get(self):
+        number = parse_page(self.get_query_argument("page", "1"))
+        entries, total = await staffing.dashboard(self.db, self.current_user,
+                                                  (number - 1) * PER_PAGE, PER_PAGE)
+        self.render_page("admin/dashboard.html", active="dashboard", entries=entries,
+                         page=Page(number, PER_PAGE, total))
+
+
+class SpaceNewHandler(StaffHandler):
+    permission = PLATFORM_SPACES
+
+    def show(self, status: int = 200, error: str | None = None, **values):
+        form = {"slug": "", "name": ""}
+        form.update(values)
+        self.render_page("admin/space_new.html", status=status, active="dashboard",
+                         form=form, error=error)
+
+    def get(self):
+        self.show()
+
+    async def post(self):
+        slug, name = forms.field(self, "slug"), forms.field(self, "name")
+        try:
+            space = await spaces.create_space(self.db, self.current_user, slug=slug, name=name)
+        except EditError as exc:
+            self.show(400, forms.message(self, exc), slug=slug, name=name)
+            return
+        self.flash(self._("The space has been created."))
+        self.redirect(f"/admin/spaces/{space['_id']}")
+
+
+class SpacePage(StaffHandler):
+    """The space page, shown again with a message when one of its forms is refused."""
+
+    permission = SPACE_EDIT
+
+    async def show(self, status: int = 200, name_error: str | None = None,
+                   admin_error: str | None = None, **values):
+        number = parse_page(self.get_query_argument("page", "1"))
+        events, total = await spaces.events_of(self.db, self.space["_id"],
+                                               (number - 1) * PER_PAGE, PER_PAGE)
+        form = {"name": self.space["name"], "email": "", "person_name": ""}
+        form.update(values)
+        self.render_page("admin/space.html", status=status, active="space", events=events,
+                         page=Page(number, PER_PAGE, total), form=form,
+                         admins=await staffing.space_admins(self.db, self.space["_id"]),
+                         name_error=name_error, admin_error=admin_error)
+
+
+class SpaceHandler(SpacePage):
+    async def get(self, space_id):
+        await self.show()
+
+    async def post(self, space_id):
+        name = forms.field(self, "name")
+        try:
+            await spaces.rename_space(self.db, self.current_user, self.space, name)
+        except EditError as exc:
+            await self.show(400, name_error=forms.message(self, exc), name=name)
+            return
+        self.flash(self._("The space has been saved."))
+        self.redirect(f"/admin/spaces/{space_id}")
+
+
+class SpaceAdminAddHandler(SpacePage):
+    async def post(self, space_id):
+        email, name = forms.field(self, "email"), forms.field(self, "name")
+        try:
+            membership, created = await staffing.add_space_admin(self.db, self.current_user, self.space,
+                                                        email=email, name=name,
+                                                        locale=self.locale_code)
+        except EditError as exc:
+            await self.show(400, admin_error=forms.message(self, exc), email=email, person_name=name)
+            return
+        email = membership["email"]
+        message = self._("%(email)s is now an admin of this space.") % {"email": email}
+        if created:
+            message += " " + self._("An account was created for %(email)s. They can set a password "
+                                    "with \u201cForgot your password?\u201d on the sign-in page.") \
+                % {"email": email}
+        self.flash(message)
+        self.redirect(f"/admin/spaces/{space_id}")
+
+
+class SpaceAdminRemoveHandler(SpacePage):
+    async def post(self, space_id):
+        try:
+            removed = await staffing.remove_space_admin(self.db, self.current_user, self.space,
+                                                        forms.field(self, "membership_id"))
+        except EditError as exc:
+            raise PageError(400, forms.message(self, exc)) from None
+        self.flash(self._("%(email)s is no longer an admin of this space.") % {"email": removed["email"]})
+        self.redirect(f"/admin/spaces/{space_id}")
+
+
+_SPACE = r"/admin/spaces/(?P<space_id>[0-9a-f]{24})"
+
+ROUTES = [
+    (r"/admin", DashboardHandler),
+    (r"/admin/spaces/new", SpaceNewHandler),
+    (_SPACE, SpaceHandler),
+    (_SPACE + r"/admins", SpaceAdminAddHandler),
+    (_SPACE + r"/admins/remove", SpaceAdminRemoveHandler),
+]

@@ -11,6 +11,7 @@ import roles as R
 
 PLATFORM_SPACES = "platform.spaces"      # list all spaces, create spaces
 PLATFORM_OUTBOX = "platform.outbox"      # the installation-wide outbox
+STAFF_ANY = "staff.any"                  # scope-less staff pages (the dashboard): staff anywhere
 SPACE_EDIT = "space.edit"                # edit a space, create its events, its admins
 EVENT_OVERVIEW = "event.overview"        # see the event's staff pages at all
 EVENT_EDIT = "event.edit"                # texts, locales, days, schedule, materials
@@ -25,16 +26,16 @@ EVENT_WATCH = "event.watch"              # open the event page once the gate is 
 
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
             EVENT_MAILINGS, EVENT_ENTER_EARLY, EVENT_WATCH}
-_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT}
+_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT}),
     R.SPACE_ADMIN: frozenset(_EVENT_ADMIN | {SPACE_EDIT}),
     R.EVENT_ADMIN: frozenset(_EVENT_ADMIN),
-    R.EVENT_MANAGER: frozenset(_CONTENT),
-    R.MODERATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH}),
-    R.COMMENTATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH}),
-    R.SPEAKER: frozenset({EVENT_ENTER_EARLY, EVENT_WATCH}),
+    R.EVENT_MANAGER: frozenset(_CONTENT | {STAFF_ANY}),
+    R.MODERATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
+    R.COMMENTATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
+    R.SPEAKER: frozenset({EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
     R.ATTENDEE: frozenset({EVENT_WATCH}),
 }
 
