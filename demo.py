@@ -12,7 +12,7 @@ import io
 import os
 from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 
 import roles as R
 from accounts import users
@@ -77,11 +77,11 @@ def _font(size: int):
 def slide_png(locale: str, number: int, total: int) -> bytes:
     img = Image.new("RGB", (1280, 720), COLOURS[locale])
     draw = ImageDraw.Draw(img)
-    word = SLIDE_WORD[locale]
-    if locale == "he":
-        word = word[::-1]  # Pillow without libraqm draws in logical order
+    line = f"{SLIDE_WORD[locale]} {number} / {total}"
+    if locale == "he" and not features.check("raqm"):
+        line = line[::-1]  # without libraqm Pillow draws right-to-left text in logical order
     draw.text((640, 250), locale.upper(), fill="white", font=_font(160), anchor="mm")
-    draw.text((640, 450), f"{word} {number} / {total}", fill="white", font=_font(90), anchor="mm")
+    draw.text((640, 450), line, fill="white", font=_font(90), anchor="mm")
     draw.text((640, 640), "Livehall demo", fill=(230, 230, 230), font=_font(36), anchor="mm")
     out = io.BytesIO()
     img.save(out, "PNG", optimize=True)

@@ -1,0 +1,168 @@
+"""Mail over real SMTP: an aiosmtpd server runs in-process on a free port.
+
+Covers the mailer itself (sent, refused, server down) and a sign-in mailing
+delivered over SMTP, including a recipient the server refuses.
+"""
+import asyncio
+import dataclasses
+import email
+import email.policy
+import os
+import secrets
+
+import pytest
+from aiosmtpd.controller import Controller
+
+import config
+import roles as R
+from attendees import mailings, registry
+from mail.mailer import Mailer
+from tests.servers import free_port
+
+REFUSED = "bounce@example.org"
+
+
+class Collector:
+    """An SMTP handler keeping every envelope; refuses one address like a real server would."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == REFUSED:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self):
+        return [(env.rcpt_tos, email.message_from_bytes(env.content, policy=email.policy.default))
+                for env in self.envelopes]
+
+
+@pytest.fixture
+def smtp_server():
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def settings(smtp_server):
+    return config.from_env(mongodb_db=f"livehall_test_{secrets.token_hex(4)}", argon2_time_cost=1,
+                           argon2_memory_kib=1024, log_format="text",
+                           redis_url=os.environ.get("TEST_REDIS_URL", ""),
+                           smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_tls="none",
+                           smtp_user="", smtp_password="", mail_from="Livehall <events@example.org>")
+
+
+def body(msg, subtype: str) -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    return part.get_content() if part else ""
+
+
+def server_down(services) -> None:
+    """Point the mailer at a port where nothing listens."""
+    services.mailer = Mailer(services.db, dataclasses.replace(services.settings, smtp_port=free_port()),
+                             services.metrics)
+
+
+# --- the mailer -------------------------------------------------------------------------
+
+@pytest.mark.gen_test(timeout=30)
+async def test_mail_is_delivered_and_marked_sent(services, db, smtp_server):
+    entry = await services.mailer.send(to="anna@example.org", subject="Grüße", text="Plain body ✓",
+                                       html="<p>HTML body</p>", kind="test")
+    assert entry["status"] == "sent"
+    stored = await db.outbox.find_one({"_id": entry["_id"]})
+    assert stored["status"] == "sent" and stored["sent_at"] is not None and stored["error"] is None
+    [(rcpts, msg)] = smtp_server.handler.messages()
+    assert rcpts == ["anna@example.org"]
+    assert msg["Subject"] == "Grüße" and msg["To"] == "anna@example.org"
+    assert "events@example.org" in msg["From"]
+    assert body(msg, "plain").strip() == "Plain body ✓"
+    assert "<p>HTML body</p>" in body(msg, "html")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_refused_recipient_is_marked_failed_with_the_servers_answer(services, db, smtp_server):
+    entry = await services.mailer.send(to=REFUSED, subject="s", text="t")
+    assert entry["status"] == "failed"
+    stored = await db.outbox.find_one({"_id": entry["_id"]})
+    assert stored["status"] == "failed" and "No such user" in stored["error"]
+    assert smtp_server.handler.envelopes == []
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_server_down_is_marked_failed(services, db):
+    server_down(services)
+    entry = await services.mailer.send(to="a@example.org", subject="s", text="t")
+    stored = await db.outbox.find_one({"_id": entry["_id"]})
+    assert stored["status"] == "failed" and stored["error"]
+
+
+@pytest.mark.gen_test
+async def test_without_smtp_mail_stays_in_the_outbox(services, db):
+    services.mailer = Mailer(db, dataclasses.replace(services.settings, smtp_host=""))
+    entry = await services.mailer.send(to="a@example.org", subject="s", text="t")
+    assert (await db.outbox.find_one({"_id": entry["_id"]}))["status"] == "stored"
+
+
+# --- a sign-in mailing over SMTP ---------------------------------------------------------------
+
+async def attendees_with_one_refused(db, factory):
+    event = await factory.event(locales=("ru", "en"))
+    await registry.register(db, event, email="olga@example.org", name="Olga", locale="ru")
+    await registry.register(db, event, email="emma@example.org", name="Emma", locale="en")
+    bounce = await factory.member(R.ATTENDEE, event=event, email=REFUSED)
+    return event, bounce
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_mailing_over_smtp_delivers_and_goes_on_past_a_refusal(services, db, factory, smtp_server):
+    event, bounce = await attendees_with_one_refused(db, factory)
+    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    await asyncio.gather(mailings.start(services, mailing["_id"]))
+
+    delivered = {rcpts[0]: msg for rcpts, msg in smtp_server.handler.messages()}
+    assert sorted(delivered) == ["emma@example.org", "olga@example.org"]
+    for address, locale in (("emma@example.org", "en"), ("olga@example.org", "ru")):
+        msg = delivered[address]
+        user = await db.users.find_one({"email": address})
+        text, html = body(msg, "plain"), body(msg, "html")
+        assert event["title"][locale] in msg["Subject"]
+        assert user["login"] in text and "/signin/link/" in text and f'lang="{locale}"' in html
+    outbox = {e["to"]: e for e in await db.outbox.find({}).to_list(None)}
+    assert outbox["emma@example.org"]["status"] == outbox["olga@example.org"]["status"] == "sent"
+    assert outbox[REFUSED]["status"] == "failed" and "No such user" in outbox[REFUSED]["error"]
+
+    done = await db.mailings.find_one({"_id": mailing["_id"]})
+    assert (done["status"], done["sent"], done["failed"]) == ("done", 2, 1)
+    failed = await db.mailing_items.find_one({"email": REFUSED})
+    assert failed["status"] == "failed" and "No such user" in failed["error"]
+    # The refused attendee keeps the password they had, and is still "never mailed".
+    stored = await db.users.find_one({"_id": bounce["_id"]})
+    assert await services.hasher.verify(factory.PASSWORD, stored["password_hash"])
+    assert (await registry.find_membership(db, event["_id"], bounce["_id"]))["mailed_at"] is None
+    assert await db.tokens.count_documents({"user_id": bounce["_id"]}) == 0
+    assert await db.tokens.count_documents({}) == 2
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_mailing_with_smtp_down_fails_every_item_and_finishes(services, db, factory):
+    event, bounce = await attendees_with_one_refused(db, factory)
+    server_down(services)
+    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    await mailings.run(services, mailing["_id"])
+    done = await db.mailings.find_one({"_id": mailing["_id"]})
+    assert (done["status"], done["sent"], done["failed"]) == ("done", 0, 3)
+    assert await db.outbox.count_documents({"status": "failed"}) == 3
+    assert all(e["error"] for e in await db.outbox.find({}).to_list(None))
+    assert await db.memberships.count_documents({"role": R.ATTENDEE, "mailed_at": {"$ne": None}}) == 0
+    # Everyone is still waiting for a mail, so "never mailed" reaches them all next time.
+    assert len(await mailings.recipients(db, event, mailings.NEVER_MAILED)) == 3
