@@ -155,10 +155,12 @@ def describe(summary: dict, settings) -> str:
     event = summary["event"]
     lines = [
         "Demo ready" + ("" if summary["created"] else " (already seeded)") + ":",
-        f"  event page:  {settings.public_url}/e/{SPACE_SLUG}/{EVENT_SLUG}",
-        f"  admin:       {settings.public_url}/admin/events/{event['_id']}/control" if event else "",
-        "  accounts (login / password): admin, moderator, commentator-<lang>, attendee-<lang>"
-        f" (lang: {', '.join(LOCALES)}) / {settings.demo_password}",
-        "  set DEMO_PASSWORD to choose another password.",
+        f"  event page:   {settings.public_url}/e/{SPACE_SLUG}/{EVENT_SLUG}",
+        f"  live control: {settings.public_url}/admin/events/{event['_id']}/control" if event else "",
+        f"  password of every account: {settings.demo_password} (set DEMO_PASSWORD to change it)",
+        "  admin:        admin",
+        "  moderator:    moderator",
+        "  commentators: " + ", ".join(f"commentator-{c}" for c in LOCALES),
+        "  attendees:    " + ", ".join(f"attendee-{c}" for c in LOCALES),
     ]
     return "\n".join(line for line in lines if line)
