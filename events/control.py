@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 import datetime
 
-from accounts.tokens import utcnow
-from events import broadcast
+from events import broadcast, model
 from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, find_day, slide_count
 from i18n import N_
 import audit
@@ -26,6 +25,9 @@ ACTIONS = (
 
 class ControlError(ValueError):
     """A refused action; the message is marked for translation."""
+
+
+CONFLICT = N_("The event is being changed by someone else; try again.")
 
 
 def _snapshot(event: dict) -> dict:
@@ -96,27 +98,26 @@ async def apply(db, notifier, event_id, actor: dict, action: str, params: dict |
     params = params or {}
     if action not in ACTIONS:
         raise ControlError(N_("Unknown action."))
-    for _ in range(retries):
-        event = await db.events.find_one({"_id": event_id})
-        if event is None:
-            raise ControlError(N_("This event does not exist."))
-        changes = _changes(event, action, params)
-        version = event.get("state_version", 0)
-        result = await db.events.update_one(
-            {"_id": event_id, "state_version": version},
-            {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"state_version": 1}},
-        )
-        if result.modified_count == 1:
-            break
-    else:
-        raise ControlError(N_("The event is being changed by someone else; try again."))
-    after = await db.events.find_one({"_id": event_id})
-    await audit.record(db, actor=actor, action=action, event=after,
-                       params=_loggable(params), before=_snapshot(event), after=_snapshot(after))
-    await notifier.announce(event_id, {
-        "action": action, "state_version": after["state_version"], "params": _loggable(params),
-    })
+    try:
+        event, after = await model.versioned_update(
+            db, event_id, lambda ev: _changes(ev, action, params), retries)
+    except model.EventMissing:
+        raise ControlError(N_("This event does not exist.")) from None
+    except model.StateConflict:
+        raise ControlError(CONFLICT) from None
+    await record_and_announce(db, notifier, actor, action, after, _loggable(params),
+                              _snapshot(event), _snapshot(after))
     return after
+
+
+async def record_and_announce(db, notifier, actor: dict, action: str, saved: dict, params: dict,
+                              before, after) -> None:
+    """The tail of every live change: audit with before/after, then one announcement."""
+    await audit.record(db, actor=actor, action=action, event=saved, params=params,
+                       before=before, after=after)
+    await notifier.announce(saved["_id"], {
+        "action": action, "state_version": saved["state_version"], "params": params,
+    })
 
 
 def _loggable(params: dict) -> dict:

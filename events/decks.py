@@ -19,9 +19,8 @@ from __future__ import annotations
 import copy
 import os
 
-import audit
 import media
-from accounts.tokens import utcnow
+from events import control, model
 from i18n import N_
 
 MAX_SLIDES = 1000
@@ -73,32 +72,27 @@ def _check_slide(deck: list[dict], position, media_id) -> int:
 async def _edit(db, notifier, event_id, actor: dict, locale: str, action: str, params: dict,
                 compute, retries: int = 5) -> dict:
     """Persist `compute(event, deck) -> new deck` for one locale; returns the event after."""
-    for _ in range(retries):
-        event = await db.events.find_one({"_id": event_id})
+    def plan(event: dict) -> dict:
         _check_locale(event, locale)
-        before = list(event["slides"]["decks"].get(locale) or [])
-        after = compute(event, copy.deepcopy(before))
+        after = compute(event, copy.deepcopy(list(event["slides"]["decks"].get(locale) or [])))
         changes: dict = {f"slides.decks.{locale}": after}
         decks = {**event["slides"]["decks"], locale: after}
         count = max((len(d) for d in decks.values()), default=0)
+        # A shorter deck must not leave the shared index past the last slide.
         if event["slides"]["index"] > max(0, count - 1):
             changes["slides.index"] = max(0, count - 1)
-        version = event.get("state_version", 0)
-        result = await db.events.update_one(
-            {"_id": event_id, "state_version": version},
-            {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"state_version": 1}},
-        )
-        if result.modified_count == 1:
-            break
-    else:
-        raise DeckError(N_("The event is being changed by someone else; try again."))
-    saved = await db.events.find_one({"_id": event_id})
-    logged = {"locale": locale, **params}
-    await audit.record(db, actor=actor, action=action, event=saved, params=logged,
-                       before=media_ids(before), after=media_ids(after))
-    await notifier.announce(event_id, {
-        "action": action, "state_version": saved["state_version"], "params": logged,
-    })
+        return changes
+
+    try:
+        event, saved = await model.versioned_update(db, event_id, plan, retries)
+    except model.EventMissing:
+        raise DeckError(N_("This event does not exist.")) from None
+    except model.StateConflict:
+        raise DeckError(control.CONFLICT) from None
+    await control.record_and_announce(
+        db, notifier, actor, action, saved, {"locale": locale, **params},
+        media_ids(event["slides"]["decks"].get(locale) or []),
+        media_ids(saved["slides"]["decks"].get(locale) or []))
     return saved
 
 

@@ -127,3 +127,32 @@ def enabled_days(event: dict) -> list[dict]:
 
 def find_day(event: dict, day_id: str) -> dict | None:
     return next((d for d in event["days"] if d["id"] == day_id), None)
+
+
+class EventMissing(Exception):
+    """The event was deleted or never existed."""
+
+
+class StateConflict(Exception):
+    """Other writers changed the event between every read and write we tried."""
+
+
+async def versioned_update(db, event_id, plan, retries: int = 5) -> tuple[dict, dict]:
+    """Persist `plan(event) -> $set changes`, guarded by `state_version`.
+
+    Two admins clicking at once both read version v; only one write matches
+    v, the other re-reads and plans again, so no flip is lost.  Returns the
+    event before and after the change.  `plan` may raise to refuse.
+    """
+    for _ in range(retries):
+        event = await db.events.find_one({"_id": event_id})
+        if event is None:
+            raise EventMissing()
+        changes = plan(event)
+        result = await db.events.update_one(
+            {"_id": event_id, "state_version": event.get("state_version", 0)},
+            {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"state_version": 1}},
+        )
+        if result.modified_count == 1:
+            return event, await db.events.find_one({"_id": event_id})
+    raise StateConflict()
