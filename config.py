@@ -24,6 +24,7 @@ class Settings:
     mongodb_uri: str = ""
     mongodb_db: str = "livehall"
     redis_url: str = ""
+    redis_shards: int = 4
     cookie_secret: str = ""
     cookie_secret_generated: bool = False
     smtp_host: str = ""

@@ -10,8 +10,9 @@ from tornado.web import URLSpec
 from admin import (attendees, audit_log, control, dashboard, events, mailings, outbox,
                    slides, staff)
 from handlers import auth, event, home, media, ops, profile
+from realtime import handler as live_socket
 
-MODULES = (ops, auth, profile, home, event, media,
+MODULES = (ops, auth, profile, home, event, media, live_socket,
            dashboard, events, control, slides, staff, audit_log, attendees, mailings, outbox)
 
 

@@ -36,7 +36,12 @@ from i18n import I18n
 from mail.mailer import Mailer
 from metrics import Metrics
 from mongo_indexes import ensure_indexes
+from realtime.broker import InProcessBroker
+from realtime.broker_redis import RedisBroker
+from realtime.hub import Hub
+from realtime.live import Live
 from realtime.notify import StateChanges
+from realtime.protocol import HARD_FRAME_BYTES
 from services import Services
 from storage import open_database
 
@@ -45,27 +50,37 @@ log = logging.getLogger("livehall")
 DRAIN_SECONDS = 10
 
 
-async def make_services(settings: config.Settings) -> Services:
-    storage = await open_database(settings)
+async def make_services(settings: config.Settings, storage=None) -> Services:
+    """Open every client the platform needs; `storage` lets tests share one database."""
+    storage = storage or await open_database(settings)
     await ensure_indexes(storage.db)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     redis_client = None
     if settings.redis_url:
         import redis.asyncio as aioredis
-        redis_client = aioredis.from_url(settings.redis_url, socket_timeout=2,
-                                         socket_connect_timeout=2)
+        redis_client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2,
+                                         health_check_interval=15)
     i18n = I18n()
     missing = i18n.missing_catalogs()
     if missing:
         log.warning("compiled translations missing; run `make translations`",
                     extra={"locales": missing})
-    return Services(
+    services = Services(
         settings=settings, storage=storage, i18n=i18n,
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics),
         metrics=metrics, registry=registry, redis=redis_client,
     )
+    if redis_client is not None:
+        services.broker = RedisBroker(redis_client, settings.redis_shards)
+    else:
+        services.broker = InProcessBroker()
+    await services.broker.start()
+    services.hub = Hub(services.broker)
+    services.live = Live(services, services.hub)
+    services.live.start()
+    return services
 
 
 async def close_services(services: Services) -> None:
@@ -73,6 +88,8 @@ async def close_services(services: Services) -> None:
         task.cancel()
     if services.background:
         await asyncio.gather(*services.background, return_exceptions=True)
+    if services.broker is not None:
+        await services.broker.close()
     if services.redis is not None:
         await services.redis.aclose()
     await services.storage.close()
@@ -93,6 +110,9 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=logs.log_request,
         debug=False,
         services=services,
+        websocket_max_message_size=HARD_FRAME_BYTES,
+        websocket_ping_interval=25,
+        websocket_ping_timeout=60,
     )
 
 

@@ -5,6 +5,7 @@ platform reaches for a module-level client: it gets one from here.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 
@@ -29,7 +30,17 @@ class Services:
     metrics: object
     registry: CollectorRegistry
     redis: object = None
+    broker: object = None
+    hub: object = None
+    live: object = None
     background: set = dataclasses.field(default_factory=set)
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Run work beyond a request; kept referenced until done, cancelled at shutdown."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
 
     @property
     def db(self):

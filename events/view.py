@@ -181,3 +181,27 @@ def _web_url(url: str | None) -> bool:
         return False
     u = urlparse(url)
     return u.scheme in ("http", "https") and bool(u.netloc)
+
+
+def live_state(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+    """The event's live state for one language, as sent over the WebSocket (JSON-safe)."""
+    p = page(event, viewer_locale)
+    start = event["gate"].get("official_start")
+    source = p["broadcast"]["source"]
+    s = p["slides"]
+    day = p["current_day"]
+    return {
+        "locale": p["locale"],
+        "gate": {"open": model.gate_open(event, now), "mode": event["gate"]["mode"],
+                 "official_start": _iso(start) if start else None},
+        "broadcast": {"on": p["broadcast"]["on"],
+                      "kind": source["kind"] if source else None,
+                      "embed": source["embed"] if source else None},
+        "slides": {"visible": s["visible"], "number": s["number"], "total": s["total"],
+                   "locale": s["locale"],
+                   "media_id": s["slide"]["media_id"] if s["slide"] else None,
+                   "url": f"/media/{s['slide']['media_id']}" if s["slide"] else None},
+        "day": ({"id": day["day"]["id"], "title": day["title"], "date": day["day"].get("date")}
+                if day else None),
+        "enabled_days": [d["id"] for d in model.enabled_days(event)],
+    }

@@ -58,6 +58,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("mailing_id", ASC), ("user_id", ASC)], {"unique": True, "name": "mailing_user_unique"}),
         ([("mailing_id", ASC), ("status", ASC)], {"name": "mailing_status"}),
     ],
+    "messages": [
+        ([("room", ASC), ("offset", ASC)], {"unique": True, "name": "room_offset_unique"}),
+        ([("room", ASC), ("user_id", ASC), ("client_id", ASC)],
+         {"unique": True, "name": "room_user_client_unique"}),
+    ],
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
     ],

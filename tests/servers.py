@@ -22,13 +22,17 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(self):
-        binary = shutil.which("redis-server")
-        if not binary:
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
             pytest.skip("redis-server is not installed")
         self.port = free_port()
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, on the same port) with an empty data set."""
         self.dir = tempfile.mkdtemp(prefix="livehall-redis-")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -1,0 +1,1 @@
+"""Chat: rooms per language, private support rooms, their stored messages."""

@@ -1,0 +1,62 @@
+"""Who may read and write which chat room: pure functions of roles and room names.
+
+- attendees (and speakers) chat in the public room of their language and in
+  their own private support room;
+- commentators serve the public rooms of their languages and every support
+  room of those languages;
+- moderators, event managers and admins see every room of every language,
+  and moderate (delete, mute, ban, slow mode).
+"""
+from __future__ import annotations
+
+import roles as R
+from realtime import channels
+
+MODERATING = {R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR}
+
+
+def is_moderator(roles: dict) -> bool:
+    return bool(MODERATING & set(roles))
+
+
+def commentator_locales(roles: dict) -> set[str]:
+    member = roles.get(R.COMMENTATOR)
+    return set(member.get("locales") or []) if member else set()
+
+
+def main_role(roles: dict) -> str:
+    for role in (R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR,
+                 R.COMMENTATOR, R.SPEAKER, R.ATTENDEE):
+        if role in roles:
+            return role
+    return ""
+
+
+def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: str) -> bool:
+    info = channels.parse_room(room)
+    if not info or info["event_id"] != str(event["_id"]):
+        return False
+    if info["kind"] in (channels.PUBLIC, channels.SUPPORT) and info["locale"] not in event["locales"]:
+        return False
+    if info["kind"] == channels.QUESTIONS:
+        return bool(roles)
+    if is_moderator(roles):
+        return True
+    if info["locale"] in commentator_locales(roles):
+        return True
+    if info["kind"] == channels.PUBLIC:
+        return info["locale"] == chat_locale and bool(roles)
+    return info["user_id"] == user_id and info["locale"] == chat_locale and bool(roles)
+
+
+def default_rooms(event: dict, user_id: str, roles: dict, chat_locale: str) -> list[str]:
+    """The rooms a client joins on connecting; staff open the others from their console."""
+    event_id = str(event["_id"])
+    rooms = [channels.public_room(event_id, chat_locale)]
+    if not is_moderator(roles) and not commentator_locales(roles):
+        rooms.append(channels.support_room(event_id, chat_locale, user_id))
+    for locale in sorted(commentator_locales(roles) & set(event["locales"])):
+        room = channels.public_room(event_id, locale)
+        if room not in rooms:
+            rooms.append(room)
+    return rooms

@@ -1,0 +1,110 @@
+"""Stored chat: every room is an append-only stream with an epoch and offsets.
+
+A message is stored before it is broadcast.  Each room document holds its
+epoch (a random id fixed when the room is first used) and its last offset;
+posting takes the next offset with one atomic `$inc`.  Deleting a message
+appends a `delete` entry to the same stream, so a client resuming from an
+offset learns about deletions it missed too.
+
+A retried send carries the same client id; the unique index on
+(room, user_id, client_id) makes it return the stored message instead of
+posting twice.  A retry that loses that race has burnt an offset: streams
+may have holes, and readers ask for "everything after N", never "N+1".
+"""
+from __future__ import annotations
+
+import secrets
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from accounts.tokens import utcnow
+
+TEXT, DELETE = "text", "delete"
+MAX_TEXT = 2000
+PAGE = 50
+
+
+async def meta(db, room: str) -> dict:
+    """The room's epoch and last offset, creating the room on first use."""
+    doc = await db.rooms.find_one({"_id": room})
+    if doc:
+        return doc
+    return await db.rooms.find_one_and_update(
+        {"_id": room}, {"$setOnInsert": {"epoch": secrets.token_hex(4), "offset": 0,
+                                         "created_at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER)
+
+
+async def _next_offset(db, room: str) -> dict:
+    return await db.rooms.find_one_and_update(
+        {"_id": room}, {"$inc": {"offset": 1},
+                        "$setOnInsert": {"epoch": secrets.token_hex(4), "created_at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER)
+
+
+async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str,
+               client_id: str) -> tuple[dict, bool]:
+    """Store a message; returns (message, created).  created is False for a retry."""
+    existing = await db.messages.find_one({"room": room, "user_id": user["_id"], "client_id": client_id})
+    if existing:
+        return existing, False
+    room_doc = await _next_offset(db, room)
+    doc = {
+        "_id": ObjectId(), "room": room, "event_id": event_id, "epoch": room_doc["epoch"],
+        "offset": room_doc["offset"], "kind": TEXT, "user_id": user["_id"],
+        "name": user.get("name") or "", "role": role, "text": text, "client_id": client_id,
+        "at": utcnow(), "deleted": False,
+    }
+    try:
+        await db.messages.insert_one(doc)
+    except DuplicateKeyError:
+        return await db.messages.find_one({"room": room, "user_id": user["_id"],
+                                           "client_id": client_id}), False
+    return doc, True
+
+
+async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
+    """Mark a message deleted and append the deletion to the stream; None if unknown."""
+    target = await db.messages.find_one_and_update(
+        {"room": room, "offset": offset, "kind": TEXT, "deleted": False},
+        {"$set": {"deleted": True, "deleted_by": actor["_id"], "deleted_at": utcnow()}},
+        return_document=ReturnDocument.AFTER)
+    if not target:
+        return None
+    room_doc = await _next_offset(db, room)
+    doc = {
+        "_id": ObjectId(), "room": room, "event_id": target["event_id"], "epoch": room_doc["epoch"],
+        "offset": room_doc["offset"], "kind": DELETE, "target": offset, "user_id": actor["_id"],
+        "client_id": f"delete:{offset}", "at": utcnow(),
+    }
+    await db.messages.insert_one(doc)
+    return doc
+
+
+async def since(db, room: str, offset: int, limit: int) -> list[dict]:
+    """Stream entries after `offset`, oldest first, at most `limit`."""
+    return await db.messages.find({"room": room, "offset": {"$gt": offset}}) \
+        .sort("offset", 1).limit(limit).to_list(None)
+
+
+async def history(db, room: str, before: int | None, limit: int = PAGE) -> list[dict]:
+    """Text messages before an offset, newest first (deleted ones as tombstones)."""
+    query: dict = {"room": room, "kind": TEXT}
+    if before is not None:
+        query["offset"] = {"$lt": before}
+    return await db.messages.find(query).sort("offset", -1).limit(limit).to_list(None)
+
+
+def wire(doc: dict) -> dict:
+    """A stored entry as the `message` frame every client receives."""
+    out = {"type": "message", "room": doc["room"], "epoch": doc["epoch"], "offset": doc["offset"],
+           "kind": doc["kind"], "at": doc["at"].isoformat().replace("+00:00", "Z")}
+    if doc["kind"] == DELETE:
+        out["target"] = doc["target"]
+        return out
+    out.update(id=str(doc["_id"]), client_id=doc["client_id"],
+               user={"id": str(doc["user_id"]), "name": doc["name"], "role": doc["role"]},
+               text=None if doc.get("deleted") else doc["text"], deleted=bool(doc.get("deleted")))
+    return out

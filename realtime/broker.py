@@ -1,0 +1,62 @@
+"""The broker: carries a published payload to every process subscribed to its channel.
+
+A narrow interface with two implementations: `InProcessBroker` (one process,
+no Redis: the embedded default) and `realtime.broker_redis.RedisBroker`
+(sharded pub/sub across processes and machines).  The hub subscribes a
+channel while it has local members and gives the broker one callback,
+`on_message(channel, payload)`, called once per message per process.
+
+Delivery is at most once, like any pub/sub: durability comes from storing
+first (chat messages, event state) and from clients resuming by offset.
+`on_reconnect` tells the hub that messages may have been missed while the
+broker's connection was down, so it can make its clients resynchronise.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+OnMessage = Callable[[str, bytes], None]
+OnReconnect = Callable[[], Awaitable[None]]
+
+
+class Broker:
+    on_message: OnMessage | None = None
+    on_reconnect: OnReconnect | None = None
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        raise NotImplementedError
+
+    async def subscribe(self, channel: str) -> None:
+        raise NotImplementedError
+
+    async def unsubscribe(self, channel: str) -> None:
+        raise NotImplementedError
+
+    async def ping(self) -> bool:
+        return True
+
+
+class InProcessBroker(Broker):
+    """Publishing is a direct call; only subscribed channels are delivered."""
+
+    def __init__(self):
+        self._channels: set[str] = set()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        if channel in self._channels and self.on_message:
+            # Deliver on the next loop turn, as a network broker would: the
+            # publisher never runs subscribers' code inside its own call.
+            asyncio.get_running_loop().call_soon(self.on_message, channel, payload)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)

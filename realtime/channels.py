@@ -1,0 +1,70 @@
+"""Channel and room naming, and sharding: small pure functions.
+
+A channel is what the broker carries between processes; a room is what a
+client joins.  Every room has one channel.  Names are built and parsed only
+here so that the hub, the broker and the chat store agree on them.
+
+    ev:<event_id>:state              live event state (slides, broadcast, day, gate)
+    ev:<event_id>:pub:<locale>       the public chat room of one language
+    ev:<event_id>:sup:<locale>:<uid> an attendee's private support room
+    ev:<event_id>:q                  questions to speakers
+    user:<uid>                       per-account control (device takeover)
+
+Redis Cluster routes sharded pub/sub by hash slot; the `{...}` hash tag keeps
+all channels of one event in one slot, so one event's traffic stays on one
+shard connection.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+
+PUBLIC, SUPPORT, QUESTIONS, STATE = "pub", "sup", "q", "state"
+_ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|q)$")
+
+
+def state_channel(event_id) -> str:
+    return f"ev:{{{event_id}}}:{STATE}"
+
+
+def public_room(event_id, locale: str) -> str:
+    return f"ev:{{{event_id}}}:{PUBLIC}:{locale}"
+
+
+def support_room(event_id, locale: str, user_id) -> str:
+    return f"ev:{{{event_id}}}:{SUPPORT}:{locale}:{user_id}"
+
+
+def questions_room(event_id) -> str:
+    return f"ev:{{{event_id}}}:{QUESTIONS}"
+
+
+def user_channel(user_id) -> str:
+    return f"user:{{{user_id}}}"
+
+
+def parse_room(name: str) -> dict | None:
+    """{'event_id', 'kind', 'locale', 'user_id'} for a valid room name, else None."""
+    if not isinstance(name, str) or len(name) > 120:
+        return None
+    m = _ROOM.match(name)
+    if not m:
+        return None
+    parts = m.group(2).split(":")
+    out = {"event_id": m.group(1), "kind": parts[0], "locale": None, "user_id": None}
+    if parts[0] in (PUBLIC, SUPPORT):
+        out["locale"] = parts[1]
+    if parts[0] == SUPPORT:
+        out["user_id"] = parts[2]
+    return out
+
+
+def hash_tag(channel: str) -> str:
+    start = channel.find("{")
+    end = channel.find("}", start + 1)
+    return channel[start + 1:end] if start != -1 and end > start + 1 else channel
+
+
+def shard(channel: str, shards: int) -> int:
+    """Which of `shards` broker connections carries this channel (stable across processes)."""
+    return zlib.crc32(hash_tag(channel).encode()) % shards if shards > 1 else 0

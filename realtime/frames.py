@@ -1,0 +1,24 @@
+"""WebSocket frames built once and written to many sockets.
+
+Tornado's `write_message` frames the payload again for every socket and
+wraps each write in a task; a broadcast to thousands of viewers pays that
+thousands of times.  A server-to-client frame is never masked (RFC 6455
+5.1), so the same bytes are valid on every connection: build them once.
+Compression is off for these connections, so no per-socket state is needed.
+"""
+from __future__ import annotations
+
+import struct
+
+FIN_TEXT = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", FIN_TEXT, n)
+    elif n <= 0xFFFF:
+        header = struct.pack("!BBH", FIN_TEXT, 126, n)
+    else:
+        header = struct.pack("!BBQ", FIN_TEXT, 127, n)
+    return header + payload

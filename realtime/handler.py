@@ -1,0 +1,89 @@
+"""The WebSocket endpoint `/ws?event=<event id>`: authenticate, then hand over to Live.
+
+Security decisions made here:
+- the session cookie authenticates (before the upgrade: no session, no
+  socket); the cookie is HttpOnly, so only this site's pages can use it;
+- the Origin header must match this site (the Host the request came to, or
+  BASE_URL's host): a browser on another site carries the cookie too, and
+  would otherwise open a socket in the user's name (cross-site WebSocket
+  hijacking);
+- frames over the hard limit close the connection (Tornado's
+  websocket_max_message_size); smaller oversize frames get an error frame.
+Compression is off: broadcasts are framed once and shared by every socket.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+import tornado.web
+import tornado.websocket
+
+import roles as R
+from accounts import sessions, users
+from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
+from events import model
+from i18n import LOCALES
+from realtime import protocol
+
+log = logging.getLogger(__name__)
+
+
+class LiveSocket(tornado.websocket.WebSocketHandler):
+    def initialize(self, services):
+        self.services = services
+        self.live = services.live
+        self.conn = None
+
+    async def prepare(self):
+        raw = self.get_signed_cookie(sessions.COOKIE, max_age_days=366)
+        session = await sessions.lookup(self.services.db, raw.decode() if raw else None)
+        user = await users.by_id(self.services.db, session["user_id"]) if session else None
+        if not user:
+            raise tornado.web.HTTPError(401, reason="sign in first")
+        event = await model.get_event(self.services.db, self.get_query_argument("event", ""))
+        if not event:
+            raise tornado.web.HTTPError(404, reason="unknown event")
+        roles = await R.roles_in(self.services.db, user, event["space_id"], event["_id"])
+        grants = granted(roles)
+        if EVENT_WATCH not in grants:
+            raise tornado.web.HTTPError(403, reason="not a member of this event")
+        if not model.gate_open(event) and EVENT_ENTER_EARLY not in grants:
+            raise tornado.web.HTTPError(403, reason="the event has not started")
+        self.user, self.event, self.roles, self.session = user, event, roles, session
+
+    def check_origin(self, origin: str) -> bool:
+        host = urlparse(origin).netloc.lower()
+        allowed = {self.request.host.lower()}
+        base = self.services.settings.base_url
+        if base:
+            allowed.add(urlparse(base).netloc.lower())
+        return host in allowed
+
+    def get_compression_options(self):
+        return None
+
+    async def open(self):
+        locale = self.user.get("locale") if self.user.get("locale") in LOCALES else \
+            self.services.settings.default_locale
+        self.conn = await self.live.open(self, self.user, self.event, self.roles, locale)
+
+    async def on_message(self, message):
+        if self.conn is None or self.conn.closed:
+            return
+        try:
+            await self.live.handle(self.conn, message)
+        except Exception:
+            # A bug in one frame's handling must not kill the process or
+            # other connections; the client is told and may go on.
+            log.exception("frame handling failed", extra={"user": self.conn.user_id})
+            self.conn.send(protocol.error("internal", "the server could not handle this frame"))
+
+    def on_close(self):
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            task = self.services.spawn(self.live.close(conn))
+            del task
+
+
+ROUTES = [(r"/ws", LiveSocket)]

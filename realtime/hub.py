@@ -1,0 +1,256 @@
+"""The hub: this process's WebSocket connections and the rooms they are in.
+
+Rooms live in memory; the process knows only its own connections.  A change
+is stored first and published once through the broker; every process with
+members in that room receives it once and writes the same framed bytes to
+each local socket (`realtime.frames`), with no task per socket.
+
+Backpressure: each write checks how many bytes the socket has not yet
+accepted.  A client over `max_buffer` is disconnected (close code 4008) and
+resumes later by offset; its backlog never grows the server's memory.
+
+Recovery: while a connection catches up on a room from storage it is marked
+as recovering; live messages for that room are held for it and released
+after the stored ones, skipping any offset it already received.  The last
+messages of each room are kept per process, so a reconnect storm reads each
+room from the database once, not once per client.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import weakref
+
+from realtime import channels
+from realtime.frames import text_frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_SLOW = 4008
+RECENT_PER_ROOM = 1000
+
+
+def encode(message: dict) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Connection:
+    """One client socket as the hub sees it; the handler owns its lifetime."""
+
+    __slots__ = ("handler", "user_id", "event_id", "locale", "rooms", "recovering",
+                 "closed", "max_buffer", "__weakref__", "info")
+
+    def __init__(self, handler, user_id: str, event_id: str, locale: str, max_buffer: int):
+        self.handler = handler
+        self.user_id = user_id
+        self.event_id = event_id
+        self.locale = locale
+        self.rooms: dict[str, int] = {}          # room -> last offset sent
+        self.recovering: dict[str, list] = {}    # room -> held (offset, frame)
+        self.closed = False
+        self.max_buffer = max_buffer
+        self.info: dict = {}
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.closed:
+            return False
+        ws = self.handler.ws_connection
+        if ws is None or ws.is_closing():
+            return False
+        stream = ws.stream
+        if stream.closed():
+            return False
+        # Tornado keeps unsent bytes in stream._write_buffer; there is no
+        # public accessor, and this check is what bounds memory per client.
+        if len(stream._write_buffer) + len(frame) > self.max_buffer:
+            log.info("slow client disconnected", extra={"user": self.user_id})
+            self.close(CLOSE_SLOW, "too slow: reconnect and resume")
+            return False
+        stream.write(frame)
+        return True
+
+    def send(self, message: dict) -> bool:
+        return self.write_frame(text_frame(encode(message)))
+
+    def deliver(self, room: str, offset: int, frame: bytes) -> None:
+        held = self.recovering.get(room)
+        if held is not None:
+            held.append((offset, frame))
+            return
+        if offset <= self.rooms.get(room, 0):
+            return  # already sent (from recovery or a duplicate delivery)
+        self.rooms[room] = offset
+        self.write_frame(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.handler.close(code, reason)
+
+
+class RoomCache:
+    """The recent frames of one room, in offset order, for cheap resumes.
+
+    `last` is the room's newest offset known to this process.  Until
+    `merge` runs with what storage returned, the cache only collects live
+    entries (`loaded` is False) and is not used to answer resumes.
+    """
+
+    __slots__ = ("epoch", "frames", "last", "loaded", "size")
+
+    def __init__(self, epoch: str, size: int = RECENT_PER_ROOM):
+        self.epoch = epoch
+        self.size = size
+        self.frames: collections.deque = collections.deque(maxlen=size)
+        self.last = 0
+        self.loaded = False
+
+    def add(self, offset: int, frame: bytes) -> None:
+        if not self.frames or offset > self.frames[-1][0]:
+            self.frames.append((offset, frame))
+        self.last = max(self.last, offset)
+
+    def merge(self, stored: list, last: int) -> None:
+        entries = dict(stored)
+        entries.update(dict(self.frames))
+        self.frames = collections.deque(sorted(entries.items())[-self.size:], maxlen=self.size)
+        self.last = max(self.last, last, self.frames[-1][0] if self.frames else 0)
+        self.loaded = True
+
+    def since(self, offset: int) -> list | None:
+        """Frames after `offset`, or None when the cache does not reach back that far.
+
+        Offsets may have holes, so "reaches back" means the cache holds
+        every entry the room had after `offset`: either its oldest frame is
+        at or before offset+1, or the cache still holds the room's whole
+        stream (fewer entries than its size).
+        """
+        if offset >= self.last:
+            return []
+        if not self.frames:
+            return None
+        first = self.frames[0][0]
+        if first > offset + 1 and len(self.frames) >= self.size:
+            return None
+        return [(o, f) for o, f in self.frames if o > offset]
+
+
+class Hub:
+    def __init__(self, broker, recent_per_room: int = RECENT_PER_ROOM):
+        self.broker = broker
+        self.recent_per_room = recent_per_room
+        broker.on_message = self._on_message
+        broker.on_reconnect = self._on_reconnect
+        self.channels: dict[str, set[Connection]] = {}
+        self.by_user: dict[str, weakref.WeakSet] = {}
+        self.caches: dict[str, RoomCache] = {}
+        self.state_listeners = []  # callables(event_id, message) for per-locale state fan-out
+        self.delivered = 0
+
+    # --- membership -------------------------------------------------------
+
+    async def join(self, conn: Connection, channel: str) -> None:
+        members = self.channels.get(channel)
+        if members is None:
+            members = self.channels[channel] = set()
+            await self.broker.subscribe(channel)
+        members.add(conn)
+
+    async def leave(self, conn: Connection, channel: str) -> None:
+        members = self.channels.get(channel)
+        if members is None:
+            return
+        members.discard(conn)
+        conn.rooms.pop(channel, None)
+        conn.recovering.pop(channel, None)
+        if not members:
+            del self.channels[channel]
+            self.caches.pop(channel, None)
+            await self.broker.unsubscribe(channel)
+
+    def add(self, conn: Connection) -> None:
+        self.by_user.setdefault(conn.user_id, weakref.WeakSet()).add(conn)
+
+    async def remove(self, conn: Connection) -> None:
+        for channel in [c for c, m in self.channels.items() if conn in m]:
+            await self.leave(conn, channel)
+        users = self.by_user.get(conn.user_id)
+        if users is not None:
+            users.discard(conn)
+            if not users:
+                del self.by_user[conn.user_id]
+
+    def connections(self) -> int:
+        return sum(len(s) for s in self.by_user.values())
+
+    # --- publishing ---------------------------------------------------------
+
+    async def publish(self, channel: str, message: dict) -> None:
+        await self.broker.publish(channel, encode(message))
+
+    def _on_message(self, channel: str, payload: bytes) -> None:
+        members = self.channels.get(channel)
+        if not members:
+            return
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            log.error("undecodable broker payload", extra={"channel": channel})
+            return
+        kind = message.get("type")
+        if kind == "state":
+            self._fan_out_state(members, message)
+        elif kind == "message":
+            frame = text_frame(payload)
+            offset = message["offset"]
+            cache = self.caches.get(channel)
+            if cache is not None and cache.epoch == message.get("epoch"):
+                cache.add(offset, frame)
+            for conn in list(members):
+                conn.deliver(channel, offset, frame)
+            self.delivered += len(members)
+        else:
+            # Control messages (takeover, presence) go to every member as they are.
+            frame = text_frame(payload)
+            for conn in list(members):
+                if message.get("except_conn") and message["except_conn"] == conn.info.get("conn_id"):
+                    continue
+                conn.write_frame(frame)
+            for listener in self.state_listeners:
+                listener(channel, message, members)
+
+    def _fan_out_state(self, members, message: dict) -> None:
+        """One frame per locale present in this process, the same bytes to each viewer."""
+        per_locale = message.get("locales", {})
+        frames: dict[str, bytes] = {}
+        for conn in list(members):
+            frame = frames.get(conn.locale)
+            if frame is None:
+                state = per_locale.get(conn.locale) or per_locale.get(message.get("default_locale"))
+                if state is None:
+                    continue
+                frame = frames[conn.locale] = text_frame(encode({
+                    "type": "state", "event": message["event"],
+                    "state_version": message["state_version"], "state": state}))
+            conn.write_frame(frame)
+        self.delivered += len(members)
+
+    async def _on_reconnect(self) -> None:
+        """The broker may have dropped messages: every client re-syncs."""
+        self.caches.clear()
+        for members in list(self.channels.values()):
+            for conn in list(members):
+                conn.send({"type": "resync", "reason": "broker_reconnected"})
+
+    # --- recovery cache -------------------------------------------------------
+
+    def cache(self, channel: str, epoch: str) -> RoomCache:
+        cache = self.caches.get(channel)
+        if cache is None or cache.epoch != epoch:
+            cache = self.caches[channel] = RoomCache(epoch, self.recent_per_room)
+        return cache
+
+
+def room_of(channel: str) -> dict | None:
+    return channels.parse_room(channel)

@@ -1,0 +1,95 @@
+"""The WebSocket protocol, version 1: limits, error codes and frame validation.
+
+docs/protocol.md is the contract for client authors; this module is where
+the server enforces it.  Every client frame is a JSON object with a `type`;
+anything else is answered with an `error` frame and changes nothing.
+"""
+from __future__ import annotations
+
+import json
+
+VERSION = 1
+MAX_FRAME_BYTES = 16 * 1024          # larger frames get error `too_large`
+HARD_FRAME_BYTES = 1024 * 1024       # larger ones close the connection (1009)
+MAX_TEXT = 2000
+MAX_CLIENT_ID = 64
+HISTORY_LIMIT = 100
+RECOVER_LIMIT = 1000                 # more missed entries than this: not_recovered
+
+# error codes (stable; clients translate them)
+BAD_JSON = "bad_json"
+BAD_FRAME = "bad_frame"
+BINARY = "binary_not_supported"
+TOO_LARGE = "too_large"
+UNKNOWN_TYPE = "unknown_type"
+RATE_LIMITED = "rate_limited"
+FORBIDDEN = "forbidden"
+NOT_JOINED = "not_joined"
+UNKNOWN_ROOM = "unknown_room"
+NOT_FOUND = "not_found"
+INVALID = "invalid"
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, ref=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def error(code: str, message: str, ref=None) -> dict:
+    out = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        out["ref"] = ref
+    return out
+
+
+def parse(raw) -> dict:
+    if isinstance(raw, bytes):
+        raise FrameError(BINARY, "binary frames are not part of this protocol")
+    if len(raw) > MAX_FRAME_BYTES:
+        raise FrameError(TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        raise FrameError(BAD_JSON, "the frame is not valid JSON") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise FrameError(BAD_FRAME, "a frame is a JSON object with a string `type`")
+    return msg
+
+
+def string(msg: dict, name: str, max_length: int, required: bool = True) -> str | None:
+    value = msg.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise FrameError(INVALID, f"`{name}` must be a non-empty string of at most {max_length} characters",
+                         msg.get("ref"))
+    return value
+
+
+def integer(msg: dict, name: str, minimum: int = 0, maximum: int = 2**53, required: bool = True) -> int | None:
+    value = msg.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise FrameError(INVALID, f"`{name}` must be an integer from {minimum} to {maximum}", msg.get("ref"))
+    return value
+
+
+class TokenBucket:
+    """Per-connection flood control: `rate` frames a second, bursts up to `burst`."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int, now: float):
+        self.rate, self.burst, self.tokens, self.stamp = rate, burst, float(burst), now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
