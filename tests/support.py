@@ -102,3 +102,10 @@ class Factory:
         else:
             await R.grant(self.db, user, "event", event["_id"], role, list(locales))
         return user
+
+
+def translated(services, locale: str, message: str, **params) -> str:
+    """A UI string as the page shows it in `locale` (translated, HTML-escaped)."""
+    from markupsafe import escape
+    text = services.i18n.gettext(locale)(message)
+    return str(escape(text % params if params else text))

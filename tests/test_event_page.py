@@ -6,7 +6,7 @@ import pytest
 
 import roles as R
 from events import control, model
-from tests.support import error_text
+from tests.support import translated, error_text
 
 UTC = datetime.timezone.utc
 
@@ -82,7 +82,7 @@ async def test_space_admin_and_platform_admin_get_in(browser, factory):
 # --- gate -------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_gate_closed_attendee_sees_countdown_staff_pass(browser, factory):
+async def test_gate_closed_attendee_sees_countdown_staff_pass(browser, factory, services):
     space = await factory.space()
     event = await factory.event(space, gate_open=False)
     start = event["gate"]["official_start"]
@@ -94,7 +94,7 @@ async def test_gate_closed_attendee_sees_countdown_staff_pass(browser, factory):
     assert "data-countdown=" in r.text and "data-reload" in r.text
     iso = re.search(r'data-countdown="([^"]+)"', r.text).group(1)
     assert datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")) == start.replace(microsecond=0)
-    assert "The event has not started yet." in r.text
+    assert translated(services, "de", "The event has not started yet.") in r.text
     local = start.astimezone(model_tz(event))
     assert f"{local:%H:%M}" in r.text  # the start on the event's clock
     for element in ('id="player"', 'id="slides"', 'id="schedule"', "/media/"):
@@ -157,7 +157,7 @@ class _Notifier:
 # --- slides -------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_ru_and_de_attendees_see_their_own_slide(browser, factory, db):
+async def test_ru_and_de_attendees_see_their_own_slide(browser, factory, db, services):
     space = await factory.space()
     event = await factory.event(space, locales=("ru", "en", "de"))
     decks = {c: [{"media_id": f"{c}-slide-{n}", "name": f"{c}-{n}.png"} for n in (1, 2, 3)]
@@ -173,7 +173,7 @@ async def test_ru_and_de_attendees_see_their_own_slide(browser, factory, db):
         seen[locale] = slide_tag(r.text)
     assert 'src="/media/ru-slide-2"' in seen["ru"] and 'data-locale="ru"' in seen["ru"]
     assert 'src="/media/de-slide-2"' in seen["de"] and 'data-locale="de"' in seen["de"]
-    assert 'data-slide-index="2"' in seen["ru"] and 'alt="Slide 2 of 3"' in seen["ru"]
+    assert 'data-slide-index="2"' in seen["ru"] and 'alt="%s"' % translated(services, "ru", "Slide %(n)s of %(total)s", n=2, total=3) in seen["ru"]
     # Latvian is not one of this event's languages: the default (Russian) deck.
     assert 'src="/media/ru-slide-2"' in seen["lv"]
 
@@ -255,7 +255,7 @@ async def test_times_and_dates_follow_the_viewer_locale(browser, factory, db):
 # --- broadcast, texts, materials ------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_player_follows_broadcast_state_and_locale(browser, factory, db):
+async def test_player_follows_broadcast_state_and_locale(browser, factory, db, services):
     space = await factory.space()
     event = await factory.event(space, locales=("ru", "en", "de"))
     sources = {"ru": {"kind": "youtube", "url": "u", "embed": "https://www.youtube-nocookie.com/embed/ruVideo1"},
@@ -267,7 +267,8 @@ async def test_player_follows_broadcast_state_and_locale(browser, factory, db):
     _, en = await person(browser, factory, R.ATTENDEE, event, locale="en")
 
     r = await ru.get(path)
-    assert "The broadcast is paused." in section(r.text, "player") and "<iframe" not in r.text
+    assert translated(services, "ru", "The broadcast is paused.") in section(r.text, "player")
+    assert "<iframe" not in r.text
 
     await set_event(db, event, **{"broadcast.on": True})
     player = section((await ru.get(path)).text, "player")
@@ -300,7 +301,7 @@ async def test_texts_fall_back_to_the_event_default_and_are_escaped(browser, fac
 # --- my events ---------------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_home_lists_my_events_only(browser, factory, db):
+async def test_home_lists_my_events_only(browser, factory, db, services):
     space = await factory.space()
     mine = await factory.event(space, gate_open=False)
     staffed = await factory.event(space)
@@ -318,7 +319,9 @@ async def test_home_lists_my_events_only(browser, factory, db):
     assert page_path(space, mine) in r.text and page_path(space, staffed) in r.text
     assert other["slug"] not in r.text
     assert mine["title"]["de"] in r.text
-    assert "Starts on" in r.text and "Open now" in r.text
+    assert translated(services, "de", "Open now") in r.text
+    starts_on = translated(services, "de", "Starts on %(date)s at %(time)s", date="@", time="@").split("@")[0].strip()
+    assert starts_on in r.text
     assert f'href="/admin/events/{staffed["_id"]}"' in r.text
     assert f'href="/admin/events/{mine["_id"]}"' not in r.text
 
