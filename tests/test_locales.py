@@ -125,3 +125,30 @@ async def test_switcher_refuses_unknown_locale_and_foreign_next(browser, factory
 
     r = await b.post("/locale", {"locale": "lv", "next": "//evil.example/x"})
     assert r.status_code == 302 and r.headers["location"] == "/"
+
+
+def test_every_catalog_is_compiled_and_complete(services):
+    """make test compiles the catalogs; every entry of every locale has a translation."""
+    from babel.messages.pofile import read_po
+    assert services.i18n.missing_catalogs() == []
+    for code in LOCALES:
+        with open(f"{services.i18n.translations_dir}/{code}/LC_MESSAGES/messages.po", "rb") as f:
+            catalog = read_po(f, locale=code)
+        for message in catalog:
+            if message.id:
+                strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+                assert all(strings) and not message.fuzzy, (code, message.id)
+
+
+@pytest.mark.parametrize("code", LOCALES)
+def test_signin_email_is_written_in_the_recipients_language(services, code):
+    from attendees.mailings import render_signin
+    event = {"title": {code: "Конференция"}, "default_locale": code}
+    user = {"name": "Anna", "login": "anna7"}
+    subject, text, html = render_signin(services, event, user, code, "http://x/signin/link/t", "Pw123456")
+    gettext = services.i18n.gettext(code)
+    assert subject == gettext("Your access to %(event)s") % {"event": "Конференция"}
+    assert gettext("Login:") in text and "anna7" in text and "Pw123456" in text
+    assert f'lang="{code}"' in html and f'dir="{"rtl" if code in RTL else "ltr"}"' in html
+    if code != "en":
+        assert gettext("Sign in to the event") != "Sign in to the event"
