@@ -39,6 +39,7 @@ from mongo_indexes import ensure_indexes
 from realtime.broker import InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
+from realtime import chat_frames
 from realtime.live import Live
 from realtime.notify import StateChanges
 from realtime.protocol import HARD_FRAME_BYTES
@@ -79,6 +80,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     await services.broker.start()
     services.hub = Hub(services.broker)
     services.live = Live(services, services.hub)
+    chat_frames.install(services.live)
     services.live.start()
     return services
 

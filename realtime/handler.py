@@ -82,8 +82,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     def on_close(self):
         if self.conn is not None:
             conn, self.conn = self.conn, None
-            task = self.services.spawn(self.live.close(conn))
-            del task
+            self.services.spawn(self.live.close(conn))
 
 
 ROUTES = [(r"/ws", LiveSocket)]
