@@ -23,6 +23,7 @@ class Settings:
     base_url: str = ""
     mongodb_uri: str = ""
     mongodb_db: str = "livehall"
+    embedded_store_address: str = ""
     redis_url: str = ""
     redis_shards: int = 4
     cookie_secret: str = ""

@@ -20,8 +20,10 @@ import getpass
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import tornado.httpserver
 import tornado.web
@@ -131,7 +133,7 @@ async def start_background(services: Services) -> None:
 
 async def serve(settings: config.Settings, demo: bool) -> None:
     services = await make_services(settings)
-    if services.storage.kind == "embedded":
+    if services.storage.kind != "mongodb":
         print("Embedded store in use: data is not kept across restarts "
               "(set MONGODB_URI to use MongoDB).", flush=True)
     if demo:
@@ -163,23 +165,71 @@ async def serve(settings: config.Settings, demo: bool) -> None:
 
 
 def supervise(settings: config.Settings, args) -> int:
-    """Run N single-process servers on consecutive ports; stop them together."""
-    env = dict(os.environ, COOKIE_SECRET=settings.cookie_secret)
-    children = []
-    for i in range(args.processes):
-        cmd = [sys.executable, os.path.join(ROOT, "server.py"), "serve",
-               "--port", str(settings.port + i), "--processes", "1"]
-        children.append(subprocess.Popen(cmd, env=env))
+    """Run N single-process servers on consecutive ports; restart any that dies; stop together.
+
+    Without MONGODB_URI the processes need one shared database: the
+    supervisor then starts the embedded store server first and points every
+    process at it.
+    """
+    env = dict(os.environ, COOKIE_SECRET=settings.cookie_secret, PROCESSES="1")
+    helpers = []
+    if settings.embedded_store and not settings.embedded_store_address:
+        port = _free_port()
+        helpers.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "server.py"),
+                                         "store-server", "--port", str(port)], env=env))
+        _wait_for_port(port)
+        env["EMBEDDED_STORE_ADDRESS"] = f"127.0.0.1:{port}"
+    if getattr(args, "demo", False):
+        subprocess.run([sys.executable, os.path.join(ROOT, "server.py"), "seed-demo"], env=env, check=True)
+
+    def spawn(i):
+        return subprocess.Popen([sys.executable, os.path.join(ROOT, "server.py"), "serve",
+                                 "--port", str(settings.port + i)], env=env)
+
+    children = [spawn(i) for i in range(args.processes)]
+    stopping = False
 
     def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    codes = [None] * len(children)
+    while not stopping:
+        for i, child in enumerate(children):
+            if child.poll() is not None and not stopping:
+                log.error("server process exited; restarting",
+                          extra={"port": settings.port + i, "code": child.returncode})
+                time.sleep(1)
+                children[i] = spawn(i)
+        time.sleep(0.2)
+    for i, child in enumerate(children):
+        codes[i] = child.wait()
+    for helper in helpers:
+        helper.terminate()
+        helper.wait(10)
+    return max((c for c in codes if c is not None and c > 0), default=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
 
 
 async def cmd_ensure_indexes(settings) -> int:
@@ -247,6 +297,9 @@ def parse_args(argv):
     ca.add_argument("--name", default="")
     ca.add_argument("--password", help="asked for when omitted")
     sub.add_parser("seed-demo", help="seed the demo space, event and accounts")
+    ss = sub.add_parser("store-server", help="serve the embedded store to local processes (no MongoDB)")
+    ss.add_argument("--host", default="127.0.0.1")
+    ss.add_argument("--port", type=int, default=27117)
     return p.parse_args(argv)
 
 
@@ -266,11 +319,15 @@ def main(argv=None) -> int:
         return asyncio.run(cmd_create_admin(settings, args))
     if command == "seed-demo":
         return asyncio.run(cmd_seed_demo(settings))
+    if command == "store-server":
+        from storage.shared import run_store_server
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            asyncio.run(run_store_server(args.host, args.port))
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        return 0
     if settings.processes > 1:
-        if settings.embedded_store:
-            print("error: several processes need a shared database; set MONGODB_URI",
-                  file=sys.stderr)
-            return 2
         args.processes = settings.processes
         return supervise(settings, args)
     asyncio.run(serve(settings, getattr(args, "demo", False)))

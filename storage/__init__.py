@@ -37,6 +37,13 @@ async def open_database(settings: Settings) -> Storage:
                                   serverSelectionTimeoutMS=5000)
         db = client[settings.mongodb_db]
         return Storage(client, db, "mongodb")
+    if settings.embedded_store_address:
+        from storage.shared import SharedClient
+
+        log.warning("MONGODB_URI is not set: using the shared embedded store at %s; "
+                    "data is not kept across restarts", settings.embedded_store_address)
+        client = SharedClient(settings.embedded_store_address)
+        return Storage(client, client[settings.mongodb_db], "embedded-shared")
     from storage.embedded import EmbeddedClient
 
     log.warning("MONGODB_URI is not set: using the embedded store; "

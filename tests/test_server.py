@@ -5,9 +5,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
-from tests.servers import free_port
+from tests.servers import free_port, free_port_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, ARGON2_TIME_COST="1", ARGON2_MEMORY_KIB="1024", LOG_FORMAT="json")
@@ -45,11 +46,35 @@ def test_create_admin_command_validates_and_creates():
     assert "platform admin boss@example.org created" in ok.stdout
 
 
-def test_several_processes_need_a_shared_database():
+def test_several_processes_share_one_store_and_stop_together():
+    """PROCESSES=2 without MongoDB: the supervisor starts the shared embedded store,
+    seeds the demo once, serves on two ports, and SIGTERM stops everything."""
+    import http.cookiejar
+    port = free_port_pair()
     env = dict(ENV, PROCESSES="2")
     env.pop("MONGODB_URI", None)
-    r = run("serve", env=env)
-    assert r.returncode == 2 and "MONGODB_URI" in r.stderr
+    proc = subprocess.Popen([sys.executable, "server.py", "--demo", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for p in (port, port + 1):
+            status, body = wait_for(f"http://127.0.0.1:{p}/healthz")
+            assert status == 200 and json.loads(body)["database"]["backend"] == "embedded-shared"
+        # Signed in on one process, the same browser is signed in on the other.
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(f"http://127.0.0.1:{port}/signin").read()
+        xsrf = next(c.value for c in jar if c.name == "_xsrf")
+        data = urllib.parse.urlencode({"_xsrf": xsrf, "identifier": "attendee-de",
+                                       "password": "demo-livehall"}).encode()
+        opener.open(f"http://127.0.0.1:{port}/signin", data).read()
+        page = opener.open(f"http://127.0.0.1:{port + 1}/profile").read().decode()
+        assert "attendee-de" in page
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
 
 
 def test_demo_serves_then_sigterm_drains_and_exits_cleanly():

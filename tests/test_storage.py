@@ -40,7 +40,7 @@ async def test_ensure_indexes_is_idempotent_and_declares_ttl(db):
     assert first == second
     info = await db.tokens.index_information()
     ttl = [v for v in info.values() if "expireAfterSeconds" in v]
-    assert ttl and ttl[0]["key"] == [("expires_at", 1)]
+    assert ttl and [tuple(k) for k in ttl[0]["key"]] == [("expires_at", 1)]
     for collection, specs in INDEXES.items():
         names = set((await db[collection].index_information()).keys())
         assert {opts["name"] for _, opts in specs} <= names

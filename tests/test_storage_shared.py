@@ -1,0 +1,27 @@
+"""The storage contract again, on the embedded store shared over a socket
+(what several processes use when there is no MongoDB)."""
+import pytest
+
+from storage.shared import SharedClient, StoreServer
+from tests.test_storage import *  # noqa: F401,F403  (the same contract tests)
+
+
+@pytest.fixture
+def db(io_loop):
+    store = StoreServer()
+    port = io_loop.run_sync(lambda: store.start("127.0.0.1", 0))
+    client = SharedClient(f"127.0.0.1:{port}")
+    yield client["contract"]
+    io_loop.run_sync(client.close)
+    io_loop.run_sync(store.close)
+
+
+@pytest.mark.gen_test
+async def test_errors_cross_the_socket_as_pymongo_errors(db):
+    from pymongo.errors import DuplicateKeyError
+    await db.u.create_index([("email", 1)], unique=True)
+    await db.u.insert_one({"email": "a@x.org"})
+    with pytest.raises(DuplicateKeyError):
+        await db.u.insert_one({"email": "a@x.org"})
+    res = await db.u.update_one({"email": "a@x.org"}, {"$set": {"n": 1}})
+    assert res.matched_count == 1 and res.modified_count == 1
