@@ -39,6 +39,20 @@ ACTION_LABELS = {
     "material_remove": N_("Material removed"),
     "staff_grant": N_("Staff role granted"),
     "staff_revoke": N_("Staff role revoked"),
+    "deck_add": N_("Slides uploaded"),
+    "deck_move": N_("Slide moved"),
+    "deck_remove": N_("Slide removed"),
+    "deck_copy": N_("Deck copied"),
+    "attendee.register": N_("Attendee registered"),
+    "attendee.remove": N_("Attendee removed"),
+    "attendees.import": N_("Attendees imported"),
+    "attendees.export": N_("Attendees exported"),
+    "mailing.start": N_("Mailing started"),
+    "chat_mute": N_("Chat: member muted"),
+    "chat_ban": N_("Chat: member banned"),
+    "chat_unmute": N_("Chat: mute lifted"),
+    "chat_unban": N_("Chat: ban lifted"),
+    "chat_slow_mode": N_("Chat: slow mode changed"),
 }
 MAX_ACTION = 64
 CSV_HEADER = ("time_utc", "time_event", "actor_email", "action", "params", "before", "after")

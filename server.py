@@ -42,6 +42,9 @@ from realtime.broker import InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
 from realtime import chat_frames
+from realtime import devices as live_devices, presence as live_presence
+from realtime import questions as question_frames
+from realtime import moderation as live_moderation
 from realtime.live import Live
 from realtime.notify import StateChanges
 from realtime.protocol import HARD_FRAME_BYTES
@@ -83,6 +86,10 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     services.hub = Hub(services.broker)
     services.live = Live(services, services.hub)
     chat_frames.install(services.live)
+    live_devices.install(services.live)
+    live_presence.install(services.live)
+    question_frames.install(services.live)
+    live_moderation.install(services.live)
     services.live.start()
     return services
 
@@ -116,7 +123,7 @@ def make_app(services: Services) -> tornado.web.Application:
         services=services,
         websocket_max_message_size=HARD_FRAME_BYTES,
         websocket_ping_interval=25,
-        websocket_ping_timeout=60,
+        websocket_ping_timeout=20,
     )
 
 

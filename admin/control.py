@@ -1,7 +1,8 @@
 """Live control of one event: days, broadcast, gate and slides on one page.
 
-GET shows the live state; every button POSTs to /control/<action>, which
-parses the form, calls `events.control.apply` (persist, audit, announce) and
+GET shows the live state and how many viewers watch now (realtime.presence,
+summed over every server process); every button POSTs to /control/<action>,
+which parses the form, calls `events.control.apply` (persist, audit, announce) and
 redirects back with a message.  A refused action re-renders the page with
 the reason (400) and the stored state untouched.  The page works without
 JavaScript; static/js/control.js only adds arrow keys for the slides.
@@ -9,6 +10,7 @@ JavaScript; static/js/control.js only adds arrow keys for the slides.
 from __future__ import annotations
 
 import datetime
+import logging
 from zoneinfo import ZoneInfo
 
 from admin.base import StaffHandler
@@ -17,6 +19,7 @@ from events import broadcast, control, model
 from handlers.base import PageError
 from i18n import LOCALE_NAMES, N_, text_for
 
+log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 # Which part of the page to scroll back to after an action.
 SECTIONS = {"day": "days", "broadcast": "broadcast", "gate": "gate", "slide": "slides", "slides": "slides"}
@@ -75,8 +78,16 @@ def slides_state(event: dict) -> list[dict]:
 class ControlBase(StaffHandler):
     permission = EVENT_CONTROL
 
-    def render_control(self, status: int = 200, error: str = "", typed: dict | None = None):
+    async def render_control(self, status: int = 200, error: str = "", typed: dict | None = None):
         event = self.event
+        viewers = None
+        presence = getattr(self.services.live, "presence", None)
+        if presence is not None:
+            try:
+                viewers = await presence.counts(event["_id"])
+            except Exception:
+                # Redis being away must not take the control page with it.
+                log.exception("viewer counts unavailable")
         sources = {}
         for locale in event["locales"]:
             current = event["broadcast"]["sources"].get(locale) or {}
@@ -93,14 +104,14 @@ class ControlBase(StaffHandler):
                 event["gate"].get("official_start"), event["timezone"])),
             slide_count=model.slide_count(event), slide_index=event["slides"]["index"],
             slides=slides_state(event), goto_value=typed.get("number", ""),
-            can_edit_slides=EVENT_SLIDES in self.grants,
+            can_edit_slides=EVENT_SLIDES in self.grants, viewers=viewers,
         )
 
 
 class ControlPage(ControlBase):
     async def get(self, event_id):
         self.set_header("Cache-Control", "no-store")
-        self.render_control()
+        await self.render_control()
 
 
 class ControlAction(ControlBase):
@@ -114,7 +125,7 @@ class ControlAction(ControlBase):
             after = await control.apply(self.db, self.services.notifier, self.event["_id"],
                                         self.current_user, action, params)
         except (control.ControlError, broadcast.SourceError) as exc:
-            self.render_control(status=400, error=self._(str(exc)), typed=typed)
+            await self.render_control(status=400, error=self._(str(exc)), typed=typed)
             return
         self.flash(self.done_message(action, params, after))
         section = SECTIONS[action.split("_")[0]]

@@ -38,8 +38,6 @@ def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: st
         return False
     if info["kind"] in (channels.PUBLIC, channels.SUPPORT) and info["locale"] not in event["locales"]:
         return False
-    if info["kind"] == channels.QUESTIONS:
-        return bool(roles)
     if is_moderator(roles):
         return True
     if info["locale"] in commentator_locales(roles):

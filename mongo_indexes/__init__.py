@@ -63,6 +63,22 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("room", ASC), ("user_id", ASC), ("client_id", ASC)],
          {"unique": True, "name": "room_user_client_unique"}),
     ],
+    "sanctions": [
+        # One running mute and one running ban per user and event; the
+        # (event_id, user_id) prefix answers "is this sender sanctioned?".
+        ([("event_id", ASC), ("user_id", ASC), ("kind", ASC)],
+         {"unique": True, "name": "event_user_kind_unique"}),
+        ([("until", ASC)], {"expireAfterSeconds": 0, "name": "until_ttl"}),
+    ],
+    "reads": [
+        ([("user_id", ASC), ("room", ASC)], {"unique": True, "name": "user_room_unique"}),
+    ],
+    "questions": [
+        # A retried `ask` finds the stored question instead of storing it twice.
+        ([("event_id", ASC), ("user_id", ASC), ("client_id", ASC)],
+         {"unique": True, "name": "event_user_client_unique"}),
+        ([("event_id", ASC), ("item_id", ASC), ("status", ASC)], {"name": "event_item_status"}),
+    ],
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
     ],

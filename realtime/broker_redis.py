@@ -20,6 +20,7 @@ from realtime.broker import Broker
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT = 1.0
+CONFIRM_TIMEOUT = 5.0
 
 
 class _Shard:
@@ -30,9 +31,18 @@ class _Shard:
         self.pubsub = None
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.waiting: dict[str, list[asyncio.Future]] = {}
 
     async def subscribe(self, channel: str) -> None:
+        """Return once Redis has confirmed the subscription.
+
+        Callers read stored state right after subscribing (a chat room's
+        recent entries); anything published after that read must reach
+        them, so "sent the command" is not enough: wait for the reply.
+        """
         self.channels.add(channel)
+        confirmed = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(channel, []).append(confirmed)
         if self.pubsub is not None:
             try:
                 await self.pubsub.ssubscribe(channel)
@@ -41,6 +51,15 @@ class _Shard:
                 # again to everything in self.channels when it is back.
                 log.warning("ssubscribe failed; will retry on reconnect", extra={"channel": channel})
         self.ready.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("subscription not confirmed in time", extra={"channel": channel})
+
+    def _confirmed(self, channel: str) -> None:
+        for waiter in self.waiting.pop(channel, []):
+            if not waiter.done():
+                waiter.set_result(True)
 
     async def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
@@ -67,13 +86,16 @@ class _Shard:
                     if not self.channels and not self.pubsub.subscribed:
                         self.ready.clear()
                         break
-                    msg = await self.pubsub.get_message(ignore_subscribe_messages=True,
-                                                        timeout=READ_TIMEOUT)
-                    if msg and msg.get("type") == "smessage" and self.broker.on_message:
-                        channel = msg["channel"]
-                        if isinstance(channel, bytes):
-                            channel = channel.decode()
+                    msg = await self.pubsub.get_message(timeout=READ_TIMEOUT)
+                    if not msg:
+                        continue
+                    channel = msg.get("channel")
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    if msg.get("type") == "smessage" and self.broker.on_message:
                         self.broker.on_message(channel, msg["data"])
+                    elif msg.get("type") == "ssubscribe":
+                        self._confirmed(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

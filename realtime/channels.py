@@ -1,13 +1,17 @@
 """Channel and room naming, and sharding: small pure functions.
 
 A channel is what the broker carries between processes; a room is what a
-client joins.  Every room has one channel.  Names are built and parsed only
-here so that the hub, the broker and the chat store agree on them.
+client joins.  Every room has one channel.  The questions channels are not
+rooms: connections are put in them on connecting and cannot join or post
+there.  Names are built and parsed only here so that the hub, the broker and
+the chat store agree on them.
 
     ev:<event_id>:state              live event state (slides, broadcast, day, gate)
     ev:<event_id>:pub:<locale>       the public chat room of one language
     ev:<event_id>:sup:<locale>:<uid> an attendee's private support room
-    ev:<event_id>:q                  questions to speakers
+    ev:<event_id>:q                  questions to speakers, as every member sees them
+    ev:<event_id>:qmod               questions to speakers, as moderators see them
+    ev:<event_id>:user:<uid>         one account's connections to one event (sanctions)
     user:<uid>                       per-account control (device takeover)
 
 Redis Cluster routes sharded pub/sub by hash slot; the `{...}` hash tag keeps
@@ -19,8 +23,8 @@ from __future__ import annotations
 import re
 import zlib
 
-PUBLIC, SUPPORT, QUESTIONS, STATE = "pub", "sup", "q", "state"
-_ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|q)$")
+PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
+_ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24})$")
 
 
 def state_channel(event_id) -> str:
@@ -37,6 +41,15 @@ def support_room(event_id, locale: str, user_id) -> str:
 
 def questions_room(event_id) -> str:
     return f"ev:{{{event_id}}}:{QUESTIONS}"
+
+
+def questions_mod_room(event_id) -> str:
+    return f"ev:{{{event_id}}}:{QUESTIONS_MOD}"
+
+
+def member_channel(event_id, user_id) -> str:
+    """Every connection of one account to one event; not a room (parse_room refuses it)."""
+    return f"ev:{{{event_id}}}:user:{user_id}"
 
 
 def user_channel(user_id) -> str:

@@ -22,6 +22,8 @@ class ChatFrames:
 
     async def join(self, conn: Connection, msg: dict) -> None:
         room = self.live.room_for(conn, msg, joined=False)
+        for check in self.live.join_checks:
+            await check(conn, room, msg)
         epoch = msg.get("epoch")
         offset = protocol.integer(msg, "offset", required=False)
         if epoch is not None and (not isinstance(epoch, str) or len(epoch) > 32):
@@ -96,6 +98,8 @@ class ChatFrames:
             raise FrameError(protocol.INVALID, f"`text` must be 1 to {protocol.MAX_TEXT} characters",
                              msg.get("ref"))
         client_id = protocol.string(msg, "client_id", protocol.MAX_CLIENT_ID)
+        for check in self.live.send_checks:
+            await check(conn, room, msg)
         doc, created = await store.post(self.live.db, room=room, event_id=conn.event_id, user=conn.info["user"],
                                         role=conn.info["role"], text=text.strip(), client_id=client_id)
         if created:

@@ -66,7 +66,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     async def open(self):
         locale = self.user.get("locale") if self.user.get("locale") in LOCALES else \
             self.services.settings.default_locale
-        self.conn = await self.live.open(self, self.user, self.event, self.roles, locale)
+        self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
+                                         session=self.session["token_hash"])
 
     async def on_message(self, message):
         if self.conn is None or self.conn.closed:

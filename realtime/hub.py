@@ -17,6 +17,7 @@ room from the database once, not once per client.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -145,16 +146,30 @@ class Hub:
         self.channels: dict[str, set[Connection]] = {}
         self.by_user: dict[str, weakref.WeakSet] = {}
         self.caches: dict[str, RoomCache] = {}
+        self._subscribing: dict[str, asyncio.Future] = {}
         self.state_listeners = []  # callables(event_id, message) for per-locale state fan-out
+        # Control message type -> callable(channel, message, members): a
+        # feature's internal notice (a device takeover) that the feature acts
+        # on itself; such messages are never forwarded to clients as they are.
+        self.controls: dict = {}
         self.delivered = 0
 
     # --- membership -------------------------------------------------------
 
     async def join(self, conn: Connection, channel: str) -> None:
+        """Add a member; returns once the broker delivers the channel to this process."""
         members = self.channels.get(channel)
         if members is None:
             members = self.channels[channel] = set()
-            await self.broker.subscribe(channel)
+            self._subscribing[channel] = pending = asyncio.ensure_future(self.broker.subscribe(channel))
+            try:
+                await asyncio.shield(pending)
+            finally:
+                self._subscribing.pop(channel, None)
+        elif channel in self._subscribing:
+            # Another member is subscribing this channel right now: wait for
+            # it too, or this member could miss what is published meanwhile.
+            await asyncio.shield(self._subscribing[channel])
         members.add(conn)
 
     async def leave(self, conn: Connection, channel: str) -> None:
@@ -210,6 +225,8 @@ class Hub:
             for conn in list(members):
                 conn.deliver(channel, offset, frame)
             self.delivered += len(members)
+        elif kind in self.controls:
+            self.controls[kind](channel, message, members)
         else:
             # Control messages (takeover, presence) go to every member as they are.
             frame = text_frame(payload)

@@ -9,6 +9,8 @@ message carrying each language's view.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import secrets
 import time
 
@@ -30,12 +32,19 @@ class Live:
         self.hub = hub
         self.max_buffer = max_buffer
         self.rate, self.burst = rate, burst
+        # Which server process a client talks to: shown to operators and
+        # used by tests to prove that clients landed on different processes.
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
         # Frame type -> coroutine(conn, msg).  Feature modules (chat,
         # questions, moderation, presence, devices) register theirs through
         # `install(live)`; this module only knows ping.
         self.frames = {"ping": self.do_ping}
         self.on_open = []    # coroutines(conn) run after welcome and state
         self.on_close = []   # coroutines(conn) run when a connection ends
+        # coroutines(conn, room, msg) run by the chat frames before a join or
+        # a send is carried out; one raises FrameError to refuse it (moderation).
+        self.join_checks = []
+        self.send_checks = []
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
@@ -54,11 +63,13 @@ class Live:
 
     # --- connections ----------------------------------------------------------
 
-    async def open(self, handler, user: dict, event: dict, roles: dict, viewer_locale: str) -> Connection:
+    async def open(self, handler, user: dict, event: dict, roles: dict, viewer_locale: str,
+                   session: str = "") -> Connection:
+        """`session` identifies the browser session (its token hash): one device."""
         chat_locale = model.locale_for(event, viewer_locale)
         conn = Connection(handler, str(user["_id"]), str(event["_id"]), chat_locale, self.max_buffer)
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
-                         role=access.main_role(roles),
+                         session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
         self.hub.add(conn)
         # Join first, then read: a change landing in between arrives as a
@@ -66,6 +77,7 @@ class Live:
         await self.hub.join(conn, channels.state_channel(conn.event_id))
         rooms = access.default_rooms(event, conn.user_id, roles, chat_locale)
         conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
+                   "node": self.node,
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
                    "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
                    "moderator": access.is_moderator(roles)})
@@ -90,20 +102,27 @@ class Live:
     # --- frames -------------------------------------------------------------------
 
     async def handle(self, conn: Connection, raw) -> None:
+        # Every frame, well-formed or not, spends a token; the refusal is sent
+        # after parsing so that it names the frame (its `ref`) it refuses.
+        allowed = conn.info["bucket"].take(time.monotonic())
         ref = None
         try:
-            if not conn.info["bucket"].take(time.monotonic()):
-                raise FrameError(protocol.RATE_LIMITED, "too many frames; slow down")
             msg = protocol.parse(raw)
             ref = msg.get("ref")
             if ref is not None and (not isinstance(ref, (str, int)) or len(str(ref)) > 64):
+                ref = None
                 raise FrameError(protocol.INVALID, "`ref` must be a short string or number")
+            if not allowed:
+                raise FrameError(protocol.RATE_LIMITED, "too many frames; slow down", ref)
             handler = self.frames.get(msg["type"])
             if handler is None:
                 raise FrameError(protocol.UNKNOWN_TYPE, f"unknown frame type {msg['type'][:40]!r}", ref)
             await handler(conn, msg)
         except FrameError as exc:
-            conn.send(protocol.error(exc.code, exc.message, exc.ref if exc.ref is not None else ref))
+            if not allowed and exc.code != protocol.RATE_LIMITED:
+                return  # a flood of malformed frames gets no answers to amplify it
+            conn.send(protocol.error(exc.code, exc.message, exc.ref if exc.ref is not None else ref,
+                                     **exc.fields))
 
     async def do_ping(self, conn: Connection, msg: dict) -> None:
         conn.send({"type": "pong", "ref": msg.get("ref")})

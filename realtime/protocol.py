@@ -28,18 +28,25 @@ NOT_JOINED = "not_joined"
 UNKNOWN_ROOM = "unknown_room"
 NOT_FOUND = "not_found"
 INVALID = "invalid"
+TOO_MANY_PENDING = "too_many_pending"
+MUTED = "muted"                      # the sender is muted in this event (error has `until`)
+BANNED = "banned"                    # the sender is banned from this event's chat (`until`)
+SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_after` seconds)
 
 
 class FrameError(Exception):
-    def __init__(self, code: str, message: str, ref=None):
+    """A refused frame; `fields` are extra JSON members of the error frame (e.g. retry_after)."""
+
+    def __init__(self, code: str, message: str, ref=None, **fields):
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.fields = fields
 
 
-def error(code: str, message: str, ref=None) -> dict:
-    out = {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, ref=None, **fields) -> dict:
+    out = {"type": "error", "code": code, "message": message, **fields}
     if ref is not None:
         out["ref"] = ref
     return out

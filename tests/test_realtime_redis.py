@@ -1,5 +1,7 @@
 """Two server instances sharing one database and a real Redis: live state and chat
 cross between them through sharded pub/sub, and survive a Redis restart."""
+import asyncio
+
 import pytest
 import tornado.httpserver
 
@@ -39,6 +41,9 @@ def second(io_loop, services, settings):
     http.stop()
 
     async def close():
+        for task in list(other.background):
+            task.cancel()
+        await asyncio.gather(*other.background, return_exceptions=True)
         await other.broker.close()
         await other.redis.aclose()
     io_loop.run_sync(close)

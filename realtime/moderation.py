@@ -1,0 +1,238 @@
+"""Moderation frames: mute, ban, unmute, unban, slow mode; staff consoles' rooms and reads.
+
+Who may do what (the rules themselves are in chat.moderation):
+- moderating roles (chat.access.is_moderator) act on every room and every
+  non-staff member of the event;
+- commentators act on rooms of their languages and on members whose chat
+  language is one of theirs;
+- nobody sanctions staff; everyone else gets `forbidden`.
+
+Every connection joins its account's member channel for the event on
+connecting.  A sanction is stored, then published there once: every process
+writes the `sanction` frame to that account's local connections, and for a
+ban takes them out of the event's chat rooms.  Sends and joins are checked
+against the stored sanctions and the room's slow mode through the hooks
+`live.send_checks` and `live.join_checks`.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import roles as R
+from accounts import users
+from chat import moderation
+from realtime import channels, protocol
+from realtime.hub import Connection
+from realtime.protocol import FrameError
+
+_USER_ID = re.compile(r"^[0-9a-f]{24}$")
+SETTINGS_TTL = 2.0   # seconds a process trusts its copy of a room's slow mode while not told of changes
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+class Moderation:
+    def __init__(self, live):
+        self.live = live
+        self.db = live.db
+        self.gate = moderation.SlowGate(live.services.redis)
+        # room -> (slow mode seconds, monotonic expiry).  Changes published
+        # to a room reach this copy at once while the process has members
+        # there; the expiry covers the time it had none.
+        self._slow: dict[str, tuple[int, float]] = {}
+
+    # --- connection life ---------------------------------------------------------
+
+    async def on_open(self, conn: Connection) -> None:
+        # Join first, then read: a sanction stored in between arrives as a frame.
+        await self.live.hub.join(conn, channels.member_channel(conn.event_id, conn.user_id))
+        if moderation.is_staff(conn.info["roles"]):
+            return
+        for kind, doc in sorted((await moderation.active(self.db, conn.event_id, conn.user_id)).items()):
+            conn.send(self._sanction_frame(conn.event_id, conn.user_id, kind, doc["until"]))
+
+    def on_broadcast(self, channel: str, message: dict, members) -> None:
+        """Hub listener: apply a published ban or a room's new settings in this process."""
+        kind = message.get("type")
+        if kind == "room_settings":
+            self._slow[channel] = (int(message.get("slow_mode") or 0), time.monotonic() + SETTINGS_TTL)
+        elif kind == "sanction" and message.get("kind") == moderation.BAN and message.get("active"):
+            if channel == channels.member_channel(message.get("event"), message.get("user")):
+                for conn in list(members):
+                    self.live.services.spawn(self._leave_chat(conn))
+
+    async def _leave_chat(self, conn: Connection) -> None:
+        for room in list(conn.rooms) + [r for r in conn.recovering if r not in conn.rooms]:
+            info = channels.parse_room(room)
+            if info and info["kind"] in moderation.CHAT_KINDS:
+                await self.live.hub.leave(conn, room)
+                conn.send({"type": "left", "room": room, "reason": "banned"})
+
+    # --- checks before joining and sending --------------------------------------------
+
+    async def check_join(self, conn: Connection, room: str, msg: dict) -> None:
+        if not self._chat_room(room):
+            return
+        if not moderation.is_staff(conn.info["roles"]):
+            found = await moderation.active(self.db, conn.event_id, conn.user_id)
+            if moderation.BAN in found:
+                raise FrameError(protocol.BANNED, "you are banned from this chat", msg.get("ref"),
+                                 until=_iso(found[moderation.BAN]["until"]))
+        seconds = await self._slow_mode(room)
+        if seconds:
+            conn.send({"type": "room_settings", "room": room, "slow_mode": seconds})
+
+    async def check_send(self, conn: Connection, room: str, msg: dict) -> None:
+        if moderation.is_staff(conn.info["roles"]):
+            return
+        found = await moderation.active(self.db, conn.event_id, conn.user_id)
+        for kind, code, text in ((moderation.BAN, protocol.BANNED, "you are banned from this chat"),
+                                 (moderation.MUTE, protocol.MUTED, "you are muted")):
+            if kind in found:
+                raise FrameError(code, text, msg.get("ref"), until=_iso(found[kind]["until"]))
+        seconds = await self._slow_mode(room)
+        if not seconds:
+            return
+        wait = await self.gate.take(room, conn.user_id, seconds)
+        if wait:
+            # A retry of a message already stored is answered as a duplicate, not refused.
+            if await self.db.messages.find_one({"room": room, "user_id": conn.info["user"]["_id"],
+                                                "client_id": msg.get("client_id")}, {"_id": 1}):
+                return
+            raise FrameError(protocol.SLOW_MODE, f"slow mode: one message per {seconds} s in this room",
+                             msg.get("ref"), retry_after=wait)
+
+    async def _slow_mode(self, room: str) -> int:
+        cached = self._slow.get(room)
+        now = time.monotonic()
+        if cached and cached[1] > now:
+            return cached[0]
+        seconds = await moderation.slow_mode(self.db, room)
+        self._slow[room] = (seconds, now + SETTINGS_TTL)
+        if len(self._slow) > 10000:
+            self._slow = {r: v for r, v in self._slow.items() if v[1] > now}
+        return seconds
+
+    @staticmethod
+    def _chat_room(room: str) -> bool:
+        info = channels.parse_room(room)
+        return bool(info and info["kind"] in moderation.CHAT_KINDS)
+
+    # --- sanctions ----------------------------------------------------------------
+
+    def _staff_only(self, conn: Connection, msg: dict) -> None:
+        if not moderation.is_staff(conn.info["roles"]):
+            raise FrameError(protocol.FORBIDDEN, "only moderators and commentators moderate", msg.get("ref"))
+
+    async def _target(self, conn: Connection, msg: dict) -> dict:
+        """The frame's `user`: a non-staff member of the event this connection may act on."""
+        self._staff_only(conn, msg)
+        raw = msg.get("user")
+        if not isinstance(raw, str) or not _USER_ID.match(raw):
+            raise FrameError(protocol.INVALID, "`user` must be a user id", msg.get("ref"))
+        target = await users.by_id(self.db, raw)
+        event = conn.info["event"]
+        target_roles = await R.roles_in(self.db, target, event["space_id"], event["_id"]) if target else {}
+        if not target_roles:
+            raise FrameError(protocol.NOT_FOUND, "no such member of this event", msg.get("ref"))
+        if moderation.is_staff(target_roles):
+            raise FrameError(protocol.FORBIDDEN, "staff cannot be muted or banned", msg.get("ref"))
+        locale = moderation.chat_locale(event, target, self.live.services.settings.default_locale)
+        if not moderation.may_act_on(conn.info["roles"], locale):
+            raise FrameError(protocol.FORBIDDEN, "this member chats in a language you do not serve",
+                             msg.get("ref"))
+        return target
+
+    def _sanction_frame(self, event_id: str, user_id: str, kind: str, until) -> dict:
+        return {"type": "sanction", "event": event_id, "user": user_id, "kind": kind,
+                "active": until is not None, "until": _iso(until)}
+
+    async def _impose(self, conn: Connection, msg: dict, kind: str) -> None:
+        target = await self._target(conn, msg)
+        minutes = protocol.integer(msg, "minutes", moderation.MIN_MINUTES, moderation.MAX_MINUTES)
+        doc = await moderation.sanction(self.db, event=conn.info["event"], user_id=target["_id"], kind=kind,
+                                        minutes=minutes, actor=conn.info["user"])
+        user_id = str(target["_id"])
+        await self.live.hub.publish(channels.member_channel(conn.event_id, user_id),
+                                    self._sanction_frame(conn.event_id, user_id, kind, doc["until"]))
+        conn.send({"type": "ack", "ref": msg.get("ref"), "user": user_id, "kind": kind,
+                   "active": True, "until": _iso(doc["until"])})
+
+    async def _lift(self, conn: Connection, msg: dict, kind: str) -> None:
+        target = await self._target(conn, msg)
+        lifted = await moderation.lift(self.db, event=conn.info["event"], user_id=target["_id"], kind=kind,
+                                       actor=conn.info["user"])
+        user_id = str(target["_id"])
+        if lifted:
+            await self.live.hub.publish(channels.member_channel(conn.event_id, user_id),
+                                        self._sanction_frame(conn.event_id, user_id, kind, None))
+        conn.send({"type": "ack", "ref": msg.get("ref"), "user": user_id, "kind": kind,
+                   "active": False, "lifted": lifted})
+
+    async def mute(self, conn: Connection, msg: dict) -> None:
+        await self._impose(conn, msg, moderation.MUTE)
+
+    async def ban(self, conn: Connection, msg: dict) -> None:
+        await self._impose(conn, msg, moderation.BAN)
+
+    async def unmute(self, conn: Connection, msg: dict) -> None:
+        await self._lift(conn, msg, moderation.MUTE)
+
+    async def unban(self, conn: Connection, msg: dict) -> None:
+        await self._lift(conn, msg, moderation.BAN)
+
+    # --- slow mode ------------------------------------------------------------------
+
+    def _staff_room(self, conn: Connection, msg: dict) -> str:
+        self._staff_only(conn, msg)
+        room = self.live.room_for(conn, msg, joined=False)
+        info = channels.parse_room(room)
+        if info["kind"] not in moderation.CHAT_KINDS:
+            raise FrameError(protocol.INVALID, "only chat rooms have these settings", msg.get("ref"))
+        if not moderation.may_act_on(conn.info["roles"], info["locale"]):
+            raise FrameError(protocol.FORBIDDEN, "this room is not in a language you serve", msg.get("ref"))
+        return room
+
+    async def slow_mode(self, conn: Connection, msg: dict) -> None:
+        room = self._staff_room(conn, msg)
+        seconds = protocol.integer(msg, "seconds", 0, moderation.MAX_SLOW)
+        previous = await moderation.set_slow_mode(self.db, event=conn.info["event"], room=room,
+                                                  seconds=seconds, actor=conn.info["user"])
+        self._slow[room] = (seconds, time.monotonic() + SETTINGS_TTL)
+        if previous != seconds:
+            await self.live.hub.publish(room, {"type": "room_settings", "room": room, "slow_mode": seconds})
+        conn.send({"type": "ack", "ref": msg.get("ref"), "room": room, "slow_mode": seconds})
+
+    # --- staff consoles ------------------------------------------------------------------
+
+    async def read(self, conn: Connection, msg: dict) -> None:
+        room = self._staff_room(conn, msg)
+        offset = protocol.integer(msg, "offset", 0)
+        if offset > await moderation.room_offset(self.db, room):
+            raise FrameError(protocol.INVALID, "`offset` is beyond the room's last entry", msg.get("ref"))
+        stored = await moderation.mark_read(self.db, conn.info["user"]["_id"], room, offset)
+        conn.send({"type": "ack", "ref": msg.get("ref"), "room": room, "offset": stored})
+
+    async def rooms(self, conn: Connection, msg: dict) -> None:
+        self._staff_only(conn, msg)
+        after = protocol.string(msg, "after", 120, required=False)
+        limit = protocol.integer(msg, "limit", 1, moderation.ROOMS_PAGE, required=False) or moderation.ROOMS_PAGE
+        event = conn.info["event"]
+        items, cursor = await moderation.console_rooms(
+            self.db, event, conn.info["user"]["_id"], moderation.staff_locales(event, conn.info["roles"]),
+            after, limit)
+        conn.send({"type": "rooms", "ref": msg.get("ref"), "rooms": items, "next": cursor})
+
+
+def install(live) -> Moderation:
+    mod = Moderation(live)
+    live.frames.update(mute=mod.mute, ban=mod.ban, unmute=mod.unmute, unban=mod.unban,
+                       slow_mode=mod.slow_mode, read=mod.read, rooms=mod.rooms)
+    live.on_open.append(mod.on_open)
+    live.join_checks.append(mod.check_join)
+    live.send_checks.append(mod.check_send)
+    live.hub.state_listeners.append(mod.on_broadcast)
+    return mod
