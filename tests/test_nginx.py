@@ -211,3 +211,44 @@ async def test_killed_process_mid_burst_loses_and_duplicates_nothing(cluster):
     # The scenario really happened: the killed process had clients to lose.
     assert victim_receiver.reconnects >= 1
     assert unacked_at_kill > 0
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_takeover_and_presence_cross_processes(cluster):
+    _, event_id = await open_event(cluster)
+    # Presence: staff on one process count attendees connected to both.
+    mod, mod_w = await connect(cluster, await signed_in(cluster, "moderator"), event_id)
+    lv, lv_w = await connect(cluster, await signed_in(cluster, "attendee-lv"), event_id,
+                             want_node=mod_w["node"])
+    et, et_w = await connect(cluster, await signed_in(cluster, "attendee-et"), event_id,
+                             avoid_node=mod_w["node"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    seen = None
+    while loop.time() < deadline:
+        frame = await mod.next(max(0.1, deadline - loop.time()))
+        if frame and frame.get("type") == "presence":
+            seen = frame
+            if frame["locales"].get("lv", 0) >= 1 and frame["locales"].get("et", 0) >= 1:
+                break
+    assert seen and seen["locales"]["lv"] >= 1 and seen["locales"]["et"] >= 1, seen
+
+    # Takeover: the same account on two devices (two sessions). The newest
+    # connection wins; repeat until the loser sat on the other process.
+    devices = [await signed_in(cluster, "attendee-lt"), await signed_in(cluster, "attendee-lt")]
+    old, old_w = await connect(cluster, devices[0], event_id)
+    for attempt in range(20):
+        new, new_w = await connect(cluster, devices[(attempt + 1) % 2], event_id)
+        notice = await old.expect("takeover", timeout=10)
+        assert notice["reason"] == "another_device"
+        assert await old.next(10) is None and old.conn.close_code == 4001
+        if new_w["node"] != old_w["node"]:
+            break
+        old, old_w = new, new_w
+    else:
+        raise AssertionError("the two devices never landed on different processes")
+    second = new
+    await second.send({"type": "ping", "ref": "alive"})
+    await second.expect("pong", ref="alive")
+    for c in (mod, lv, et, second):
+        c.close()
