@@ -163,18 +163,24 @@ async def grant_event_role(db, actor: dict, event: dict, *, email: str, name: st
     return membership, created
 
 
-async def revoke_event_role(db, actor: dict, event: dict, membership_id) -> dict:
+async def _remove_membership(db, actor: dict, membership_id, scope: dict) -> dict:
+    """Delete one membership matching `scope`; never the actor's own."""
     oid = users.as_id(membership_id)
-    membership = await db.memberships.find_one(
-        {"_id": oid, "scope_id": event["_id"], "role": {"$in": list(STAFF_ROLES)}}) if oid else None
+    membership = await db.memberships.find_one({"_id": oid, **scope}) if oid else None
     if not membership:
         raise StaffError(N_("This role was not found; it may have been removed already."))
     if membership["user_id"] == actor["_id"]:
-        # Revoking one's own role could lock the last admin out of the event.
+        # Removing one's own role could lock the last admin out.
         raise StaffError(N_("You cannot remove your own role; ask another admin."))
     result = await db.memberships.delete_one({"_id": membership["_id"]})
     if result.deleted_count != 1:
         raise StaffError(N_("This role was not found; it may have been removed already."))
+    return membership
+
+
+async def revoke_event_role(db, actor: dict, event: dict, membership_id) -> dict:
+    membership = await _remove_membership(db, actor, membership_id,
+                                          {"scope_id": event["_id"], "role": {"$in": list(STAFF_ROLES)}})
     await audit.record(db, actor=actor, action="staff_revoke", event=event,
                        params={"email": membership["email"], "role": membership["role"]},
                        before=membership_snapshot(membership), after=None)
@@ -207,16 +213,8 @@ async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str
 
 
 async def remove_space_admin(db, actor: dict, space: dict, membership_id) -> dict:
-    oid = users.as_id(membership_id)
-    membership = await db.memberships.find_one(
-        {"_id": oid, "scope_id": space["_id"], "role": R.SPACE_ADMIN}) if oid else None
-    if not membership:
-        raise StaffError(N_("This role was not found; it may have been removed already."))
-    if membership["user_id"] == actor["_id"]:
-        raise StaffError(N_("You cannot remove your own role; ask another admin."))
-    result = await db.memberships.delete_one({"_id": membership["_id"]})
-    if result.deleted_count != 1:
-        raise StaffError(N_("This role was not found; it may have been removed already."))
+    membership = await _remove_membership(db, actor, membership_id,
+                                          {"scope_id": space["_id"], "role": R.SPACE_ADMIN})
     await audit.record(db, actor=actor, action="space_admin_remove", space_id=space["_id"],
                        params={"email": membership["email"]},
                        before=membership_snapshot(membership), after=None)

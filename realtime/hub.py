@@ -147,7 +147,7 @@ class Hub:
         self.by_user: dict[str, weakref.WeakSet] = {}
         self.caches: dict[str, RoomCache] = {}
         self._subscribing: dict[str, asyncio.Future] = {}
-        self.state_listeners = []  # callables(event_id, message) for per-locale state fan-out
+        self.notice_listeners = []  # callables(channel, message, members) after a notice is forwarded
         # Control message type -> callable(channel, message, members): a
         # feature's internal notice (a device takeover) that the feature acts
         # on itself; such messages are never forwarded to clients as they are.
@@ -228,13 +228,12 @@ class Hub:
         elif kind in self.controls:
             self.controls[kind](channel, message, members)
         else:
-            # Control messages (takeover, presence) go to every member as they are.
+            # Notices (sanctions, room settings, questions) go to every member
+            # as they are; listeners may also act on them in this process.
             frame = text_frame(payload)
             for conn in list(members):
-                if message.get("except_conn") and message["except_conn"] == conn.info.get("conn_id"):
-                    continue
                 conn.write_frame(frame)
-            for listener in self.state_listeners:
+            for listener in self.notice_listeners:
                 listener(channel, message, members)
 
     def _fan_out_state(self, members, message: dict) -> None:

@@ -234,5 +234,5 @@ def install(live) -> Moderation:
     live.on_open.append(mod.on_open)
     live.join_checks.append(mod.check_join)
     live.send_checks.append(mod.check_send)
-    live.hub.state_listeners.append(mod.on_broadcast)
+    live.hub.notice_listeners.append(mod.on_broadcast)
     return mod

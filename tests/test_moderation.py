@@ -10,7 +10,7 @@ from events import control
 from realtime import channels
 from tests.live_client import LiveClient
 from tests.test_realtime import live, person, seeded
-from tests.test_realtime_redis import redis_server, second  # noqa: F401  (fixtures)
+from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 
 
 async def joined(client, *rooms):
@@ -269,23 +269,16 @@ async def test_unread_counts_follow_messages_and_reads(factory, browser, base_ur
 class TestAcrossInstances:
     """Two instances sharing one database and a real Redis."""
 
-    @pytest.fixture
-    def settings(self, redis_server):  # noqa: F811
-        import config
-        return config.from_env(mongodb_db=f"livehall_test_{secrets.token_hex(4)}", argon2_time_cost=1,
-                               argon2_memory_kib=1024, log_format="text", redis_url=redis_server.url,
-                               redis_shards=2)
-
     @pytest.mark.gen_test(timeout=40)
     async def test_ban_reaches_the_other_instance_and_takes_user_out_of_chat(
-            self, factory, browser, base_url, second, services, db):  # noqa: F811
+            self, factory, browser, base_url, other, services, db):  # noqa: F811
         event = await seeded(factory)
         admin = await factory.member(R.EVENT_ADMIN, event=event)
         att, ab = await person(factory, browser, event, locale="ru")
         _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
         pub = channels.public_room(event["_id"], "ru")
         sup = channels.support_room(event["_id"], "ru", att["_id"])
-        on_b = await LiveClient.connect(second, ab, event["_id"], origin=second)
+        on_b = await LiveClient.connect(other.url, ab, event["_id"], origin=other.url)
         await on_b.expect("state")
         await joined(on_b, pub, sup)
         m, _, _ = await live(base_url, mb, event)
@@ -323,15 +316,15 @@ class TestAcrossInstances:
 
     @pytest.mark.gen_test(timeout=40)
     async def test_slow_mode_holds_across_instances_for_one_user(
-            self, factory, browser, base_url, second, db):  # noqa: F811
+            self, factory, browser, base_url, other, db):  # noqa: F811
         event = await seeded(factory)
         _, ab = await person(factory, browser, event, locale="ru")
         _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="ru", locales=["ru"])
         room = channels.public_room(event["_id"], "ru")
         on_a, _, _ = await live(base_url, ab, event)
-        on_b = await LiveClient.connect(second, ab, event["_id"], origin=second)
+        on_b = await LiveClient.connect(other.url, ab, event["_id"], origin=other.url)
         await on_b.expect("state")
-        com_b = await LiveClient.connect(second, cb, event["_id"], origin=second)
+        com_b = await LiveClient.connect(other.url, cb, event["_id"], origin=other.url)
         await com_b.expect("state")
         for client in (on_a, on_b, com_b):
             await joined(client, room)

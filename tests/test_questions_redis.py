@@ -8,7 +8,7 @@ from realtime import channels
 from tests.live_client import LiveClient
 from tests.test_questions import ask, with_schedule
 from tests.test_realtime import person
-from tests.test_realtime_redis import redis_server, second, settings  # noqa: F401  (fixtures)
+from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 
 
 async def on(base_url, factory, browser, event, role=R.ATTENDEE, locale="ru"):
@@ -29,12 +29,12 @@ async def subscribed(redis, channel: str, processes: int) -> None:
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_questions_cross_instances(factory, browser, base_url, second, services):  # noqa: F811
+async def test_questions_cross_instances(factory, browser, base_url, other, services):  # noqa: F811
     event = await with_schedule(factory)
     asker_a = await on(base_url, factory, browser, event)
     moderator_a = await on(base_url, factory, browser, event, role=R.MODERATOR, locale="en")
-    attendee_b = await on(second, factory, browser, event, locale="de")
-    moderator_b = await on(second, factory, browser, event, role=R.MODERATOR, locale="de")
+    attendee_b = await on(other.url, factory, browser, event, locale="de")
+    moderator_b = await on(other.url, factory, browser, event, role=R.MODERATOR, locale="de")
     await subscribed(services.redis, channels.questions_room(event["_id"]), 2)
     await subscribed(services.redis, channels.questions_mod_room(event["_id"]), 2)
 
