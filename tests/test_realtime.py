@@ -9,6 +9,7 @@ from tornado.websocket import WebSocketClosedError
 import roles as R
 from events import control
 from realtime import channels
+from realtime.hub import Connection
 from tests.live_client import LiveClient
 
 
@@ -213,3 +214,67 @@ async def test_flood_is_rate_limited(factory, browser, base_url, services):
     codes = [f.get("code") for f in frames if f["type"] == "error"]
     assert "rate_limited" in codes
     assert sum(1 for f in frames if f["type"] == "pong") <= services.live.burst + 2
+
+
+@pytest.mark.gen_test
+async def test_a_broadcast_is_framed_once_per_locale_not_once_per_socket(factory, browser, base_url, services,
+                                                                       monkeypatch):
+    event = await seeded(factory)
+    admin = await factory.member(R.EVENT_ADMIN, event=event)
+    clients = []
+    for loc in ("ru", "ru", "ru", "de", "de"):
+        _, b = await person(factory, browser, event, locale=loc)
+        clients.append((await live(base_url, b, event))[0])
+    written = []
+    real_write = Connection.write_frame
+
+    def spy(conn, frame):
+        if b'"type":"state"' in frame[:40]:
+            written.append((conn.locale, id(frame), frame))
+        return real_write(conn, frame)
+    monkeypatch.setattr(Connection, "write_frame", spy)
+    await control.apply(services.db, services.notifier, event["_id"], admin, "slide_next")
+    for client in clients:
+        await client.expect("state")
+    by_locale = {}
+    for locale, ident, frame in written:
+        by_locale.setdefault(locale, set()).add(ident)
+    assert len(written) == 5
+    assert {loc: len(ids) for loc, ids in by_locale.items()} == {"ru": 1, "de": 1}
+
+
+@pytest.mark.gen_test
+async def test_every_kind_of_state_change_reaches_viewers(factory, browser, base_url, services):
+    event = await seeded(factory)
+    admin = await factory.member(R.EVENT_ADMIN, event=event)
+    await services.db.events.update_one({"_id": event["_id"]}, {"$set": {"broadcast.sources.de": {
+        "kind": "hls", "url": "https://cdn.example.org/de.m3u8", "embed": "https://cdn.example.org/de.m3u8"}}})
+    _, b = await person(factory, browser, event, locale="de")
+    client, _, first = await live(base_url, b, event)
+    assert first["state"]["enabled_days"] == ["d1"]
+    steps = [
+        ("day_on", {"day_id": "d2"}, lambda s: s["enabled_days"] == ["d1", "d2"] and s["day"]["id"] == "d2"),
+        ("day_off", {"day_id": "d2"}, lambda s: s["enabled_days"] == ["d1"]),
+        ("broadcast_on", {}, lambda s: s["broadcast"] == {"on": True, "kind": "hls",
+                                                          "embed": "https://cdn.example.org/de.m3u8"}),
+        ("slides_hide", {}, lambda s: s["slides"]["visible"] is False),
+        ("gate_close", {}, lambda s: s["gate"]["open"] is False and s["gate"]["mode"] == "closed"),
+        ("gate_open", {}, lambda s: s["gate"]["open"] is True),
+    ]
+    for action, params, check in steps:
+        await control.apply(services.db, services.notifier, event["_id"], admin, action, params)
+        state = await client.expect("state")
+        assert check(state["state"]), (action, state["state"])
+
+
+@pytest.mark.gen_test
+async def test_a_frame_over_the_hard_limit_closes_only_that_connection(factory, browser, base_url):
+    event = await seeded(factory)
+    _, ab = await person(factory, browser, event, locale="ru")
+    _, bb = await person(factory, browser, event, locale="ru")
+    a, _, _ = await live(base_url, ab, event)
+    b, _, _ = await live(base_url, bb, event)
+    await a.send("x" * (2 * 1024 * 1024))
+    assert await a.next(5) is None and a.conn.close_code == 1009
+    await b.send({"type": "ping", "ref": "fine"})
+    await b.expect("pong", ref="fine")
