@@ -1,0 +1,121 @@
+// Livehall live client: one WebSocket per page, speaking protocol v1
+// (docs/protocol.md). It reconnects with backoff, resumes every room by
+// epoch/offset, applies only newer states, and re-sends unacknowledged chat
+// messages with their original client_id so nothing is posted twice.
+(function () {
+  "use strict";
+
+  function LiveClient(eventId, handlers) {
+    this.eventId = eventId;
+    this.h = handlers || {};
+    this.stateVersion = -1;
+    this.rooms = {};        // room -> {epoch, offset}
+    this.pending = {};      // client_id -> {room, text}
+    this.attempt = 0;
+    this.stopped = false;
+    this.ws = null;
+    this.connect();
+  }
+
+  LiveClient.prototype.emit = function (name, arg) {
+    if (typeof this.h[name] === "function") this.h[name](arg, this);
+  };
+
+  LiveClient.prototype.connect = function () {
+    var self = this;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + "/ws?event=" + encodeURIComponent(this.eventId));
+    this.ws = ws;
+    ws.onopen = function () { self.attempt = 0; self.emit("status", "online"); };
+    ws.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      self.receive(msg);
+    };
+    ws.onclose = function (ev) {
+      self.ws = null;
+      if (ev.code === 4001 || self.stopped) { self.emit("status", "stopped"); return; }
+      self.emit("status", "reconnecting");
+      // Exponential backoff with jitter: 0.5 s doubling up to 30 s.
+      var delay = Math.min(30000, 500 * Math.pow(2, self.attempt++)) * (0.5 + Math.random() / 2);
+      setTimeout(function () { self.connect(); }, delay);
+    };
+  };
+
+  LiveClient.prototype.send = function (frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  };
+
+  LiveClient.prototype.join = function (room) {
+    var at = this.rooms[room];
+    var frame = {type: "join", room: room};
+    if (at && at.epoch) { frame.epoch = at.epoch; frame.offset = at.offset; }
+    this.send(frame);
+  };
+
+  LiveClient.prototype.say = function (room, text) {
+    var id = "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    this.pending[id] = {room: room, text: text};
+    this.send({type: "send", room: room, text: text, client_id: id, ref: id});
+    return id;
+  };
+
+  LiveClient.prototype.receive = function (msg) {
+    var self = this;
+    switch (msg.type) {
+      case "welcome":
+        this.emit("welcome", msg);
+        msg.rooms.forEach(function (room) { self.join(room); });
+        break;
+      case "state":
+        if (msg.state_version > this.stateVersion) {
+          this.stateVersion = msg.state_version;
+          this.emit("state", msg.state);
+        }
+        break;
+      case "joined":
+        if (msg.recovered === false || !this.rooms[msg.room]) {
+          this.rooms[msg.room] = {epoch: msg.epoch, offset: msg.offset};
+          this.emit("reset", msg.room);
+          this.send({type: "history", room: msg.room, ref: "h:" + msg.room});
+        } else {
+          this.rooms[msg.room].epoch = msg.epoch;
+        }
+        // Messages sent while offline go out again; the server drops repeats.
+        Object.keys(this.pending).forEach(function (id) {
+          var p = self.pending[id];
+          if (p.room === msg.room) self.send({type: "send", room: p.room, text: p.text, client_id: id, ref: id});
+        });
+        break;
+      case "message":
+        var at = this.rooms[msg.room];
+        if (at && msg.offset > at.offset) at.offset = msg.offset;
+        this.emit("message", msg);
+        break;
+      case "history":
+        this.emit("history", msg);
+        break;
+      case "ack":
+        if (msg.client_id) delete this.pending[msg.client_id];
+        this.emit("ack", msg);
+        break;
+      case "takeover":
+        this.stopped = true;
+        this.emit("takeover", msg);
+        break;
+      case "resync":
+        // Live frames may have been lost between servers: reconnect and resume.
+        if (this.ws) this.ws.close();
+        break;
+      default:
+        this.emit(msg.type, msg);
+    }
+  };
+
+  window.Livehall = window.Livehall || {};
+  window.Livehall.LiveClient = LiveClient;
+})();
