@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from tornado.web import URLSpec
 
-from admin import (attendees, audit_log, control, dashboard, events, mailings, outbox,
+from admin import (attendees, audit_log, console, control, dashboard, events, mailings, outbox,
                    slides, staff)
 from handlers import auth, event, home, media, ops, profile
 from realtime import handler as live_socket
 
 MODULES = (ops, auth, profile, home, event, media, live_socket,
-           dashboard, events, control, slides, staff, audit_log, attendees, mailings, outbox)
+           dashboard, events, control, console, slides, staff, audit_log, attendees, mailings, outbox)
 
 
 def build(services) -> list[URLSpec]:

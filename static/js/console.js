@@ -1,0 +1,578 @@
+// The moderator and commentator console (admin/console.html), live over the
+// event's WebSocket (docs/protocol.md, "Moderation" and "Questions").
+// The server decides what this staff member may see and do; this script lists
+// the rooms it offers with unread counts, joins the room being read (keeping
+// only a few joined), and sends replies, deletions, sanctions, slow mode and
+// question decisions. Texts come translated in data attributes; user text is
+// only ever inserted with textContent.
+(function () {
+  "use strict";
+  var root = document.getElementById("console");
+  if (!root || !window.Livehall || !window.WebSocket) return;
+  var t = root.dataset;
+  var languages = JSON.parse(t.languages || "{}");
+  var sessions = JSON.parse(t.sessions || "{}");
+  var lang = document.documentElement.lang || undefined;
+  // Rooms joined besides the ones the server names in `welcome`: enough to
+  // switch between a few conversations without reloading their history.
+  var MAX_OPENED = 3;
+  var REFRESH_MS = 10000;
+  var STAFF = ["platform_admin", "space_admin", "event_admin", "event_manager", "moderator", "commentator"];
+
+  var $ = function (id) { return document.getElementById(id); };
+  var els = {
+    status: $("console-status"), list: $("console-room-list"), empty: $("console-rooms-empty"),
+    title: $("console-room-title"), hint: $("console-room-hint"), body: $("console-room-body"),
+    slowForm: $("console-slow-form"), slow: $("console-slow"), feedBox: $("console-feed-box"),
+    feed: $("console-feed"), replyForm: $("console-reply-form"), reply: $("console-reply"),
+    qNote: $("console-questions-note"), qPending: $("console-q-pending-box"), qTitle: $("console-questions-title"),
+    sanction: $("console-sanction-template")
+  };
+
+  var me = null, moderator = false;
+  var rooms = {};          // room -> {room, kind, locale, user, epoch, offset, read, slow_mode}
+  var order = [];          // room names as the server lists them
+  var roomButtons = {};    // room -> <button>
+  var feeds = {};          // room -> {loaded, complete, items: {offset: message}}
+  var welcomeRooms = [];   // joined by LiveClient itself on every (re)connect
+  var opened = [];         // other joined rooms, most recently opened last
+  var current = null;
+  var questions = {};      // id -> question
+  var callbacks = {};      // ref -> function(ack)
+  var seq = 0;
+  var roomsBuffer = null;  // pages of a `rooms` answer being collected
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? "" : values[k]; });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function button(text, className, onClick) {
+    var b = el("button", className, text);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function when(iso, withDate) {
+    if (!iso) return "";
+    var opts = withDate ? {dateStyle: "short", timeStyle: "short"} : {hour: "2-digit", minute: "2-digit"};
+    try { return new Intl.DateTimeFormat(lang, opts).format(new Date(iso)); } catch (e) { return iso; }
+  }
+
+  function notice(kind, text) {
+    els.status.hidden = !text;
+    els.status.className = "live-status " + kind;
+    els.status.textContent = text || "";
+  }
+
+  // Send a frame whose answer (`ack`) calls `done`; errors come back by the same ref.
+  function act(frame, done) {
+    frame.ref = "k" + (++seq);
+    if (done) callbacks[frame.ref] = done;
+    if (!client.send(frame)) notice("reconnecting", t.reconnecting);
+  }
+
+  // Re-rendering may drop the focused control; put focus back on its replacement.
+  function keepFocus(render) {
+    var active = document.activeElement;
+    var key = active && active.getAttribute && active.getAttribute("data-focus");
+    render();
+    if (key && !document.body.contains(active)) {
+      var again = root.querySelector('[data-focus="' + key.replace(/"/g, "") + '"]');
+      if (again) again.focus();
+    }
+  }
+
+  // --- rooms -----------------------------------------------------------------
+
+  function roomLabel(r) {
+    if (r.kind === "sup") return fill(t.supportRoom, {name: r.user ? r.user.name : ""});
+    return fill(t.publicRoom, {language: languages[r.locale] || r.locale});
+  }
+
+  function unread(r) { return Math.max(0, (r.offset || 0) - (r.read || 0)); }
+
+  function refreshRooms() {
+    if (roomsBuffer) return;
+    roomsBuffer = [];
+    if (!client.send({type: "rooms", ref: "rooms"})) roomsBuffer = null;
+  }
+
+  function receiveRooms(msg) {
+    if (msg.ref !== "rooms" || !roomsBuffer) return;
+    roomsBuffer = roomsBuffer.concat(msg.rooms || []);
+    if (msg.next) { client.send({type: "rooms", ref: "rooms", after: msg.next}); return; }
+    var list = roomsBuffer;
+    roomsBuffer = null;
+    order = [];
+    list.forEach(function (r) {
+      var mine = rooms[r.room];
+      var read = r.offset - r.unread;
+      if (!mine || mine.epoch !== r.epoch) {
+        rooms[r.room] = {room: r.room, kind: r.kind, locale: r.locale, user: r.user, epoch: r.epoch,
+                         offset: r.offset, read: read, slow_mode: r.slow_mode};
+      } else {
+        mine.user = r.user;
+        mine.slow_mode = r.slow_mode;
+        mine.offset = Math.max(mine.offset, r.offset);
+        mine.read = Math.max(mine.read, read);
+      }
+      order.push(r.room);
+    });
+    renderRooms();
+    markRead();
+    if (current) showSlowMode();
+  }
+
+  function renderRoomButton(name) {
+    var r = rooms[name];
+    var b = roomButtons[name];
+    if (!b) {
+      b = el("button", "console-room-button");
+      b.type = "button";
+      b.setAttribute("data-room", name);
+      b.setAttribute("data-focus", "room:" + name);
+      b.appendChild(el("span", "console-room-name"));
+      if (r.kind === "sup") b.appendChild(el("span", "console-room-meta muted"));
+      var badge = el("span", "badge console-unread");
+      badge.setAttribute("aria-hidden", "true");
+      b.appendChild(badge);
+      b.appendChild(el("span", "visually-hidden console-unread-text"));
+      b.addEventListener("click", function () { openRoom(name, true); });
+      roomButtons[name] = b;
+    }
+    b.querySelector(".console-room-name").textContent = roomLabel(r);
+    var meta = b.querySelector(".console-room-meta");
+    if (meta) meta.textContent = languages[r.locale] || r.locale;
+    var n = unread(r);
+    var badge2 = b.querySelector(".console-unread");
+    badge2.textContent = String(n);
+    badge2.hidden = n === 0;
+    b.querySelector(".console-unread-text").textContent = n ? " " + fill(t.unread, {count: n}) : "";
+    b.setAttribute("data-unread", String(n));
+    if (name === current) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
+    return b;
+  }
+
+  function renderRooms() {
+    keepFocus(function () {
+      var items = order.map(function (name) { return renderRoomButton(name); });
+      var same = els.list.children.length === items.length && items.every(function (b, i) {
+        return els.list.children[i].firstChild === b;
+      });
+      if (!same) {
+        els.list.textContent = "";
+        items.forEach(function (b) {
+          var li = el("li");
+          li.appendChild(b);
+          els.list.appendChild(li);
+        });
+      }
+    });
+    els.empty.hidden = order.length > 0;
+    els.empty.textContent = t.noRooms;
+  }
+
+  function updateRoom(name) {
+    if (rooms[name] && roomButtons[name]) renderRoomButton(name);
+  }
+
+  function joinRoom(name) {
+    if (welcomeRooms.indexOf(name) >= 0) return;
+    var at = opened.indexOf(name);
+    if (at >= 0) { opened.splice(at, 1); opened.push(name); return; }
+    opened.push(name);
+    client.join(name);
+    while (opened.length > MAX_OPENED) {
+      var old = opened.shift();
+      client.send({type: "leave", room: old});
+      // Forget the position so that opening it again loads its history afresh.
+      delete client.rooms[old];
+      delete feeds[old];
+    }
+  }
+
+  function openRoom(name, focus) {
+    var first = current !== name;
+    current = name;
+    joinRoom(name);
+    order.forEach(updateRoom);
+    if (first) {
+      closeSanction();
+      els.title.textContent = roomLabel(rooms[name]);
+      els.hint.hidden = true;
+      els.body.hidden = false;
+      showSlowMode();
+      renderFeed();
+    }
+    if (focus) els.title.focus();
+    markRead();
+  }
+
+  function showSlowMode() {
+    var r = rooms[current];
+    if (!r) return;
+    var value = String(r.slow_mode || 0);
+    var found = Array.prototype.some.call(els.slow.options, function (o) { return o.value === value; });
+    if (!found) {
+      var extra = el("option", null, fill(t.slowOther, {seconds: value}));
+      extra.value = value;
+      els.slow.appendChild(extra);
+    }
+    els.slow.value = value;
+  }
+
+  // The staff member has seen everything up to the newest entry of the open room.
+  function markRead() {
+    if (!current || document.visibilityState === "hidden") return;
+    var r = rooms[current], f = feeds[current];
+    if (!r || !f || !f.loaded) return;
+    var at = client.rooms[current];
+    var newest = Math.max(r.offset || 0, at ? at.offset : 0);
+    if (newest <= r.read) return;
+    r.read = newest;
+    r.offset = newest;
+    client.send({type: "read", room: current, offset: newest, ref: "read"});
+    updateRoom(current);
+  }
+
+  // --- the feed --------------------------------------------------------------
+
+  function feedFor(name) {
+    if (!feeds[name]) feeds[name] = {loaded: false, complete: false, items: {}};
+    return feeds[name];
+  }
+
+  function isStaff(user) { return user && STAFF.indexOf(user.role) >= 0; }
+
+  function messageItem(m) {
+    var li = el("li", "console-msg");
+    li.setAttribute("data-offset", String(m.offset));
+    var head = el("div", "console-msg-head");
+    var who = el("strong", "console-msg-author", m.user ? m.user.name : "");
+    head.appendChild(who);
+    if (isStaff(m.user)) head.appendChild(el("span", "badge", me && m.user.id === me.id ? t.you : t.staff));
+    var time = el("time", "muted", when(m.at));
+    time.setAttribute("datetime", m.at || "");
+    head.appendChild(time);
+    li.appendChild(head);
+    if (m.deleted) {
+      li.classList.add("is-deleted");
+      li.appendChild(el("p", "console-msg-text muted", t.deleted));
+      return li;
+    }
+    var text = el("p", "console-msg-text", m.text);
+    text.setAttribute("dir", "auto");
+    li.appendChild(text);
+    var tools = el("div", "console-msg-tools");
+    var del = button(t.delete, "small secondary", function () { deleteMessage(m); });
+    del.setAttribute("data-focus", "del:" + m.offset);
+    tools.appendChild(del);
+    if (m.user && !isStaff(m.user)) {
+      var sanction = button(t.sanction, "small secondary", function () { openSanction(li, m, sanction); });
+      sanction.setAttribute("data-focus", "sanction:" + m.offset);
+      sanction.setAttribute("aria-expanded", "false");
+      tools.appendChild(sanction);
+    }
+    li.appendChild(tools);
+    return li;
+  }
+
+  function sortedOffsets(f) {
+    return Object.keys(f.items).map(Number).sort(function (a, b) { return a - b; });
+  }
+
+  function nearBottom() {
+    var box = els.feedBox;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  }
+
+  function renderFeed() {
+    if (!current) return;
+    var f = feedFor(current);
+    keepFocus(function () {
+      els.feed.textContent = "";
+      if (!f.loaded) { els.feed.appendChild(el("li", "muted console-note", t.loading)); return; }
+      if (!f.complete) {
+        var li = el("li", "console-note");
+        var more = button(t.older, "small secondary", function () { loadOlder(); });
+        more.setAttribute("data-focus", "older");
+        li.appendChild(more);
+        els.feed.appendChild(li);
+      }
+      var offsets = sortedOffsets(f);
+      if (!offsets.length) els.feed.appendChild(el("li", "muted console-note", t.noMessages));
+      offsets.forEach(function (o) { els.feed.appendChild(messageItem(f.items[o])); });
+    });
+    els.feedBox.scrollTop = els.feedBox.scrollHeight;
+  }
+
+  function loadOlder() {
+    var f = feedFor(current);
+    var offsets = sortedOffsets(f);
+    var frame = {type: "history", room: current, limit: 50, ref: "older"};
+    if (offsets.length) frame.before = offsets[0];
+    client.send(frame);
+  }
+
+  function addMessage(m) {
+    var f = feedFor(m.room);
+    if (m.kind === "delete") {
+      var target = f.items[m.target];
+      if (target) { target.deleted = true; target.text = null; }
+    } else if (m.kind === "text" || m.text != null) {
+      f.items[m.offset] = m;
+    }
+    if (m.room !== current || !f.loaded) return;
+    var stick = nearBottom();
+    if (m.kind === "delete") {
+      var old = els.feed.querySelector('li[data-offset="' + m.target + '"]');
+      if (old && f.items[m.target]) {
+        var hadFocus = old.contains(document.activeElement);
+        var fresh = messageItem(f.items[m.target]);
+        els.feed.replaceChild(fresh, old);
+        if (hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus(); }
+      }
+    } else if (f.items[m.offset] === m) {
+      var empty = els.feed.querySelector("li.console-note.muted");
+      if (empty) els.feed.removeChild(empty);
+      els.feed.appendChild(messageItem(m));
+    }
+    if (stick) els.feedBox.scrollTop = els.feedBox.scrollHeight;
+  }
+
+  function deleteMessage(m) {
+    if (!window.confirm(t.confirmDelete)) return;
+    act({type: "delete", room: m.room, offset: m.offset}, function () { notice("console-ok", t.deletedDone); });
+  }
+
+  // --- sanctions -------------------------------------------------------------
+
+  var sanctionPanel = null, sanctionToggle = null;
+
+  function closeSanction(refocus) {
+    if (sanctionPanel && sanctionPanel.parentNode) sanctionPanel.parentNode.removeChild(sanctionPanel);
+    if (sanctionToggle) {
+      sanctionToggle.setAttribute("aria-expanded", "false");
+      if (refocus && document.body.contains(sanctionToggle)) sanctionToggle.focus();
+    }
+    sanctionPanel = sanctionToggle = null;
+  }
+
+  function openSanction(li, m, toggle) {
+    var again = sanctionToggle === toggle;
+    closeSanction();
+    if (again) { toggle.focus(); return; }
+    var form = els.sanction.content.firstElementChild.cloneNode(true);
+    var name = m.user.name;
+    form.querySelector("legend").textContent = fill(t.sanctionFor, {name: name});
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); });
+    form.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { ev.preventDefault(); closeSanction(true); }
+    });
+    Array.prototype.forEach.call(form.querySelectorAll("button[data-kind]"), function (b) {
+      b.addEventListener("click", function () {
+        var kind = b.getAttribute("data-kind");
+        if (kind === "cancel") { closeSanction(true); return; }
+        var frame = {type: kind, user: m.user.id};
+        if (kind === "mute" || kind === "ban") frame.minutes = parseInt(form.elements.minutes.value, 10);
+        act(frame, function (ack) {
+          var text;
+          if (ack.active) text = fill(kind === "mute" ? t.muted : t.banned, {name: name, until: when(ack.until, true)});
+          else if (ack.lifted) text = fill(kind === "unmute" ? t.unmuted : t.unbanned, {name: name});
+          else text = fill(t.notLifted, {name: name});
+          notice("console-ok", text);
+          closeSanction(true);
+        });
+      });
+    });
+    li.appendChild(form);
+    sanctionPanel = form;
+    sanctionToggle = toggle;
+    toggle.setAttribute("aria-expanded", "true");
+    form.elements.minutes.focus();
+  }
+
+  // --- questions -------------------------------------------------------------
+
+  var qLists = {
+    pending: {list: $("console-q-pending"), count: $("console-q-pending-count"), empty: $("console-q-pending-empty"),
+              sort: function (a, b) { return a.created_at < b.created_at ? -1 : 1; }},
+    approved: {list: $("console-q-approved"), count: $("console-q-approved-count"), empty: $("console-q-approved-empty"),
+               sort: function (a, b) { return (b.votes - a.votes) || (a.created_at < b.created_at ? -1 : 1); }},
+    answered: {list: $("console-q-answered"), count: $("console-q-answered-count"), empty: null,
+               sort: function (a, b) { return (a.answered_at || "") < (b.answered_at || "") ? 1 : -1; }}
+  };
+
+  function keepQuestion(q) {
+    var mine = questions[q.id];
+    if (mine && q.version < mine.version) return;
+    if (!mine && !q.text) return;  // a bare rejection of a question never shown here
+    var merged = {};
+    Object.keys(mine || {}).forEach(function (k) { merged[k] = mine[k]; });
+    Object.keys(q).forEach(function (k) { if (k !== "type") merged[k] = q[k]; });
+    questions[q.id] = merged;
+  }
+
+  function moderate(q, status) {
+    act({type: "moderate_question", question: q.id, status: status}, function (ack) {
+      if (ack.question) { keepQuestion(ack.question); renderQuestions(); }
+    });
+  }
+
+  function questionItem(q) {
+    var li = el("li", "console-question");
+    li.setAttribute("data-question", q.id);
+    var text = el("p", "console-question-text", q.text);
+    text.setAttribute("dir", "auto");
+    li.appendChild(text);
+    var meta = el("p", "muted small-print console-question-meta");
+    var parts = [fill(t.askedBy, {name: q.author ? q.author.name : ""})];
+    if (sessions[q.item]) parts.push(sessions[q.item]);
+    if (q.locale) parts.push(languages[q.locale] || q.locale);
+    if (q.status !== "pending") parts.push(fill(t.votes, {count: q.votes || 0}));
+    meta.textContent = parts.join(" · ");
+    li.appendChild(meta);
+    if (moderator) {
+      var tools = el("div", "console-msg-tools");
+      var add = function (label, status, cls) {
+        var b = button(label, cls, function () { moderate(q, status); });
+        b.setAttribute("data-focus", "q:" + q.id + ":" + status);
+        tools.appendChild(b);
+      };
+      if (q.status === "pending") {
+        add(t.approve, "approved", "small");
+        add(t.reject, "rejected", "small secondary");
+      } else if (q.status === "approved") {
+        add(t.answered, "answered", "small");
+      }
+      if (tools.firstChild) li.appendChild(tools);
+    }
+    return li;
+  }
+
+  function renderQuestions() {
+    var active = document.activeElement;
+    var hadFocus = active && active.closest && active.closest(".console-questions");
+    keepFocus(function () {
+      Object.keys(qLists).forEach(function (status) {
+        var box = qLists[status];
+        var items = Object.keys(questions).map(function (id) { return questions[id]; })
+          .filter(function (q) { return q.status === status; }).sort(box.sort);
+        box.list.textContent = "";
+        items.forEach(function (q) { box.list.appendChild(questionItem(q)); });
+        box.count.textContent = String(items.length);
+        if (box.empty) box.empty.hidden = items.length > 0;
+      });
+    });
+    // The button pressed went away with its question's old status: stay in the section.
+    if (hadFocus && !document.body.contains(active)) els.qTitle.focus();
+  }
+
+  // --- the connection --------------------------------------------------------
+
+  var errorTexts = {forbidden: t.errorForbidden, rate_limited: t.errorRate, not_found: t.errorNotFound,
+                    invalid: t.errorInvalid};
+
+  var client = new window.Livehall.LiveClient(t.eventId, {
+    welcome: function (msg) {
+      me = msg.user;
+      moderator = !!msg.moderator;
+      welcomeRooms = msg.rooms.slice();
+      els.qNote.hidden = moderator;
+      els.qPending.hidden = !moderator;
+      opened = opened.filter(function (name) { return welcomeRooms.indexOf(name) < 0; });
+      // LiveClient rejoins the welcome rooms; the ones opened here resume by epoch/offset.
+      opened.forEach(function (name) { client.join(name); });
+      roomsBuffer = null;
+      refreshRooms();
+      client.send({type: "questions", ref: "questions"});
+    },
+    status: function (st) {
+      if (st === "online") notice("online", "");
+      else if (st === "reconnecting") notice("reconnecting", t.reconnecting);
+      else if (st === "stopped") notice("stopped", t.stopped);
+    },
+    reset: function (room) {
+      feeds[room] = {loaded: false, complete: false, items: {}};
+      if (room === current) renderFeed();
+    },
+    history: function (msg) {
+      var f = feedFor(msg.room);
+      (msg.messages || []).forEach(function (m) { if (m.kind !== "delete") f.items[m.offset] = m; });
+      f.loaded = true;
+      f.complete = !!msg.complete;
+      if (msg.room === current) { renderFeed(); markRead(); }
+    },
+    message: function (m) {
+      var r = rooms[m.room];
+      if (r && !r.epoch) r.epoch = m.epoch;
+      if (r && m.offset > r.offset) r.offset = m.offset;
+      addMessage(m);
+      if (m.room === current) markRead();
+      updateRoom(m.room);
+    },
+    ack: function (msg) {
+      var done = callbacks[msg.ref];
+      delete callbacks[msg.ref];
+      if (done) done(msg);
+    },
+    error: function (msg) {
+      delete callbacks[msg.ref];
+      if (msg.ref === "rooms") roomsBuffer = null;
+      var text = errorTexts[msg.code] || t.errorOther;
+      notice("console-error", text);
+    },
+    rooms: receiveRooms,
+    room_settings: function (msg) {
+      var r = rooms[msg.room];
+      if (!r) return;
+      r.slow_mode = msg.slow_mode;
+      if (msg.room === current) showSlowMode();
+    },
+    questions: function (msg) {
+      (msg.questions || []).forEach(keepQuestion);
+      renderQuestions();
+    },
+    question: function (q) { keepQuestion(q); renderQuestions(); },
+    question_votes: function (msg) {
+      var changed = false;
+      Object.keys(msg.votes || {}).forEach(function (id) {
+        if (questions[id] && questions[id].votes !== msg.votes[id]) { questions[id].votes = msg.votes[id]; changed = true; }
+      });
+      if (changed) renderQuestions();
+    }
+  });
+
+  els.replyForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = els.reply.value.trim();
+    if (!current || !text) return;
+    client.say(current, text);
+    els.reply.value = "";
+  });
+  els.reply.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      els.replyForm.requestSubmit ? els.replyForm.requestSubmit() : els.replyForm.dispatchEvent(new Event("submit"));
+    }
+  });
+  els.slowForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!current) return;
+    var seconds = parseInt(els.slow.value, 10);
+    act({type: "slow_mode", room: current, seconds: seconds}, function (ack) {
+      if (rooms[ack.room]) rooms[ack.room].slow_mode = ack.slow_mode;
+      notice("console-ok", ack.slow_mode ? fill(t.slowOn, {seconds: ack.slow_mode}) : t.slowOff);
+    });
+  });
+  document.addEventListener("visibilitychange", markRead);
+  setInterval(refreshRooms, REFRESH_MS);
+})();

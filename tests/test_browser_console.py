@@ -1,0 +1,180 @@
+"""In Chromium: the moderator and commentator console (admin/console.html) against real attendees."""
+import asyncio
+
+import pytest
+
+import roles as R
+from realtime import channels
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.test_moderation import joined
+from tests.test_questions import with_schedule
+from tests.test_realtime import live
+
+HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Anna'
+
+
+async def attendee(factory, browser, base_url, event, locale="ru", name=None):
+    user = await factory.member(R.ATTENDEE, event=event, locale=locale, name=name)
+    b = browser()
+    await b.sign_in(user["login"], factory.PASSWORD)
+    client, _, _ = await live(base_url, b, event)
+    return user, client
+
+
+def console_path(event) -> str:
+    return f"/admin/events/{event['_id']}/console"
+
+
+def room_button(room: str) -> str:
+    return f'button[data-room="{room}"]'
+
+
+async def both_widths(page, name):
+    await screenshot(page, f"{name}-desktop")
+    await page.set_viewport_size({"width": 375, "height": 800})
+    await screenshot(page, f"{name}-phone")
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_commentator_sees_support_room_unread_reads_it_and_replies(factory, browser, base_url, db,
+                                                                          http_server):
+    event = await with_schedule(factory)
+    commentator = await factory.member(R.COMMENTATOR, event=event, locales=["ru"], locale="ru",
+                                       name="Olga Commentator")
+    user, a = await attendee(factory, browser, base_url, event, name=HOSTILE_NAME)
+    public = channels.public_room(event["_id"], "ru")
+    support = channels.support_room(event["_id"], "ru", user["_id"])
+    await joined(a, support)
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, commentator["login"], factory.PASSWORD)
+        await page.goto(base_url + console_path(event))
+        await page.wait_for_selector(room_button(public))
+        # Only the rooms of the commentator's language: no other public room.
+        assert await page.locator("#console-room-list button").count() == 1
+
+        text = 'Нет звука <b>help</b> <img src=x onerror="window.__xss=1">'
+        await a.send({"type": "send", "room": support, "text": text, "client_id": "s1", "ref": "s1"})
+        offset = (await a.expect("ack", ref="s1"))["offset"]
+        # The support room shows up by the periodic refresh, with its unread count.
+        button = await page.wait_for_selector(room_button(support) + '[data-unread="1"]', timeout=15000)
+        assert HOSTILE_NAME in await button.inner_text()
+        assert await page.is_visible(room_button(support) + " .console-unread")
+
+        await button.click()
+        item = await page.wait_for_selector(f'#console-feed li.console-msg[data-offset="{offset}"]')
+        assert await (await item.query_selector(".console-msg-text")).text_content() == text
+        assert await (await item.query_selector(".console-msg-author")).text_content() == HOSTILE_NAME
+        await page.wait_for_selector(room_button(support) + '[data-unread="0"]')
+        assert not await page.is_visible(room_button(support) + " .console-unread")
+        assert await page.evaluate("window.__xss") is None
+        # The read position is stored on the server: a fresh page shows nothing unread.
+        await page.reload()
+        await page.wait_for_selector(room_button(support) + '[data-unread="0"]')
+
+        await page.click(room_button(support))
+        await page.wait_for_selector(f'#console-feed li.console-msg[data-offset="{offset}"]')
+        await page.fill("#console-reply", "Проверьте громкость, пожалуйста.")
+        await page.press("#console-reply", "Enter")
+        reply = await a.expect("message", room=support, timeout=10)
+        if reply["offset"] == offset:  # the attendee's own message, echoed
+            reply = await a.expect("message", room=support, timeout=10)
+        assert reply["text"] == "Проверьте громкость, пожалуйста."
+        assert reply["user"]["id"] == str(commentator["_id"])
+        assert await page.input_value("#console-reply") == ""
+        await page.wait_for_selector(f'#console-feed li.console-msg[data-offset="{reply["offset"]}"]')
+        await both_widths(page, "console-commentator")
+    a.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory, browser, base_url, db,
+                                                                         services, http_server):
+    event = await with_schedule(factory)
+    moderator = await factory.member(R.MODERATOR, event=event, locale="en", name="Max Moderator")
+    user, a = await attendee(factory, browser, base_url, event, name="Anna")
+    _, b = await attendee(factory, browser, base_url, event, locale="de", name="Bernd")
+    public = channels.public_room(event["_id"], "ru")
+    await joined(a, public)
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, moderator["login"], factory.PASSWORD)
+        dialogs = []
+
+        def on_dialog(dialog):
+            dialogs.append(dialog.message)
+            asyncio.ensure_future(dialog.accept())
+        page.on("dialog", on_dialog)
+        await page.goto(base_url + console_path(event))
+        # A moderator serves every language's public room.
+        for loc in event["locales"]:
+            await page.wait_for_selector(room_button(channels.public_room(event["_id"], loc)))
+        await page.click(room_button(public))
+        await page.wait_for_selector("#console-feed li.console-note")
+
+        await a.send({"type": "send", "room": public, "text": "buy cheap stuff", "client_id": "m1", "ref": "m1"})
+        offset = (await a.expect("ack", ref="m1"))["offset"]
+        item = f'#console-feed li.console-msg[data-offset="{offset}"]'
+        await page.wait_for_selector(item)
+        await page.click(item + " .console-msg-tools button >> nth=0")
+        gone = await a.expect("message", room=public, kind="delete", timeout=10)
+        assert gone["target"] == offset
+        assert dialogs == [services.i18n.gettext("en")("Delete this message for everyone?")]
+        await page.wait_for_selector(item + ".is-deleted")
+
+        # Mute the author for an hour, from the message's own controls, with the keyboard.
+        await a.send({"type": "send", "room": public, "text": "again!", "client_id": "m2", "ref": "m2"})
+        offset = (await a.expect("ack", ref="m2"))["offset"]
+        item = f'#console-feed li.console-msg[data-offset="{offset}"]'
+        await page.click(item + " .console-msg-tools button >> nth=1")
+        await page.wait_for_selector(item + " form.console-sanction")
+        assert await page.evaluate("document.activeElement.id") == "console-sanction-minutes"
+        await page.select_option("#console-sanction-minutes", "60")
+        await page.click(item + ' button[data-kind="mute"]')
+        muted = await a.expect("sanction", timeout=10)
+        assert muted["kind"] == "mute" and muted["active"] is True
+        await page.wait_for_selector("#console-status.console-ok")
+        assert await page.locator(item + " form.console-sanction").count() == 0
+
+        await page.select_option("#console-slow", "30")
+        await page.click("#console-slow-form button[type=submit]")
+        settings = await a.expect("room_settings", room=public, timeout=10)
+        assert settings["slow_mode"] == 30
+
+        # A pending question reaches the queue; approving it publishes it to attendees.
+        await a.send({"type": "ask", "item": "s1", "text": "Will the <slides> be shared?", "client_id": "q1",
+                      "ref": "q1"})
+        question = (await a.expect("ack", ref="q1"))["question"]
+        entry = f'#console-q-pending li[data-question="{question["id"]}"]'
+        await page.wait_for_selector(entry)
+        assert await page.text_content(entry + " .console-question-text") == "Will the <slides> be shared?"
+        assert "Talk 1 [en]" in await page.text_content(entry + " .console-question-meta")
+        await both_widths(page, "console-moderator")
+        await page.click(entry + ' button[data-focus$=":approved"]')
+        published = await b.expect("question", id=question["id"], timeout=10)
+        assert published["status"] == "approved" and published["text"] == "Will the <slides> be shared?"
+        approved = f'#console-q-approved li[data-question="{question["id"]}"]'
+        await page.wait_for_selector(approved)
+        assert await page.locator(entry).count() == 0
+        await page.click(approved + ' button[data-focus$=":answered"]')
+        assert (await b.expect("question", id=question["id"], timeout=10))["status"] == "answered"
+        # Answered questions wait folded away, under "Answered".
+        await page.wait_for_selector(f'#console-q-answered li[data-question="{question["id"]}"]', state="attached")
+        await page.click(".console-answered summary")
+        await page.wait_for_selector(f'#console-q-answered li[data-question="{question["id"]}"]')
+        assert await page.is_hidden("#console-status.console-error")
+    a.close()
+    b.close()
+
+
+@pytest.mark.gen_test
+async def test_console_page_access(factory, browser, base_url):
+    event = await factory.event()
+    for role, status in ((R.COMMENTATOR, 200), (R.MODERATOR, 200), (R.SPEAKER, 403), (R.ATTENDEE, 403)):
+        user = await factory.member(role, event=event, locales=["en"] if role == R.COMMENTATOR else [])
+        b = browser()
+        await b.sign_in(user["login"], factory.PASSWORD)
+        response = await b.get(console_path(event))
+        assert response.status_code == status, role
+        if status == 200:
+            assert 'id="console"' in response.text
+            assert f'href="{console_path(event)}"' in response.text
