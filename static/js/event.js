@@ -32,7 +32,9 @@
   }
 
   function showPlayer(b) {
-    var box = document.querySelector("#player .player");
+    // nav.js may hold the player outside the page (docked, or in a
+    // picture-in-picture window); it says where through Livehall.playerBox.
+    var box = (window.Livehall.playerBox && window.Livehall.playerBox()) || document.querySelector("#player .player");
     if (!box) return;
     var current = box.querySelector("iframe, video");
     var want = b.on && b.embed ? b.embed : null;
@@ -89,16 +91,89 @@
     status.textContent = text || "";
   }
 
-  new window.Livehall.LiveClient(root.dataset.eventId, {
-    state: function (s) {
-      showSlides(s.slides);
-      showPlayer(s.broadcast);
-      showDay(s.day);
-    },
-    status: function (st) {
-      if (st === "online") setStatus("online", "");
-      else if (st === "reconnecting") setStatus("reconnecting", t.reconnecting);
-    },
-    takeover: function () { setStatus("stopped", t.takeover); }
+  // One LiveClient per event for the whole visit, shared by every feature
+  // script (chat.js, ...): they register with Livehall.onFrame(type, fn) and
+  // reach the client as Livehall.client. The client starts once every
+  // deferred script has run, so no listener misses the first frames.
+  // The registry lives in Livehall.session: when nav.js brings this page
+  // back without a reload (the docked player kept playing meanwhile), this
+  // script runs again, keeps the running client and only swaps the
+  // listeners for those of the new page.
+  var L = window.Livehall;
+  var eventId = root.dataset.eventId;
+  var session = L.session;
+  var resumed = !!(session && session.eventId === eventId && L.client && !L.client.stopped);
+  if (resumed) {
+    session.listeners = {};
+  } else {
+    if (L.client && L.client.close) L.client.close();
+    L.client = null;
+    session = L.session = {eventId: eventId, listeners: {}, handlers: {}, lastWelcome: null, lastState: null,
+                           joined: {}, roomSettings: {}};
+  }
+  function ensure(type) {
+    if (!session.listeners[type]) session.listeners[type] = [];
+    if (!session.handlers[type]) {
+      session.handlers[type] = function (frame, client) {
+        if (type === "welcome") session.lastWelcome = frame;
+        if (type === "state") session.lastState = frame;
+        if (type === "joined") session.joined[frame.room] = frame;
+        if (type === "left") delete session.joined[frame.room];
+        if (type === "room_settings") session.roomSettings[frame.room] = frame;
+        (session.listeners[type] || []).slice().forEach(function (fn) { fn(frame, client); });
+      };
+    }
+    return session.listeners[type];
+  }
+  function dispatch(type, frame) {
+    ensure(type);
+    session.handlers[type](frame, L.client);
+  }
+  L.onFrame = function (type, fn) {
+    ensure(type).push(fn);
+    // A listener added after the welcome still learns who the viewer is.
+    if (type === "welcome" && session.lastWelcome) fn(session.lastWelcome, L.client);
+  };
+  // Ends the live connection for good (nav.js: the viewer closed the docked player).
+  L.leave = function () {
+    if (L.client && L.client.close) L.client.close();
+    L.client = null;
+    L.session = null;
+  };
+  ["welcome", "state", "joined", "left", "room_settings"].forEach(ensure);
+
+  window.Livehall.onFrame("state", function (s) {
+    showSlides(s.slides);
+    showPlayer(s.broadcast);
+    showDay(s.day);
   });
+  window.Livehall.onFrame("status", function (st) {
+    if (st === "online") setStatus("online", "");
+    else if (st === "reconnecting") setStatus("reconnecting", t.reconnecting);
+  });
+  window.Livehall.onFrame("takeover", function () { setStatus("stopped", t.takeover); });
+
+  function start() {
+    if (!L.client) L.client = new L.LiveClient(eventId, session.handlers);
+  }
+  // Back on the page with the client still running: once every script of
+  // the new page has registered (nav.js fires livehall:load), bring them up
+  // to date: the last state, the connection status, the rooms the client is
+  // in (the server refuses a second join) and their history afresh.
+  function resume() {
+    var client = L.client;
+    if (!client) return;
+    if (session.lastState) dispatch("state", session.lastState);
+    var online = client.ws && client.ws.readyState === WebSocket.OPEN;
+    dispatch("status", online ? "online" : "reconnecting");
+    Object.keys(session.joined).forEach(function (room) {
+      if (session.roomSettings[room]) dispatch("room_settings", session.roomSettings[room]);
+      if (online) dispatch("joined", session.joined[room]);
+      dispatch("reset", room);
+      client.send({type: "history", room: room, ref: "h:" + room});
+    });
+  }
+  if (resumed) document.addEventListener("livehall:load", resume, {once: true});
+  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -42,6 +42,12 @@
     };
   };
 
+  // Ends the connection for good, with no reconnect (the page is done with it).
+  LiveClient.prototype.close = function () {
+    this.stopped = true;
+    if (this.ws) this.ws.close();
+  };
+
   LiveClient.prototype.send = function (frame) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(frame));
@@ -90,6 +96,7 @@
           var p = self.pending[id];
           if (p.room === msg.room) self.send({type: "send", room: p.room, text: p.text, client_id: id, ref: id});
         });
+        this.emit("joined", msg);
         break;
       case "message":
         var at = this.rooms[msg.room];
