@@ -151,7 +151,11 @@
     if (st === "online") setStatus("online", "");
     else if (st === "reconnecting") setStatus("reconnecting", t.reconnecting);
   });
-  window.Livehall.onFrame("takeover", function () { setStatus("stopped", t.takeover); });
+  window.Livehall.onFrame("takeover", function () {
+    // One account watches on one device: this one stops playing too.
+    setStatus("stopped", t.takeover);
+    showPlayer({on: false});
+  });
 
   function start() {
     if (!L.client) L.client = new L.LiveClient(eventId, session.handlers);
