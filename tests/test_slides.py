@@ -10,6 +10,7 @@ from PIL import Image
 
 import config
 import roles as R
+from tests.test_control import signed_in
 from tests.support import error_text
 
 
@@ -41,13 +42,6 @@ def sha(data: bytes) -> str:
 
 def slides_path(event) -> str:
     return f"/admin/events/{event['_id']}/slides"
-
-
-async def signed_in(browser, factory, event, role=R.EVENT_MANAGER, locale="en"):
-    user = await factory.member(role, event=event, locale=locale)
-    b = browser()
-    await b.sign_in(user["login"], factory.PASSWORD)
-    return user, b
 
 
 def listen(services) -> list:
