@@ -9,6 +9,15 @@ Backpressure: each write checks how many bytes the socket has not yet
 accepted.  A client over `max_buffer` is disconnected (close code 4008) and
 resumes later by offset; its backlog never grows the server's memory.
 
+Order and bursts: offsets are taken from storage before publishing, so two
+messages of one room can reach the broker out of order.  Each room's
+messages pass through a sequencer (`RoomStream`) that delivers them in
+offset order, holding a message behind a gap for at most `GAP_WAIT` (a
+retry that lost its race leaves a hole that never fills).  When a room is
+busy, what arrives within `BATCH_WINDOW` of the last write is written to
+each socket as one write of several frames: a socket costs one write per
+window, not one per message, while a quiet room is written at once.
+
 Recovery: while a connection catches up on a room from storage it is marked
 as recovering; live messages for that room are held for it and released
 after the stored ones, skipping any offset it already received.  The last
@@ -30,6 +39,8 @@ log = logging.getLogger(__name__)
 
 CLOSE_SLOW = 4008
 RECENT_PER_ROOM = 1000
+BATCH_WINDOW = 0.1   # seconds: at most one write per socket and room per window when busy
+GAP_WAIT = 1.0       # seconds a message waits for an earlier offset before the gap is skipped
 
 
 def encode(message: dict) -> bytes:
@@ -84,6 +95,21 @@ class Connection:
         self.rooms[room] = offset
         self.write_frame(frame)
 
+    def deliver_batch(self, room: str, batch: list, blob: bytes) -> None:
+        """Offset-ordered (offset, frame) pairs; `blob` is their frames joined."""
+        held = self.recovering.get(room)
+        if held is not None:
+            held.extend(batch)
+            return
+        last = self.rooms.get(room, 0)
+        if batch[0][0] <= last:
+            fresh = [frame for offset, frame in batch if offset > last]
+            if not fresh:
+                return
+            blob = b"".join(fresh)
+        self.rooms[room] = max(last, batch[-1][0])
+        self.write_frame(blob)
+
     def close(self, code: int, reason: str) -> None:
         if not self.closed:
             self.closed = True
@@ -137,10 +163,33 @@ class RoomCache:
         return [(o, f) for o, f in self.frames if o > offset]
 
 
+class RoomStream:
+    """Per room and process: puts messages back in offset order and batches bursts."""
+
+    __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write")
+
+    def __init__(self):
+        self.expected: int | None = None    # the next offset to deliver
+        self.held: dict[int, bytes] = {}    # offsets that arrived ahead of a gap
+        self.gap_timer = None
+        self.batch: list = []               # (offset, frame) waiting for the window
+        self.flush_timer = None
+        self.last_write = float("-inf")
+
+    def cancel(self) -> None:
+        for timer in (self.gap_timer, self.flush_timer):
+            if timer is not None:
+                timer.cancel()
+
+
 class Hub:
-    def __init__(self, broker, recent_per_room: int = RECENT_PER_ROOM):
+    def __init__(self, broker, recent_per_room: int = RECENT_PER_ROOM,
+                 batch_window: float = BATCH_WINDOW, gap_wait: float = GAP_WAIT):
         self.broker = broker
         self.recent_per_room = recent_per_room
+        self.batch_window = batch_window
+        self.gap_wait = gap_wait
+        self.streams: dict[str, RoomStream] = {}
         broker.on_message = self._on_message
         broker.on_reconnect = self._on_reconnect
         self.channels: dict[str, set[Connection]] = {}
@@ -182,6 +231,9 @@ class Hub:
         if not members:
             del self.channels[channel]
             self.caches.pop(channel, None)
+            stream = self.streams.pop(channel, None)
+            if stream is not None:
+                stream.cancel()
             await self.broker.unsubscribe(channel)
 
     def add(self, conn: Connection) -> None:
@@ -217,19 +269,14 @@ class Hub:
         if kind == "state":
             self._fan_out_state(members, message)
         elif kind == "message":
-            frame = text_frame(payload)
-            offset = message["offset"]
-            cache = self.caches.get(channel)
-            if cache is not None and cache.epoch == message.get("epoch"):
-                cache.add(offset, frame)
-            for conn in list(members):
-                conn.deliver(channel, offset, frame)
-            self.delivered += len(members)
+            self._sequence(channel, message["offset"], message.get("epoch"), text_frame(payload))
         elif kind in self.controls:
             self.controls[kind](channel, message, members)
         else:
             # Notices (sanctions, room settings, questions) go to every member
-            # as they are; listeners may also act on them in this process.
+            # as they are, after the room's pending messages so order holds;
+            # listeners may also act on them in this process.
+            self._flush(channel)
             frame = text_frame(payload)
             for conn in list(members):
                 conn.write_frame(frame)
@@ -252,8 +299,93 @@ class Hub:
             conn.write_frame(frame)
         self.delivered += len(members)
 
+    # --- ordered, batched delivery of room messages --------------------------
+
+    def _sequence(self, channel: str, offset: int, epoch, frame: bytes) -> None:
+        stream = self.streams.get(channel)
+        if stream is None:
+            stream = self.streams[channel] = RoomStream()
+        cache = self.caches.get(channel)
+        if cache is not None and cache.epoch != epoch:
+            cache = None
+        if stream.expected is None:
+            stream.expected = cache.last + 1 if cache is not None and cache.loaded else offset
+        if offset < stream.expected:
+            # Late (after its gap was skipped) or a duplicate: sockets that
+            # already passed this offset drop it in Connection.deliver.
+            self._flush(channel)
+            if cache is not None:
+                cache.add(offset, frame)
+            for conn in list(self.channels.get(channel, ())):
+                conn.deliver(channel, offset, frame)
+            return
+        stream.held[offset] = frame
+        self._release(channel, stream, cache)
+        if stream.held and stream.gap_timer is None:
+            loop = asyncio.get_running_loop()
+            stream.gap_timer = loop.call_later(self.gap_wait, self._skip_gap, channel, epoch)
+
+    def _release(self, channel: str, stream: RoomStream, cache) -> None:
+        """Move every offset that no longer waits on a gap into the batch."""
+        released = False
+        while stream.expected in stream.held:
+            offset = stream.expected
+            frame = stream.held.pop(offset)
+            if cache is not None:
+                cache.add(offset, frame)
+            stream.batch.append((offset, frame))
+            stream.expected = offset + 1
+            released = True
+        if not released or stream.flush_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        due = stream.last_write + self.batch_window
+        if loop.time() >= due:
+            self._flush(channel)
+        else:
+            stream.flush_timer = loop.call_at(due, self._flush, channel)
+
+    def _skip_gap(self, channel: str, epoch) -> None:
+        stream = self.streams.get(channel)
+        if stream is None:
+            return
+        stream.gap_timer = None
+        if stream.held:
+            stream.expected = min(stream.held)
+            cache = self.caches.get(channel)
+            self._release(channel, stream, cache if cache is not None and cache.epoch == epoch else None)
+        if stream.held:
+            stream.gap_timer = asyncio.get_running_loop().call_later(
+                self.gap_wait, self._skip_gap, channel, epoch)
+
+    def _flush(self, channel: str) -> None:
+        stream = self.streams.get(channel)
+        if stream is None:
+            return
+        if stream.flush_timer is not None:
+            stream.flush_timer.cancel()
+            stream.flush_timer = None
+        batch, stream.batch = stream.batch, []
+        if not batch:
+            return
+        stream.last_write = asyncio.get_running_loop().time()
+        members = self.channels.get(channel)
+        if not members:
+            return
+        blob = batch[0][1] if len(batch) == 1 else b"".join(frame for _, frame in batch)
+        for conn in list(members):
+            conn.deliver_batch(channel, batch, blob)
+        self.delivered += len(members) * len(batch)
+
     async def _on_reconnect(self) -> None:
         """The broker may have dropped messages: every client re-syncs."""
+        for channel in list(self.streams):
+            stream = self.streams[channel]
+            while stream.held:  # nothing more is coming for these gaps
+                stream.expected = min(stream.held)
+                self._release(channel, stream, None)
+            self._flush(channel)
+            self.streams.pop(channel).cancel()
         self.caches.clear()
         for members in list(self.channels.values()):
             for conn in list(members):

@@ -1,0 +1,122 @@
+"""The hub delivers a room's messages in offset order, once, and batches bursts.
+
+Offsets come from storage before publishing, so the broker may hand a
+process offset 6 before offset 5; a client must still get 5 then 6.
+"""
+import asyncio
+import json
+
+import pytest
+
+from realtime.broker import InProcessBroker
+from realtime.hub import Connection, Hub
+
+ROOM = "chat:{ev}:ru"
+
+
+class FakeStream:
+    def __init__(self):
+        self._write_buffer = b""
+        self.writes = []
+
+    def closed(self):
+        return False
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+
+class FakeWs:
+    def __init__(self):
+        self.stream = FakeStream()
+
+    def is_closing(self):
+        return False
+
+
+class FakeHandler:
+    def __init__(self):
+        self.ws_connection = FakeWs()
+
+    def close(self, code, reason):
+        pass
+
+
+def payload(offset):
+    return json.dumps({"type": "message", "room": ROOM, "epoch": "e1", "offset": offset,
+                       "text": f"m{offset}"}).encode()
+
+
+def offsets_seen(conn):
+    """Parse the frames a fake socket received back into offsets."""
+    data = b"".join(conn.handler.ws_connection.stream.writes)
+    out = []
+    while data:
+        n = data[1] & 0x7F
+        head = 2
+        if n == 126:
+            n, head = int.from_bytes(data[2:4], "big"), 4
+        out.append(json.loads(data[head:head + n])["offset"])
+        data = data[head + n:]
+    return out
+
+
+async def make_hub(members=3, **kw):
+    hub = Hub(InProcessBroker(), **kw)
+    conns = []
+    for i in range(members):
+        conn = Connection(FakeHandler(), f"u{i}", "ev", "ru", max_buffer=1 << 20)
+        hub.add(conn)
+        await hub.join(conn, ROOM)
+        conns.append(conn)
+    return hub, conns
+
+
+@pytest.mark.gen_test
+async def test_out_of_order_offsets_reach_every_socket_in_order_once():
+    hub, conns = await make_hub(batch_window=0.05, gap_wait=0.5)
+    for offset in (1, 3, 2, 2, 5, 4, 6):
+        hub._on_message(ROOM, payload(offset))
+    await asyncio.sleep(0.15)
+    for conn in conns:
+        assert offsets_seen(conn) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.gen_test
+async def test_a_gap_that_never_fills_is_skipped_after_the_wait():
+    hub, conns = await make_hub(batch_window=0.01, gap_wait=0.2)
+    hub._on_message(ROOM, payload(1))
+    hub._on_message(ROOM, payload(3))   # offset 2 was burnt by a lost retry
+    await asyncio.sleep(0.05)
+    assert offsets_seen(conns[0]) == [1]
+    await asyncio.sleep(0.3)
+    assert offsets_seen(conns[0]) == [1, 3]
+    hub._on_message(ROOM, payload(4))
+    await asyncio.sleep(0.05)
+    assert offsets_seen(conns[0]) == [1, 3, 4]
+
+
+@pytest.mark.gen_test
+async def test_a_burst_costs_one_write_per_socket_per_window():
+    hub, conns = await make_hub(batch_window=0.2)
+    hub._on_message(ROOM, payload(1))            # a quiet room is written at once
+    assert len(conns[0].handler.ws_connection.stream.writes) == 1
+    for offset in range(2, 52):
+        hub._on_message(ROOM, payload(offset))
+    assert len(conns[0].handler.ws_connection.stream.writes) == 1   # held for the window
+    await asyncio.sleep(0.3)
+    for conn in conns:
+        assert len(conn.handler.ws_connection.stream.writes) == 2
+        assert offsets_seen(conn) == list(range(1, 52))
+    assert hub.delivered == 3 * 51
+
+
+@pytest.mark.gen_test
+async def test_a_notice_is_written_after_the_pending_messages():
+    hub, conns = await make_hub(batch_window=0.5)
+    hub._on_message(ROOM, payload(1))
+    hub._on_message(ROOM, payload(2))            # pending in the window
+    hub._on_message(ROOM, json.dumps({"type": "room_settings", "room": ROOM}).encode())
+    writes = conns[0].handler.ws_connection.stream.writes
+    assert len(writes) == 3
+    assert b'"offset":2' in writes[1].replace(b" ", b"") and b"room_settings" in writes[2]
