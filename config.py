@@ -47,6 +47,7 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     default_locale: str = "en"
+    event_loop: str = "uvloop"  # uvloop | asyncio
 
     @property
     def public_url(self) -> str:

@@ -6,7 +6,7 @@ anything else is answered with an `error` frame and changes nothing.
 """
 from __future__ import annotations
 
-import json
+import orjson
 
 VERSION = 1
 MAX_FRAME_BYTES = 16 * 1024          # larger frames get error `too_large`
@@ -58,7 +58,7 @@ def parse(raw) -> dict:
     if len(raw) > MAX_FRAME_BYTES:
         raise FrameError(TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
     try:
-        msg = json.loads(raw)
+        msg = orjson.loads(raw)
     except ValueError:
         raise FrameError(BAD_JSON, "the frame is not valid JSON") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
