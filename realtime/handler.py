@@ -68,6 +68,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self.services.settings.default_locale
         self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
                                          session=self.session["token_hash"])
+        # The connection holds what it needs; the handler's own references
+        # would keep one more copy of these documents per socket.
+        self.user = self.event = self.roles = self.session = None
 
     async def on_message(self, message):
         if self.conn is None or self.conn.closed:

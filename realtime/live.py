@@ -45,6 +45,7 @@ class Live:
         # a send is carried out; one raises FrameError to refuse it (moderation).
         self.join_checks = []
         self.send_checks = []
+        self._events: dict[str, dict] = {}
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
@@ -81,7 +82,7 @@ class Live:
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
                    "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
                    "moderator": access.is_moderator(roles)})
-        fresh = await model.get_event(self.db, event["_id"]) or event
+        fresh = self._shared(await model.get_event(self.db, event["_id"]) or event)
         conn.info["event"] = fresh
         conn.write_frame(text_frame(encode({
             "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
@@ -89,6 +90,19 @@ class Live:
         for hook in self.on_open:
             await hook(conn)
         return conn
+
+    def _shared(self, event: dict) -> dict:
+        """One copy of an unchanged event document for all of its connections.
+
+        Ten thousand viewers of one event would otherwise each keep their own
+        copy (texts, schedule, decks) for the access checks of their frames.
+        """
+        key = str(event["_id"])
+        cached = self._events.get(key)
+        if cached == event:
+            return cached
+        self._events[key] = event
+        return event
 
     async def close(self, conn: Connection) -> None:
         conn.closed = True
