@@ -6,13 +6,23 @@ thread, so each one is atomic with respect to the others, like a single
 document operation on a real server.  Only the methods the platform uses are
 wrapped; anything else is an AttributeError rather than a silent difference.
 Data lives in memory and is gone when the process stops.
+
+mongomock finds documents by scanning every one of them, which makes a
+lookup cost milliseconds once a collection holds ten thousand sessions or
+users.  `EqualityIndex` gives the fields that `mongo_indexes` declares what a
+MongoDB index gives equality lookups: the candidates for `{field: value}`
+come from a dictionary, and mongomock's own filter still decides on each
+candidate, so a stale entry can only cost a check, never a wrong answer.
 """
 from __future__ import annotations
 
 import datetime
 
 import mongomock
+import mongomock.store
+from bson import ObjectId
 from bson.codec_options import CodecOptions
+from mongomock.filtering import filter_applies
 
 _UTC = datetime.timezone.utc
 
@@ -65,10 +75,134 @@ class EmbeddedCursor:
         self._cursor.close()
 
 
+_KEY_TYPES = (str, ObjectId, int)
+
+
+def _indexable(value) -> bool:
+    return isinstance(value, _KEY_TYPES) and not isinstance(value, bool)
+
+
+class EqualityIndex:
+    """Top-level field -> value -> document ids in insertion order, for one collection.
+
+    Kept current on inserts (the store reports every document it stores);
+    an update that may change an indexed field makes the collection scan
+    while it runs and rebuild the index afterwards.
+    """
+
+    def __init__(self, store, fields):
+        self.store = store
+        self.fields = frozenset(fields)
+        self.by_field: dict[str, dict] = {}
+        self.dirty = True
+        self.scanning = 0
+
+    def rebuild(self) -> None:
+        self.by_field = {f: {} for f in self.fields}
+        self.dirty = False
+        for doc in list(self.store._documents.values()):
+            self.added(doc)
+
+    def added(self, doc) -> None:
+        if self.dirty:
+            return
+        for field, table in self.by_field.items():
+            value = doc.get(field)
+            for v in (value if isinstance(value, list) else (value,)):
+                if _indexable(v):
+                    table.setdefault(v, []).append(doc["_id"])
+
+    def candidates(self, filter):
+        """Documents that may match, or None when this filter needs a scan."""
+        if self.scanning or not isinstance(filter, dict):
+            return None
+        docs = self.store._documents
+        wanted = filter.get("_id")
+        if _indexable(wanted):
+            doc = docs.get(wanted)
+            return [doc] if doc is not None else []
+        ids = None
+        for field in self.fields:
+            value = filter.get(field)
+            if _indexable(value):
+                if self.dirty:
+                    self.rebuild()
+                found = self.by_field[field].get(value, ())
+                if ids is None or len(found) < len(ids):
+                    ids = found   # the most selective of the indexed fields asked for
+        if ids is None:
+            return None
+        seen, out = set(), []
+        for _id in ids:
+            doc = docs.get(_id)
+            if doc is not None and _id not in seen:
+                seen.add(_id)
+                out.append(doc)
+        return out
+
+    def touches(self, update) -> bool:
+        """Whether an update document may change an indexed field (or is a replacement)."""
+        if not isinstance(update, dict):
+            return True
+        for op, spec in update.items():
+            if not op.startswith("$") or not isinstance(spec, dict):
+                return True
+            for path in spec:
+                if path.split(".")[0] in self.fields or path.split(".")[0] == "_id":
+                    return True
+        return False
+
+
+class IndexedCollectionStore(mongomock.store.CollectionStore):
+    """mongomock's store for one collection, telling its index about each document stored."""
+
+    def __setitem__(self, key, val):
+        super().__setitem__(key, val)
+        index = getattr(self, "lh_index", None)
+        if index is not None:
+            index.added(val)
+
+
+def _indexed_fields(name: str) -> set[str]:
+    from mongo_indexes import INDEXES
+    fields = set()
+    for keys, _options in INDEXES.get(name, ()):
+        field = keys[0][0]
+        if "." not in field:
+            fields.add(field)
+    return fields
+
+
 class EmbeddedCollection:
     def __init__(self, coll):
         self._c = coll
         self.name = coll.name
+        store = coll._store
+        if not isinstance(store, IndexedCollectionStore):
+            store.__class__ = IndexedCollectionStore
+        index = getattr(store, "lh_index", None)
+        if index is None:
+            index = store.lh_index = EqualityIndex(store, _indexed_fields(coll.name))
+        self._index = index
+        scan = coll._iter_documents
+
+        def iter_documents(filter):
+            found = index.candidates(filter)
+            if found is None:
+                return scan(filter)
+            return (doc for doc in found if filter_applies(filter, doc))
+        coll._iter_documents = iter_documents
+
+    def _writing(self, update, call, *args, **kwargs):
+        """Run an update; one that may change indexed fields scans, then rebuilds the index."""
+        if not self._index.touches(update):
+            return call(*args, **kwargs)
+        self._index.scanning += 1
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self._index.scanning -= 1
+            self._index.dirty = True
 
     def find(self, *args, **kwargs) -> EmbeddedCursor:
         return EmbeddedCursor(self._c.find(*args, **kwargs))
@@ -79,8 +213,20 @@ class EmbeddedCollection:
     async def find_one(self, *args, **kwargs):
         return _aware(self._c.find_one(*args, **kwargs))
 
-    async def find_one_and_update(self, *args, **kwargs):
-        return _aware(self._c.find_one_and_update(*args, **kwargs))
+    async def find_one_and_update(self, filter, update, *args, **kwargs):
+        return _aware(self._writing(update, self._c.find_one_and_update, filter, update, *args, **kwargs))
+
+    async def update_one(self, filter, update, *args, **kwargs):
+        return self._writing(update, self._c.update_one, filter, update, *args, **kwargs)
+
+    async def update_many(self, filter, update, *args, **kwargs):
+        return self._writing(update, self._c.update_many, filter, update, *args, **kwargs)
+
+    async def replace_one(self, filter, replacement, *args, **kwargs):
+        return self._writing(None, self._c.replace_one, filter, replacement, *args, **kwargs)
+
+    async def bulk_write(self, requests, *args, **kwargs):
+        return self._writing(None, self._c.bulk_write, requests, *args, **kwargs)
 
     async def find_one_and_delete(self, *args, **kwargs):
         return _aware(self._c.find_one_and_delete(*args, **kwargs))
@@ -96,10 +242,9 @@ def _passthrough(name):
     return method
 
 
-for _name in ("insert_one", "insert_many", "update_one", "update_many",
-              "replace_one", "delete_one", "delete_many", "count_documents",
+for _name in ("insert_one", "insert_many", "delete_one", "delete_many", "count_documents",
               "estimated_document_count", "create_index", "drop_index",
-              "index_information", "bulk_write", "drop"):
+              "index_information", "drop"):
     setattr(EmbeddedCollection, _name, _passthrough(_name))
 
 
