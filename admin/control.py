@@ -5,11 +5,22 @@ summed over every server process); every button POSTs to /control/<action>,
 which parses the form, calls `events.control.apply` (persist, audit, announce) and
 redirects back with a message.  A refused action re-renders the page with
 the reason (400) and the stored state untouched.  The page works without
-JavaScript; static/js/control.js only adds arrow keys for the slides.
+JavaScript.
+
+static/js/control.js makes it live: it sends the same forms with fetch() and
+`Accept: application/json`, and then the action answers JSON instead of a
+redirect: `{"ok": true, "message", "state"}`, or on refusal (400)
+`{"error": 400, "message", "state"}` with the message translated (other
+refusals, 403 and 404, come as `{"error", "message"}` from
+BaseHandler.write_error).  `state` is `snapshot()`: what the page shows, for
+every locale.  GET /control with that Accept header answers the snapshot
+alone; the script asks for it whenever a `state` frame says the event changed
+(another admin, another tab, a deck edit).
 """
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from zoneinfo import ZoneInfo
 
@@ -17,12 +28,13 @@ from admin.base import StaffHandler
 from admin.permissions import EVENT_CONTROL, EVENT_SLIDES
 from events import broadcast, control, model
 from handlers.base import PageError
-from i18n import LOCALE_NAMES, N_, text_for
+from i18n import LOCALE_NAMES, N_, Formatter, text_for
 
 log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 # Which part of the page to scroll back to after an action.
-SECTIONS = {"day": "days", "broadcast": "broadcast", "gate": "gate", "slide": "slides", "slides": "slides"}
+SECTIONS = {"day": "days", "broadcast": "broadcast", "broadcast_source": "sources", "gate": "gate",
+            "slide": "slides", "slides": "slides"}
 BAD_START = N_("Enter the official start as a date and time.")
 
 
@@ -75,8 +87,57 @@ def slides_state(event: dict) -> list[dict]:
     return out
 
 
+def sources_state(event: dict) -> dict:
+    """Each locale's broadcast source as the form shows it (YouTube preselected when none)."""
+    out = {}
+    for locale in event["locales"]:
+        current = event["broadcast"]["sources"].get(locale) or {}
+        out[locale] = {"kind": current.get("kind") or "youtube", "url": current.get("url") or ""}
+    return out
+
+
+def snapshot(event: dict, start_text: str) -> dict:
+    """What the control page shows of the live state, JSON-safe, for every locale at once.
+
+    `start_text` is the translated sentence about the official start (it
+    needs the reader's language and the event's time zone).
+    """
+    start = event["gate"].get("official_start")
+    locales = {}
+    for s in slides_state(event):
+        locales[s["locale"]] = {"number": s["number"], "total": s["total"], "own": s["own"],
+                                "url": f"/media/{s['slide']['media_id']}" if s["slide"] else None}
+    return {
+        "state_version": event.get("state_version", 0),
+        "slides": {"visible": bool(event["slides"]["visible"]), "index": event["slides"]["index"],
+                   "count": model.slide_count(event), "locales": locales},
+        "broadcast": {"on": bool(event["broadcast"]["on"]), "sources": sources_state(event)},
+        "gate": {"mode": event["gate"]["mode"], "open": model.gate_open(event),
+                 "official_start": start.astimezone(datetime.timezone.utc).isoformat() if start else None,
+                 "official_start_input": utc_to_local(start, event["timezone"]),
+                 "official_start_text": start_text},
+        "days": {day["id"]: bool(day.get("enabled")) for day in event["days"]},
+    }
+
+
 class ControlBase(StaffHandler):
     permission = EVENT_CONTROL
+
+    def start_text(self, event: dict) -> str:
+        start = event["gate"].get("official_start")
+        if not start:
+            return self._("Not set.")
+        when = Formatter(self.locale_code).datetime(start, event["timezone"])
+        return self._("Now set to %(when)s.") % {"when": when}
+
+    def snapshot(self, event: dict) -> dict:
+        return snapshot(event, self.start_text(event))
+
+    def write_json(self, status: int, body: dict) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
 
     async def render_control(self, status: int = 200, error: str = "", typed: dict | None = None):
         event = self.event
@@ -88,10 +149,7 @@ class ControlBase(StaffHandler):
             except Exception:
                 # Redis being away must not take the control page with it.
                 log.exception("viewer counts unavailable")
-        sources = {}
-        for locale in event["locales"]:
-            current = event["broadcast"]["sources"].get(locale) or {}
-            sources[locale] = {"kind": current.get("kind") or "youtube", "url": current.get("url") or ""}
+        sources = sources_state(event)
         typed = typed or {}
         if "source" in typed:
             sources[typed["source"]["locale"]] = typed["source"]
@@ -105,12 +163,17 @@ class ControlBase(StaffHandler):
             slide_count=model.slide_count(event), slide_index=event["slides"]["index"],
             slides=slides_state(event), goto_value=typed.get("number", ""),
             can_edit_slides=EVENT_SLIDES in self.grants, viewers=viewers,
+            start_text=self.start_text(event), state_version=event.get("state_version", 0),
+            snapshot=self.snapshot(event),
         )
 
 
 class ControlPage(ControlBase):
     async def get(self, event_id):
         self.set_header("Cache-Control", "no-store")
+        if self.wants_json():
+            self.write_json(200, self.snapshot(self.event))
+            return
         await self.render_control()
 
 
@@ -125,10 +188,20 @@ class ControlAction(ControlBase):
             after = await control.apply(self.db, self.services.notifier, self.event["_id"],
                                         self.current_user, action, params)
         except (control.ControlError, broadcast.SourceError) as exc:
+            if self.wants_json():
+                # The stored state comes along: after a conflict the page shows what won.
+                fresh = await model.get_event(self.db, self.event["_id"]) or self.event
+                self.write_json(400, {"error": 400, "message": self._(str(exc)),
+                                      "state": self.snapshot(fresh)})
+                return
             await self.render_control(status=400, error=self._(str(exc)), typed=typed)
             return
+        if self.wants_json():
+            self.write_json(200, {"ok": True, "message": self.done_message(action, params, after),
+                                  "state": self.snapshot(after)})
+            return
         self.flash(self.done_message(action, params, after))
-        section = SECTIONS[action.split("_")[0]]
+        section = SECTIONS.get(action) or SECTIONS[action.split("_")[0]]
         self.redirect(f"/admin/events/{self.event['_id']}/control#{section}")
 
     def params_for(self, action: str, typed: dict) -> dict:

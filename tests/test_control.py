@@ -224,9 +224,10 @@ async def test_each_language_sees_its_own_deck_after_a_flip(browser, factory, db
 
     page = (await b.get(control_path(event))).text
     assert "Slide 2 of 3" in page
-    for src, count in (("ru-2", "2 / 3"), ("de-2", "2 / 3"), ("en-1", "1 / 1")):
-        m = re.search(rf'<img src="/media/{src}"[^>]*>\s*<figcaption>.*?<span class="control-count">([^<]*)<',
-                      page, re.S)
+    for locale, src, count in (("ru", "ru-2", "Slide 2 of 3"), ("de", "de-2", "Slide 2 of 3"),
+                               ("en", "en-1", "Slide 1 of 1")):
+        m = re.search(rf'<li data-locale="{locale}">.*?<img data-slide-image src="/media/{src}".*?'
+                      r'<span class="control-count" data-slide-count>([^<]*)<', page, re.S)
         assert m and m.group(1) == count, src
 
 
@@ -295,3 +296,113 @@ async def test_staff_of_another_event_and_signed_out_visitors_are_kept_out(brows
     assert r.status_code == 302 and r.headers["location"].startswith("/signin?next=")
     assert (await anonymous.post(f"{control_path(event)}/gate_close")).status_code == 403
     assert (await state(db, event))["gate"]["mode"] == "open"
+
+
+# --- the JSON answers static/js/control.js asks for ---------------------------------------------
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.mark.gen_test
+async def test_actions_answer_json_when_asked(browser, factory, db, services):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3, en=3, de=2), "slides.index": 1,
+                                  "gate.official_start": datetime.datetime(2026, 12, 1, 8, 30, tzinfo=UTC)})
+    _, b = await signed_in(browser, factory, event, locale="de")
+    calls = listen(services)
+    before = await state(db, event)
+
+    r = await b.post(f"{control_path(event)}/slide_next", headers=JSON)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    assert "lh_flash" not in r.headers.get("set-cookie", "")
+    body = r.json()
+    assert body["ok"] is True
+    assert body["message"] == translated(services, "de", "Slide %(number)s of %(count)s is shown.") % {
+        "number": 3, "count": 3}
+    snap = body["state"]
+    assert snap["state_version"] == before["state_version"] + 1
+    assert snap["slides"]["index"] == 2 and snap["slides"]["count"] == 3
+    # Every locale's current slide, side by side; de holds its last slide.
+    assert snap["slides"]["locales"]["ru"] == {"number": 3, "total": 3, "own": True, "url": "/media/ru-3"}
+    assert snap["slides"]["locales"]["de"] == {"number": 2, "total": 2, "own": True, "url": "/media/de-2"}
+    assert snap["gate"]["official_start_input"] == "2026-12-01T10:30"
+    assert snap["gate"]["official_start"] == "2026-12-01T08:30:00+00:00"
+    assert snap["days"] == {"d1": True, "d2": False}
+    assert len(calls) == 1
+
+    r = await b.post(f"{control_path(event)}/broadcast_on", headers=JSON)
+    assert r.status_code == 200 and r.json()["state"]["broadcast"]["on"] is True
+    assert r.json()["message"] == translated(services, "de", "The broadcast is on.")
+    r = await b.post(f"{control_path(event)}/day_on", {"day_id": "d2"}, headers=JSON)
+    assert r.json()["state"]["days"] == {"d1": True, "d2": True}
+    r = await b.post(f"{control_path(event)}/gate_close", headers=JSON)
+    assert r.json()["state"]["gate"]["mode"] == "closed" and r.json()["state"]["gate"]["open"] is False
+
+    # The snapshot alone, for a page that heard of a change made elsewhere.
+    r = await b.get(control_path(event), headers=JSON)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.json()["state_version"] == before["state_version"] + 4
+    assert r.json()["broadcast"]["on"] is True
+    # Without the header the page itself.
+    assert (await b.get(control_path(event))).headers["content-type"].startswith("text/html")
+
+
+async def refused(b, path, data=None, status=400):
+    r = await b.post(path, data, headers=JSON)
+    assert r.status_code == status, r.text[:300]
+    assert r.headers["content-type"].startswith("application/json")
+    return r.json()
+
+
+@pytest.mark.gen_test
+async def test_refusals_answer_translated_json_and_change_nothing(browser, factory, db, services):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3), "slides.index": 1})
+    _, b = await signed_in(browser, factory, event, locale="ru")
+    calls = listen(services)
+    before = await state(db, event)
+    ru = lambda source: translated(services, "ru", source)  # noqa: E731
+
+    body = await refused(b, f"{control_path(event)}/day_on", {"day_id": "nope"})
+    assert body["error"] == 400 and body["message"] == ru("Unknown day.")
+    # The stored state comes along so the page can show what is true.
+    assert body["state"]["state_version"] == before["state_version"]
+    body = await refused(b, f"{control_path(event)}/slide_goto", {"number": "9"})
+    assert body["message"] == ru("There is no slide with that number.")
+    body = await refused(b, f"{control_path(event)}/broadcast_source",
+                         {"locale": "de", "kind": "hls", "url": "https://cdn.example.org/live.mp4"})
+    assert body["message"] == ru("An HLS link must point to a .m3u8 playlist.")
+    body = await refused(b, f"{control_path(event)}/launch_rockets", status=404)
+    assert body == {"error": 404, "message": ru("Unknown action.")}
+    body = await refused(b, f"/admin/events/{'0' * 24}/control/slide_next", status=404)
+    assert body["message"] == ru("This event does not exist.")
+    r = await b.post(f"{control_path(event)}/slide_next", xsrf=False, headers=JSON)
+    assert r.status_code == 403 and r.json()["message"] == ru(
+        "This form has expired or did not come from this site. Reload the page and try again.")
+
+    # Roles without live control, in their own language.
+    for role in (R.MODERATOR, R.ATTENDEE):
+        _, other = await signed_in(browser, factory, event, role=role, locale="he")
+        body = await refused(other, f"{control_path(event)}/broadcast_on", status=403)
+        assert body["message"] == translated(services, "he", "You do not have permission for this action.")
+        r = await other.get(control_path(event), headers=JSON)
+        assert r.status_code == 403 and "state" not in r.json()
+
+    assert await state(db, event) == before
+    assert await db.audit.count_documents({}) == 0 and calls == []
+
+
+@pytest.mark.gen_test
+async def test_a_version_conflict_is_reported_and_changes_nothing(browser, factory, db, services, monkeypatch):
+    event = await factory.event()
+    await set_event(db, event, **{"slides.decks": decks(ru=3)})
+    _, b = await signed_in(browser, factory, event, locale="lv")
+    before = await state(db, event)
+
+    async def always_conflicting(*args, **kwargs):
+        raise model.StateConflict()
+    monkeypatch.setattr(model, "versioned_update", always_conflicting)
+    body = await refused(b, f"{control_path(event)}/slide_next")
+    assert body["message"] == translated(services, "lv", "The event is being changed by someone else; try again.")
+    assert body["state"]["slides"]["index"] == 0
+    assert await state(db, event) == before and await db.audit.count_documents({}) == 0

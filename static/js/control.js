@@ -1,23 +1,323 @@
-// Live control page: the arrow keys (and the Page Up / Page Down keys that
-// presentation clickers send) flip slides by submitting the same forms as
-// the Previous / Next buttons.  Keys typed into a field are left alone, and
-// only one flip is sent per page load so a held key cannot queue dozens.
+// The live control page (admin/control.html), live without reloads.
+//
+// Every form marked data-live is sent with fetch() and `Accept:
+// application/json`; the answer carries the event's control state
+// (admin/control.py `snapshot`), which is applied to the page at once.
+// Changes made elsewhere (a second admin, another tab, a deck edit) arrive
+// as `state` frames over the event's WebSocket (static/js/live.js); a newer
+// state_version makes the page fetch the snapshot again, since the frame
+// only carries the reader's own language and the page shows every language.
+// `presence` frames bring the viewer counts.
+//
+// Keyboard: next / previous slide with the arrow keys in the reading
+// direction (in right-to-left languages ← is "next") and with Page Down /
+// Page Up (what presentation clickers send), Home / End for the first and
+// last slide, G to the "go to slide" field. Keys typed into a field are left
+// alone. One request at a time: while it runs the action buttons are marked
+// aria-disabled and further presses and keys are ignored, so a held key
+// cannot queue dozens of flips. Texts come translated in data attributes;
+// nothing from the server is inserted as markup.
 (function () {
   "use strict";
-  var prev = document.getElementById("slide-prev-form");
-  var next = document.getElementById("slide-next-form");
-  if (!prev || !next) return;
-  var sent = false;
-  document.addEventListener("keydown", function (ev) {
-    if (sent || ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
-    var t = ev.target;
-    if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName))) return;
-    var form = null;
-    if (ev.key === "ArrowRight" || ev.key === "PageDown") form = next;
-    else if (ev.key === "ArrowLeft" || ev.key === "PageUp") form = prev;
-    if (!form) return;
+  var root = document.getElementById("control");
+  if (!root || !window.fetch || !window.URLSearchParams) return;
+  var t = root.dataset;
+  var lang = document.documentElement.lang || undefined;
+  var rtl = document.documentElement.dir === "rtl";
+  var base = "/admin/events/" + t.eventId + "/control";
+  var numbers = new Intl.NumberFormat(lang);
+  var $ = function (id) { return document.getElementById(id); };
+  var els = {
+    connection: $("control-connection"), messages: $("control-messages"), errors: $("control-errors"),
+    position: $("slide-position"), gotoInput: $("goto-number"), startText: $("official-start-text"),
+    startInput: $("official-start"), daysChanged: $("days-changed"), unavailable: $("viewers-unavailable")
+  };
+  var state = JSON.parse(t.state);
+  var busy = false;
+  var fetching = false, fetchAgain = false;
+  var messageTimer = null;
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? "" : values[k]; });
+  }
+
+  function each(selector, fn) {
+    Array.prototype.forEach.call(root.querySelectorAll(selector), fn);
+  }
+
+  function shown(el) {
+    return !!el && !el.closest("[hidden]") && el.getClientRects().length > 0;
+  }
+
+  // --- messages ----------------------------------------------------------------
+
+  function notice(container, className, text) {
+    container.textContent = "";
+    if (!text) return;
+    var p = document.createElement("p");
+    p.className = className;
+    p.textContent = text;
+    container.appendChild(p);
+  }
+
+  function say(text) {
+    notice(els.errors, "", "");
+    notice(els.messages, "flash flash-success", text);
+    clearTimeout(messageTimer);
+    messageTimer = setTimeout(function () { notice(els.messages, "", ""); }, 10000);
+  }
+
+  function fail(text) {
+    clearTimeout(messageTimer);
+    notice(els.messages, "", "");
+    notice(els.errors, "flash flash-error error-message", text || t.errorOther);
+  }
+
+  function connection(kind, text) {
+    els.connection.hidden = !text;
+    els.connection.className = "live-status " + kind;
+    els.connection.textContent = text || "";
+  }
+
+  // --- applying a state --------------------------------------------------------
+
+  function gateOpen(s) {
+    if (s.gate.mode === "open") return true;
+    if (s.gate.mode === "closed") return false;
+    // Automatic: opens at the official start, with no change to announce.
+    return !!s.gate.official_start && Date.parse(s.gate.official_start) <= Date.now();
+  }
+
+  function conditions(s) {
+    var open = gateOpen(s);
+    var c = {
+      "slides-visible": s.slides.visible, "slides-hidden": !s.slides.visible,
+      "slides-any": s.slides.count > 0, "slides-none": s.slides.count === 0,
+      "broadcast-on": s.broadcast.on, "broadcast-off": !s.broadcast.on,
+      "gate-open": open, "gate-closed": !open,
+      "gate-mode-open": s.gate.mode === "open", "gate-mode-closed": s.gate.mode === "closed",
+      "gate-mode-auto": s.gate.mode === "auto"
+    };
+    Object.keys(s.days).forEach(function (id) {
+      c["day-on:" + id] = s.days[id];
+      c["day-off:" + id] = !s.days[id];
+    });
+    return c;
+  }
+
+  function applyConditions(s) {
+    var c = conditions(s);
+    each("[data-when]", function (el) {
+      var key = el.getAttribute("data-when");
+      if (key in c) el.hidden = !c[key];
+    });
+    each("[data-pressed-when]", function (el) {
+      var on = !!c[el.getAttribute("data-pressed-when")];
+      el.setAttribute("aria-pressed", on ? "true" : "false");
+      el.classList.toggle("secondary", !on);
+    });
+  }
+
+  // A field someone is editing keeps what they typed; others follow the state.
+  function sync(field, value) {
+    if (!field || field === document.activeElement) return;
+    var synced = field.getAttribute("data-synced");
+    if (synced === null) synced = field.tagName === "SELECT" ? field.value : field.defaultValue;
+    if (field.value !== synced) return;
+    field.value = value;
+    if (field.tagName !== "SELECT") field.defaultValue = value;
+    field.setAttribute("data-synced", value);
+  }
+
+  function applySlides(s) {
+    var slides = s.slides;
+    if (slides.count) els.position.textContent = fill(t.slideOf, {number: slides.index + 1, count: slides.count});
+    els.gotoInput.max = String(Math.max(1, slides.count));
+    each(".control-slides li[data-locale]", function (li) {
+      var one = slides.locales[li.getAttribute("data-locale")];
+      if (!one) return;
+      var img = li.querySelector("[data-slide-image]");
+      if (one.url) {
+        if (img.getAttribute("src") !== one.url) img.setAttribute("src", one.url);
+        img.hidden = false;
+      } else {
+        img.removeAttribute("src");
+        img.hidden = true;
+      }
+      li.querySelector("[data-slide-none]").hidden = !!one.url;
+      var count = li.querySelector("[data-slide-count]");
+      count.hidden = !one.total;
+      count.textContent = fill(t.slideOf, {number: one.number, count: one.total});
+      li.querySelector("[data-slide-fallback]").hidden = one.own || !one.total;
+      li.setAttribute("data-slide-number", String(one.number));
+    });
+  }
+
+  function apply(s) {
+    if (!s || s.state_version < state.state_version) return;
+    var active = document.activeElement;
+    var group = active && active.closest ? active.closest("[data-focus-group]") : null;
+    state = s;
+    root.setAttribute("data-state-version", String(s.state_version));
+    applyConditions(s);
+    applySlides(s);
+    Object.keys(s.broadcast.sources).forEach(function (locale) {
+      var form = root.querySelector('form[data-source="' + locale + '"]');
+      if (!form) return;
+      sync(form.elements.kind, s.broadcast.sources[locale].kind);
+      sync(form.elements.url, s.broadcast.sources[locale].url);
+    });
+    sync(els.startInput, s.gate.official_start_input);
+    els.startText.textContent = s.gate.official_start_text;
+    var rows = [];
+    each("tr[data-day]", function (tr) { rows.push(tr.getAttribute("data-day")); });
+    var ids = Object.keys(s.days);
+    els.daysChanged.hidden = rows.length === ids.length && ids.every(function (id) { return rows.indexOf(id) >= 0; });
+    // The button just pressed may have given way to its opposite (on / off):
+    // keyboard focus moves there instead of falling back to the page.
+    if (group && !shown(active)) {
+      var name = group.getAttribute("data-focus-group");
+      var next = Array.prototype.filter.call(root.querySelectorAll('[data-focus-group="' + name + '"] button'), shown)[0];
+      if (next) next.focus();
+    }
+  }
+
+  // --- talking to the server ---------------------------------------------------
+
+  function xsrf() {
+    var field = root.querySelector("input[name=_xsrf]");
+    return field ? field.value : "";
+  }
+
+  function setBusy(on) {
+    busy = on;
+    root.classList.toggle("is-busy", on);
+    each("form[data-live] button", function (b) {
+      if (on) b.setAttribute("aria-disabled", "true"); else b.removeAttribute("aria-disabled");
+    });
+  }
+
+  function request(url, options) {
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, 15000) : null;
+    options.credentials = "same-origin";
+    if (controller) options.signal = controller.signal;
+    return fetch(url, options).then(function (r) {
+      return r.json().then(function (data) { return {ok: r.ok, data: data}; },
+                           function () { return {ok: false, data: null}; });
+    }).then(function (res) { clearTimeout(timer); return res; },
+            function (err) { clearTimeout(timer); throw err; });
+  }
+
+  // One control action: POST /control/<action>, then show what the server answered.
+  function send(action, fields) {
+    if (busy) return;
+    setBusy(true);
+    var body = new URLSearchParams();
+    Object.keys(fields || {}).forEach(function (k) { body.append(k, fields[k]); });
+    if (!body.has("_xsrf")) body.append("_xsrf", xsrf());
+    request(base + "/" + action, {
+      method: "POST", body: body,
+      headers: {"Accept": "application/json", "X-Xsrftoken": xsrf()}
+    }).then(function (res) {
+      var data = res.data || {};
+      if (data.state) apply(data.state);
+      if (res.ok) say(data.message); else fail(data.message);
+    }, function () {
+      fail(t.networkError);
+    }).then(function () { setBusy(false); });
+  }
+
+  // The page is behind the event: fetch the snapshot (once at a time).
+  function refresh() {
+    if (fetching) { fetchAgain = true; return; }
+    fetching = true;
+    fetchAgain = false;
+    request(base, {method: "GET", headers: {"Accept": "application/json"}}).then(function (res) {
+      if (!res.ok) return;
+      // Someone else changed the event: the message about this page's last action is old news.
+      if (res.data.state_version > state.state_version) notice(els.messages, "", "");
+      apply(res.data);
+    }, function () { /* the next state frame or reconnect tries again */ }).then(function () {
+      fetching = false;
+      if (fetchAgain) refresh();
+    });
+  }
+
+  root.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute("data-live")) return;
     ev.preventDefault();
-    sent = true;
-    form.submit();
+    if (busy) return;
+    var action = form.getAttribute("action").split("/").pop();
+    var fields = {};
+    new FormData(form).forEach(function (value, key) { fields[key] = value; });
+    send(action, fields);
   });
+
+  // --- keyboard ----------------------------------------------------------------
+
+  var NEXT_ARROW = rtl ? "ArrowLeft" : "ArrowRight";
+  var PREV_ARROW = rtl ? "ArrowRight" : "ArrowLeft";
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || ev.isComposing) return;
+    var target = ev.target;
+    if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
+    var count = state.slides.count;
+    if (!count) return;
+    if (ev.code === "KeyG" || ev.key === "g" || ev.key === "G") {
+      ev.preventDefault();
+      els.gotoInput.focus();
+      els.gotoInput.select();
+      return;
+    }
+    if (ev.shiftKey) return;
+    var action = null, fields = {};
+    if (ev.key === NEXT_ARROW || ev.key === "PageDown") action = "slide_next";
+    else if (ev.key === PREV_ARROW || ev.key === "PageUp") action = "slide_prev";
+    else if (ev.key === "Home") { action = "slide_goto"; fields.number = "1"; }
+    else if (ev.key === "End") { action = "slide_goto"; fields.number = String(count); }
+    if (!action) return;
+    ev.preventDefault();
+    send(action, fields);
+  });
+
+  // --- live --------------------------------------------------------------------
+
+  function showPresence(p) {
+    each("[data-presence-total]", function (el) { el.textContent = numbers.format(p.total || 0); });
+    var locales = p.locales || {};
+    each("[data-presence-locale]", function (el) {
+      el.textContent = numbers.format(locales[el.getAttribute("data-presence-locale")] || 0);
+    });
+    each("[data-presence-caption]", function (el) {
+      el.textContent = fill(t.viewers, {count: numbers.format(locales[el.getAttribute("data-presence-caption")] || 0)});
+    });
+    var days = p.days || {};
+    each("[data-presence-day]", function (el) {
+      var n = days[el.getAttribute("data-presence-day")];
+      el.hidden = n == null;
+      el.textContent = n == null ? "" : fill(el.getAttribute("data-template"), {count: numbers.format(n)});
+    });
+    els.unavailable.hidden = true;
+  }
+
+  if (window.Livehall && window.Livehall.LiveClient && window.WebSocket) {
+    window.Livehall.controlClient = new window.Livehall.LiveClient(t.eventId, {
+      state: function (frame, client) {
+        // LiveClient passes only newer versions; the page may already be there.
+        if (client.stateVersion > state.state_version) refresh();
+      },
+      presence: showPresence,
+      status: function (st) {
+        if (st === "online") connection("online", "");
+        else if (st === "reconnecting") connection("reconnecting", t.reconnecting);
+        else if (st === "stopped") connection("stopped", t.stopped);
+      }
+    }, {rooms: false});
+  }
+
+  // The automatic gate opens by the clock, without any state change.
+  setInterval(function () { applyConditions(state); }, 15000);
 })();
