@@ -5,15 +5,21 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
-.PHONY: run test deps translations extract-messages update-messages clean
+.PHONY: run test deps translations extract-messages update-messages clean bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-deps: $(VENV)/.installed
+# Browser libraries (hls.js) from the npm registry, verified against the lock
+# file; fetched again only when the lock file or the script changes.
+static/vendor/.installed: tools/browser_libs.py tools/browser_libs.lock.json
+	$(PYTHON) tools/browser_libs.py
+	touch $@
+
+deps: $(VENV)/.installed static/vendor/.installed
 
 # Compiled catalogs are build output (.mo files are not committed).
 translations: deps
@@ -25,6 +31,14 @@ run: deps translations
 test: deps translations
 	$(PY) -m pytest -q tests
 
+# Livehall against Socket.IO (Node), python-socketio and plain Tornado under one load
+# (see README, Benchmarks); options: make bench BENCH_ARGS="--connections 2000".
+BENCH_ARGS ?=
+bench: deps translations
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	PYTHON=$(PY) sh bench/peers/setup.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps
 	$(PYBABEL) extract -F babel.cfg -k N_ -k _ -o translations/messages.pot --no-location --sort-output .
@@ -33,5 +47,5 @@ update-messages: extract-messages
 	$(PYBABEL) update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache static/vendor
 	find translations -name '*.mo' -delete

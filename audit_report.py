@@ -53,6 +53,13 @@ ACTION_LABELS = {
     "chat_unmute": N_("Chat: mute lifted"),
     "chat_unban": N_("Chat: ban lifted"),
     "chat_slow_mode": N_("Chat: slow mode changed"),
+    "community_page_create": N_("Community page created"),
+    "community_page_update": N_("Community page changed"),
+    "community_page_publish": N_("Community page published"),
+    "community_page_unpublish": N_("Community page unpublished"),
+    "community_page_discussion": N_("Community discussion switched"),
+    "community_page_move": N_("Community page moved"),
+    "community_page_delete": N_("Community page deleted"),
 }
 MAX_ACTION = 64
 CSV_HEADER = ("time_utc", "time_event", "actor_email", "action", "params", "before", "after")

@@ -16,6 +16,13 @@ class Metrics:
                             ["result"], registry=registry)
         self.signins = Counter("livehall_signins_total", "Sign-in attempts",
                                ["method", "result"], registry=registry)
+        # Reads of a chat room's stored stream because this process's recent-entry
+        # cache could not answer: `load` fills a room's cache (once per room and
+        # process), `resume` is a resume reaching further back than the cache.
+        # A reconnect storm should add a few per room, not one per client.
+        self.history_reads = Counter("livehall_history_reads_total",
+                                     "Chat stream reads from storage on a recent-entry cache miss",
+                                     ["reason"], registry=registry)
 
     def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(handler, method, str(status)).inc()

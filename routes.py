@@ -9,11 +9,16 @@ from tornado.web import URLSpec
 
 from admin import (attendees, audit_log, console, control, dashboard, events, mailings, outbox,
                    slides, staff)
+from admin import community as admin_community
+from admin import quizzes as admin_quizzes
 from handlers import auth, event, home, media, ops, profile
+from handlers import community
+from handlers import quizzes
 from realtime import handler as live_socket
 
 MODULES = (ops, auth, profile, home, event, media, live_socket,
-           dashboard, events, control, console, slides, staff, audit_log, attendees, mailings, outbox)
+           dashboard, events, control, console, slides, staff, audit_log, attendees, mailings, outbox,
+           community, admin_community, quizzes, admin_quizzes)
 
 
 def build(services) -> list[URLSpec]:

@@ -46,6 +46,7 @@ from realtime import chat_frames
 from realtime import devices as live_devices, presence as live_presence
 from realtime import questions as question_frames
 from realtime import moderation as live_moderation
+from realtime import community as live_community
 from realtime.live import Live
 from realtime.notify import StateChanges
 from realtime.protocol import HARD_FRAME_BYTES
@@ -91,6 +92,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     live_presence.install(services.live)
     question_frames.install(services.live)
     live_moderation.install(services.live)
+    live_community.install(services.live)
     services.live.start()
     return services
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from admin.base import StaffHandler
 from admin.permissions import EVENT_OVERVIEW
+from community import pages as community_pages
 from i18n import LOCALE_NAMES, text_for
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
@@ -33,6 +34,8 @@ class ConsolePage(StaffHandler):
             "admin/console.html", active="console",
             language_names={loc: LOCALE_NAMES[loc] for loc in event["locales"]},
             sessions=session_titles(event, self.locale_code),
+            community={community_pages.room(p): text_for(p["title"], self.locale_code, (event["default_locale"],))
+                       for p in await community_pages.list_pages(self.db, event["_id"])},
         )
 
 

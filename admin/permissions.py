@@ -21,11 +21,13 @@ EVENT_ATTENDEES = "event.attendees"      # list, register, import, export attend
 EVENT_MAILINGS = "event.mailings"        # send sign-in mailings, read the outbox
 EVENT_STAFF = "event.staff"              # grant and revoke event roles
 EVENT_AUDIT = "event.audit"              # read the audit log
+EVENT_COMMUNITY = "event.community"      # write community pages, publish them, set their discussion
+EVENT_QUIZZES = "event.quizzes"          # write quizzes, open and close them, read their results
 EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
 EVENT_WATCH = "event.watch"              # open the event page once the gate is open
 
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
-            EVENT_MAILINGS, EVENT_ENTER_EARLY, EVENT_WATCH}
+            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH}
 _EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

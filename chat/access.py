@@ -5,7 +5,11 @@
 - commentators serve the public rooms of their languages and every support
   room of those languages;
 - moderators, event managers and admins see every room of every language,
-  and moderate (delete, mute, ban, slow mode).
+  and moderate (delete, mute, ban, slow mode);
+- a community page's discussion is one room for every language: every
+  member of the event may enter it, moderators moderate it.  Whether the
+  page exists, is published and has its discussion open, closed or off is
+  stored state, checked when joining and sending (realtime.community).
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: st
         return False
     if info["kind"] in (channels.PUBLIC, channels.SUPPORT) and info["locale"] not in event["locales"]:
         return False
+    if info["kind"] == channels.COMMUNITY:
+        return bool(roles)
     if is_moderator(roles):
         return True
     if info["locale"] in commentator_locales(roles):

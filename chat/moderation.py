@@ -33,6 +33,7 @@ from pymongo import ReturnDocument
 import audit
 from accounts.tokens import utcnow
 from chat import access
+from community import pages as community_pages
 from events import model
 from i18n import LOCALES
 from realtime import channels
@@ -42,7 +43,7 @@ KINDS = (MUTE, BAN)
 MIN_MINUTES, MAX_MINUTES = 1, 7 * 24 * 60
 MAX_SLOW = 3600
 ROOMS_PAGE = 100
-CHAT_KINDS = (channels.PUBLIC, channels.SUPPORT)
+CHAT_KINDS = (channels.PUBLIC, channels.SUPPORT, channels.COMMUNITY)
 
 
 # --- who may act on whom --------------------------------------------------------
@@ -217,19 +218,23 @@ async def mark_read(db, user_id, room: str, offset: int) -> int:
 
 
 async def console_rooms(db, event: dict, reader_id, locales: list[str], after: str | None = None,
-                        limit: int = ROOMS_PAGE) -> tuple[list[dict], str | None]:
+                        limit: int = ROOMS_PAGE, community: bool = False) -> tuple[list[dict], str | None]:
     """One page of the chat rooms a staff member serves, in room-name order.
 
     Every public room of the given languages is listed (even before its
-    first message); support rooms only once they have an entry.  Returns
-    (rooms, next cursor or None).  `unread` counts stream entries after the
-    reader's read offset, deletions included: an upper bound of unread texts.
+    first message); support rooms only once they have an entry; with
+    `community` (moderators) also the discussion of every published
+    community page whose discussion is not off.  Returns (rooms, next
+    cursor or None).  `unread` counts stream entries after the reader's read
+    offset, deletions included: an upper bound of unread texts.
     """
     event_id = str(event["_id"])
     locs = sorted(set(locales) & set(event["locales"]))
     if not locs:
         return [], None
     publics = [channels.public_room(event_id, loc) for loc in locs]
+    if community:
+        publics += await community_pages.discussion_rooms(db, event["_id"])
     publics = [r for r in publics if after is None or r > after]
     support_prefix = "^" + re.escape(f"ev:{{{event_id}}}:{channels.SUPPORT}:") + "(?:" + "|".join(locs) + "):"
     name_filter: dict = {"$regex": support_prefix}

@@ -132,7 +132,7 @@ def page(event: dict, viewer_locale: str) -> dict:
                        key=lambda i: i["starts_at"])
         schedule.append({
             "day": day, "date": _date(day.get("date")), "title": text(event, day.get("title"), viewer_locale),
-            "sessions": [{"starts_at": i["starts_at"], "ends_at": i.get("ends_at"),
+            "sessions": [{"id": i.get("id", ""), "starts_at": i["starts_at"], "ends_at": i.get("ends_at"),
                        "title": text(event, i.get("title"), viewer_locale),
                        "speaker": i.get("speaker", "")} for i in items],
         })
@@ -155,6 +155,28 @@ def page(event: dict, viewer_locale: str) -> dict:
         "materials": materials,
         "state_version": event.get("state_version", 0),
     }
+
+
+def banner(event: dict, now: datetime.datetime | None = None) -> dict:
+    """The live state banner of the event page, as first rendered.
+
+    One message at a time, the most useful first: the countdown before the
+    official start, then "no day is open" (the day's programme is over),
+    then "the broadcast is paused"; no banner while the event is live.
+    static/js/banner.js applies the same rule to every `state` frame.
+    """
+    now = now or utcnow()
+    start = event["gate"].get("official_start")
+    if start and start > now:
+        kind = "countdown"
+    elif not model.enabled_days(event):
+        kind = "no_day"
+    elif not event["broadcast"].get("on"):
+        kind = "paused"
+    else:
+        kind = None
+    return {"kind": kind, "official_start": _iso(start) if start else None,
+            "local_start": local(start, event["timezone"])}
 
 
 def local(moment: datetime.datetime | None, timezone: str) -> datetime.datetime | None:

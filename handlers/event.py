@@ -7,20 +7,30 @@ yet.  What the page shows comes from `events.view`.
 """
 from __future__ import annotations
 
-from urllib.parse import quote
+import json
+from urllib.parse import quote, urlparse
 
 import roles as R
-from events import model, view
+from community import pages as community_pages
+from events import model, programme, view
 from handlers.base import BaseHandler, PageError
+from quizzes import authoring as quiz_authoring
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 
 
-class EventPageHandler(BaseHandler):
-    async def get(self, space_slug, event_slug):
+class EventViewer(BaseHandler):
+    """The access rule of the event page, shared by the attendee pages around it."""
+
+    async def open_event(self, space_slug, event_slug) -> tuple[dict, dict, dict] | None:
+        """(space, event, can) when the viewer may see the event's pages now.
+
+        None when the answer is already given: the sign-in page for a visitor,
+        the countdown while the gate is closed to them.
+        """
         if not self.current_user:
             self.redirect("/signin?next=" + quote(self.request.uri, safe=""))
-            return
+            return None
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event:
             raise PageError(404, self._("This event does not exist."))
@@ -30,15 +40,87 @@ class EventPageHandler(BaseHandler):
             raise PageError(403, self._("You are not registered for this event."))
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
-        gate_open = model.gate_open(event)
-        if not gate_open and not can["early"]:
+        if not model.gate_open(event) and not can["early"]:
             self.render_page("public/countdown.html", event=event, space=space,
                              countdown=view.countdown(event, self.locale_code))
+            return None
+        return space, event, can
+
+
+class EventPageHandler(EventViewer):
+    async def get(self, space_slug, event_slug):
+        opened = await self.open_event(space_slug, event_slug)
+        if opened is None:
             return
+        space, event, can = opened
         self.render_page("public/event.html", event=event, space=space, can=can,
-                         page=view.page(event, self.locale_code), staff_preview=not gate_open)
+                         page=view.page(event, self.locale_code), staff_preview=not model.gate_open(event),
+                         banner=view.banner(event),
+                         programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],
+                                                                     event["_id"])),
+                         has_community=await community_pages.has_published(self.db, event["_id"]),
+                         has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]))
+
+
+class ProgrammeToggleHandler(EventViewer):
+    """Adds a session to the viewer's programme or takes it out (POST item, saved=1|0).
+
+    A plain form post comes back to the schedule with a notice; the page's
+    script posts the same form asking for JSON and stays where it is.
+    """
+
+    async def post(self, space_slug, event_slug):
+        opened = await self.open_event(space_slug, event_slug)
+        if opened is None:
+            return
+        space, event, _ = opened
+        item = self.form("item", max_length=programme.MAX_ITEM_ID)
+        wanted = self.form("saved")
+        if wanted not in ("0", "1"):
+            raise PageError(400, self._("The request was not understood."))
+        try:
+            ids = await programme.set_saved(self.db, self.current_user["_id"], event, item, wanted == "1")
+        except programme.ProgrammeError as exc:
+            raise PageError(400, self._(str(exc))) from None
+        message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
+        if self.wants_json():
+            shown = programme.visible_items(event)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"item": item, "saved": item in ids, "message": message,
+                                    "items": [i for i in ids if i in shown]}))
+            return
+        self.flash(message)
+        self.redirect(view.path(space, event) + "#programme")
+
+
+class ProgrammeCalendarHandler(EventViewer):
+    """The viewer's programme as an iCalendar file for their calendar app."""
+
+    async def get(self, space_slug, event_slug):
+        opened = await self.open_event(space_slug, event_slug)
+        if opened is None:
+            return
+        space, event, _ = opened
+        items = await programme.saved_items(self.db, self.current_user["_id"], event)
+        title = view.text(event, event["title"], self.locale_code)
+        descriptions = {}
+        for item in items:
+            lines = [self._("Speaker: %(name)s") % {"name": item["speaker"]}] if item.get("speaker") else []
+            lines.append(title)
+            descriptions[item["id"]] = "\n".join(lines)
+        public = self.services.settings.public_url.rstrip("/")
+        body = programme.calendar(
+            event, items, name=self._("My programme: %(event)s") % {"event": title},
+            titles={i["id"]: view.text(event, i.get("title"), self.locale_code) for i in items},
+            descriptions=descriptions, url=public + view.path(space, event),
+            host=urlparse(public).hostname or "livehall")
+        self.set_header("Content-Type", "text/calendar; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="programme-{event["slug"]}.ics"')
+        self.finish(body)
 
 
 ROUTES = [
+    (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})/programme", ProgrammeToggleHandler),
+    (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})/programme\.ics", ProgrammeCalendarHandler),
     (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})", EventPageHandler),
 ]

@@ -79,8 +79,26 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
          {"unique": True, "name": "event_user_client_unique"}),
         ([("event_id", ASC), ("item_id", ASC), ("status", ASC)], {"name": "event_item_status"}),
     ],
+    "community_pages": [
+        # The address of a page is /e/<space>/<event>/community/<slug>.
+        ([("event_id", ASC), ("slug", ASC)], {"unique": True, "name": "event_slug_unique"}),
+        ([("event_id", ASC), ("position", ASC)], {"name": "event_position"}),
+    ],
+    "quizzes": [
+        ([("event_id", ASC), ("status", ASC)], {"name": "event_status"}),
+    ],
+    "quiz_attempts": [
+        # One attempt per attendee and quiz, even when two starts race.
+        ([("quiz_id", ASC), ("user_id", ASC)], {"unique": True, "name": "quiz_user_unique"}),
+        ([("event_id", ASC), ("user_id", ASC)], {"name": "event_user"}),
+        ([("quiz_id", ASC), ("score", DESC)], {"name": "quiz_score"}),
+    ],
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+    "programmes": [
+        # One programme per attendee and event: every toggle updates it in place.
+        ([("user_id", ASC), ("event_id", ASC)], {"unique": True, "name": "user_event_unique"}),
     ],
 }
 

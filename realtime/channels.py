@@ -9,6 +9,7 @@ the chat store agree on them.
     ev:<event_id>:state              live event state (slides, broadcast, day, gate)
     ev:<event_id>:pub:<locale>       the public chat room of one language
     ev:<event_id>:sup:<locale>:<uid> an attendee's private support room
+    ev:<event_id>:com:<page_id>      the discussion of one community page (every language)
     ev:<event_id>:q                  questions to speakers, as every member sees them
     ev:<event_id>:qmod               questions to speakers, as moderators see them
     ev:<event_id>:user:<uid>         one account's connections to one event (sanctions)
@@ -24,7 +25,8 @@ import re
 import zlib
 
 PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
-_ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24})$")
+COMMUNITY = "com"
+_ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|com:[0-9a-f]{24})$")
 
 
 def state_channel(event_id) -> str:
@@ -37,6 +39,10 @@ def public_room(event_id, locale: str) -> str:
 
 def support_room(event_id, locale: str, user_id) -> str:
     return f"ev:{{{event_id}}}:{SUPPORT}:{locale}:{user_id}"
+
+
+def community_room(event_id, page_id) -> str:
+    return f"ev:{{{event_id}}}:{COMMUNITY}:{page_id}"
 
 
 def questions_room(event_id) -> str:
@@ -57,18 +63,20 @@ def user_channel(user_id) -> str:
 
 
 def parse_room(name: str) -> dict | None:
-    """{'event_id', 'kind', 'locale', 'user_id'} for a valid room name, else None."""
+    """{'event_id', 'kind', 'locale', 'user_id', 'page_id'} for a valid room name, else None."""
     if not isinstance(name, str) or len(name) > 120:
         return None
     m = _ROOM.match(name)
     if not m:
         return None
     parts = m.group(2).split(":")
-    out = {"event_id": m.group(1), "kind": parts[0], "locale": None, "user_id": None}
+    out = {"event_id": m.group(1), "kind": parts[0], "locale": None, "user_id": None, "page_id": None}
     if parts[0] in (PUBLIC, SUPPORT):
         out["locale"] = parts[1]
     if parts[0] == SUPPORT:
         out["user_id"] = parts[2]
+    if parts[0] == COMMUNITY:
+        out["page_id"] = parts[1]
     return out
 
 

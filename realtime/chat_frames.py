@@ -46,6 +46,7 @@ class ChatFrames:
             else:
                 missed = cache.since(offset)
                 if missed is None:
+                    self._count_read("resume")
                     entries = await store.since(self.live.db, room, offset, protocol.RECOVER_LIMIT + 1)
                     missed = [(e["offset"], text_frame(encode(store.wire(e)))) for e in entries]
                 if len(missed) > protocol.RECOVER_LIMIT:
@@ -76,7 +77,13 @@ class ChatFrames:
             pending.add_done_callback(lambda _f: self._loading.pop(room, None))
         return await asyncio.shield(pending)
 
+    def _count_read(self, reason: str) -> None:
+        metrics = self.live.services.metrics
+        if metrics is not None:
+            metrics.history_reads.labels(reason).inc()
+
     async def _load(self, room: str):
+        self._count_read("load")
         meta = await store.meta(self.live.db, room)
         # Live entries that arrive while the database answers are kept by the
         # cache object created here and merged with what the read returns.

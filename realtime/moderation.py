@@ -21,7 +21,7 @@ import time
 
 import roles as R
 from accounts import users
-from chat import moderation
+from chat import access, moderation
 from realtime import channels, protocol
 from realtime.hub import Connection
 from realtime.protocol import FrameError
@@ -223,7 +223,7 @@ class Moderation:
         event = conn.info["event"]
         items, cursor = await moderation.console_rooms(
             self.db, event, conn.info["user"]["_id"], moderation.staff_locales(event, conn.info["roles"]),
-            after, limit)
+            after, limit, community=access.is_moderator(conn.info["roles"]))
         conn.send({"type": "rooms", "ref": msg.get("ref"), "rooms": items, "next": cursor})
 
 

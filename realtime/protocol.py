@@ -32,6 +32,7 @@ TOO_MANY_PENDING = "too_many_pending"
 MUTED = "muted"                      # the sender is muted in this event (error has `until`)
 BANNED = "banned"                    # the sender is banned from this event's chat (`until`)
 SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_after` seconds)
+READ_ONLY = "read_only"              # the room is a closed community discussion: read, not write
 
 
 class FrameError(Exception):

@@ -1,4 +1,6 @@
 """In Chromium: the chat and support tabs of the event page, against real staff clients."""
+import asyncio
+
 import pytest
 
 import roles as R
@@ -13,21 +15,9 @@ XSS = "<img src=x onerror=window.__xss=1>"
 
 async def open_event(browser, base_url, factory, space, event, user, width=1280):
     page = await signed_in_page(browser, base_url, user["login"], factory.PASSWORD, width=width)
-    logs = []
-    page.on("console", lambda m: logs.append(m.text))
-    page.on("websocket", lambda ws: (logs.append("ws open " + ws.url),
-                                     ws.on("framereceived", lambda f: logs.append("<< " + str(f)[:200])),
-                                     ws.on("close", lambda _w: logs.append("ws closed"))))
     await page.goto(base_url + view.path(space, event))
-    # The form opens once the public room is joined.
-    try:
-        await page.wait_for_selector("#chat-text-pub:not([disabled])", timeout=10000)
-    except Exception:
-        # Seen rarely on a loaded machine: the chat form stays disabled on
-        # first load.  Print what the page saw, then give it one reload.
-        print("chat did not open on first load:\n" + "\n".join(logs), flush=True)
-        await page.reload()
-        await page.wait_for_selector("#chat-text-pub:not([disabled])", timeout=10000)
+    # The form opens once the public room is joined, on the first load.
+    await page.wait_for_selector("#chat-text-pub:not([disabled])", timeout=10000)
     return page
 
 
@@ -228,3 +218,29 @@ async def test_chat_screenshots_in_ru_and_he(factory, browser, base_url, service
                 assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
                 await screenshot(page, f"event-chat-{loc}-{name}")
                 await page.context.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_chat_opens_when_its_script_arrives_after_the_first_frames(factory, browser, base_url, services):
+    """The live client starts only after every deferred script of the page has run.
+
+    On a loaded machine chat.js can arrive after the socket has opened and the
+    rooms were joined; its form then stayed disabled for good. Holding chat.js
+    back makes that order certain.
+    """
+    event = await seeded(factory, locales=("ru",))
+    space = await services.db.spaces.find_one({"_id": event["space_id"]})
+    attendee = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, attendee["login"], factory.PASSWORD)
+
+        async def late(route):
+            await asyncio.sleep(1.5)
+            await route.continue_()
+        await page.route("**/static/js/chat.js*", late)
+        await page.goto(base_url + view.path(space, event))
+        await page.wait_for_selector("#chat-text-pub:not([disabled])", timeout=10000)
+        await send(page, "pub", "первый")
+        await page.wait_for_selector("#chat-pane-pub li.chat-msg.own")
+        await page.click("#chat-tab-sup")
+        await page.wait_for_selector("#chat-text-sup:not([disabled])")

@@ -149,18 +149,41 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         assert await page.text_content(entry + " .console-question-text") == "Will the <slides> be shared?"
         assert "Talk 1 [en]" in await page.text_content(entry + " .console-question-meta")
         await both_widths(page, "console-moderator")
+        assert await page.text_content("#console-q-pending-count") == "1"
         await page.click(entry + ' button[data-focus$=":approved"]')
         published = await b.expect("question", id=question["id"], timeout=10)
         assert published["status"] == "approved" and published["text"] == "Will the <slides> be shared?"
-        approved = f'#console-q-approved li[data-question="{question["id"]}"]'
-        await page.wait_for_selector(approved)
+        # It leaves the queue; the counts follow, and the "Approved" view lists it.
+        await page.wait_for_function("() => document.getElementById('console-q-pending-count').textContent === '0'")
         assert await page.locator(entry).count() == 0
+        assert await page.text_content("#console-q-approved-count") == "1"
+        approved = f'#console-q-approved li[data-question="{question["id"]}"]'
+        await page.click("#console-q-filter-approved")
+        assert await page.get_attribute("#console-q-filter-approved", "aria-pressed") == "true"
+        assert await page.is_hidden("#console-q-pending-box")
         await page.click(approved + ' button[data-focus$=":answered"]')
         assert (await b.expect("question", id=question["id"], timeout=10))["status"] == "answered"
-        # Answered questions wait folded away, under "Answered".
-        await page.wait_for_selector(f'#console-q-answered li[data-question="{question["id"]}"]', state="attached")
-        await page.click(".console-answered summary")
-        await page.wait_for_selector(f'#console-q-answered li[data-question="{question["id"]}"]')
+        answered = f'#console-q-answered li[data-question="{question["id"]}"]'
+        await page.wait_for_selector(answered, state="attached")
+        await page.click("#console-q-filter-answered")
+        # Moved back by mistake? Back to approved, then rejected; and approved again from there.
+        await page.click(answered + ' button[data-focus$=":approved"]')
+        assert (await b.expect("question", id=question["id"], timeout=10))["status"] == "approved"
+        await page.click("#console-q-filter-approved")
+        await page.click(approved + ' button[data-focus$=":rejected"]')
+        assert (await b.expect("question", id=question["id"], timeout=10))["status"] == "rejected"
+        await page.wait_for_function("() => document.getElementById('console-q-rejected-count').textContent === '1'")
+        await page.click("#console-q-filter-rejected")
+        rejected = f'#console-q-rejected li[data-question="{question["id"]}"]'
+        await page.wait_for_selector(rejected)
+        await screenshot(page, "console-questions-desktop")
+        await page.set_viewport_size({"width": 375, "height": 800})
+        await screenshot(page, "console-questions-phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.click(rejected + ' button[data-focus$=":approved"]')
+        assert (await b.expect("question", id=question["id"], timeout=10))["status"] == "approved"
+        await page.wait_for_function("() => document.getElementById('console-q-rejected-count').textContent === '0'")
+        assert await page.text_content("#console-status") == services.i18n.gettext("en")("The question is approved.")
         assert await page.is_hidden("#console-status.console-error")
     a.close()
     b.close()

@@ -276,7 +276,7 @@ async def test_player_follows_broadcast_state_and_locale(browser, factory, db, s
     assert 'allow="autoplay; fullscreen; picture-in-picture"' in player
     assert re.search(r'<iframe[^>]* title="[^"]+"', player)
     player = section((await de.get(path)).text, "player")
-    assert '<video controls' in player and 'src="https://cdn.example.org/de/live.m3u8"' in player
+    assert '<video controls' in player and 'data-hls-src="https://cdn.example.org/de/live.m3u8"' in player
     # No English source: the default locale's stream.
     assert "ruVideo1" in section((await en.get(path)).text, "player")
 

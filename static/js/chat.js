@@ -3,6 +3,10 @@
 // LiveClient (event.js shares it through Livehall.onFrame). Every name and
 // text from the server is inserted with textContent, never as markup; the
 // panel's own texts come translated from data attributes.
+// Other pages of the event reuse it with their own tabs: a tab with
+// data-room shows that room (a community page's discussion), which this
+// script joins itself, as it joins every room when the client was started
+// without joining the welcome's rooms (the support page).
 (function () {
   "use strict";
   var panel = document.getElementById("chat");
@@ -14,7 +18,7 @@
 
   var me = null;         // welcome.user
   var online = false;
-  var active = "pub";    // the kind of the tab in view
+  var active = null;     // the kind of the tab in view: the first tab to begin with
   var tabs = {};         // kind -> {kind, room, tab, pane, list, ...}
   var byRoom = {};       // room name -> tab
   var sent = {};         // client_id -> {tab, text}: our sends awaiting an ack
@@ -35,11 +39,18 @@
     return new Date(iso).toDateString() === new Date().toDateString();
   }
 
-  panel.querySelectorAll(".chat-tab").forEach(function (button) {
+  // Tabs with data-feature (the event page's Questions) belong to another
+  // script: they share the tab bar and its keys, nothing else.
+  panel.querySelectorAll(".chat-tab:not([data-feature])").forEach(function (button) {
     var kind = button.getAttribute("data-kind");
     var pane = document.getElementById(button.getAttribute("aria-controls"));
+    if (active === null) active = kind;
     tabs[kind] = {
       kind: kind, room: null, tab: button, pane: pane,
+      fixed: button.getAttribute("data-room") || null,
+      readOnly: button.getAttribute("data-read-only") === "true",
+      gone: false,       // the room was closed for good while the page was open
+      closed: pane.querySelector(".chat-closed"),
       badge: button.querySelector(".chat-unread"),
       list: pane.querySelector(".chat-list"),
       empty: pane.querySelector(".chat-empty"),
@@ -61,35 +72,46 @@
   // ---- tabs -------------------------------------------------------------
 
   function visibleKinds() {
-    return ["pub", "sup"].filter(function (k) { return tabs[k] && !tabs[k].tab.hidden; });
+    return Object.keys(tabs).filter(function (k) { return !tabs[k].tab.hidden; });
+  }
+
+  // Every tab of the bar, chat or feature, in order.
+  function allTabs() {
+    return Array.prototype.filter.call(panel.querySelectorAll(".chat-tab"), function (b) { return !b.hidden; });
+  }
+
+  function selectTab(button, focus) {
+    panel.querySelectorAll(".chat-tab").forEach(function (b) {
+      var on = b === button, pane = document.getElementById(b.getAttribute("aria-controls"));
+      b.setAttribute("aria-selected", on ? "true" : "false");
+      b.tabIndex = on ? 0 : -1;
+      if (pane) pane.hidden = !on;
+    });
+    var kind = button.getAttribute("data-kind");
+    if (focus) button.focus();
+    if (tabs[kind]) {
+      active = kind;
+      setUnread(tabs[kind], 0);
+      scrollToEnd(tabs[kind]);
+    }
+    panel.dispatchEvent(new CustomEvent("livehall:tab", {detail: {kind: kind}}));
   }
 
   function select(kind, focus) {
-    Object.keys(tabs).forEach(function (k) {
-      var x = tabs[k], on = k === kind;
-      x.tab.setAttribute("aria-selected", on ? "true" : "false");
-      x.tab.tabIndex = on ? 0 : -1;
-      x.pane.hidden = !on;
-    });
-    active = kind;
-    var x = tabs[kind];
-    setUnread(x, 0);
-    if (focus) x.tab.focus();
-    scrollToEnd(x);
+    selectTab(tabs[kind].tab, focus);
   }
 
-  Object.keys(tabs).forEach(function (kind) {
-    var x = tabs[kind];
-    x.tab.addEventListener("click", function () { select(kind, false); });
+  panel.querySelectorAll(".chat-tab").forEach(function (button) {
+    button.addEventListener("click", function () { selectTab(button, false); });
     // Arrow keys move between tabs (mirrored in right-to-left), Home/End jump.
-    x.tab.addEventListener("keydown", function (ev) {
-      var kinds = visibleKinds(), i = kinds.indexOf(kind), rtl = document.dir === "rtl";
+    button.addEventListener("keydown", function (ev) {
+      var list = allTabs(), i = list.indexOf(button), rtl = document.dir === "rtl";
       var next = null;
-      if (ev.key === "ArrowRight") next = kinds[(i + (rtl ? -1 : 1) + kinds.length) % kinds.length];
-      else if (ev.key === "ArrowLeft") next = kinds[(i + (rtl ? 1 : -1) + kinds.length) % kinds.length];
-      else if (ev.key === "Home") next = kinds[0];
-      else if (ev.key === "End") next = kinds[kinds.length - 1];
-      if (next) { ev.preventDefault(); select(next, true); }
+      if (ev.key === "ArrowRight") next = list[(i + (rtl ? -1 : 1) + list.length) % list.length];
+      else if (ev.key === "ArrowLeft") next = list[(i + (rtl ? 1 : -1) + list.length) % list.length];
+      else if (ev.key === "Home") next = list[0];
+      else if (ev.key === "End") next = list[list.length - 1];
+      if (next) { ev.preventDefault(); selectTab(next, true); }
     });
   });
 
@@ -144,7 +166,7 @@
     if (own) {
       var you = document.createElement("span");
       you.className = "chat-you";
-      you.textContent = "(" + t.you + ")";
+      you.textContent = t.you;
       head.appendChild(you);
     }
     if (m.at) {
@@ -187,7 +209,9 @@
 
   function updateForm(x) {
     var waiting = Date.now() < x.waitUntil;
-    var ready = online && x.joined;
+    var ready = online && x.joined && !x.readOnly && !x.gone;
+    x.form.hidden = x.readOnly || x.gone;
+    if (x.closed) x.closed.hidden = !x.readOnly || x.gone;
     x.text.disabled = !ready;
     x.send.disabled = !ready || waiting || !x.text.value.trim() || x.text.value.length > MAX;
     x.count.textContent = x.text.value.length + " / " + MAX;
@@ -201,7 +225,8 @@
 
   function submit(x) {
     var text = x.text.value;
-    if (!online || !x.joined || !text.trim() || text.length > MAX || Date.now() < x.waitUntil) return;
+    if (!online || !x.joined || x.readOnly || x.gone || !text.trim() || text.length > MAX ||
+        Date.now() < x.waitUntil) return;
     showError(x, "");
     var id = L.client.say(x.room, text);
     sent[id] = {tab: x, text: text};
@@ -241,32 +266,54 @@
 
   // ---- frames -------------------------------------------------------------
 
-  L.onFrame("welcome", function (w) {
+  var replaying = false;  // the welcome handed to a listener that registers late (nav.js brought the page back)
+
+  function onWelcome(w, client) {
     me = w.user;
     var rooms = w.rooms || [];
     var want = {
       pub: rooms.filter(function (r) { return r.indexOf(":pub:") !== -1; })[0] || null,
       sup: rooms.filter(function (r) { return r.indexOf(":sup:") !== -1; })[0] || null
     };
+    var joined = (replaying && L.session && L.session.joined) || {};
     byRoom = {};
     Object.keys(tabs).forEach(function (kind) {
       var x = tabs[kind];
-      if (x.room !== want[kind]) {
+      var room = x.fixed || want[kind] || null;
+      if (x.room !== room) {
         x.list.textContent = "";
         x.oldest = null;
         refreshEmpty(x);
       }
-      x.room = want[kind];
+      x.room = room;
       x.joined = false;
       x.tab.hidden = !x.room;
       if (x.room) byRoom[x.room] = x;
+      // LiveClient joins the welcome's rooms itself, unless told not to; the
+      // others are joined here (resuming by epoch/offset after a reconnect).
+      if (x.room && client && !x.gone && (x.fixed || client.joinRooms === false) && !joined[x.room]) {
+        client.join(x.room);
+      }
       updateForm(x);
     });
-    panel.hidden = !want.pub && !want.sup;
-    if (!tabs[active].room) select(want.pub ? "pub" : "sup", false);
+    // Back on a page with the connection kept: discussions of other pages are left.
+    if (replaying && client) {
+      Object.keys(joined).forEach(function (room) {
+        if (room.indexOf(":com:") === -1 || byRoom[room]) return;
+        client.send({type: "leave", room: room});
+        delete client.rooms[room];
+      });
+    }
+    var kinds = visibleKinds();
+    panel.hidden = !allTabs().length;
+    // (Not while a feature tab is in view: the viewer chose it.)
+    if (kinds.length && !tabs[active].room && !tabs[active].pane.hidden) select(kinds[0], false);
     // Staff get no support room: a lone tab needs no tab bar.
-    panel.classList.toggle("single", visibleKinds().length < 2);
-  });
+    panel.classList.toggle("single", allTabs().length < 2);
+  }
+  replaying = true;
+  L.onFrame("welcome", onWelcome);
+  replaying = false;
 
   L.onFrame("status", function (st) {
     online = st === "online";
@@ -328,6 +375,13 @@
   L.onFrame("room_settings", function (s) {
     var x = byRoom[s.room];
     if (!x) return;
+    // Only community discussions say whether they are read-only; other
+    // settings frames leave that as it is.
+    if (typeof s.read_only === "boolean" && x.fixed) {
+      x.readOnly = s.read_only;
+      if (x.readOnly) showError(x, "");
+      updateForm(x);
+    }
     x.info.hidden = !s.slow_mode;
     x.info.textContent = s.slow_mode ? fill(t.slowInfo, {seconds: s.slow_mode}) : "";
     if (!s.slow_mode && x.waitUntil) {
@@ -345,6 +399,8 @@
       case "banned": return fill(t.errorBanned, {time: until});
       case "slow_mode": return fill(t.errorSlow, {seconds: e.retry_after});
       case "rate_limited": return t.errorRate;
+      case "read_only": return t.errorReadOnly || t.errorOther;
+      case "unknown_room": return t.errorGone || t.errorOther;
       case "invalid": return t.errorInvalid;
       default: return t.errorOther;
     }
@@ -361,10 +417,15 @@
       if (!x.text.value) x.text.value = mine.text;
     } else if (e.ref == null && (e.code === "banned" || e.code === "muted" || e.code === "rate_limited")) {
       x = tabs[active];  // a refused join has no ref
+    } else if (e.ref == null && e.code === "unknown_room" && tabs[active].fixed) {
+      x = tabs[active];  // the page's discussion went away before we joined it
+      x.gone = true;
     } else {
       return;            // another feature's frame
     }
     if (e.code === "slow_mode" && e.retry_after) slowWait(x, e.retry_after);
+    if (e.code === "read_only") x.readOnly = true;
+    if (e.code === "unknown_room" && x.fixed) x.gone = true;
     showError(x, errorText(e));
     updateForm(x);
   });
@@ -373,6 +434,10 @@
     var x = byRoom[f.room];
     if (!x) return;
     x.joined = false;
+    if (f.reason === "discussion_off") {
+      x.gone = true;
+      showError(x, t.errorGone);
+    }
     updateForm(x);
   });
 

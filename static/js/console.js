@@ -12,6 +12,7 @@
   var t = root.dataset;
   var languages = JSON.parse(t.languages || "{}");
   var sessions = JSON.parse(t.sessions || "{}");
+  var community = JSON.parse(t.community || "{}");  // community discussion room -> page title
   var lang = document.documentElement.lang || undefined;
   // Rooms joined besides the ones the server names in `welcome`: enough to
   // switch between a few conversations without reloading their history.
@@ -25,7 +26,7 @@
     title: $("console-room-title"), hint: $("console-room-hint"), body: $("console-room-body"),
     slowForm: $("console-slow-form"), slow: $("console-slow"), feedBox: $("console-feed-box"),
     feed: $("console-feed"), replyForm: $("console-reply-form"), reply: $("console-reply"),
-    qNote: $("console-questions-note"), qPending: $("console-q-pending-box"), qTitle: $("console-questions-title"),
+    qNote: $("console-questions-note"), qTitle: $("console-questions-title"),
     sanction: $("console-sanction-template")
   };
 
@@ -94,6 +95,7 @@
 
   function roomLabel(r) {
     if (r.kind === "sup") return fill(t.supportRoom, {name: r.user ? r.user.name : ""});
+    if (r.kind === "com") return community[r.room] ? fill(t.communityRoom, {title: community[r.room]}) : t.communityOther;
     return fill(t.publicRoom, {language: languages[r.locale] || r.locale});
   }
 
@@ -258,7 +260,8 @@
     var head = el("div", "console-msg-head");
     var who = el("strong", "console-msg-author", m.user ? m.user.name : "");
     head.appendChild(who);
-    if (isStaff(m.user)) head.appendChild(el("span", "badge", me && m.user.id === me.id ? t.you : t.staff));
+    if (isStaff(m.user)) head.appendChild(el("span", "badge", t.staff));
+    if (me && m.user && m.user.id === me.id) head.appendChild(el("span", "muted console-you", t.you));
     var time = el("time", "muted", when(m.at));
     time.setAttribute("datetime", m.at || "");
     head.appendChild(time);
@@ -402,14 +405,42 @@
 
   // --- questions -------------------------------------------------------------
 
+  // One view per status, chosen with the filter buttons; each shows its count.
+  // Moderators see all four and start with the queue; commentators only the
+  // public ones (the server sends them nothing else).
+  var byCreated = function (a, b) { return a.created_at < b.created_at ? -1 : 1; };
   var qLists = {
-    pending: {list: $("console-q-pending"), count: $("console-q-pending-count"), empty: $("console-q-pending-empty"),
-              sort: function (a, b) { return a.created_at < b.created_at ? -1 : 1; }},
-    approved: {list: $("console-q-approved"), count: $("console-q-approved-count"), empty: $("console-q-approved-empty"),
-               sort: function (a, b) { return (b.votes - a.votes) || (a.created_at < b.created_at ? -1 : 1); }},
-    answered: {list: $("console-q-answered"), count: $("console-q-answered-count"), empty: null,
-               sort: function (a, b) { return (a.answered_at || "") < (b.answered_at || "") ? 1 : -1; }}
+    pending: {sort: byCreated},
+    approved: {sort: function (a, b) { return (b.votes - a.votes) || byCreated(a, b); }},
+    answered: {sort: function (a, b) { return (a.answered_at || "") < (b.answered_at || "") ? 1 : -1; }},
+    rejected: {sort: function (a, b) { return -byCreated(a, b); }}
   };
+  var MODERATED = ["pending", "rejected"];
+  var qFilter = "pending";
+  Object.keys(qLists).forEach(function (status) {
+    var box = qLists[status];
+    box.panel = $("console-q-" + status + "-box");
+    box.list = $("console-q-" + status);
+    box.count = $("console-q-" + status + "-count");
+    box.empty = $("console-q-" + status + "-empty");
+    box.button = $("console-q-filter-" + status);
+    box.button.addEventListener("click", function () { showFilter(status); });
+  });
+
+  function showFilter(status) {
+    qFilter = status;
+    Object.keys(qLists).forEach(function (s) {
+      var box = qLists[s];
+      box.button.setAttribute("aria-pressed", s === status ? "true" : "false");
+      box.panel.hidden = s !== status;
+    });
+  }
+
+  function allowFilters() {
+    MODERATED.forEach(function (s) { qLists[s].button.hidden = !moderator; });
+    if (!moderator && MODERATED.indexOf(qFilter) >= 0) qFilter = "approved";
+    showFilter(qFilter);
+  }
 
   function keepQuestion(q) {
     var mine = questions[q.id];
@@ -421,11 +452,24 @@
     questions[q.id] = merged;
   }
 
+  var doneTexts = {approved: t.doneApproved, rejected: t.doneRejected, answered: t.doneAnswered};
+
   function moderate(q, status) {
     act({type: "moderate_question", question: q.id, status: status}, function (ack) {
       if (ack.question) { keepQuestion(ack.question); renderQuestions(); }
+      notice("console-ok", doneTexts[status]);
     });
   }
+
+  // What a moderator may do from each status (the protocol allows any move
+  // but back to pending): decide the queue, close or withdraw a public
+  // question, and undo a mistake.
+  var ACTIONS = {
+    pending: [["approve", "approved", "small"], ["reject", "rejected", "small secondary"]],
+    approved: [["answered", "answered", "small"], ["reject", "rejected", "small secondary"]],
+    answered: [["backToApproved", "approved", "small secondary"]],
+    rejected: [["approve", "approved", "small secondary"]]
+  };
 
   function questionItem(q) {
     var li = el("li", "console-question");
@@ -440,27 +484,23 @@
     if (q.status !== "pending") parts.push(fill(t.votes, {count: q.votes || 0}));
     meta.textContent = parts.join(" · ");
     li.appendChild(meta);
-    if (moderator) {
+    if (moderator && ACTIONS[q.status]) {
       var tools = el("div", "console-msg-tools");
-      var add = function (label, status, cls) {
-        var b = button(label, cls, function () { moderate(q, status); });
-        b.setAttribute("data-focus", "q:" + q.id + ":" + status);
+      ACTIONS[q.status].forEach(function (a) {
+        var b = button(t[a[0]], a[2], function () { moderate(q, a[1]); });
+        b.setAttribute("data-focus", "q:" + q.id + ":" + a[1]);
         tools.appendChild(b);
-      };
-      if (q.status === "pending") {
-        add(t.approve, "approved", "small");
-        add(t.reject, "rejected", "small secondary");
-      } else if (q.status === "approved") {
-        add(t.answered, "answered", "small");
-      }
-      if (tools.firstChild) li.appendChild(tools);
+      });
+      li.appendChild(tools);
     }
     return li;
   }
 
   function renderQuestions() {
     var active = document.activeElement;
-    var hadFocus = active && active.closest && active.closest(".console-questions");
+    var item = active && active.closest ? active.closest(".console-question") : null;
+    var list = item && item.parentNode;
+    var at = list ? Array.prototype.indexOf.call(list.children, item) : -1;
     keepFocus(function () {
       Object.keys(qLists).forEach(function (status) {
         var box = qLists[status];
@@ -469,11 +509,16 @@
         box.list.textContent = "";
         items.forEach(function (q) { box.list.appendChild(questionItem(q)); });
         box.count.textContent = String(items.length);
-        if (box.empty) box.empty.hidden = items.length > 0;
+        box.empty.hidden = items.length > 0;
       });
     });
-    // The button pressed went away with its question's old status: stay in the section.
-    if (hadFocus && !document.body.contains(active)) els.qTitle.focus();
+    // The question acted on left this view: go on with the one now in its
+    // place (working through the queue), else back to the view's button.
+    if (list && !document.body.contains(active)) {
+      var next = list.children[Math.min(at, list.children.length - 1)];
+      var target = next && next.querySelector("button");
+      (target || qLists[qFilter].button).focus();
+    }
   }
 
   // --- the connection --------------------------------------------------------
@@ -487,7 +532,7 @@
       moderator = !!msg.moderator;
       welcomeRooms = msg.rooms.slice();
       els.qNote.hidden = moderator;
-      els.qPending.hidden = !moderator;
+      allowFilters();
       opened = opened.filter(function (name) { return welcomeRooms.indexOf(name) < 0; });
       // LiveClient rejoins the welcome rooms; the ones opened here resume by epoch/offset.
       opened.forEach(function (name) { client.join(name); });

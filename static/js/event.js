@@ -38,7 +38,10 @@
     if (!box) return;
     var current = box.querySelector("iframe, video");
     var want = b.on && b.embed ? b.embed : null;
-    if (current && want && current.getAttribute("src") === want) return;
+    // An HLS video keeps its playlist in data-hls-src (its src may be a
+    // MediaSource URL of hls.js); the same source goes on playing.
+    if (current && want && (current.getAttribute("data-hls-src") || current.getAttribute("src")) === want) return;
+    if (L.player) L.player.stop(box);
     box.textContent = "";
     if (!want) {
       var p = document.createElement("div");
@@ -52,6 +55,8 @@
       el = document.createElement("video");
       el.controls = true;
       el.playsInline = true;
+      el.preload = "none";
+      el.setAttribute("data-hls-src", want);
     } else {
       el = document.createElement("iframe");
       el.setAttribute("allow", "autoplay; fullscreen; picture-in-picture");
@@ -59,8 +64,9 @@
       el.setAttribute("referrerpolicy", "strict-origin-when-cross-origin");
     }
     el.setAttribute("title", t.playerTitle);
-    el.setAttribute("src", want);
+    if (b.kind !== "hls") el.setAttribute("src", want);
     box.appendChild(el);
+    if (b.kind === "hls" && L.player) L.player.attach(el);
   }
 
   function showDay(day) {
@@ -115,7 +121,8 @@
     if (!session.listeners[type]) session.listeners[type] = [];
     if (!session.handlers[type]) {
       session.handlers[type] = function (frame, client) {
-        if (type === "welcome") session.lastWelcome = frame;
+        // A welcome starts a new connection: it is in no room yet.
+        if (type === "welcome") { session.lastWelcome = frame; session.joined = {}; }
         if (type === "state") session.lastState = frame;
         if (type === "joined") session.joined[frame.room] = frame;
         if (type === "left") delete session.joined[frame.room];
@@ -158,7 +165,10 @@
   });
 
   function start() {
-    if (!L.client) L.client = new L.LiveClient(eventId, session.handlers);
+    // data-join-rooms="false": a page around the event page (community,
+    // support) whose scripts join only the rooms they show.
+    var options = root.dataset.joinRooms === "false" ? {rooms: false} : undefined;
+    if (!L.client) L.client = new L.LiveClient(eventId, session.handlers, options);
   }
   // Back on the page with the client still running: once every script of
   // the new page has registered (nav.js fires livehall:load), bring them up
@@ -177,7 +187,17 @@
       client.send({type: "history", room: room, ref: "h:" + room});
     });
   }
-  if (resumed) document.addEventListener("livehall:load", resume, {once: true});
-  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // Deferred scripts run while readyState is already "interactive", one by
+  // one, and the browser handles network events while it waits for the next
+  // one to arrive: a client started here could open, be welcomed and join
+  // before chat.js has registered, which then never learns that the socket
+  // is online or that its rooms are joined (its form stays disabled). So the
+  // client starts on DOMContentLoaded, which follows every deferred script,
+  // or, when nav.js runs this page's scripts after a swap, on livehall:load.
+  function afterScripts(fn) {
+    var nav = window.performance && performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    var contentLoaded = nav ? nav.domContentLoadedEventStart > 0 : document.readyState === "complete";
+    document.addEventListener(contentLoaded ? "livehall:load" : "DOMContentLoaded", fn, {once: true});
+  }
+  afterScripts(resumed ? resume : start);
 })();

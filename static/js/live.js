@@ -5,12 +5,16 @@
 (function () {
   "use strict";
 
-  function LiveClient(eventId, handlers) {
+  // options.rooms === false: do not join the rooms `welcome` names (a page
+  // that only follows the event state and presence, like live control).
+  function LiveClient(eventId, handlers, options) {
     this.eventId = eventId;
     this.h = handlers || {};
+    this.joinRooms = !(options && options.rooms === false);
     this.stateVersion = -1;
     this.rooms = {};        // room -> {epoch, offset}
     this.pending = {};      // client_id -> {room, text}
+    this.unacked = {};      // client_id -> a frame outside rooms (ask) to send again until its ack
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
@@ -70,12 +74,29 @@
     return id;
   };
 
+  // Questions (and other frames with a client_id that need no room): sent
+  // now, and again after every reconnect until the ack or an error with this
+  // ref arrives; the server answers a repeat with the stored result.
+  LiveClient.prototype.sendUntilAcked = function (frame) {
+    var id = frame.client_id;
+    frame.ref = id;
+    this.unacked[id] = frame;
+    this.send(frame);
+    return id;
+  };
+
+  LiveClient.prototype.forget = function (id) {
+    delete this.pending[id];
+    delete this.unacked[id];
+  };
+
   LiveClient.prototype.receive = function (msg) {
     var self = this;
     switch (msg.type) {
       case "welcome":
         this.emit("welcome", msg);
-        msg.rooms.forEach(function (room) { self.join(room); });
+        if (this.joinRooms) msg.rooms.forEach(function (room) { self.join(room); });
+        Object.keys(this.unacked).forEach(function (id) { self.send(self.unacked[id]); });
         break;
       case "state":
         if (msg.state_version > this.stateVersion) {
@@ -107,8 +128,13 @@
         this.emit("history", msg);
         break;
       case "ack":
-        if (msg.client_id) delete this.pending[msg.client_id];
+        if (msg.client_id) { delete this.pending[msg.client_id]; delete this.unacked[msg.client_id]; }
         this.emit("ack", msg);
+        break;
+      case "error":
+        // A refused frame stays refused: it is not sent again.
+        if (msg.ref != null) delete this.unacked[msg.ref];
+        this.emit("error", msg);
         break;
       case "takeover":
         this.stopped = true;

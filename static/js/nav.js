@@ -118,6 +118,8 @@
   function close() {
     if (pipWindow) pipWindow.close();
     seq++;
+    // An HLS player would go on fetching segments for a detached video.
+    if (box && L.player) L.player.stop(box);
     if (box) box.remove();
     box = eventId = eventUrl = slot = null;
     if (observer) observer.disconnect();

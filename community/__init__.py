@@ -1,0 +1,1 @@
+"""Community pages: texts staff write for an event's attendees, each with its own discussion."""

@@ -1,0 +1,212 @@
+"""Community pages of one event, and the discussion room each one may have.
+
+A page is `{event_id, slug, title{locale}, body{locale}, published, position,
+discussion, created_at, updated_at}`: the slug is unique within the event,
+titles and bodies are plain text per event language, `position` orders the
+list, and `discussion` is "open" (members read and write), "closed" (read
+only) or "off" (no room at all).  Attendees see only published pages.
+
+The discussion is a chat room like any other (realtime.channels
+`community_room`): one room per page for every language, stored by
+chat.store, so history, resume, client ids, deletion and sanctions apply.
+Its room exists for members only while the page is published and its
+discussion is not off; `discussion_state` is what the live side checks.
+
+Every change is validated in full before anything is written (a refused
+change raises `EditError` and leaves the database as it was) and is
+recorded in the audit log with the page before and after.  Deleting a page
+deletes its discussion too (messages, room settings, staff read positions):
+the room is named after the page id, which is never reused, so the stream
+could not be reached again; the audit entry keeps the page and the number
+of messages removed.
+"""
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+import audit
+from accounts.tokens import utcnow
+from accounts.users import as_id
+from events import model
+from events.editing import EditError, clean_slug, clean_texts
+from i18n import N_
+from realtime import channels
+
+OPEN, CLOSED, OFF = "open", "closed", "off"
+DISCUSSIONS = (OPEN, CLOSED, OFF)
+MAX_TITLE = model.MAX_TITLE
+MAX_BODY = model.MAX_TEXT
+MAX_PAGES = 50   # per event: one list page in the admin, a short menu for attendees
+UP, DOWN = "up", "down"
+
+_SNAPSHOT = ("slug", "title", "body", "published", "position", "discussion")
+
+
+def snapshot(page: dict) -> dict:
+    return {k: page.get(k) for k in _SNAPSHOT}
+
+
+def room(page: dict) -> str:
+    return channels.community_room(page["event_id"], page["_id"])
+
+
+def live(page: dict | None) -> bool:
+    """Whether members may enter the page's discussion room."""
+    return bool(page and page.get("published") and page.get("discussion") in (OPEN, CLOSED))
+
+
+# --- reading ------------------------------------------------------------------
+
+async def list_pages(db, event_id, published_only: bool = False) -> list[dict]:
+    query: dict = {"event_id": event_id}
+    if published_only:
+        query["published"] = True
+    return await db.community_pages.find(query).sort([("position", 1), ("_id", 1)]) \
+        .limit(MAX_PAGES).to_list(None)
+
+
+async def get_page(db, event_id, page_id) -> dict | None:
+    oid = as_id(page_id)
+    return await db.community_pages.find_one({"_id": oid, "event_id": event_id}) if oid else None
+
+
+async def published_page(db, event_id, slug: str) -> dict | None:
+    if not model.valid_slug(slug or ""):
+        return None
+    return await db.community_pages.find_one({"event_id": event_id, "slug": slug, "published": True})
+
+
+async def has_published(db, event_id) -> bool:
+    return await db.community_pages.find_one({"event_id": event_id, "published": True}, {"_id": 1}) is not None
+
+
+async def discussion_state(db, event_id, page_id) -> str | None:
+    """"open" or "closed" for a live discussion; None when there is no room (missing, unpublished, off)."""
+    oid = as_id(page_id)
+    page = await db.community_pages.find_one({"_id": oid, "event_id": as_id(event_id)},
+                                             {"published": 1, "discussion": 1}) if oid else None
+    return page["discussion"] if live(page) else None
+
+
+async def discussion_rooms(db, event_id) -> list[str]:
+    """Room names of the event's live discussions (for the staff console)."""
+    docs = await db.community_pages.find(
+        {"event_id": as_id(event_id), "published": True, "discussion": {"$in": [OPEN, CLOSED]}},
+        {"event_id": 1}).limit(MAX_PAGES).to_list(None)
+    return [room(d) for d in docs]
+
+
+# --- validation ---------------------------------------------------------------
+
+def clean_discussion(mode: str) -> str:
+    if mode not in DISCUSSIONS:
+        raise EditError(N_("Choose whether the page has a discussion."), "discussion")
+    return mode
+
+
+def clean(event: dict, *, slug: str, title: dict, body: dict, discussion: str) -> dict:
+    return {
+        "slug": clean_slug(slug),
+        "title": clean_texts(title, event["locales"], MAX_TITLE, "title", event["default_locale"]),
+        "body": clean_texts(body, event["locales"], MAX_BODY, "body"),
+        "discussion": clean_discussion(discussion),
+    }
+
+
+def _slug_taken() -> EditError:
+    return EditError(N_("Another page of this event already uses this address name."), "slug")
+
+
+# --- writing ------------------------------------------------------------------
+
+async def create(db, actor: dict, event: dict, *, slug: str, title: dict, body: dict,
+                 discussion: str, published: bool = False) -> dict:
+    fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
+    if await db.community_pages.count_documents({"event_id": event["_id"]}) >= MAX_PAGES:
+        raise EditError(N_("An event has at most %(count)s community pages."), count=MAX_PAGES)
+    if await db.community_pages.find_one({"event_id": event["_id"], "slug": fields["slug"]}, {"_id": 1}):
+        raise _slug_taken()
+    last = await db.community_pages.find({"event_id": event["_id"]}, {"position": 1}) \
+        .sort("position", -1).limit(1).to_list(None)
+    now = utcnow()
+    page = {"event_id": event["_id"], **fields, "published": bool(published),
+            "position": (last[0]["position"] + 1) if last else 1, "created_at": now, "updated_at": now}
+    try:
+        await db.community_pages.insert_one(page)
+    except DuplicateKeyError:
+        raise _slug_taken() from None
+    await audit.record(db, actor=actor, action="community_page_create", event=event,
+                       params={"page_id": str(page["_id"])}, before=None, after=snapshot(page))
+    return page
+
+
+async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action: str) -> dict:
+    after = {**page, **changes}
+    if snapshot(after) == snapshot(page):
+        return page
+    changes = {**changes, "updated_at": utcnow()}
+    try:
+        result = await db.community_pages.update_one({"_id": page["_id"], "event_id": event["_id"]},
+                                                     {"$set": changes})
+    except DuplicateKeyError:
+        raise _slug_taken() from None
+    if result.matched_count != 1:
+        raise EditError(N_("This page does not exist."))
+    after = {**page, **changes}
+    await audit.record(db, actor=actor, action=action, event=event, params={"page_id": str(page["_id"])},
+                       before=snapshot(page), after=snapshot(after))
+    return after
+
+
+async def update(db, actor: dict, event: dict, page: dict, *, slug: str, title: dict, body: dict,
+                 discussion: str) -> dict:
+    fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
+    if fields["slug"] != page["slug"] and await db.community_pages.find_one(
+            {"event_id": event["_id"], "slug": fields["slug"]}, {"_id": 1}):
+        raise _slug_taken()
+    return await _write(db, actor, event, page, fields, "community_page_update")
+
+
+async def set_published(db, actor: dict, event: dict, page: dict, published: bool) -> dict:
+    return await _write(db, actor, event, page, {"published": bool(published)},
+                        "community_page_publish" if published else "community_page_unpublish")
+
+
+async def set_discussion(db, actor: dict, event: dict, page: dict, mode: str) -> dict:
+    return await _write(db, actor, event, page, {"discussion": clean_discussion(mode)},
+                        "community_page_discussion")
+
+
+async def move(db, actor: dict, event: dict, page: dict, direction: str) -> dict:
+    """Swap the page with its neighbour above (`up`) or below (`down`); at an end nothing changes."""
+    if direction not in (UP, DOWN):
+        raise EditError(N_("Unknown direction."))
+    up = direction == UP
+    found = await db.community_pages.find(
+        {"event_id": event["_id"], "position": {"$lt" if up else "$gt": page["position"]}}) \
+        .sort("position", -1 if up else 1).limit(1).to_list(None)
+    if not found:
+        return page
+    other = found[0]
+    await db.community_pages.update_one({"_id": page["_id"]}, {"$set": {"position": other["position"]}})
+    await db.community_pages.update_one({"_id": other["_id"]}, {"$set": {"position": page["position"]}})
+    await audit.record(db, actor=actor, action="community_page_move", event=event,
+                       params={"page_id": str(page["_id"]), "direction": direction},
+                       before={"position": page["position"]}, after={"position": other["position"]})
+    return {**page, "position": other["position"]}
+
+
+async def delete(db, actor: dict, event: dict, page: dict) -> int:
+    """Delete the page and its discussion; returns how many messages went with it."""
+    result = await db.community_pages.delete_one({"_id": page["_id"], "event_id": event["_id"]})
+    if result.deleted_count != 1:
+        raise EditError(N_("This page does not exist."))
+    name = room(page)
+    removed = await db.messages.count_documents({"room": name, "kind": "text"})
+    await db.messages.delete_many({"room": name})
+    await db.rooms.delete_one({"_id": name})
+    await db.reads.delete_many({"room": name})
+    await audit.record(db, actor=actor, action="community_page_delete", event=event,
+                       params={"page_id": str(page["_id"]), "messages": removed},
+                       before=snapshot(page), after=None)
+    return removed

@@ -1,0 +1,117 @@
+"""An attendee's own programme: the sessions of an event they mean to follow.
+
+One document per attendee and event in `programmes` ({user_id, event_id,
+item_ids[]}), unique on (user_id, event_id).  Only sessions the event page
+shows may be added: those of open days.  Saved ids of a day that is closed
+later stay stored but are not shown (nor exported) until the day opens
+again, so a closed day's schedule stays hidden here as on the page.
+Nobody reads another person's programme: every read and write is keyed by
+the viewer's own user id.
+
+`calendar` turns the saved sessions into an iCalendar file (RFC 5545) that
+calendar apps import; the labels in it come translated from the caller.
+"""
+from __future__ import annotations
+
+import datetime
+
+import icalendar
+from pymongo.errors import DuplicateKeyError
+
+from accounts.tokens import utcnow
+from events import model
+from i18n import N_
+
+MAX_ITEM_ID = 64
+UNKNOWN_ITEM = N_("This session is not on the schedule.")
+
+
+class ProgrammeError(ValueError):
+    """A refused change; the message is marked for translation."""
+
+
+def visible_items(event: dict) -> dict[str, dict]:
+    """Sessions shown on the event page (those of open days), by id."""
+    open_days = {d["id"] for d in model.enabled_days(event)}
+    return {i["id"]: i for i in event["schedule"] if i.get("day_id") in open_days and i.get("id")}
+
+
+async def saved_ids(db, user_id, event_id) -> list[str]:
+    """Every id the user saved for the event, shown or not."""
+    doc = await db.programmes.find_one({"user_id": user_id, "event_id": event_id}, {"item_ids": 1})
+    return list(doc["item_ids"]) if doc else []
+
+
+async def saved_items(db, user_id, event: dict) -> list[dict]:
+    """The user's saved sessions that the page shows, in schedule order."""
+    ids = set(await saved_ids(db, user_id, event["_id"]))
+    items = [i for i in visible_items(event).values() if i["id"] in ids]
+    return sorted(items, key=lambda i: (i["starts_at"], i["id"]))
+
+
+async def set_saved(db, user_id, event: dict, item_id, saved: bool) -> list[str]:
+    """Add (saved=True) or remove a session; returns the ids now saved.
+
+    Adding twice or removing a session that is not saved changes nothing, so
+    a repeated click or a retried request is harmless.  An id the page does
+    not show (and, for removal, that is not saved either) is refused before
+    anything is written.
+    """
+    if not isinstance(item_id, str) or not item_id or len(item_id) > MAX_ITEM_ID:
+        raise ProgrammeError(UNKNOWN_ITEM)
+    key = {"user_id": user_id, "event_id": event["_id"]}
+    known = item_id in visible_items(event)
+    if saved:
+        if not known:
+            raise ProgrammeError(UNKNOWN_ITEM)
+        change = {"$addToSet": {"item_ids": item_id}}
+    else:
+        if not known and item_id not in await saved_ids(db, user_id, event["_id"]):
+            raise ProgrammeError(UNKNOWN_ITEM)
+        change = {"$pull": {"item_ids": item_id}}
+    update = {**change, "$set": {"updated_at": utcnow()}}
+    try:
+        await db.programmes.update_one(key, update, upsert=saved)
+    except DuplicateKeyError:
+        # Two first clicks at once: both upserted, the unique index kept one.
+        await db.programmes.update_one(key, update)
+    return await saved_ids(db, user_id, event["_id"])
+
+
+def calendar(event: dict, items: list[dict], *, name: str, titles: dict[str, str],
+             descriptions: dict[str, str], url: str, host: str,
+             now: datetime.datetime | None = None) -> bytes:
+    """The sessions as an iCalendar file.
+
+    `titles` and `descriptions` map item ids to the texts in the viewer's
+    language.  UIDs are stable per event and session, so importing the file
+    again updates the entries instead of duplicating them.
+    """
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Livehall//My programme//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    cal.add("x-wr-timezone", event["timezone"])
+    stamp = (now or utcnow()).astimezone(datetime.timezone.utc)
+    for item in items:
+        entry = icalendar.Event()
+        entry.add("uid", f"{event['_id']}-{item['id']}@{host}")
+        entry.add("dtstamp", stamp)
+        entry.add("dtstart", _utc(item["starts_at"]))
+        if item.get("ends_at") and item["ends_at"] > item["starts_at"]:
+            entry.add("dtend", _utc(item["ends_at"]))
+        entry.add("summary", titles.get(item["id"]) or "")
+        if descriptions.get(item["id"]):
+            entry.add("description", descriptions[item["id"]])
+        entry.add("url", url)
+        cal.add_component(entry)
+    return cal.to_ical()
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    # Stored datetimes may come back naive (UTC) from some storage backends.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
