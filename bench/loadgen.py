@@ -239,6 +239,7 @@ class LivehallClient(Client):
         self.offset = 0                        # greatest stream offset received
         self.dups = 0
         self.jumps: list = []                  # (previous offset, new offset) where new > previous + 1
+        self.fills: list = []                  # offsets that came late, inside an earlier jump
         self.version = 0
         self.resume = False
         self.recovered = None
@@ -255,7 +256,12 @@ class LivehallClient(Client):
         k = data.find(b'"offset":') + 9
         offset = int(data[k:data.find(b",", k)])
         if offset <= self.offset:
-            self.dups += 1
+            # Late, into a jump already recorded (the server delivers an offset
+            # that storage was slow to publish after it moved on), or a repeat.
+            if offset not in self.fills and any(a < offset < b for a, b in self.jumps[-64:]):
+                self.fills.append(offset)
+            else:
+                self.dups += 1
             return
         if offset != self.offset + 1:
             self.jumps.append((self.offset, offset))
@@ -597,9 +603,10 @@ class Worker:
         if self.target["kind"] == "livehall":
             out["dups"] = sum(c.dups - getattr(c, "dups_mark", 0) for c in room)
             out["jumps"] = [j for c in room for j in c.jumps[getattr(c, "jumps_mark", 0):]]
+            out["fills"] = [f for c in room for f in c.fills[getattr(c, "fills_mark", 0):]]
             out["offsets"] = [c.offset for c in room]
             for c in room:
-                c.dups_mark, c.jumps_mark = c.dups, len(c.jumps)
+                c.dups_mark, c.jumps_mark, c.fills_mark = c.dups, len(c.jumps), len(c.fills)
         return out
 
     async def cmd_storm(self, drop_spread: float, window: float, concurrency: int, connect_timeout: float) -> dict:

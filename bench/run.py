@@ -220,6 +220,7 @@ def chat_figures(replies: list, kind: str, room_viewers: int, sent_window: float
         out["offsets"] = sorted(offsets)
         out["dups_all"] = sum(r["dups"] for r in replies)
         out["jumps"] = [j for r in replies for j in r["jumps"]]
+        out["fills"] = [f for r in replies for f in r.get("fills", [])]
         out["final_offsets"] = [o for r in replies for o in r["offsets"]]
     return out
 
@@ -229,6 +230,8 @@ def livehall_gaps(fig: dict, all_offsets: list) -> tuple[int, int]:
     gaps = 0
     for a, b in fig.pop("jumps", []):
         gaps += bisect.bisect_left(all_offsets, b) - bisect.bisect_right(all_offsets, a)
+    known = set(all_offsets)
+    gaps -= sum(1 for f in fig.pop("fills", []) if f in known)   # arrived late, not lost
     newest = all_offsets[-1] if all_offsets else 0
     behind = 0
     for o in fig.pop("final_offsets", []):

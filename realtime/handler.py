@@ -64,6 +64,10 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         return None
 
     async def open(self):
+        # The hub already gathers what goes out into as few writes as it can;
+        # Nagle's algorithm would only hold each write back for the client's
+        # delayed ACK (40 ms per frame sent right after another).
+        self.set_nodelay(True)
         locale = self.user.get("locale") if self.user.get("locale") in LOCALES else \
             self.services.settings.default_locale
         self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,

@@ -13,7 +13,10 @@ Order and bursts: offsets are taken from storage before publishing, so two
 messages of one room can reach the broker out of order.  Each room's
 messages pass through a sequencer (`RoomStream`) that delivers them in
 offset order, holding a message behind a gap for at most `GAP_WAIT` (a
-retry that lost its race leaves a hole that never fills).  When a room is
+retry that lost its race leaves a hole that never fills).  An offset that
+arrives after its gap was skipped (storage was slow, not a hole) is still
+written to every member that was in the room when it was skipped, and goes
+into the recent cache at its place.  When a room is
 busy, what arrives within a window of the last write is written to each
 socket as one write of several frames: a socket costs one write per window,
 not one per message, while a quiet room is written at once.  The window
@@ -30,6 +33,7 @@ room from the database once, not once per client.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import weakref
@@ -46,7 +50,8 @@ RECENT_PER_ROOM = 1000
 BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be batched
 WRITE_COST = 40e-6   # seconds of window per local member: fan-out stays under half a core
 MIN_WINDOW = 0.02
-GAP_WAIT = 1.0       # seconds a message waits for an earlier offset before the gap is skipped
+GAP_WAIT = 2.0       # seconds a message waits for an earlier offset before the gap is skipped
+OWED_LIMIT = 10000   # skipped offsets remembered per room, to deliver if they come late
 
 
 def encode(message: dict) -> bytes:
@@ -58,7 +63,7 @@ class Connection:
     """One client socket as the hub sees it; the handler owns its lifetime."""
 
     __slots__ = ("handler", "user_id", "event_id", "locale", "rooms", "recovering",
-                 "closed", "max_buffer", "__weakref__", "info")
+                 "closed", "max_buffer", "__weakref__", "info", "joined")
 
     def __init__(self, handler, user_id: str, event_id: str, locale: str, max_buffer: int):
         self.handler = handler
@@ -67,6 +72,7 @@ class Connection:
         self.locale = locale
         self.rooms: dict[str, int] = {}          # room -> last offset sent
         self.recovering: dict[str, list] = {}    # room -> held (offset, frame)
+        self.joined: dict[str, int] = {}         # room -> the room stream's join count when joined
         self.closed = False
         self.max_buffer = max_buffer
         self.info: dict = {}
@@ -143,6 +149,15 @@ class RoomCache:
     def add(self, offset: int, frame: bytes) -> None:
         if not self.frames or offset > self.frames[-1][0]:
             self.frames.append((offset, frame))
+        elif offset > self.frames[0][0]:
+            # A late offset: into its place, unless it is there already.
+            offsets = [o for o, _ in self.frames]
+            i = bisect.bisect_left(offsets, offset)
+            if offsets[i] != offset:
+                if len(self.frames) == self.frames.maxlen:
+                    self.frames.popleft()
+                    i -= 1
+                self.frames.insert(i, (offset, frame))
         self.last = max(self.last, offset)
 
     def merge(self, stored: list, last: int) -> None:
@@ -173,7 +188,7 @@ class RoomCache:
 class RoomStream:
     """Per room and process: puts messages back in offset order and batches bursts."""
 
-    __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write")
+    __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write", "joins", "owed")
 
     def __init__(self):
         self.expected: int | None = None    # the next offset to deliver
@@ -182,6 +197,8 @@ class RoomStream:
         self.batch: list = []               # (offset, frame) waiting for the window
         self.flush_timer = None
         self.last_write = float("-inf")
+        self.joins = 0                      # members that joined so far, numbering them
+        self.owed: dict[int, int] = {}      # skipped offset -> joins when it was skipped
 
     def cancel(self) -> None:
         for timer in (self.gap_timer, self.flush_timer):
@@ -227,6 +244,11 @@ class Hub:
             # it too, or this member could miss what is published meanwhile.
             await asyncio.shield(self._subscribing[channel])
         members.add(conn)
+        stream = self.streams.get(channel)
+        if stream is None:
+            stream = self.streams[channel] = RoomStream()
+        stream.joins += 1
+        conn.joined[channel] = stream.joins
 
     async def leave(self, conn: Connection, channel: str) -> None:
         members = self.channels.get(channel)
@@ -235,6 +257,7 @@ class Hub:
         members.discard(conn)
         conn.rooms.pop(channel, None)
         conn.recovering.pop(channel, None)
+        conn.joined.pop(channel, None)
         if not members:
             del self.channels[channel]
             self.caches.pop(channel, None)
@@ -318,13 +341,18 @@ class Hub:
         if stream.expected is None:
             stream.expected = cache.last + 1 if cache is not None and cache.loaded else offset
         if offset < stream.expected:
-            # Late (after its gap was skipped) or a duplicate: sockets that
-            # already passed this offset drop it in Connection.deliver.
+            # A duplicate, or late after its gap was skipped: then every
+            # member that was in the room at the skip is owed it.
             self._flush(channel)
             if cache is not None:
                 cache.add(offset, frame)
+            owed = stream.owed.pop(offset, None)
             for conn in list(self.channels.get(channel, ())):
-                conn.deliver(channel, offset, frame)
+                if owed is not None and conn.joined.get(channel, owed + 1) <= owed and \
+                        channel not in conn.recovering:
+                    conn.write_frame(frame)
+                else:
+                    conn.deliver(channel, offset, frame)
             return
         stream.held[offset] = frame
         self._release(channel, stream, cache)
@@ -359,7 +387,12 @@ class Hub:
             return
         stream.gap_timer = None
         if stream.held:
-            stream.expected = min(stream.held)
+            first = min(stream.held)
+            for skipped in range(max(stream.expected, first - OWED_LIMIT), first):
+                stream.owed[skipped] = stream.joins
+            while len(stream.owed) > OWED_LIMIT:
+                stream.owed.pop(next(iter(stream.owed)))
+            stream.expected = first
             cache = self.caches.get(channel)
             self._release(channel, stream, cache if cache is not None and cache.epoch == epoch else None)
         if stream.held:

@@ -90,15 +90,21 @@ class EqualityIndex:
     while it runs and rebuild the index afterwards.
     """
 
-    def __init__(self, store, fields):
+    def __init__(self, store, fields, compounds=()):
         self.store = store
         self.fields = frozenset(fields)
+        # Compound indexes, used when a filter gives every one of their fields
+        # (the unique checks on insert do): one lookup instead of every entry
+        # sharing the first field's value (all messages of a room).
+        self.compounds = tuple(compounds)
         self.by_field: dict[str, dict] = {}
+        self.by_compound: dict[tuple, dict] = {}
         self.dirty = True
         self.scanning = 0
 
     def rebuild(self) -> None:
         self.by_field = {f: {} for f in self.fields}
+        self.by_compound = {c: {} for c in self.compounds}
         self.dirty = False
         for doc in list(self.store._documents.values()):
             self.added(doc)
@@ -111,6 +117,10 @@ class EqualityIndex:
             for v in (value if isinstance(value, list) else (value,)):
                 if _indexable(v):
                     table.setdefault(v, []).append(doc["_id"])
+        for fields, table in self.by_compound.items():
+            key = tuple(doc.get(f) for f in fields)
+            if all(_indexable(v) for v in key):
+                table.setdefault(key, []).append(doc["_id"])
 
     def candidates(self, filter):
         """Documents that may match, or None when this filter needs a scan."""
@@ -122,6 +132,14 @@ class EqualityIndex:
             doc = docs.get(wanted)
             return [doc] if doc is not None else []
         ids = None
+        for fields in self.compounds:
+            key = tuple(filter.get(f) for f in fields)
+            if all(_indexable(v) for v in key):
+                if self.dirty:
+                    self.rebuild()
+                found = self.by_compound[fields].get(key, ())
+                if ids is None or len(found) < len(ids):
+                    ids = found
         for field in self.fields:
             value = filter.get(field)
             if _indexable(value):
@@ -148,7 +166,8 @@ class EqualityIndex:
             if not op.startswith("$") or not isinstance(spec, dict):
                 return True
             for path in spec:
-                if path.split(".")[0] in self.fields or path.split(".")[0] == "_id":
+                root = path.split(".")[0]
+                if root in self.fields or root == "_id" or any(root in c for c in self.compounds):
                     return True
         return False
 
@@ -163,14 +182,17 @@ class IndexedCollectionStore(mongomock.store.CollectionStore):
             index.added(val)
 
 
-def _indexed_fields(name: str) -> set[str]:
+def _indexed_fields(name: str) -> tuple[set[str], list[tuple[str, ...]]]:
+    """The first field of each declared index, and the compound indexes' full keys."""
     from mongo_indexes import INDEXES
-    fields = set()
+    fields, compounds = set(), []
     for keys, _options in INDEXES.get(name, ()):
-        field = keys[0][0]
-        if "." not in field:
-            fields.add(field)
-    return fields
+        names = tuple(k for k, _ in keys)
+        if "." not in names[0]:
+            fields.add(names[0])
+        if len(names) > 1 and not any("." in n for n in names):
+            compounds.append(names)
+    return fields, compounds
 
 
 class EmbeddedCollection:
@@ -182,7 +204,7 @@ class EmbeddedCollection:
             store.__class__ = IndexedCollectionStore
         index = getattr(store, "lh_index", None)
         if index is None:
-            index = store.lh_index = EqualityIndex(store, _indexed_fields(coll.name))
+            index = store.lh_index = EqualityIndex(store, *_indexed_fields(coll.name))
         self._index = index
         scan = coll._iter_documents
 

@@ -154,30 +154,61 @@ class SharedClient:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._reader = self._writer = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._reading = None
 
     def __getitem__(self, name) -> "SharedDatabase":
         return SharedDatabase(self, name)
+
+    async def _connect(self):
+        async with self._lock:
+            if self._writer is None:
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                self._reading = asyncio.ensure_future(self._read_replies(self._reader, self._writer))
+            return self._writer
+
+    async def _read_replies(self, reader, writer) -> None:
+        """Match replies to waiting calls by id; many calls share the connection at once."""
+        failure: Exception = ConnectionError("store closed the connection")
+        try:
+            while True:
+                reply = await _read(reader)
+                if reply is None:
+                    break
+                future = self._pending.pop(reply.get("id"), None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            failure = ConnectionError(str(exc))
+        finally:
+            if self._writer is writer:
+                self._writer = None
+            writer.close()
+            pending, self._pending = self._pending, {}
+            for future in pending.values():
+                if not future.done():
+                    future.set_exception(failure)
 
     async def call(self, op: str, db=None, coll=None, args=(), kwargs=None, cursor=None):
         request = {"id": next(self._ids), "op": op, "db": db, "coll": coll,
                    "args": list(args), "kwargs": kwargs or {}}
         if cursor:
             request["cursor"] = cursor
-        async with self._lock:  # one request in flight per connection keeps replies in order
-            for attempt in (1, 2):
-                try:
-                    if self._writer is None:
-                        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-                    self._writer.write(_frame(request))
-                    await self._writer.drain()
-                    reply = await _read(self._reader)
-                    if reply is None:
-                        raise ConnectionError("store closed the connection")
-                    break
-                except (ConnectionError, OSError) as exc:
-                    self._writer = None
-                    if attempt == 2:
-                        raise errors.AutoReconnect(f"embedded store unreachable: {exc}") from None
+        # Requests are pipelined: the store answers each connection's requests
+        # in order, and replies carry the request's id.  Waiting for each reply
+        # before the next request would cap a process at one round trip per call.
+        for attempt in (1, 2):
+            try:
+                writer = await self._connect()
+                future = asyncio.get_running_loop().create_future()
+                self._pending[request["id"]] = future
+                writer.write(_frame(request))
+                reply = await future
+                break
+            except (ConnectionError, OSError) as exc:
+                self._pending.pop(request["id"], None)
+                if attempt == 2:
+                    raise errors.AutoReconnect(f"embedded store unreachable: {exc}") from None
         if reply["ok"]:
             return _unwrap(reply["value"])
         cls = getattr(errors, reply["error"], errors.OperationFailure)
@@ -192,6 +223,9 @@ class SharedClient:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._reading is not None:
+            self._reading.cancel()
+            self._reading = None
 
 
 class SharedDatabase:

@@ -64,3 +64,23 @@ async def test_an_indexed_lookup_does_not_scan_the_collection():
     assert index.candidates({"_id": some["_id"]}) == [some]
     assert index.candidates({"name": "nobody"}) is None          # not indexed: a scan
     assert index.candidates({"login": {"$in": ["u1"]}}) is None  # not an equality: a scan
+
+
+@pytest.mark.gen_test
+async def test_compound_indexes_answer_full_key_lookups_and_unique_checks():
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    messages = db.messages
+    await messages.insert_many([{"room": "r1", "offset": i, "user_id": f"u{i % 7}", "client_id": f"c{i}"}
+                                for i in range(1, 1001)])
+    index = messages._index
+    found = index.candidates({"room": "r1", "user_id": "u3", "client_id": "c10"})
+    assert [d["offset"] for d in found] == [10]
+    with pytest.raises(DuplicateKeyError):
+        await messages.insert_one({"room": "r1", "offset": 5, "user_id": "x", "client_id": "new"})
+    with pytest.raises(DuplicateKeyError):
+        await messages.insert_one({"room": "r1", "offset": 2000, "user_id": "u3", "client_id": "c10"})
+    await messages.update_one({"room": "r1", "offset": 7}, {"$set": {"client_id": "renamed"}})
+    assert (await messages.find_one({"room": "r1", "user_id": "u0", "client_id": "renamed"}))["offset"] == 7
+    assert await messages.find_one({"room": "r1", "user_id": "u0", "client_id": "c7"}) is None
+    assert await messages.count_documents({"room": "r1"}) == 1000

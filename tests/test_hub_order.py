@@ -120,3 +120,32 @@ async def test_a_notice_is_written_after_the_pending_messages():
     writes = conns[0].handler.ws_connection.stream.writes
     assert len(writes) == 3
     assert b'"offset":2' in writes[1].replace(b" ", b"") and b"room_settings" in writes[2]
+
+
+@pytest.mark.gen_test
+async def test_an_offset_later_than_the_gap_wait_still_reaches_the_members_it_skipped():
+    hub, conns = await make_hub(members=2, batch_window=0.01, gap_wait=0.1)
+    hub._on_message(ROOM, payload(1))
+    hub._on_message(ROOM, payload(3))            # 2 is slow in storage, not lost
+    await asyncio.sleep(0.2)                     # the gap is skipped: 3 goes out
+    late_joiner = Connection(FakeHandler(), "late", "ev", "ru", max_buffer=1 << 20)
+    hub.add(late_joiner)
+    await hub.join(late_joiner, ROOM)
+    late_joiner.rooms[ROOM] = 3                  # joined after the skip, at offset 3
+    hub._on_message(ROOM, payload(2))            # ...and here it is
+    hub._on_message(ROOM, payload(2))            # a duplicate publish is not written again
+    for conn in conns:
+        assert offsets_seen(conn) == [1, 3, 2]
+    assert offsets_seen(late_joiner) == []
+
+
+def test_the_recent_cache_takes_a_late_offset_at_its_place():
+    from realtime.hub import RoomCache
+    cache = RoomCache("e1", size=4)
+    for offset in (1, 3, 4, 5):
+        cache.add(offset, b"%d" % offset)
+    cache.add(2, b"2")          # older than the cache's reach (it holds 1..5 minus 2, size 4): kept in order
+    cache.add(4, b"x")          # already there: unchanged
+    assert [o for o, _ in cache.frames] == [2, 3, 4, 5]
+    assert dict(cache.frames)[4] == b"4"
+    assert [o for o, _ in cache.since(2)] == [3, 4, 5]
