@@ -24,6 +24,10 @@ class Metrics:
                                      "Chat stream reads from storage on a recent-entry cache miss",
                                      ["reason"], registry=registry)
 
+        self.gc_pause = Histogram("livehall_gc_pause_seconds", "Cyclic garbage collector pauses",
+                                  ["generation"], registry=registry,
+                                  buckets=(.001, .005, .01, .025, .05, .1, .25, .5, 1))
+
     def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(handler, method, str(status)).inc()
         self.latency.labels(handler).observe(seconds)

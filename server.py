@@ -37,6 +37,7 @@ from accounts.passwords import PasswordHasher
 from handlers.base import NotFoundHandler
 from i18n import I18n
 from mail.mailer import Mailer
+from gcpolicy import CollectorPolicy
 from metrics import Metrics
 from mongo_indexes import ensure_indexes
 from realtime.broker import InProcessBroker
@@ -163,6 +164,7 @@ async def serve(settings: config.Settings, demo: bool) -> None:
     # walk every object at each run, only walk what came later.
     gc.collect()
     gc.freeze()
+    CollectorPolicy(services.metrics).install(services.live)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
