@@ -23,6 +23,8 @@ from realtime.protocol import FrameError
 
 log = logging.getLogger(__name__)
 
+USER_FIELDS = ("_id", "email", "login", "name", "locale", "platform_admin")
+
 
 class Live:
     def __init__(self, services, hub: Hub, max_buffer: int = 1024 * 1024,
@@ -69,6 +71,9 @@ class Live:
         """`session` identifies the browser session (its token hash): one device."""
         chat_locale = model.locale_for(event, viewer_locale)
         conn = Connection(handler, str(user["_id"]), str(event["_id"]), chat_locale, self.max_buffer)
+        # Only what frames need of the account (a connection lives for hours;
+        # the password hash and history of the document need not live with it).
+        user = {k: user[k] for k in USER_FIELDS if k in user}
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
                          session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
