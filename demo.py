@@ -94,6 +94,47 @@ ACCOUNTS += [(f"commentator-{c}", f"Commentator {c.upper()}", R.COMMENTATOR, c, 
 ACCOUNTS += [(f"attendee-{c}", f"Attendee {c.upper()}", R.ATTENDEE, c, []) for c in LOCALES]
 
 
+QUIZ_TITLE = {"ru": "Разминка", "en": "Warm-up quiz", "de": "Aufwärmquiz", "lv": "Iesildīšanās tests",
+              "lt": "Apšilimo testas", "et": "Soojendusviktoriin", "kk": "Жаттығу тесті", "he": "חידון חימום"}
+QUIZ_INTRO = {"ru": "Два вопроса о первом дне.", "en": "Two questions about day one.",
+              "de": "Zwei Fragen zum ersten Tag.", "lv": "Divi jautājumi par pirmo dienu.",
+              "lt": "Du klausimai apie pirmąją dieną.", "et": "Kaks küsimust esimese päeva kohta.",
+              "kk": "Бірінші күн туралы екі сұрақ.", "he": "שתי שאלות על היום הראשון."}
+QUIZ_QUESTIONS = [
+    {"kind": "single",
+     "text": {"ru": "Сколько языков у трансляции?", "en": "How many languages does the broadcast have?",
+              "de": "In wie vielen Sprachen läuft die Übertragung?", "lv": "Cik valodās ir tiešraide?",
+              "lt": "Kiek kalbų turi transliacija?", "et": "Mitmes keeles ülekanne on?",
+              "kk": "Эфир неше тілде?", "he": "בכמה שפות השידור?"},
+     "options": [{"text": {c: "6" for c in LOCALES}}, {"text": {c: "8" for c in LOCALES}, "correct": True},
+                 {"text": {c: "12" for c in LOCALES}}]},
+    {"kind": "multiple",
+     "text": {"ru": "Что есть на странице мероприятия?", "en": "What is on the event page?",
+              "de": "Was gibt es auf der Veranstaltungsseite?", "lv": "Kas ir pasākuma lapā?",
+              "lt": "Kas yra renginio puslapyje?", "et": "Mis on ürituse lehel?",
+              "kk": "Іс-шара бетінде не бар?", "he": "מה יש בעמוד האירוע?"},
+     "options": [{"text": {"ru": "Слайды", "en": "Slides", "de": "Folien", "lv": "Slaidi", "lt": "Skaidrės",
+                           "et": "Slaidid", "kk": "Слайдтар", "he": "שקופיות"}, "correct": True},
+                 {"text": {"ru": "Чат", "en": "Chat", "de": "Chat", "lv": "Tērzēšana", "lt": "Pokalbiai",
+                           "et": "Vestlus", "kk": "Чат", "he": "צ'אט"}, "correct": True},
+                 {"text": {"ru": "Бумажные билеты", "en": "Paper tickets", "de": "Papiertickets",
+                           "lv": "Papīra biļetes", "lt": "Popieriniai bilietai", "et": "Paberpiletid",
+                           "kk": "Қағаз билеттер", "he": "כרטיסי נייר"}}]},
+]
+PAGE_TITLE = {"ru": "Нетворкинг", "en": "Networking corner", "de": "Networking-Ecke", "lv": "Kontaktu stūrītis",
+              "lt": "Pažinčių kampelis", "et": "Suhtlusnurk", "kk": "Танысу бұрышы", "he": "פינת היכרויות"}
+PAGE_BODY = {
+    "ru": "Представьтесь и расскажите, откуда вы смотрите.\n\nПрограмма: https://example.org/livehall/programme.pdf",
+    "en": "Introduce yourself and say where you are watching from.\n\nProgramme: https://example.org/livehall/programme.pdf",
+    "de": "Stellen Sie sich vor und sagen Sie, von wo Sie zuschauen.\n\nProgramm: https://example.org/livehall/programme.pdf",
+    "lv": "Iepazīstiniet ar sevi un pastāstiet, no kurienes skatāties.\n\nProgramma: https://example.org/livehall/programme.pdf",
+    "lt": "Prisistatykite ir papasakokite, iš kur žiūrite.\n\nPrograma: https://example.org/livehall/programme.pdf",
+    "et": "Tutvustage end ja öelge, kust te vaatate.\n\nKava: https://example.org/livehall/programme.pdf",
+    "kk": "Өзіңізді таныстырып, қайдан көріп отырғаныңызды айтыңыз.\n\nБағдарлама: https://example.org/livehall/programme.pdf",
+    "he": "הציגו את עצמכם וספרו מאיפה אתם צופים.\n\nתוכנית: https://example.org/livehall/programme.pdf",
+}
+
+
 async def seed(services) -> dict:
     db = services.db
     space = await db.spaces.find_one({"slug": SPACE_SLUG})
@@ -143,12 +184,27 @@ async def seed(services) -> dict:
     await model.create_event(db, event)
 
     hashed = await services.hasher.hash(services.settings.demo_password)
+    admin = None
     for login, name, role, locale, langs in ACCOUNTS:
         user = await users.create(db, email=f"{login}@demo.livehall.test", name=name, locale=locale,
                                   password_hash=hashed, login=login, platform_admin=role == R.PLATFORM_ADMIN)
         if role != R.PLATFORM_ADMIN:
             await R.grant(db, user, "event", event["_id"], role, langs)
+        else:
+            admin = user
+    await _between_sessions(db, admin, event)
     return {"space": space, "event": event, "created": True}
+
+
+async def _between_sessions(db, admin: dict, event: dict) -> None:
+    """An open quiz and a community page with its discussion, so the demo shows them."""
+    from community import pages
+    from quizzes import authoring
+    quiz = await authoring.create(db, admin, event, title=dict(QUIZ_TITLE), intro=dict(QUIZ_INTRO),
+                                  time_limit_seconds=300, questions=QUIZ_QUESTIONS)
+    await authoring.set_status(db, admin, event, quiz, authoring.OPEN)
+    await pages.create(db, admin, event, slug="networking", title=dict(PAGE_TITLE), body=dict(PAGE_BODY),
+                       discussion="open", published=True)
 
 
 def describe(summary: dict, settings) -> str:

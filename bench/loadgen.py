@@ -169,12 +169,16 @@ class Client(WSListener):
             self.on_other(data, now())
 
     def on_chat(self, data: bytes, t: float) -> None:
-        self.chat += 1
+        # A frame may carry several messages (Livehall's `messages` frame).
+        self.chat += data.count(MARK)
         if self.sample:
-            i = data.find(MARK) + 3
-            parts = data[i:data.find(b"|~", i)].split(b"|")
-            self.ids.append(int(parts[0]) * ID_BASE + int(parts[1]))
-            self.lat.append(t - float(parts[2]))
+            i = data.find(MARK)
+            while i >= 0:
+                i += 3
+                parts = data[i:data.find(b"|~", i)].split(b"|")
+                self.ids.append(int(parts[0]) * ID_BASE + int(parts[1]))
+                self.lat.append(t - float(parts[2]))
+                i = data.find(MARK, i)
 
     def on_other(self, data: bytes, t: float) -> None:
         raise NotImplementedError
@@ -253,8 +257,13 @@ class LivehallClient(Client):
 
     def on_chat(self, data, t):
         super().on_chat(data, t)
-        k = data.find(b'"offset":') + 9
-        offset = int(data[k:data.find(b",", k)])
+        k = data.find(b'"offset":')
+        while k >= 0:
+            k += 9
+            self.on_offset(int(data[k:data.find(b",", k)]))
+            k = data.find(b'"offset":', k)
+
+    def on_offset(self, offset: int) -> None:
         if offset <= self.offset:
             # Late, into a jump already recorded (the server delivers an offset
             # that storage was slow to publish after it moved on), or a repeat.

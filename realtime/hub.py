@@ -18,7 +18,9 @@ arrives after its gap was skipped (storage was slow, not a hole) is still
 written to every member that was in the room when it was skipped, and goes
 into the recent cache at its place.  When a room is
 busy, what arrives within a window of the last write is written to each
-socket as one write of several frames: a socket costs one write per window,
+socket at once (as one `messages` frame when the room has at least
+`COMBINE_MEMBERS` local members, so that clients parse one frame, not one
+per message): a socket costs one write per window,
 not one per message, while a quiet room is written at once.  The window
 grows with the room's local members (about 40 µs each, at most
 `BATCH_WINDOW`): a write to a socket costs about 20 µs of CPU, so fan-out of
@@ -41,7 +43,7 @@ import weakref
 import orjson
 
 from realtime import channels
-from realtime.frames import text_frame
+from realtime.frames import combined_frame, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ RECENT_PER_ROOM = 1000
 BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be batched
 WRITE_COST = 40e-6   # seconds of window per local member: fan-out stays under half a core
 MIN_WINDOW = 0.02
+COMBINE_MEMBERS = 50  # local members from which a window's messages go out as one `messages` frame
 GAP_WAIT = 2.0       # seconds a message waits for an earlier offset before the gap is skipped
 OWED_LIMIT = 10000   # skipped offsets remembered per room, to deliver if they come late
 
@@ -108,8 +111,9 @@ class Connection:
         self.rooms[room] = offset
         self.write_frame(frame)
 
-    def deliver_batch(self, room: str, batch: list, blob: bytes) -> None:
-        """Offset-ordered (offset, frame) pairs; `blob` is their frames joined."""
+    def deliver_batch(self, room: str, batch: list, blob: bytes, combine: bool = False) -> None:
+        """Offset-ordered (offset, frame) pairs; `blob` is what goes out for all of them:
+        their frames joined, or one combined `messages` frame when `combine`."""
         held = self.recovering.get(room)
         if held is not None:
             held.extend(batch)
@@ -119,7 +123,7 @@ class Connection:
             fresh = [frame for offset, frame in batch if offset > last]
             if not fresh:
                 return
-            blob = b"".join(fresh)
+            blob = combined_frame(room, fresh) if combine and len(fresh) > 1 else b"".join(fresh)
         self.rooms[room] = max(last, batch[-1][0])
         self.write_frame(blob)
 
@@ -208,11 +212,13 @@ class RoomStream:
 
 class Hub:
     def __init__(self, broker, recent_per_room: int = RECENT_PER_ROOM,
-                 batch_window: float = BATCH_WINDOW, gap_wait: float = GAP_WAIT):
+                 batch_window: float = BATCH_WINDOW, gap_wait: float = GAP_WAIT,
+                 combine_members: int = COMBINE_MEMBERS):
         self.broker = broker
         self.recent_per_room = recent_per_room
         self.batch_window = batch_window
         self.gap_wait = gap_wait
+        self.combine_members = combine_members
         self.streams: dict[str, RoomStream] = {}
         broker.on_message = self._on_message
         broker.on_reconnect = self._on_reconnect
@@ -413,9 +419,15 @@ class Hub:
         members = self.channels.get(channel)
         if not members:
             return
-        blob = batch[0][1] if len(batch) == 1 else b"".join(frame for _, frame in batch)
+        combine = len(batch) > 1 and len(members) >= self.combine_members
+        if len(batch) == 1:
+            blob = batch[0][1]
+        elif combine:
+            blob = combined_frame(channel, [frame for _, frame in batch])
+        else:
+            blob = b"".join(frame for _, frame in batch)
         for conn in list(members):
-            conn.deliver_batch(channel, batch, blob)
+            conn.deliver_batch(channel, batch, blob, combine)
         self.delivered += len(members) * len(batch)
 
     async def _on_reconnect(self) -> None:

@@ -224,8 +224,12 @@ class SharedClient:
             self._writer.close()
             self._writer = None
         if self._reading is not None:
-            self._reading.cancel()
-            self._reading = None
+            reading, self._reading = self._reading, None
+            reading.cancel()
+            try:
+                await reading
+            except (asyncio.CancelledError, Exception):
+                pass
 
 
 class SharedDatabase:
@@ -302,6 +306,19 @@ class SharedCollection:
     async def aggregate(self, pipeline, **kwargs) -> SharedCursor:
         return SharedCursor(self, "aggregate", [pipeline], kwargs)
 
+    # pymongo gives an inserted document without `_id` its new id in place,
+    # and callers rely on that; the document crosses a socket here, so the id
+    # is made on this side first.
+    async def insert_one(self, document, *args, **kwargs):
+        document.setdefault("_id", bson.ObjectId())
+        return await self._call("insert_one", (document,) + args, kwargs)
+
+    async def insert_many(self, documents, *args, **kwargs):
+        documents = list(documents)
+        for document in documents:
+            document.setdefault("_id", bson.ObjectId())
+        return await self._call("insert_many", (documents,) + args, kwargs)
+
 
 def _remote(name):
     async def method(self, *args, **kwargs):
@@ -310,7 +327,7 @@ def _remote(name):
     return method
 
 
-for _op in COLLECTION_OPS - {"find", "aggregate"}:
+for _op in COLLECTION_OPS - {"find", "aggregate", "insert_one", "insert_many"}:
     setattr(SharedCollection, _op, _remote(_op))
 
 

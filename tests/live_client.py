@@ -15,6 +15,7 @@ class LiveClient:
         self.conn = conn
         self.frames: list[dict] = []
         self.closed = False
+        self._unpacked: list[dict] = []   # the rest of a `messages` frame, one `message` each
 
     @classmethod
     async def connect(cls, base_url: str, browser, event_id, origin: str | None = None, path: str = "/ws"):
@@ -28,11 +29,18 @@ class LiveClient:
                                       binary=isinstance(message, bytes))
 
     async def next(self, timeout: float = 5.0) -> dict | None:
-        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
-        if raw is None:
-            self.closed = True
-            return None
-        frame = json.loads(raw)
+        """The next frame; a combined `messages` frame comes out as its `message` frames."""
+        if self._unpacked:
+            frame = self._unpacked.pop(0)
+        else:
+            raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+            if raw is None:
+                self.closed = True
+                return None
+            frame = json.loads(raw)
+            if frame.get("type") == "messages":
+                self.combined = getattr(self, "combined", 0) + 1
+                frame, self._unpacked = frame["items"][0], frame["items"][1:]
         self.frames.append(frame)
         return frame
 

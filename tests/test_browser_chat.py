@@ -244,3 +244,28 @@ async def test_chat_opens_when_its_script_arrives_after_the_first_frames(factory
         await page.wait_for_selector("#chat-pane-pub li.chat-msg.own")
         await page.click("#chat-tab-sup")
         await page.wait_for_selector("#chat-text-sup:not([disabled])")
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_busy_rooms_combined_messages_frame_shows_every_message(factory, browser, base_url, services):
+    """In a big room the server sends a window's messages as one `messages` frame."""
+    services.hub.combine_members = 1   # this room is small: combine as a big one would
+    event = await seeded(factory, locales=("ru", "en"))
+    space = await services.db.spaces.find_one({"_id": event["space_id"]})
+    attendee = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    _, sb = await person(factory, browser, event, role=R.ATTENDEE, locale="ru")
+    sender, _, _ = await live(base_url, sb, event)
+    room = channels.public_room(event["_id"], "ru")
+    await joined(sender, [room])
+    async with chromium() as chrome:
+        page = await open_event(chrome, base_url, factory, space, event, attendee)
+        for i in range(8):
+            await sender.send({"type": "send", "room": room, "text": f"пачка {i}", "client_id": f"b{i}"})
+        for i in range(8):
+            await sender.expect("ack", client_id=f"b{i}")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#chat-pane-pub .chat-list li').length >= 8", timeout=10000)
+        texts = await page.eval_on_selector_all("#chat-pane-pub .chat-list li .chat-text", "els => els.map(e => e.textContent)")
+        assert [t for t in texts if t.startswith("пачка")] == [f"пачка {i}" for i in range(8)]
+    await sender.quiet(0.5)
+    assert getattr(sender, "combined", 0) >= 1   # the sender (a room member) got at least one combined frame

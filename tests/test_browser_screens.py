@@ -109,6 +109,7 @@ async def test_key_pages_in_every_locale_at_phone_and_desktop_width(locale, serv
     event = await live_demo(services, base_url)
     event_path = f"/e/{demo.SPACE_SLUG}/{demo.EVENT_SLUG}"
     admin_path = f"/admin/events/{event['_id']}"
+    quiz = await services.db.quizzes.find_one({"event_id": event["_id"]})
     password = services.settings.demo_password
     await services.db.users.update_one({"login": "admin"}, {"$set": {"locale": locale}})
     problems: list[str] = []
@@ -127,6 +128,10 @@ async def test_key_pages_in_every_locale_at_phone_and_desktop_width(locale, serv
             await shoot(page, base_url, event_path, locale, "event", width, problems,
                         ready="figure.slide[data-slide-index]")
             await shoot(page, base_url, "/profile", locale, "profile", width, problems)
+            for name, path in (("quizzes", "/quizzes"), ("quiz", f"/quizzes/{quiz['_id']}"),
+                               ("community", "/community"), ("community-page", "/community/networking"),
+                               ("support", "/support")):
+                await shoot(page, base_url, event_path + path, locale, name, width, problems)
             await attendee.close()
 
             admin = await browser.new_context(viewport=viewport, locale=locale)
@@ -136,7 +141,10 @@ async def test_key_pages_in_every_locale_at_phone_and_desktop_width(locale, serv
                                ("admin-console", admin_path + "/console"),
                                ("admin-attendees", admin_path + "/attendees"),
                                ("admin-slides", admin_path + "/slides"),
-                               ("admin-program", admin_path + "/program")):
+                               ("admin-program", admin_path + "/program"),
+                               ("admin-quizzes", admin_path + "/quizzes"),
+                               ("admin-quiz-results", admin_path + f"/quizzes/{quiz['_id']}/results"),
+                               ("admin-community", admin_path + "/community")):
                 await shoot(page, base_url, path, locale, name, width, problems)
             await admin.close()
     assert problems == []

@@ -149,3 +149,43 @@ def test_the_recent_cache_takes_a_late_offset_at_its_place():
     assert [o for o, _ in cache.frames] == [2, 3, 4, 5]
     assert dict(cache.frames)[4] == b"4"
     assert [o for o, _ in cache.since(2)] == [3, 4, 5]
+
+
+def unpacked_offsets(conn):
+    """Offsets of every message a fake socket received, `messages` frames unpacked."""
+    data = b"".join(conn.handler.ws_connection.stream.writes)
+    out = []
+    while data:
+        n = data[1] & 0x7F
+        head = 2
+        if n == 126:
+            n, head = int.from_bytes(data[2:4], "big"), 4
+        frame = json.loads(data[head:head + n])
+        out.append((frame["type"], [i["offset"] for i in frame["items"]] if frame["type"] == "messages"
+                    else [frame["offset"]]))
+        data = data[head + n:]
+    return out
+
+
+@pytest.mark.gen_test
+async def test_a_busy_big_room_gets_one_messages_frame_per_window():
+    hub, conns = await make_hub(members=3, batch_window=0.2, combine_members=3)
+    hub._on_message(ROOM, payload(1))
+    for offset in range(2, 7):
+        hub._on_message(ROOM, payload(offset))
+    await asyncio.sleep(0.3)
+    assert unpacked_offsets(conns[0]) == [("message", [1]), ("messages", [2, 3, 4, 5, 6])]
+    hub._on_message(ROOM, payload(7))            # the room was quiet for a window: at once
+    for offset in range(8, 11):
+        hub._on_message(ROOM, payload(offset))
+    conns[1].rooms[ROOM] = 8                     # already had 8 (say, from a resume)
+    conns[2].rooms[ROOM] = 9
+    await asyncio.sleep(0.3)
+    assert unpacked_offsets(conns[0])[-2:] == [("message", [7]), ("messages", [8, 9, 10])]
+    assert unpacked_offsets(conns[1])[-1] == ("messages", [9, 10])
+    assert unpacked_offsets(conns[2])[-1] == ("message", [10])
+    small, _ = await make_hub(members=2, batch_window=0.2, combine_members=3)
+    for offset in range(1, 4):
+        small._on_message(ROOM, payload(offset))
+    await asyncio.sleep(0.3)
+    assert [kind for kind, _ in unpacked_offsets(_[0])] == ["message"] * 3

@@ -25,3 +25,20 @@ async def test_errors_cross_the_socket_as_pymongo_errors(db):
         await db.u.insert_one({"email": "a@x.org"})
     res = await db.u.update_one({"email": "a@x.org"}, {"$set": {"n": 1}})
     assert res.matched_count == 1 and res.modified_count == 1
+
+
+@pytest.mark.gen_test
+async def test_insert_gives_the_callers_document_its_id_as_pymongo_does():
+    store = StoreServer()
+    port = await store.start()
+    client = SharedClient(f"127.0.0.1:{port}")
+    try:
+        doc = {"name": "a"}
+        result = await client["t"].things.insert_one(doc)
+        assert doc["_id"] == result.inserted_id
+        docs = [{"n": 1}, {"n": 2}]
+        many = await client["t"].things.insert_many(docs)
+        assert [d["_id"] for d in docs] == many.inserted_ids
+    finally:
+        await client.close()
+        await store.close()

@@ -119,6 +119,10 @@
         });
         this.emit("joined", msg);
         break;
+      case "messages":
+        // A busy room's window of messages in one frame: each as its own.
+        msg.items.forEach(function (item) { self.receive(item); });
+        break;
       case "message":
         var at = this.rooms[msg.room];
         if (at && msg.offset > at.offset) at.offset = msg.offset;
