@@ -44,6 +44,38 @@ CHECKS = """() => {
   for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
     if (visible(el) && !name(el)) out.push('nameless ' + describe(el));
   }
+  // Text contrast (WCAG 2 AA): 4.5:1, or 3:1 for large text; disabled controls are exempt.
+  const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+      if (getComputedStyle(e).backgroundImage !== 'none') return null;  // a gradient or image: not judged
+    }
+    return [255, 255, 255];
+  };
+  const seen = new Set();
+  for (const el of document.querySelectorAll('body *')) {
+    if (!visible(el) || el.closest('[disabled], [aria-disabled=true], iframe, video, .slide, .visually-hidden')) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(el), bg = background(el);
+    if (!bg) continue;
+    const fg = rgb(style.color);
+    const [a, b] = [lum(fg.slice(0, 3)), lum(bg.slice(0, 3))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const key = describe(el) + style.color;
+    if (ratio < need && !seen.has(key)) {
+      seen.add(key);
+      out.push('low contrast ' + ratio.toFixed(2) + ': ' + describe(el) + ' "' + el.textContent.trim().slice(0, 30) + '"');
+    }
+  }
   const doc = document.documentElement;
   if (doc.scrollWidth > window.innerWidth + 1)
     out.push('wider than the viewport: ' + doc.scrollWidth + ' > ' + window.innerWidth);
