@@ -276,7 +276,9 @@ class Hub:
         self.by_user.setdefault(conn.user_id, weakref.WeakSet()).add(conn)
 
     async def remove(self, conn: Connection) -> None:
-        for channel in [c for c, m in self.channels.items() if conn in m]:
+        # The connection knows its channels; scanning every channel of the
+        # process per close made a reconnect storm quadratic.
+        for channel in list(conn.joined):
             await self.leave(conn, channel)
         users = self.by_user.get(conn.user_id)
         if users is not None:

@@ -189,3 +189,15 @@ async def test_a_busy_big_room_gets_one_messages_frame_per_window():
         small._on_message(ROOM, payload(offset))
     await asyncio.sleep(0.3)
     assert [kind for kind, _ in unpacked_offsets(_[0])] == ["message"] * 3
+
+
+@pytest.mark.gen_test
+async def test_removing_a_connection_leaves_exactly_its_channels():
+    hub, conns = await make_hub(members=2)
+    other = "ev:{ev}:dev:u0"
+    await hub.join(conns[0], other)
+    await hub.remove(conns[0])
+    assert conns[0] not in hub.channels[ROOM] and other not in hub.channels
+    assert conns[0].joined == {} and conns[1] in hub.channels[ROOM]
+    await hub.remove(conns[1])
+    assert hub.channels == {} and hub.streams == {}
