@@ -59,6 +59,9 @@ log = logging.getLogger("livehall")
 DRAIN_SECONDS = 10
 
 
+REDIS_POOL_SIZE = 64  # commands in flight to Redis per process (pub/sub shards have their own)
+
+
 async def make_services(settings: config.Settings, storage=None) -> Services:
     """Open every client the platform needs; `storage` lets tests share one database."""
     storage = storage or await open_database(settings)
@@ -68,8 +71,13 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     redis_client = None
     if settings.redis_url:
         import redis.asyncio as aioredis
-        redis_client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2,
-                                         health_check_interval=15)
+        # A blocking pool: when every connection is busy (a burst of chat sends
+        # publishing at once), a command waits for one instead of failing with
+        # "Too many connections" as redis-py's default pool does past its cap.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=10,
+            socket_connect_timeout=2, health_check_interval=15)
+        redis_client = aioredis.Redis.from_pool(pool)  # closes the pool on aclose()
     i18n = I18n()
     missing = i18n.missing_catalogs()
     if missing:
