@@ -59,7 +59,7 @@ log = logging.getLogger("livehall")
 DRAIN_SECONDS = 10
 
 
-REDIS_POOL_SIZE = 64  # commands in flight to Redis per process (pub/sub shards have their own)
+REDIS_POOL_SIZE = 2000  # connections to Redis per process at most (Redis allows 10,000 clients)
 
 
 async def make_services(settings: config.Settings, storage=None) -> Services:
@@ -71,13 +71,12 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     redis_client = None
     if settings.redis_url:
         import redis.asyncio as aioredis
-        # A blocking pool: when every connection is busy (a burst of chat sends
-        # publishing at once), a command waits for one instead of failing with
-        # "Too many connections" as redis-py's default pool does past its cap.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=10,
-            socket_connect_timeout=2, health_check_interval=15)
-        redis_client = aioredis.Redis.from_pool(pool)  # closes the pool on aclose()
+        # Ten thousand sockets opening at once each claim their device and
+        # publish: hundreds of commands in flight.  redis-py's async pool fails
+        # with "Too many connections" past its cap, and a small blocking pool
+        # starves the opens, so the cap is set well above such a burst.
+        redis_client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2,
+                                         health_check_interval=15, max_connections=REDIS_POOL_SIZE)
     i18n = I18n()
     missing = i18n.missing_catalogs()
     if missing:
