@@ -47,8 +47,8 @@ def payload(offset):
                        "text": f"m{offset}"}).encode()
 
 
-def offsets_seen(conn):
-    """Parse the frames a fake socket received back into offsets."""
+def frames_seen(conn):
+    """The JSON frames a fake socket received, in order."""
     data = b"".join(conn.handler.ws_connection.stream.writes)
     out = []
     while data:
@@ -56,9 +56,13 @@ def offsets_seen(conn):
         head = 2
         if n == 126:
             n, head = int.from_bytes(data[2:4], "big"), 4
-        out.append(json.loads(data[head:head + n])["offset"])
+        out.append(json.loads(data[head:head + n]))
         data = data[head + n:]
     return out
+
+
+def offsets_seen(conn):
+    return [frame["offset"] for frame in frames_seen(conn)]
 
 
 async def make_hub(members=3, **kw):
@@ -152,19 +156,9 @@ def test_the_recent_cache_takes_a_late_offset_at_its_place():
 
 
 def unpacked_offsets(conn):
-    """Offsets of every message a fake socket received, `messages` frames unpacked."""
-    data = b"".join(conn.handler.ws_connection.stream.writes)
-    out = []
-    while data:
-        n = data[1] & 0x7F
-        head = 2
-        if n == 126:
-            n, head = int.from_bytes(data[2:4], "big"), 4
-        frame = json.loads(data[head:head + n])
-        out.append((frame["type"], [i["offset"] for i in frame["items"]] if frame["type"] == "messages"
-                    else [frame["offset"]]))
-        data = data[head + n:]
-    return out
+    """(type, offsets) of each frame a fake socket received, `messages` frames unpacked."""
+    return [(f["type"], [i["offset"] for i in f["items"]] if f["type"] == "messages" else [f["offset"]])
+            for f in frames_seen(conn)]
 
 
 @pytest.mark.gen_test
