@@ -48,6 +48,7 @@ from realtime import devices as live_devices, presence as live_presence
 from realtime import questions as question_frames
 from realtime import moderation as live_moderation
 from realtime import community as live_community
+from realtime import keepalive as live_keepalive
 from realtime.live import Live
 from realtime.notify import StateChanges
 from realtime.protocol import HARD_FRAME_BYTES
@@ -101,6 +102,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     question_frames.install(services.live)
     live_moderation.install(services.live)
     live_community.install(services.live)
+    live_keepalive.install(services.live)
     services.live.start()
     return services
 
@@ -133,8 +135,6 @@ def make_app(services: Services) -> tornado.web.Application:
         debug=False,
         services=services,
         websocket_max_message_size=HARD_FRAME_BYTES,
-        websocket_ping_interval=25,
-        websocket_ping_timeout=20,
     )
 
 

@@ -53,15 +53,6 @@ def questions_mod_room(event_id) -> str:
     return f"ev:{{{event_id}}}:{QUESTIONS_MOD}"
 
 
-def member_channel(event_id, user_id) -> str:
-    """Every connection of one account to one event; not a room (parse_room refuses it)."""
-    return f"ev:{{{event_id}}}:user:{user_id}"
-
-
-def user_channel(user_id) -> str:
-    return f"user:{{{user_id}}}"
-
-
 def parse_room(name: str) -> dict | None:
     """{'event_id', 'kind', 'locale', 'user_id', 'page_id'} for a valid room name, else None."""
     if not isinstance(name, str) or len(name) > 120:

@@ -3,8 +3,10 @@
 A device is a browser session (accounts.devices).  When a viewer connects
 (events.audience.is_viewer: staff are exempt), its session claims the
 (event, account) record.  If another session held it, a `device_claimed`
-notice goes out once on the account's user channel.  Every process with
-connections of that account receives it, reads the record, and each of its
+notice goes out once on the event's state channel (every process with
+connections of the event is in it; no channel per account to subscribe).
+Every process with connections of that account acts on it: it reads the
+record, and each of its
 connections of that account to that event from another session gets
 `{"type": "takeover", "reason": "another_device"}` and is closed with code
 4001.  Tabs of one browser share the session and never take each other over.
@@ -12,8 +14,7 @@ connections of that account to that event from another session gets
 The notice only says "look at the record"; the record decides.  So when two
 devices connect at once the last claim wins in every process, and a notice
 arriving late never closes the device that holds the record.  Pub/sub may
-lose a notice (a process whose subscription to the user channel is still
-being set up, a broker reconnect); two checks against the record close that
+lose a notice (a broker reconnect); two checks against the record close that
 gap: each new connection looks again `check_after` seconds after claiming,
 and the periodic refresh of the records reports every connection whose
 session is no longer the current one.
@@ -53,16 +54,9 @@ class Devices:
     async def on_open(self, conn: Connection) -> None:
         if not self.bound(conn):
             return
-        hub = self.live.hub
-        channel = channels.user_channel(conn.user_id)
-        # Other features may have put the connection in its user channel already.
-        if conn not in hub.channels.get(channel, ()):
-            await hub.join(conn, channel)
         if conn.closed:
-            # Closed while joining (taken over by a device that claimed just
-            # now, or gone): it must neither stay in the channel nor claim.
-            await hub.leave(conn, channel)
-            return
+            return  # gone (or taken over) while opening: it must not claim
+        hub = self.live.hub
         session = conn.info["session"]
         try:
             try:
@@ -70,8 +64,8 @@ class Devices:
             finally:
                 conn.info["claimed"] = next(self._ticks)
             if previous != session:
-                await hub.publish(channel, {"type": CLAIMED, "event": conn.event_id,
-                                            "user": conn.user_id, "session": session})
+                await hub.publish(channels.state_channel(conn.event_id),
+                                  {"type": CLAIMED, "event": conn.event_id, "user": conn.user_id, "session": session})
         except Exception:
             # Redis unreachable: watching goes on, and the refresh claims the
             # record once Redis answers again.

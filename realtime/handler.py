@@ -75,6 +75,20 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         # The connection holds what it needs; the handler's own references
         # would keep one more copy of these documents per socket.
         self.user = self.event = self.roles = self.session = None
+        self._shed()
+
+    def _shed(self) -> None:
+        """Drop what the upgrade request needed and a socket open for hours does not.
+
+        The request's headers and parsed cookies, the response headers
+        already sent and the template helpers are a few kilobytes per socket;
+        the handshake is over (and logged) by now.  Tornado's own coroutine
+        still refers to the headers object, so it is emptied, not replaced.
+        """
+        self.request.headers.clear()
+        self.request.__dict__.pop("_cookies", None)
+        self._headers.clear()
+        self.ui = None
 
     async def on_message(self, message):
         if self.conn is None or self.conn.closed:
@@ -86,6 +100,10 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             # other connections; the client is told and may go on.
             log.exception("frame handling failed", extra={"user": self.conn.user_id})
             self.conn.send(protocol.error("internal", "the server could not handle this frame"))
+
+    def on_pong(self, data):
+        if self.conn is not None:
+            self.conn.ponged = True
 
     def on_close(self):
         if self.conn is not None:

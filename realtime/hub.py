@@ -38,9 +38,9 @@ import asyncio
 import bisect
 import collections
 import logging
-import weakref
 
 import orjson
+from tornado.iostream import IOStream
 
 from realtime import channels
 from realtime.frames import combined_frame, text_frame
@@ -66,7 +66,7 @@ class Connection:
     """One client socket as the hub sees it; the handler owns its lifetime."""
 
     __slots__ = ("handler", "user_id", "event_id", "locale", "rooms", "recovering",
-                 "closed", "max_buffer", "__weakref__", "info", "joined")
+                 "closed", "max_buffer", "info", "joined", "ping_slot", "ponged")
 
     def __init__(self, handler, user_id: str, event_id: str, locale: str, max_buffer: int):
         self.handler = handler
@@ -79,6 +79,8 @@ class Connection:
         self.closed = False
         self.max_buffer = max_buffer
         self.info: dict = {}
+        self.ping_slot = 0     # realtime.keepalive: the tick on which this socket is pinged
+        self.ponged = True     # whether the last ping was answered
 
     def write_frame(self, frame: bytes) -> bool:
         if self.closed:
@@ -91,10 +93,27 @@ class Connection:
             return False
         # Tornado keeps unsent bytes in stream._write_buffer; there is no
         # public accessor, and this check is what bounds memory per client.
-        if len(stream._write_buffer) + len(frame) > self.max_buffer:
+        pending = len(stream._write_buffer)
+        if pending + len(frame) > self.max_buffer:
             log.info("slow client disconnected", extra={"user": self.user_id})
             self.close(CLOSE_SLOW, "too slow: reconnect and resume")
             return False
+        if not pending and type(stream) is IOStream:
+            # Nothing queued: hand the bytes to the kernel directly.
+            # IOStream.write makes a future and schedules a callback for
+            # every write, which costs more than the send itself when one
+            # broadcast goes to thousands of sockets.  Only what the kernel
+            # does not take goes through the stream, behind nothing else,
+            # so order holds.  (TLS streams always take the stream's path.)
+            try:
+                sent = stream.socket.send(frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # the stream's own write meets the error and closes
+            if sent == len(frame):
+                return True
+            frame = memoryview(frame)[sent:]
         stream.write(frame)
         return True
 
@@ -223,7 +242,9 @@ class Hub:
         broker.on_message = self._on_message
         broker.on_reconnect = self._on_reconnect
         self.channels: dict[str, set[Connection]] = {}
-        self.by_user: dict[str, weakref.WeakSet] = {}
+        # user id -> that account's connections here (usually one: a list is
+        # the smallest container, and ten thousand of them add up).
+        self.by_user: dict[str, list[Connection]] = {}
         self.caches: dict[str, RoomCache] = {}
         self._subscribing: dict[str, asyncio.Future] = {}
         self.notice_listeners = []  # callables(channel, message, members) after a notice is forwarded
@@ -273,7 +294,7 @@ class Hub:
             await self.broker.unsubscribe(channel)
 
     def add(self, conn: Connection) -> None:
-        self.by_user.setdefault(conn.user_id, weakref.WeakSet()).add(conn)
+        self.by_user.setdefault(conn.user_id, []).append(conn)
 
     async def remove(self, conn: Connection) -> None:
         # The connection knows its channels; scanning every channel of the
@@ -282,7 +303,8 @@ class Hub:
             await self.leave(conn, channel)
         users = self.by_user.get(conn.user_id)
         if users is not None:
-            users.discard(conn)
+            if conn in users:
+                users.remove(conn)
             if not users:
                 del self.by_user[conn.user_id]
 
@@ -293,6 +315,16 @@ class Hub:
 
     async def publish(self, channel: str, message: dict) -> None:
         await self.broker.publish(channel, encode(message))
+
+    async def publish_to(self, channel: str, user_id: str, message: dict) -> None:
+        """A notice for one account's connections among the channel's members.
+
+        Per-account notices ride a channel the connections are in anyway
+        (their event's state channel) instead of a channel per account:
+        one subscription per process rather than one per viewer, and
+        nothing to subscribe or unsubscribe when a viewer comes or goes.
+        """
+        await self.publish(channel, {**message, "to": str(user_id)})
 
     def _on_message(self, channel: str, payload: bytes) -> None:
         members = self.channels.get(channel)
@@ -313,7 +345,12 @@ class Hub:
         else:
             # Notices (sanctions, room settings, questions) go to every member
             # as they are, after the room's pending messages so order holds;
-            # listeners may also act on them in this process.
+            # listeners may also act on them in this process.  One addressed
+            # `to` an account goes only to that account's members.
+            to = message.pop("to", None)
+            if to is not None:
+                members = [conn for conn in self.by_user.get(to, ()) if conn in members]
+                payload = encode(message)  # the address is not part of the frame
             self._flush(channel)
             frame = text_frame(payload)
             for conn in list(members):

@@ -48,6 +48,8 @@ class Live:
         self.join_checks = []
         self.send_checks = []
         self._events: dict[str, dict] = {}
+        self.keepalive = None  # realtime.keepalive, once installed
+        self._roles: dict[tuple, dict] = {}
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
@@ -74,10 +76,13 @@ class Live:
         # Only what frames need of the account (a connection lives for hours;
         # the password hash and history of the document need not live with it).
         user = {k: user[k] for k in USER_FIELDS if k in user}
+        roles = self._shared_roles(roles)
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
                          session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
         self.hub.add(conn)
+        if self.keepalive is not None:
+            self.keepalive.assign(conn)
         # Join first, then read: a change landing in between arrives as a
         # newer state_version, and clients apply only newer states.
         await self.hub.join(conn, channels.state_channel(conn.event_id))
@@ -108,6 +113,20 @@ class Live:
             return cached
         self._events[key] = event
         return event
+
+    def _shared_roles(self, roles: dict) -> dict:
+        """One read-only copy per distinct set of roles, holding what frames check.
+
+        Frames look at role names and a commentator's languages only; ten
+        thousand attendees share one `{"attendee": ...}` instead of each
+        keeping its membership documents.
+        """
+        key = tuple(sorted((role, tuple(m.get("locales") or ())) for role, m in roles.items()))
+        shared = self._roles.get(key)
+        if shared is None:
+            shared = self._roles[key] = {role: {"role": role, "locales": list(locales)}
+                                         for role, locales in key}
+        return shared
 
     async def close(self, conn: Connection) -> None:
         conn.closed = True

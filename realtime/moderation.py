@@ -7,10 +7,10 @@ Who may do what (the rules themselves are in chat.moderation):
   language is one of theirs;
 - nobody sanctions staff; everyone else gets `forbidden`.
 
-Every connection joins its account's member channel for the event on
-connecting.  A sanction is stored, then published there once: every process
-writes the `sanction` frame to that account's local connections, and for a
-ban takes them out of the event's chat rooms.  Sends and joins are checked
+A sanction is stored, then published once on the event's state channel,
+addressed to the account (`Hub.publish_to`): every process writes the
+`sanction` frame to that account's local connections, and for a ban takes
+them out of the event's chat rooms.  Sends and joins are checked
 against the stored sanctions and the room's slow mode through the hooks
 `live.send_checks` and `live.join_checks`.
 """
@@ -47,8 +47,8 @@ class Moderation:
     # --- connection life ---------------------------------------------------------
 
     async def on_open(self, conn: Connection) -> None:
-        # Join first, then read: a sanction stored in between arrives as a frame.
-        await self.live.hub.join(conn, channels.member_channel(conn.event_id, conn.user_id))
+        # Sanctions reach the account through the event's state channel,
+        # joined before this hook runs: one stored in between arrives as a frame.
         if moderation.is_staff(conn.info["roles"]):
             return
         for kind, doc in sorted((await moderation.active(self.db, conn.event_id, conn.user_id)).items()):
@@ -60,9 +60,10 @@ class Moderation:
         if kind == "room_settings":
             self._slow[channel] = (int(message.get("slow_mode") or 0), time.monotonic() + SETTINGS_TTL)
         elif kind == "sanction" and message.get("kind") == moderation.BAN and message.get("active"):
-            if channel == channels.member_channel(message.get("event"), message.get("user")):
+            if channel == channels.state_channel(message.get("event")):
                 for conn in list(members):
-                    self.live.services.spawn(self._leave_chat(conn))
+                    if conn.user_id == message.get("user"):
+                        self.live.services.spawn(self._leave_chat(conn))
 
     async def _leave_chat(self, conn: Connection) -> None:
         for room in list(conn.rooms) + [r for r in conn.recovering if r not in conn.rooms]:
@@ -156,8 +157,8 @@ class Moderation:
         doc = await moderation.sanction(self.db, event=conn.info["event"], user_id=target["_id"], kind=kind,
                                         minutes=minutes, actor=conn.info["user"])
         user_id = str(target["_id"])
-        await self.live.hub.publish(channels.member_channel(conn.event_id, user_id),
-                                    self._sanction_frame(conn.event_id, user_id, kind, doc["until"]))
+        await self.live.hub.publish_to(channels.state_channel(conn.event_id), user_id,
+                                       self._sanction_frame(conn.event_id, user_id, kind, doc["until"]))
         conn.send({"type": "ack", "ref": msg.get("ref"), "user": user_id, "kind": kind,
                    "active": True, "until": _iso(doc["until"])})
 
@@ -167,8 +168,8 @@ class Moderation:
                                        actor=conn.info["user"])
         user_id = str(target["_id"])
         if lifted:
-            await self.live.hub.publish(channels.member_channel(conn.event_id, user_id),
-                                        self._sanction_frame(conn.event_id, user_id, kind, None))
+            await self.live.hub.publish_to(channels.state_channel(conn.event_id), user_id,
+                                           self._sanction_frame(conn.event_id, user_id, kind, None))
         conn.send({"type": "ack", "ref": msg.get("ref"), "user": user_id, "kind": kind,
                    "active": False, "lifted": lifted})
 

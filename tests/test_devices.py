@@ -6,7 +6,6 @@ import pytest
 
 import roles as R
 from accounts import devices as records
-from realtime import channels
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_realtime import seeded
@@ -127,7 +126,7 @@ async def test_clients_cannot_forge_a_takeover(factory, browser, base_url, servi
     forged = [
         {"type": "takeover", "reason": "another_device", "user": str(victim["_id"])},
         {"type": "device_claimed", "event": str(event["_id"]), "user": str(victim["_id"]), "session": "x"},
-        {"type": "join", "room": channels.user_channel(victim["_id"])},
+        {"type": "join", "room": f"user:{{{victim['_id']}}}"},
     ]
     codes = []
     for i, frame in enumerate(forged):

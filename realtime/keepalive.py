@@ -1,0 +1,66 @@
+"""WebSocket pings for every connection of the process, from one timer.
+
+A socket nobody answers on (a laptop lid closed, a NAT that forgot the
+flow) must be closed, and proxies drop connections that stay silent, so
+every socket gets a protocol ping every `INTERVAL` seconds and is closed
+when its pong has not come back by its next turn.
+
+Tornado can do this per socket (`websocket_ping_interval`), but it keeps a
+task and a timer per connection for it: with ten thousand viewers that is
+memory and wake-ups the process pays for nothing.  Here one timer ticks
+every second and pings the connections whose turn it is (each connection
+gets a slot among `INTERVAL`), so the pings are spread over the interval
+instead of arriving as one burst of writes.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+
+from realtime import timers
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 25  # seconds between pings to one socket; a pong is due before the next
+TICK = 1.0
+
+
+class Keepalive:
+    def __init__(self, hub, interval: int = INTERVAL, tick: float = TICK):
+        self.hub = hub
+        self.interval = interval
+        self.tick = tick
+        self._turn = itertools.count()
+        self._slots = itertools.count()
+
+    def assign(self, conn) -> None:
+        """Give a new connection its turn; it counts as answered until pinged."""
+        conn.ping_slot = next(self._slots) % self.interval
+        conn.ponged = True
+
+    async def round(self) -> None:
+        turn = next(self._turn) % self.interval
+        for conns in list(self.hub.by_user.values()):
+            for conn in list(conns):
+                if conn.ping_slot == turn and not conn.closed:
+                    self.check(conn)
+
+    @staticmethod
+    def check(conn) -> None:
+        """Close a connection that did not answer its last ping; ping it again otherwise."""
+        ws = conn.handler.ws_connection
+        if ws is None or ws.is_closing():
+            return
+        if not conn.ponged:
+            log.info("ping timed out", extra={"user": conn.user_id})
+            conn.close(1001, "ping timed out")
+            return
+        conn.ponged = False
+        ws.write_ping(b"")
+
+
+def install(live) -> Keepalive:
+    keepalive = Keepalive(live.hub)
+    live.keepalive = keepalive
+    timers.start(live.services, timers.every(lambda: keepalive.tick, keepalive.round, "keepalive"), "keepalive")
+    return keepalive
