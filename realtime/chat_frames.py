@@ -3,6 +3,12 @@
 Messages are stored before they are published (chat.store); a join that
 resumes is answered from the per-process recent-entry cache, loaded from
 storage once per room however many clients reconnect at the same moment.
+
+An entry is stored with its offset before it is published, so a resume can
+see offsets after a hole whose entry is still on its way (stored after the
+read, or published late).  The replay notes such holes; the entry is written
+to that connection when it arrives, even though its offset is behind the
+connection's position.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from realtime import channels, protocol
 from realtime.frames import text_frame
 from realtime.hub import Connection, encode
 from realtime.protocol import FrameError
+
+MAX_HOLE = 100  # a replay jump longer than this is a range that was never written, not one in flight
 
 
 class ChatFrames:
@@ -31,6 +39,7 @@ class ChatFrames:
         if room in conn.rooms or room in conn.recovering:
             raise FrameError(protocol.INVALID, "already in this room", msg.get("ref"))
         conn.recovering[room] = []
+        holes: set[int] = set()   # offsets the replay skipped: perhaps not yet published
         await self.live.hub.join(conn, room)
         try:
             cache = await self._recent(room)
@@ -39,7 +48,7 @@ class ChatFrames:
                 conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": current,
                            "recovered": None, "ref": msg.get("ref")})
                 conn.rooms[room] = current
-            elif epoch != cache.epoch or offset > current:
+            elif epoch != cache.epoch or offset > cache.known():
                 conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": current,
                            "recovered": False, "ref": msg.get("ref")})
                 conn.rooms[room] = current
@@ -59,12 +68,22 @@ class ChatFrames:
                     conn.rooms[room] = offset
                     for o, frame in missed:
                         if o > conn.rooms[room]:
+                            if 1 < o - conn.rooms[room] <= MAX_HOLE:
+                                holes.update(range(conn.rooms[room] + 1, o))
                             conn.rooms[room] = o
                             conn.write_frame(frame)
         finally:
             held = conn.recovering.pop(room, None) or []
         for o, frame in sorted(held, key=lambda item: item[0]):
-            conn.deliver(room, o, frame)
+            if o in holes:
+                # Stored before the resume's read, published after it: the
+                # replay went past it, so it goes out now, late but not lost.
+                holes.discard(o)
+                conn.write_frame(frame)
+            else:
+                conn.deliver(room, o, frame)
+        if holes and room in conn.rooms:
+            self.live.hub.owe(conn, room, holes)
 
     async def _recent(self, room: str):
         """The room's cache, loaded from storage once per process however many clients ask."""

@@ -155,18 +155,19 @@ class Connection:
 class RoomCache:
     """The recent frames of one room, in offset order, for cheap resumes.
 
-    `last` is the room's newest offset known to this process.  Until
+    `last` is the newest offset this process holds for the room.  Until
     `merge` runs with what storage returned, the cache only collects live
     entries (`loaded` is False) and is not used to answer resumes.
     """
 
-    __slots__ = ("epoch", "frames", "last", "loaded", "size")
+    __slots__ = ("epoch", "frames", "last", "loaded", "size", "counter")
 
     def __init__(self, epoch: str, size: int = RECENT_PER_ROOM):
         self.epoch = epoch
         self.size = size
         self.frames: collections.deque = collections.deque(maxlen=size)
         self.last = 0
+        self.counter = 0   # the room's offset counter when storage was read
         self.loaded = False
 
     def add(self, offset: int, frame: bytes) -> None:
@@ -183,12 +184,24 @@ class RoomCache:
                 self.frames.insert(i, (offset, frame))
         self.last = max(self.last, offset)
 
-    def merge(self, stored: list, last: int) -> None:
+    def merge(self, stored: list, counter: int = 0) -> None:
+        """Storage's recent entries joined with the live ones that came meanwhile.
+
+        `last` becomes the newest offset actually held.  The room's counter
+        may be ahead of it: entries whose offset was taken but which were not
+        yet stored when storage answered.  Those are still on their way and
+        arrive as live messages, in their order, after `last`.
+        """
         entries = dict(stored)
         entries.update(dict(self.frames))
         self.frames = collections.deque(sorted(entries.items())[-self.size:], maxlen=self.size)
-        self.last = max(self.last, last, self.frames[-1][0] if self.frames else 0)
+        self.last = max(self.last, self.frames[-1][0] if self.frames else 0)
+        self.counter = max(self.counter, counter)
         self.loaded = True
+
+    def known(self) -> int:
+        """The newest offset the room is known to have taken (held here or not)."""
+        return max(self.last, self.counter)
 
     def since(self, offset: int) -> list | None:
         """Frames after `offset`, or None when the cache does not reach back that far.
@@ -211,7 +224,8 @@ class RoomCache:
 class RoomStream:
     """Per room and process: puts messages back in offset order and batches bursts."""
 
-    __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write", "joins", "owed")
+    __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write", "joins", "owed",
+                 "lacking")
 
     def __init__(self):
         self.expected: int | None = None    # the next offset to deliver
@@ -222,6 +236,8 @@ class RoomStream:
         self.last_write = float("-inf")
         self.joins = 0                      # members that joined so far, numbering them
         self.owed: dict[int, int] = {}      # skipped offset -> joins when it was skipped
+        # offset -> connections whose resume went past it before it arrived
+        self.lacking: dict[int, set] = {}
 
     def cancel(self) -> None:
         for timer in (self.gap_timer, self.flush_timer):
@@ -392,9 +408,10 @@ class Hub:
             if cache is not None:
                 cache.add(offset, frame)
             owed = stream.owed.pop(offset, None)
+            lacking = stream.lacking.pop(offset, ())
             for conn in list(self.channels.get(channel, ())):
-                if owed is not None and conn.joined.get(channel, owed + 1) <= owed and \
-                        channel not in conn.recovering:
+                if channel not in conn.recovering and (
+                        conn in lacking or owed is not None and conn.joined.get(channel, owed + 1) <= owed):
                     conn.write_frame(frame)
                 else:
                     conn.deliver(channel, offset, frame)
@@ -484,6 +501,19 @@ class Hub:
                 conn.send({"type": "resync", "reason": "broker_reconnected"})
 
     # --- recovery cache -------------------------------------------------------
+
+    def owe(self, conn: Connection, channel: str, offsets) -> None:
+        """Offsets a resume went past without having them (stored, not yet
+        published): written to `conn` when they arrive, whatever its position."""
+        stream = self.streams.get(channel)
+        if stream is None:
+            return
+        for offset in offsets:
+            stream.lacking.setdefault(offset, set()).add(conn)
+        # Offsets that never arrive (a write that failed after taking its
+        # offset) must not pin connections forever.
+        while len(stream.lacking) > OWED_LIMIT:
+            stream.lacking.pop(next(iter(stream.lacking)))
 
     def cache(self, channel: str, epoch: str) -> RoomCache:
         cache = self.caches.get(channel)

@@ -278,3 +278,46 @@ async def test_a_frame_over_the_hard_limit_closes_only_that_connection(factory, 
     assert await a.next(5) is None and a.conn.close_code == 1009
     await b.send({"type": "ping", "ref": "fine"})
     await b.expect("pong", ref="fine")
+
+
+@pytest.mark.gen_test
+async def test_a_resume_past_an_entry_still_on_its_way_gets_it_when_it_arrives(factory, browser, base_url, services,
+                                                                              monkeypatch):
+    """Offset 2 is stored but published late (after 3, after the gap wait): a client
+    that resumes in between replays 3 and must still get 2, once."""
+    monkeypatch.setattr(services.hub, "gap_wait", 0.3)
+    event = await seeded(factory)
+    _, ab = await person(factory, browser, event, locale="ru")
+    _, bb = await person(factory, browser, event, locale="ru")
+    room = channels.public_room(event["_id"], "ru")
+    a, _, _ = await live(base_url, ab, event)
+    b, _, _ = await live(base_url, bb, event)
+    for c in (a, b):
+        await c.send({"type": "join", "room": room})
+    joined = await a.expect("joined", room=room)
+    await b.expect("joined", room=room)
+    held = []
+    publish = services.hub.broker.publish
+
+    async def late_publish(channel, payload):
+        if b'"late"' in payload:
+            held.append((channel, payload))
+            return
+        await publish(channel, payload)
+
+    monkeypatch.setattr(services.hub.broker, "publish", late_publish)
+    for i, text in enumerate(["m1", "late", "m3"]):
+        await b.send({"type": "send", "room": room, "text": text, "client_id": f"c{i}"})
+        await b.expect("ack", offset=i + 1)
+    await a.expect("message", offset=1)
+    a.close()
+    await asyncio.sleep(0.6)  # offset 3 waited for 2, then went out without it
+    a2, _, _ = await live(base_url, ab, event)
+    await a2.send({"type": "join", "room": room, "epoch": joined["epoch"], "offset": 1})
+    assert (await a2.expect("joined", room=room))["recovered"] is True
+    assert (await a2.expect("message"))["offset"] == 3
+    assert len(held) == 1
+    await publish(*held[0])
+    late = await a2.expect("message")
+    assert (late["offset"], late["text"]) == (2, "late")
+    assert not [f for f in await a2.quiet() if f.get("type") == "message"]
