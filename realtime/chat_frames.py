@@ -16,7 +16,7 @@ import asyncio
 
 from chat import access, store
 from realtime import channels, protocol
-from realtime.frames import text_frame
+from realtime.frames import combined_frame, text_frame
 from realtime.hub import Connection, encode
 from realtime.protocol import FrameError
 
@@ -66,12 +66,19 @@ class ChatFrames:
                     conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": offset,
                                "recovered": True, "missed": len(missed), "ref": msg.get("ref")})
                     conn.rooms[room] = offset
+                    replay = []
                     for o, frame in missed:
                         if o > conn.rooms[room]:
                             if 1 < o - conn.rooms[room] <= MAX_HOLE:
                                 holes.update(range(conn.rooms[room] + 1, o))
                             conn.rooms[room] = o
-                            conn.write_frame(frame)
+                            replay.append(frame)
+                    # One write for the whole replay: a reconnect storm
+                    # replays hundreds of thousands of entries.
+                    if len(replay) > 1:
+                        conn.write_frame(combined_frame(room, replay))
+                    elif replay:
+                        conn.write_frame(replay[0])
         finally:
             held = conn.recovering.pop(room, None) or []
         for o, frame in sorted(held, key=lambda item: item[0]):
