@@ -35,6 +35,7 @@ from __future__ import annotations
 import array
 import asyncio
 import random
+import re
 import resource
 import signal
 import threading
@@ -46,6 +47,7 @@ import orjson
 from picows import WSListener, WSMsgType, ws_connect
 
 MARK = b"~B|"
+OFFSETS = re.compile(rb'"offset":(\d+)')
 FILLER = " lorem ipsum dolor sit amet, consectetur adipiscing elit"
 ID_BASE = 10_000_000          # a message id in reports: sender * ID_BASE + seq
 now = time.monotonic
@@ -257,11 +259,16 @@ class LivehallClient(Client):
 
     def on_chat(self, data, t):
         super().on_chat(data, t)
-        k = data.find(b'"offset":')
-        while k >= 0:
-            k += 9
-            self.on_offset(int(data[k:data.find(b",", k)]))
-            k = data.find(b'"offset":', k)
+        offsets = list(map(int, OFFSETS.findall(data)))
+        if not offsets:
+            return
+        first = offsets[0]
+        # The usual case, checked in C: exactly the next offsets in order.
+        if first == self.offset + 1 and offsets == list(range(first, first + len(offsets))):
+            self.offset = offsets[-1]
+            return
+        for offset in offsets:
+            self.on_offset(offset)
 
     def on_offset(self, offset: int) -> None:
         if offset <= self.offset:

@@ -79,6 +79,21 @@ async def get_event(db, event_id) -> dict | None:
     return await db.events.find_one({"_id": oid}) if oid else None
 
 
+async def get_events(db, event_ids) -> dict:
+    """Events by id, read at once: {id as given: document} for those that exist."""
+    wanted = {}
+    for given in event_ids:
+        oid = as_id(given)
+        if oid is not None:
+            wanted.setdefault(oid, []).append(given)
+    found = {}
+    if wanted:
+        async for doc in db.events.find({"_id": {"$in": list(wanted)}}):
+            for given in wanted.get(doc["_id"], ()):
+                found[given] = doc
+    return found
+
+
 async def get_event_by_slugs(db, space_slug: str, event_slug: str) -> tuple[dict | None, dict | None]:
     space = await db.spaces.find_one({"slug": space_slug})
     if not space:

@@ -41,7 +41,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         user = await users.by_id(self.services.db, session["user_id"]) if session else None
         if not user:
             raise tornado.web.HTTPError(401, reason="sign in first")
-        event = await model.get_event(self.services.db, self.get_query_argument("event", ""))
+        event = await self.live.read_event(self.get_query_argument("event", ""))
         if not event:
             raise tornado.web.HTTPError(404, reason="unknown event")
         roles = await R.roles_in(self.services.db, user, event["space_id"], event["_id"])

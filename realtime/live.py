@@ -20,6 +20,7 @@ from realtime import channels, protocol
 from realtime.frames import text_frame
 from realtime.hub import Connection, Hub, encode
 from realtime.protocol import FrameError
+from storage import batching
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Live:
         self._events: dict[str, dict] = {}
         self.keepalive = None  # realtime.keepalive, once installed
         self._roles: dict[tuple, dict] = {}
+        self._event_reads = batching.keyed_reads(lambda ids: model.get_events(self.db, ids))
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
@@ -60,6 +62,11 @@ class Live:
         return {"type": "state", "event": str(event["_id"]), "state_version": event.get("state_version", 0),
                 "default_locale": event["default_locale"],
                 "locales": {loc: view.live_state(event, loc) for loc in event["locales"]}}
+
+    async def read_event(self, event_id) -> dict | None:
+        """The event as stored now; reads asked for in one loop turn share one query
+        (a reconnect storm asks for the same event thousands of times a second)."""
+        return await self._event_reads.submit(event_id)
 
     async def on_state_change(self, event_id, change: dict) -> None:
         event = await model.get_event(self.db, event_id)
@@ -92,7 +99,7 @@ class Live:
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
                    "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
                    "moderator": access.is_moderator(roles)})
-        fresh = self._shared(await model.get_event(self.db, event["_id"]) or event)
+        fresh = self._shared(await self.read_event(event["_id"]) or event)
         conn.info["event"] = fresh
         conn.write_frame(text_frame(encode({
             "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
@@ -109,7 +116,7 @@ class Live:
         """
         key = str(event["_id"])
         cached = self._events.get(key)
-        if cached == event:
+        if cached is event or cached == event:
             return cached
         self._events[key] = event
         return event

@@ -28,6 +28,7 @@ from realtime.protocol import FrameError
 
 _USER_ID = re.compile(r"^[0-9a-f]{24}$")
 SETTINGS_TTL = 2.0   # seconds a process trusts its copy of a room's slow mode while not told of changes
+SANCTIONS_TTL = 10.0  # seconds the sanctions read on connecting answer joins (notices clear them sooner)
 
 
 def _iso(moment) -> str | None:
@@ -51,16 +52,31 @@ class Moderation:
         # joined before this hook runs: one stored in between arrives as a frame.
         if moderation.is_staff(conn.info["roles"]):
             return
-        for kind, doc in sorted((await moderation.active(self.db, conn.event_id, conn.user_id)).items()):
+        found = await moderation.active(self.db, conn.event_id, conn.user_id)
+        # Kept for the joins that follow at once (a client joins its rooms
+        # right after connecting); a sanction notice for the account drops it.
+        conn.info["sanctions"] = (time.monotonic() + SANCTIONS_TTL, found)
+        for kind, doc in sorted(found.items()):
             conn.send(self._sanction_frame(conn.event_id, conn.user_id, kind, doc["until"]))
+
+    async def _active(self, conn: Connection) -> dict:
+        """The account's running sanctions: as read on connecting if that was just now."""
+        kept = conn.info.get("sanctions")
+        if kept is not None and kept[0] > time.monotonic():
+            now = moderation.utcnow()
+            return {kind: doc for kind, doc in kept[1].items() if doc["until"] > now}
+        return await moderation.active(self.db, conn.event_id, conn.user_id)
 
     def on_broadcast(self, channel: str, message: dict, members) -> None:
         """Hub listener: apply a published ban or a room's new settings in this process."""
         kind = message.get("type")
         if kind == "room_settings":
             self._slow[channel] = (int(message.get("slow_mode") or 0), time.monotonic() + SETTINGS_TTL)
-        elif kind == "sanction" and message.get("kind") == moderation.BAN and message.get("active"):
-            if channel == channels.state_channel(message.get("event")):
+        elif kind == "sanction" and channel == channels.state_channel(message.get("event")):
+            for conn in members:
+                if conn.user_id == message.get("user"):
+                    conn.info.pop("sanctions", None)
+            if message.get("kind") == moderation.BAN and message.get("active"):
                 for conn in list(members):
                     if conn.user_id == message.get("user"):
                         self.live.services.spawn(self._leave_chat(conn))
@@ -78,7 +94,7 @@ class Moderation:
         if not self._chat_room(room):
             return
         if not moderation.is_staff(conn.info["roles"]):
-            found = await moderation.active(self.db, conn.event_id, conn.user_id)
+            found = await self._active(conn)
             if moderation.BAN in found:
                 raise FrameError(protocol.BANNED, "you are banned from this chat", msg.get("ref"),
                                  until=_iso(found[moderation.BAN]["until"]))

@@ -1,0 +1,90 @@
+"""Calls made in one loop turn are carried out together, each caller gets its own answer."""
+import asyncio
+
+import pytest
+
+from storage import batching
+from tests.instances import redis_server  # noqa: F401 (fixture)
+
+
+@pytest.mark.gen_test
+async def test_one_turn_is_one_call_and_every_caller_gets_its_own_answer():
+    runs = []
+
+    async def run(items):
+        runs.append(list(items))
+        return [ValueError(item) if item == "bad" else item.upper() for item in items]
+
+    batch = batching.TickBatch(run)
+    results = await asyncio.gather(*(batch.submit(x) for x in ("a", "bad", "c")), return_exceptions=True)
+    assert runs == [["a", "bad", "c"]]
+    assert results[0] == "A" and results[2] == "C"
+    assert isinstance(results[1], ValueError)
+    # The next turn is a call of its own.
+    assert await batch.submit("d") == "D"
+    assert runs[-1] == ["d"]
+
+
+@pytest.mark.gen_test
+async def test_the_shared_call_starts_after_every_question_it_answers():
+    events = []
+
+    async def run(items):
+        events.append(("run", tuple(items)))
+        return items
+
+    batch = batching.TickBatch(run)
+
+    async def ask(x):
+        events.append(("ask", x))
+        return await batch.submit(x)
+
+    await asyncio.gather(ask(1), ask(2))
+    assert events == [("ask", 1), ("ask", 2), ("run", (1, 2))]
+
+
+@pytest.mark.gen_test
+async def test_a_failed_call_reaches_every_caller_of_its_turn_and_the_limit_splits_turns():
+    calls = []
+
+    async def run(items):
+        calls.append(len(items))
+        raise ConnectionError("down")
+
+    batch = batching.TickBatch(run, limit=2)
+    results = await asyncio.gather(*(batch.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert calls == [2, 2, 1]
+
+
+@pytest.mark.gen_test
+async def test_keyed_reads_ask_for_each_key_once():
+    asked = []
+
+    async def read_many(keys):
+        asked.append(keys)
+        return {k: k * 10 for k in keys if k != 3}
+
+    batch = batching.keyed_reads(read_many)
+    assert await asyncio.gather(*(batch.submit(k) for k in (1, 2, 1, 3))) == [10, 20, 10, None]
+    assert asked == [[1, 2, 3]]
+
+
+@pytest.mark.gen_test
+async def test_redis_commands_of_one_turn_go_as_one_pipeline(redis_server):  # noqa: F811
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_server.url)
+    try:
+        batch = batching.redis_pipeline(client)
+        await client.set("k1", "old")
+        got = await asyncio.gather(
+            batch.submit(lambda pipe: pipe.set("k1", "new", ex=60, get=True)),
+            batch.submit(lambda pipe: pipe.get("k1")),
+            batch.submit(lambda pipe: pipe.incr("k1")),  # not a number: this one fails alone
+            batch.submit(lambda pipe: pipe.get("missing")),
+            return_exceptions=True)
+        assert got[0] == b"old" and got[1] == b"new" and got[3] is None
+        assert isinstance(got[2], Exception)
+    finally:
+        await client.aclose()
