@@ -34,6 +34,17 @@ async def lookup(db, raw: str | None) -> dict | None:
     return doc
 
 
+async def lookup_many(db, raws) -> dict:
+    """`lookup` for several tokens in one query: {raw token: live session}."""
+    hashes = {hash_token(raw): raw for raw in raws if raw and len(raw) <= 128}
+    found, now = {}, utcnow()
+    if hashes:
+        async for doc in db.sessions.find({"token_hash": {"$in": list(hashes)}}):
+            if doc["expires_at"] > now:
+                found[hashes[doc["token_hash"]]] = doc
+    return found
+
+
 async def revoke(db, raw: str | None) -> None:
     if raw:
         await db.sessions.delete_one({"token_hash": hash_token(raw)})

@@ -63,6 +63,25 @@ async def by_id(db, user_id) -> dict | None:
     return await db.users.find_one({"_id": oid}) if oid else None
 
 
+async def find_by_ids(collection, ids) -> dict:
+    """Documents by id in one query: {id as given (string or ObjectId): document}."""
+    wanted: dict = {}
+    for given in ids:
+        oid = as_id(given)
+        if oid is not None:
+            wanted.setdefault(oid, []).append(given)
+    found = {}
+    if wanted:
+        async for doc in collection.find({"_id": {"$in": list(wanted)}}):
+            for given in wanted[doc["_id"]]:
+                found[given] = doc
+    return found
+
+
+async def by_ids(db, user_ids) -> dict:
+    return await find_by_ids(db.users, user_ids)
+
+
 async def by_email(db, email: str) -> dict | None:
     norm = normalize_email(email)
     return await db.users.find_one({"email": norm}) if norm else None

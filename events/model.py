@@ -15,7 +15,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from accounts.tokens import utcnow
-from accounts.users import as_id
+from accounts.users import as_id, find_by_ids
 from i18n import LOCALES
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -81,17 +81,7 @@ async def get_event(db, event_id) -> dict | None:
 
 async def get_events(db, event_ids) -> dict:
     """Events by id, read at once: {id as given: document} for those that exist."""
-    wanted = {}
-    for given in event_ids:
-        oid = as_id(given)
-        if oid is not None:
-            wanted.setdefault(oid, []).append(given)
-    found = {}
-    if wanted:
-        async for doc in db.events.find({"_id": {"$in": list(wanted)}}):
-            for given in wanted.get(doc["_id"], ()):
-                found[given] = doc
-    return found
+    return await find_by_ids(db.events, event_ids)
 
 
 async def get_event_by_slugs(db, space_slug: str, event_slug: str) -> tuple[dict | None, dict | None]:

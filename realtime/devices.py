@@ -63,7 +63,10 @@ class Devices:
                 previous = await self.store.claim(conn.event_id, conn.user_id, session)
             finally:
                 conn.info["claimed"] = next(self._ticks)
-            if previous != session:
+            if previous is not None and previous != session:
+                # Another device held the record: its connections must go.
+                # (No record: nobody to take over; a device whose record was
+                # lost with Redis's data learns it from its refresh.)
                 await hub.publish(channels.state_channel(conn.event_id),
                                   {"type": CLAIMED, "event": conn.event_id, "user": conn.user_id, "session": session})
         except Exception:

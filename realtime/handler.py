@@ -20,7 +20,7 @@ import tornado.web
 import tornado.websocket
 
 import roles as R
-from accounts import sessions, users
+from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
 from events import model
 from i18n import LOCALES
@@ -36,12 +36,13 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         self.conn = None
 
     async def prepare(self):
+        reads = self.live.reads
         raw = self.get_signed_cookie(sessions.COOKIE, max_age_days=366)
-        session = await sessions.lookup(self.services.db, raw.decode() if raw else None)
-        user = await users.by_id(self.services.db, session["user_id"]) if session else None
+        session = await reads.session(raw.decode() if raw else None)
+        user = await reads.user(session["user_id"]) if session else None
         if not user:
             raise tornado.web.HTTPError(401, reason="sign in first")
-        event = await self.live.read_event(self.get_query_argument("event", ""))
+        event = await reads.event(self.get_query_argument("event", ""))
         if not event:
             raise tornado.web.HTTPError(404, reason="unknown event")
         roles = await R.roles_in(self.services.db, user, event["space_id"], event["_id"])

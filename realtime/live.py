@@ -20,7 +20,7 @@ from realtime import channels, protocol
 from realtime.frames import text_frame
 from realtime.hub import Connection, Hub, encode
 from realtime.protocol import FrameError
-from storage import batching
+from realtime.reads import ConnectReads
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Live:
         self._events: dict[str, dict] = {}
         self.keepalive = None  # realtime.keepalive, once installed
         self._roles: dict[tuple, dict] = {}
-        self._event_reads = batching.keyed_reads(lambda ids: model.get_events(self.db, ids))
+        self.reads = ConnectReads(self.db)
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
@@ -62,11 +62,6 @@ class Live:
         return {"type": "state", "event": str(event["_id"]), "state_version": event.get("state_version", 0),
                 "default_locale": event["default_locale"],
                 "locales": {loc: view.live_state(event, loc) for loc in event["locales"]}}
-
-    async def read_event(self, event_id) -> dict | None:
-        """The event as stored now; reads asked for in one loop turn share one query
-        (a reconnect storm asks for the same event thousands of times a second)."""
-        return await self._event_reads.submit(event_id)
 
     async def on_state_change(self, event_id, change: dict) -> None:
         event = await model.get_event(self.db, event_id)
@@ -99,7 +94,7 @@ class Live:
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
                    "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
                    "moderator": access.is_moderator(roles)})
-        fresh = self._shared(await self.read_event(event["_id"]) or event)
+        fresh = self._shared(await self.reads.event(event["_id"]) or event)
         conn.info["event"] = fresh
         conn.write_frame(text_frame(encode({
             "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),

@@ -82,6 +82,15 @@ def _indexable(value) -> bool:
     return isinstance(value, _KEY_TYPES) and not isinstance(value, bool)
 
 
+def _one_of(value) -> list | None:
+    """The values of an `{"$in": [...]}` condition on indexable values, else None."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("$in"), (list, tuple)):
+        values = value["$in"]
+        if all(_indexable(v) for v in values):
+            return list(values)
+    return None
+
+
 class EqualityIndex:
     """Top-level field -> value -> document ids in insertion order, for one collection.
 
@@ -131,6 +140,8 @@ class EqualityIndex:
         if _indexable(wanted):
             doc = docs.get(wanted)
             return [doc] if doc is not None else []
+        if _one_of(wanted) is not None:
+            return [docs[v] for v in dict.fromkeys(_one_of(wanted)) if v in docs]
         ids = None
         for fields in self.compounds:
             key = tuple(filter.get(f) for f in fields)
@@ -142,10 +153,12 @@ class EqualityIndex:
                     ids = found
         for field in self.fields:
             value = filter.get(field)
-            if _indexable(value):
+            values = (value,) if _indexable(value) else _one_of(value)
+            if values is not None:
                 if self.dirty:
                     self.rebuild()
-                found = self.by_field[field].get(value, ())
+                table = self.by_field[field]
+                found = [i for v in values for i in table.get(v, ())]
                 if ids is None or len(found) < len(ids):
                     ids = found   # the most selective of the indexed fields asked for
         if ids is None:

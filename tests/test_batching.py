@@ -88,3 +88,26 @@ async def test_redis_commands_of_one_turn_go_as_one_pipeline(redis_server):  # n
         assert isinstance(got[2], Exception)
     finally:
         await client.aclose()
+
+
+@pytest.mark.gen_test
+async def test_connect_reads_answer_each_socket_with_its_own_live_session_and_account(db, services):
+    import datetime
+
+    from accounts.tokens import hash_token, utcnow
+    from realtime.reads import ConnectReads
+
+    now = utcnow()
+    users = [{"login": f"r{i}", "email": f"r{i}@example.org"} for i in range(3)]
+    await db.users.insert_many(users)
+    await db.sessions.insert_many([
+        {"token_hash": hash_token("live-0"), "user_id": users[0]["_id"], "expires_at": now + datetime.timedelta(hours=1)},
+        {"token_hash": hash_token("live-1"), "user_id": users[1]["_id"], "expires_at": now + datetime.timedelta(hours=1)},
+        {"token_hash": hash_token("gone"), "user_id": users[2]["_id"], "expires_at": now - datetime.timedelta(seconds=1)},
+    ])
+    reads = ConnectReads(db)
+    got = await asyncio.gather(reads.session("live-1"), reads.session("gone"), reads.session("live-0"),
+                               reads.session("x" * 200), reads.session(None), reads.session("unknown"))
+    assert [s and s["user_id"] for s in got] == [users[1]["_id"], None, users[0]["_id"], None, None, None]
+    found = await asyncio.gather(reads.user(users[2]["_id"]), reads.user(str(users[0]["_id"])), reads.user("bad id"))
+    assert [u and u["login"] for u in found] == ["r2", "r0", None]

@@ -63,7 +63,11 @@ async def test_an_indexed_lookup_does_not_scan_the_collection():
     some = await users.find_one({"login": "u5"})
     assert index.candidates({"_id": some["_id"]}) == [some]
     assert index.candidates({"name": "nobody"}) is None          # not indexed: a scan
-    assert index.candidates({"login": {"$in": ["u1"]}}) is None  # not an equality: a scan
+    # `$in` over indexed values is a union of lookups; other operators scan.
+    assert sorted(d["login"] for d in index.candidates({"login": {"$in": ["u1", "u7", "nobody"]}})) == ["u1", "u7"]
+    assert [d["login"] for d in index.candidates({"_id": {"$in": [some["_id"], some["_id"]]}})] == ["u5"]
+    assert index.candidates({"login": {"$gt": "u1"}}) is None
+    assert index.candidates({"login": {"$in": ["u1", None]}}) is None  # None also matches a missing field
 
 
 @pytest.mark.gen_test
