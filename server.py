@@ -149,6 +149,9 @@ async def start_background(services: Services) -> None:
         await resume(services)
 
 
+LISTEN_BACKLOG = 4096
+
+
 async def serve(settings: config.Settings, demo: bool) -> None:
     services = await make_services(settings)
     if services.storage.kind != "mongodb":
@@ -161,7 +164,11 @@ async def serve(settings: config.Settings, demo: bool) -> None:
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, xheaders=settings.trust_proxy,
                                            max_body_size=64 * 1024 * 1024)
-    server.listen(settings.port, settings.host)
+    # A reconnect storm (every viewer back after a network blip) opens
+    # thousands of connections within a second; Tornado's default backlog
+    # of 128 drops the rest of the SYNs, and each dropped one costs its
+    # client a 1 s retransmission.  The kernel caps this at somaxconn.
+    server.listen(settings.port, settings.host, backlog=LISTEN_BACKLOG)
     await start_background(services)
     log.info("listening", extra={"url": settings.public_url, "port": settings.port,
                                  "store": services.storage.kind})

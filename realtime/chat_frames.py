@@ -16,7 +16,7 @@ import asyncio
 
 from chat import access, store
 from realtime import channels, protocol
-from realtime.frames import combined_frame, text_frame
+from realtime.frames import combined_frame, combined_items, text_frame
 from realtime.hub import Connection, encode
 from realtime.protocol import FrameError
 
@@ -52,6 +52,14 @@ class ChatFrames:
                 conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": current,
                            "recovered": False, "ref": msg.get("ref")})
                 conn.rooms[room] = current
+            elif (fast := self._contiguous(cache, offset)) is not None:
+                # The usual resume: the cache holds exactly the next entries.
+                count, last, items = fast
+                conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": offset,
+                           "recovered": True, "missed": count, "ref": msg.get("ref")})
+                conn.rooms[room] = last if count else offset
+                if count:
+                    conn.write_frame(combined_items(room, items) if count > 1 else text_frame(items))
             else:
                 missed = cache.since(offset)
                 if missed is None:
@@ -91,6 +99,17 @@ class ChatFrames:
                 conn.deliver(room, o, frame)
         if holes and room in conn.rooms:
             self.live.hub.owe(conn, room, holes)
+
+    @staticmethod
+    def _contiguous(cache, offset: int) -> tuple[int, int, bytes] | None:
+        """(count, last offset, payloads) when the cache holds offset+1, offset+2, ...
+        with no hole and within the resume limit; None sends the resume the long way."""
+        if not cache.reaches(offset):
+            return None
+        first, last, count, items = cache.after(offset)
+        if count and (first != offset + 1 or last - first + 1 != count or count > protocol.RECOVER_LIMIT):
+            return None
+        return count, last, items
 
     async def _recent(self, room: str):
         """The room's cache, loaded from storage once per process however many clients ask."""

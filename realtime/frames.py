@@ -37,5 +37,10 @@ def combined_frame(room: str, frames: list) -> bytes:
     The items are the messages' own JSON, spliced without decoding: a busy
     room costs each client one frame per window instead of one per message.
     """
+    return combined_items(room, b",".join(payload_of(f) for f in frames))
+
+
+def combined_items(room: str, items: bytes) -> bytes:
+    """A `messages` frame around message payloads already joined with commas."""
     head = b'{"type":"messages","room":' + json.dumps(room).encode() + b',"items":['
-    return text_frame(head + b",".join(payload_of(f) for f in frames) + b"]}")
+    return text_frame(head + items + b"]}")

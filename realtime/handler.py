@@ -86,9 +86,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         the handshake is over (and logged) by now.  Tornado's own coroutine
         still refers to the headers object, so it is emptied, not replaced.
         """
-        self.request.headers.clear()
+        for headers in (self.request.headers, self._headers):
+            _empty(headers)
         self.request.__dict__.pop("_cookies", None)
-        self._headers.clear()
         self.ui = None
 
     async def on_message(self, message):
@@ -110,6 +110,16 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         if self.conn is not None:
             conn, self.conn = self.conn, None
             self.services.spawn(self.live.close(conn))
+
+
+def _empty(headers) -> None:
+    """Empty an HTTPHeaders in place; its own clear() deletes one field at a time."""
+    tables = [getattr(headers, name, None) for name in ("_as_list", "_combined_cache")]
+    if all(isinstance(t, dict) for t in tables):
+        for table in tables:
+            table.clear()
+    else:
+        headers.clear()
 
 
 ROUTES = [(r"/ws", LiveSocket)]

@@ -37,13 +37,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import itertools
 import logging
 
 import orjson
 from tornado.iostream import IOStream
 
 from realtime import channels
-from realtime.frames import combined_frame, text_frame
+from realtime.frames import combined_frame, payload_of, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class RoomCache:
     entries (`loaded` is False) and is not used to answer resumes.
     """
 
-    __slots__ = ("epoch", "frames", "last", "loaded", "size", "counter")
+    __slots__ = ("epoch", "frames", "last", "loaded", "size", "counter", "_offsets", "_starts", "_blob")
 
     def __init__(self, epoch: str, size: int = RECENT_PER_ROOM):
         self.epoch = epoch
@@ -169,8 +170,15 @@ class RoomCache:
         self.last = 0
         self.counter = 0   # the room's offset counter when storage was read
         self.loaded = False
+        # Built on first use after a change: the offsets in order, and every
+        # entry's payload joined with commas, with where each one starts.
+        # A resume is then a bisect and one slice, not a loop over entries.
+        self._offsets: list | None = None
+        self._starts: list = []
+        self._blob = b""
 
     def add(self, offset: int, frame: bytes) -> None:
+        self._offsets = None
         if not self.frames or offset > self.frames[-1][0]:
             self.frames.append((offset, frame))
         elif offset > self.frames[0][0]:
@@ -192,6 +200,7 @@ class RoomCache:
         yet stored when storage answered.  Those are still on their way and
         arrive as live messages, in their order, after `last`.
         """
+        self._offsets = None
         entries = dict(stored)
         entries.update(dict(self.frames))
         self.frames = collections.deque(sorted(entries.items())[-self.size:], maxlen=self.size)
@@ -211,14 +220,33 @@ class RoomCache:
         at or before offset+1, or the cache still holds the room's whole
         stream (fewer entries than its size).
         """
+        if not self.reaches(offset):
+            return None
         if offset >= self.last:
             return []
-        if not self.frames:
-            return None
-        first = self.frames[0][0]
-        if first > offset + 1 and len(self.frames) >= self.size:
-            return None
         return [(o, f) for o, f in self.frames if o > offset]
+
+    def reaches(self, offset: int) -> bool:
+        """Whether the cache holds every entry the room had after `offset`."""
+        if offset >= self.last:
+            return True
+        if not self.frames:
+            return False
+        return not (self.frames[0][0] > offset + 1 and len(self.frames) >= self.size)
+
+    def after(self, offset: int) -> tuple[int, int, int, bytes]:
+        """(first offset, last offset, count, payloads joined with commas) of the
+        entries after `offset`; only meaningful when the cache `reaches` it."""
+        if self._offsets is None:
+            self._offsets = [o for o, _ in self.frames]
+            payloads = [payload_of(f) for _, f in self.frames]
+            self._starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
+            self._blob = b",".join(payloads)
+        i = bisect.bisect_right(self._offsets, offset)
+        count = len(self._offsets) - i
+        if not count:
+            return 0, 0, 0, b""
+        return self._offsets[i], self._offsets[-1], count, self._blob[self._starts[i]:]
 
 
 class RoomStream:

@@ -155,6 +155,25 @@ def test_the_recent_cache_takes_a_late_offset_at_its_place():
     assert [o for o, _ in cache.since(2)] == [3, 4, 5]
 
 
+def test_the_recent_cache_answers_a_resume_with_one_slice_that_follows_changes():
+    from realtime.frames import text_frame
+    from realtime.hub import RoomCache
+
+    cache = RoomCache("e1", size=5)
+    for offset in (1, 2, 3, 5):
+        cache.add(offset, text_frame(payload(offset)))
+    first, last, count, items = cache.after(1)
+    assert (first, last, count) == (2, 5, 3)
+    assert [m["offset"] for m in json.loads(b"[" + items + b"]")] == [2, 3, 5]
+    assert cache.after(5) == (0, 0, 0, b"")
+    cache.add(4, text_frame(payload(4)))            # late: the joined payloads are rebuilt
+    cache.add(6, text_frame(payload(6)))            # the oldest (1) falls out of a full cache
+    first, last, count, items = cache.after(2)
+    assert (first, last, count) == (3, 6, 4)
+    assert [m["offset"] for m in json.loads(b"[" + items + b"]")] == [3, 4, 5, 6]
+    assert cache.reaches(1) and not cache.reaches(0)
+
+
 def unpacked_offsets(conn):
     """(type, offsets) of each frame a fake socket received, `messages` frames unpacked."""
     return [(f["type"], [i["offset"] for i in f["items"]] if f["type"] == "messages" else [f["offset"]])
