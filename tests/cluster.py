@@ -37,7 +37,7 @@ def render_nginx(ports: list[int], listen: int, workdir: str) -> str:
     servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n" for p in ports)
     site = re.sub(r"(upstream livehall \{\n)(.*?)(    keepalive)", lambda m: m.group(1) + servers + m.group(3),
                   site, flags=re.S)
-    site = re.sub(r"listen \d+;", f"listen 127.0.0.1:{listen};", site)
+    site = re.sub(r"listen \d+[^;]*;", f"listen 127.0.0.1:{listen};", site)
     site = site.replace("alias /srv/livehall/static/;", f"alias {ROOT}/static/;")
     return f"""
 worker_processes 1;
