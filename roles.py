@@ -76,5 +76,28 @@ async def roles_in(db, user: dict | None, space_id=None, event_id=None) -> dict[
     return found
 
 
+async def roles_in_many(db, keys) -> dict:
+    """`roles_in` for several (user_id, platform_admin, space_id, event_id) keys in one query.
+
+    Memberships apply in the order they were created (by `_id`), as the
+    single read applies them in storage order.
+    """
+    found = {key: ({PLATFORM_ADMIN: {"role": PLATFORM_ADMIN, "locales": []}} if key[1] else {})
+             for key in keys}
+    users = list({key[0] for key in keys})
+    scopes = list({scope for key in keys for scope in key[2:] if scope is not None})
+    if not users or not scopes:
+        return found
+    docs = await db.memberships.find({"user_id": {"$in": users}, "scope_id": {"$in": scopes}}).to_list(None)
+    by_user: dict = {}
+    for m in sorted(docs, key=lambda m: m["_id"]):
+        by_user.setdefault(m["user_id"], []).append(m)
+    for key in keys:
+        for m in by_user.get(key[0], ()):
+            if m["scope_id"] in (key[2], key[3]):
+                found[key][m["role"]] = m
+    return found
+
+
 async def scopes_of(db, user_id) -> list[dict]:
     return await db.memberships.find({"user_id": user_id}).to_list(None)

@@ -129,6 +129,17 @@ async def active(db, event_id, user_id, now: datetime.datetime | None = None) ->
     return {d["kind"]: d for d in docs}
 
 
+async def active_many(db, event_id, user_ids, now: datetime.datetime | None = None) -> dict[str, dict]:
+    """`active` for several accounts of one event in one query: {user id as given: kind -> document}."""
+    now = now or utcnow()
+    given = {_oid(u): u for u in user_ids}
+    found: dict = {u: {} for u in user_ids}
+    async for d in db.sanctions.find({"event_id": _oid(event_id), "user_id": {"$in": list(given)},
+                                      "until": {"$gt": now}}):
+        found[given[d["user_id"]]][d["kind"]] = d
+    return found
+
+
 # --- slow mode ----------------------------------------------------------------------
 
 async def slow_mode(db, room: str) -> int:

@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import tornado.web
 import tornado.websocket
 
-import roles as R
 from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
 from events import model
@@ -45,7 +44,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         event = await reads.event(self.get_query_argument("event", ""))
         if not event:
             raise tornado.web.HTTPError(404, reason="unknown event")
-        roles = await R.roles_in(self.services.db, user, event["space_id"], event["_id"])
+        roles = await reads.roles(user, event)
         grants = granted(roles)
         if EVENT_WATCH not in grants:
             raise tornado.web.HTTPError(403, reason="not a member of this event")

@@ -25,6 +25,7 @@ from chat import access, moderation
 from realtime import channels, protocol
 from realtime.hub import Connection
 from realtime.protocol import FrameError
+from storage import batching
 
 _USER_ID = re.compile(r"^[0-9a-f]{24}$")
 SETTINGS_TTL = 2.0   # seconds a process trusts its copy of a room's slow mode while not told of changes
@@ -44,6 +45,8 @@ class Moderation:
         # to a room reach this copy at once while the process has members
         # there; the expiry covers the time it had none.
         self._slow: dict[str, tuple[int, float]] = {}
+        # Connecting viewers' sanctions, one query per event per loop turn.
+        self._on_connect = batching.TickBatch(self._read_sanctions)
 
     # --- connection life ---------------------------------------------------------
 
@@ -52,12 +55,22 @@ class Moderation:
         # joined before this hook runs: one stored in between arrives as a frame.
         if moderation.is_staff(conn.info["roles"]):
             return
-        found = await moderation.active(self.db, conn.event_id, conn.user_id)
+        found = await self._on_connect.submit((conn.event_id, conn.user_id))
         # Kept for the joins that follow at once (a client joins its rooms
         # right after connecting); a sanction notice for the account drops it.
         conn.info["sanctions"] = (time.monotonic() + SANCTIONS_TTL, found)
         for kind, doc in sorted(found.items()):
             conn.send(self._sanction_frame(conn.event_id, conn.user_id, kind, doc["until"]))
+
+    async def _read_sanctions(self, keys: list) -> list:
+        by_event: dict = {}
+        for event_id, user_id in keys:
+            by_event.setdefault(event_id, set()).add(user_id)
+        found = {}
+        for event_id, user_ids in by_event.items():
+            for user_id, sanctions in (await moderation.active_many(self.db, event_id, user_ids)).items():
+                found[(event_id, user_id)] = sanctions
+        return [found[key] for key in keys]
 
     async def _active(self, conn: Connection) -> dict:
         """The account's running sanctions: as read on connecting if that was just now."""

@@ -1,6 +1,7 @@
 """The reads every connecting socket makes, shared by the sockets of one loop turn.
 
-A socket's handshake looks up its session, its account and its event.  When
+A socket's handshake looks up its session, its account, its event and its
+roles there.  When
 thousands of viewers reconnect within seconds, each of these is one database
 round trip per socket; asked for in the same turn of the event loop they
 become one query per turn (`storage.batching`), with answers exactly as
@@ -8,6 +9,7 @@ fresh: the query starts after every question it answers was asked.
 """
 from __future__ import annotations
 
+import roles as R
 from accounts import sessions, users
 from events import model
 from storage import batching
@@ -18,6 +20,7 @@ class ConnectReads:
         self._sessions = batching.keyed_reads(lambda raws: sessions.lookup_many(db, raws))
         self._users = batching.keyed_reads(lambda ids: users.by_ids(db, ids))
         self._events = batching.keyed_reads(lambda ids: model.get_events(db, ids))
+        self._roles = batching.keyed_reads(lambda keys: R.roles_in_many(db, keys))
 
     async def session(self, raw: str | None) -> dict | None:
         """The live session behind a cookie's token, or None."""
@@ -28,3 +31,8 @@ class ConnectReads:
 
     async def event(self, event_id) -> dict | None:
         return await self._events.submit(event_id)
+
+    async def roles(self, user: dict, event: dict) -> dict:
+        """The account's roles in the event and its space (`roles.roles_in`)."""
+        key = (user["_id"], bool(user.get("platform_admin")), event.get("space_id"), event["_id"])
+        return await self._roles.submit(key)

@@ -111,3 +111,47 @@ async def test_connect_reads_answer_each_socket_with_its_own_live_session_and_ac
     assert [s and s["user_id"] for s in got] == [users[1]["_id"], None, users[0]["_id"], None, None, None]
     found = await asyncio.gather(reads.user(users[2]["_id"]), reads.user(str(users[0]["_id"])), reads.user("bad id"))
     assert [u and u["login"] for u in found] == ["r2", "r0", None]
+
+
+@pytest.mark.gen_test
+async def test_roles_and_sanctions_read_together_equal_the_single_reads(db):
+    import datetime
+
+    from bson import ObjectId
+
+    import roles as R
+    from accounts.tokens import utcnow
+    from chat import moderation
+
+    space, event, other_event = ObjectId(), ObjectId(), ObjectId()
+    admin = {"_id": ObjectId(), "platform_admin": True}
+    both = {"_id": ObjectId()}
+    plain = {"_id": ObjectId()}
+    nobody = {"_id": ObjectId()}
+    await db.memberships.insert_many([
+        {"user_id": both["_id"], "scope_id": space, "role": R.COMMENTATOR, "locales": ["ru"]},
+        {"user_id": both["_id"], "scope_id": event, "role": R.COMMENTATOR, "locales": ["en"]},
+        {"user_id": both["_id"], "scope_id": other_event, "role": R.MODERATOR},
+        {"user_id": plain["_id"], "scope_id": event, "role": R.ATTENDEE},
+        {"user_id": admin["_id"], "scope_id": other_event, "role": R.ATTENDEE},
+    ])
+    users = (admin, both, plain, nobody)
+    keys = [(u["_id"], bool(u.get("platform_admin")), space, event) for u in users]
+    many = await R.roles_in_many(db, keys)
+    for user, key in zip(users, keys):
+        assert many[key] == await R.roles_in(db, user, space, event)
+    assert many[keys[1]][R.COMMENTATOR]["locales"] == ["en"]   # the event's, created last
+    assert set(many[keys[0]]) == {R.PLATFORM_ADMIN} and many[keys[3]] == {}
+
+    now = utcnow()
+    await db.sanctions.insert_many([
+        {"event_id": event, "user_id": plain["_id"], "kind": "mute", "until": now + datetime.timedelta(minutes=5)},
+        {"event_id": event, "user_id": plain["_id"], "kind": "ban", "until": now - datetime.timedelta(minutes=1)},
+        {"event_id": event, "user_id": both["_id"], "kind": "ban", "until": now + datetime.timedelta(minutes=5)},
+        {"event_id": other_event, "user_id": nobody["_id"], "kind": "ban", "until": now + datetime.timedelta(minutes=5)},
+    ])
+    ids = [str(u["_id"]) for u in users]
+    found = await moderation.active_many(db, str(event), ids)
+    for uid in ids:
+        assert found[uid] == await moderation.active(db, str(event), uid)
+    assert set(found[str(plain["_id"])]) == {"mute"} and found[str(nobody["_id"])] == {}
