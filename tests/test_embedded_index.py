@@ -88,3 +88,32 @@ async def test_compound_indexes_answer_full_key_lookups_and_unique_checks():
     assert (await messages.find_one({"room": "r1", "user_id": "u0", "client_id": "renamed"}))["offset"] == 7
     assert await messages.find_one({"room": "r1", "user_id": "u0", "client_id": "c7"}) is None
     assert await messages.count_documents({"room": "r1"}) == 1000
+
+
+@pytest.mark.gen_test
+async def test_ttl_expiry_sweeps_now_and_then_not_on_every_insert(monkeypatch):
+    import asyncio
+    import datetime
+
+    import mongomock.store
+
+    from accounts.tokens import utcnow
+    from storage import embedded
+
+    monkeypatch.setattr(embedded, "TTL_SWEEP", 0.2)
+    sweeps = []
+    original = mongomock.store.CollectionStore._expire_documents
+    monkeypatch.setattr(mongomock.store.CollectionStore, "_expire_documents",
+                        lambda self, index: (sweeps.append(1), original(self, index)))
+    db = EmbeddedClient()["ttl_test"]
+    await ensure_indexes(db)   # sessions expire at `expires_at`
+    past, future = utcnow() - datetime.timedelta(seconds=5), utcnow() + datetime.timedelta(hours=1)
+    await db.sessions.insert_one({"token_hash": "old", "user_id": "u", "expires_at": past})
+    await asyncio.sleep(0.25)
+    sweeps.clear()
+    for i in range(200):
+        await db.sessions.insert_one({"token_hash": f"t{i}", "user_id": "u", "expires_at": future})
+    assert len(sweeps) <= 2            # mongomock alone swept the collection 200 times
+    await asyncio.sleep(0.25)
+    assert await db.sessions.find_one({"token_hash": "old"}) is None     # expired documents still go
+    assert await db.sessions.count_documents({}) == 200
