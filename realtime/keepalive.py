@@ -26,24 +26,28 @@ TICK = 1.0
 
 
 class Keepalive:
-    def __init__(self, hub, interval: int = INTERVAL, tick: float = TICK):
-        self.hub = hub
+    def __init__(self, interval: int = INTERVAL, tick: float = TICK):
         self.interval = interval
         self.tick = tick
         self._turn = itertools.count()
-        self._slots = itertools.count()
+        self._next_slot = itertools.count()
+        # The connections of each turn: a round touches only its own slot,
+        # not every connection of the process.  Closed ones leave on their turn.
+        self.slots: list[set] = [set() for _ in range(interval)]
 
     def assign(self, conn) -> None:
         """Give a new connection its turn; it counts as answered until pinged."""
-        conn.ping_slot = next(self._slots) % self.interval
+        conn.ping_slot = next(self._next_slot) % self.interval
         conn.ponged = True
+        self.slots[conn.ping_slot].add(conn)
 
     async def round(self) -> None:
-        turn = next(self._turn) % self.interval
-        for conns in list(self.hub.by_user.values()):
-            for conn in list(conns):
-                if conn.ping_slot == turn and not conn.closed:
-                    self.check(conn)
+        slot = self.slots[next(self._turn) % self.interval]
+        for conn in list(slot):
+            if conn.closed:
+                slot.discard(conn)
+            else:
+                self.check(conn)
 
     @staticmethod
     def check(conn) -> None:
@@ -60,7 +64,7 @@ class Keepalive:
 
 
 def install(live) -> Keepalive:
-    keepalive = Keepalive(live.hub)
+    keepalive = Keepalive()
     live.keepalive = keepalive
     timers.start(live.services, timers.every(lambda: keepalive.tick, keepalive.round, "keepalive"), "keepalive")
     return keepalive

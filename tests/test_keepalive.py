@@ -62,7 +62,7 @@ async def test_rounds_ping_each_socket_once_per_interval(factory, browser, base_
         go_silent(client)
         users.append(user)
         clients.append(client)
-    keep = Keepalive(services.hub, interval=2)
+    keep = Keepalive(interval=2)
     conns = [await server_side(services, u) for u in users]
     for conn in conns:
         keep.assign(conn)

@@ -35,6 +35,21 @@ async def live(base_url, b, event):
     return client, welcome, state
 
 
+async def two_in_room(factory, browser, base_url):
+    """Two Russian viewers joined to their public room: (event, room, (browser, client) each, a's joined)."""
+    event = await seeded(factory)
+    _, ab = await person(factory, browser, event, locale="ru")
+    _, bb = await person(factory, browser, event, locale="ru")
+    room = channels.public_room(event["_id"], "ru")
+    a, _, _ = await live(base_url, ab, event)
+    b, _, _ = await live(base_url, bb, event)
+    for c in (a, b):
+        await c.send({"type": "join", "room": room})
+    joined = await a.expect("joined", room=room)
+    await b.expect("joined", room=room)
+    return event, room, (ab, a), (bb, b), joined
+
+
 @pytest.mark.gen_test
 async def test_connect_gets_welcome_then_full_state_in_own_locale(factory, browser, base_url):
     event = await seeded(factory)
@@ -113,16 +128,7 @@ async def test_chat_goes_to_the_language_room_and_its_commentator_only(factory, 
 
 @pytest.mark.gen_test
 async def test_reconnect_resumes_exactly_what_was_missed(factory, browser, base_url, db):
-    event = await seeded(factory)
-    _, ab = await person(factory, browser, event, locale="ru")
-    _, bb = await person(factory, browser, event, locale="ru")
-    room = channels.public_room(event["_id"], "ru")
-    a, _, _ = await live(base_url, ab, event)
-    b, _, _ = await live(base_url, bb, event)
-    for c in (a, b):
-        await c.send({"type": "join", "room": room})
-    joined = await a.expect("joined", room=room)
-    await b.expect("joined", room=room)
+    event, room, (ab, a), (_, b), joined = await two_in_room(factory, browser, base_url)
     for i in range(3):
         await b.send({"type": "send", "room": room, "text": f"m{i}", "client_id": f"c{i}"})
         await a.expect("message", offset=i + 1)
@@ -286,16 +292,7 @@ async def test_a_resume_past_an_entry_still_on_its_way_gets_it_when_it_arrives(f
     """Offset 2 is stored but published late (after 3, after the gap wait): a client
     that resumes in between replays 3 and must still get 2, once."""
     monkeypatch.setattr(services.hub, "gap_wait", 0.3)
-    event = await seeded(factory)
-    _, ab = await person(factory, browser, event, locale="ru")
-    _, bb = await person(factory, browser, event, locale="ru")
-    room = channels.public_room(event["_id"], "ru")
-    a, _, _ = await live(base_url, ab, event)
-    b, _, _ = await live(base_url, bb, event)
-    for c in (a, b):
-        await c.send({"type": "join", "room": room})
-    joined = await a.expect("joined", room=room)
-    await b.expect("joined", room=room)
+    event, room, (ab, a), (_, b), joined = await two_in_room(factory, browser, base_url)
     held = []
     publish = services.hub.broker.publish
 
