@@ -11,7 +11,8 @@ servers'.
 One scenario, three adapters (the wire formats of bench/peers/README):
 - `livehall`: this server's protocol (docs/protocol.md): sign in by link
   (GET the confirm page for the XSRF cookie, POST it), open /ws with the
-  session cookie and Origin, join the public room of the account's language
+  session cookie and Origin, offering permessage-deflate as browsers do
+  (busy rooms' frames then arrive compressed), join the public room of the account's language
   from `welcome`; slides are flipped by staff with
   POST /admin/events/<id>/control/slide_next|slide_prev and arrive as `state`;
 - `socketio`: Engine.IO 4 / Socket.IO 4 over the websocket transport
@@ -19,15 +20,20 @@ One scenario, three adapters (the wire formats of bench/peers/README):
 - `plain`: JSON frames `join`/`send`/`flip` of the plain Tornado peer.
 
 What a client verifies (the coordinator turns it into the table):
-- every client counts the chat frames it receives by a byte scan for the
-  marker `~B|` that only bench chat texts contain, and records when each
-  slide flip arrived (first arrival per flip);
-- "sample" clients (about 1 in 100) also parse every chat text's marker
-  `~B|<sender>|<seq>|<send time>|~`: which messages arrived (so lost and
-  duplicated ones are known exactly) and each one's latency;
+- every client counts the chat messages it receives (bench chat texts carry
+  the marker `~B|<sender>|<seq>|<send time>|~`, nothing else does), and
+  records when each slide flip arrived (first arrival per flip);
+- "sample" clients (about 1 in 100) also record which messages arrived (so
+  lost and duplicated ones are known exactly) and each one's latency;
 - on Livehall every client also tracks the stream offsets it receives (it
   needs them to resume): an offset at or below the last one is a duplicate,
   a jump over offsets that exist (the senders' acks say which) is a gap.
+Thousands of clients of one server process receive byte-identical chat
+frames, so a worker decodes each distinct payload once (`Decoded`) and every
+client that receives it applies the result to its own state; a payload is
+matched by comparing all its bytes, so what each client checks is exactly
+what it received.  Real clients are separate machines; this keeps the
+generator's CPU for reading sockets, not for decoding one frame 4,500 times.
 Times are `time.monotonic()`, the same clock in every process of the machine.
 """
 from __future__ import annotations
@@ -41,6 +47,7 @@ import signal
 import threading
 import time
 import traceback
+import zlib
 from urllib.parse import quote
 
 import orjson
@@ -120,6 +127,75 @@ async def sign_in_by_link(port: int, token: str) -> dict:
     return jar
 
 
+# --- decoding chat payloads -----------------------------------------------------------
+
+class Decoded:
+    """What one chat payload carries: its bench messages and stream offsets.
+
+    `plain` keeps a compressed frame's text when it is not chat (the
+    client's adapter reads it as any other frame).  Which messages and
+    when they were sent is read only when a sample client asks.
+    """
+
+    __slots__ = ("marks", "offsets", "run", "plain", "_text", "_samples")
+
+    def __init__(self, data: bytes, packed: bool = False):
+        if packed:  # permessage-deflate without context takeover: each frame stands alone
+            data = zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff")
+        self.plain = data if packed and MARK not in data else None
+        self.marks = data.count(MARK)
+        self.offsets = tuple(map(int, OFFSETS.findall(data)))
+        first = self.offsets[0] if self.offsets else 0
+        self.run = self.offsets == tuple(range(first, first + len(self.offsets)))
+        self._text = data
+        self._samples = None
+
+    def samples(self) -> tuple:
+        """(message ids, send times) of the bench messages, in order."""
+        if self._samples is None:
+            ids, sent_at = array.array("q"), array.array("d")
+            data = self._text
+            i = data.find(MARK)
+            while i >= 0:
+                i += 3
+                parts = data[i:data.find(b"|~", i)].split(b"|")
+                ids.append(int(parts[0]) * ID_BASE + int(parts[1]))
+                sent_at.append(float(parts[2]))
+                i = data.find(MARK, i)
+            self._samples = (ids, sent_at)
+        return self._samples
+
+
+class DecodedCache:
+    """Decoded payloads of this worker, found by their exact bytes.
+
+    The key is the length and the tail (the last message's marker is there);
+    a hit still compares the whole payload.  Two generations bound the
+    memory: frames of one window reach every client within moments.
+    """
+
+    TAIL = 256
+
+    def __init__(self, limit: int = 2048):
+        self.limit = limit
+        self.new: dict = {}
+        self.old: dict = {}
+
+    def get(self, data: bytes, packed: bool = False) -> Decoded:
+        key = (packed, len(data), data[-self.TAIL:])
+        hit = self.new.get(key) or self.old.get(key)
+        if hit is not None and hit[0] == data:
+            return hit[1]
+        decoded = Decoded(data, packed)
+        self.new[key] = (data, decoded)
+        if len(self.new) > self.limit:
+            self.old, self.new = self.new, {}
+        return decoded
+
+
+DECODED = DecodedCache()
+
+
 # --- WebSocket clients ----------------------------------------------------------------
 
 class Client(WSListener):
@@ -165,22 +241,28 @@ class Client(WSListener):
         if frame.msg_type != WSMsgType.TEXT:
             return
         data = frame.get_payload_as_bytes()
-        if MARK in data:
-            self.on_chat(data, now())
+        if frame.rsv1:
+            decoded = DECODED.get(data, packed=True)
+            if decoded.plain is None:
+                self.on_chat(decoded, now())
+            else:
+                self.on_other(decoded.plain, now())
+        elif MARK in data:
+            self.on_chat(DECODED.get(data), now())
         else:
             self.on_other(data, now())
 
-    def on_chat(self, data: bytes, t: float) -> None:
+    def on_chat(self, decoded: "Decoded", t: float) -> None:
         # A frame may carry several messages (Livehall's `messages` frame).
-        self.chat += data.count(MARK)
+        self.chat += decoded.marks
         if self.sample:
-            i = data.find(MARK)
-            while i >= 0:
-                i += 3
-                parts = data[i:data.find(b"|~", i)].split(b"|")
-                self.ids.append(int(parts[0]) * ID_BASE + int(parts[1]))
-                self.lat.append(t - float(parts[2]))
-                i = data.find(MARK, i)
+            ids, sent_at = decoded.samples()
+            self.ids.extend(ids)
+            self.lat.extend(t - sent for sent in sent_at)
+        self.on_decoded(decoded)
+
+    def on_decoded(self, decoded: "Decoded") -> None:
+        pass
 
     def on_other(self, data: bytes, t: float) -> None:
         raise NotImplementedError
@@ -255,16 +337,16 @@ class LivehallClient(Client):
         return f"ws://127.0.0.1:{self.port}/ws?event={self.target['event_id']}"
 
     def headers(self):
-        return [("Cookie", cookie_header(self.jar)), ("Origin", f"http://127.0.0.1:{self.port}")]
+        # As a browser: offer compression (the server sends busy rooms' frames compressed).
+        return [("Cookie", cookie_header(self.jar)), ("Origin", f"http://127.0.0.1:{self.port}"),
+                ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]
 
-    def on_chat(self, data, t):
-        super().on_chat(data, t)
-        offsets = list(map(int, OFFSETS.findall(data)))
+    def on_decoded(self, decoded):
+        offsets = decoded.offsets
         if not offsets:
             return
-        first = offsets[0]
-        # The usual case, checked in C: exactly the next offsets in order.
-        if first == self.offset + 1 and offsets == list(range(first, first + len(offsets))):
+        # The usual case: exactly the next offsets, in order.
+        if decoded.run and offsets[0] == self.offset + 1:
             self.offset = offsets[-1]
             return
         for offset in offsets:

@@ -4,7 +4,7 @@ Tornado's `write_message` frames the payload again for every socket and
 wraps each write in a task; a broadcast to thousands of viewers pays that
 thousands of times.  A server-to-client frame is never masked (RFC 6455
 5.1), so the same bytes are valid on every connection: build them once.
-Compression is off for these connections, so no per-socket state is needed.
+Compression has no per-socket state either (`realtime.compression`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ FIN_TEXT = 0x81
 
 
 def text_frame(payload: bytes) -> bytes:
+    return frame(FIN_TEXT, payload)
+
+
+def frame(first_byte: int, payload: bytes) -> bytes:
+    """A single unmasked frame: `first_byte` is FIN, the RSV bits and the opcode."""
     n = len(payload)
     if n < 126:
-        header = struct.pack("!BB", FIN_TEXT, n)
+        header = struct.pack("!BB", first_byte, n)
     elif n <= 0xFFFF:
-        header = struct.pack("!BBH", FIN_TEXT, 126, n)
+        header = struct.pack("!BBH", first_byte, 126, n)
     else:
-        header = struct.pack("!BBQ", FIN_TEXT, 127, n)
+        header = struct.pack("!BBQ", first_byte, 127, n)
     return header + payload
 
 

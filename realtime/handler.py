@@ -9,11 +9,14 @@ Security decisions made here:
   hijacking);
 - frames over the hard limit close the connection (Tornado's
   websocket_max_message_size); smaller oversize frames get an error frame.
-Compression is off: broadcasts are framed once and shared by every socket.
+Compression: permessage-deflate is accepted only without context takeover
+(`realtime.compression`), so a busy room's frames are compressed once per
+process and shared by every socket; there is no zlib state per socket.
 """
 from __future__ import annotations
 
 import logging
+import zlib
 from urllib.parse import urlparse
 
 import tornado.web
@@ -23,9 +26,12 @@ from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
 from events import model
 from i18n import LOCALES
-from realtime import protocol
+from realtime import compression, protocol
 
 log = logging.getLogger(__name__)
+
+CLOSE_INVALID_DATA = 1007         # RFC 6455: a message's data is not what was agreed
+COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
 
 
 class LiveSocket(tornado.websocket.WebSocketHandler):
@@ -60,8 +66,23 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             allowed.add(urlparse(base).netloc.lower())
         return host in allowed
 
+    def get_websocket_protocol(self):
+        protocol = super().get_websocket_protocol()
+        if protocol is not None:
+            # The subclass only overrides methods: retyping the instance
+            # builds no second protocol per socket.
+            protocol.__class__ = NoContextTakeover
+        return protocol
+
+    def _offers(self) -> str:
+        # Read again where needed rather than kept: one more attribute on
+        # every handler grows its instance dict for the socket's lifetime.
+        return self.request.headers.get("Sec-WebSocket-Extensions", "")
+
     def get_compression_options(self):
-        return None
+        # Tornado's own compressor is never used for sending (frames are
+        # written by realtime.hub); it decompresses what clients send.
+        return COMPRESSION_OPTIONS
 
     async def open(self):
         # The hub already gathers what goes out into as few writes as it can;
@@ -72,6 +93,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self.services.settings.default_locale
         self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
                                          session=self.session["token_hash"])
+        self.conn.deflate = compression.negotiate(self._offers())[1]
         # The connection holds what it needs; the handler's own references
         # would keep one more copy of these documents per socket.
         self.user = self.event = self.roles = self.session = None
@@ -109,6 +131,42 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         if self.conn is not None:
             conn, self.conn = self.conn, None
             self.services.spawn(self.live.close(conn))
+
+
+class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
+    """Tornado's protocol, accepting permessage-deflate only as `realtime.compression` allows.
+
+    Tornado accepts the first permessage-deflate offer it parses, and its
+    parser drops parameters without a value (the no-context-takeover
+    flags); here it parses the offer that is to be accepted instead.
+    """
+
+    # Without context takeover Tornado's compressor and decompressor keep no
+    # state between messages: one pair per accepted offer serves every socket.
+    shared: dict = {}
+
+    def _parse_extensions_header(self, headers):
+        offer, _ = compression.negotiate(headers.get("Sec-WebSocket-Extensions", ""))
+        return compression.parse_offers(offer) if offer else []
+
+    def _handle_message(self, opcode, data):
+        try:
+            return super()._handle_message(opcode, data)
+        except zlib.error:
+            # A message that refers to an earlier one (the client ignored
+            # client_no_context_takeover), or not deflate at all.
+            log.info("undecodable compressed frame")
+            self.close(CLOSE_INVALID_DATA, "cannot decompress: compress each message on its own")
+            self._abort()
+            return None
+
+    def _create_compressors(self, side, agreed_parameters, compression_options=None):
+        key = (side, self.params.max_message_size, tuple(sorted(agreed_parameters.items())))
+        pair = self.shared.get(key)
+        if pair is None:
+            super()._create_compressors(side, agreed_parameters, compression_options)
+            pair = self.shared[key] = (self._compressor, self._decompressor)
+        self._compressor, self._decompressor = pair
 
 
 def _empty(headers) -> None:

@@ -44,6 +44,7 @@ import orjson
 from tornado.iostream import IOStream
 
 from realtime import channels
+from realtime.compression import deflated_frame
 from realtime.frames import combined_frame, payload_of, text_frame
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Connection:
     """One client socket as the hub sees it; the handler owns its lifetime."""
 
     __slots__ = ("handler", "user_id", "event_id", "locale", "rooms", "recovering",
-                 "closed", "max_buffer", "info", "joined", "ping_slot", "ponged")
+                 "closed", "max_buffer", "info", "joined", "ping_slot", "ponged", "deflate")
 
     def __init__(self, handler, user_id: str, event_id: str, locale: str, max_buffer: int):
         self.handler = handler
@@ -82,6 +83,7 @@ class Connection:
         self.info: dict = {}
         self.ping_slot = 0     # realtime.keepalive: the tick on which this socket is pinged
         self.ponged = True     # whether the last ping was answered
+        self.deflate = False   # takes shared compressed frames (realtime.compression)
 
     def write_frame(self, frame: bytes) -> bool:
         if self.closed:
@@ -131,9 +133,11 @@ class Connection:
         self.rooms[room] = offset
         self.write_frame(frame)
 
-    def deliver_batch(self, room: str, batch: list, blob: bytes, combine: bool = False) -> None:
+    def deliver_batch(self, room: str, batch: list, blob: bytes, combine: bool = False,
+                      deflated: bytes | None = None) -> None:
         """Offset-ordered (offset, frame) pairs; `blob` is what goes out for all of them:
-        their frames joined, or one combined `messages` frame when `combine`."""
+        their frames joined, or one combined `messages` frame when `combine`;
+        `deflated` is that frame compressed, for sockets that take it."""
         held = self.recovering.get(room)
         if held is not None:
             held.extend(batch)
@@ -144,8 +148,9 @@ class Connection:
             if not fresh:
                 return
             blob = combined_frame(room, fresh) if combine and len(fresh) > 1 else b"".join(fresh)
+            deflated = None
         self.rooms[room] = max(last, batch[-1][0])
-        self.write_frame(blob)
+        self.write_frame(deflated if deflated is not None and self.deflate else blob)
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed:
@@ -504,14 +509,17 @@ class Hub:
         if not members:
             return
         combine = len(batch) > 1 and len(members) >= self.combine_members
+        deflated = None
         if len(batch) == 1:
             blob = batch[0][1]
         elif combine:
             blob = combined_frame(channel, [frame for _, frame in batch])
+            # Compressed once here, for every socket that negotiated it.
+            deflated = deflated_frame(payload_of(blob))
         else:
             blob = b"".join(frame for _, frame in batch)
         for conn in list(members):
-            conn.deliver_batch(channel, batch, blob, combine)
+            conn.deliver_batch(channel, batch, blob, combine, deflated)
         self.delivered += len(members) * len(batch)
 
     async def _on_reconnect(self) -> None:

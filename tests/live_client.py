@@ -18,11 +18,13 @@ class LiveClient:
         self._unpacked: list[dict] = []   # the rest of a `messages` frame, one `message` each
 
     @classmethod
-    async def connect(cls, base_url: str, browser, event_id, origin: str | None = None, path: str = "/ws"):
+    async def connect(cls, base_url: str, browser, event_id, origin: str | None = None, path: str = "/ws",
+                      compress: bool = False):
+        """`compress`: offer permessage-deflate, as browsers do."""
         ws_url = base_url.replace("http://", "ws://") + f"{path}?event={event_id}"
         cookie = "; ".join(f"{k}={v}" for k, v in browser.client.cookies.items())
         request = HTTPRequest(ws_url, headers={"Cookie": cookie, "Origin": origin or base_url})
-        return cls(await websocket_connect(request))
+        return cls(await websocket_connect(request, compression_options={} if compress else None))
 
     async def send(self, message) -> None:
         await self.conn.write_message(message if isinstance(message, (str, bytes)) else json.dumps(message),
