@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import gc
 import random
 import re
 import resource
@@ -530,6 +531,10 @@ class Worker:
             except Exception:
                 result = {"error": traceback.format_exc()}
             self.pipe.send(result)
+            # What lives on (clients, their records) is never garbage for the
+            # cyclic collector to walk again; a short-lived process may keep
+            # the odd cycle.
+            gc.freeze()
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)

@@ -55,11 +55,13 @@ class ChatFrames:
             elif (fast := self._contiguous(cache, offset)) is not None:
                 # The usual resume: the cache holds exactly the next entries.
                 count, last, items = fast
-                conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": offset,
-                           "recovered": True, "missed": count, "ref": msg.get("ref")})
+                joined = text_frame(encode({"type": "joined", "room": room, "epoch": cache.epoch, "offset": offset,
+                                            "recovered": True, "missed": count, "ref": msg.get("ref")}))
                 conn.rooms[room] = last if count else offset
+                # `joined` and the replay in one write: a storm is thousands of these.
                 if count:
-                    conn.write_frame(combined_items(room, items) if count > 1 else text_frame(items))
+                    joined += combined_items(room, items) if count > 1 else text_frame(items)
+                conn.write_frame(joined)
             else:
                 missed = cache.since(offset)
                 if missed is None:
@@ -71,8 +73,9 @@ class ChatFrames:
                                "recovered": False, "ref": msg.get("ref")})
                     conn.rooms[room] = current
                 else:
-                    conn.send({"type": "joined", "room": room, "epoch": cache.epoch, "offset": offset,
-                               "recovered": True, "missed": len(missed), "ref": msg.get("ref")})
+                    joined = text_frame(encode({"type": "joined", "room": room, "epoch": cache.epoch,
+                                                "offset": offset, "recovered": True, "missed": len(missed),
+                                                "ref": msg.get("ref")}))
                     conn.rooms[room] = offset
                     replay = []
                     for o, frame in missed:
@@ -81,12 +84,13 @@ class ChatFrames:
                                 holes.update(range(conn.rooms[room] + 1, o))
                             conn.rooms[room] = o
                             replay.append(frame)
-                    # One write for the whole replay: a reconnect storm
-                    # replays hundreds of thousands of entries.
+                    # One write for `joined` and the whole replay: a reconnect
+                    # storm replays hundreds of thousands of entries.
                     if len(replay) > 1:
-                        conn.write_frame(combined_frame(room, replay))
+                        joined += combined_frame(room, replay)
                     elif replay:
-                        conn.write_frame(replay[0])
+                        joined += replay[0]
+                    conn.write_frame(joined)
         finally:
             held = conn.recovering.pop(room, None) or []
         for o, frame in sorted(held, key=lambda item: item[0]):
