@@ -45,6 +45,7 @@ import random
 import re
 import resource
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -292,13 +293,26 @@ class Client(WSListener):
         self.expect_close = False
         try:
             await asyncio.wait_for(ws_connect(lambda: self, self.url(), extra_headers=self.headers(),
-                                              websocket_handshake_timeout=timeout), timeout)
+                                              websocket_handshake_timeout=timeout,
+                                              socket_factory=self.open_socket), timeout)
             return await asyncio.wait_for(self.ready, timeout)
         except Exception as exc:  # refused, timed out, reset: counted, never fatal
             self.error("connect:" + type(exc).__name__)
             if self.transport is not None:
                 self.transport.disconnect()
             return False
+
+    async def open_socket(self, url) -> socket.socket:
+        """A connected socket: the address is numeric, and the loop's own
+        connect would still resolve it through getaddrinfo in a thread."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def close(self, timeout: float = 5) -> None:
         if self.transport is None or self.closed is None or self.closed.done():
@@ -763,6 +777,9 @@ def worker_main(pipe, wid: int) -> None:
     """Entry point of a worker process (multiprocessing target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
     raise_nofile()
+    # Thousands of connects at once keep many objects alive across awaits;
+    # CPython's 700-allocation threshold would scan them again and again.
+    gc.set_threshold(50_000, 20, 20)
     try:
         import uvloop
         uvloop.run(Worker(pipe, wid).run())
