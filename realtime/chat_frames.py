@@ -59,7 +59,10 @@ class ChatFrames:
                                             "recovered": True, "missed": count, "ref": msg.get("ref")}))
                 conn.rooms[room] = last if count else offset
                 # `joined` and the replay in one write: a storm is thousands of these.
-                if count:
+                if count > 1 and conn.deflate:
+                    # Compressed runs shared by every resume that needs them.
+                    joined += cache.deflated_after(room, offset)
+                elif count:
                     joined += combined_items(room, items) if count > 1 else text_frame(items)
                 conn.write_frame(joined)
             else:

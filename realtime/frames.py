@@ -47,5 +47,9 @@ def combined_frame(room: str, frames: list) -> bytes:
 
 def combined_items(room: str, items: bytes) -> bytes:
     """A `messages` frame around message payloads already joined with commas."""
-    head = b'{"type":"messages","room":' + json.dumps(room).encode() + b',"items":['
-    return text_frame(head + items + b"]}")
+    return text_frame(messages_payload(room, items))
+
+
+def messages_payload(room: str, items: bytes) -> bytes:
+    """The JSON of a `messages` frame around payloads already joined with commas."""
+    return b'{"type":"messages","room":' + json.dumps(room).encode() + b',"items":[' + items + b"]}"

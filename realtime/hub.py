@@ -45,7 +45,7 @@ from tornado.iostream import IOStream
 
 from realtime import channels
 from realtime.compression import deflated_frame
-from realtime.frames import combined_frame, payload_of, text_frame
+from realtime.frames import combined_frame, messages_payload, payload_of, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be ba
 WRITE_COST = 40e-6   # seconds of window per local member: fan-out stays under half a core
 MIN_WINDOW = 0.02
 COMBINE_MEMBERS = 50  # local members from which a window's messages go out as one `messages` frame
+SEGMENT = 32         # a compressed resume is cut at multiples of this many offsets
+MAX_SEGMENTS = 512   # compressed runs kept per room
 GAP_WAIT = 2.0       # seconds a message waits for an earlier offset before the gap is skipped
 OWED_LIMIT = 10000   # skipped offsets remembered per room, to deliver if they come late
 
@@ -166,7 +168,8 @@ class RoomCache:
     entries (`loaded` is False) and is not used to answer resumes.
     """
 
-    __slots__ = ("epoch", "frames", "last", "loaded", "size", "counter", "_offsets", "_starts", "_blob")
+    __slots__ = ("epoch", "frames", "last", "loaded", "size", "counter", "_offsets", "_starts", "_blob",
+                 "_segments")
 
     def __init__(self, epoch: str, size: int = RECENT_PER_ROOM):
         self.epoch = epoch
@@ -181,6 +184,10 @@ class RoomCache:
         self._offsets: list | None = None
         self._starts: list = []
         self._blob = b""
+        # (first, last offset) -> that run of entries as one compressed
+        # `messages` frame: resumes in a storm start and end at a few dozen
+        # offsets, so each run is compressed once for all of them.
+        self._segments: dict[tuple[int, int], bytes] = {}
 
     def add(self, offset: int, frame: bytes) -> None:
         self._offsets = None
@@ -206,6 +213,7 @@ class RoomCache:
         arrive as live messages, in their order, after `last`.
         """
         self._offsets = None
+        self._segments.clear()
         entries = dict(stored)
         entries.update(dict(self.frames))
         self.frames = collections.deque(sorted(entries.items())[-self.size:], maxlen=self.size)
@@ -252,6 +260,38 @@ class RoomCache:
         if not count:
             return 0, 0, 0, b""
         return self._offsets[i], self._offsets[-1], count, self._blob[self._starts[i]:]
+
+    def deflated_after(self, room: str, offset: int) -> bytes:
+        """The entries after `offset` as compressed `messages` frames, for a
+        resume on a socket that takes shared compressed frames.
+
+        The run is cut at multiples of `SEGMENT` offsets, so that resumes
+        from different positions share the compressed middle, and the
+        pieces before and after it are shared by every resume that starts
+        or ends at the same offset.  Only meaningful when the entries after
+        `offset` are contiguous (what `after` reports), which also means
+        no late entry can change a run once it is compressed.
+        """
+        self.after(offset)  # builds the offsets and the joined payloads
+        offsets, starts, blob = self._offsets, self._starts, self._blob
+        if len(self._segments) > MAX_SEGMENTS:
+            oldest = offsets[0] if offsets else 0
+            self._segments = {k: v for k, v in self._segments.items() if k[0] >= oldest}
+            if len(self._segments) > MAX_SEGMENTS // 2:
+                self._segments.clear()
+        out = []
+        lo, end = offset + 1, offsets[-1] if offsets else offset
+        while lo <= end:
+            hi = min(end, (lo - 1) // SEGMENT * SEGMENT + SEGMENT)
+            frame = self._segments.get((lo, hi))
+            if frame is None:
+                i = bisect.bisect_left(offsets, lo)
+                j = bisect.bisect_right(offsets, hi)
+                frame = deflated_frame(messages_payload(room, blob[starts[i]:starts[j] - 1]))
+                self._segments[(lo, hi)] = frame
+            out.append(frame)
+            lo = hi + 1
+        return b"".join(out)
 
 
 class RoomStream:

@@ -127,3 +127,61 @@ async def test_a_client_that_keeps_its_compression_context_is_closed_with_a_reas
     await client.send(frame)
     assert await client.next() is None
     assert client.conn.close_code == 1007 and "compress" in client.conn.close_reason
+
+
+def test_a_resume_comes_as_compressed_runs_shared_between_resumes(monkeypatch):
+    from realtime import hub as hub_module
+    from realtime.frames import text_frame
+    compressions = []
+    real = hub_module.deflated_frame
+    monkeypatch.setattr(hub_module, "deflated_frame", lambda data: compressions.append(data) or real(data))
+    cache = hub_module.RoomCache("e1", size=200)
+    cache.merge([(o, text_frame(payload(o))) for o in range(1, 101)])
+    for offset, runs in [(5, 4), (20, 1), (5, 0), (64, 0), (70, 1), (99, 1), (0, 1)]:
+        before = len(compressions)
+        frames = read_frames(cache.deflated_after(ROOM, offset))
+        assert all(compressed for compressed, _ in frames)
+        items = [[item["offset"] for item in json.loads(body)["items"]] for _, body in frames]
+        assert sum(items, []) == list(range(offset + 1, 101))
+        # Cut at multiples of 32: a run never spans two segments.
+        assert all(len({(o - 1) // hub_module.SEGMENT for o in run}) == 1 for run in items)
+        assert all(json.loads(body)["room"] == ROOM for _, body in frames)
+        # Only the runs no earlier resume needed are compressed now.
+        assert len(compressions) - before == runs, offset
+
+
+@pytest.mark.gen_test
+async def test_a_compressed_socket_resumes_with_compressed_runs(factory, browser, base_url, monkeypatch):
+    from realtime import hub as hub_module
+    monkeypatch.setattr(hub_module, "SEGMENT", 8)   # runs cut within a sender's burst allowance
+    event = await seeded(factory)
+    room = channels.public_room(event["_id"], "ru")
+    _, ab = await person(factory, browser, event, locale="ru")
+    _, bb = await person(factory, browser, event, locale="ru")
+    clients = []
+    for b, compress in ((ab, True), (bb, False)):
+        client = await LiveClient.connect(base_url, b, event["_id"], compress=compress)
+        await client.expect("welcome")
+        await client.send({"type": "join", "room": room})
+        clients.append((client, await client.expect("joined", room=room)))
+    (a, joined), (b, _) = clients
+    await b.send({"type": "send", "room": room, "text": "m0", "client_id": "c0"})
+    await a.expect("message", offset=1)
+    a.close()
+    for i in range(1, 16):
+        await b.send({"type": "send", "room": room, "text": f"m{i}", "client_id": f"c{i}"})
+        await b.expect("ack", offset=i + 1)
+    a2 = await LiveClient.connect(base_url, ab, event["_id"], compress=True)
+    await a2.expect("welcome")
+    inflated = []
+    decompressor = a2.conn.protocol._decompressor
+    decompress = decompressor.decompress
+    decompressor.decompress = lambda data: inflated.append(len(data)) or decompress(data)
+    await a2.send({"type": "join", "room": room, "epoch": joined["epoch"], "offset": 1})
+    resumed = await a2.expect("joined", room=room)
+    assert resumed["recovered"] is True and resumed["missed"] == 15
+    missed = [await a2.expect("message", room=room) for _ in range(15)]
+    assert [m["offset"] for m in missed] == list(range(2, 17))
+    assert [m["text"] for m in missed] == [f"m{i}" for i in range(1, 16)]
+    assert len(inflated) == 2     # offsets 2-8 and 9-16, each compressed
+    assert not [f for f in await a2.quiet() if f.get("type") == "message"]
