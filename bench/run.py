@@ -386,6 +386,7 @@ def run_target(name: str, args, workdir: str) -> dict:
             m1 = meter.read()
             reads1 = T.scrape_history_reads(target.ports)
             storm = workers.call("storm_report", timeout=60)
+            import json as _j; _j.dump([d for s in storm for d in s.pop("delays")], open("/tmp/mon/delays.json", "w"))
             replies = workers.call("chat_report", locale=room_locale, timeout=120)
             schat = chat_figures(replies, target.kind, room_viewers, storm_chat)
             all_offsets = sorted(all_offsets + schat.pop("offsets", []))

@@ -26,7 +26,7 @@ from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
 from events import model
 from i18n import LOCALES
-from realtime import compression, protocol
+from realtime import compression, corking, protocol
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,17 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         return COMPRESSION_OPTIONS
 
     async def open(self):
-        # The hub already gathers what goes out into as few writes as it can;
-        # Nagle's algorithm would only hold each write back for the client's
-        # delayed ACK (40 ms per frame sent right after another).
-        self.set_nodelay(True)
+        # Nagle's algorithm is off (realtime.corking): the hub already
+        # gathers what goes out into as few writes as it can, and Nagle would
+        # only hold each write back for the client's delayed ACK.
         locale = self.user.get("locale") if self.user.get("locale") in LOCALES else \
             self.services.settings.default_locale
-        self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
-                                         session=self.session["token_hash"])
+        try:
+            self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
+                                             session=self.session["token_hash"])
+        finally:
+            # The 101 response, `welcome` and `state` leave as one segment.
+            corking.release(self.ws_connection.stream)
         self.conn.deflate = compression.negotiate(self._offers())[1]
         # The connection holds what it needs; the handler's own references
         # would keep one more copy of these documents per socket.
@@ -144,6 +147,16 @@ class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
     # Without context takeover Tornado's compressor and decompressor keep no
     # state between messages: one pair per accepted offer serves every socket.
     shared: dict = {}
+
+    async def _accept_connection(self, handler):
+        # Corked from here (the request is valid) until the handler's `open`
+        # has written its first frames; released here too if it never does.
+        stream = handler.request.connection.stream
+        corking.hold(stream)
+        try:
+            await super()._accept_connection(handler)
+        finally:
+            corking.release(stream)
 
     def _parse_extensions_header(self, headers):
         offer, _ = compression.negotiate(headers.get("Sec-WebSocket-Extensions", ""))
