@@ -81,6 +81,8 @@ ROWS = [
     ("chat: store CPU s", lambda r: _get(r, "phases", "chat", "cpu", "store")),
     ("chat: generator cores busy", lambda r: _get(r, "phases", "chat", "generator_busy")),
     ("storm: all back within, s", lambda r: _get(r, "phases", "storm", "all_back_seconds")),
+    ("storm: resume wait p50, ms", lambda r: _get(r, "phases", "storm", "resume_wait_ms", "p50")),
+    ("storm: resume wait p99, ms", lambda r: _get(r, "phases", "storm", "resume_wait_ms", "p99")),
     ("storm: resumed (recovered)", lambda r: _get(r, "phases", "storm", "recovered")),
     ("storm: gaps", lambda r: _get(r, "phases", "storm", "gaps")),
     ("storm: duplicates", lambda r: _get(r, "phases", "storm", "dups")),

@@ -25,9 +25,10 @@ scenario:
    sample clients verify); server CPU per delivered frame;
 5. reconnect storm (Livehall only): every viewer drops within a second and
    reconnects within `--storm-window` seconds while chat goes on at
-   `--storm-rate`, resuming its room by epoch/offset: gaps, duplicates and
-   chat history reads from the database (livehall_history_reads_total on
-   every process's /metrics) per room.
+   `--storm-rate`, resuming its room by epoch/offset: when the last one is
+   back, how long each waited from its reconnect to its resume, gaps,
+   duplicates and chat history reads from the database
+   (livehall_history_reads_total on every process's /metrics) per room.
 
 Every phase is bounded in time; everything started is stopped at the end, on
 an error and on Ctrl-C.  The table goes to stdout, the full figures to
@@ -386,7 +387,7 @@ def run_target(name: str, args, workdir: str) -> dict:
             m1 = meter.read()
             reads1 = T.scrape_history_reads(target.ports)
             storm = workers.call("storm_report", timeout=60)
-            import json as _j; _j.dump([d for s in storm for d in s.pop("delays")], open("/tmp/mon/delays.json", "w"))
+            waits = [w for s in storm for w in array.array("d", s.pop("waits"))]
             replies = workers.call("chat_report", locale=room_locale, timeout=120)
             schat = chat_figures(replies, target.kind, room_viewers, storm_chat)
             all_offsets = sorted(all_offsets + schat.pop("offsets", []))
@@ -400,6 +401,7 @@ def run_target(name: str, args, workdir: str) -> dict:
                 "not_recovered": sum(s["not_recovered"] for s in storm),
                 "missed_replayed": sum(s["missed"] for s in storm),
                 "all_back_seconds": round(last - started, 2) if last else None,
+                "resume_wait_ms": report.percentiles(waits, 1000),
                 "chat_stored": schat["stored"], "chat_delivered": schat["delivered"],
                 "chat_expected": schat["expected"], "gaps": gaps, "viewers_behind": behind,
                 "dups": schat["dups_all"], "sample_lost": schat["sample_lost"],
