@@ -74,12 +74,12 @@ def log(msg: str) -> None:
 class Workers:
     """The generator's processes; `call` sends one command to some or all and gathers replies."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, batch_policy: bool = True):
         ctx = multiprocessing.get_context("spawn")
         self.pipes, self.procs = [], []
         for wid in range(count):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=loadgen.worker_main, args=(child, wid), daemon=True)
+            proc = ctx.Process(target=loadgen.worker_main, args=(child, wid, batch_policy), daemon=True)
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
@@ -263,7 +263,7 @@ def run_target(name: str, args, workdir: str) -> dict:
         target.start()
         log(f"{name}: serving on ports {target.ports}")
         specs = plan_clients(args.connections, locales, args.senders, args.sample_every, room_locale, accounts)
-        workers = Workers(args.workers)
+        workers = Workers(args.workers, args.generator_policy == "batch")
         slices = [[] for _ in range(args.workers)]
         for spec in specs[:-1]:
             slices[spec["i"] % args.workers].append(spec)
@@ -434,6 +434,9 @@ def parse_args(argv=None):
     p.add_argument("--connections", type=int, default=10000, help="viewers per target")
     p.add_argument("--targets", default=",".join(ORDER), help="comma-separated: " + ", ".join(ORDER))
     p.add_argument("--workers", type=int, default=2, help="load generator processes")
+    p.add_argument("--generator-policy", choices=["batch", "normal"], default="batch",
+                   help="scheduling policy of the generator's processes (batch: their wake-ups do not "
+                        "preempt the servers, as clients on other machines would not)")
     p.add_argument("--locales", default="en:0.9,ru:0.05,de:0.05",
                    help="viewers' languages and shares; the first is the chat room")
     p.add_argument("--flips", type=int, default=20)
