@@ -79,3 +79,20 @@ async def test_a_connect_answers_in_one_read(factory, browser, base_url):
     sock.close()
     assert first.startswith(b"HTTP/1.1 101")
     assert b'"type":"welcome"' in first and b'"type":"state"' in first
+
+
+@linux_only
+@pytest.mark.gen_test
+async def test_an_open_socket_is_uncorked_with_nagle_off(factory, browser, base_url, services):
+    from tests.live_client import LiveClient
+    event = await seeded(factory)
+    user, b = await person(factory, browser, event, locale="ru")
+    client = await LiveClient.connect(base_url, b, event["_id"])
+    await client.expect("welcome")
+    [conn] = services.hub.by_user[str(user["_id"])]
+    stream = conn.handler.ws_connection.stream
+    assert "set_nodelay" not in stream.__dict__      # Tornado's own method again
+    sock = stream.socket
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert not sock.getsockopt(socket.IPPROTO_TCP, corking.CORK)
+    client.conn.close()
