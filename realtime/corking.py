@@ -34,10 +34,13 @@ def hold(stream) -> bool:
 
 
 def release(stream) -> None:
-    """Send what `hold` kept back; Nagle stays off (the hub gathers writes itself)."""
-    stream.__dict__.pop("set_nodelay", None)
+    """Send what `hold` kept back.  Nagle is off afterwards either way (the hub
+    gathers writes itself), also where the socket could not be corked."""
+    if stream.__dict__.pop("set_nodelay", None) is None:
+        stream.set_nodelay(True)   # never held (or released already): nothing queued
+        return
     sock = getattr(stream, "socket", None)
-    if CORK is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+    if sock is None:
         return
     try:
         sock.setsockopt(socket.IPPROTO_TCP, CORK, 0)

@@ -96,3 +96,15 @@ async def test_an_open_socket_is_uncorked_with_nagle_off(factory, browser, base_
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert not sock.getsockopt(socket.IPPROTO_TCP, corking.CORK)
     client.conn.close()
+
+
+def test_without_a_cork_the_release_still_turns_nagle_off(monkeypatch):
+    monkeypatch.setattr(corking, "CORK", None)   # as on a system without TCP_CORK
+    server, client = _pair()
+    stream = IOStream(server)
+    assert corking.hold(stream) is False
+    assert not server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    corking.release(stream)
+    assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    stream.close()
+    client.close()
