@@ -250,16 +250,20 @@ class RoomCache:
     def after(self, offset: int) -> tuple[int, int, int, bytes]:
         """(first offset, last offset, count, payloads joined with commas) of the
         entries after `offset`; only meaningful when the cache `reaches` it."""
-        if self._offsets is None:
-            self._offsets = [o for o, _ in self.frames]
-            payloads = [payload_of(f) for _, f in self.frames]
-            self._starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
-            self._blob = b",".join(payloads)
+        self._index()
         i = bisect.bisect_right(self._offsets, offset)
         count = len(self._offsets) - i
         if not count:
             return 0, 0, 0, b""
         return self._offsets[i], self._offsets[-1], count, self._blob[self._starts[i]:]
+
+    def _index(self) -> None:
+        """Build, once per change, the offsets and the payloads joined with commas."""
+        if self._offsets is None:
+            self._offsets = [o for o, _ in self.frames]
+            payloads = [payload_of(f) for _, f in self.frames]
+            self._starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
+            self._blob = b",".join(payloads)
 
     def deflated_after(self, room: str, offset: int) -> bytes:
         """The entries after `offset` as compressed `messages` frames, for a
@@ -272,7 +276,7 @@ class RoomCache:
         `offset` are contiguous (what `after` reports), which also means
         no late entry can change a run once it is compressed.
         """
-        self.after(offset)  # builds the offsets and the joined payloads
+        self._index()
         offsets, starts, blob = self._offsets, self._starts, self._blob
         if len(self._segments) > MAX_SEGMENTS:
             oldest = offsets[0] if offsets else 0
