@@ -24,10 +24,14 @@ def setup(level: str = "INFO", fmt: str = "json") -> None:
 
 
 def log_request(handler) -> None:
-    status = handler.get_status()
+    request = handler.request
+    access(request.method, request.path, handler.get_status(), request.request_time(), request.remote_ip)
+
+
+def access(method: str, path: str, status: int, seconds: float, remote_ip: str) -> None:
+    """One access-log line (also for what is answered below Tornado's handlers: `/ws`)."""
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     logging.getLogger("livehall.access").log(level, "request", extra={
-        "method": handler.request.method, "path": handler.request.path, "status": status,
-        "duration_ms": round(handler.request.request_time() * 1000, 2),
-        "remote_ip": handler.request.remote_ip,
+        "method": method, "path": path, "status": status,
+        "duration_ms": round(seconds * 1000, 2), "remote_ip": remote_ip,
     })

@@ -1,4 +1,12 @@
-"""The WebSocket endpoint `/ws?event=<event id>`: authenticate, then hand over to Live.
+"""The WebSocket endpoint `/ws?event=<event id>`: the handshake, then frames to Live.
+
+The upgrade is answered here, below Tornado's RequestHandler.  In a
+reconnect storm thousands of sockets open each second, and a RequestHandler
+per socket (response headers, cookie parsing, template namespace, its
+finish and flush machinery) cost more CPU than the rest of a connect, and
+stayed in memory for the socket's lifetime.  Tornado still parses the
+request (HTTP1Connection) and reads the frames (WebSocketProtocol13); what
+an open socket keeps of its handshake is a `LiveSocket` of a few slots.
 
 Security decisions made here:
 - the session cookie authenticates (before the upgrade: no session, no
@@ -7,8 +15,8 @@ Security decisions made here:
   BASE_URL's host): a browser on another site carries the cookie too, and
   would otherwise open a socket in the user's name (cross-site WebSocket
   hijacking);
-- frames over the hard limit close the connection (Tornado's
-  websocket_max_message_size); smaller oversize frames get an error frame.
+- frames over the hard limit close the connection (1009); smaller oversize
+  frames get an error frame.
 Compression: permessage-deflate is accepted only without context takeover
 (`realtime.compression`), so a busy room's frames are compressed once per
 process and shared by every socket; there is no zlib state per socket.
@@ -16,12 +24,16 @@ process and shared by every socket; there is no zlib state per socket.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlsplit
 
 import tornado.web
 import tornado.websocket
+from tornado import gen, httputil
+from tornado.iostream import StreamClosedError
 
+import logs
 from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
 from events import model
@@ -34,133 +46,226 @@ CLOSE_INVALID_DATA = 1007         # RFC 6455: a message's data is not what was a
 COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
 
 
-class LiveSocket(tornado.websocket.WebSocketHandler):
-    def initialize(self, services):
+class Refused(Exception):
+    """An upgrade answered with an HTTP error instead of 101."""
+
+    def __init__(self, status: int, reason: str, headers: dict | None = None):
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
+    """Answers `/ws` requests (routed here by the Application, as a delegate)."""
+
+    def __init__(self, services):
         self.services = services
         self.live = services.live
-        self.conn = None
+        # One parameter object for every socket (Tornado builds one per handler).
+        self.params = tornado.websocket._WebSocketParams(
+            max_message_size=protocol.HARD_FRAME_BYTES, compression_options=COMPRESSION_OPTIONS)
 
-    async def prepare(self):
+    def start_request(self, server_conn, request_conn) -> "Upgrade":
+        return Upgrade(self, request_conn)
+
+    def run(self, up: "Upgrade") -> None:
+        # The task lives as long as its socket (it reads the frames); asyncio
+        # keeps only weak references to tasks, Tornado's IOLoop holds them
+        # (as it does for its own handlers).
+        gen.convert_yielded(self.accept(up))
+
+    async def accept(self, up: "Upgrade") -> None:
+        """Authenticate and upgrade, or refuse; then read the socket's frames until it closes."""
+        started = time.monotonic()
+        try:
+            event_id = self.check(up.start_line, up.headers)
+            who = await self.authenticate(up.headers, event_id)
+        except Refused as no:
+            self._finish(up, started, no.status)
+            if not up.gone:
+                _refuse(up.request, no)
+            return
+        except Exception:
+            log.exception("upgrade failed")
+            self._finish(up, started, 500)
+            if not up.gone:
+                _refuse(up.request, Refused(500, "Internal Server Error"))
+            return
+        if up.gone:     # left while its session was read: nothing to upgrade
+            self._finish(up, started, 499)
+            return
+        self._finish(up, started, 101)
+        await self.upgrade(up, *who)
+
+    def check(self, start_line, headers) -> str:
+        """The request's event id, if it is a WebSocket upgrade this site may accept."""
+        if start_line.method != "GET":
+            raise Refused(405, "Method Not Allowed", {"Allow": "GET"})
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise Refused(400, 'Can "Upgrade" only to "WebSocket".')
+        if "upgrade" not in (v.strip().lower() for v in headers.get("Connection", "").split(",")):
+            raise Refused(400, '"Connection" must be "Upgrade".')
+        if headers.get("Sec-WebSocket-Version") != "13":
+            raise Refused(426, "Upgrade Required", {"Sec-WebSocket-Version": "13"})
+        if not headers.get("Host") or not headers.get("Sec-WebSocket-Key"):
+            raise Refused(400, "Missing/Invalid WebSocket headers")
+        origin = headers.get("Origin")
+        if origin is not None and not self.same_site(origin, headers["Host"]):
+            raise Refused(403, "Cross origin websockets not allowed")
+        values = parse_qs(urlsplit(start_line.path).query, keep_blank_values=True).get("event")
+        return values[-1].strip() if values else ""
+
+    def same_site(self, origin: str, host: str) -> bool:
+        allowed = {host.lower()}
+        base = self.services.settings.base_url
+        if base:
+            allowed.add(urlsplit(base).netloc.lower())
+        return urlsplit(origin).netloc.lower() in allowed
+
+    async def authenticate(self, headers, event_id: str) -> tuple:
+        """(user, event, roles, session) of a member who may watch the event now."""
         reads = self.live.reads
-        raw = self.get_signed_cookie(sessions.COOKIE, max_age_days=366)
-        session = await reads.session(raw.decode() if raw else None)
+        raw = httputil.parse_cookie(headers.get("Cookie", "")).get(sessions.COOKIE)
+        token = tornado.web.decode_signed_value(self.services.settings.cookie_secret, sessions.COOKIE,
+                                                raw, max_age_days=366) if raw else None
+        session = await reads.session(token.decode() if token else None)
         user = await reads.user(session["user_id"]) if session else None
         if not user:
-            raise tornado.web.HTTPError(401, reason="sign in first")
-        event = await reads.event(self.get_query_argument("event", ""))
+            raise Refused(401, "sign in first")
+        event = await reads.event(event_id)
         if not event:
-            raise tornado.web.HTTPError(404, reason="unknown event")
+            raise Refused(404, "unknown event")
         roles = await reads.roles(user, event)
         grants = granted(roles)
         if EVENT_WATCH not in grants:
-            raise tornado.web.HTTPError(403, reason="not a member of this event")
+            raise Refused(403, "not a member of this event")
         if not model.gate_open(event) and EVENT_ENTER_EARLY not in grants:
-            raise tornado.web.HTTPError(403, reason="the event has not started")
-        self.user, self.event, self.roles, self.session = user, event, roles, session
+            raise Refused(403, "the event has not started")
+        return user, event, roles, session
 
-    def check_origin(self, origin: str) -> bool:
-        host = urlparse(origin).netloc.lower()
-        allowed = {self.request.host.lower()}
-        base = self.services.settings.base_url
-        if base:
-            allowed.add(urlparse(base).netloc.lower())
-        return host in allowed
-
-    def get_websocket_protocol(self):
-        protocol = super().get_websocket_protocol()
-        if protocol is not None:
-            # The subclass only overrides methods: retyping the instance
-            # builds no second protocol per socket.
-            protocol.__class__ = NoContextTakeover
-        return protocol
-
-    def _offers(self) -> str:
-        # Read again where needed rather than kept: one more attribute on
-        # every handler grows its instance dict for the socket's lifetime.
-        return self.request.headers.get("Sec-WebSocket-Extensions", "")
-
-    def get_compression_options(self):
-        # Tornado's own compressor is never used for sending (frames are
-        # written by realtime.hub); it decompresses what clients send.
-        return COMPRESSION_OPTIONS
-
-    async def open(self):
-        # Nagle's algorithm is off (realtime.corking): the hub already
-        # gathers what goes out into as few writes as it can, and Nagle would
-        # only hold each write back for the client's delayed ACK.
-        locale = self.user.get("locale") if self.user.get("locale") in LOCALES else \
-            self.services.settings.default_locale
+    async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict, session: dict) -> None:
+        offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
+        stream = up.request.detach()
+        # Corked until `open` has written its first frames: the 101 response,
+        # `welcome` and `state` leave as one segment (realtime.corking).
+        corking.hold(stream)
+        sock = LiveSocket(self)
+        ws = sock.ws_connection = NoContextTakeover(sock, False, self.params)
+        ws.stream = stream
+        if offer:
+            ws._create_compressors("server", compression.parse_offers(offer)[0][1], COMPRESSION_OPTIONS)
+        key = tornado.websocket.WebSocketProtocol13.compute_accept_value(up.headers["Sec-WebSocket-Key"])
+        response = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {key}\r\n"
+                    + (f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else "") + "\r\n")
+        up.headers = None   # the socket keeps nothing of its request
+        user_locale = user.get("locale")
+        locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
         try:
-            self.conn = await self.live.open(self, self.user, self.event, self.roles, locale,
-                                             session=self.session["token_hash"])
-        finally:
-            # The 101 response, `welcome` and `state` leave as one segment.
-            corking.release(self.ws_connection.stream)
-        self.conn.deflate = compression.negotiate(self._offers())[1]
-        # The connection holds what it needs; the handler's own references
-        # would keep one more copy of these documents per socket.
-        self.user = self.event = self.roles = self.session = None
-        self._shed()
-
-    def _shed(self) -> None:
-        """Drop what the upgrade request needed and a socket open for hours does not.
-
-        The request's headers and parsed cookies, the response headers
-        already sent and the template helpers are a few kilobytes per socket;
-        the handshake is over (and logged) by now.  Tornado's own coroutine
-        still refers to the headers object, so it is emptied, not replaced.
-        """
-        for headers in (self.request.headers, self._headers):
-            _empty(headers)
-        self.request.__dict__.pop("_cookies", None)
-        self.ui = None
-
-    async def on_message(self, message):
-        if self.conn is None or self.conn.closed:
+            stream.write(response.encode())
+            sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"])
+        except StreamClosedError:
+            ws._abort()     # the client left at the last moment
             return
+        except Exception:
+            log.exception("opening a live connection failed")
+            ws._abort()
+            return
+        finally:
+            corking.release(stream)
+        sock.conn.deflate = deflate
+        await ws._receive_frame_loop()
+
+    @staticmethod
+    def _finish(up: "Upgrade", started: float, status: int) -> None:
+        context = up.request.context
+        logs.access(up.start_line.method, urlsplit(up.start_line.path).path, status,
+                    time.monotonic() - started, getattr(context, "remote_ip", ""))
+
+
+class Upgrade(httputil.HTTPMessageDelegate):
+    """One `/ws` request while it is read: handed to the endpoint once complete."""
+
+    __slots__ = ("endpoint", "request", "start_line", "headers", "gone")
+
+    def __init__(self, endpoint: LiveEndpoint, request):
+        self.endpoint, self.request = endpoint, request
+        self.start_line = self.headers = None
+        self.gone = False
+
+    def headers_received(self, start_line, headers):
+        self.start_line, self.headers = start_line, headers
+
+    def data_received(self, chunk):
+        pass  # an upgrade has no body; one sent anyway is read and dropped
+
+    def finish(self):
+        self.endpoint.run(self)
+
+    def on_connection_close(self):
+        self.gone = True
+
+
+class LiveSocket:
+    """One open socket: what Tornado's WebSocketProtocol13 calls back, in a few slots."""
+
+    __slots__ = ("endpoint", "ws_connection", "conn", "close_code", "close_reason", "ended")
+
+    def __init__(self, endpoint: LiveEndpoint):
+        self.endpoint = endpoint
+        self.ws_connection = None
+        self.conn = None
+        self.close_code = self.close_reason = None
+        self.ended = False
+
+    def on_message(self, message):
+        conn = self.conn
+        if conn is None or conn.closed:
+            return None
+        return self._handle(conn, message)
+
+    async def _handle(self, conn, message) -> None:
         try:
-            await self.live.handle(self.conn, message)
+            await self.endpoint.live.handle(conn, message)
         except Exception:
             # A bug in one frame's handling must not kill the process or
             # other connections; the client is told and may go on.
-            log.exception("frame handling failed", extra={"user": self.conn.user_id})
-            self.conn.send(protocol.error("internal", "the server could not handle this frame"))
+            log.exception("frame handling failed", extra={"user": conn.user_id})
+            conn.send(protocol.error("internal", "the server could not handle this frame"))
 
-    def on_pong(self, data):
+    def on_ping(self, data) -> None:
+        pass  # Tornado's protocol answers pings itself
+
+    def on_pong(self, data) -> None:
         if self.conn is not None:
             self.conn.ponged = True
 
-    def on_close(self):
-        if self.conn is not None:
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        ws, self.ws_connection = self.ws_connection, None
+        if ws is not None:
+            ws.close(code, reason)
+
+    def on_ws_connection_close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.close_code, self.close_reason = code, reason
+        self.ws_connection = None
+        if not self.ended:
+            self.ended = True
             conn, self.conn = self.conn, None
-            self.services.spawn(self.live.close(conn))
+            if conn is not None:
+                self.endpoint.services.spawn(self.endpoint.live.close(conn))
+
+    def log_exception(self, typ, value, tb) -> None:
+        log.error("websocket callback failed", exc_info=(typ, value, tb))
+
+    def _break_cycles(self) -> None:
+        pass
 
 
 class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
-    """Tornado's protocol, accepting permessage-deflate only as `realtime.compression` allows.
-
-    Tornado accepts the first permessage-deflate offer it parses, and its
-    parser drops parameters without a value (the no-context-takeover
-    flags); here it parses the offer that is to be accepted instead.
-    """
+    """Tornado's frame protocol with compressors shared by every socket."""
 
     # Without context takeover Tornado's compressor and decompressor keep no
     # state between messages: one pair per accepted offer serves every socket.
     shared: dict = {}
-
-    async def _accept_connection(self, handler):
-        # Corked from here (the request is valid) until the handler's `open`
-        # has written its first frames; released here too if it never does.
-        stream = handler.request.connection.stream
-        corking.hold(stream)
-        try:
-            await super()._accept_connection(handler)
-        finally:
-            corking.release(stream)
-
-    def _parse_extensions_header(self, headers):
-        offer, _ = compression.negotiate(headers.get("Sec-WebSocket-Extensions", ""))
-        return compression.parse_offers(offer) if offer else []
 
     def _handle_message(self, opcode, data):
         try:
@@ -182,14 +287,12 @@ class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
         self._compressor, self._decompressor = pair
 
 
-def _empty(headers) -> None:
-    """Empty an HTTPHeaders in place; its own clear() deletes one field at a time."""
-    tables = [getattr(headers, name, None) for name in ("_as_list", "_combined_cache")]
-    if all(isinstance(t, dict) for t in tables):
-        for table in tables:
-            table.clear()
-    else:
-        headers.clear()
+def _refuse(request, no: Refused) -> None:
+    body = f"{no.reason}\n".encode()
+    headers = httputil.HTTPHeaders({"Content-Type": "text/plain; charset=UTF-8",
+                                    "Content-Length": str(len(body)), **no.headers})
+    request.write_headers(httputil.ResponseStartLine("HTTP/1.1", no.status, no.reason), headers, body)
+    request.finish()
 
 
-ROUTES = [(r"/ws", LiveSocket)]
+ROUTES = [(r"/ws", LiveEndpoint)]
