@@ -28,10 +28,13 @@ def log_request(handler) -> None:
     access(request.method, request.path, handler.get_status(), request.request_time(), request.remote_ip)
 
 
+ACCESS = logging.getLogger("livehall.access")
+
+
 def access(method: str, path: str, status: int, seconds: float, remote_ip: str) -> None:
     """One access-log line (also for what is answered below Tornado's handlers: `/ws`)."""
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("livehall.access").log(level, "request", extra={
+    ACCESS.log(level, "request", extra={
         "method": method, "path": path, "status": status,
         "duration_ms": round(seconds * 1000, 2), "remote_ip": remote_ip,
     })
