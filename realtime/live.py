@@ -83,6 +83,17 @@ class Live:
                          session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
         self.hub.add(conn)
+        try:
+            await self._start(conn, user, event, roles, chat_locale)
+        except Exception:
+            # Half-opened (the database failed, or a hook did): undone, so
+            # the hub keeps no connection whose socket is about to be aborted.
+            await self.close(conn)
+            raise
+        return conn
+
+    async def _start(self, conn: Connection, user: dict, event: dict, roles: dict, chat_locale: str) -> None:
+        """What a new connection gets: its ping slot, the state channel, `welcome`, `state`, the features' hooks."""
         if self.keepalive is not None:
             self.keepalive.assign(conn)
         # Join first, then read: a change landing in between arrives as a
@@ -101,7 +112,6 @@ class Live:
             "state": view.live_state(fresh, chat_locale)})))
         for hook in self.on_open:
             await hook(conn)
-        return conn
 
     def _shared(self, event: dict) -> dict:
         """One copy of an unchanged event document for all of its connections.

@@ -126,3 +126,32 @@ async def test_a_client_that_leaves_during_the_handshake_leaves_nothing_behind(f
             break
         await asyncio.sleep(0.02)
     assert str(user["_id"]) not in services.hub.by_user
+
+
+@pytest.mark.gen_test
+async def test_a_connection_that_fails_to_open_is_undone(factory, browser, base_url, services, monkeypatch):
+    from tests.live_client import LiveClient
+    event = await seeded(factory)
+    user, b = await person(factory, browser, event)
+    reads = services.live.reads
+    original, calls = reads.event, []
+
+    async def failing_second_read(event_id):
+        calls.append(event_id)
+        if len(calls) == 2:     # the read `open` makes after the handshake's
+            raise ConnectionError("the database is unreachable")
+        return await original(event_id)
+
+    monkeypatch.setattr(reads, "event", failing_second_read)
+    client = await LiveClient.connect(base_url, b, event["_id"])
+    frames = []
+    while (frame := await client.next()) is not None:     # aborted ...
+        frames.append(frame["type"])
+    assert "state" not in frames                           # ... before its `state`
+    assert len(calls) == 2
+    assert str(user["_id"]) not in services.hub.by_user
+    assert not any(services.hub.channels.values())
+    monkeypatch.setattr(reads, "event", original)
+    client = await LiveClient.connect(base_url, b, event["_id"])   # the next try works
+    assert (await client.next())["type"] == "welcome"
+    client.conn.close()
