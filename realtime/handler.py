@@ -94,7 +94,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             self._finish(up, started, 499)
             return
         self._finish(up, started, 101)
-        await self.upgrade(up, *who)
+        ws = await self.upgrade(up, *who)
+        # This coroutine reads the socket's frames for as long as it is open:
+        # it must not keep the handshake alive with it (the request and its
+        # headers, the whole account, session and membership documents).
+        del up, who
+        if ws is not None:
+            await ws._receive_frame_loop()
 
     def check(self, start_line, headers) -> str:
         """The request's event id, if it is a WebSocket upgrade this site may accept."""
@@ -142,7 +148,9 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             raise Refused(403, "the event has not started")
         return user, event, roles, session
 
-    async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict, session: dict) -> None:
+    async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
+                      session: dict) -> NoContextTakeover | None:
+        """The 101 response and `Live.open`; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
         stream = up.request.detach()
         # Corked until `open` has written its first frames: the 101 response,
@@ -157,7 +165,8 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         response = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     f"Sec-WebSocket-Accept: {key}\r\n"
                     + (f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else "") + "\r\n")
-        up.headers = None   # the socket keeps nothing of its request
+        # The detached HTTP connection still refers to the request's headers.
+        up.request = up.headers = up.start_line = None
         user_locale = user.get("locale")
         locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
         try:
@@ -165,15 +174,15 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"])
         except StreamClosedError:
             ws._abort()     # the client left at the last moment
-            return
+            return None
         except Exception:
             log.exception("opening a live connection failed")
             ws._abort()
-            return
+            return None
         finally:
             corking.release(stream)
         sock.conn.deflate = deflate
-        await ws._receive_frame_loop()
+        return ws
 
     @staticmethod
     def _finish(up: "Upgrade", started: float, status: int) -> None:

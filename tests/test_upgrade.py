@@ -155,3 +155,30 @@ async def test_a_connection_that_fails_to_open_is_undone(factory, browser, base_
     client = await LiveClient.connect(base_url, b, event["_id"])   # the next try works
     assert (await client.next())["type"] == "welcome"
     client.conn.close()
+
+
+@pytest.mark.gen_test
+async def test_an_open_socket_keeps_nothing_of_its_handshake(factory, browser, base_url, services, monkeypatch):
+    import gc
+    import weakref
+
+    from realtime.handler import LiveEndpoint
+    from tests.live_client import LiveClient
+    event = await seeded(factory)
+    _, b = await person(factory, browser, event)
+    requests = []
+    start_request = LiveEndpoint.start_request
+
+    def recording(self, server_conn, request_conn):
+        requests.append(weakref.ref(request_conn))
+        return start_request(self, server_conn, request_conn)
+
+    monkeypatch.setattr(LiveEndpoint, "start_request", recording)
+    client = await LiveClient.connect(base_url, b, event["_id"])
+    await client.expect("state")
+    gc.collect()
+    # The HTTP connection (and the request headers it holds) is gone while the socket stays open.
+    assert len(requests) == 1 and requests[0]() is None
+    await client.send({"type": "ping", "ref": 1})
+    assert (await client.expect("pong"))["ref"] == 1
+    client.conn.close()
