@@ -22,6 +22,7 @@ import time
 import roles as R
 from accounts import users
 from chat import access, moderation
+from community import pages as community_pages
 from realtime import channels, protocol
 from realtime.hub import Connection
 from realtime.protocol import FrameError
@@ -235,6 +236,9 @@ class Moderation:
         # These frames store settings and read positions under the room's
         # name without joining it: the room must exist as a join requires.
         await self._support_room_exists(conn, room, msg)
+        if info["kind"] == channels.COMMUNITY \
+                and await community_pages.discussion_state(self.db, conn.event_id, info["page_id"]) is None:
+            raise FrameError(protocol.UNKNOWN_ROOM, "this page has no discussion", msg.get("ref"))
         return room
 
     async def slow_mode(self, conn: Connection, msg: dict) -> None:
