@@ -10,8 +10,15 @@
   member of the event may enter it, moderators moderate it.  Whether the
   page exists, is published and has its discussion open, closed or off is
   stored state, checked when joining and sending (realtime.community).
+
+Names alone are not enough for support rooms either: a room name can carry
+any account id, and a support room is the room of an attendee of this
+event.  `support_room_exists` is the stored-state half of that rule; the
+live side asks it whenever staff open someone else's support room.
 """
 from __future__ import annotations
+
+from bson import ObjectId
 
 import roles as R
 from realtime import channels
@@ -51,6 +58,26 @@ def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: st
     if info["kind"] == channels.PUBLIC:
         return info["locale"] == chat_locale and bool(roles)
     return info["user_id"] == user_id and info["locale"] == chat_locale and bool(roles)
+
+
+async def support_room_exists(db, event: dict, room: str) -> bool:
+    """Whether a support room (a name `can_enter` allows) belongs to someone of this event.
+
+    It does while its owner holds a role in the event or its space, and
+    once it has entries (the history of someone whose registration ended
+    stays readable to staff, as the staff console lists it).  Otherwise the
+    name only carries an account id: staff of one space could open rooms
+    named after people of another space, write there, and read those
+    people's names back from the console's room list.
+    """
+    info = channels.parse_room(room)
+    if not info or info["kind"] != channels.SUPPORT or info["event_id"] != str(event["_id"]):
+        return False
+    owner = ObjectId(info["user_id"])
+    scopes = [s for s in (event.get("space_id"), event["_id"]) if s is not None]
+    if await db.memberships.find_one({"user_id": owner, "scope_id": {"$in": scopes}}, {"_id": 1}):
+        return True
+    return await db.rooms.find_one({"_id": room, "offset": {"$gt": 0}}, {"_id": 1}) is not None
 
 
 def default_rooms(event: dict, user_id: str, roles: dict, chat_locale: str) -> list[str]:

@@ -22,6 +22,7 @@ import time
 import roles as R
 from accounts import users
 from chat import access, moderation
+from community import pages as community_pages
 from realtime import channels, protocol
 from realtime.hub import Connection
 from realtime.protocol import FrameError
@@ -106,6 +107,7 @@ class Moderation:
     async def check_join(self, conn: Connection, room: str, msg: dict) -> None:
         if not self._chat_room(room):
             return
+        await self._support_room_exists(conn, room, msg)
         if not moderation.is_staff(conn.info["roles"]):
             found = await self._active(conn)
             if moderation.BAN in found:
@@ -145,6 +147,13 @@ class Moderation:
         if len(self._slow) > 10000:
             self._slow = {r: v for r, v in self._slow.items() if v[1] > now}
         return seconds
+
+    async def _support_room_exists(self, conn: Connection, room: str, msg: dict) -> None:
+        """Someone else's support room must be that of a member of the event (chat.access)."""
+        info = channels.parse_room(room)
+        if info and info["kind"] == channels.SUPPORT and info["user_id"] != conn.user_id \
+                and not await access.support_room_exists(self.db, conn.info["event"], room):
+            raise FrameError(protocol.UNKNOWN_ROOM, "no such room", msg.get("ref"))
 
     @staticmethod
     def _chat_room(room: str) -> bool:
@@ -216,7 +225,7 @@ class Moderation:
 
     # --- slow mode ------------------------------------------------------------------
 
-    def _staff_room(self, conn: Connection, msg: dict) -> str:
+    async def _staff_room(self, conn: Connection, msg: dict) -> str:
         self._staff_only(conn, msg)
         room = self.live.room_for(conn, msg, joined=False)
         info = channels.parse_room(room)
@@ -224,10 +233,16 @@ class Moderation:
             raise FrameError(protocol.INVALID, "only chat rooms have these settings", msg.get("ref"))
         if not moderation.may_act_on(conn.info["roles"], info["locale"]):
             raise FrameError(protocol.FORBIDDEN, "this room is not in a language you serve", msg.get("ref"))
+        # These frames store settings and read positions under the room's
+        # name without joining it: the room must exist as a join requires.
+        await self._support_room_exists(conn, room, msg)
+        if info["kind"] == channels.COMMUNITY \
+                and await community_pages.discussion_state(self.db, conn.event_id, info["page_id"]) is None:
+            raise FrameError(protocol.UNKNOWN_ROOM, "this page has no discussion", msg.get("ref"))
         return room
 
     async def slow_mode(self, conn: Connection, msg: dict) -> None:
-        room = self._staff_room(conn, msg)
+        room = await self._staff_room(conn, msg)
         seconds = protocol.integer(msg, "seconds", 0, moderation.MAX_SLOW)
         previous = await moderation.set_slow_mode(self.db, event=conn.info["event"], room=room,
                                                   seconds=seconds, actor=conn.info["user"])
@@ -239,7 +254,7 @@ class Moderation:
     # --- staff consoles ------------------------------------------------------------------
 
     async def read(self, conn: Connection, msg: dict) -> None:
-        room = self._staff_room(conn, msg)
+        room = await self._staff_room(conn, msg)
         offset = protocol.integer(msg, "offset", 0)
         if offset > await moderation.room_offset(self.db, room):
             raise FrameError(protocol.INVALID, "`offset` is beyond the room's last entry", msg.get("ref"))

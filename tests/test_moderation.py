@@ -266,6 +266,38 @@ async def test_unread_counts_follow_messages_and_reads(factory, browser, base_ur
         assert (await m.expect("error", ref=f"bad{i}"))["code"] == "invalid"
 
 
+@pytest.mark.gen_test(timeout=20)
+async def test_support_rooms_exist_only_for_people_of_the_event(factory, browser, base_url, db):
+    """A support room's name can carry any account id: staff open only those of the event's people."""
+    event = await seeded(factory)
+    quiet_att = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    gone_att, gb = await person(factory, browser, event, locale="ru")
+    stranger = await factory.user(locale="ru")
+    _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
+    _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="en", locales=["ru"])
+    gone_room = channels.support_room(event["_id"], "ru", gone_att["_id"])
+    g, _, _ = await live(base_url, gb, event)
+    await joined(g, gone_room)
+    await g.send({"type": "send", "room": gone_room, "text": "help", "client_id": "h", "ref": "h"})
+    await g.expect("ack", ref="h")
+    await db.memberships.delete_one({"user_id": gone_att["_id"], "scope_id": event["_id"]})
+    m, _, _ = await live(base_url, mb, event)
+    c, _, _ = await live(base_url, cb, event)
+
+    # Someone registered who has not written yet, and someone gone whose history stays.
+    await joined(m, channels.support_room(event["_id"], "ru", quiet_att["_id"]), gone_room)
+    before = await snapshot(db)
+    stranger_room = channels.support_room(event["_id"], "ru", stranger["_id"])
+    for client in (m, c):
+        for i, frame in enumerate(({"type": "join", "room": stranger_room},
+                                   {"type": "slow_mode", "room": stranger_room, "seconds": 30},
+                                   {"type": "read", "room": stranger_room, "offset": 0})):
+            await client.send({**frame, "ref": f"x{i}"})
+            assert (await client.expect("error", ref=f"x{i}"))["code"] == "unknown_room", frame
+    assert await snapshot(db) == before
+    assert await db.rooms.count_documents({"_id": stranger_room}) == 0
+
+
 class TestAcrossInstances:
     """Two instances sharing one database and a real Redis."""
 
