@@ -126,7 +126,6 @@ async def test_space_b_admin_cannot_take_over_space_a_admin_or_the_platform_admi
         pages.append((await attacker.get(attendees_url(event_b, rest))).text)
     pages.append((await attacker.get(f"/admin/events/{event_b['_id']}/audit")).text)
     assert (await attacker.get("/admin/outbox")).status_code == 403
-    assert any(HIDDEN in page for page in pages)
 
     # Every sign-in link on those pages is refused, whoever clicks it.
     tokens = {t for page in pages for t in LINK.findall(page)}
@@ -148,6 +147,8 @@ async def test_space_b_admin_cannot_take_over_space_a_admin_or_the_platform_admi
     # Their own passwords still work.
     for person in (victim, root):
         await signed_in(browser, factory, person)
+    # B's staff still saw the messages, with the secrets replaced.
+    assert any(HIDDEN in page for page in pages)
 
 
 # --- with a mail server ----------------------------------------------------------------------------
