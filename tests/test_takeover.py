@@ -20,7 +20,8 @@ from aiosmtpd.controller import Controller
 
 import roles as R
 from accounts.tokens import utcnow
-from attendees import mailings, registry
+from attendees import mailings
+from i18n import LOCALES
 from mail.mailer import Mailer
 from realtime import timers
 from tests.servers import free_port
@@ -390,3 +391,20 @@ async def test_granting_a_role_tells_staff_nothing_about_an_account_elsewhere(br
         same_shape(row_of(page, "fresh@example.org"), "fresh@example.org")
     assert "Own Name" not in page
     assert await db.users.find_one({"email": "known@example.org"}) == before
+
+
+# --- the mail in every language ------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", LOCALES)
+def test_the_keep_your_password_mail_and_the_staff_copy_are_translated(services, code):
+    event = {"title": {code: "Конференция"}, "default_locale": code, "locales": [code]}
+    gettext = services.i18n.gettext(code)
+    _, text, html_part = mailings.render_signin(services, event, {"name": "Anna", "login": "anna7"}, code,
+                                                "http://x/signin/link/tok", None)
+    assert gettext("Password: the one you already use for this account.") in text and "anna7" in text
+    assert "/password/forgot" in text and 'href="http://127.0.0.1:8888/password/forgot"' in html_part
+    subject, text, html_part = mailings.render_signin_for_staff(services, event, {"name": "Anna", "locales": [code]})
+    hidden = gettext(HIDDEN)
+    assert hidden in text and html.escape(hidden) in html_part and (code == "en" or hidden != HIDDEN)
+    assert subject == gettext("Your access to %(event)s") % {"event": "Конференция"}
+    assert "/signin/link/" not in text + html_part and f'lang="{code}"' in html_part
