@@ -192,7 +192,8 @@ async def test_over_smtp_only_the_recipient_gets_the_link_and_a_new_account_its_
     at = next(i for i, line in enumerate(lines) if line.split() and line.split()[-1] == fresh["login"])
     password = lines[at + 1].split()[-1]
     assert len(password) == 10 and await services.hasher.verify(password, fresh["password_hash"])
-    assert (await browser().post("/signin", {"identifier": fresh["login"], "password": password})).status_code == 302
+    r = await browser().post("/signin", {"identifier": fresh["login"], "password": password})
+    assert r.status_code == 302
     assert (await browser().post(f"/signin/link/{token}")).status_code == 302
     # The existing account: a working link and its login, its own password untouched.
     mine = existing["email"]
@@ -403,7 +404,8 @@ def test_the_keep_your_password_mail_and_the_staff_copy_are_translated(services,
                                                 "http://x/signin/link/tok", None)
     assert gettext("Password: the one you already use for this account.") in text and "anna7" in text
     assert "/password/forgot" in text and 'href="http://127.0.0.1:8888/password/forgot"' in html_part
-    subject, text, html_part = mailings.render_signin_for_staff(services, event, {"name": "Anna", "locales": [code]})
+    registration = {"name": "Anna", "locales": [code]}
+    subject, text, html_part = mailings.render_signin_for_staff(services, event, registration)
     hidden = gettext(HIDDEN)
     assert hidden in text and html.escape(hidden) in html_part and (code == "en" or hidden != HIDDEN)
     assert subject == gettext("Your access to %(event)s") % {"event": "Конференция"}
