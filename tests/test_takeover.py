@@ -195,6 +195,11 @@ async def test_over_smtp_only_the_recipient_gets_the_link_and_a_new_account_its_
     r = await browser().post("/signin", {"identifier": fresh["login"], "password": password})
     assert r.status_code == 302
     assert (await browser().post(f"/signin/link/{token}")).status_code == 302
+    # Staff see that this event's link was used, a fact about their event.
+    used = await db.memberships.find_one({"user_id": fresh["_id"], "scope_id": event["_id"]})
+    assert used["link_used_at"] is not None
+    row = row_of((await staff.get(attendees_url(event))).text, "fresh@example.org")
+    assert "not yet" not in row.split("</td>")[-3]
     # The existing account: a working link and its login, its own password untouched.
     mine = existing["email"]
     text, html_part = body(delivered[mine], "plain"), body(delivered[mine], "html")
