@@ -7,7 +7,10 @@ role by email (creating the account when the address is new) and revoke it.
 Every grant and revocation is validated first and written to the audit log.
 
 A new account gets no password: its owner sets one through "Forgot your
-password?", or signs in with a link staff send them.
+password?", or signs in with a link staff send them.  An existing account
+is never changed by a grant, and nothing a grant shows staff (the answer,
+the audit entry, the staff list) tells whether the address already had an
+account: the membership keeps the name entered with the grant.
 """
 from __future__ import annotations
 
@@ -114,8 +117,15 @@ async def _account(db, email: str, name: str, locale: str) -> tuple[dict, bool]:
         return user, False
 
 
+def _as_entered(user: dict, email: str, name: str) -> dict:
+    """What a membership records of its person: the address and name staff entered."""
+    return {"_id": user["_id"], "email": email, "name": name}
+
+
 def membership_snapshot(m: dict) -> dict:
-    return {"user_id": m["user_id"], "email": m["email"], "name": m.get("name", ""),
+    # No user id: an ObjectId carries its creation time, which would tell
+    # staff how old the account is.
+    return {"email": m["email"], "name": m.get("name", ""),
             "role": m["role"], "locales": list(m.get("locales") or [])}
 
 
@@ -144,23 +154,26 @@ async def event_staff(db, event_id, skip: int, limit: int) -> tuple[list[dict], 
 
 
 async def grant_event_role(db, actor: dict, event: dict, *, email: str, name: str, role: str,
-                           locales) -> tuple[dict, bool]:
-    """Give a staff role in the event; returns (membership, account_created)."""
+                           locales) -> dict:
+    """Give a staff role in the event; returns the membership.
+
+    The same answer and audit entry whether or not the address had an account.
+    """
     email, name = clean_person(email, name)
     locales = clean_role(event, role, locales)
     user = await users.by_email(db, email)
     if user and await db.memberships.find_one({"user_id": user["_id"], "scope_id": event["_id"],
                                                "role": role}, {"_id": 1}):
         raise StaffError(N_("This person already has this role in the event."), "email")
-    user, created = await _account(db, email, name, event["default_locale"])
+    user, _ = await _account(db, email, name, event["default_locale"])
     try:
-        membership = await R.grant(db, user, "event", event["_id"], role, locales)
+        membership = await R.grant(db, _as_entered(user, email, name), "event", event["_id"], role, locales)
     except R.AlreadyMember:
         raise StaffError(N_("This person already has this role in the event."), "email") from None
     await audit.record(db, actor=actor, action="staff_grant", event=event,
-                       params={"email": email, "role": role, "account_created": created},
+                       params={"email": email, "role": role},
                        before=None, after=membership_snapshot(membership))
-    return membership, created
+    return membership
 
 
 async def _remove_membership(db, actor: dict, membership_id, scope: dict) -> dict:
@@ -203,11 +216,11 @@ async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str
         raise StaffError(N_("This person is already an admin of this space."), "email")
     user, created = await _account(db, email, name, locale)
     try:
-        membership = await R.grant(db, user, "space", space["_id"], R.SPACE_ADMIN)
+        membership = await R.grant(db, _as_entered(user, email, name), "space", space["_id"], R.SPACE_ADMIN)
     except R.AlreadyMember:
         raise StaffError(N_("This person is already an admin of this space."), "email") from None
     await audit.record(db, actor=actor, action="space_admin_add", space_id=space["_id"],
-                       params={"email": email, "account_created": created},
+                       params={"email": email},
                        before=None, after=membership_snapshot(membership))
     return membership, created
 

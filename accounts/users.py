@@ -100,5 +100,16 @@ async def set_password_hash(db, user_id, password_hash: str) -> None:
     await db.users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
 
 
+async def set_first_password_hash(db, user_id, password_hash: str) -> bool:
+    """Set a password only on an account that has none; False when it had one.
+
+    What a sign-in mailing uses: a password its owner chose (or one from an
+    earlier mail) is never replaced by whoever sends a mailing.
+    """
+    result = await db.users.update_one({"_id": user_id, "password_hash": None},
+                                       {"$set": {"password_hash": password_hash}})
+    return result.modified_count == 1
+
+
 async def set_locale(db, user_id, locale: str) -> None:
     await db.users.update_one({"_id": user_id}, {"$set": {"locale": locale}})

@@ -3,7 +3,9 @@ import a CSV file through a preview, export everyone as CSV.
 
 The work is done in `attendees.registry` and `attendees.csv_import`; these
 handlers parse forms, translate refusals and render.  An import preview is
-only ever shown to, and committed by, the person who uploaded it.
+only ever shown to, and committed by, the person who uploaded it.  Every
+answer is the same whether or not an address already had an account
+elsewhere on the installation.
 """
 from __future__ import annotations
 
@@ -66,9 +68,9 @@ class AttendeeNewHandler(AttendeesBase):
 
 
 class AttendeeRemoveHandler(AttendeesBase):
-    async def post(self, event_id, user_id):
+    async def post(self, event_id, membership_id):
         try:
-            membership = await registry.remove(self.db, self.event, user_id, actor=self.current_user)
+            membership = await registry.remove(self.db, self.event, membership_id, actor=self.current_user)
         except registry.NotAttendee as exc:
             raise PageError(404, self.translate(exc)) from None
         self.flash(self._("%(email)s is no longer registered for this event. The account itself stays.")
@@ -164,5 +166,5 @@ ROUTES = [
     (EVENT + r"/attendees/export\.csv", AttendeesExportHandler),
     (EVENT + r"/attendees/import", ImportHandler),
     (EVENT + r"/attendees/import/" + ID.format("import_id"), ImportPreviewHandler),
-    (EVENT + r"/attendees/" + ID.format("user_id") + r"/remove", AttendeeRemoveHandler),
+    (EVENT + r"/attendees/" + ID.format("membership_id") + r"/remove", AttendeeRemoveHandler),
 ]

@@ -5,10 +5,13 @@ with no mail server; with them it is the delivery record (sent / failed and
 the server's answer).
 
 Security decisions made here:
-- sign-in mails hold working links and passwords, so reading the outbox
-  needs the mailing permission (per event) or the platform one (all mail),
-  an event's staff only ever see entries of their own event, and the pages
-  are neither cached nor sent with a Referer;
+- an event's staff read only their own event's entries, and only the staff
+  copy of a message: its sign-in link, login and password are replaced by
+  a placeholder (`mail.mailer`), so reading the outbox never yields a
+  credential for an account they do not govern;
+- the full message is shown only on the platform pages (PLATFORM_OUTBOX),
+  and only where no mail server delivered it; those pages are neither
+  cached nor sent with a Referer;
 - the text body is shown as escaped text; the HTML body is only served on
   its own URL with `Content-Security-Policy: sandbox` (no scripts, no
   same-origin access to our cookies or pages) and `default-src 'none'`
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from admin.base import StaffHandler
 from admin.permissions import EVENT_MAILINGS, PLATFORM_OUTBOX
-from attendees import mailings
+from mail import outbox
 from handlers.base import PageError
 from pagination import parse_page
 
@@ -46,8 +49,10 @@ class OutboxBase(StaffHandler):
         return "platform_outbox" if self.platform else "outbox"
 
     async def entry(self, entry_id) -> dict:
-        found = await mailings.outbox_entry(self.db, entry_id, None if self.platform else self.event["_id"],
-                                            any_event=self.platform)
+        if self.platform:
+            found = await outbox.platform_entry(self.db, entry_id)
+        else:
+            found = await outbox.event_entry(self.db, entry_id, self.event["_id"])
         if not found:
             raise PageError(404, self._("This message is not in the outbox."))
         return found
@@ -55,8 +60,8 @@ class OutboxBase(StaffHandler):
 
 class OutboxListMixin:
     async def get(self, event_id=None):
-        items, page = await mailings.outbox_page(self.db, None if self.platform else self.event["_id"],
-                                                 parse_page(self.get_query_argument("page", "1")))
+        items, page = await outbox.page(self.db, None if self.platform else self.event["_id"],
+                                         parse_page(self.get_query_argument("page", "1")))
         events = {}
         if self.platform:
             ids = list({i["event_id"] for i in items if i.get("event_id")})

@@ -2,6 +2,8 @@
 
 Attendees are not listed here (they have their own pages).  A role is
 granted by email; an address with no account gets one, without a password.
+The answer is the same whether or not the address had an account: that is
+a fact about the installation, not about this event.
 """
 from __future__ import annotations
 
@@ -40,18 +42,15 @@ class EventStaffHandler(StaffPage):
         values = {"email": forms.field(self, "email"), "name": forms.field(self, "name"),
                   "role": forms.field(self, "role"), "locales": forms.choices(self, "locales")}
         try:
-            membership, created = await staffing.grant_event_role(self.db, self.current_user, self.event,
-                                                         **values)
+            membership = await staffing.grant_event_role(self.db, self.current_user, self.event, **values)
         except EditError as exc:
             await self.show(400, forms.message(self, exc), **values)
             return
         email = membership["email"]
         message = self._("%(email)s now has the role %(role)s.") \
             % {"email": email, "role": self._(R.ROLE_LABELS[values["role"]])}
-        if created:
-            message += " " + self._("An account was created for %(email)s. They can set a password "
-                                    "with \u201cForgot your password?\u201d on the sign-in page.") \
-                % {"email": email}
+        message += " " + self._("If %(email)s has no password yet, they can set one with "
+                                "\u201cForgot your password?\u201d on the sign-in page.") % {"email": email}
         self.flash(message)
         self.redirect(f"/admin/events/{event_id}/staff")
 

@@ -225,7 +225,10 @@ async def discard(db, import_id, *, event_id, owner_id) -> bool:
 
 
 async def commit(db, event: dict, import_id, *, owner: dict) -> dict:
-    """Register the preview's valid rows once; returns {imported, skipped, created}.
+    """Register the preview's valid rows once; returns {imported, skipped}.
+
+    Neither the result nor the audit entry says how many addresses already
+    had an account: that is not this event's staff's to know.
 
     Raises ImportGone when the preview is not this person's, has expired, or
     was committed already.
@@ -240,18 +243,17 @@ async def commit(db, event: dict, import_id, *, owner: dict) -> dict:
     if not doc:
         raise ImportGone()
     valid = [r for r in doc["rows"] if r["status"] == OK]
-    result = {"imported": 0, "skipped": 0, "created": 0}
+    result = {"imported": 0, "skipped": 0}
 
     async def one(row: dict) -> None:
         # The event's languages may have changed since the preview.
         locale = row["locale"] if row["locale"] in event["locales"] else event["default_locale"]
         try:
-            _, _, created = await registry.attach(db, event, row["email"], row["name"], locale)
+            await registry.attach(db, event, row["email"], row["name"], locale)
         except registry.DuplicateAttendee:
             result["skipped"] += 1
             return
         result["imported"] += 1
-        result["created"] += int(created)
 
     for i in range(0, len(valid), COMMIT_CONCURRENCY):
         await asyncio.gather(*(one(r) for r in valid[i:i + COMMIT_CONCURRENCY]))

@@ -1,5 +1,14 @@
 """Sign-in mailings: every chosen attendee gets, in their language, a single-use
-sign-in link plus their login and a freshly generated password.
+sign-in link and their login, plus a generated password when their account
+has none yet.
+
+An account that already has a password keeps it: the mail tells its owner
+to use it (or to choose a new one through "Forgot your password?").  Staff
+of one event do not govern the accounts of its attendees, which may be
+staff elsewhere, so a mailing must never hand them a credential: the outbox
+keeps only a copy with the link, login and password hidden
+(`mail.mailer`), rendered from what staff entered (the registration's name
+and language), so it does not tell whether the account existed either.
 
 A mailing is a document with its progress (total, sent, failed, status) and
 one `mailing_items` document per recipient (pending -> sending -> sent or
@@ -17,11 +26,10 @@ database so that a restart resumes exactly where it stopped:
   password, parked on the item, is applied then), one that did not goes
   back to pending.
 
-The new password replaces the old one only once the message has been handed
-off (stored in the outbox, or accepted by the SMTP server): a failed
-delivery leaves the attendee's existing password working.
-
-Outbox reads for the admin pages live here too.
+A generated password is set only once the message has been handed off
+(stored in the outbox, or accepted by the SMTP server), and only if the
+account still has no password then: a failed delivery changes nothing, and
+a password its owner chose meanwhile stays.
 """
 from __future__ import annotations
 
@@ -92,7 +100,9 @@ async def recipients(db, event: dict, audience: str, locale: str | None = None) 
             {"_id": {"$in": [m["user_id"] for m in batch]}}, {"password_hash": 0})}
         for m in batch:
             user = people.get(m["user_id"])
-            if user and (audience != ONE_LOCALE or registry.attendee_locale(event, user, m) == locale):
+            # The language staff registered them with: the account's own
+            # choice would let the count tell staff about the account.
+            if user and (audience != ONE_LOCALE or registry.registration_locale(event, m) == locale):
                 found.append((m, user))
         batch.clear()
 
@@ -261,21 +271,37 @@ async def _settle(db, mailing_id, item: dict, status: str, error: str | None = N
 
 
 async def _handed_off(db, event_id, user_id, new_hash: str | None) -> None:
-    """What a delivered sign-in mail makes true: its password and its mailed date."""
+    """What a delivered sign-in mail makes true: its password (if still none) and its mailed date."""
     if new_hash:
-        await users.set_password_hash(db, user_id, new_hash)
+        await users.set_first_password_hash(db, user_id, new_hash)
     await db.memberships.update_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE},
                                     {"$set": {"mailed_at": utcnow()}})
 
 
-def render_signin(services, event: dict, user: dict, locale: str, link: str, password: str):
-    """(subject, text, html) of a sign-in mail in `locale`."""
+def render_signin(services, event: dict, user: dict, locale: str, link: str, password: str | None):
+    """(subject, text, html) of a sign-in mail in `locale`; `password` None: they keep their own."""
     s = services.settings
     return messages.render(
         services.i18n, locale, "signin",
         person_name=user.get("name", ""), event_title=text_for(event["title"], locale, (event["default_locale"],)),
         link=link, login=user["login"], password=password, hours=s.signin_link_ttl_hours,
-        signin_url=s.public_url + "/signin", site_url=s.public_url)
+        signin_url=s.public_url + "/signin", forgot_url=s.public_url + "/password/forgot",
+        site_url=s.public_url)
+
+
+def render_signin_for_staff(services, event: dict, membership: dict):
+    """The outbox copy of a sign-in mail: the registration's name and language, no secrets.
+
+    Nothing of the account goes in (its name, language, login, whether it
+    has a password), so the copy is the same for a new and an existing one.
+    """
+    s = services.settings
+    locale = registry.registration_locale(event, membership)
+    return messages.render_for_staff(
+        services.i18n, locale, "signin",
+        person_name=membership.get("name", ""),
+        event_title=text_for(event["title"], locale, (event["default_locale"],)),
+        hours=s.signin_link_ttl_hours, signin_url=s.public_url + "/signin", site_url=s.public_url)
 
 
 async def send_one(services, event: dict, mailing: dict, item: dict) -> str:
@@ -290,14 +316,17 @@ async def send_one(services, event: dict, mailing: dict, item: dict) -> str:
     raw = await tokens.issue(db, user["_id"], tokens.SIGNIN,
                              datetime.timedelta(hours=s.signin_link_ttl_hours), event_id=event["_id"])
     try:
-        password = passwords.generate_password()
-        new_hash = await services.hasher.hash(password)
-        # Parked on the item so a crash after the hand-off still applies it.
-        await db.mailing_items.update_one({"_id": item["_id"]}, {"$set": {"new_hash": new_hash}})
+        password = new_hash = None
+        if not user.get("password_hash"):
+            password = passwords.generate_password()
+            new_hash = await services.hasher.hash(password)
+            # Parked on the item so a crash after the hand-off still applies it.
+            await db.mailing_items.update_one({"_id": item["_id"]}, {"$set": {"new_hash": new_hash}})
         subject, text, html = render_signin(services, event, user, locale,
                                             f"{s.public_url}/signin/link/{raw}", password)
         entry = await services.mailer.send(to=user["email"], subject=subject, text=text, html=html,
-                                           event_id=event["_id"], kind="signin", mailing_id=mailing["_id"])
+                                           event_id=event["_id"], kind="signin", mailing_id=mailing["_id"],
+                                           staff_copy=render_signin_for_staff(services, event, membership))
     except Exception:
         await db.tokens.delete_one({"token_hash": tokens.hash_token(raw)})
         raise
@@ -305,7 +334,7 @@ async def send_one(services, event: dict, mailing: dict, item: dict) -> str:
         await _handed_off(db, event["_id"], user["_id"], new_hash)
         await _settle(db, mailing["_id"], item, SENT, outbox_id=entry.get("_id"))
         return SENT
-    # Not delivered: the link was never seen, and the old password stays.
+    # Not delivered: the link was never seen, and nothing about the account changed.
     await db.tokens.delete_one({"token_hash": tokens.hash_token(raw)})
     await _settle(db, mailing["_id"], item, FAILED, error=entry.get("error") or "not delivered",
                   outbox_id=entry.get("_id"))
@@ -360,25 +389,3 @@ def progress(mailing: dict) -> dict:
     return {"done": done, "pending": max(0, total - done),
             "percent": 100 if not total else min(100, round(100 * done / total)),
             "running": mailing["status"] in (QUEUED, RUNNING)}
-
-
-# --- the outbox --------------------------------------------------------------------------
-
-async def outbox_page(db, event_id, page_number: int) -> tuple[list[dict], Page]:
-    """Outbox entries newest first: one event's, or all of them when event_id is None."""
-    query = {} if event_id is None else {"event_id": event_id}
-    page = Page(page_number, PER_PAGE, await db.outbox.count_documents(query))
-    items = await db.outbox.find(query, {"text": 0, "html": 0}) \
-        .sort([("created_at", -1), ("_id", -1)]).skip(page.skip).limit(PER_PAGE).to_list(None)
-    return items, page
-
-
-async def outbox_entry(db, entry_id, event_id=None, *, any_event: bool = False) -> dict | None:
-    """One outbox entry; limited to one event unless `any_event`."""
-    oid = users.as_id(entry_id)
-    if not oid:
-        return None
-    query: dict = {"_id": oid}
-    if not any_event:
-        query["event_id"] = event_id
-    return await db.outbox.find_one(query)

@@ -5,6 +5,16 @@ account behind it is shared across events, so registering an address that
 already has an account reuses that account, and removing an attendee leaves
 the account alone.  Errors carry messages marked for translation with their
 placeholders separately, like `accounts.signin`.
+
+Accounts are platform-wide and an event's staff do not govern them, so
+registering never changes an existing account, and nothing staff see tells
+whether the address had an account before: the flash, the audit entry, the
+list, the export and the mailing counts show what staff entered (the
+registration's name and language) and facts about this event only (when it
+was registered, mailed, when its sign-in link was used).  The account's own
+name, language, login and last sign-in elsewhere are never shown, nor its
+id (an ObjectId carries its creation time): rows are addressed by the
+registration's id.
 """
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ import re
 import audit
 import roles as R
 from accounts import users
+from accounts.tokens import utcnow
 from accounts.users import MAX_NAME_LENGTH
 from i18n import LOCALES, N_
 from pagination import Page
@@ -28,7 +39,7 @@ SORTS = {
     "registered": [("created_at", -1), ("_id", -1)],
 }
 DEFAULT_SORT = "name"
-EXPORT_COLUMNS = ("email", "name", "login", "locale", "registered_at", "mailed_at", "last_login_at")
+EXPORT_COLUMNS = ("email", "name", "locale", "registered_at", "mailed_at", "link_used_at")
 # A spreadsheet treats a cell starting with one of these as a formula; a name
 # such as "=HYPERLINK(...)" typed at registration must stay text when staff
 # open the export.
@@ -100,9 +111,18 @@ def attendee_locale(event: dict, user: dict | None, membership: dict | None) -> 
     """The language an attendee gets mail and pages in for this event.
 
     The person's own choice (profile) wins when the event speaks it; else the
-    language staff registered them with; else the event's default.
+    language staff registered them with; else the event's default.  Only the
+    person sees its effect: staff pages use `registration_locale`.
     """
     for code in ((user or {}).get("locale"), *((membership or {}).get("locales") or [])):
+        if code in event["locales"]:
+            return code
+    return event["default_locale"]
+
+
+def registration_locale(event: dict, membership: dict | None) -> str:
+    """The language staff registered an attendee with (what staff pages show and filter on)."""
+    for code in (membership or {}).get("locales") or []:
         if code in event["locales"]:
             return code
     return event["default_locale"]
@@ -114,29 +134,26 @@ async def find_membership(db, event_id, user_id) -> dict | None:
     return await db.memberships.find_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE})
 
 
-async def attach(db, event: dict, email: str, name: str, locale: str) -> tuple[dict, dict, bool]:
-    """Register already-validated values: (user, membership, account_created).
+async def attach(db, event: dict, email: str, name: str, locale: str) -> dict:
+    """Register already-validated values; returns the membership.
 
-    Raises DuplicateAttendee (having written nothing) when the address is
-    already an attendee of the event.
+    An existing account is used as it is (never changed); a new address
+    gets an account without a password.  The membership keeps the name and
+    language entered here.  Raises DuplicateAttendee (having written
+    nothing) when the address is already an attendee of the event.
     """
-    user = await db.users.find_one({"email": email})
-    created = False
+    user = await db.users.find_one({"email": email}, {"_id": 1})
     if user:
         if await find_membership(db, event["_id"], user["_id"]):
             raise DuplicateAttendee(email)
-        if name and not user.get("name"):
-            # Fill a blank name, never overwrite one the person chose.
-            await db.users.update_one({"_id": user["_id"]}, {"$set": {"name": name}})
-            user["name"] = name
     else:
         user = await _create_user(db, email, name, locale)
-        created = True
+    # The registration as staff entered it, not the account's own name.
+    person = {"_id": user["_id"], "email": email, "name": name}
     try:
-        membership = await R.grant(db, user, "event", event["_id"], R.ATTENDEE, [locale])
+        return await R.grant(db, person, "event", event["_id"], R.ATTENDEE, [locale])
     except R.AlreadyMember:
         raise DuplicateAttendee(email) from None
-    return user, membership, created
 
 
 async def _create_user(db, email: str, name: str, locale: str) -> dict:
@@ -159,11 +176,17 @@ async def register(db, event: dict, *, email: str, name: str = "", locale: str =
                    actor: dict | None = None) -> dict:
     """Register one attendee; returns the membership.  Validates before writing."""
     email, name, locale = clean(event, email, name, locale)
-    user, membership, created = await attach(db, event, email, name, locale)
+    membership = await attach(db, event, email, name, locale)
     await audit.record(db, actor=actor, action="attendee.register", event=event,
-                       params={"email": email, "account_created": created},
-                       after={"email": email, "name": membership["name"], "locale": locale})
+                       params={"email": email},
+                       after={"email": email, "name": name, "locale": locale})
     return membership
+
+
+async def note_link_used(db, event_id, user_id) -> None:
+    """Record on the registration that this event's sign-in link was used."""
+    await db.memberships.update_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE},
+                                    {"$set": {"link_used_at": utcnow()}})
 
 
 # --- finding -----------------------------------------------------------------------
@@ -182,24 +205,12 @@ async def count(db, event_id) -> int:
     return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE})
 
 
-async def _users_by_id(db, user_ids) -> dict:
-    found = {}
-    ids = list(user_ids)
-    for i in range(0, len(ids), 1000):
-        async for u in db.users.find({"_id": {"$in": ids[i:i + 1000]}},
-                                     {"password_hash": 0}):
-            found[u["_id"]] = u
-    return found
-
-
-def _row(event: dict, membership: dict, user: dict | None) -> dict:
-    user = user or {}
+def _row(event: dict, membership: dict) -> dict:
     return {
-        "user_id": membership["user_id"], "email": membership["email"],
-        "name": membership.get("name", ""), "login": user.get("login", ""),
-        "locale": attendee_locale(event, user, membership),
+        "id": membership["_id"], "email": membership["email"], "name": membership.get("name", ""),
+        "locale": registration_locale(event, membership),
         "registered_at": membership.get("created_at"), "mailed_at": membership.get("mailed_at"),
-        "last_login_at": user.get("last_login_at"),
+        "link_used_at": membership.get("link_used_at"),
     }
 
 
@@ -213,15 +224,16 @@ async def search(db, event: dict, q: str = "", sort: str = DEFAULT_SORT, page_nu
         page = Page(page.pages, per_page, total)
     found = await db.memberships.find(query).sort(SORTS.get(sort, SORTS[DEFAULT_SORT])) \
         .skip(page.skip).limit(per_page).to_list(None)
-    people = await _users_by_id(db, [m["user_id"] for m in found])
-    return [_row(event, m, people.get(m["user_id"])) for m in found], page
+    return [_row(event, m) for m in found], page
 
 
 # --- removing ------------------------------------------------------------------
 
-async def remove(db, event: dict, user_id, actor: dict | None = None) -> dict:
-    """End a registration; the account stays.  Returns the removed membership."""
-    membership = await find_membership(db, event["_id"], users.as_id(user_id))
+async def remove(db, event: dict, membership_id, actor: dict | None = None) -> dict:
+    """End a registration (by its id); the account stays.  Returns the removed membership."""
+    oid = users.as_id(membership_id)
+    membership = await db.memberships.find_one({"_id": oid, "scope_id": event["_id"], "role": R.ATTENDEE}) \
+        if oid else None
     if not membership:
         raise NotAttendee()
     await db.memberships.delete_one({"_id": membership["_id"]})
@@ -250,21 +262,9 @@ async def export_csv(db, event: dict, actor: dict | None = None) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     n = 0
-    cursor = db.memberships.find({"scope_id": event["_id"], "role": R.ATTENDEE}).sort([("email", 1)])
-    batch: list[dict] = []
-
-    async def flush():
-        people = await _users_by_id(db, [m["user_id"] for m in batch])
-        for m in batch:
-            row = _row(event, m, people.get(m["user_id"]))
-            writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
-        batch.clear()
-
-    async for m in cursor:
-        batch.append(m)
+    async for m in db.memberships.find({"scope_id": event["_id"], "role": R.ATTENDEE}).sort([("email", 1)]):
+        row = _row(event, m)
+        writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
         n += 1
-        if len(batch) >= 1000:
-            await flush()
-    await flush()
     await audit.record(db, actor=actor, action="attendees.export", event=event, params={"count": n})
     return out.getvalue()

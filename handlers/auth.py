@@ -19,6 +19,7 @@ import logging
 
 from accounts import signin, tokens, users
 from accounts.passwords import MIN_PASSWORD_LENGTH
+from attendees import registry
 from events import view
 from handlers.base import BaseHandler, PageError
 from mail import messages
@@ -112,6 +113,9 @@ class SigninLinkHandler(TokenPageMixin, BaseHandler):
             return
         count_signin(self, "link", "ok")
         await self.start_session(user)
+        if link.get("event_id"):
+            # What the event's staff see of sign-ins: this event's link, not the account's last login.
+            await registry.note_link_used(self.db, link["event_id"], user["_id"])
         target = await view.path_by_id(self.db, link.get("event_id")) if link.get("event_id") else None
         self.redirect(target or "/")
 
@@ -157,13 +161,17 @@ async def send_reset(svc, email: str) -> None:
         if not found:
             return
         user, raw = found
-        link = f"{svc.settings.public_url}/password/reset/{raw}"
+        locale = user.get("locale") or svc.settings.default_locale
+        common = {"person_name": user.get("name", ""), "minutes": svc.settings.reset_link_ttl_minutes,
+                  "site_url": svc.settings.public_url}
         subject, text, html = messages.render(
-            svc.i18n, user.get("locale") or svc.settings.default_locale, "password_reset",
-            person_name=user.get("name", ""), link=link, minutes=svc.settings.reset_link_ttl_minutes,
-            site_url=svc.settings.public_url)
+            svc.i18n, locale, "password_reset", link=f"{svc.settings.public_url}/password/reset/{raw}",
+            **common)
+        # The outbox keeps the link only where it is the destination (no SMTP), and
+        # then only the platform outbox shows it (`mail.mailer`).
         await svc.mailer.send(to=user["email"], subject=subject, text=text, html=html,
-                              kind="password_reset")
+                              kind="password_reset",
+                              staff_copy=messages.render_for_staff(svc.i18n, locale, "password_reset", **common))
     except Exception:
         log.exception("password reset mail failed")
 

@@ -2,9 +2,19 @@
 
 With SMTP settings the message goes out through aiosmtplib and its outbox
 entry is marked sent or failed (with the server's answer).  Without them the
-outbox is the destination: staff read it in the admin, so the demo works with
-no mail server.  Writing first means nothing is lost if the process dies
-between composing and sending.
+outbox is the destination, so the demo works with no mail server.  Writing
+first means nothing is lost if the process dies between composing and
+sending.
+
+A message that carries a secret (a sign-in or reset link, a password) comes
+with a staff copy in which every secret is replaced by a placeholder.  The
+outbox entry's `subject`, `text` and `html` are always what staff may read:
+the staff copy for such a message, the message itself otherwise.  The real
+message goes only to the recipient's mail server; where there is none, it
+is kept under `full`, which only the platform outbox shows
+(`mail.outbox`), so that a platform admin can pass it on.  An event's staff
+never read a working link or password, and so can never obtain a session
+for an account they do not govern.
 """
 from __future__ import annotations
 
@@ -45,12 +55,18 @@ class Mailer:
         return msg
 
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
-                   event_id=None, kind: str = "", mailing_id=None) -> dict:
+                   event_id=None, kind: str = "", mailing_id=None,
+                   staff_copy: tuple[str, str, str | None] | None = None) -> dict:
+        """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret."""
+        shown = staff_copy or (subject, text, html)
         entry = {
-            "to": to, "subject": subject, "text": text, "html": html, "event_id": event_id,
+            "to": to, "subject": shown[0], "text": shown[1], "html": shown[2], "event_id": event_id,
             "kind": kind, "mailing_id": mailing_id, "created_at": utcnow(),
             "status": QUEUED if self.smtp_enabled else STORED, "error": None, "sent_at": None,
+            "redacted": staff_copy is not None,
         }
+        if staff_copy is not None and not self.smtp_enabled:
+            entry["full"] = {"subject": subject, "text": text, "html": html}
         await self.db.outbox.insert_one(entry)
         if not self.smtp_enabled:
             self._count("stored")

@@ -159,7 +159,8 @@ async def test_space_page_renames_and_manages_admins(browser, factory, db, servi
     created = await db.users.find_one({"email": "new.admin@example.org"})
     assert created["name"] == "New Admin" and created["password_hash"] is None
     entry = await last_audit(db, "space_admin_add")
-    assert entry["after"]["email"] == "new.admin@example.org" and entry["params"]["account_created"]
+    assert entry["after"]["email"] == "new.admin@example.org" and entry["after"]["name"] == "New Admin"
+    assert entry["params"] == {"email": "new.admin@example.org"}  # nothing about the account itself
 
     before = await snapshot(db)
     for data in ({"email": other["email"], "name": ""}, {"email": "not an email", "name": ""},

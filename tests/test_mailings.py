@@ -9,6 +9,7 @@ import roles as R
 from accounts import tokens
 from accounts.tokens import utcnow
 from attendees import mailings, registry
+from mail.messages import HIDDEN
 from realtime import timers
 from tests.support import error_text
 
@@ -39,6 +40,20 @@ def link_token(text: str) -> str:
     m = re.search(r"https?://[^/\s]+/signin/link/([A-Za-z0-9_-]+)", text)
     assert m, text
     return m.group(1)
+
+
+def full(entry: dict) -> dict:
+    """The message itself: without SMTP it is kept only for the platform outbox."""
+    assert entry["redacted"] and entry["full"], entry
+    return entry["full"]
+
+
+def assert_no_secrets(entry: dict, hidden: str) -> None:
+    """The staff copy (what the event outbox shows) holds no link and no password."""
+    shown = entry["subject"] + entry["text"] + (entry["html"] or "")
+    assert "/signin/link/" not in shown and hidden in entry["text"]
+    for secret in re.findall(r"/signin/link/([A-Za-z0-9_-]+)", entry["full"]["text"]):
+        assert secret not in shown
 
 
 def credentials(text: str, login: str) -> tuple[str, str]:
@@ -100,22 +115,26 @@ async def test_mailing_puts_each_attendees_mail_in_the_outbox_in_their_language(
     for e in entries:
         locale = expected_locale[e["to"]]
         user = await db.users.find_one({"email": e["to"]})
+        mail = full(e)
+        assert_no_secrets(e, services.i18n.gettext(locale)(HIDDEN))
+        assert f'lang="{locale}"' in e["html"] and names[e["to"]] in e["text"]
         # The message is that locale's rendering: its language, its event title.
-        assert f'lang="{locale}"' in e["html"]
-        assert event["title"][locale] in e["subject"] and event["title"][locale] in e["text"]
-        assert names[e["to"]] in e["text"]
+        assert f'lang="{locale}"' in mail["html"]
+        assert event["title"][locale] in mail["subject"] and event["title"][locale] in mail["text"]
+        assert names[e["to"]] in mail["text"]
         if locale == "en":
-            assert "72 hours" in e["text"] and "one device at a time" in e["text"]
-        assert "72" in e["text"]
+            assert "72 hours" in mail["text"] and "one device at a time" in mail["text"]
+        assert "72" in mail["text"]
         # The link is a working single-use sign-in link for this person and event.
-        raw = link_token(e["text"])
-        assert raw in e["html"]
+        raw = link_token(mail["text"])
+        assert raw in mail["html"]
         token = await tokens.peek(db, raw, tokens.SIGNIN)
         assert token and token["user_id"] == user["_id"] and token["event_id"] == event["_id"]
         assert token["expires_at"] - token["created_at"] == datetime.timedelta(hours=72)
-        # The login and password in the mail are the account's.
-        login, password = credentials(e["text"], user["login"])
-        assert password in e["html"] and len(password) >= 10
+        # The login and password in the mail are the account's (new: it had none).
+        login, password = credentials(mail["text"], user["login"])
+        assert password in mail["html"] and len(password) >= 10
+        assert password not in e["text"] + e["html"] and user["login"] not in e["text"] + e["html"]
         assert await services.hasher.verify(password, user["password_hash"])
         m = await registry.find_membership(db, event["_id"], user["_id"])
         assert m["mailed_at"] is not None
@@ -128,17 +147,47 @@ async def test_mailing_puts_each_attendees_mail_in_the_outbox_in_their_language(
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_new_mailing_replaces_the_password_and_the_mailed_password_signs_in(browser, factory, db, services):
+async def test_the_mailed_password_of_a_new_account_signs_in(browser, factory, db, services):
+    event = await factory.event(locales=("en",))
+    await registry.register(db, event, email="p@example.org")
+    person = await db.users.find_one({"email": "p@example.org"})
+    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    await mailings.run(services, mailing["_id"])
+    entry = await db.outbox.find_one({"to": "p@example.org"})
+    login, password = credentials(full(entry)["text"], person["login"])
+    stored = await db.users.find_one({"_id": person["_id"]})
+    assert await services.hasher.verify(password, stored["password_hash"])
+    r = await browser().post("/signin", {"identifier": login, "password": password})
+    assert r.status_code == 302
+
+    # A second mailing leaves that password alone: the account has one now.
+    again = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    await mailings.run(services, again["_id"])
+    assert (await db.users.find_one({"_id": person["_id"]}))["password_hash"] == stored["password_hash"]
+    second = await db.outbox.find_one({"to": "p@example.org", "mailing_id": again["_id"]})
+    assert "the one you already use for this account" in full(second)["text"]
+    assert "/password/forgot" in full(second)["text"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_account_with_a_password_keeps_it_and_gets_a_working_link(browser, factory, db, services):
     event = await factory.event(locales=("en",))
     person = await factory.member(R.ATTENDEE, event=event, email="p@example.org")
     mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
     await mailings.run(services, mailing["_id"])
     entry = await db.outbox.find_one({"to": "p@example.org"})
-    login, password = credentials(entry["text"], person["login"])
+    mail = full(entry)
+    assert person["login"] in mail["text"] and "the one you already use for this account" in mail["text"]
+    assert "/password/forgot" in mail["text"] and "/password/forgot" in mail["html"]
+    assert "the link gives access to your account" in mail["text"]
     stored = await db.users.find_one({"_id": person["_id"]})
-    assert not await services.hasher.verify(factory.PASSWORD, stored["password_hash"])
-    assert await services.hasher.verify(password, stored["password_hash"])
-    r = await browser().post("/signin", {"identifier": login, "password": password})
+    assert stored["password_hash"] == person["password_hash"]
+    assert await db.mailing_items.count_documents({"new_hash": {"$exists": True}}) == 0
+    # The old password still signs in, and so does the mailed link (once).
+    b = browser()
+    await b.sign_in(person["login"], factory.PASSWORD)
+    link_browser = browser()
+    r = await link_browser.post(f"/signin/link/{link_token(mail['text'])}")
     assert r.status_code == 302
 
 
@@ -172,7 +221,9 @@ async def test_mail_locale_follows_the_persons_profile_when_the_event_has_it(fac
     await mailings.run(services, mailing["_id"])
     k = await db.outbox.find_one({"to": "k@example.org"})
     l_ = await db.outbox.find_one({"to": "l@example.org"})
-    assert 'lang="de"' in k["html"] and 'lang="ru"' in l_["html"]
+    assert 'lang="de"' in full(k)["html"] and 'lang="ru"' in full(l_)["html"]
+    # Staff see the copy in the language they registered: the account's own choice is not theirs to know.
+    assert 'lang="ru"' in k["html"] and 'lang="ru"' in l_["html"]
 
 
 # --- refusals ---------------------------------------------------------------------------
@@ -328,7 +379,7 @@ async def test_removed_attendee_is_skipped_as_failed(factory, db, services):
     await registry.register(db, event, email="leave@example.org")
     mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
     leaver = await db.users.find_one({"email": "leave@example.org"})
-    await registry.remove(db, event, leaver["_id"])
+    await registry.remove(db, event, (await registry.find_membership(db, event["_id"], leaver["_id"]))["_id"])
     await mailings.run(services, mailing["_id"])
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert (done["status"], done["sent"], done["failed"]) == ("done", 1, 1)
@@ -358,11 +409,12 @@ async def test_event_outbox_lists_newest_first_and_shows_bodies_safely(browser, 
     page = await b.get(f"/admin/events/{event['_id']}/outbox/{entry['_id']}")
     assert page.status_code == 200
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
-    assert "/signin/link/" in page.text and "/html" in page.text
+    assert "/signin/link/" not in page.text and "hidden: sent only to the recipient" in page.text
+    assert "/html" in page.text
     html = await b.get(f"/admin/events/{event['_id']}/outbox/{entry['_id']}/html")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert html.headers["content-security-policy"].startswith("sandbox")
-    assert html.text == entry["html"]
+    assert html.text == entry["html"] and "/signin/link/" not in html.text
 
     theirs = await db.outbox.find_one({"to": "y@example.org"})
     assert (await b.get(f"/admin/events/{event['_id']}/outbox/{theirs['_id']}")).status_code == 404
