@@ -208,13 +208,13 @@ async def space_admins(db, space_id) -> list[dict]:
 
 
 async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str,
-                          locale: str) -> tuple[dict, bool]:
+                          locale: str) -> dict:
     email, name = clean_person(email, name)
     user = await users.by_email(db, email)
     if user and await db.memberships.find_one({"user_id": user["_id"], "scope_id": space["_id"],
                                                "role": R.SPACE_ADMIN}, {"_id": 1}):
         raise StaffError(N_("This person is already an admin of this space."), "email")
-    user, created = await _account(db, email, name, locale)
+    user, _ = await _account(db, email, name, locale)
     try:
         membership = await R.grant(db, _as_entered(user, email, name), "space", space["_id"], R.SPACE_ADMIN)
     except R.AlreadyMember:
@@ -222,7 +222,7 @@ async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str
     await audit.record(db, actor=actor, action="space_admin_add", space_id=space["_id"],
                        params={"email": email},
                        before=None, after=membership_snapshot(membership))
-    return membership, created
+    return membership
 
 
 async def remove_space_admin(db, actor: dict, space: dict, membership_id) -> dict:

@@ -89,7 +89,7 @@ class SpaceAdminAddHandler(SpacePage):
     async def post(self, space_id):
         email, name = forms.field(self, "email"), forms.field(self, "name")
         try:
-            membership, created = await staffing.add_space_admin(self.db, self.current_user, self.space,
+            membership = await staffing.add_space_admin(self.db, self.current_user, self.space,
                                                         email=email, name=name,
                                                         locale=self.locale_code)
         except EditError as exc:
@@ -97,10 +97,10 @@ class SpaceAdminAddHandler(SpacePage):
             return
         email = membership["email"]
         message = self._("%(email)s is now an admin of this space.") % {"email": email}
-        if created:
-            message += " " + self._("An account was created for %(email)s. They can set a password "
-                                    "with \u201cForgot your password?\u201d on the sign-in page.") \
-                % {"email": email}
+        # The same sentence whether or not the address had an account: a
+        # space admin must not learn that from the answer.
+        message += " " + self._("If %(email)s has no password yet, they can set one with "
+                                "\u201cForgot your password?\u201d on the sign-in page.") % {"email": email}
         self.flash(message)
         self.redirect(f"/admin/spaces/{space_id}")
 

@@ -399,6 +399,24 @@ async def test_granting_a_role_tells_staff_nothing_about_an_account_elsewhere(br
     assert await db.users.find_one({"email": "known@example.org"}) == before
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_adding_a_space_admin_tells_nothing_about_an_account_elsewhere(browser, factory, db):
+    space = await factory.space()
+    staff = await signed_in(browser, factory, await factory.member(R.SPACE_ADMIN, space=space))
+    await an_account_elsewhere(db, factory, "known@example.org")
+    before = await db.users.find_one({"email": "known@example.org"})
+    url = f"/admin/spaces/{space['_id']}"
+    answers, audits = {}, {}
+    for email in ("known@example.org", "fresh@example.org"):
+        r = await staff.post(url + "/admins", {"email": email, "name": "Helper"})
+        assert r.status_code == 302, r.text[:500]
+        answers[email] = same_shape(flash_of((await staff.get(url)).text), email)
+        audits[email] = same_shape(repr(audit_view(await last_audit(db, "space_admin_add"))), email)
+    assert answers["known@example.org"] == answers["fresh@example.org"]
+    assert audits["known@example.org"] == audits["fresh@example.org"]
+    assert await db.users.find_one({"email": "known@example.org"}) == before
+
+
 # --- the mail in every language ------------------------------------------------------------------
 
 @pytest.mark.parametrize("code", LOCALES)
