@@ -182,8 +182,8 @@ class Live:
         room = protocol.string(msg, "room", 120)
         info = conn.info
         if not access.can_enter(room, info["event"], conn.user_id, info["roles"], conn.locale):
-            if channels.parse_room(room) is None:
-                raise FrameError(protocol.UNKNOWN_ROOM, "no such room", msg.get("ref"))
+            if access.is_unknown(room, info["event"]):
+                raise FrameError(protocol.UNKNOWN_ROOM, "no such room in this event", msg.get("ref"))
             raise FrameError(protocol.FORBIDDEN, "this room is not yours", msg.get("ref"))
         if joined and room not in conn.rooms and room not in conn.recovering:
             raise FrameError(protocol.NOT_JOINED, "join the room first", msg.get("ref"))
