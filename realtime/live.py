@@ -159,7 +159,7 @@ class Live:
         try:
             msg = protocol.parse(raw)
             ref = msg.get("ref")
-            if ref is not None and (not isinstance(ref, (str, int)) or len(str(ref)) > 64):
+            if ref is not None and not protocol.valid_ref(ref):
                 ref = None
                 raise FrameError(protocol.INVALID, "`ref` must be a short string or number")
             if not allowed:

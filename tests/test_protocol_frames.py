@@ -94,6 +94,11 @@ async def test_bad_frame_errors_echo_a_valid_ref(factory, browser, base_url):
         err = await client.expect("error")
         assert err["code"] == "bad_frame", frame
         assert err.get("ref") == ref, (frame, err)
+    # A frame that is fine but for its `ref` is refused, and the bad ref is not echoed.
+    for bad in (True, 1.5, "x" * 65):
+        await client.send({"type": "ping", "ref": bad})
+        err = await client.expect("error")
+        assert err["code"] == "invalid" and "ref" not in err, (bad, err)
 
 
 @pytest.mark.gen_test
