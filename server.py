@@ -242,8 +242,16 @@ def supervise(settings: config.Settings, args) -> int:
                 log.error("server process exited; restarting",
                           extra={"port": settings.port + i, "code": child.returncode})
                 time.sleep(1)
+                if stopping:
+                    break
                 children[i] = spawn(i)
         time.sleep(0.2)
+    # A child spawned while the signal was being forwarded missed it, and
+    # waiting for it would hang: signal every child still running once more
+    # (a second signal to one that is draining changes nothing).
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
     for i, child in enumerate(children):
         codes[i] = child.wait()
     for helper in helpers:
