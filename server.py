@@ -7,8 +7,9 @@
 
 `serve` reads the configuration from the environment (see the README's table),
 builds the services and the app with the factories below, and serves until
-SIGTERM or SIGINT, on which it stops accepting connections, lets running
-requests finish, closes every client and exits 0.  With --processes N it
+SIGTERM or SIGINT, on which it stops accepting connections, closes every
+live socket with 1001 ("going away") and waits for them to go, closes the
+remaining HTTP connections and every client, and exits 0.  With --processes N it
 starts N server processes on consecutive ports (for nginx to balance) and
 supervises them.
 """
@@ -51,6 +52,7 @@ from realtime import community as live_community
 from realtime import keepalive as live_keepalive
 from realtime.live import Live
 from realtime.notify import StateChanges
+from realtime import protocol
 from realtime.protocol import HARD_FRAME_BYTES
 from services import Services
 from storage import open_database
@@ -187,6 +189,10 @@ async def serve(settings: config.Settings, demo: bool) -> None:
     await stop.wait()
     log.info("draining")
     server.stop()
+    # Every live socket is told "going away" (1001) and given time to close:
+    # its client reconnects to another process and resumes by offset.
+    closed = await services.hub.drain(protocol.CLOSE_GOING_AWAY, "server shutting down", DRAIN_SECONDS)
+    log.info("live sockets closed", extra={"sockets": closed})
     try:
         await asyncio.wait_for(server.close_all_connections(), DRAIN_SECONDS)
     except asyncio.TimeoutError:
@@ -236,8 +242,16 @@ def supervise(settings: config.Settings, args) -> int:
                 log.error("server process exited; restarting",
                           extra={"port": settings.port + i, "code": child.returncode})
                 time.sleep(1)
+                if stopping:
+                    break
                 children[i] = spawn(i)
         time.sleep(0.2)
+    # A child spawned while the signal was being forwarded missed it, and
+    # waiting for it would hang: signal every child still running once more
+    # (a second signal to one that is draining changes nothing).
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
     for i, child in enumerate(children):
         codes[i] = child.wait()
     for helper in helpers:

@@ -43,11 +43,23 @@ def main_role(roles: dict) -> str:
     return ""
 
 
+def is_unknown(room: str, event: dict) -> bool:
+    """Whether `room` names no room at all: not a room name, or a language room of this
+    event in a language the event does not have (`unknown_room`).
+
+    A room of another event exists and is someone else's (`forbidden`).
+    """
+    info = channels.parse_room(room)
+    return not info or (info["event_id"] == str(event["_id"]) and not _has_language(info, event))
+
+
+def _has_language(info: dict, event: dict) -> bool:
+    return info["kind"] not in (channels.PUBLIC, channels.SUPPORT) or info["locale"] in event["locales"]
+
+
 def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: str) -> bool:
     info = channels.parse_room(room)
-    if not info or info["event_id"] != str(event["_id"]):
-        return False
-    if info["kind"] in (channels.PUBLIC, channels.SUPPORT) and info["locale"] not in event["locales"]:
+    if not info or info["event_id"] != str(event["_id"]) or not _has_language(info, event):
         return False
     if info["kind"] == channels.COMMUNITY:
         return bool(roles)

@@ -10,9 +10,14 @@ A retried send carries the same client id; the unique index on
 (room, user_id, client_id) makes it return the stored message instead of
 posting twice.  A retry that loses that race has burnt an offset: streams
 may have holes, and readers ask for "everything after N", never "N+1".
+
+An entry's time is kept at the database's precision (milliseconds) from the
+moment it is made, so the `at` a client gets live, in a resume and in
+`history` is the same string.
 """
 from __future__ import annotations
 
+import datetime
 import secrets
 
 from bson import ObjectId
@@ -24,6 +29,19 @@ from accounts.tokens import utcnow
 TEXT, DELETE = "text", "delete"
 MAX_TEXT = 2000
 PAGE = 50
+
+
+def now() -> datetime.datetime:
+    """The current time as the database stores it: UTC, whole milliseconds (BSON dates)."""
+    at = utcnow()
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def iso(at: datetime.datetime) -> str:
+    """The wire form of an entry's time: always `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.timezone.utc)
+    return at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def meta(db, room: str) -> dict:
@@ -55,7 +73,7 @@ async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str
         "_id": ObjectId(), "room": room, "event_id": event_id, "epoch": room_doc["epoch"],
         "offset": room_doc["offset"], "kind": TEXT, "user_id": user["_id"],
         "name": user.get("name") or "", "role": role, "text": text, "client_id": client_id,
-        "at": utcnow(), "deleted": False,
+        "at": now(), "deleted": False,
     }
     try:
         await db.messages.insert_one(doc)
@@ -77,7 +95,7 @@ async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
     doc = {
         "_id": ObjectId(), "room": room, "event_id": target["event_id"], "epoch": room_doc["epoch"],
         "offset": room_doc["offset"], "kind": DELETE, "target": offset, "user_id": actor["_id"],
-        "client_id": f"delete:{offset}", "at": utcnow(),
+        "client_id": f"delete:{offset}", "at": now(),
     }
     await db.messages.insert_one(doc)
     return doc
@@ -100,7 +118,7 @@ async def history(db, room: str, before: int | None, limit: int = PAGE) -> list[
 def wire(doc: dict) -> dict:
     """A stored entry as the `message` frame every client receives."""
     out = {"type": "message", "room": doc["room"], "epoch": doc["epoch"], "offset": doc["offset"],
-           "kind": doc["kind"], "at": doc["at"].isoformat().replace("+00:00", "Z")}
+           "kind": doc["kind"], "at": iso(doc["at"])}
     if doc["kind"] == DELETE:
         out["target"] = doc["target"]
         return out

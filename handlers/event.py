@@ -4,6 +4,10 @@ Access: a membership in the event or its space, or platform admin.  Before
 the gate opens, people without the "enter early" permission see the
 countdown; staff pass with a banner saying attendees do not see the page
 yet.  What the page shows comes from `events.view`.
+
+Asked with `Accept: application/json` (a client that is not a browser), the
+event page answers what such a client needs to open the live socket, under
+the same access rule: the event's id, languages and gate (docs/http.md).
 """
 from __future__ import annotations
 
@@ -22,13 +26,16 @@ SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 class EventViewer(BaseHandler):
     """The access rule of the event page, shared by the attendee pages around it."""
 
-    async def open_event(self, space_slug, event_slug) -> tuple[dict, dict, dict] | None:
+    async def open_event(self, space_slug, event_slug, summary: bool = False) -> tuple[dict, dict, dict] | None:
         """(space, event, can) when the viewer may see the event's pages now.
 
         None when the answer is already given: the sign-in page for a visitor,
-        the countdown while the gate is closed to them.
+        the countdown while the gate is closed to them (`summary`: the event
+        as JSON instead, to a client that asks for JSON).
         """
         if not self.current_user:
+            if self.wants_json():
+                raise PageError(401, self._("Please sign in first."))
             self.redirect("/signin?next=" + quote(self.request.uri, safe=""))
             return None
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
@@ -41,18 +48,37 @@ class EventViewer(BaseHandler):
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
         if not model.gate_open(event) and not can["early"]:
-            self.render_page("public/countdown.html", event=event, space=space,
-                             countdown=view.countdown(event, self.locale_code))
+            if summary and self.wants_json():
+                self.write_summary(space, event)
+            else:
+                self.render_page("public/countdown.html", event=event, space=space,
+                                 countdown=view.countdown(event, self.locale_code))
             return None
         return space, event, can
+
+    def write_summary(self, space: dict, event: dict) -> None:
+        """The event as a client that is not a browser needs it to open `/ws?event=<id>`."""
+        start = event["gate"].get("official_start")
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({
+            "id": str(event["_id"]), "space": space["slug"], "slug": event["slug"],
+            "title": view.text(event, event["title"], self.locale_code),
+            "locales": list(event["locales"]), "default_locale": event["default_locale"],
+            "gate": {"open": model.gate_open(event),
+                     "official_start": start.isoformat().replace("+00:00", "Z") if start else None},
+            "socket": f"/ws?event={event['_id']}",
+        }))
 
 
 class EventPageHandler(EventViewer):
     async def get(self, space_slug, event_slug):
-        opened = await self.open_event(space_slug, event_slug)
+        opened = await self.open_event(space_slug, event_slug, summary=True)
         if opened is None:
             return
         space, event, can = opened
+        if self.wants_json():
+            self.write_summary(space, event)
+            return
         self.render_page("public/event.html", event=event, space=space, can=can,
                          page=view.page(event, self.locale_code), staff_preview=not model.gate_open(event),
                          banner=view.banner(event),

@@ -16,7 +16,8 @@ Security decisions made here:
   would otherwise open a socket in the user's name (cross-site WebSocket
   hijacking);
 - frames over the hard limit close the connection (1009); smaller oversize
-  frames get an error frame.
+  frames get an error frame; a text frame that is not UTF-8, or a message
+  that cannot be decompressed, closes it with 1007 (RFC 6455 7.4.1).
 Compression: permessage-deflate is accepted only without context takeover
 (`realtime.compression`), so a busy room's frames are compressed once per
 process and shared by every socket; there is no zlib state per socket.
@@ -42,7 +43,7 @@ from realtime import compression, corking, protocol
 
 log = logging.getLogger(__name__)
 
-CLOSE_INVALID_DATA = 1007         # RFC 6455: a message's data is not what was agreed
+CLOSE_INVALID_DATA = protocol.CLOSE_INVALID_DATA  # RFC 6455: a message's data is not what was agreed
 COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
 
 
@@ -77,6 +78,10 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         """Authenticate and upgrade, or refuse; then read the socket's frames until it closes."""
         started = time.monotonic()
         try:
+            if self.live.hub.draining:
+                # Shutting down: its sockets are being closed with 1001, and
+                # one opened now would be cut again; the next try goes elsewhere.
+                raise Refused(503, "Service Unavailable", {"Retry-After": "1"})
             event_id = self.check(up.start_line, up.headers)
             who = await self.authenticate(up.headers, event_id)
         except Refused as no:
@@ -239,7 +244,7 @@ class LiveSocket:
             # A bug in one frame's handling must not kill the process or
             # other connections; the client is told and may go on.
             log.exception("frame handling failed", extra={"user": conn.user_id})
-            conn.send(protocol.error("internal", "the server could not handle this frame"))
+            conn.send(protocol.error(protocol.INTERNAL, "the server could not handle this frame"))
 
     def on_ping(self, data) -> None:
         pass  # Tornado's protocol answers pings itself
@@ -278,14 +283,40 @@ class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
 
     def _handle_message(self, opcode, data):
         try:
+            if opcode == 0x1 and not self.client_terminated:
+                return self._handle_text(data)
             return super()._handle_message(opcode, data)
         except zlib.error:
             # A message that refers to an earlier one (the client ignored
             # client_no_context_takeover), or not deflate at all.
             log.info("undecodable compressed frame")
-            self.close(CLOSE_INVALID_DATA, "cannot decompress: compress each message on its own")
-            self._abort()
-            return None
+            return self._refuse_data("cannot decompress: compress each message on its own")
+
+    def _handle_text(self, data: bytes):
+        """A text message: Tornado's steps, except that bad UTF-8 gets its close code (1007).
+
+        Tornado drops such a connection without a close frame, and a client
+        cannot tell it from a network failure (and would send it again).
+        """
+        if self._frame_compressed:
+            try:
+                data = self._decompressor.decompress(data)
+            except tornado.websocket._DecompressTooLargeError:
+                self.close(protocol.CLOSE_TOO_BIG, "message too big after decompression")
+                self._abort()
+                return None
+        self._message_bytes_in += len(data)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            log.info("text frame not UTF-8")
+            return self._refuse_data("text frames must be UTF-8")
+        return self._run_callback(self.handler.on_message, decoded)
+
+    def _refuse_data(self, reason: str) -> None:
+        self.close(CLOSE_INVALID_DATA, reason)
+        self._abort()
+        return None
 
     def _create_compressors(self, side, agreed_parameters, compression_options=None):
         key = (side, self.params.max_message_size, tuple(sorted(agreed_parameters.items())))

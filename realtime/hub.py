@@ -352,6 +352,9 @@ class Hub:
         # on itself; such messages are never forwarded to clients as they are.
         self.controls: dict = {}
         self.delivered = 0
+        # Set when the process is shutting down: the endpoint refuses new
+        # sockets (503) while the open ones are closed with 1001.
+        self.draining = False
 
     # --- membership -------------------------------------------------------
 
@@ -409,6 +412,27 @@ class Hub:
 
     def connections(self) -> int:
         return sum(len(s) for s in self.by_user.values())
+
+    async def drain(self, code: int, reason: str, timeout: float) -> int:
+        """Close every socket of this process with `code` and wait, at most `timeout`
+        seconds, until each is gone; returns how many there were.
+
+        A socket is gone once its last frame has been handled and it has left
+        its rooms (Tornado reads a socket's frames one after another), so an
+        acknowledged message was stored and published before this returns.
+        Clients reconnect to another process and resume by offset.
+        """
+        self.draining = True
+        conns = [conn for group in self.by_user.values() for conn in group]
+        for conn in conns:
+            conn.close(code, reason)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.by_user and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.by_user:
+            log.warning("sockets still open after the drain", extra={"open": self.connections()})
+        return len(conns)
 
     # --- publishing ---------------------------------------------------------
 

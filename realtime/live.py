@@ -159,7 +159,7 @@ class Live:
         try:
             msg = protocol.parse(raw)
             ref = msg.get("ref")
-            if ref is not None and (not isinstance(ref, (str, int)) or len(str(ref)) > 64):
+            if ref is not None and not protocol.valid_ref(ref):
                 ref = None
                 raise FrameError(protocol.INVALID, "`ref` must be a short string or number")
             if not allowed:
@@ -182,8 +182,8 @@ class Live:
         room = protocol.string(msg, "room", 120)
         info = conn.info
         if not access.can_enter(room, info["event"], conn.user_id, info["roles"], conn.locale):
-            if channels.parse_room(room) is None:
-                raise FrameError(protocol.UNKNOWN_ROOM, "no such room", msg.get("ref"))
+            if access.is_unknown(room, info["event"]):
+                raise FrameError(protocol.UNKNOWN_ROOM, "no such room in this event", msg.get("ref"))
             raise FrameError(protocol.FORBIDDEN, "this room is not yours", msg.get("ref"))
         if joined and room not in conn.rooms and room not in conn.recovering:
             raise FrameError(protocol.NOT_JOINED, "join the room first", msg.get("ref"))

@@ -9,10 +9,13 @@ from __future__ import annotations
 import orjson
 
 VERSION = 1
+# Frame sizes are bytes of UTF-8 as sent, what a client can measure and what
+# the wire carries; text fields are limited in characters (code points).
 MAX_FRAME_BYTES = 16 * 1024          # larger frames get error `too_large`
 HARD_FRAME_BYTES = 1024 * 1024       # larger ones close the connection (1009)
-MAX_TEXT = 2000
+MAX_TEXT = 2000                      # characters of a chat message
 MAX_CLIENT_ID = 64
+MAX_REF = 64                         # characters of a `ref` (a number: its digits)
 HISTORY_LIMIT = 100
 RECOVER_LIMIT = 1000                 # more missed entries than this: not_recovered
 
@@ -33,6 +36,12 @@ MUTED = "muted"                      # the sender is muted in this event (error 
 BANNED = "banned"                    # the sender is banned from this event's chat (`until`)
 SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_after` seconds)
 READ_ONLY = "read_only"              # the room is a closed community discussion: read, not write
+INTERNAL = "internal"                # the server failed on this frame
+
+# close codes the server sends (see docs/protocol.md, "Close codes")
+CLOSE_GOING_AWAY = 1001              # this server process is shutting down (or a ping went unanswered)
+CLOSE_INVALID_DATA = 1007            # a text frame that is not UTF-8, or a message that cannot be decompressed
+CLOSE_TOO_BIG = 1009                 # a frame over HARD_FRAME_BYTES (Tornado closes with it)
 
 
 class FrameError(Exception):
@@ -53,17 +62,35 @@ def error(code: str, message: str, ref=None, **fields) -> dict:
     return out
 
 
+def valid_ref(ref) -> bool:
+    """Whether a client's `ref` may be echoed: a string or number of at most MAX_REF characters."""
+    return isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= MAX_REF
+
+
+def too_large(raw: str) -> bool:
+    """Whether a text frame is over MAX_FRAME_BYTES of UTF-8 (a character takes 1 to 4 bytes)."""
+    n = len(raw)
+    if n > MAX_FRAME_BYTES:
+        return True
+    if n * 4 <= MAX_FRAME_BYTES:
+        return False      # within the limit whatever its characters: not worth encoding
+    return len(raw.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+
+
 def parse(raw) -> dict:
     if isinstance(raw, bytes):
         raise FrameError(BINARY, "binary frames are not part of this protocol")
-    if len(raw) > MAX_FRAME_BYTES:
-        raise FrameError(TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    if too_large(raw):
+        raise FrameError(TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes of UTF-8")
     try:
         msg = orjson.loads(raw)
     except ValueError:
         raise FrameError(BAD_JSON, "the frame is not valid JSON") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-        raise FrameError(BAD_FRAME, "a frame is a JSON object with a string `type`")
+        # An object whose `type` is wrong still names itself by its `ref`.
+        ref = msg.get("ref") if isinstance(msg, dict) else None
+        raise FrameError(BAD_FRAME, "a frame is a JSON object with a string `type`",
+                         ref if valid_ref(ref) else None)
     return msg
 
 
