@@ -57,7 +57,7 @@ B_ROLES = (R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR, R.COMMENT
 # Values that name nothing (and so cannot name A's objects): the same in both spaces.
 PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 # Path parameters naming an object: filled with A's real object of that kind.
-OBJECT_PARAMS = {"user_id": "attendee", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
+OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
                  "mailing_id": "mailing", "entry_id": "outbox"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
@@ -103,11 +103,12 @@ async def build_alpha(factory, services) -> Alpha:
 
     reg = await registry.register(db, a.event, email=f"{MARK}-ann@example.org", name=f"Ann {MARK}",
                                   locale="en", actor=a.admin)
+    a.registration = reg
     a.attendee = await db.users.find_one({"_id": reg["user_id"]})
     reg2 = await registry.register(db, a.event, email=f"{MARK}-bob@example.org", name=f"Bob {MARK}",
                                    locale="en", actor=a.admin)
     a.muted = await db.users.find_one({"_id": reg2["user_id"]})
-    a.staff_membership, _ = await staffing.grant_event_role(
+    a.staff_membership = await staffing.grant_event_role(
         db, a.admin, a.event, email=f"{MARK}-mod@example.org", name=f"Mod {MARK}",
         role=R.MODERATOR, locales=[])
     a.moderator = await db.users.find_one({"_id": a.staff_membership["user_id"]})
@@ -243,7 +244,7 @@ def unknown_parameters(pattern: str) -> list[str]:
 
 
 def object_id(alpha: Alpha, kind: str) -> str:
-    return str({"attendee": alpha.attendee, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
+    return str({"attendee": alpha.attendee, "registration": alpha.registration, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
                 "mailing": alpha.mailing, "outbox": alpha.outbox}[kind]["_id"])
 
 
