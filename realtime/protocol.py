@@ -33,6 +33,7 @@ MUTED = "muted"                      # the sender is muted in this event (error 
 BANNED = "banned"                    # the sender is banned from this event's chat (`until`)
 SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_after` seconds)
 READ_ONLY = "read_only"              # the room is a closed community discussion: read, not write
+NOT_STARTED = "not_started"          # a connection waiting behind the closed gate sends only `ping`
 
 
 class FrameError(Exception):
