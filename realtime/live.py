@@ -127,11 +127,14 @@ class Live:
         # the password hash and history of the document need not live with it).
         user = {k: user[k] for k in USER_FIELDS if k in user}
         roles = self._shared_roles(roles)
-        # A waiting socket is not a device watching the event: it has no
-        # session for the one-device rule to claim or take over.
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
-                         session="" if waiting else session, role=access.main_role(roles), waiting=waiting,
+                         session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
+        if waiting:
+            # Set only when true: ten thousand viewers' `info` stay as small as they were.
+            # A waiting socket is not a device watching the event: it has no
+            # session for the one-device rule to claim or take over.
+            conn.info.update(waiting=True, session="")
         self.hub.add(conn)
         try:
             if waiting:

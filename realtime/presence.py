@@ -171,7 +171,7 @@ class Presence:
         frame = text_frame(encode({"type": "viewers", "event": event_id, "total": total}))
         self._shown[event_id] = (total, frame)
         for conn in list(self.live.hub.channels.get(channels.state_channel(event_id), ())):
-            if not conn.info.get("waiting", True):
+            if not conn.info.get("waiting"):
                 conn.write_frame(frame)
 
     async def run(self) -> None:
