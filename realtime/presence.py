@@ -131,6 +131,9 @@ class Presence:
 
     async def tell(self, event_id: str) -> None:
         """This round's numbers to the event's staff, and to everyone when the count is shown."""
+        # One small read per event and round (not per connection): whether
+        # the count is shown is stored on the event, and every process must
+        # follow a switch made in any of them.
         outline = await self.outline(event_id)
         shown = bool(outline) and model.viewers_shown(outline)
         if not shown:
