@@ -1,12 +1,18 @@
 """A person's own settings: display name and language.
 
 Memberships carry a copy of the name so staff lists need no join; changing
-the name here keeps those copies in step.
+the name here keeps those copies in step.  A changed name is then announced
+(`announce(user_id, name)`, the live side's hook), so open event pages and
+the person's next chat messages carry it without a reload.
 """
 from __future__ import annotations
 
+import logging
+
 from accounts.users import MAX_NAME_LENGTH
 from i18n import LOCALES, N_
+
+log = logging.getLogger(__name__)
 
 
 class ProfileError(ValueError):
@@ -23,8 +29,14 @@ def clean(name: str, locale: str) -> tuple[str, str]:
     return name, locale
 
 
-async def update(db, user: dict, name: str, locale: str) -> None:
+async def update(db, user: dict, name: str, locale: str, announce=None) -> None:
     name, locale = clean(name, locale)
     await db.users.update_one({"_id": user["_id"]}, {"$set": {"name": name, "locale": locale}})
     if name != user.get("name", ""):
         await db.memberships.update_many({"user_id": user["_id"]}, {"$set": {"name": name}})
+        if announce is not None:
+            try:
+                await announce(user["_id"], name)
+            except Exception:
+                # Stored already: pages show the new name on their next load.
+                log.exception("name change not announced", extra={"user": str(user["_id"])})

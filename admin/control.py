@@ -1,4 +1,4 @@
-"""Live control of one event: days, broadcast, gate and slides on one page.
+"""Live control of one event: days, broadcast, gate, slides and the viewer count on one page.
 
 GET shows the live state and how many viewers watch now (realtime.presence,
 summed over every server process); every button POSTs to /control/<action>,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 # Which part of the page to scroll back to after an action.
 SECTIONS = {"day": "days", "broadcast": "broadcast", "broadcast_source": "sources", "gate": "gate",
-            "slide": "slides", "slides": "slides"}
+            "slide": "slides", "slides": "slides", "viewers": "viewers"}
 BAD_START = N_("Enter the official start as a date and time.")
 
 
@@ -117,6 +117,7 @@ def snapshot(event: dict, start_text: str) -> dict:
                  "official_start_input": utc_to_local(start, event["timezone"]),
                  "official_start_text": start_text},
         "days": {day["id"]: bool(day.get("enabled")) for day in event["days"]},
+        "viewers_shown": model.viewers_shown(event),
     }
 
 
@@ -157,7 +158,7 @@ class ControlBase(StaffHandler):
             "admin/control.html", status=status, active="control", error=error,
             days=days_state(event), sources=sources, kinds=broadcast.KINDS,
             kind_labels=broadcast.KIND_LABELS, locale_names=LOCALE_NAMES,
-            gate_is_open=model.gate_open(event),
+            gate_is_open=model.gate_open(event), viewers_shown=model.viewers_shown(event),
             official_start_input=typed.get("official_start", utc_to_local(
                 event["gate"].get("official_start"), event["timezone"])),
             slide_count=model.slide_count(event), slide_index=event["slides"]["index"],
@@ -256,6 +257,8 @@ class ControlAction(ControlBase):
             "gate_auto": _("The gate opens by itself at the official start."),
             "slides_show": _("The slides are shown."),
             "slides_hide": _("The slides are hidden."),
+            "viewers_show": _("Attendees see the number of viewers while the event is live."),
+            "viewers_hide": _("Attendees no longer see the number of viewers."),
         }[action]
 
 

@@ -1,4 +1,4 @@
-"""Live control of an event: days, broadcast, gate and slides.
+"""Live control of an event: days, broadcast, gate, slides and the viewer count shown to attendees.
 
 Each action reads the event, computes the new state, persists it guarded by
 `state_version` (so two admins clicking at once never lose a flip), writes
@@ -20,6 +20,7 @@ ACTIONS = (
     "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",
     "gate_open", "gate_close", "gate_auto", "gate_start",
     "slides_show", "slides_hide", "slide_next", "slide_prev", "slide_goto",
+    "viewers_show", "viewers_hide",
 )
 
 
@@ -36,6 +37,7 @@ def _snapshot(event: dict) -> dict:
         "broadcast": copy.deepcopy(event["broadcast"]),
         "gate": copy.deepcopy(event["gate"]),
         "slides": {"visible": event["slides"]["visible"], "index": event["slides"]["index"]},
+        "viewers_shown": model.viewers_shown(event),
     }
 
 
@@ -70,6 +72,8 @@ def _changes(event: dict, action: str, params: dict) -> dict:
         if start is not None and not isinstance(start, datetime.datetime):
             raise ControlError(N_("Enter the official start as a date and time."))
         return {"gate.official_start": start}
+    if action in ("viewers_show", "viewers_hide"):
+        return {"banner.viewers": action == "viewers_show"}
     if action == "slides_show":
         return {"slides.visible": True}
     if action == "slides_hide":

@@ -56,6 +56,7 @@ def blank_event(space_id, slug: str, locales: list[str], default_locale: str,
         "broadcast": {"on": False, "sources": {}},
         "gate": {"mode": GATE_AUTO, "official_start": None},
         "slides": {"visible": True, "index": 0, "decks": {}},
+        "banner": {"viewers": False},
         "schedule": [], "materials": [],
         "state_version": 0, "created_at": utcnow(), "updated_at": utcnow(),
     }
@@ -124,6 +125,11 @@ def gate_open(event: dict, now: datetime.datetime | None = None) -> bool:
         return False
     start = gate.get("official_start")
     return bool(start and (now or utcnow()) >= start)
+
+
+def viewers_shown(event: dict) -> bool:
+    """Whether attendees see how many watch (staff switch it on the live-control page)."""
+    return bool((event.get("banner") or {}).get("viewers"))
 
 
 def enabled_days(event: dict) -> list[dict]:

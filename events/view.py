@@ -104,6 +104,7 @@ def countdown(event: dict, viewer_locale: str, now: datetime.datetime | None = N
         # Only a future start counts down: the script reloads at zero, and a
         # gate shut by hand after the start must not reload forever.
         "countdown_iso": _iso(start) if upcoming else None,
+        "official_start_iso": _iso(start) if start else None,
         "timezone": event["timezone"],
     }
 
@@ -160,23 +161,30 @@ def page(event: dict, viewer_locale: str) -> dict:
 def banner(event: dict, now: datetime.datetime | None = None) -> dict:
     """The live state banner of the event page, as first rendered.
 
-    One message at a time, the most useful first: the countdown before the
-    official start, then "no day is open" (the day's programme is over),
-    then "the broadcast is paused"; no banner while the event is live.
+    One message at a time, the most useful first: LIVE while the gate is
+    open and the broadcast plays (whatever the clock says: an admin may open
+    early), else the countdown before the official start, then "no day is
+    open" (the day's programme is over), then "the broadcast is paused".
+    No banner only for staff looking behind a closed gate at a running
+    broadcast (the page says so itself).  `viewers`: whether the LIVE banner
+    shows how many watch (a choice of the event's staff).
     static/js/banner.js applies the same rule to every `state` frame.
     """
     now = now or utcnow()
     start = event["gate"].get("official_start")
-    if start and start > now:
+    on = bool(event["broadcast"].get("on"))
+    if on and model.gate_open(event, now):
+        kind = "live"
+    elif start and start > now:
         kind = "countdown"
     elif not model.enabled_days(event):
         kind = "no_day"
-    elif not event["broadcast"].get("on"):
+    elif not on:
         kind = "paused"
     else:
         kind = None
     return {"kind": kind, "official_start": _iso(start) if start else None,
-            "local_start": local(start, event["timezone"])}
+            "local_start": local(start, event["timezone"]), "viewers": model.viewers_shown(event)}
 
 
 def local(moment: datetime.datetime | None, timezone: str) -> datetime.datetime | None:
@@ -226,4 +234,23 @@ def live_state(event: dict, viewer_locale: str, now: datetime.datetime | None = 
         "day": ({"id": day["day"]["id"], "title": day["title"], "date": day["day"].get("date")}
                 if day else None),
         "enabled_days": [d["id"] for d in model.enabled_days(event)],
+        "viewers": {"shown": model.viewers_shown(event)},
+    }
+
+
+def waiting_state(event: dict, now: datetime.datetime | None = None) -> dict:
+    """What a connection waiting behind the closed gate learns: flags only.
+
+    Nothing the countdown page would not show before the start (no slides,
+    no broadcast source, no day titles): whether the gate is open (the page
+    then goes to the event), the official start, and whether the broadcast
+    is on and a day is open.
+    """
+    start = event["gate"].get("official_start")
+    return {
+        "waiting": True,
+        "gate": {"open": model.gate_open(event, now), "mode": event["gate"]["mode"],
+                 "official_start": _iso(start) if start else None},
+        "broadcast": {"on": bool(event["broadcast"].get("on"))},
+        "day_open": bool(model.enabled_days(event)),
     }

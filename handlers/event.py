@@ -2,8 +2,10 @@
 
 Access: a membership in the event or its space, or platform admin.  Before
 the gate opens, people without the "enter early" permission see the
-countdown; staff pass with a banner saying attendees do not see the page
-yet.  What the page shows comes from `events.view`.
+countdown, which waits for the gate over the event's WebSocket and loads
+the event page once it opens (static/js/gate.js); staff pass with a banner
+saying attendees do not see the page yet.  What the page shows comes from
+`events.view`.
 
 Asked with `Accept: application/json` (a client that is not a browser), the
 event page answers what such a client needs to open the live socket, under

@@ -54,7 +54,9 @@ class ProfileHandler(BaseHandler):
         except profile.ProfileError as exc:
             self.show(status=400, name=name, locale=locale, details_error=self._(str(exc)))
             return
-        await profile.update(self.db, self.current_user, name, locale)
+        live = self.services.live
+        await profile.update(self.db, self.current_user, name, locale,
+                             announce=live.profile_changed if live is not None else None)
         # Say it in the language just chosen: that is what the next page uses.
         self.locale_code = locale
         self.flash(self._("Your profile has been saved."))

@@ -14,6 +14,7 @@ the chat store agree on them.
     ev:<event_id>:qmod               questions to speakers, as moderators see them
     ev:<event_id>:user:<uid>         one account's connections to one event (sanctions)
     user:<uid>                       per-account control (device takeover)
+    accounts                         account changes (display names), joined once per process
 
 Redis Cluster routes sharded pub/sub by hash slot; the `{...}` hash tag keeps
 all channels of one event in one slot, so one event's traffic stays on one
@@ -26,6 +27,7 @@ import zlib
 
 PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
 COMMUNITY = "com"
+ACCOUNTS = "accounts"
 _ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|com:[0-9a-f]{24})$")
 
 

@@ -163,6 +163,8 @@ class ChatFrames:
                                         role=conn.info["role"], text=text.strip(), client_id=client_id)
         if created:
             await self.live.hub.publish(room, store.wire(doc))
+            for hook in self.live.after_send:
+                await hook(conn, room, doc)
         conn.send({"type": "ack", "ref": msg.get("ref"), "room": room, "client_id": client_id,
                    "offset": doc["offset"], "duplicate": not created})
 

@@ -133,7 +133,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         return urlsplit(origin).netloc.lower() in allowed
 
     async def authenticate(self, headers, event_id: str) -> tuple:
-        """(user, event, roles, session) of a member who may watch the event now."""
+        """(user, event, roles, session, waiting) of a member of the event.
+
+        `waiting`: the gate is closed to this member (no "enter early"): the
+        socket is accepted to wait for the gate (`Live.open`), and sees
+        nothing of the event but its gate, broadcast and day flags.  Decided
+        from the reads every connect makes anyway: waiting adds none.
+        """
         reads = self.live.reads
         raw = httputil.parse_cookie(headers.get("Cookie", "")).get(sessions.COOKIE)
         token = tornado.web.decode_signed_value(self.services.settings.cookie_secret, sessions.COOKIE,
@@ -149,12 +155,11 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         grants = granted(roles)
         if EVENT_WATCH not in grants:
             raise Refused(403, "not a member of this event")
-        if not model.gate_open(event) and EVENT_ENTER_EARLY not in grants:
-            raise Refused(403, "the event has not started")
-        return user, event, roles, session
+        waiting = not model.gate_open(event) and EVENT_ENTER_EARLY not in grants
+        return user, event, roles, session, waiting
 
     async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
-                      session: dict) -> NoContextTakeover | None:
+                      session: dict, waiting: bool = False) -> NoContextTakeover | None:
         """The 101 response and `Live.open`; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
         stream = up.request.detach()
@@ -176,7 +181,8 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
         try:
             stream.write(response.encode())
-            sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"])
+            sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"],
+                                             waiting=waiting)
         except StreamClosedError:
             ws._abort()     # the client left at the last moment
             return None

@@ -5,6 +5,19 @@ module validates them (realtime.protocol), checks access (chat.access),
 stores (chat.store) and publishes through the hub.  It also turns every
 persisted event state change (realtime.notify) into one published `state`
 message carrying each language's view.
+
+Waiting: a member whose gate is still closed connects too (the countdown
+page), in a reduced mode: `welcome`, then a `state` with the gate,
+broadcast and day flags only, from the event's state channel and nothing
+else; every frame but `ping` is refused with `not_started`.  The page goes
+to the event once a state says the gate is open.  A waiting connection is
+in the state channel under the pseudo-locale WAITING, so the hub's state
+fan-out (one frame per locale per process) sends it the reduced view with
+no extra work per socket.
+
+Accounts: a display-name change is published once on the process-wide
+accounts channel; each process updates its connections of that account
+(their next messages carry the new name) and sends them a `profile` frame.
 """
 from __future__ import annotations
 
@@ -25,6 +38,29 @@ from realtime.reads import ConnectReads
 log = logging.getLogger(__name__)
 
 USER_FIELDS = ("_id", "email", "login", "name", "locale", "platform_admin")
+WAITING = "waiting"   # the state channel's view for connections behind the closed gate (not a language)
+PROFILE = "profile_changed"  # accounts channel notice; clients get a `profile` frame instead
+
+
+class ProcessMember:
+    """This process's own membership of a channel no socket joins (the accounts channel).
+
+    The hub delivers a channel's notices to a process only while it has a
+    member there; this one holds the subscription and receives nothing itself.
+    """
+
+    __slots__ = ("joined", "closed")
+    user_id = ""
+
+    def __init__(self):
+        self.joined: dict[str, int] = {}
+        self.closed = False
+
+    def write_frame(self, frame: bytes) -> bool:
+        return False
+
+    def send(self, message: dict) -> bool:
+        return False
 
 
 class Live:
@@ -48,20 +84,27 @@ class Live:
         # a send is carried out; one raises FrameError to refuse it (moderation).
         self.join_checks = []
         self.send_checks = []
+        # coroutines(conn, room, doc) run after a chat message is stored and
+        # published (moderation: staff hear of support conversations).
+        self.after_send = []
         self._events: dict[str, dict] = {}
         self.keepalive = None  # realtime.keepalive, once installed
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
+        self._accounts = None  # the join of the accounts channel, once started
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
+        self.hub.controls[PROFILE] = self._on_profile
+        self._accounts = self.services.spawn(self.hub.join(ProcessMember(), channels.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------
 
     def state_message(self, event: dict) -> dict:
+        locales = {loc: view.live_state(event, loc) for loc in event["locales"]}
+        locales[WAITING] = view.waiting_state(event)
         return {"type": "state", "event": str(event["_id"]), "state_version": event.get("state_version", 0),
-                "default_locale": event["default_locale"],
-                "locales": {loc: view.live_state(event, loc) for loc in event["locales"]}}
+                "default_locale": event["default_locale"], "locales": locales}
 
     async def on_state_change(self, event_id, change: dict) -> None:
         event = await model.get_event(self.db, event_id)
@@ -71,10 +114,15 @@ class Live:
     # --- connections ----------------------------------------------------------
 
     async def open(self, handler, user: dict, event: dict, roles: dict, viewer_locale: str,
-                   session: str = "") -> Connection:
-        """`session` identifies the browser session (its token hash): one device."""
+                   session: str = "", waiting: bool = False) -> Connection:
+        """`session` identifies the browser session (its token hash): one device.
+
+        `waiting`: the gate is closed to this member; the connection waits
+        for it (see the module's docstring).
+        """
         chat_locale = model.locale_for(event, viewer_locale)
-        conn = Connection(handler, str(user["_id"]), str(event["_id"]), chat_locale, self.max_buffer)
+        conn = Connection(handler, str(user["_id"]), str(event["_id"]), WAITING if waiting else chat_locale,
+                          self.max_buffer)
         # Only what frames need of the account (a connection lives for hours;
         # the password hash and history of the document need not live with it).
         user = {k: user[k] for k in USER_FIELDS if k in user}
@@ -82,9 +130,17 @@ class Live:
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
                          session=session, role=access.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
+        if waiting:
+            # Set only when true: ten thousand viewers' `info` stay as small as they were.
+            # A waiting socket is not a device watching the event: it has no
+            # session for the one-device rule to claim or take over.
+            conn.info.update(waiting=True, session="")
         self.hub.add(conn)
         try:
-            await self._start(conn, user, event, roles, chat_locale)
+            if waiting:
+                await self._wait(conn, user, chat_locale)
+            else:
+                await self._start(conn, user, event, roles, chat_locale)
         except Exception:
             # Half-opened (the database failed, or a hook did): undone, so
             # the hub keeps no connection whose socket is about to be aborted.
@@ -112,6 +168,22 @@ class Live:
             "state": view.live_state(fresh, chat_locale)})))
         for hook in self.on_open:
             await hook(conn)
+
+    async def _wait(self, conn: Connection, user: dict, chat_locale: str) -> None:
+        """A waiting connection: its ping slot, the state channel, `welcome`, the reduced `state`; no hooks."""
+        if self.keepalive is not None:
+            self.keepalive.assign(conn)
+        await self.hub.join(conn, channels.state_channel(conn.event_id))
+        conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
+                   "node": self.node,
+                   "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
+                   "event": conn.event_id, "locale": chat_locale, "rooms": [], "moderator": False,
+                   "waiting": True})
+        fresh = self._shared(await self.reads.event(conn.info["event"]["_id"]) or conn.info["event"])
+        conn.info["event"] = fresh
+        conn.write_frame(text_frame(encode({
+            "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
+            "state": view.waiting_state(fresh)})))
 
     def _shared(self, event: dict) -> dict:
         """One copy of an unchanged event document for all of its connections.
@@ -164,6 +236,9 @@ class Live:
                 raise FrameError(protocol.INVALID, "`ref` must be a short string or number")
             if not allowed:
                 raise FrameError(protocol.RATE_LIMITED, "too many frames; slow down", ref)
+            if conn.info.get("waiting") and msg["type"] != "ping":
+                raise FrameError(protocol.NOT_STARTED,
+                                 "the event has not started: this connection only waits for the gate", ref)
             handler = self.frames.get(msg["type"])
             if handler is None:
                 raise FrameError(protocol.UNKNOWN_TYPE, f"unknown frame type {msg['type'][:40]!r}", ref)
@@ -189,3 +264,22 @@ class Live:
             raise FrameError(protocol.NOT_JOINED, "join the room first", msg.get("ref"))
         return room
 
+
+    # --- accounts -------------------------------------------------------------------
+
+    async def profile_changed(self, user_id, name: str) -> None:
+        """Announce a stored display-name change to every process (accounts.profile calls this)."""
+        if self._accounts is not None and not self._accounts.done():
+            await self._accounts
+        await self.hub.publish(channels.ACCOUNTS, {"type": PROFILE, "user": str(user_id), "name": name})
+
+    def _on_profile(self, channel: str, message: dict, members) -> None:
+        """Hub control: this process's connections of the account take the new name."""
+        user_id, name = message.get("user"), message.get("name")
+        if not isinstance(user_id, str) or not isinstance(name, str):
+            log.error("malformed profile notice", extra={"channel": channel})
+            return
+        frame = text_frame(encode({"type": "profile", "user": {"id": user_id, "name": name}}))
+        for conn in list(self.hub.by_user.get(user_id, ())):
+            conn.info["user"]["name"] = name
+            conn.write_frame(frame)

@@ -7,6 +7,12 @@ Who may do what (the rules themselves are in chat.moderation):
   language is one of theirs;
 - nobody sanctions staff; everyone else gets `forbidden`.
 
+Support conversations: every new entry of a support room is announced once
+on the event's state channel; each process writes a `support` frame to its
+staff connections that may answer it (moderators, commentators of the
+room's language), so consoles list new conversations and count unread
+entries without asking again.
+
 A sanction is stored, then published once on the event's state channel,
 addressed to the account (`Hub.publish_to`): every process writes the
 `sanction` frame to that account's local connections, and for a ban takes
@@ -24,13 +30,15 @@ from accounts import users
 from chat import access, moderation
 from community import pages as community_pages
 from realtime import channels, protocol
-from realtime.hub import Connection
+from realtime.frames import text_frame
+from realtime.hub import Connection, encode
 from realtime.protocol import FrameError
 from storage import batching
 
 _USER_ID = re.compile(r"^[0-9a-f]{24}$")
 SETTINGS_TTL = 2.0   # seconds a process trusts its copy of a room's slow mode while not told of changes
 SANCTIONS_TTL = 10.0  # seconds the sanctions read on connecting answer joins (notices clear them sooner)
+SUPPORT_POSTED = "support_posted"  # state channel notice; staff get a `support` frame instead
 
 
 def _iso(moment) -> str | None:
@@ -48,6 +56,8 @@ class Moderation:
         self._slow: dict[str, tuple[int, float]] = {}
         # Connecting viewers' sanctions, one query per event per loop turn.
         self._on_connect = batching.TickBatch(self._read_sanctions)
+        # event id -> this process's staff connections (moderators, commentators)
+        self.staff: dict[str, set[Connection]] = {}
 
     # --- connection life ---------------------------------------------------------
 
@@ -55,6 +65,9 @@ class Moderation:
         # Sanctions reach the account through the event's state channel,
         # joined before this hook runs: one stored in between arrives as a frame.
         if moderation.is_staff(conn.info["roles"]):
+            self.staff.setdefault(conn.event_id, set()).add(conn)
+            if conn.closed:
+                await self.on_close(conn)
             return
         found = await self._on_connect.submit((conn.event_id, conn.user_id))
         # Kept for the joins that follow at once (a client joins its rooms
@@ -62,6 +75,13 @@ class Moderation:
         conn.info["sanctions"] = (time.monotonic() + SANCTIONS_TTL, found)
         for kind, doc in sorted(found.items()):
             conn.send(self._sanction_frame(conn.event_id, conn.user_id, kind, doc["until"]))
+
+    async def on_close(self, conn: Connection) -> None:
+        conns = self.staff.get(conn.event_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.staff[conn.event_id]
 
     async def _read_sanctions(self, keys: list) -> list:
         by_event: dict = {}
@@ -159,6 +179,36 @@ class Moderation:
     def _chat_room(room: str) -> bool:
         info = channels.parse_room(room)
         return bool(info and info["kind"] in moderation.CHAT_KINDS)
+
+    # --- support conversations ------------------------------------------------------
+
+    async def after_send(self, conn: Connection, room: str, doc: dict) -> None:
+        info = channels.parse_room(room)
+        if info is None or info["kind"] != channels.SUPPORT:
+            return
+        attendee = info["user_id"]
+        await self.live.hub.publish(channels.state_channel(conn.event_id), {
+            "type": SUPPORT_POSTED, "event": conn.event_id, "room": room, "locale": info["locale"],
+            "user": attendee,
+            # The attendee's name as they write; a staff reply does not know it.
+            "name": conn.info["user"].get("name", "") if conn.user_id == attendee else None,
+            "epoch": doc["epoch"], "offset": doc["offset"]})
+
+    def on_support(self, channel: str, message: dict, members) -> None:
+        """Hub control: the `support` frame to this process's staff who may answer the room."""
+        staff = self.staff.get(str(message.get("event")))
+        if not staff:
+            return
+        locale = message.get("locale")
+        user = {"id": message.get("user")}
+        if message.get("name") is not None:
+            user["name"] = message["name"]
+        frame = text_frame(encode({"type": "support", "event": message.get("event"), "room": message.get("room"),
+                                   "locale": locale, "user": user, "epoch": message.get("epoch"),
+                                   "offset": message.get("offset")}))
+        for conn in list(staff):
+            if moderation.may_act_on(conn.info["roles"], locale):
+                conn.write_frame(frame)
 
     # --- sanctions ----------------------------------------------------------------
 
@@ -277,6 +327,9 @@ def install(live) -> Moderation:
     live.frames.update(mute=mod.mute, ban=mod.ban, unmute=mod.unmute, unban=mod.unban,
                        slow_mode=mod.slow_mode, read=mod.read, rooms=mod.rooms)
     live.on_open.append(mod.on_open)
+    live.on_close.append(mod.on_close)
+    live.after_send.append(mod.after_send)
+    live.hub.controls[SUPPORT_POSTED] = mod.on_support
     live.join_checks.append(mod.check_join)
     live.send_checks.append(mod.check_send)
     live.hub.notice_listeners.append(mod.on_broadcast)

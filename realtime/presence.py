@@ -11,6 +11,12 @@ Staff connections (EVENT_OVERVIEW: admins, managers, moderators,
 commentators) get a `presence` frame on connecting and then, from the same
 per-process timer, whenever the numbers of their event change.  The frame
 is built once per event and the same bytes go to each staff socket.
+
+When the event's staff show the count to attendees (events.model
+`viewers_shown`), every connection on the event page gets a `viewers` frame
+with the total from the same timer when it changed (so at most one frame
+per `interval`, however fast people come and go), and the latest one on
+connecting.  Connections waiting behind the closed gate get none.
 """
 from __future__ import annotations
 
@@ -21,9 +27,10 @@ import secrets
 import socket
 import time
 
+from accounts.users import as_id
 from admin.permissions import EVENT_OVERVIEW, granted
-from events import audience
-from realtime import timers
+from events import audience, model
+from realtime import channels, timers
 from realtime.frames import text_frame
 from realtime.hub import Connection, encode
 
@@ -42,12 +49,16 @@ class Presence:
         self.staff: dict[str, set[Connection]] = {}
         self._published: dict[str, tuple[dict, float]] = {}  # event -> (counts, when)
         self._sent: dict[str, dict] = {}                      # event -> counts staff last got
+        self._shown: dict[str, tuple[int, bytes]] = {}        # event -> (total, frame) viewers last got
         self.task = None
 
     # --- connections ----------------------------------------------------------
 
     async def on_open(self, conn: Connection) -> None:
         roles = conn.info["roles"]
+        shown = self._shown.get(conn.event_id)
+        if shown is not None:
+            conn.write_frame(shown[1])
         if audience.is_viewer(roles):
             self.viewers.setdefault(conn.event_id, set()).add(conn)
         elif EVENT_OVERVIEW in granted(roles):
@@ -77,13 +88,22 @@ class Presence:
         return audience.local_counts((c.user_id, c.locale) for c in self.viewers.get(event_id, ())
                                      if not c.closed)
 
-    async def counts(self, event_id) -> dict:
-        """{"total": n, "locales": {locale: n}, "days": {day_id: n}} over every live process."""
+    async def counts(self, event_id, outline: dict | None = None) -> dict:
+        """{"total": n, "locales": {locale: n}, "days": {day_id: n}} over every live process.
+
+        `outline`: the event's languages and days when the caller has read them.
+        """
         event_id = str(event_id)
         entries = await self.store.read(event_id, self.ttl)
         entries[self.process_id] = self.local(event_id)
-        event = await audience.event_outline(self.live.db, event_id)
+        event = outline if outline is not None else await audience.event_outline(self.live.db, event_id)
         return audience.summarize(entries.values(), event)
+
+    async def outline(self, event_id: str) -> dict | None:
+        """What one round needs of the event: its languages, days and whether the count is shown."""
+        oid = as_id(event_id)
+        return await self.live.db.events.find_one({"_id": oid}, {"locales": 1, "days": 1, "banner": 1}) \
+            if oid else None
 
     @staticmethod
     def frame(event_id: str, counts: dict) -> dict:
@@ -101,11 +121,30 @@ class Presence:
                 log.exception("presence publish failed", extra={"event_id": event_id})
         for event_id in [e for e in self._sent if e not in self.staff]:
             del self._sent[event_id]
-        for event_id in list(self.staff):
+        for event_id in [e for e in self._shown if e not in self.staff and e not in self.viewers]:
+            del self._shown[event_id]
+        for event_id in list(set(self.staff) | set(self.viewers)):
             try:
-                await self.tell_staff(event_id)
+                await self.tell(event_id)
             except Exception:
-                log.exception("presence update to staff failed", extra={"event_id": event_id})
+                log.exception("presence update failed", extra={"event_id": event_id})
+
+    async def tell(self, event_id: str) -> None:
+        """This round's numbers to the event's staff, and to everyone when the count is shown."""
+        # One small read per event and round (not per connection): whether
+        # the count is shown is stored on the event, and every process must
+        # follow a switch made in any of them.
+        outline = await self.outline(event_id)
+        shown = bool(outline) and model.viewers_shown(outline)
+        if not shown:
+            self._shown.pop(event_id, None)
+            if event_id not in self.staff:
+                return
+        counts = await self.counts(event_id, outline)
+        if event_id in self.staff:
+            self.tell_staff(event_id, counts)
+        if shown:
+            self.tell_everyone(event_id, counts["total"])
 
     async def publish(self, event_id: str, now: float) -> None:
         counts = self.local(event_id)
@@ -119,14 +158,24 @@ class Presence:
             await self.store.put(event_id, self.process_id, counts, self.ttl)
             self._published[event_id] = (counts, now)
 
-    async def tell_staff(self, event_id: str) -> None:
-        counts = await self.counts(event_id)
+    def tell_staff(self, event_id: str, counts: dict) -> None:
         if counts == self._sent.get(event_id):
             return
         self._sent[event_id] = counts
         frame = text_frame(encode(self.frame(event_id, counts)))
         for conn in list(self.staff.get(event_id, ())):
             conn.write_frame(frame)
+
+    def tell_everyone(self, event_id: str, total: int) -> None:
+        """The `viewers` frame to every connection of the event here but those waiting at the gate."""
+        last = self._shown.get(event_id)
+        if last is not None and last[0] == total:
+            return
+        frame = text_frame(encode({"type": "viewers", "event": event_id, "total": total}))
+        self._shown[event_id] = (total, frame)
+        for conn in list(self.live.hub.channels.get(channels.state_channel(event_id), ())):
+            if not conn.info.get("waiting"):
+                conn.write_frame(frame)
 
     async def run(self) -> None:
         try:

@@ -37,6 +37,7 @@ BANNED = "banned"                    # the sender is banned from this event's ch
 SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_after` seconds)
 READ_ONLY = "read_only"              # the room is a closed community discussion: read, not write
 INTERNAL = "internal"                # the server failed on this frame
+NOT_STARTED = "not_started"          # a connection waiting behind the closed gate sends only `ping`
 
 # close codes the server sends (see docs/protocol.md, "Close codes")
 CLOSE_GOING_AWAY = 1001              # this server process is shutting down (or a ping went unanswered)

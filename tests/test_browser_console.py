@@ -56,8 +56,8 @@ async def test_commentator_sees_support_room_unread_reads_it_and_replies(factory
         text = 'Нет звука <b>help</b> <img src=x onerror="window.__xss=1">'
         await a.send({"type": "send", "room": support, "text": text, "client_id": "s1", "ref": "s1"})
         offset = (await a.expect("ack", ref="s1"))["offset"]
-        # The support room shows up by the periodic refresh, with its unread count.
-        button = await page.wait_for_selector(room_button(support) + '[data-unread="1"]', timeout=15000)
+        # The support room shows up at once (a `support` frame, no polling), with its unread count.
+        button = await page.wait_for_selector(room_button(support) + '[data-unread="1"]', timeout=3000)
         assert HOSTILE_NAME in await button.inner_text()
         assert await page.is_visible(room_button(support) + " .console-unread")
 

@@ -194,9 +194,10 @@ async def test_programme_toggle_and_live_banner(factory, browser, base_url, serv
         de, he = pages["de"], pages["he"]
         tr = {loc: services.i18n.gettext(loc) for loc in pages}
 
-        # Live: no banner.
-        for page in pages.values():
-            assert await page.locator("#live-banner").is_hidden()
+        # Live: the banner says so.
+        for loc, page in pages.items():
+            assert await page.get_attribute("#live-banner", "data-kind") == "live"
+            assert await page.inner_text("#live-banner .live-banner-text") == tr[loc]("LIVE")
 
         # "Add to my programme": toggles without a reload, lists the session, survives a reload.
         button = de.locator("#item-now .programme-button")
@@ -254,6 +255,6 @@ async def test_programme_toggle_and_live_banner(factory, browser, base_url, serv
         await control.apply(services.db, services.notifier, event["_id"], admin, "gate_start", {"official_start": None})
         await control.apply(services.db, services.notifier, event["_id"], admin, "day_on", {"day_id": "d1"})
         await control.apply(services.db, services.notifier, event["_id"], admin, "broadcast_on")
-        for page in pages.values():
-            await page.locator("#live-banner").wait_for(state="hidden", timeout=10000)
+        for loc, page in pages.items():
+            await page.locator("#live-banner").filter(has_text=tr[loc]("LIVE")).wait_for(timeout=10000)
             assert await page.evaluate("window.__noReload") is True

@@ -201,16 +201,26 @@ async def test_banner_as_first_rendered(browser, factory, db, services):
     html = banner((await b.get(path)).text)
     assert 'data-kind="paused"' in html
     assert translated(services, "de", "The broadcast is paused.") in html
-    # Live: no banner at all (the element stays, empty, for the script).
+    # Live: the gate is open and the broadcast plays.
     await db.events.update_one({"_id": event["_id"]}, {"$set": {"broadcast.on": True}})
     html = banner((await b.get(path)).text)
-    assert 'data-kind=""' in html and re.search(r">\s*</div>$", html)
-    # Every day closed: the day's programme is over.
-    await db.events.update_one({"_id": event["_id"]}, {"$set": {"days.0.enabled": False}})
+    assert 'data-kind="live"' in html and translated(services, "de", "LIVE") in html
+    # The count is not shown until staff choose to show it.
+    assert 'data-viewers-shown="false"' in html
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"banner.viewers": True}})
+    assert 'data-viewers-shown="true"' in banner((await b.get(path)).text)
+    # Before the official start, with the gate opened early and the broadcast on: still live.
+    start = datetime.datetime.now(UTC) + datetime.timedelta(hours=3)
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"gate.official_start": start}})
+    html = banner((await b.get(path)).text)
+    assert 'data-kind="live"' in html
+    assert 'live-banner-text">' + translated(services, "de", "The event has not started yet.") not in html
+    # Every day closed, no broadcast, no start: the day's programme is over.
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"days.0.enabled": False, "broadcast.on": False,
+                                                                "gate.official_start": None}})
     html = banner((await b.get(path)).text)
     assert 'data-kind="no_day"' in html and translated(services, "de", "No day is open right now.") in html
-    # Before the official start (gate opened early): the countdown.
-    start = datetime.datetime.now(UTC) + datetime.timedelta(hours=3)
+    # Before the official start (gate opened early, broadcast off): the countdown.
     await db.events.update_one({"_id": event["_id"]}, {"$set": {"gate.official_start": start}})
     html = banner((await b.get(path)).text)
     assert 'data-kind="countdown"' in html and 'role="status"' in html
@@ -221,13 +231,29 @@ async def test_banner_as_first_rendered(browser, factory, db, services):
 
 def test_banner_rule():
     now = datetime.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    event = {"gate": {"official_start": now + datetime.timedelta(minutes=5)}, "timezone": "Europe/Riga",
-             "days": [{"id": "d1", "enabled": False}], "broadcast": {"on": False}}
+    event = {"gate": {"mode": "auto", "official_start": now + datetime.timedelta(minutes=5)},
+             "timezone": "Europe/Riga", "days": [{"id": "d1", "enabled": False}], "broadcast": {"on": False}}
     assert view.banner(event, now)["kind"] == "countdown"
     event["gate"]["official_start"] = now
     assert view.banner(event, now)["kind"] == "no_day"
     event["days"][0]["enabled"] = True
     assert view.banner(event, now)["kind"] == "paused"
     event["broadcast"]["on"] = True
-    assert view.banner(event, now)["kind"] is None
+    assert view.banner(event, now)["kind"] == "live"
     assert json.dumps(view.banner(event, now)["official_start"]) == '"2026-12-01T08:00:00Z"'
+    assert view.banner(event, now)["viewers"] is False
+
+
+def test_banner_is_live_whenever_the_gate_is_open_and_the_broadcast_plays():
+    """Never "has not started" while attendees are in and the broadcast is on."""
+    now = datetime.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    event = {"gate": {"mode": "open", "official_start": now + datetime.timedelta(hours=2)},
+             "timezone": "Europe/Riga", "days": [], "broadcast": {"on": True}, "banner": {"viewers": True}}
+    assert view.banner(event, now) | {"local_start": None} == {
+        "kind": "live", "official_start": "2026-12-01T10:00:00Z", "local_start": None, "viewers": True}
+    # The gate closed (staff look behind it): the countdown again.
+    event["gate"]["mode"] = "closed"
+    assert view.banner(event, now)["kind"] == "countdown"
+    # Automatic gate past the start, no day open: live all the same.
+    event["gate"] = {"mode": "auto", "official_start": now}
+    assert view.banner(event, now)["kind"] == "live"

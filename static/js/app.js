@@ -13,12 +13,21 @@
     });
   });
   // Countdown to the official start: elements with data-countdown="ISO date".
+  // data-reload: load the page again at zero, within a second chosen at
+  // random, so that thousands of waiting pages do not ask at the same moment.
   var timers = document.querySelectorAll("[data-countdown]");
+  var reloading = false;
   if (timers.length) {
     var tick = function () {
       timers.forEach(function (el) {
         var left = Math.max(0, Date.parse(el.getAttribute("data-countdown")) - Date.now());
-        if (left === 0 && el.hasAttribute("data-reload")) { window.location.reload(); return; }
+        if (left === 0 && el.hasAttribute("data-reload")) {
+          if (!reloading) {
+            reloading = true;
+            setTimeout(function () { window.location.reload(); }, Math.random() * 1000);
+          }
+          return;
+        }
         var s = Math.floor(left / 1000), d = Math.floor(s / 86400);
         var hh = String(Math.floor(s % 86400 / 3600)).padStart(2, "0");
         var mm = String(Math.floor(s % 3600 / 60)).padStart(2, "0");

@@ -1,12 +1,16 @@
 // The live state banner of the event page: one message at a time, decided
 // from every `state` frame exactly as events.view.banner decides it for the
-// first render: a countdown before the official start, "no day is open"
-// when the organisers have closed the day, "the broadcast is paused" while
-// it is off, nothing while the event is live. The texts come translated from
+// first render: LIVE while the gate is open and the broadcast plays (also
+// before the official start, when the organisers opened early), else a
+// countdown before the official start, "no day is open" when the organisers
+// have closed the day, "the broadcast is paused" while it is off. With LIVE,
+// when the event's staff show it, the number watching now: `viewers` frames
+// bring it (at most one every two seconds). The texts come translated from
 // data attributes (the paused and no-day ones are the event page's own).
 // The banner is a role=status region: its text changes only when the
-// message does, and the ticking clock is hidden from screen readers, so
-// they announce each change once and never every second.
+// message does, and the ticking clock and the changing count are hidden
+// from screen readers, so they announce each change once and never every
+// second.
 (function () {
   "use strict";
   var el = document.getElementById("live-banner");
@@ -16,15 +20,26 @@
   var L = window.Livehall;
 
   // What the page knew when it was rendered, until the first `state` frame.
-  var known = {start: t.officialStart || null, dayOpen: t.dayOpen === "true", on: t.broadcastOn === "true"};
+  var known = {start: t.officialStart || null, dayOpen: t.dayOpen === "true", on: t.broadcastOn === "true",
+               mode: t.gateMode, viewers: t.viewersShown === "true"};
   var shownKey = t.kind + "|" + (t.kind === "countdown" ? known.start : "");
   var timer = null;
+  var watching = null;   // the latest `viewers` total
+  var numbers = window.Intl && Intl.NumberFormat ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
 
   function fill(template, values) {
     return String(template || "").replace(/\{(\w+)\}/g, function (_, k) { return values[k]; });
   }
 
+  function gateOpen() {
+    if (known.mode === "open") return true;
+    if (known.mode === "closed") return false;
+    // Automatic: open from the official start on, with no change to announce.
+    return !!known.start && Date.parse(known.start) <= Date.now();
+  }
+
   function decide() {
+    if (known.on && gateOpen()) return "live";
     if (known.start && Date.parse(known.start) > Date.now()) return "countdown";
     if (!known.dayOpen) return "no_day";
     if (!known.on) return "paused";
@@ -56,6 +71,13 @@
     el.appendChild(document.createTextNode(" "));
   }
 
+  function showViewers() {
+    var span = el.querySelector(".live-banner-viewers");
+    if (!span) return;
+    span.hidden = !known.viewers || watching === null;
+    span.textContent = span.hidden ? "" : fill(t.watching, {count: numbers ? numbers.format(watching) : watching});
+  }
+
   function tick() {
     if (!el.isConnected) { clearInterval(timer); timer = null; return; }
     if (decide() !== "countdown") { show(); return; }
@@ -79,10 +101,16 @@
         part("strong", "live-banner-text", root.dataset.noDay);
       } else if (kind === "paused") {
         part("strong", "live-banner-text", root.dataset.playerPaused);
+      } else if (kind === "live") {
+        part("strong", "live-banner-text", t.live);
+        part("span", "live-banner-viewers", "", true);
       }
       // Nothing to say while live: an empty banner takes no room (CSS :empty).
       if (!kind) el.textContent = "";
     }
+    showViewers();
+    // While the countdown runs, its tick also sees the automatic gate open
+    // at the start (straight to LIVE when the broadcast is on).
     if (kind === "countdown") {
       var clock = el.querySelector(".live-banner-clock");
       if (clock) clock.textContent = clockText();
@@ -96,8 +124,13 @@
   if (L && L.onFrame) {
     L.onFrame("state", function (s) {
       known = {start: (s.gate && s.gate.official_start) || null, dayOpen: !!s.day,
-               on: !!(s.broadcast && s.broadcast.on)};
+               on: !!(s.broadcast && s.broadcast.on), mode: s.gate && s.gate.mode,
+               viewers: !!(s.viewers && s.viewers.shown)};
       show();
+    });
+    L.onFrame("viewers", function (v) {
+      watching = typeof v.total === "number" ? v.total : null;
+      showViewers();
     });
   }
   show();

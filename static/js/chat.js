@@ -453,6 +453,14 @@
     });
   });
 
+  // The viewer changed their name (the profile page, perhaps in another
+  // tab): their messages here show it, as their next ones will.
+  L.onFrame("profile", function (p) {
+    if (!me || !p.user || p.user.id !== me.id) return;
+    me.name = p.user.name;
+    panel.querySelectorAll(".chat-msg.own .chat-name").forEach(function (el) { el.textContent = p.user.name; });
+  });
+
   Object.keys(tabs).forEach(function (k) { refreshEmpty(tabs[k]); updateForm(tabs[k]); });
   panel.hidden = false;
 })();

@@ -3,8 +3,11 @@
 // The server decides what this staff member may see and do; this script lists
 // the rooms it offers with unread counts, joins the room being read (keeping
 // only a few joined), and sends replies, deletions, sanctions, slow mode and
-// question decisions. Texts come translated in data attributes; user text is
-// only ever inserted with textContent.
+// question decisions. New support conversations and their new entries come
+// as `support` frames; the list is asked for again after every (re)connect
+// and when the tab comes back into view, never on a timer. Texts come
+// translated in data attributes; user text is only ever inserted with
+// textContent.
 (function () {
   "use strict";
   var root = document.getElementById("console");
@@ -17,7 +20,6 @@
   // Rooms joined besides the ones the server names in `welcome`: enough to
   // switch between a few conversations without reloading their history.
   var MAX_OPENED = 3;
-  var REFRESH_MS = 10000;
   var STAFF = ["platform_admin", "space_admin", "event_admin", "event_manager", "moderator", "commentator"];
 
   var $ = function (id) { return document.getElementById(id); };
@@ -131,6 +133,29 @@
     renderRooms();
     markRead();
     if (current) showSlowMode();
+  }
+
+  // A new entry in a support room this staff member may answer: a new
+  // conversation joins the list at its place (room-name order, as `rooms`
+  // lists them), a known one counts it as unread.
+  function receiveSupport(msg) {
+    var r = rooms[msg.room];
+    if (!r || r.epoch !== msg.epoch) {
+      var fresh = !r;
+      rooms[msg.room] = {room: msg.room, kind: "sup", locale: msg.locale,
+                         user: {id: msg.user.id, name: msg.user.name || (r && r.user ? r.user.name : "")},
+                         epoch: msg.epoch, offset: msg.offset, read: 0, slow_mode: r ? r.slow_mode : 0};
+      if (fresh) {
+        order.push(msg.room);
+        order.sort();
+      }
+      renderRooms();
+      return;
+    }
+    if (msg.user.name != null && r.user) r.user.name = msg.user.name;
+    r.offset = Math.max(r.offset || 0, msg.offset);
+    updateRoom(msg.room);
+    if (msg.room === current) markRead();
   }
 
   function renderRoomButton(name) {
@@ -576,6 +601,7 @@
       notice("console-error", text);
     },
     rooms: receiveRooms,
+    support: receiveSupport,
     room_settings: function (msg) {
       var r = rooms[msg.room];
       if (!r) return;
@@ -618,6 +644,10 @@
       notice("console-ok", ack.slow_mode ? fill(t.slowOn, {seconds: ack.slow_mode}) : t.slowOff);
     });
   });
-  document.addEventListener("visibilitychange", markRead);
-  setInterval(refreshRooms, REFRESH_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    // Back in view: the public rooms' counts may have moved meanwhile.
+    refreshRooms();
+    markRead();
+  });
 })();

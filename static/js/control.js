@@ -96,7 +96,8 @@
       "broadcast-on": s.broadcast.on, "broadcast-off": !s.broadcast.on,
       "gate-open": open, "gate-closed": !open,
       "gate-mode-open": s.gate.mode === "open", "gate-mode-closed": s.gate.mode === "closed",
-      "gate-mode-auto": s.gate.mode === "auto"
+      "gate-mode-auto": s.gate.mode === "auto",
+      "viewers-shown": !!s.viewers_shown, "viewers-hidden": !s.viewers_shown
     };
     Object.keys(s.days).forEach(function (id) {
       c["day-on:" + id] = s.days[id];

@@ -90,6 +90,38 @@
     }
   }
 
+  // The schedule lists the sessions of the open days. When the days change,
+  // this page's schedule and "My programme" are loaded again (the page
+  // itself, in the viewer's language, with their programme) and swapped in.
+  // Every viewer gets the same state at once: each waits a random moment
+  // of up to three seconds, so their requests are spread.
+  var scheduleTimer = null;
+  function refreshSchedule(days) {
+    var schedule = document.getElementById("schedule");
+    if (!schedule || !schedule.hasAttribute("data-days") || !window.fetch || !window.DOMParser) return;
+    var want = days.join(" ");
+    if (schedule.getAttribute("data-days") === want) return;
+    if (scheduleTimer) clearTimeout(scheduleTimer);
+    scheduleTimer = setTimeout(function () {
+      scheduleTimer = null;
+      fetch(window.location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          ["schedule", "programme"].forEach(function (id) {
+            var fresh = doc.getElementById(id), here = document.getElementById(id);
+            if (!fresh || !here) return;
+            // Children only: the scripts listen on the sections themselves.
+            here.replaceChildren.apply(here, Array.prototype.slice.call(fresh.childNodes).map(function (n) {
+              return document.importNode(n, true);
+            }));
+            Array.prototype.forEach.call(fresh.attributes, function (a) { here.setAttribute(a.name, a.value); });
+          });
+        }, function () { /* the next change tries again */ });
+    }, Math.random() * 3000);
+  }
+
   function setStatus(kind, text) {
     if (!status) return;
     status.hidden = !text;
@@ -154,6 +186,12 @@
     showPlayer(s.broadcast);
     showDay(s.day);
   });
+  // The viewer renamed themselves: the welcome every script reads says so too.
+  window.Livehall.onFrame("profile", function (p) {
+    var w = session.lastWelcome;
+    if (w && w.user && p.user && p.user.id === w.user.id) w.user.name = p.user.name;
+  });
+  window.Livehall.onFrame("state", function (s) { refreshSchedule(s.enabled_days || []); });
   window.Livehall.onFrame("status", function (st) {
     if (st === "online") setStatus("online", "");
     else if (st === "reconnecting") setStatus("reconnecting", t.reconnecting);

@@ -7,11 +7,12 @@
   var card = document.getElementById("programme");
   var schedule = document.getElementById("schedule");
   if (!card || !schedule || !window.fetch || !window.FormData) return;
-  var list = card.querySelector(".programme-list");
-  var empty = card.querySelector(".programme-empty");
-  var notice = card.querySelector(".programme-notice");
+  // Looked up each time: event.js swaps the content of both sections when a
+  // day opens or closes (the sections themselves stay).
+  function part(selector) { return card.querySelector(selector); }
 
   function apply(ids) {
+    var list = part(".programme-list"), empty = part(".programme-empty");
     var saved = {};
     ids.forEach(function (id) { saved[id] = true; });
     list.textContent = "";
@@ -38,27 +39,27 @@
     empty.hidden = list.children.length > 0;
   }
 
-  schedule.querySelectorAll("form.programme-toggle").forEach(function (form) {
-    form.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      var button = form.querySelector("button");
-      if (button.getAttribute("aria-busy") === "true") return;
-      button.setAttribute("aria-busy", "true");
-      fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
-                          headers: {"Accept": "application/json"}})
-        .then(function (r) {
-          return r.json().then(function (data) { return {ok: r.ok, data: data}; });
-        })
-        .then(function (res) {
-          button.removeAttribute("aria-busy");
-          notice.textContent = res.data.message || "";
-          if (res.ok) apply(res.data.items || []);
-        })
-        .catch(function () {
-          // Not JSON (the gate closed meanwhile, or the network): the plain way.
-          button.removeAttribute("aria-busy");
-          HTMLFormElement.prototype.submit.call(form);
-        });
-    });
+  schedule.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.matches("form.programme-toggle")) return;
+    ev.preventDefault();
+    var button = form.querySelector("button");
+    if (button.getAttribute("aria-busy") === "true") return;
+    button.setAttribute("aria-busy", "true");
+    fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
+                        headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+      })
+      .then(function (res) {
+        button.removeAttribute("aria-busy");
+        part(".programme-notice").textContent = res.data.message || "";
+        if (res.ok) apply(res.data.items || []);
+      })
+      .catch(function () {
+        // Not JSON (the gate closed meanwhile, or the network): the plain way.
+        button.removeAttribute("aria-busy");
+        HTMLFormElement.prototype.submit.call(form);
+      });
   });
 })();
