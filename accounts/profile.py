@@ -6,6 +6,7 @@ the name here keeps those copies in step.
 from __future__ import annotations
 
 from accounts.users import MAX_NAME_LENGTH
+from core.text import strip_bidi
 from i18n import LOCALES, N_
 
 
@@ -15,7 +16,7 @@ class ProfileError(ValueError):
 
 def clean(name: str, locale: str) -> tuple[str, str]:
     """Validated (name, locale) or ProfileError; nothing is written."""
-    name = " ".join((name or "").split())
+    name = " ".join(strip_bidi(name or "").split())
     if len(name) > MAX_NAME_LENGTH:
         raise ProfileError(N_("The name is too long."))
     if locale not in LOCALES:
