@@ -14,8 +14,9 @@ What it allows, and why:
 - scripts and styles from this site only: no inline script, no `style=`
   attribute, no eval.  Injected markup that escaped the templates' escaping
   still cannot run or restyle the page;
-- frames: only the hosts `events.broadcast` turns pasted links into
-  (YouTube's privacy-enhanced player, VK Video, Rutube);
+- frames: the hosts `events.broadcast` turns pasted links into (YouTube's
+  privacy-enhanced player, VK Video, Rutube) and this site, whose pages are
+  trusted as its scripts are (and refuse framing unless made for it);
 - media and connections: this site (which covers the WebSocket on the same
   origin), `blob:` media and workers for hls.js (it feeds the <video>
   through MediaSource and parses segments in a worker made from a blob), and
@@ -62,7 +63,7 @@ def content_security_policy(frame_ancestors: str = NONE) -> str:
         "media-src 'self' blob: https:",
         "connect-src 'self' https:",
         "worker-src 'self' blob:",
-        "frame-src " + " ".join(EMBED_ORIGINS),
+        "frame-src 'self' " + " ".join(EMBED_ORIGINS),
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",
