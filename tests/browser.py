@@ -9,7 +9,9 @@ violations (the `securitypolicyviolation` event, and Chromium's console
 messages about the policy); when `chromium()` ends without another error
 and one happened, the test fails with the list.  A page that needs an
 inline script or a `style=` attribute is caught by every browser test,
-without any test asking.
+without any test asking.  The policy forbids eval, so `wait_for_function`
+takes a function (`"() => ..."`): Playwright polls a bare expression with
+eval.
 """
 from __future__ import annotations
 
