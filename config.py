@@ -44,6 +44,7 @@ class Settings:
     max_csv_kb: int = 1024
     max_csv_rows: int = 20000
     trust_proxy: bool = False
+    metrics_token: str = ""
     log_format: str = "json"
     log_level: str = "INFO"
     default_locale: str = "en"

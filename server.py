@@ -35,7 +35,7 @@ import config
 import logs
 import routes
 from accounts.passwords import PasswordHasher
-from handlers.base import NotFoundHandler
+from handlers.base import NotFoundHandler, StaticFileHandler
 from i18n import I18n
 from mail.mailer import Mailer
 from gcpolicy import CollectorPolicy
@@ -130,6 +130,7 @@ def make_app(services: Services) -> tornado.web.Application:
         xsrf_cookie_kwargs={"samesite": "Lax"},
         static_path=os.path.join(ROOT, "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticFileHandler,
         default_handler_class=NotFoundHandler,
         default_handler_args={"services": services},
         login_url="/signin",

@@ -18,6 +18,7 @@ import roles as R
 import audit
 from accounts import users
 from admin.permissions import granted
+from core.text import strip_bidi
 from events.editing import EditError
 from i18n import LOCALES, N_
 
@@ -95,7 +96,7 @@ def clean_person(email: str, name: str) -> tuple[str, str]:
     norm = users.normalize_email(email)
     if not norm:
         raise StaffError(N_("Enter a valid email address."), "email")
-    name = " ".join((name or "").split())
+    name = " ".join(strip_bidi(name or "").split())
     if len(name) > users.MAX_NAME_LENGTH:
         raise StaffError(N_("The name is too long."), "name")
     return norm, name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from accounts.users import MAX_NAME_LENGTH
+from core.text import strip_bidi
 from i18n import LOCALES, N_
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class ProfileError(ValueError):
 
 def clean(name: str, locale: str) -> tuple[str, str]:
     """Validated (name, locale) or ProfileError; nothing is written."""
-    name = " ".join((name or "").split())
+    name = " ".join(strip_bidi(name or "").split())
     if len(name) > MAX_NAME_LENGTH:
         raise ProfileError(N_("The name is too long."))
     if locale not in LOCALES:

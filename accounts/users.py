@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from accounts.passwords import generate_login
 from accounts.tokens import utcnow
+from core.text import strip_bidi
 
 MAX_NAME_LENGTH = 120
 
@@ -46,7 +47,7 @@ async def create(db, *, email: str, name: str = "", locale: str = "en",
                  password_hash: str | None = None, login: str | None = None,
                  platform_admin: bool = False) -> dict:
     user = {
-        "_id": ObjectId(), "email": email, "name": (name or "")[:MAX_NAME_LENGTH],
+        "_id": ObjectId(), "email": email, "name": strip_bidi(name or "")[:MAX_NAME_LENGTH],
         "login": login or generate_login(), "locale": locale,
         "password_hash": password_hash, "platform_admin": platform_admin,
         "created_at": utcnow(), "last_login_at": None,

@@ -28,6 +28,7 @@ import roles as R
 from accounts import users
 from accounts.tokens import utcnow
 from accounts.users import MAX_NAME_LENGTH
+from core.text import strip_bidi
 from i18n import LOCALES, N_
 from pagination import Page
 
@@ -84,7 +85,7 @@ class NotAttendee(AttendeeError):
 # --- validation ----------------------------------------------------------------
 
 def clean_name(raw: str) -> str:
-    name = " ".join((raw or "").split())
+    name = " ".join(strip_bidi(raw or "").split())
     if len(name) > MAX_NAME_LENGTH:
         raise NameTooLong()
     return name
@@ -251,7 +252,7 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, datetime.datetime):
         return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = str(value)
+    text = strip_bidi(str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

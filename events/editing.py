@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import audit
 from accounts.tokens import utcnow
+from core.text import strip_bidi
 from events import model
 from i18n import LOCALES, N_
 
@@ -79,7 +80,7 @@ def clean_texts(values: dict | None, locales, max_length: int, field: str,
         raise EditError(N_("This language is not available."), field)
     out = {}
     for code in locales:
-        text = (values.get(code) or "").strip()
+        text = strip_bidi(values.get(code) or "").strip()
         if len(text) > max_length:
             raise EditError(N_("A text is too long (at most %(count)s characters)."), field,
                             count=max_length)

@@ -7,7 +7,10 @@ stack trace.  Security decisions made here:
   the request came over TLS (behind nginx, TRUST_PROXY makes Tornado read
   X-Forwarded-Proto);
 - every non-GET request must carry the XSRF token (Tornado's double-submit
-  cookie); a failure is reported after the locale is known, in that language.
+  cookie); a failure is reported after the locale is known, in that language;
+- every response, error pages and redirects included, carries the headers of
+  `core.security_headers` (CSP, no framing, nosniff, HSTS over TLS); a
+  handler that may be framed elsewhere says so in `frame_ancestors`.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import tornado.web
 from markupsafe import Markup
 
 from accounts import sessions, users
+from core import security_headers
 from i18n import LOCALES, direction, negotiate
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,10 @@ class PageError(tornado.web.HTTPError):
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    # Who may show this page in a frame: a CSP source list.  Only a page made
+    # to be embedded (a stream widget) opens this up.
+    frame_ancestors = security_headers.NONE
+
     def initialize(self, services):
         self.services = services
         self.db = services.db
@@ -46,6 +54,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.session = None
         self._xsrf_error = False
         self._started = time.monotonic()
+
+    def set_default_headers(self):
+        # Also run again by send_error's clear(), so error pages have them.
+        security_headers.apply(self)
 
     # --- request set-up -------------------------------------------------
 
@@ -197,6 +209,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if metrics:
             metrics.observe_request(type(self).__name__, self.request.method, self.get_status(),
                                     time.monotonic() - self._started)
+
+
+class StaticFileHandler(tornado.web.StaticFileHandler):
+    """/static/ as Tornado serves it, with the headers of every other response."""
+
+    def set_default_headers(self):
+        security_headers.apply(self)
 
 
 class NotFoundHandler(BaseHandler):

@@ -34,6 +34,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from accounts.tokens import utcnow
+from core.text import strip_bidi
 
 PENDING, APPROVED, REJECTED, ANSWERED = "pending", "approved", "rejected", "answered"
 STATUSES = (PENDING, APPROVED, REJECTED, ANSWERED)
@@ -76,7 +77,7 @@ def item_id(value) -> str:
 
 
 def clean_text(value) -> str:
-    text = value.strip() if isinstance(value, str) else ""
+    text = strip_bidi(value).strip() if isinstance(value, str) else ""
     if not text or len(text) > MAX_TEXT:
         raise QuestionError(INVALID, f"`text` must be 1 to {MAX_TEXT} characters")
     return text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from chat import access, store
+from core.text import strip_bidi
 from realtime import channels, protocol
 from realtime.frames import combined_frame, combined_items, text_frame
 from realtime.hub import Connection, encode
@@ -152,7 +153,7 @@ class ChatFrames:
 
     async def send(self, conn: Connection, msg: dict) -> None:
         room = self.live.room_for(conn, msg)
-        text = msg.get("text")
+        text = strip_bidi(msg.get("text"))
         if not isinstance(text, str) or not text.strip() or len(text) > protocol.MAX_TEXT:
             raise FrameError(protocol.INVALID, f"`text` must be 1 to {protocol.MAX_TEXT} characters",
                              msg.get("ref"))

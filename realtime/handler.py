@@ -37,6 +37,7 @@ from tornado.iostream import StreamClosedError
 import logs
 from accounts import sessions
 from admin.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
+from core import security_headers
 from events import model
 from i18n import LOCALES
 from realtime import compression, corking, protocol
@@ -87,13 +88,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         except Refused as no:
             self._finish(up, started, no.status)
             if not up.gone:
-                _refuse(up.request, no)
+                _refuse(up.request, no, up.over_tls)
             return
         except Exception:
             log.exception("upgrade failed")
             self._finish(up, started, 500)
             if not up.gone:
-                _refuse(up.request, Refused(500, "Internal Server Error"))
+                _refuse(up.request, Refused(500, "Internal Server Error"), up.over_tls)
             return
         if up.gone:     # left while its session was read: nothing to upgrade
             self._finish(up, started, 499)
@@ -205,15 +206,18 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
 class Upgrade(httputil.HTTPMessageDelegate):
     """One `/ws` request while it is read: handed to the endpoint once complete."""
 
-    __slots__ = ("endpoint", "request", "start_line", "headers", "gone")
+    __slots__ = ("endpoint", "request", "start_line", "headers", "gone", "over_tls")
 
     def __init__(self, endpoint: LiveEndpoint, request):
         self.endpoint, self.request = endpoint, request
         self.start_line = self.headers = None
-        self.gone = False
+        self.gone = self.over_tls = False
 
     def headers_received(self, start_line, headers):
         self.start_line, self.headers = start_line, headers
+        # Read now: with TRUST_PROXY the context says X-Forwarded-Proto's
+        # scheme only until the request is complete, before `accept` runs.
+        self.over_tls = self.request.context.protocol == "https"
 
     def data_received(self, chunk):
         pass  # an upgrade has no body; one sent anyway is read and dropped
@@ -333,10 +337,12 @@ class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
         self._compressor, self._decompressor = pair
 
 
-def _refuse(request, no: Refused) -> None:
+def _refuse(request, no: Refused, over_tls: bool) -> None:
     body = f"{no.reason}\n".encode()
+    # The same defences as every other response (HSTS when the request came over TLS).
     headers = httputil.HTTPHeaders({"Content-Type": "text/plain; charset=UTF-8",
-                                    "Content-Length": str(len(body)), **no.headers})
+                                    "Content-Length": str(len(body)),
+                                    **dict(security_headers.for_response(over_tls)), **no.headers})
     request.write_headers(httputil.ResponseStartLine("HTTP/1.1", no.status, no.reason), headers, body)
     request.finish()
 

@@ -140,7 +140,7 @@ async def test_chat_errors_limits_and_earlier_messages(factory, browser, base_ur
         earlier = page.locator("#chat-pane-pub .chat-earlier")
         assert await earlier.is_visible()
         await earlier.click()
-        await page.wait_for_function("document.querySelectorAll('#chat-pane-pub li.chat-msg').length === 60")
+        await page.wait_for_function("() => document.querySelectorAll('#chat-pane-pub li.chat-msg').length === 60")
         assert await earlier.is_hidden()
         assert await page.locator("#chat-pane-pub li.chat-msg .chat-text").first.inner_text() == "m0"
 

@@ -114,7 +114,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         # A vote: the toggle is pressed, and the count changes on both pages.
         await vote.click()
         await b.wait_for_function(
-            f"document.querySelector(\".question-list li[data-id='{qid}'] .question-vote\").getAttribute('aria-pressed') === 'true'")
+            f"() => document.querySelector(\".question-list li[data-id='{qid}'] .question-vote\").getAttribute('aria-pressed') === 'true'")
         await theirs.locator(".question-votes").filter(has_text=votes_text(services, "de", 1)).wait_for()
         await mine.locator(".question-votes").filter(has_text=votes_text(services, "ru", 1)).wait_for(timeout=10000)
         assert (await services.db.questions.find_one())["votes"] == 1
@@ -122,7 +122,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         # And back: unvote.
         await vote.click()
         await b.wait_for_function(
-            f"document.querySelector(\".question-list li[data-id='{qid}'] .question-vote\").getAttribute('aria-pressed') === 'false'")
+            f"() => document.querySelector(\".question-list li[data-id='{qid}'] .question-vote\").getAttribute('aria-pressed') === 'false'")
         await mine.locator(".question-votes").filter(has_text=votes_text(services, "ru", 0)).wait_for(timeout=10000)
         await vote.click()
         await mine.locator(".question-votes").filter(has_text=votes_text(services, "ru", 1)).wait_for(timeout=10000)
@@ -244,7 +244,7 @@ async def test_programme_toggle_and_live_banner(factory, browser, base_url, serv
             await page.locator("#live-banner").filter(has_text=tr[loc]("The event has not started yet.")).wait_for(timeout=10000)
             clock = page.locator("#live-banner .live-banner-clock")
             await page.wait_for_function(
-                "document.querySelector('#live-banner .live-banner-clock').textContent.length > 0")
+                "() => document.querySelector('#live-banner .live-banner-clock').textContent.length > 0")
             assert await clock.get_attribute("aria-hidden") == "true"
             first = await clock.inner_text()
             assert tr[loc]("Starts in %(time)s").split("%(time)s")[0].strip() in first

@@ -10,6 +10,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
+from core import security_headers
 from realtime import channels
 from tests.cluster import Cluster
 from tests.live_client import LiveClient
@@ -171,6 +172,26 @@ class Receiver:
             except (asyncio.TimeoutError, ConnectionError, WebSocketClosedError, StreamClosedError):
                 pass  # the process went away: reconnect and resume
             self.reconnects += 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_metrics_not_public_and_security_headers_through_nginx(cluster):
+    visitor = Browser(cluster.url)
+    r = await visitor.get("/metrics")
+    assert r.status_code == 403 and "livehall_" not in r.text
+    # The scraper reads every process on its own port, from the machine itself.
+    for port in cluster.ports:
+        direct = await Browser(f"http://127.0.0.1:{port}").get("/metrics")
+        assert direct.status_code == 200 and "livehall_http_requests_total" in direct.text
+    # Static files come from nginx's disk, pages from the processes: the same headers.
+    for path in ("/static/css/app.css", "/signin"):
+        r = await visitor.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-security-policy"] == security_headers.content_security_policy(), path
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "strict-transport-security" not in r.headers      # plain HTTP here
+        assert r.headers["server"] == "nginx", r.headers["server"]
 
 
 @pytest.mark.gen_test(timeout=180)
