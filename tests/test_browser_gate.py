@@ -53,12 +53,15 @@ async def test_two_waiting_attendees_are_let_in_when_the_admin_opens_the_gate(
         clicked = asyncio.get_running_loop().time()
         await control_page.wait_for_selector("#gate-open[aria-pressed=true]")
         for loc, page in pages.items():
-            # The page went to the event by itself: its banner says LIVE, not "has not started".
-            await page.wait_for_selector("#event #live-banner[data-kind=live]", timeout=3000)
+            # The page went to the event by itself (a random delay of up to 1 s included).
+            await page.wait_for_selector("#event", timeout=3000)
             assert page.url == base_url + path
         took = asyncio.get_running_loop().time() - clicked
-        assert took < 2.5, took  # within a second or two (a random delay of up to 1 s included)
+        print(f"both on the event page {took:.2f} s after the click")
+        assert took < 2.0, took
         for loc, page in pages.items():
+            # Its banner says LIVE, not "has not started".
+            await page.wait_for_selector("#event #live-banner[data-kind=live]", timeout=3000)
             tr = services.i18n.gettext(loc)
             assert (await page.inner_text("#live-banner .live-banner-text")) == tr("LIVE")
             await page.wait_for_selector("figure.slide[data-slide-index='1']")
@@ -98,7 +101,7 @@ async def test_event_page_follows_day_broadcast_viewer_count_and_name_live(facto
     await services.db.events.update_one({"_id": event["_id"]}, {"$set": {
         "days.0.enabled": False,
         "broadcast.sources.ru": {"kind": "youtube", "url": "https://youtu.be/jNQXAC9IVRw",
-                                 "embed": base_url + "/static/css/app.css"}}})
+                                 "embed": "about:blank"}}})
     space = await services.db.spaces.find_one({"_id": event["space_id"]})
     admin = await factory.member(R.EVENT_ADMIN, event=event)
     user = await factory.member(R.ATTENDEE, event=event, locale="ru", name="Anna")
