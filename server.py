@@ -31,30 +31,27 @@ import tornado.httpserver
 import tornado.web
 from prometheus_client import CollectorRegistry
 
-import config
-import logs
-import routes
+from core import config
+from core import logs
+from app import routes
 from accounts.passwords import PasswordHasher
 from handlers.base import NotFoundHandler, StaticFileHandler
-from i18n import I18n
-from mail.mailer import Mailer
-from gcpolicy import CollectorPolicy
-from metrics import Metrics
+from core.i18n import I18n
+from mailings import signin_mailing
+from mailings.mailer import Mailer
+from core.gcpolicy import CollectorPolicy
+from core.metrics import Metrics
 from mongo_indexes import ensure_indexes
 from realtime.broker import InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
-from realtime import chat_frames
-from realtime import devices as live_devices, presence as live_presence
-from realtime import questions as question_frames
-from realtime import moderation as live_moderation
-from realtime import community as live_community
-from realtime import keepalive as live_keepalive
+from realtime import (chat_frames, device_frames, discussion_frames, keepalive, moderation_frames, presence,
+                      question_frames)
 from realtime.live import Live
-from realtime.notify import StateChanges
+from core.changes import StateChanges
 from realtime import protocol
 from realtime.protocol import HARD_FRAME_BYTES
-from services import Services
+from app.services import Services
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -99,12 +96,12 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     services.hub = Hub(services.broker)
     services.live = Live(services, services.hub)
     chat_frames.install(services.live)
-    live_devices.install(services.live)
-    live_presence.install(services.live)
+    device_frames.install(services.live)
+    presence.install(services.live)
     question_frames.install(services.live)
-    live_moderation.install(services.live)
-    live_community.install(services.live)
-    live_keepalive.install(services.live)
+    moderation_frames.install(services.live)
+    discussion_frames.install(services.live)
+    keepalive.install(services.live)
     services.live.start()
     return services
 
@@ -143,13 +140,7 @@ def make_app(services: Services) -> tornado.web.Application:
 
 async def start_background(services: Services) -> None:
     """Resume work that outlives a request (mailings interrupted by a restart)."""
-    try:
-        from attendees import mailings
-    except ImportError:
-        return
-    resume = getattr(mailings, "resume_all", None)
-    if resume:
-        await resume(services)
+    await signin_mailing.resume_all(services)
 
 
 LISTEN_BACKLOG = 4096
@@ -161,7 +152,7 @@ async def serve(settings: config.Settings, demo: bool) -> None:
         print("Embedded store in use: data is not kept across restarts "
               "(set MONGODB_URI to use MongoDB).", flush=True)
     if demo:
-        import demo as demo_mod
+        from app import demo as demo_mod
         summary = await demo_mod.seed(services)
         print(demo_mod.describe(summary, settings), flush=True)
     app = make_app(services)
@@ -319,7 +310,7 @@ async def cmd_create_admin(settings, args) -> int:
 
 
 async def cmd_seed_demo(settings) -> int:
-    import demo as demo_mod
+    from app import demo as demo_mod
     services = await make_services(settings)
     try:
         summary = await demo_mod.seed(services)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime
 import secrets
 
-from accounts.tokens import hash_token, utcnow
+from accounts.tokens import hash_token
+
+from core.clock import utcnow
 
 COOKIE = "lh_session"
 

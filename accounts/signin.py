@@ -21,7 +21,8 @@ import math
 from accounts import sessions, tokens, users
 from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from accounts.throttle import Throttle
-from i18n import N_
+from core.clock import utcnow
+from core.i18n import N_
 
 
 class SigninError(Exception):
@@ -76,7 +77,7 @@ async def minutes_blocked(throttle: Throttle, key: str) -> int:
     doc = await throttle.db.throttle.find_one({"_id": throttle._id(key)})
     if not doc:
         return 0
-    left = (doc["expires_at"] - tokens.utcnow()).total_seconds()
+    left = (doc["expires_at"] - utcnow()).total_seconds()
     return max(1, math.ceil(left / 60))
 
 

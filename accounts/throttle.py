@@ -10,7 +10,7 @@ import datetime
 
 from pymongo import ReturnDocument
 
-from accounts.tokens import utcnow
+from core.clock import utcnow
 
 
 class Throttle:

@@ -10,12 +10,10 @@ import datetime
 import hashlib
 import secrets
 
+from core.clock import utcnow
+
 SIGNIN = "signin"
 RESET = "reset"
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def hash_token(raw: str) -> str:

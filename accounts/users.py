@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from pymongo.errors import DuplicateKeyError
 
 from accounts.passwords import generate_login
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from core.text import strip_bidi
 
 MAX_NAME_LENGTH = 120

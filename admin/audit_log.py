@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import io
 
-import audit
-import audit_report
-from admin.base import StaffHandler
-from admin.permissions import EVENT_AUDIT
-from pagination import Page, parse_page
+from access import audit
+from access import audit_report
+from admin.staff_base import StaffHandler
+from access.permissions import EVENT_AUDIT
+from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 CSV_BATCH = 500

@@ -9,10 +9,10 @@ session titles the script needs to label what it receives.
 """
 from __future__ import annotations
 
-from admin.base import StaffHandler
-from admin.permissions import EVENT_OVERVIEW
+from admin.staff_base import StaffHandler
+from access.permissions import EVENT_OVERVIEW
 from community import pages as community_pages
-from i18n import LOCALE_NAMES, text_for
+from core.i18n import LOCALE_NAMES, text_for
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 

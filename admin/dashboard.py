@@ -6,14 +6,14 @@ declared per handler and enforced by `StaffHandler`.
 """
 from __future__ import annotations
 
-import staffing
+from events import staffing
 from admin import forms
-from admin.base import StaffHandler
-from admin.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
+from admin.staff_base import StaffHandler
+from access.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
 from events import spaces
 from events.editing import EditError
 from handlers.base import PageError
-from pagination import Page, parse_page
+from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

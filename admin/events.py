@@ -8,15 +8,15 @@ control.
 """
 from __future__ import annotations
 
-import audit_report
-import roles as R
+from access import audit_report
+from access import roles as R
 from admin import forms
-from admin.base import StaffHandler
-from admin.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_EDIT
+from admin.staff_base import StaffHandler
+from access.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_EDIT
 from events import editing, model
 from events.editing import EditError
 from handlers.base import PageError
-from i18n import LOCALES
+from core.i18n import LOCALES
 
 
 def _base(event) -> str:

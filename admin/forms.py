@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from events.editing import EditError
-from i18n import LOCALES
+from core.i18n import LOCALES
 
 # Generous: the domain checks the real limits and says which one was crossed.
 FIELD_LIMIT = 100_000

@@ -5,16 +5,16 @@ The page lists every language's deck as thumbnails; each change POSTs to
 which persists, audits and announces.  An upload is checked as a whole:
 when any file is refused the page lists each refused file with its reason
 (400) and nothing is stored.  Which slide is *shown* is live control, not
-this page (see admin/control.py).
+this page (see admin/live_control.py).
 """
 from __future__ import annotations
 
-from admin.base import StaffHandler
-from admin.permissions import EVENT_CONTROL, EVENT_SLIDES
+from admin.staff_base import StaffHandler
+from access.permissions import EVENT_CONTROL, EVENT_SLIDES
 from events import decks, model
 from handlers.base import PageError
-from i18n import LOCALE_NAMES, Formatter
-import media
+from core.i18n import LOCALE_NAMES, Formatter
+from media import image_store
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 LOCALE = r"(?P<locale>[a-z]{2})"
@@ -38,7 +38,7 @@ class SlidesBase(StaffHandler):
                             failures: list | None = None):
         event = self.event
         own = event["slides"]["decks"]
-        meta = await media.describe(self.db, [s["media_id"] for d in own.values() for s in d or []])
+        meta = await image_store.describe(self.db, [s["media_id"] for d in own.values() for s in d or []])
         index = event["slides"]["index"]
         view = []
         for locale in event["locales"]:

@@ -7,14 +7,14 @@ a fact about the installation, not about this event.
 """
 from __future__ import annotations
 
-import roles as R
-import staffing
+from access import roles as R
+from events import staffing
 from admin import forms
-from admin.base import StaffHandler
-from admin.permissions import EVENT_STAFF
+from admin.staff_base import StaffHandler
+from access.permissions import EVENT_STAFF
 from events.editing import EditError
 from handlers.base import PageError
-from pagination import Page, parse_page
+from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

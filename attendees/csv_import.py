@@ -24,12 +24,12 @@ import re
 
 from bson import ObjectId
 
-import audit
-import roles as R
+from access import audit
+from access import roles as R
 from accounts import users
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from attendees import registry
-from i18n import N_
+from core.i18n import N_
 
 TTL = datetime.timedelta(hours=1)
 DELIMITERS = (",", ";", "\t")

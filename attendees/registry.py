@@ -23,14 +23,14 @@ import datetime
 import io
 import re
 
-import audit
-import roles as R
+from access import audit
+from access import roles as R
 from accounts import users
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from accounts.users import MAX_NAME_LENGTH
 from core.text import strip_bidi
-from i18n import LOCALES, N_
-from pagination import Page
+from core.i18n import LOCALES, N_
+from core.pagination import Page
 
 PER_PAGE = 50
 MAX_QUERY_LENGTH = 200

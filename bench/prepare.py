@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import roles as R  # noqa: E402
+from access import roles as R  # noqa: E402
 from accounts import tokens, users  # noqa: E402
 from events import model  # noqa: E402
 from mongo_indexes import ensure_indexes  # noqa: E402

@@ -9,7 +9,7 @@
 - a community page's discussion is one room for every language: every
   member of the event may enter it, moderators moderate it.  Whether the
   page exists, is published and has its discussion open, closed or off is
-  stored state, checked when joining and sending (realtime.community).
+  stored state, checked when joining and sending (realtime.discussion_frames).
 
 Names alone are not enough for support rooms either: a room name can carry
 any account id, and a support room is the room of an attendee of this
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from bson import ObjectId
 
-import roles as R
-from realtime import channels
+from access import roles as R
+from chat import room_names
 
 MODERATING = {R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR}
 
@@ -49,25 +49,25 @@ def is_unknown(room: str, event: dict) -> bool:
 
     A room of another event exists and is someone else's (`forbidden`).
     """
-    info = channels.parse_room(room)
+    info = room_names.parse_room(room)
     return not info or (info["event_id"] == str(event["_id"]) and not _has_language(info, event))
 
 
 def _has_language(info: dict, event: dict) -> bool:
-    return info["kind"] not in (channels.PUBLIC, channels.SUPPORT) or info["locale"] in event["locales"]
+    return info["kind"] not in (room_names.PUBLIC, room_names.SUPPORT) or info["locale"] in event["locales"]
 
 
 def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: str) -> bool:
-    info = channels.parse_room(room)
+    info = room_names.parse_room(room)
     if not info or info["event_id"] != str(event["_id"]) or not _has_language(info, event):
         return False
-    if info["kind"] == channels.COMMUNITY:
+    if info["kind"] == room_names.COMMUNITY:
         return bool(roles)
     if is_moderator(roles):
         return True
     if info["locale"] in commentator_locales(roles):
         return True
-    if info["kind"] == channels.PUBLIC:
+    if info["kind"] == room_names.PUBLIC:
         return info["locale"] == chat_locale and bool(roles)
     return info["user_id"] == user_id and info["locale"] == chat_locale and bool(roles)
 
@@ -82,8 +82,8 @@ async def support_room_exists(db, event: dict, room: str) -> bool:
     named after people of another space, write there, and read those
     people's names back from the console's room list.
     """
-    info = channels.parse_room(room)
-    if not info or info["kind"] != channels.SUPPORT or info["event_id"] != str(event["_id"]):
+    info = room_names.parse_room(room)
+    if not info or info["kind"] != room_names.SUPPORT or info["event_id"] != str(event["_id"]):
         return False
     owner = ObjectId(info["user_id"])
     scopes = [s for s in (event.get("space_id"), event["_id"]) if s is not None]
@@ -95,11 +95,11 @@ async def support_room_exists(db, event: dict, room: str) -> bool:
 def default_rooms(event: dict, user_id: str, roles: dict, chat_locale: str) -> list[str]:
     """The rooms a client joins on connecting; staff open the others from their console."""
     event_id = str(event["_id"])
-    rooms = [channels.public_room(event_id, chat_locale)]
+    rooms = [room_names.public_room(event_id, chat_locale)]
     if not is_moderator(roles) and not commentator_locales(roles):
-        rooms.append(channels.support_room(event_id, chat_locale, user_id))
+        rooms.append(room_names.support_room(event_id, chat_locale, user_id))
     for locale in sorted(commentator_locales(roles) & set(event["locales"])):
-        room = channels.public_room(event_id, locale)
+        room = room_names.public_room(event_id, locale)
         if room not in rooms:
             rooms.append(room)
     return rooms

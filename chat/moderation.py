@@ -30,20 +30,20 @@ import time
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-import audit
-from accounts.tokens import utcnow
+from access import audit
+from core.clock import utcnow
 from chat import access
 from community import pages as community_pages
 from events import model
-from i18n import LOCALES
-from realtime import channels
+from core.i18n import LOCALES
+from chat import room_names
 
 MUTE, BAN = "mute", "ban"
 KINDS = (MUTE, BAN)
 MIN_MINUTES, MAX_MINUTES = 1, 7 * 24 * 60
 MAX_SLOW = 3600
 ROOMS_PAGE = 100
-CHAT_KINDS = (channels.PUBLIC, channels.SUPPORT, channels.COMMUNITY)
+CHAT_KINDS = (room_names.PUBLIC, room_names.SUPPORT, room_names.COMMUNITY)
 
 
 # --- who may act on whom --------------------------------------------------------
@@ -243,11 +243,11 @@ async def console_rooms(db, event: dict, reader_id, locales: list[str], after: s
     locs = sorted(set(locales) & set(event["locales"]))
     if not locs:
         return [], None
-    publics = [channels.public_room(event_id, loc) for loc in locs]
+    publics = [room_names.public_room(event_id, loc) for loc in locs]
     if community:
         publics += await community_pages.discussion_rooms(db, event["_id"])
     publics = [r for r in publics if after is None or r > after]
-    support_prefix = "^" + re.escape(f"ev:{{{event_id}}}:{channels.SUPPORT}:") + "(?:" + "|".join(locs) + "):"
+    support_prefix = "^" + re.escape(f"ev:{{{event_id}}}:{room_names.SUPPORT}:") + "(?:" + "|".join(locs) + "):"
     name_filter: dict = {"$regex": support_prefix}
     if after is not None:
         name_filter["$gt"] = after
@@ -262,7 +262,7 @@ async def console_rooms(db, event: dict, reader_id, locales: list[str], after: s
     names = [name for name, _ in entries]
     reads = {r["room"]: r["offset"] for r in await db.reads.find(
         {"user_id": _oid(reader_id), "room": {"$in": names}}).to_list(None)} if names else {}
-    parsed = {name: channels.parse_room(name) for name in names}
+    parsed = {name: room_names.parse_room(name) for name in names}
     user_ids = [ObjectId(p["user_id"]) for p in parsed.values() if p["user_id"]]
     people = {u["_id"]: u.get("name") or "" for u in await db.users.find(
         {"_id": {"$in": user_ids}}, {"name": 1}).to_list(None)} if user_ids else {}

@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from accounts.tokens import utcnow
+from core.clock import utcnow
 
 TEXT, DELETE = "text", "delete"
 MAX_TEXT = 2000

@@ -6,7 +6,7 @@ titles and bodies are plain text per event language, `position` orders the
 list, and `discussion` is "open" (members read and write), "closed" (read
 only) or "off" (no room at all).  Attendees see only published pages.
 
-The discussion is a chat room like any other (realtime.channels
+The discussion is a chat room like any other (chat.room_names
 `community_room`): one room per page for every language, stored by
 chat.store, so history, resume, client ids, deletion and sanctions apply.
 Its room exists for members only while the page is published and its
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-import audit
-from accounts.tokens import utcnow
+from access import audit
+from core.clock import utcnow
 from accounts.users import as_id
 from events import model
 from events.editing import EditError, clean_slug, clean_texts
-from i18n import N_
-from realtime import channels
+from core.i18n import N_
+from chat import room_names
 
 OPEN, CLOSED, OFF = "open", "closed", "off"
 DISCUSSIONS = (OPEN, CLOSED, OFF)
@@ -47,7 +47,7 @@ def snapshot(page: dict) -> dict:
 
 
 def room(page: dict) -> str:
-    return channels.community_room(page["event_id"], page["_id"])
+    return room_names.community_room(page["event_id"], page["_id"])
 
 
 def live(page: dict | None) -> bool:

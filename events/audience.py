@@ -20,7 +20,7 @@ import json
 import math
 import time
 
-import roles as R
+from access import roles as R
 from accounts.users import as_id
 from chat import access
 from events import model

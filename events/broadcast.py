@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from i18n import N_
+from core.i18n import N_
 
 KINDS = ("youtube", "vk", "rutube", "hls")
 KIND_LABELS = {"youtube": "YouTube", "vk": "VK Video", "rutube": "Rutube", "hls": "HLS"}

@@ -13,8 +13,8 @@ import datetime
 
 from events import broadcast, model
 from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, find_day, slide_count
-from i18n import N_
-import audit
+from core.i18n import N_
+from access import audit
 
 ACTIONS = (
     "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import os
 
-import media
+from media import image_store
 from events import control, model
-from i18n import N_
+from core.i18n import N_
 
 MAX_SLIDES = 1000
 MAX_NAME = 200
@@ -40,7 +40,7 @@ class DeckError(ValueError):
 class UploadRejected(DeckError):
     """Some files of an upload were refused: `failures` is [(file name, MediaError)]."""
 
-    def __init__(self, failures: list[tuple[str, media.MediaError]]):
+    def __init__(self, failures: list[tuple[str, image_store.MediaError]]):
         super().__init__(N_("Nothing was added: some files were not accepted."))
         self.failures = failures
 
@@ -106,8 +106,8 @@ async def add_slides(db, notifier, event_id, actor: dict, locale: str,
     failures, checked = [], []
     for name, data in files:
         try:
-            checked.append((clean_name(name), data, await media.inspect(data, max_bytes)))
-        except media.MediaError as exc:
+            checked.append((clean_name(name), data, await image_store.inspect(data, max_bytes)))
+        except image_store.MediaError as exc:
             failures.append((clean_name(name), exc))
     if failures:
         raise UploadRejected(failures)
@@ -116,7 +116,7 @@ async def add_slides(db, notifier, event_id, actor: dict, locale: str,
         raise DeckError(N_("A deck holds at most %(max)s slides."), max=MAX_SLIDES)
     new = []
     for name, data, info in checked:
-        stored = await media.save(db, data, info)
+        stored = await image_store.save(db, data, info)
         new.append({"media_id": stored["_id"], "name": name or stored["_id"][:12]})
 
     def compute(_event, deck):

@@ -18,11 +18,11 @@ import zoneinfo
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-import audit
-from accounts.tokens import utcnow
+from access import audit
+from core.clock import utcnow
 from core.text import strip_bidi
 from events import model
-from i18n import LOCALES, N_
+from core.i18n import LOCALES, N_
 
 MAX_SPEAKER = 200
 MAX_URL = 2000

@@ -14,9 +14,9 @@ import secrets
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from accounts.users import as_id, find_by_ids
-from i18n import LOCALES
+from core.i18n import LOCALES
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 GATE_AUTO, GATE_OPEN, GATE_CLOSED = "auto", "open", "closed"

@@ -18,9 +18,9 @@ import datetime
 import icalendar
 from pymongo.errors import DuplicateKeyError
 
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from events import model
-from i18n import N_
+from core.i18n import N_
 
 MAX_ITEM_ID = 64
 UNKNOWN_ITEM = N_("This session is not on the schedule.")

@@ -5,10 +5,10 @@ recorded in the audit log (with the space's id, as there is no event).
 """
 from __future__ import annotations
 
-import audit
+from access import audit
 from events import model
 from events.editing import EditError, clean_slug
-from i18n import N_
+from core.i18n import N_
 
 
 def clean_name(name: str) -> str:

@@ -10,11 +10,11 @@ import datetime
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-import roles as R
-from accounts.tokens import utcnow
-from admin.permissions import EVENT_ENTER_EARLY, EVENT_OVERVIEW, EVENT_WATCH, granted
+from access import roles as R
+from core.clock import utcnow
+from access.permissions import EVENT_ENTER_EARLY, EVENT_OVERVIEW, EVENT_WATCH, granted
 from events import model
-from i18n import text_for
+from core.i18n import text_for
 
 
 def path(space: dict, event: dict) -> str:

@@ -22,7 +22,7 @@ from accounts.passwords import MIN_PASSWORD_LENGTH
 from attendees import registry
 from events import view
 from handlers.base import BaseHandler, PageError
-from mail import messages
+from mailings import messages
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ async def send_reset(svc, email: str) -> None:
             svc.i18n, locale, "password_reset", link=f"{svc.settings.public_url}/password/reset/{raw}",
             **common)
         # The outbox keeps the link only where it is the destination (no SMTP), and
-        # then only the platform outbox shows it (`mail.mailer`).
+        # then only the platform outbox shows it (`mailings.mailer`).
         await svc.mailer.send(to=user["email"], subject=subject, text=text, html=html,
                               kind="password_reset",
                               staff_copy=messages.render_for_staff(svc.i18n, locale, "password_reset", **common))

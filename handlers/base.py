@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from accounts import sessions, users
 from core import security_headers
-from i18n import LOCALES, direction, negotiate
+from core.i18n import LOCALES, direction, negotiate
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote, urlparse
 
-import roles as R
+from access import roles as R
 from community import pages as community_pages
 from events import model, programme, view
 from handlers.base import BaseHandler, PageError

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from events import view
 from handlers.base import BaseHandler
-from pagination import Page, parse_page
+from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

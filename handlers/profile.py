@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from accounts import profile, signin, users
+from accounts import signin, users
+from accounts import preferences
 from accounts.passwords import MIN_PASSWORD_LENGTH
 from handlers.auth import password_field, throttled_message
 from handlers.base import LOCALE_COOKIE, BaseHandler, PageError
-from i18n import LOCALES
+from core.i18n import LOCALES
 
 LOCALE_COOKIE_DAYS = 365
 
@@ -32,7 +33,7 @@ class ProfileHandler(BaseHandler):
         ctx = {"name": user.get("name", ""), "locale": user.get("locale") or self.locale_code,
                "details_error": None, "password_error": None, "min_length": MIN_PASSWORD_LENGTH}
         ctx.update(kwargs)
-        self.render_page("public/profile.html", status=status, **ctx)
+        self.render_page("public/preferences.html", status=status, **ctx)
 
     def get(self):
         self.show()
@@ -50,12 +51,12 @@ class ProfileHandler(BaseHandler):
         name = self.form("name", max_length=1000)
         locale = self.form("locale", max_length=10)
         try:
-            profile.clean(name, locale)
-        except profile.ProfileError as exc:
+            preferences.clean(name, locale)
+        except preferences.ProfileError as exc:
             self.show(status=400, name=name, locale=locale, details_error=self._(str(exc)))
             return
         live = self.services.live
-        await profile.update(self.db, self.current_user, name, locale,
+        await preferences.update(self.db, self.current_user, name, locale,
                              announce=live.profile_changed if live is not None else None)
         # Say it in the language just chosen: that is what the next page uses.
         self.locale_code = locale

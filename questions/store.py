@@ -33,7 +33,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from accounts.tokens import utcnow
+from core.clock import utcnow
 from core.text import strip_bidi
 
 PENDING, APPROVED, REJECTED, ANSWERED = "pending", "approved", "rejected", "answered"

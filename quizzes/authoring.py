@@ -23,12 +23,12 @@ from __future__ import annotations
 import copy
 import re
 
-import audit
-from accounts.tokens import utcnow
+from access import audit
+from core.clock import utcnow
 from accounts.users import as_id
 from events import model
 from events.editing import EditError, clean_texts
-from i18n import LOCALE_NAMES, N_
+from core.i18n import LOCALE_NAMES, N_
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 STATUSES = (DRAFT, OPEN, CLOSED)

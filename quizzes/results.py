@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-import audit
+from access import audit
 from quizzes import taking
 
 CSV_COLUMNS = ("name", "email", "started_at", "submitted_at", "status", "score", "max_score")

@@ -25,8 +25,8 @@ import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from accounts.tokens import utcnow
-from i18n import N_
+from core.clock import utcnow
+from core.i18n import N_
 from quizzes.authoring import OPEN, SINGLE
 
 GRACE_SECONDS = 5

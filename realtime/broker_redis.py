@@ -3,7 +3,7 @@
 Sharded pub/sub routes a channel by its hash slot, which is what lets the
 same code run on a Redis Cluster, where classic PUBLISH would be broadcast
 to every node.  Subscriptions are spread over `shards` connections by
-`channels.shard`, so one busy event cannot stall the reading of another.
+`room_names.shard`, so one busy event cannot stall the reading of another.
 
 When a connection drops, its reader re-creates it, subscribes again to
 every channel it carried, and calls `on_reconnect`: anything published in
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from realtime import channels
+from chat import room_names
 from realtime.broker import Broker
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class RedisBroker(Broker):
         await asyncio.gather(*(s.task for s in self._shards if s.task), return_exceptions=True)
 
     def _shard(self, channel: str) -> _Shard:
-        return self._shards[channels.shard(channel, len(self._shards))]
+        return self._shards[room_names.shard(channel, len(self._shards))]
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self.client.spublish(channel, payload)

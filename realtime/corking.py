@@ -11,7 +11,7 @@ Turning TCP_NODELAY on pushes out whatever is queued, cork or not, and
 Tornado's HTTP response path does that when it finishes a response; so
 Nagle is off before the cork goes on (turning it on again is what flushes),
 and the stream's own `set_nodelay` does nothing while the cork is held.
-(`realtime.handler` writes the 101 response itself, but a held stream stays
+(`realtime.endpoint` writes the 101 response itself, but a held stream stays
 held whoever writes to it.)
 """
 from __future__ import annotations

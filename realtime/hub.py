@@ -49,7 +49,7 @@ import logging
 import orjson
 from tornado.iostream import IOStream
 
-from realtime import channels
+from chat import room_names
 from realtime.compression import deflated_frame
 from realtime.frames import combined_frame, messages_payload, payload_of, text_frame
 
@@ -633,4 +633,4 @@ class Hub:
 
 
 def room_of(channel: str) -> dict | None:
-    return channels.parse_room(channel)
+    return room_names.parse_room(channel)

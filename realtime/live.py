@@ -3,7 +3,7 @@
 The WebSocket handler only authenticates and passes frames here; this
 module validates them (realtime.protocol), checks access (chat.access),
 stores (chat.store) and publishes through the hub.  It also turns every
-persisted event state change (realtime.notify) into one published `state`
+persisted event state change (core.changes) into one published `state`
 message carrying each language's view.
 
 Waiting: a member whose gate is still closed connects too (the countdown
@@ -29,7 +29,8 @@ import time
 
 from chat import access
 from events import model, view
-from realtime import channels, protocol
+from realtime import protocol
+from chat import room_names
 from realtime.frames import text_frame
 from realtime.hub import Connection, Hub, encode
 from realtime.protocol import FrameError
@@ -96,7 +97,7 @@ class Live:
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
         self.hub.controls[PROFILE] = self._on_profile
-        self._accounts = self.services.spawn(self.hub.join(ProcessMember(), channels.ACCOUNTS))
+        self._accounts = self.services.spawn(self.hub.join(ProcessMember(), room_names.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class Live:
     async def on_state_change(self, event_id, change: dict) -> None:
         event = await model.get_event(self.db, event_id)
         if event:
-            await self.hub.publish(channels.state_channel(event_id), self.state_message(event))
+            await self.hub.publish(room_names.state_channel(event_id), self.state_message(event))
 
     # --- connections ----------------------------------------------------------
 
@@ -154,7 +155,7 @@ class Live:
             self.keepalive.assign(conn)
         # Join first, then read: a change landing in between arrives as a
         # newer state_version, and clients apply only newer states.
-        await self.hub.join(conn, channels.state_channel(conn.event_id))
+        await self.hub.join(conn, room_names.state_channel(conn.event_id))
         rooms = access.default_rooms(event, conn.user_id, roles, chat_locale)
         conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
                    "node": self.node,
@@ -173,7 +174,7 @@ class Live:
         """A waiting connection: its ping slot, the state channel, `welcome`, the reduced `state`; no hooks."""
         if self.keepalive is not None:
             self.keepalive.assign(conn)
-        await self.hub.join(conn, channels.state_channel(conn.event_id))
+        await self.hub.join(conn, room_names.state_channel(conn.event_id))
         conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
                    "node": self.node,
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
@@ -268,10 +269,10 @@ class Live:
     # --- accounts -------------------------------------------------------------------
 
     async def profile_changed(self, user_id, name: str) -> None:
-        """Announce a stored display-name change to every process (accounts.profile calls this)."""
+        """Announce a stored display-name change to every process (accounts.preferences calls this)."""
         if self._accounts is not None and not self._accounts.done():
             await self._accounts
-        await self.hub.publish(channels.ACCOUNTS, {"type": PROFILE, "user": str(user_id), "name": name})
+        await self.hub.publish(room_names.ACCOUNTS, {"type": PROFILE, "user": str(user_id), "name": name})
 
     def _on_profile(self, channel: str, message: dict, members) -> None:
         """Hub control: this process's connections of the account take the new name."""

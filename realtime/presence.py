@@ -28,9 +28,10 @@ import socket
 import time
 
 from accounts.users import as_id
-from admin.permissions import EVENT_OVERVIEW, granted
+from access.permissions import EVENT_OVERVIEW, granted
 from events import audience, model
-from realtime import channels, timers
+from realtime import timers
+from chat import room_names
 from realtime.frames import text_frame
 from realtime.hub import Connection, encode
 
@@ -173,7 +174,7 @@ class Presence:
             return
         frame = text_frame(encode({"type": "viewers", "event": event_id, "total": total}))
         self._shown[event_id] = (total, frame)
-        for conn in list(self.live.hub.channels.get(channels.state_channel(event_id), ())):
+        for conn in list(self.live.hub.channels.get(room_names.state_channel(event_id), ())):
             if not conn.info.get("waiting"):
                 conn.write_frame(frame)
 

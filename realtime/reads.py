@@ -9,7 +9,7 @@ fresh: the query starts after every question it answers was asked.
 """
 from __future__ import annotations
 
-import roles as R
+from access import roles as R
 from accounts import sessions, users
 from events import model
 from storage import batching

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from config import Settings
+from core.config import Settings
 
 log = logging.getLogger(__name__)
 

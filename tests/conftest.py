@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-import config
+from core import config
 import server
 from tests.support import Browser, Factory
 

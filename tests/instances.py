@@ -16,7 +16,7 @@ import secrets
 import pytest
 import tornado.httpserver
 
-import config
+from core import config
 import server
 from tests.servers import RedisServer, free_port
 

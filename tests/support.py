@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-import roles as R
+from access import roles as R
 from accounts import users
 from events import model
 

@@ -4,7 +4,7 @@ import datetime
 import pytest
 from bson import ObjectId
 
-import roles as R
+from access import roles as R
 from tests.support import error_text
 
 UTC = datetime.timezone.utc

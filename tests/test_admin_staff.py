@@ -7,8 +7,8 @@ import io
 import pytest
 from bson import ObjectId
 
-import audit
-import roles as R
+from access import audit
+from access import roles as R
 from accounts import users
 from tests.support import error_text
 from tests.test_admin_events import assert_refused, last_audit, person, snapshot

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-import roles as R
+from access import roles as R
 from attendees import registry
 from tests.support import error_text
 

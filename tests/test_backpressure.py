@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from realtime import channels
+from chat import room_names
 from tests.test_realtime import live, person, seeded
 
 
@@ -40,7 +40,7 @@ async def test_slow_reader_is_disconnected_and_memory_stays_bounded(factory, bro
     cookie = "; ".join(f"{k}={v}" for k, v in slow_b.client.cookies.items())
     slow = await lazy_client(base_url, cookie, event["_id"])
     fast, _, _ = await live(base_url, fast_b, event)
-    state = channels.state_channel(event["_id"])
+    state = room_names.state_channel(event["_id"])
     for _ in range(100):  # both are members of the state channel once connected
         if len(services.hub.channels.get(state, ())) == 2:
             break

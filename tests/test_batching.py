@@ -94,7 +94,9 @@ async def test_redis_commands_of_one_turn_go_as_one_pipeline(redis_server):  # n
 async def test_connect_reads_answer_each_socket_with_its_own_live_session_and_account(db, services):
     import datetime
 
-    from accounts.tokens import hash_token, utcnow
+    from accounts.tokens import hash_token
+
+    from core.clock import utcnow
     from realtime.reads import ConnectReads
 
     now = utcnow()
@@ -119,8 +121,8 @@ async def test_roles_and_sanctions_read_together_equal_the_single_reads(db):
 
     from bson import ObjectId
 
-    import roles as R
-    from accounts.tokens import utcnow
+    from access import roles as R
+    from core.clock import utcnow
     from chat import moderation
 
     space, event, other_event = ObjectId(), ObjectId(), ObjectId()

@@ -9,9 +9,10 @@ import io
 
 import pytest
 
-import roles as R
-import staffing
-from accounts import profile, users
+from access import roles as R
+from events import staffing
+from accounts import users
+from accounts import preferences
 from attendees import csv_import, registry
 from community import pages
 from core.text import BIDI_CONTROLS, strip_bidi
@@ -51,7 +52,7 @@ async def test_profile_name(browser, factory, db):
     assert r.status_code == 302
     assert (await db.users.find_one({"_id": user["_id"]}))["name"] == CLEAN
     assert (await db.memberships.find_one({"user_id": user["_id"]}))["name"] == CLEAN
-    assert profile.clean(f"{RLO}{RLO}", "en") == ("", "en")
+    assert preferences.clean(f"{RLO}{RLO}", "en") == ("", "en")
 
 
 @pytest.mark.gen_test

@@ -3,10 +3,10 @@ import asyncio
 
 import pytest
 
-import roles as R
+from access import roles as R
 from chat import store
 from events import view
-from realtime import channels
+from chat import room_names
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded
 
@@ -41,8 +41,8 @@ async def test_chat_reaches_the_commentator_and_a_deletion_leaves_the_page(facto
     _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
     commentator, com_welcome, _ = await live(base_url, cb, event)
     moderator, _, _ = await live(base_url, mb, event)
-    room = channels.public_room(event["_id"], "ru")
-    support = channels.support_room(event["_id"], "ru", attendee["_id"])
+    room = room_names.public_room(event["_id"], "ru")
+    support = room_names.support_room(event["_id"], "ru", attendee["_id"])
     await joined(commentator, [room, support])
     await joined(moderator, [room])
 
@@ -125,7 +125,7 @@ async def test_chat_errors_limits_and_earlier_messages(factory, browser, base_ur
     attendee = await factory.member(R.ATTENDEE, event=event, locale="ru")
     mod_user, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
     moderator, _, _ = await live(base_url, mb, event)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     await joined(moderator, [room])
     # More than one page of history: "Load earlier" fetches the rest.
     for i in range(60):
@@ -200,7 +200,7 @@ async def test_chat_screenshots_in_ru_and_he(factory, browser, base_url, service
     texts = {"ru": ["Добрый день! Трансляция начнётся через пять минут.", "Слайды будут доступны после доклада."],
              "he": ["ערב טוב! השידור יתחיל בעוד חמש דקות.", "המצגת תהיה זמינה אחרי ההרצאה."]}
     for loc, lines in texts.items():
-        room = channels.public_room(event["_id"], loc)
+        room = room_names.public_room(event["_id"], loc)
         await joined(moderator, [room])
         for i, line in enumerate(lines):
             await moderator.send({"type": "send", "room": room, "text": line, "client_id": f"{loc}{i}"})
@@ -256,7 +256,7 @@ async def test_a_busy_rooms_combined_messages_frame_shows_every_message(factory,
     attendee = await factory.member(R.ATTENDEE, event=event, locale="ru")
     _, sb = await person(factory, browser, event, role=R.ATTENDEE, locale="ru")
     sender, _, _ = await live(base_url, sb, event)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     await joined(sender, [room])
     async with chromium() as chrome:
         page = await open_event(chrome, base_url, factory, space, event, attendee)

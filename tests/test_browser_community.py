@@ -1,11 +1,11 @@
 """In Chromium: a community page and its live discussion, the support page, and the admin list."""
 import pytest
 
-import roles as R
+from access import roles as R
 import server
 from community import pages
 from events import control, view
-from realtime import channels
+from chat import room_names
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_browser_pip import PLAYER, PlayerPage, open_event, player_facts, watching
 from tests.test_realtime import live, person, seeded
@@ -138,7 +138,7 @@ async def test_support_page_between_sessions_and_admin_list(factory, browser, ba
     attendee = await factory.member(R.ATTENDEE, event=event, locale="ru")
     _, ob = await person(factory, browser, event, role=R.COMMENTATOR, locale="en", locales=["ru"])
     operator, _, _ = await live(base_url, ob, event)
-    support = channels.support_room(event["_id"], "ru", attendee["_id"])
+    support = room_names.support_room(event["_id"], "ru", attendee["_id"])
     await operator.send({"type": "join", "room": support})
     await operator.expect("joined", room=support)
 

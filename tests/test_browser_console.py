@@ -3,8 +3,8 @@ import asyncio
 
 import pytest
 
-import roles as R
-from realtime import channels
+from access import roles as R
+from chat import room_names
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_moderation import joined
 from tests.test_questions import with_schedule
@@ -43,8 +43,8 @@ async def test_commentator_sees_support_room_unread_reads_it_and_replies(factory
     commentator = await factory.member(R.COMMENTATOR, event=event, locales=["ru"], locale="ru",
                                        name="Olga Commentator")
     user, a = await attendee(factory, browser, base_url, event, name=HOSTILE_NAME)
-    public = channels.public_room(event["_id"], "ru")
-    support = channels.support_room(event["_id"], "ru", user["_id"])
+    public = room_names.public_room(event["_id"], "ru")
+    support = room_names.support_room(event["_id"], "ru", user["_id"])
     await joined(a, support)
     async with chromium() as chrome:
         page = await signed_in_page(chrome, base_url, commentator["login"], factory.PASSWORD)
@@ -94,7 +94,7 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
     moderator = await factory.member(R.MODERATOR, event=event, locale="en", name="Max Moderator")
     user, a = await attendee(factory, browser, base_url, event, name="Anna")
     _, b = await attendee(factory, browser, base_url, event, locale="de", name="Bernd")
-    public = channels.public_room(event["_id"], "ru")
+    public = room_names.public_room(event["_id"], "ru")
     await joined(a, public)
     async with chromium() as chrome:
         page = await signed_in_page(chrome, base_url, moderator["login"], factory.PASSWORD)
@@ -107,7 +107,7 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         await page.goto(base_url + console_path(event))
         # A moderator serves every language's public room.
         for loc in event["locales"]:
-            await page.wait_for_selector(room_button(channels.public_room(event["_id"], loc)))
+            await page.wait_for_selector(room_button(room_names.public_room(event["_id"], loc)))
         await page.click(room_button(public))
         await page.wait_for_selector("#console-feed li.console-note")
 

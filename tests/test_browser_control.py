@@ -12,8 +12,8 @@ import io
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-import media
-import roles as R
+from media import image_store
+from access import roles as R
 from events import control, view
 from tests.browser import chromium, screenshot, signed_in_page
 
@@ -36,7 +36,7 @@ async def event_with_slides(factory, db):
     for locale, count in (("ru", 3), ("en", 3), ("de", 2)):
         decks[locale] = []
         for n in range(1, count + 1):
-            stored = await media.store_image(db, slide_png(locale, n), f"{locale}{n}.png", 10 ** 6)
+            stored = await image_store.store_image(db, slide_png(locale, n), f"{locale}{n}.png", 10 ** 6)
             decks[locale].append({"media_id": stored["_id"], "name": f"{locale}{n}.png"})
     await db.events.update_one({"_id": event["_id"]}, {"$set": {"slides.decks": decks, "broadcast.on": True}})
     return await db.events.find_one({"_id": event["_id"]})

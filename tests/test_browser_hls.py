@@ -12,7 +12,7 @@ import re
 import pytest
 import tornado.web
 
-import roles as R
+from access import roles as R
 import server
 from events import control, view
 from tests import hls_stream

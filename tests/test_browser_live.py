@@ -1,7 +1,7 @@
 """In Chromium: attendees see the slide of their own language change without reloading."""
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control, view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import seeded

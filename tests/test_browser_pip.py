@@ -8,7 +8,7 @@ frame and on the iframe element must survive going to the profile and to
 import pytest
 import tornado.web
 
-import roles as R
+from access import roles as R
 import server
 from events import view
 from tests.browser import chromium, screenshot, signed_in_page

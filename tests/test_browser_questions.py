@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control, view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded

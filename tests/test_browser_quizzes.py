@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-import roles as R
-from accounts.tokens import utcnow
+from access import roles as R
+from core.clock import utcnow
 from events import view
 from quizzes import authoring
 from tests.browser import chromium, screenshot, signed_in_page

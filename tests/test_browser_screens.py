@@ -12,10 +12,10 @@ import os
 import pytest
 import tornado.web
 
-import demo
+from app import demo
 import server
 from events import model
-from i18n import LOCALES
+from core.i18n import LOCALES
 from tests.browser import ARTIFACTS, chromium
 
 WIDTHS = (375, 1280)

@@ -1,7 +1,7 @@
 """In Chromium: a second device takes over the first, which says why it stopped."""
 import pytest
 
-import roles as R
+from access import roles as R
 from events import view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import seeded

@@ -3,11 +3,11 @@ import re
 
 import pytest
 
-import roles as R
+from access import roles as R
 from community import pages
 from community.render import body_html
 from events import control, view
-from realtime import channels
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_realtime import live, person, seeded
@@ -215,7 +215,7 @@ async def test_attendees_see_only_published_pages_and_body_as_text(factory, brow
     assert r.status_code == 200
     assert "<img src=x" not in r.text and "&lt;img src=x" in r.text
     assert '<a href="https://example.org/x" target="_blank" rel="noopener noreferrer nofollow">' in r.text
-    assert f'data-room="{channels.community_room(event["_id"], shown["_id"])}"' in r.text
+    assert f'data-room="{room_names.community_room(event["_id"], shown["_id"])}"' in r.text
     assert f'href="{path}/support"' in r.text
     # Viewers get the texts of their language.
     _, rb = await person(factory, browser, event, locale="ru")
@@ -314,7 +314,7 @@ async def test_discussion_rooms_follow_the_page(factory, browser, base_url, db, 
     assert await db.messages.count_documents({}) == before
 
     # Off, unpublished, unknown or another event's: no room.
-    for name in (pages.room(off), pages.room(draft), channels.community_room(event["_id"], "0" * 24)):
+    for name in (pages.room(off), pages.room(draft), room_names.community_room(event["_id"], "0" * 24)):
         await ru.send({"type": "join", "room": name, "ref": "x"})
         assert (await ru.expect("error", ref="x"))["code"] == "unknown_room", name
         await ru.send({"type": "send", "room": name, "text": "x", "client_id": "x", "ref": "y"})
@@ -426,7 +426,7 @@ async def test_support_works_with_the_broadcast_off_and_no_day_open(factory, bro
 
     a, welcome, state = await live(base_url, ab, event)
     assert state["state"]["broadcast"]["on"] is False and state["state"]["day"] is None
-    support = channels.support_room(event["_id"], "ru", att["_id"])
+    support = room_names.support_room(event["_id"], "ru", att["_id"])
     assert support in welcome["rooms"]
     await joined(a, support)
     await a.send({"type": "send", "room": support, "text": "Когда следующая сессия?", "client_id": "q", "ref": "q"})

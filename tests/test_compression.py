@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from realtime import channels
+from chat import room_names
 from realtime.compression import ACCEPT, deflated_frame, negotiate, parse_offers
 from tests.live_client import LiveClient
 from tests.test_hub_order import ROOM, make_hub, payload
@@ -85,7 +85,7 @@ async def test_a_busy_room_sends_one_compressed_copy_to_sockets_that_take_it():
 async def test_a_browser_like_client_negotiates_and_reads_compressed_frames(factory, browser, base_url, services):
     services.hub.combine_members = 2    # a small room, combined as a big one would be
     event = await seeded(factory)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     clients, users = [], []
     for compress in (True, False):
         user, b = await person(factory, browser, event, locale="ru")
@@ -155,7 +155,7 @@ async def test_a_compressed_socket_resumes_with_compressed_runs(factory, browser
     from realtime import hub as hub_module
     monkeypatch.setattr(hub_module, "SEGMENT", 8)   # runs cut within a sender's burst allowance
     event = await seeded(factory)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     _, ab = await person(factory, browser, event, locale="ru")
     _, bb = await person(factory, browser, event, locale="ru")
     clients = []

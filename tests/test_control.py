@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import roles as R
+from access import roles as R
 from events import model
 from tests.support import error_text
 

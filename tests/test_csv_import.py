@@ -5,8 +5,8 @@ import secrets
 
 import pytest
 
-import config
-import roles as R
+from core import config
+from access import roles as R
 from attendees import csv_import, registry
 from tests.support import error_text
 

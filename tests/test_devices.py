@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-import roles as R
+from access import roles as R
 from accounts import devices as records
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient

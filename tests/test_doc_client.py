@@ -15,7 +15,7 @@ import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-import roles as R
+from access import roles as R
 from accounts import tokens
 from tests.test_realtime import seeded
 

@@ -10,7 +10,8 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from realtime import channels, protocol
+from realtime import protocol
+from chat import room_names
 from tests.cluster import Cluster
 from tests.live_client import LiveClient
 from tests.support import Browser
@@ -144,7 +145,7 @@ async def test_sigterm_closes_sockets_with_1001_and_clients_resume_elsewhere_wit
     page = (await admin.get("/e/demo/launch-2026")).text
     event_id = re.search(r'data-event-id="([0-9a-f]{24})"', page).group(1)
     assert (await admin.post(f"/admin/events/{event_id}/control/gate_open")).status_code == 302
-    room = channels.public_room(event_id, "ru")
+    room = room_names.public_room(event_id, "ru")
     # Tabs of three browsers: an attendee's tabs share its session (one device), staff are exempt.
     browsers = [await signed_in(cluster, login) for login in ("attendee-ru", "commentator-ru", "moderator")]
     loop = asyncio.get_running_loop()

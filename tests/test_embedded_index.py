@@ -97,7 +97,7 @@ async def test_ttl_expiry_sweeps_now_and_then_not_on_every_insert(monkeypatch):
 
     import mongomock.store
 
-    from accounts.tokens import utcnow
+    from core.clock import utcnow
     from storage import embedded
 
     monkeypatch.setattr(embedded, "TTL_SWEEP", 0.2)

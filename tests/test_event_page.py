@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control, model
 from tests.support import translated, error_text
 

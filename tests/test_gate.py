@@ -12,9 +12,9 @@ import datetime
 import pytest
 from tornado.httpclient import HTTPClientError
 
-import roles as R
+from access import roles as R
 from events import control
-from realtime import channels
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.test_moderation import joined
 from tests.test_realtime import live, person, seeded
@@ -49,7 +49,7 @@ async def test_a_member_behind_the_closed_gate_waits_with_flags_only(factory, br
     assert str(event["_id"]) not in services.live.presence.viewers
 
     # Every frame but ping is refused, and nothing changes.
-    public = channels.public_room(event["_id"], "de")
+    public = room_names.public_room(event["_id"], "de")
     for i, frame in enumerate([{"type": "join", "room": public},
                                {"type": "send", "room": public, "text": "hi", "client_id": "c1"},
                                {"type": "history", "room": public},
@@ -188,7 +188,7 @@ async def test_a_name_change_reaches_open_connections_and_the_next_messages(fact
     mine, _, _ = await live(base_url, b, event)
     elsewhere, _, _ = await live(base_url, b, other_event)
     reader, _, _ = await live(base_url, ob, event)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     await joined(mine, room)
     await joined(reader, room)
 
@@ -225,7 +225,7 @@ async def test_staff_of_the_language_hear_of_support_conversations(factory, brow
     attendee, _, _ = await live(base_url, ab, event)
     _, other_b = await person(factory, browser, event, locale="ru")
     other, _, _ = await live(base_url, other_b, event)
-    support = channels.support_room(event["_id"], "ru", user["_id"])
+    support = room_names.support_room(event["_id"], "ru", user["_id"])
     await joined(attendee, support)
     await attendee.send({"type": "send", "room": support, "text": "no sound", "client_id": "s1", "ref": "s1"})
     ack = await attendee.expect("ack", ref="s1")
@@ -246,7 +246,7 @@ async def test_staff_of_the_language_hear_of_support_conversations(factory, brow
     frame = await moderator.expect("support", timeout=2)
     assert frame["offset"] == reply["offset"] and frame["user"] == {"id": str(user["_id"])}
     # Public rooms are not support conversations.
-    public = channels.public_room(event["_id"], "ru")
+    public = room_names.public_room(event["_id"], "ru")
     await joined(attendee, public)
     await attendee.send({"type": "send", "room": public, "text": "hi all", "client_id": "p1", "ref": "p1"})
     await attendee.expect("ack", ref="p1")

@@ -2,9 +2,9 @@
 conversation reach connections on the other instance."""
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control
-from realtime import channels
+from chat import room_names
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_gate import closed_event
@@ -39,7 +39,7 @@ async def test_gate_name_and_support_cross_instances(factory, browser, base_url,
     assert r.status_code == 302
     assert (await mine.expect("profile", timeout=3))["user"]["name"] == "Renamed"
 
-    support = channels.support_room(open_event["_id"], "ru", user["_id"])
+    support = room_names.support_room(open_event["_id"], "ru", user["_id"])
     await joined(mine, support)
     await mine.send({"type": "send", "room": support, "text": "help", "client_id": "h1", "ref": "h1"})
     await mine.expect("ack", ref="h1")

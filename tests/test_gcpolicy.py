@@ -6,8 +6,8 @@ import types
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gcpolicy import CollectorPolicy
-from metrics import Metrics
+from core.gcpolicy import CollectorPolicy
+from core.metrics import Metrics
 
 
 @pytest.mark.gen_test

@@ -14,10 +14,10 @@ import pytest
 import tornado.httpserver
 import tornado.web
 
-import config
-import roles as R
-import routes
-from admin.outbox import HTML_POLICY
+from core import config
+from access import roles as R
+from app import routes
+from admin.outbox_pages import HTML_POLICY
 from community import pages
 from core import security_headers
 from events import broadcast

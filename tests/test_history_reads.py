@@ -6,7 +6,7 @@ enough, and read from storage (counted as `resume`) only when it does not.
 """
 import pytest
 
-from realtime import channels
+from chat import room_names
 from tests.test_realtime import live, person, seeded
 
 
@@ -18,7 +18,7 @@ def reads(services, reason):
 async def test_history_reads_are_counted_per_room_not_per_client(factory, browser, base_url, services):
     services.hub.recent_per_room = 2   # a tiny cache, so that an old resume has to read storage
     event = await seeded(factory)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     _, ab = await person(factory, browser, event, locale="ru")
     _, bb = await person(factory, browser, event, locale="ru")
     a, _, _ = await live(base_url, ab, event)

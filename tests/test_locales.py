@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from i18n import LOCALES, RTL
+from core.i18n import LOCALES, RTL
 from tests.support import error_text
 
 # Strings every sign-in page shows; each must appear in the page as the
@@ -142,7 +142,7 @@ def test_every_catalog_is_compiled_and_complete(services):
 
 @pytest.mark.parametrize("code", LOCALES)
 def test_signin_email_is_written_in_the_recipients_language(services, code):
-    from attendees.mailings import render_signin
+    from mailings.signin_mailing import render_signin
     event = {"title": {code: "Конференция"}, "default_locale": code}
     user = {"name": "Anna", "login": "anna7"}
     subject, text, html = render_signin(services, event, user, code, "http://x/signin/link/t", "Pw123456")

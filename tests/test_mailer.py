@@ -13,10 +13,11 @@ import secrets
 import pytest
 from aiosmtpd.controller import Controller
 
-import config
-import roles as R
-from attendees import mailings, registry
-from mail.mailer import Mailer
+from core import config
+from access import roles as R
+from attendees import registry
+from mailings import signin_mailing
+from mailings.mailer import Mailer
 from tests.servers import free_port
 
 REFUSED = "bounce@example.org"
@@ -126,8 +127,8 @@ async def attendees_with_one_refused(db, factory):
 @pytest.mark.gen_test(timeout=30)
 async def test_mailing_over_smtp_delivers_and_goes_on_past_a_refusal(services, db, factory, smtp_server):
     event, bounce = await attendees_with_one_refused(db, factory)
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await asyncio.gather(mailings.start(services, mailing["_id"]))
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await asyncio.gather(signin_mailing.start(services, mailing["_id"]))
 
     delivered = {rcpts[0]: msg for rcpts, msg in smtp_server.handler.messages()}
     assert sorted(delivered) == ["emma@example.org", "olga@example.org"]
@@ -157,12 +158,12 @@ async def test_mailing_over_smtp_delivers_and_goes_on_past_a_refusal(services, d
 async def test_mailing_with_smtp_down_fails_every_item_and_finishes(services, db, factory):
     event, bounce = await attendees_with_one_refused(db, factory)
     server_down(services)
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert (done["status"], done["sent"], done["failed"]) == ("done", 0, 3)
     assert await db.outbox.count_documents({"status": "failed"}) == 3
     assert all(e["error"] for e in await db.outbox.find({}).to_list(None))
     assert await db.memberships.count_documents({"role": R.ATTENDEE, "mailed_at": {"$ne": None}}) == 0
     # Everyone is still waiting for a mail, so "never mailed" reaches them all next time.
-    assert len(await mailings.recipients(db, event, mailings.NEVER_MAILED)) == 3
+    assert len(await signin_mailing.recipients(db, event, signin_mailing.NEVER_MAILED)) == 3

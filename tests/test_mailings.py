@@ -5,11 +5,12 @@ import re
 
 import pytest
 
-import roles as R
+from access import roles as R
 from accounts import tokens
-from accounts.tokens import utcnow
-from attendees import mailings, registry
-from mail.messages import HIDDEN
+from core.clock import utcnow
+from attendees import registry
+from mailings import signin_mailing
+from mailings.messages import HIDDEN
 from realtime import timers
 from tests.support import error_text
 
@@ -151,8 +152,8 @@ async def test_the_mailed_password_of_a_new_account_signs_in(browser, factory, d
     event = await factory.event(locales=("en",))
     await registry.register(db, event, email="p@example.org")
     person = await db.users.find_one({"email": "p@example.org"})
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     entry = await db.outbox.find_one({"to": "p@example.org"})
     login, password = credentials(full(entry)["text"], person["login"])
     stored = await db.users.find_one({"_id": person["_id"]})
@@ -161,8 +162,8 @@ async def test_the_mailed_password_of_a_new_account_signs_in(browser, factory, d
     assert r.status_code == 302
 
     # A second mailing leaves that password alone: the account has one now.
-    again = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, again["_id"])
+    again = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, again["_id"])
     assert (await db.users.find_one({"_id": person["_id"]}))["password_hash"] == stored["password_hash"]
     second = await db.outbox.find_one({"to": "p@example.org", "mailing_id": again["_id"]})
     assert "the one you already use for this account" in full(second)["text"]
@@ -173,8 +174,8 @@ async def test_the_mailed_password_of_a_new_account_signs_in(browser, factory, d
 async def test_an_account_with_a_password_keeps_it_and_gets_a_working_link(browser, factory, db, services):
     event = await factory.event(locales=("en",))
     person = await factory.member(R.ATTENDEE, event=event, email="p@example.org")
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     entry = await db.outbox.find_one({"to": "p@example.org"})
     mail = full(entry)
     assert person["login"] in mail["text"] and "the one you already use for this account" in mail["text"]
@@ -194,20 +195,20 @@ async def test_an_account_with_a_password_keeps_it_and_gets_a_working_link(brows
 @pytest.mark.gen_test(timeout=30)
 async def test_audiences_never_mailed_and_one_locale(factory, db, services):
     event = await three_attendees(db, factory)
-    first = await mailings.create(db, event, audience=mailings.ONE_LOCALE, locale="de", actor=None)
+    first = await signin_mailing.create(db, event, audience=signin_mailing.ONE_LOCALE, locale="de", actor=None)
     assert first["total"] == 1
-    await mailings.run(services, first["_id"])
+    await signin_mailing.run(services, first["_id"])
     assert [e["to"] for e in await db.outbox.find({}).to_list(None)] == ["hans@example.org"]
 
     await registry.register(db, event, email="late@example.org", locale="ru")
-    people = await mailings.recipients(db, event, mailings.NEVER_MAILED)
+    people = await signin_mailing.recipients(db, event, signin_mailing.NEVER_MAILED)
     assert sorted(u["email"] for _, u in people) == ["emma@example.org", "late@example.org", "olga@example.org"]
-    second = await mailings.create(db, event, audience=mailings.NEVER_MAILED, locale=None, actor=None)
-    await mailings.run(services, second["_id"])
+    second = await signin_mailing.create(db, event, audience=signin_mailing.NEVER_MAILED, locale=None, actor=None)
+    await signin_mailing.run(services, second["_id"])
     assert await db.outbox.count_documents({}) == 4
-    assert await mailings.recipients(db, event, mailings.NEVER_MAILED) == []
-    with pytest.raises(mailings.MailingError):
-        await mailings.create(db, event, audience=mailings.NEVER_MAILED, locale=None, actor=None)
+    assert await signin_mailing.recipients(db, event, signin_mailing.NEVER_MAILED) == []
+    with pytest.raises(signin_mailing.MailingError):
+        await signin_mailing.create(db, event, audience=signin_mailing.NEVER_MAILED, locale=None, actor=None)
 
 
 @pytest.mark.gen_test
@@ -217,8 +218,8 @@ async def test_mail_locale_follows_the_persons_profile_when_the_event_has_it(fac
     await db.users.update_one({"email": "k@example.org"}, {"$set": {"locale": "de"}})
     await registry.register(db, event, email="l@example.org", locale="ru")
     await db.users.update_one({"email": "l@example.org"}, {"$set": {"locale": "he"}})
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     k = await db.outbox.find_one({"to": "k@example.org"})
     l_ = await db.outbox.find_one({"to": "l@example.org"})
     assert 'lang="de"' in full(k)["html"] and 'lang="ru"' in full(l_)["html"]
@@ -256,7 +257,7 @@ async def test_empty_audience_and_running_mailing_are_refused(browser, factory, 
     assert await snapshot(db) == before
 
     await registry.register(db, event, email="q@example.org")
-    queued = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    queued = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     before = await snapshot(db)
     r = await b.post(base(event), {"audience": "all", "confirm": "yes"})
     assert r.status_code == 400 and "still being sent" in error_text(r.text)
@@ -271,7 +272,7 @@ async def test_unknown_mailing_is_404(browser, factory, db):
     space = await factory.space()
     event, other = await factory.event(space), await factory.event(space)
     await registry.register(db, other, email="o@example.org")
-    theirs = await mailings.create(db, other, audience="all", locale=None, actor=None)
+    theirs = await signin_mailing.create(db, other, audience="all", locale=None, actor=None)
     b, _ = await staff_browser(browser, factory, event)
     assert (await b.get(f"{base(event)}/{theirs['_id']}")).status_code == 404
     assert (await b.get(f"{base(event)}/{'0' * 24}")).status_code == 404
@@ -281,8 +282,8 @@ async def test_unknown_mailing_is_404(browser, factory, db):
 @pytest.mark.gen_test
 async def test_roles_without_mailing_permission_are_refused(browser, factory, db, services, role):
     event = await three_attendees(db, factory)
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     entry = await db.outbox.find_one({})
     b, _ = await staff_browser(browser, factory, event, role=role, locales=["en"])
     before = await snapshot(db)
@@ -305,7 +306,7 @@ async def test_resume_sends_only_pending_items_and_nobody_twice(factory, db, ser
     event = await factory.event(locales=("en",))
     for i in range(6):
         await registry.register(db, event, email=f"r{i}@example.org")
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     items = await db.mailing_items.find({"mailing_id": mailing["_id"]}).sort("_id", 1).to_list(None)
     # As if a previous process had sent the first two and then stopped mid-run.
     for item in items[:2]:
@@ -314,7 +315,7 @@ async def test_resume_sends_only_pending_items_and_nobody_twice(factory, db, ser
     other = await db.mailings.insert_one({"event_id": event["_id"], "status": "done", "total": 0,
                                           "sent": 0, "failed": 0, "lease_until": None})
 
-    tasks = await mailings.resume_all(services)
+    tasks = await signin_mailing.resume_all(services)
     assert len(tasks) == 1
     await asyncio.gather(*tasks)
     sent_to = sorted(e["to"] for e in await db.outbox.find({}).to_list(None))
@@ -324,7 +325,7 @@ async def test_resume_sends_only_pending_items_and_nobody_twice(factory, db, ser
     assert (await db.mailings.find_one({"_id": other.inserted_id}))["status"] == "done"
 
     # Resuming again finds nothing to do and sends nothing.
-    assert await mailings.resume_all(services) == []
+    assert await signin_mailing.resume_all(services) == []
     assert await db.outbox.count_documents({}) == 4
 
 
@@ -333,7 +334,7 @@ async def test_resume_settles_items_a_dead_runner_left_sending(factory, db, serv
     event = await factory.event(locales=("en",))
     for email in ("handed@example.org", "lost@example.org"):
         await registry.register(db, event, email=email)
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     handed = await db.mailing_items.find_one({"email": "handed@example.org"})
     lost = await db.mailing_items.find_one({"email": "lost@example.org"})
     new_hash = await services.hasher.hash("parked-password")
@@ -346,7 +347,7 @@ async def test_resume_settles_items_a_dead_runner_left_sending(factory, db, serv
     await db.mailings.update_one({"_id": mailing["_id"]}, {"$set": {
         "status": "running", "runner": "dead", "lease_until": utcnow() - datetime.timedelta(seconds=1)}})
 
-    await asyncio.gather(*await mailings.resume_all(services))
+    await asyncio.gather(*await signin_mailing.resume_all(services))
     assert await db.outbox.count_documents({"to": "handed@example.org"}) == 1
     assert await db.outbox.count_documents({"to": "lost@example.org"}) == 1
     user = await db.users.find_one({"email": "handed@example.org"})
@@ -361,10 +362,10 @@ async def test_resume_settles_items_a_dead_runner_left_sending(factory, db, serv
 async def test_a_held_lease_is_waited_out_not_shared(factory, db, services):
     event = await factory.event(locales=("en",))
     await registry.register(db, event, email="w@example.org")
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     await db.mailings.update_one({"_id": mailing["_id"]}, {"$set": {
         "status": "running", "runner": "other", "lease_until": utcnow() + datetime.timedelta(milliseconds=300)}})
-    tasks = await mailings.resume_all(services)
+    tasks = await signin_mailing.resume_all(services)
     await asyncio.sleep(0.1)
     assert await db.outbox.count_documents({}) == 0  # the other runner still holds it
     await asyncio.gather(*tasks)
@@ -377,10 +378,10 @@ async def test_removed_attendee_is_skipped_as_failed(factory, db, services):
     event = await factory.event(locales=("en",))
     await registry.register(db, event, email="stay@example.org")
     await registry.register(db, event, email="leave@example.org")
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     leaver = await db.users.find_one({"email": "leave@example.org"})
     await registry.remove(db, event, (await registry.find_membership(db, event["_id"], leaver["_id"]))["_id"])
-    await mailings.run(services, mailing["_id"])
+    await signin_mailing.run(services, mailing["_id"])
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert (done["status"], done["sent"], done["failed"]) == ("done", 1, 1)
     assert [e["to"] for e in await db.outbox.find({}).to_list(None)] == ["stay@example.org"]
@@ -395,8 +396,8 @@ async def test_event_outbox_lists_newest_first_and_shows_bodies_safely(browser, 
     await registry.register(db, event, email="x@example.org", name="<script>alert(1)</script>")
     await registry.register(db, other, email="y@example.org")
     for ev in (event, other):
-        m = await mailings.create(db, ev, audience="all", locale=None, actor=None)
-        await mailings.run(services, m["_id"])
+        m = await signin_mailing.create(db, ev, audience="all", locale=None, actor=None)
+        await signin_mailing.run(services, m["_id"])
     await services.mailer.send(to="later@example.org", subject="Later", text="t", event_id=event["_id"])
     b, _ = await staff_browser(browser, factory, event)
 
@@ -456,16 +457,16 @@ async def test_an_error_with_one_recipient_does_not_stop_the_others(factory, db,
     event = await factory.event(locales=("en",))
     for email in ("a@example.org", "broken@example.org", "c@example.org"):
         await registry.register(db, event, email=email)
-    real = mailings.render_signin
+    real = signin_mailing.render_signin
 
     def render(services_, event_, user, *args):
         if user["email"] == "broken@example.org":
             raise ValueError("template exploded")
         return real(services_, event_, user, *args)
 
-    monkeypatch.setattr(mailings, "render_signin", render)
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
-    await mailings.run(services, mailing["_id"])
+    monkeypatch.setattr(signin_mailing, "render_signin", render)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
+    await signin_mailing.run(services, mailing["_id"])
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert (done["status"], done["sent"], done["failed"]) == ("done", 2, 1)
     item = await db.mailing_items.find_one({"email": "broken@example.org"})
@@ -479,9 +480,9 @@ async def test_an_error_with_one_recipient_does_not_stop_the_others(factory, db,
 async def test_a_mailing_whose_event_is_gone_is_marked_failed(factory, db, services):
     event = await factory.event(locales=("en",))
     await registry.register(db, event, email="a@example.org")
-    mailing = await mailings.create(db, event, audience="all", locale=None, actor=None)
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=None)
     await db.events.delete_one({"_id": event["_id"]})
-    await mailings.run(services, mailing["_id"])
+    await signin_mailing.run(services, mailing["_id"])
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert done["status"] == "failed" and "no longer exists" in done["error"]
     assert await db.outbox.count_documents({}) == 0

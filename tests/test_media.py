@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-import media
+from media import image_store
 
 MB = 1024 * 1024
 
@@ -27,20 +27,20 @@ SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" 
 ])
 async def test_accepted_formats_are_stored_by_content_hash(db, fmt, content_type):
     data = image_bytes(fmt)
-    doc = await media.store_image(db, data, f"slide.{fmt.lower()}", max_bytes=MB)
+    doc = await image_store.store_image(db, data, f"slide.{fmt.lower()}", max_bytes=MB)
     assert doc["_id"] == hashlib.sha256(data).hexdigest()
     assert doc["content_type"] == content_type
     assert (doc["width"], doc["height"], doc["size"]) == (64, 36, len(data))
     assert "data" not in doc
-    stored = await media.get(db, doc["_id"])
+    stored = await image_store.get(db, doc["_id"])
     assert bytes(stored["data"]) == data and stored["content_type"] == content_type
 
 
 @pytest.mark.gen_test
 async def test_same_bytes_are_stored_once(db):
     data = image_bytes()
-    first = await media.store_image(db, data, "a.png", max_bytes=MB)
-    second = await media.store_image(db, data, "b.png", max_bytes=MB)
+    first = await image_store.store_image(db, data, "a.png", max_bytes=MB)
+    second = await image_store.store_image(db, data, "b.png", max_bytes=MB)
     assert first["_id"] == second["_id"]
     assert "data" not in second
     assert await db.media.count_documents({}) == 1
@@ -52,40 +52,40 @@ async def test_same_bytes_are_stored_once(db):
     b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
 ], ids=["empty", "text", "svg", "bmp", "truncated-png", "png-magic-only"])
 async def test_non_images_and_other_formats_are_refused(db, data):
-    with pytest.raises(media.MediaError) as err:
-        await media.store_image(db, data, "x.png", max_bytes=MB)
-    assert str(err.value) in (media.NOT_AN_IMAGE, media.EMPTY)
+    with pytest.raises(image_store.MediaError) as err:
+        await image_store.store_image(db, data, "x.png", max_bytes=MB)
+    assert str(err.value) in (image_store.NOT_AN_IMAGE, image_store.EMPTY)
     assert await db.media.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
 async def test_oversize_file_is_refused_with_the_limit(db):
     data = image_bytes(size=(300, 300))
-    with pytest.raises(media.MediaError) as err:
-        await media.store_image(db, data, "big.png", max_bytes=len(data) - 1)
-    assert str(err.value) == media.TOO_LARGE and "mb" in err.value.params
-    with pytest.raises(media.MediaError) as err:
-        await media.store_image(db, b"x" * (2 * MB), "big.png", max_bytes=MB)
+    with pytest.raises(image_store.MediaError) as err:
+        await image_store.store_image(db, data, "big.png", max_bytes=len(data) - 1)
+    assert str(err.value) == image_store.TOO_LARGE and "mb" in err.value.params
+    with pytest.raises(image_store.MediaError) as err:
+        await image_store.store_image(db, b"x" * (2 * MB), "big.png", max_bytes=MB)
     assert err.value.params == {"mb": 1.0}
     assert await db.media.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("size", [(media.MAX_SIDE + 1, 1), (7000, 7000)], ids=["too-wide", "too-many-pixels"])
+@pytest.mark.parametrize("size", [(image_store.MAX_SIDE + 1, 1), (7000, 7000)], ids=["too-wide", "too-many-pixels"])
 async def test_absurd_dimensions_are_refused(db, size):
     # Tiny files that would decode into huge bitmaps.
     data = image_bytes("PNG", size=size, mode="1")
     assert len(data) < MB
-    with pytest.raises(media.MediaError) as err:
-        await media.store_image(db, data, "bomb.png", max_bytes=MB)
-    assert str(err.value) == media.TOO_MANY_PIXELS
+    with pytest.raises(image_store.MediaError) as err:
+        await image_store.store_image(db, data, "bomb.png", max_bytes=MB)
+    assert str(err.value) == image_store.TOO_MANY_PIXELS
     assert await db.media.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
 async def test_get_ignores_malformed_ids(db):
-    assert await media.get(db, "../etc/passwd") is None
-    assert await media.get(db, "0" * 64) is None
+    assert await image_store.get(db, "../etc/passwd") is None
+    assert await image_store.get(db, "0" * 64) is None
 
 
 # --- GET /media/<id> ---------------------------------------------------------
@@ -93,7 +93,7 @@ async def test_get_ignores_malformed_ids(db):
 @pytest.mark.gen_test
 async def test_media_is_served_immutable_without_a_session(browser, db):
     data = image_bytes("JPEG")
-    doc = await media.store_image(db, data, "a.jpg", max_bytes=MB)
+    doc = await image_store.store_image(db, data, "a.jpg", max_bytes=MB)
     b = browser()
     r = await b.get(f"/media/{doc['_id']}")
     assert r.status_code == 200

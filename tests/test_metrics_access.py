@@ -5,7 +5,7 @@ import secrets
 import pytest
 import tornado.httpserver
 
-import config
+from core import config
 from handlers.ops import bearer_matches, loopback
 
 TOKEN = "s3cret-scrape-token"

@@ -5,9 +5,9 @@ import secrets
 import pytest
 from bson import ObjectId
 
-import roles as R
+from access import roles as R
 from events import control
-from realtime import channels
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.test_realtime import live, person, seeded
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
@@ -38,7 +38,7 @@ async def test_mute_blocks_sending_nothing_stored_and_unmute_restores(factory, b
     event = await seeded(factory)
     att, ab = await person(factory, browser, event, locale="ru")
     mod, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     a, _, _ = await live(base_url, ab, event)
     m, _, _ = await live(base_url, mb, event)
     await joined(a, room)
@@ -81,7 +81,7 @@ async def test_attendee_cannot_moderate_and_nothing_changes(factory, browser, ba
     event = await seeded(factory)
     _, ab = await person(factory, browser, event, locale="ru")
     victim, _ = await person(factory, browser, event, locale="ru")
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     a, _, _ = await live(base_url, ab, event)
     await joined(a, room)
     before = await snapshot(db)
@@ -111,8 +111,8 @@ async def test_commentator_acts_only_on_own_languages_and_never_on_staff(factory
     mod, _ = await person(factory, browser, event, role=R.MODERATOR, locale="ru")
     _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="en", locales=["ru"])
     c, _, _ = await live(base_url, cb, event)
-    de_room = channels.public_room(event["_id"], "de")
-    de_support = channels.support_room(event["_id"], "de", de_att["_id"])
+    de_room = room_names.public_room(event["_id"], "de")
+    de_support = room_names.support_room(event["_id"], "de", de_att["_id"])
     before = await snapshot(db)
     cases = [
         ({"type": "mute", "user": str(de_att["_id"]), "minutes": 5}, "forbidden"),
@@ -129,8 +129,8 @@ async def test_commentator_acts_only_on_own_languages_and_never_on_staff(factory
         ({"type": "mute", "user": str(ru_att["_id"]), "minutes": 10081}, "invalid"),
         ({"type": "mute", "user": str(ru_att["_id"]), "minutes": "5"}, "invalid"),
         ({"type": "mute", "user": str(ru_att["_id"])}, "invalid"),
-        ({"type": "slow_mode", "room": channels.public_room(event["_id"], "ru"), "seconds": 3601}, "invalid"),
-        ({"type": "slow_mode", "room": channels.public_room(event["_id"], "ru"), "seconds": True}, "invalid"),
+        ({"type": "slow_mode", "room": room_names.public_room(event["_id"], "ru"), "seconds": 3601}, "invalid"),
+        ({"type": "slow_mode", "room": room_names.public_room(event["_id"], "ru"), "seconds": True}, "invalid"),
         ({"type": "slow_mode", "room": "ev:{nope}:pub:ru", "seconds": 5}, "unknown_room"),
     ]
     for i, (frame, code) in enumerate(cases):
@@ -153,7 +153,7 @@ async def test_slow_mode_refuses_second_message_staff_exempt(factory, browser, b
     _, ab = await person(factory, browser, event, locale="ru")
     _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
     _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="ru", locales=["ru"])
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     a, _, _ = await live(base_url, ab, event)
     m, _, _ = await live(base_url, mb, event)
     c, _, _ = await live(base_url, cb, event)
@@ -203,9 +203,9 @@ async def test_unread_counts_follow_messages_and_reads(factory, browser, base_ur
     de_att, db_ = await person(factory, browser, event, locale="de")
     _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="en", locales=["ru"])
     _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
-    ru_pub = channels.public_room(event["_id"], "ru")
-    ru_sup = channels.support_room(event["_id"], "ru", ru_att["_id"])
-    de_sup = channels.support_room(event["_id"], "de", de_att["_id"])
+    ru_pub = room_names.public_room(event["_id"], "ru")
+    ru_sup = room_names.support_room(event["_id"], "ru", ru_att["_id"])
+    de_sup = room_names.support_room(event["_id"], "de", de_att["_id"])
     r, _, _ = await live(base_url, rb, event)
     d, _, _ = await live(base_url, db_, event)
     c, _, _ = await live(base_url, cb, event)
@@ -239,9 +239,9 @@ async def test_unread_counts_follow_messages_and_reads(factory, browser, base_ur
 
     everything = await listing(m)
     names = [x["room"] for x in everything["rooms"]]
-    assert names == sorted([channels.public_room(event["_id"], loc) for loc in ("ru", "en", "de")]
+    assert names == sorted([room_names.public_room(event["_id"], loc) for loc in ("ru", "en", "de")]
                            + [ru_sup, de_sup])
-    assert {x["room"]: x["unread"] for x in everything["rooms"]}[channels.public_room(event["_id"], "en")] == 0
+    assert {x["room"]: x["unread"] for x in everything["rooms"]}[room_names.public_room(event["_id"], "en")] == 0
 
     await c.send({"type": "read", "room": ru_pub, "offset": 3, "ref": "rd"})
     assert (await c.expect("ack", ref="rd"))["offset"] == 3
@@ -275,7 +275,7 @@ async def test_support_rooms_exist_only_for_people_of_the_event(factory, browser
     stranger = await factory.user(locale="ru")
     _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
     _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="en", locales=["ru"])
-    gone_room = channels.support_room(event["_id"], "ru", gone_att["_id"])
+    gone_room = room_names.support_room(event["_id"], "ru", gone_att["_id"])
     g, _, _ = await live(base_url, gb, event)
     await joined(g, gone_room)
     await g.send({"type": "send", "room": gone_room, "text": "help", "client_id": "h", "ref": "h"})
@@ -285,9 +285,9 @@ async def test_support_rooms_exist_only_for_people_of_the_event(factory, browser
     c, _, _ = await live(base_url, cb, event)
 
     # Someone registered who has not written yet, and someone gone whose history stays.
-    await joined(m, channels.support_room(event["_id"], "ru", quiet_att["_id"]), gone_room)
+    await joined(m, room_names.support_room(event["_id"], "ru", quiet_att["_id"]), gone_room)
     before = await snapshot(db)
-    stranger_room = channels.support_room(event["_id"], "ru", stranger["_id"])
+    stranger_room = room_names.support_room(event["_id"], "ru", stranger["_id"])
     for client in (m, c):
         for i, frame in enumerate(({"type": "join", "room": stranger_room},
                                    {"type": "slow_mode", "room": stranger_room, "seconds": 30},
@@ -308,8 +308,8 @@ class TestAcrossInstances:
         admin = await factory.member(R.EVENT_ADMIN, event=event)
         att, ab = await person(factory, browser, event, locale="ru")
         _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
-        pub = channels.public_room(event["_id"], "ru")
-        sup = channels.support_room(event["_id"], "ru", att["_id"])
+        pub = room_names.public_room(event["_id"], "ru")
+        sup = room_names.support_room(event["_id"], "ru", att["_id"])
         on_b = await LiveClient.connect(other.url, ab, event["_id"], origin=other.url)
         await on_b.expect("state")
         await joined(on_b, pub, sup)
@@ -352,7 +352,7 @@ class TestAcrossInstances:
         event = await seeded(factory)
         _, ab = await person(factory, browser, event, locale="ru")
         _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="ru", locales=["ru"])
-        room = channels.public_room(event["_id"], "ru")
+        room = room_names.public_room(event["_id"], "ru")
         on_a, _, _ = await live(base_url, ab, event)
         on_b = await LiveClient.connect(other.url, ab, event["_id"], origin=other.url)
         await on_b.expect("state")

@@ -11,7 +11,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from core import security_headers
-from realtime import channels
+from chat import room_names
 from tests.cluster import Cluster
 from tests.live_client import LiveClient
 from tests.support import Browser
@@ -80,7 +80,7 @@ async def test_live_state_chat_and_deletion_cross_processes(cluster):
         state = await client.expect("state", timeout=10)
         assert state["state"]["slides"]["number"] == 3 and state["state"]["slides"]["locale"] == loc
 
-    room = channels.public_room(event_id, "ru")
+    room = room_names.public_room(event_id, "ru")
     for c in (ru, com, mod):
         await join(c, room)
     await ru.send({"type": "send", "room": room, "text": "cross-process hello", "client_id": "x-1"})
@@ -197,7 +197,7 @@ async def test_metrics_not_public_and_security_headers_through_nginx(cluster):
 @pytest.mark.gen_test(timeout=180)
 async def test_killed_process_mid_burst_loses_and_duplicates_nothing(cluster):
     _, event_id = await open_event(cluster)
-    room = channels.public_room(event_id, "ru")
+    room = room_names.public_room(event_id, "ru")
     sender = Sender(cluster, await signed_in(cluster, "attendee-ru"), event_id, room)
     victim = (await sender.connect())["node"]
     survivor_receiver = Receiver(cluster, await signed_in(cluster, "commentator-ru"), event_id, room)

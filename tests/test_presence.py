@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import roles as R
+from access import roles as R
 from events import audience
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient

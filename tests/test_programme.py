@@ -8,7 +8,7 @@ import re
 import icalendar
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control, view
 from tests.support import translated
 

@@ -88,7 +88,7 @@ def close_codes() -> set[int]:
 
 
 def refusal_statuses() -> set[int]:
-    return {value for module, name, arg in _calls("realtime.handler")
+    return {value for module, name, arg in _calls("realtime.endpoint")
             if name == "Refused" and isinstance(value := _value(module, arg), int)}
 
 

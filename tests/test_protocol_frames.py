@@ -5,7 +5,8 @@ import re
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from realtime import channels, protocol
+from realtime import protocol
+from chat import room_names
 from tests.test_realtime import live, person, seeded, two_in_room
 
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -42,7 +43,7 @@ async def test_a_frame_over_the_limit_in_bytes_but_not_in_characters_is_too_larg
     await client.send(frame_of_bytes(protocol.MAX_FRAME_BYTES))
     await client.expect("pong", ref="big")
     # A chat message within 2000 characters always fits when sent as UTF-8.
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     await client.send({"type": "join", "room": room})
     await client.expect("joined", room=room)
     await client.send(json.dumps({"type": "send", "room": room, "text": "😀" * protocol.MAX_TEXT,
@@ -70,13 +71,13 @@ async def test_a_room_of_a_language_the_event_does_not_have_is_unknown(factory, 
     user, b = await person(factory, browser, event, locale="ru")
     client, _, _ = await live(base_url, b, event)
     other_event = await seeded(factory)
-    for n, room in enumerate([channels.public_room(event["_id"], "fr"),
-                              channels.support_room(event["_id"], "fr", user["_id"])]):
+    for n, room in enumerate([room_names.public_room(event["_id"], "fr"),
+                              room_names.support_room(event["_id"], "fr", user["_id"])]):
         for kind in ("join", "send", "history"):
             await client.send({"type": kind, "room": room, "text": "x", "client_id": "x", "ref": n})
             assert (await client.expect("error", ref=n))["code"] == "unknown_room", (kind, room)
     # A room of this event in another of its languages, or of another event, is someone else's.
-    for room in (channels.public_room(event["_id"], "de"), channels.public_room(other_event["_id"], "ru")):
+    for room in (room_names.public_room(event["_id"], "de"), room_names.public_room(other_event["_id"], "ru")):
         await client.send({"type": "join", "room": room, "ref": "theirs"})
         assert (await client.expect("error", ref="theirs"))["code"] == "forbidden", room
 

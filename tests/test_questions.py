@@ -6,9 +6,9 @@ import json
 import pytest
 from bson import ObjectId
 
-import roles as R
+from access import roles as R
 from questions import store
-from realtime import channels
+from chat import room_names
 from tests.test_realtime import live, person, seeded
 
 
@@ -240,8 +240,8 @@ async def test_hostile_question_frames_get_errors_and_change_nothing(factory, br
         ({"type": "moderate_question", "question": pending["id"], "status": "rejected"}, "forbidden"),
         ({"type": "questions", "item": {"$ne": None}}, "invalid"),
         # The questions channels are not chat rooms.
-        ({"type": "join", "room": channels.questions_room(event["_id"])}, "unknown_room"),
-        ({"type": "send", "room": channels.questions_mod_room(event["_id"]), "text": "spam",
+        ({"type": "join", "room": room_names.questions_room(event["_id"])}, "unknown_room"),
+        ({"type": "send", "room": room_names.questions_mod_room(event["_id"]), "text": "spam",
           "client_id": "s"}, "unknown_room"),
     ]
     for i, (frame, code) in enumerate(attendee_cases):

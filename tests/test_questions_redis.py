@@ -3,8 +3,8 @@ import asyncio
 
 import pytest
 
-import roles as R
-from realtime import channels
+from access import roles as R
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.test_questions import ask, with_schedule
 from tests.test_realtime import person
@@ -35,8 +35,8 @@ async def test_questions_cross_instances(factory, browser, base_url, other, serv
     moderator_a = await on(base_url, factory, browser, event, role=R.MODERATOR, locale="en")
     attendee_b = await on(other.url, factory, browser, event, locale="de")
     moderator_b = await on(other.url, factory, browser, event, role=R.MODERATOR, locale="de")
-    await subscribed(services.redis, channels.questions_room(event["_id"]), 2)
-    await subscribed(services.redis, channels.questions_mod_room(event["_id"]), 2)
+    await subscribed(services.redis, room_names.questions_room(event["_id"]), 2)
+    await subscribed(services.redis, room_names.questions_mod_room(event["_id"]), 2)
 
     q = (await ask(asker_a, "Через Redis?"))["question"]
     # The pending question reaches the moderator on the other instance, not the attendee there.

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-import roles as R
-from accounts.tokens import utcnow
+from access import roles as R
+from core.clock import utcnow
 from events import view
 from quizzes import authoring, taking
 from tests.support import error_text, translated

@@ -6,9 +6,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 
-import roles as R
+from access import roles as R
 from events import control
-from realtime import channels
+from chat import room_names
 from realtime.hub import Connection
 from tests.live_client import LiveClient
 
@@ -40,7 +40,7 @@ async def two_in_room(factory, browser, base_url):
     event = await seeded(factory)
     _, ab = await person(factory, browser, event, locale="ru")
     _, bb = await person(factory, browser, event, locale="ru")
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     a, _, _ = await live(base_url, ab, event)
     b, _, _ = await live(base_url, bb, event)
     for c in (a, b):
@@ -60,7 +60,7 @@ async def test_connect_gets_welcome_then_full_state_in_own_locale(factory, brows
     assert first["type"] == "welcome" and first["protocol"] == 1 and first["locale"] == "de"
     assert second["type"] == "state"
     assert second["state"]["slides"]["media_id"].startswith("de0")
-    assert first["rooms"][0] == channels.public_room(event["_id"], "de")
+    assert first["rooms"][0] == room_names.public_room(event["_id"], "de")
 
 
 @pytest.mark.gen_test
@@ -106,7 +106,7 @@ async def test_chat_goes_to_the_language_room_and_its_commentator_only(factory, 
     ru, ru_welcome, _ = await live(base_url, rb, event)
     de, de_welcome, _ = await live(base_url, db_, event)
     com, com_welcome, _ = await live(base_url, cb, event)
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     assert room in com_welcome["rooms"]
     for client, welcome in ((ru, ru_welcome), (de, de_welcome), (com, com_welcome)):
         for r in welcome["rooms"]:
@@ -155,7 +155,7 @@ async def test_deletion_reaches_clients_and_attendees_cannot_delete(factory, bro
     event = await seeded(factory)
     _, ab = await person(factory, browser, event, locale="ru")
     _, mb = await person(factory, browser, event, role=R.MODERATOR, locale="en")
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     att, _, _ = await live(base_url, ab, event)
     mod, _, _ = await live(base_url, mb, event)
     for c in (att, mod):
@@ -180,7 +180,7 @@ async def test_hostile_frames_get_errors_and_change_nothing(factory, browser, ba
     user, ab = await person(factory, browser, event, locale="ru")
     other, _ = await person(factory, browser, event, locale="ru")
     c, welcome, _ = await live(base_url, ab, event)
-    own = channels.public_room(event["_id"], "ru")
+    own = room_names.public_room(event["_id"], "ru")
     await c.send({"type": "join", "room": own})
     await c.expect("joined", room=own)
     cases = [
@@ -192,11 +192,11 @@ async def test_hostile_frames_get_errors_and_change_nothing(factory, browser, ba
         (json.dumps({"type": "send", "room": own, "text": "x" * 2001, "client_id": "long"}), "invalid"),
         (json.dumps({"type": "send", "room": own, "text": 5, "client_id": "num"}), "invalid"),
         (json.dumps({"type": "send", "room": own, "text": "hi"}), "invalid"),
-        (json.dumps({"type": "join", "room": channels.public_room(event["_id"], "de")}), "forbidden"),
-        (json.dumps({"type": "join", "room": channels.support_room(event["_id"], "ru", other["_id"])}),
+        (json.dumps({"type": "join", "room": room_names.public_room(event["_id"], "de")}), "forbidden"),
+        (json.dumps({"type": "join", "room": room_names.support_room(event["_id"], "ru", other["_id"])}),
          "forbidden"),
         (json.dumps({"type": "join", "room": "ev:{nope}:pub:ru"}), "unknown_room"),
-        (json.dumps({"type": "send", "room": channels.public_room(event["_id"], "de"), "text": "hi",
+        (json.dumps({"type": "send", "room": room_names.public_room(event["_id"], "de"), "text": "hi",
                      "client_id": "x"}), "forbidden"),
         (json.dumps({"type": "history", "room": own, "limit": 10**9}), "invalid"),
     ]

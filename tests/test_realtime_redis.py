@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-import roles as R
+from access import roles as R
 from events import control
-from realtime import channels
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.test_realtime import person, seeded
@@ -27,7 +27,7 @@ async def test_state_and_chat_cross_instances(factory, browser, base_url, other,
     await control.apply(services.db, services.notifier, event["_id"], admin, "slide_goto", {"number": 3})
     state = await on_b.expect("state", state_version=event["state_version"] + 1)
     assert state["state"]["slides"]["media_id"].startswith("de2")
-    room = channels.public_room(event["_id"], "ru")
+    room = room_names.public_room(event["_id"], "ru")
     for c in (on_a, commentator_b):
         await c.send({"type": "join", "room": room})
         await c.expect("joined", room=room)

@@ -9,10 +9,10 @@ import re
 import pytest
 from bson import ObjectId
 
-import roles as R
-import routes
-from admin.base import StaffHandler
-from admin.permissions import granted
+from access import roles as R
+from app import routes
+from admin.staff_base import StaffHandler
+from access.permissions import granted
 
 ROLES = (R.PLATFORM_ADMIN, R.SPACE_ADMIN) + R.EVENT_ROLES + ("nobody",)
 FILLERS = {"action": "slides_show", "locale": "en"}
@@ -47,7 +47,7 @@ async def snapshot(db):
 
 
 def test_every_staff_route_declares_a_known_permission():
-    from admin.permissions import ALL_PERMISSIONS
+    from access.permissions import ALL_PERMISSIONS
     assert staff_routes(), "no staff routes found"
     for pattern, handler in staff_routes():
         assert handler.permission in ALL_PERMISSIONS, (pattern, handler.permission)

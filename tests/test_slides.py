@@ -8,8 +8,8 @@ import secrets
 import pytest
 from PIL import Image
 
-import config
-import roles as R
+from core import config
+from access import roles as R
 from tests.test_control import signed_in
 from tests.support import error_text
 

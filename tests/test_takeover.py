@@ -18,11 +18,11 @@ import re
 import pytest
 from aiosmtpd.controller import Controller
 
-import roles as R
-from accounts.tokens import utcnow
-from attendees import mailings
-from i18n import LOCALES
-from mail.mailer import Mailer
+from access import roles as R
+from core.clock import utcnow
+from mailings import signin_mailing
+from core.i18n import LOCALES
+from mailings.mailer import Mailer
 from realtime import timers
 from tests.servers import free_port
 from tests.test_mailer import Collector, body
@@ -360,7 +360,7 @@ async def test_registering_tells_staff_nothing_about_an_account_elsewhere(browse
     for text in (listing, *(",".join(r) for r in export)):
         assert "Own Name" not in text and "own-login" not in text
     for locale, count in (("en", 2), ("ru", 2), ("de", 0)):
-        assert len(await mailings.recipients(db, event, mailings.ONE_LOCALE, locale)) == count
+        assert len(await signin_mailing.recipients(db, event, signin_mailing.ONE_LOCALE, locale)) == count
 
     # The staff copies of the sign-in mails are alike too.
     await send_mailing(staff, event, services)
@@ -423,12 +423,12 @@ async def test_adding_a_space_admin_tells_nothing_about_an_account_elsewhere(bro
 def test_the_keep_your_password_mail_and_the_staff_copy_are_translated(services, code):
     event = {"title": {code: "Конференция"}, "default_locale": code, "locales": [code]}
     gettext = services.i18n.gettext(code)
-    _, text, html_part = mailings.render_signin(services, event, {"name": "Anna", "login": "anna7"}, code,
+    _, text, html_part = signin_mailing.render_signin(services, event, {"name": "Anna", "login": "anna7"}, code,
                                                 "http://x/signin/link/tok", None)
     assert gettext("Password: the one you already use for this account.") in text and "anna7" in text
     assert "/password/forgot" in text and 'href="http://127.0.0.1:8888/password/forgot"' in html_part
     registration = {"name": "Anna", "locales": [code]}
-    subject, text, html_part = mailings.render_signin_for_staff(services, event, registration)
+    subject, text, html_part = signin_mailing.render_signin_for_staff(services, event, registration)
     hidden = gettext(HIDDEN)
     assert hidden in text and html.escape(hidden) in html_part and (code == "en" or hidden != HIDDEN)
     assert subject == gettext("Your access to %(event)s") % {"event": "Конференция"}

@@ -31,22 +31,23 @@ import httpx
 import pytest
 from tornado.httpclient import HTTPClientError
 
-import roles as R
-import staffing
+from access import roles as R
+from events import staffing
 from accounts import users
 from admin import dashboard as admin_dashboard
 from admin import events as admin_events
 from admin import slides as admin_slides
 from admin import staff as admin_staff
-from admin.base import StaffHandler
-from attendees import csv_import, mailings, registry
+from admin.staff_base import StaffHandler
+from attendees import csv_import, registry
+from mailings import signin_mailing
 from chat import moderation
 from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces
 from questions import store as questions
 from quizzes import authoring, taking
-from realtime import channels
+from chat import room_names
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -117,7 +118,7 @@ async def build_alpha(factory, services) -> Alpha:
 
     a.import_ = await csv_import.preview(db, a.event, f"email,name\n{MARK}-new@example.org,New {MARK}\n".encode(),
                                          owner=a.admin, filename=f"{MARK}.csv", max_kb=100, max_rows=100)
-    a.mailing = await mailings.create(db, a.event, audience=mailings.ALL, locale=None, actor=a.admin)
+    a.mailing = await signin_mailing.create(db, a.event, audience=signin_mailing.ALL, locale=None, actor=a.admin)
     a.outbox = await services.mailer.send(to=f"{MARK}-ann@example.org", subject=f"Sign in {MARK}",
                                           text=f"Password {MARK}", html=f"<p>{MARK}</p>",
                                           event_id=a.event["_id"], kind="signin")
@@ -140,8 +141,8 @@ async def build_alpha(factory, services) -> Alpha:
                                        locale="en", text=f"Pending {MARK}?", client="q2")
 
     eid = str(a.event["_id"])
-    a.public = channels.public_room(eid, "en")
-    a.support = channels.support_room(eid, "en", a.attendee["_id"])
+    a.public = room_names.public_room(eid, "en")
+    a.support = room_names.support_room(eid, "en", a.attendee["_id"])
     a.discussion = pages.room(a.page)
     a.messages = {}
     for room in (a.public, a.support, a.discussion):
@@ -427,8 +428,8 @@ def frame_cases(alpha: Alpha, beta: Beta) -> dict[str, tuple[str, list[dict]]]:
     foreign_rooms = [
         alpha.public, alpha.support, alpha.discussion,
         # B's own event, but A's attendee and A's community page in the name.
-        channels.support_room(eid, "en", alpha.attendee["_id"]),
-        channels.community_room(eid, alpha.page["_id"]),
+        room_names.support_room(eid, "en", alpha.attendee["_id"]),
+        room_names.community_room(eid, alpha.page["_id"]),
     ]
     members = [alpha.attendee, alpha.muted, alpha.moderator]
     questions_ = [alpha.question, alpha.pending]

@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from realtime import channels
+from chat import room_names
 from tests.test_realtime import person, seeded
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="          # RFC 6455 section 1.3's example
@@ -152,7 +152,7 @@ async def test_a_connection_that_fails_to_open_is_undone(factory, browser, base_
     assert len(calls) == 2
     assert str(user["_id"]) not in services.hub.by_user
     # Nothing of it is left in any channel (the accounts channel is the process's own).
-    assert not any(members for channel, members in services.hub.channels.items() if channel != channels.ACCOUNTS)
+    assert not any(members for channel, members in services.hub.channels.items() if channel != room_names.ACCOUNTS)
     monkeypatch.setattr(reads, "event", original)
     client = await LiveClient.connect(base_url, b, event["_id"])   # the next try works
     assert (await client.next())["type"] == "welcome"
@@ -164,7 +164,7 @@ async def test_an_open_socket_keeps_nothing_of_its_handshake(factory, browser, b
     import gc
     import weakref
 
-    from realtime.handler import LiveEndpoint
+    from realtime.endpoint import LiveEndpoint
     from tests.live_client import LiveClient
     event = await seeded(factory)
     _, b = await person(factory, browser, event)

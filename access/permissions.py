@@ -1,0 +1,51 @@
+"""What each role may do: one table, read by the one mixin that enforces it.
+
+Handlers declare the permission they need (`permission = "event.control"`);
+`StaffHandler.prepare` resolves the scope from the URL and refuses anyone
+whose roles in that scope do not grant it.  Roles held in a space apply to
+every event of that space.  The role-matrix test walks this table.
+"""
+from __future__ import annotations
+
+from access import roles as R
+
+PLATFORM_SPACES = "platform.spaces"      # list all spaces, create spaces
+PLATFORM_OUTBOX = "platform.outbox"      # the installation-wide outbox
+STAFF_ANY = "staff.any"                  # scope-less staff pages (the dashboard): staff anywhere
+SPACE_EDIT = "space.edit"                # edit a space, create its events, its admins
+EVENT_OVERVIEW = "event.overview"        # see the event's staff pages at all
+EVENT_EDIT = "event.edit"                # texts, locales, days, schedule, materials
+EVENT_CONTROL = "event.control"          # days on/off, broadcast, gate, slide flips
+EVENT_SLIDES = "event.slides"            # upload and arrange slide decks
+EVENT_ATTENDEES = "event.attendees"      # list, register, import, export attendees
+EVENT_MAILINGS = "event.mailings"        # send sign-in mailings, read the outbox
+EVENT_STAFF = "event.staff"              # grant and revoke event roles
+EVENT_AUDIT = "event.audit"              # read the audit log
+EVENT_COMMUNITY = "event.community"      # write community pages, publish them, set their discussion
+EVENT_QUIZZES = "event.quizzes"          # write quizzes, open and close them, read their results
+EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
+EVENT_WATCH = "event.watch"              # open the event page once the gate is open
+
+_CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
+            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH}
+_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT}),
+    R.SPACE_ADMIN: frozenset(_EVENT_ADMIN | {SPACE_EDIT}),
+    R.EVENT_ADMIN: frozenset(_EVENT_ADMIN),
+    R.EVENT_MANAGER: frozenset(_CONTENT | {STAFF_ANY}),
+    R.MODERATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
+    R.COMMENTATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
+    R.SPEAKER: frozenset({EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),
+    R.ATTENDEE: frozenset({EVENT_WATCH}),
+}
+
+ALL_PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+def granted(role_names) -> frozenset[str]:
+    out: set[str] = set()
+    for role in role_names:
+        out |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(out)

@@ -1,0 +1,103 @@
+"""Roles, scoped to the whole platform, one organiser space or one event.
+
+A platform admin is a flag on the user.  Every other role is a membership
+document: (user, scope, role), where the scope is a space or an event, and a
+commentator's membership also names the languages they serve.  Attendee
+registrations are memberships too, with the attendee's email and name copied
+in so staff can search and page through them without a join.
+"""
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from core.clock import utcnow
+from core.i18n import N_
+
+PLATFORM_ADMIN = "platform_admin"
+SPACE_ADMIN = "space_admin"
+EVENT_ADMIN = "event_admin"
+EVENT_MANAGER = "event_manager"
+MODERATOR = "moderator"
+COMMENTATOR = "commentator"
+SPEAKER = "speaker"
+ATTENDEE = "attendee"
+
+SPACE_ROLES = (SPACE_ADMIN,)
+EVENT_ROLES = (EVENT_ADMIN, EVENT_MANAGER, MODERATOR, COMMENTATOR, SPEAKER, ATTENDEE)
+STAFF_EVENT_ROLES = (EVENT_ADMIN, EVENT_MANAGER, MODERATOR, COMMENTATOR, SPEAKER)
+ALL_ROLES = (PLATFORM_ADMIN, SPACE_ADMIN) + EVENT_ROLES
+
+ROLE_LABELS = {
+    PLATFORM_ADMIN: N_("Platform admin"),
+    SPACE_ADMIN: N_("Space admin"),
+    EVENT_ADMIN: N_("Event admin"),
+    EVENT_MANAGER: N_("Event manager"),
+    MODERATOR: N_("Moderator"),
+    COMMENTATOR: N_("Commentator"),
+    SPEAKER: N_("Speaker"),
+    ATTENDEE: N_("Attendee"),
+}
+
+
+class AlreadyMember(Exception):
+    pass
+
+
+async def grant(db, user: dict, scope_kind: str, scope_id, role: str,
+                locales: list[str] | None = None) -> dict:
+    doc = {
+        "user_id": user["_id"], "scope": scope_kind, "scope_id": scope_id, "role": role,
+        "locales": list(locales or []), "email": user["email"], "name": user.get("name", ""),
+        "created_at": utcnow(), "mailed_at": None,
+    }
+    try:
+        await db.memberships.insert_one(doc)
+    except DuplicateKeyError:
+        raise AlreadyMember() from None
+    return doc
+
+
+async def revoke(db, user_id, scope_id, role: str) -> bool:
+    result = await db.memberships.delete_one({"user_id": user_id, "scope_id": scope_id, "role": role})
+    return result.deleted_count == 1
+
+
+async def roles_in(db, user: dict | None, space_id=None, event_id=None) -> dict[str, dict]:
+    """The user's roles that apply to an event (and its space): role -> membership."""
+    if not user:
+        return {}
+    found: dict[str, dict] = {}
+    if user.get("platform_admin"):
+        found[PLATFORM_ADMIN] = {"role": PLATFORM_ADMIN, "locales": []}
+    scopes = [s for s in (space_id, event_id) if s is not None]
+    if scopes:
+        async for m in db.memberships.find({"user_id": user["_id"], "scope_id": {"$in": scopes}}):
+            found[m["role"]] = m
+    return found
+
+
+async def roles_in_many(db, keys) -> dict:
+    """`roles_in` for several (user_id, platform_admin, space_id, event_id) keys in one query.
+
+    Memberships apply in the order they were created (by `_id`), as the
+    single read applies them in storage order.
+    """
+    found = {key: ({PLATFORM_ADMIN: {"role": PLATFORM_ADMIN, "locales": []}} if key[1] else {})
+             for key in keys}
+    users = list({key[0] for key in keys})
+    scopes = list({scope for key in keys for scope in key[2:] if scope is not None})
+    if not users or not scopes:
+        return found
+    docs = await db.memberships.find({"user_id": {"$in": users}, "scope_id": {"$in": scopes}}).to_list(None)
+    by_user: dict = {}
+    for m in sorted(docs, key=lambda m: m["_id"]):
+        by_user.setdefault(m["user_id"], []).append(m)
+    for key in keys:
+        for m in by_user.get(key[0], ()):
+            if m["scope_id"] in (key[2], key[3]):
+                found[key][m["role"]] = m
+    return found
+
+
+async def scopes_of(db, user_id) -> list[dict]:
+    return await db.memberships.find({"user_id": user_id}).to_list(None)

@@ -1,0 +1,61 @@
+"""The one place staff permissions are enforced.
+
+Every staff handler subclasses `StaffHandler` and names the permission it
+needs.  `prepare` signs the visitor in (or sends them to the sign-in page),
+loads the space and event named in the URL (404 when unknown), collects the
+visitor's roles in that scope and refuses with 403 when the permission is
+not granted.  Handlers can then trust `self.space`, `self.event`,
+`self.roles` and `self.grants`.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from access import roles as R
+from events import staffing
+from access.permissions import STAFF_ANY, granted
+from events import model
+from handlers.base import BaseHandler, PageError
+
+
+class StaffHandler(BaseHandler):
+    permission: str = ""
+
+    async def prepare(self):
+        await super().prepare()
+        if not self.permission:
+            raise RuntimeError(f"{type(self).__name__} declares no permission")
+        if not self.current_user:
+            if self.request.method in ("GET", "HEAD"):
+                self.redirect("/signin?next=" + quote(self.request.uri, safe=""))
+                return
+            raise PageError(403, self._("Please sign in first."))
+        self.space = self.event = None
+        kwargs = self.path_kwargs
+        if "event_id" in kwargs:
+            self.event = await model.get_event(self.db, kwargs["event_id"])
+            if not self.event:
+                raise PageError(404, self._("This event does not exist."))
+            self.space = await model.get_space(self.db, self.event["space_id"])
+        elif "space_id" in kwargs:
+            self.space = await model.get_space(self.db, kwargs["space_id"])
+            if not self.space:
+                raise PageError(404, self._("This space does not exist."))
+        self.roles = await R.roles_in(self.db, self.current_user,
+                                      self.space["_id"] if self.space else None,
+                                      self.event["_id"] if self.event else None)
+        self.grants = granted(self.roles)
+        if self.space is None and self.event is None \
+                and await staffing.holds_staff_role(self.db, self.current_user):
+            # A page with no space or event in its URL (the dashboard) may only
+            # ask "staff anywhere?": roles held in one scope grant nothing else here.
+            self.grants = self.grants | {STAFF_ANY}
+        self._staff_hint = True
+        if self.permission not in self.grants:
+            raise PageError(403, self._("You do not have permission for this action."))
+
+    def template_context(self) -> dict:
+        ctx = super().template_context()
+        ctx.update(space=getattr(self, "space", None), event=getattr(self, "event", None),
+                   grants=getattr(self, "grants", frozenset()))
+        return ctx

@@ -1,0 +1,32 @@
+"""Every URL of the platform, gathered from the modules that handle them.
+
+Each handler module exports ROUTES, a list of (pattern, handler class).
+`build` gives every handler the same `services` through `initialize()`;
+a route to an HTTPServerConnectionDelegate class (the WebSocket endpoint,
+which works below RequestHandler) gets one instance built with `services`.
+"""
+from __future__ import annotations
+
+from tornado.httputil import HTTPServerConnectionDelegate
+from tornado.web import URLSpec
+
+from admin import (attendees, audit_log, community_editor, console, dashboard, events, live_control,
+                   outbox_pages, quiz_editor, signin_mailings, slides, staff)
+from handlers import auth, community_pages, event, home, media_files, ops, profile, quiz_pages
+from realtime import endpoint
+
+# `/ws` first: patterns are tried in order, and a reconnect storm is
+# thousands of upgrades a second.
+MODULES = (endpoint, ops, auth, profile, home, event, media_files,
+           dashboard, events, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
+           outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
+
+
+def build(services) -> list[URLSpec]:
+    specs = []
+    for module in MODULES:
+        for pattern, handler, *name in module.ROUTES:
+            if issubclass(handler, HTTPServerConnectionDelegate):
+                handler = handler(services)
+            specs.append(URLSpec(pattern, handler, {"services": services}, name[0] if name else None))
+    return specs

@@ -1,0 +1,55 @@
+"""The bundle of dependencies handed to every handler through `initialize()`.
+
+Built once by `server.make_services`; tests build their own.  Nothing in the
+platform reaches for a module-level client: it gets one from here.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+
+from prometheus_client import CollectorRegistry
+
+from accounts.passwords import PasswordHasher
+from accounts.throttle import Throttle
+from core.config import Settings
+from core.i18n import I18n
+from core.changes import StateChanges
+from storage import Storage
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    i18n: I18n
+    hasher: PasswordHasher
+    notifier: StateChanges
+    mailer: object
+    metrics: object
+    registry: CollectorRegistry
+    redis: object = None
+    broker: object = None
+    hub: object = None
+    live: object = None
+    background: set = dataclasses.field(default_factory=set)
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Run work beyond a request; kept referenced until done, cancelled at shutdown."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    @property
+    def db(self):
+        return self.storage.db
+
+    def account_throttle(self) -> Throttle:
+        # Five wrong passwords for one account per quarter hour, then a pause.
+        return Throttle(self.db, 5, datetime.timedelta(minutes=15), "account")
+
+    def ip_throttle(self) -> Throttle:
+        # Many accounts share an office NAT, so the per-IP limit is generous.
+        return Throttle(self.db, 30, datetime.timedelta(minutes=15), "ip")

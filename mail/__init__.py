@@ -1,1 +1,0 @@
-"""Outgoing mail: the mailer (SMTP or the database outbox) and rendered messages."""

@@ -1,0 +1,350 @@
+"""The WebSocket endpoint `/ws?event=<event id>`: the handshake, then frames to Live.
+
+The upgrade is answered here, below Tornado's RequestHandler.  In a
+reconnect storm thousands of sockets open each second, and a RequestHandler
+per socket (response headers, cookie parsing, template namespace, its
+finish and flush machinery) cost more CPU than the rest of a connect, and
+stayed in memory for the socket's lifetime.  Tornado still parses the
+request (HTTP1Connection) and reads the frames (WebSocketProtocol13); what
+an open socket keeps of its handshake is a `LiveSocket` of a few slots.
+
+Security decisions made here:
+- the session cookie authenticates (before the upgrade: no session, no
+  socket); the cookie is HttpOnly, so only this site's pages can use it;
+- the Origin header must match this site (the Host the request came to, or
+  BASE_URL's host): a browser on another site carries the cookie too, and
+  would otherwise open a socket in the user's name (cross-site WebSocket
+  hijacking);
+- frames over the hard limit close the connection (1009); smaller oversize
+  frames get an error frame; a text frame that is not UTF-8, or a message
+  that cannot be decompressed, closes it with 1007 (RFC 6455 7.4.1).
+Compression: permessage-deflate is accepted only without context takeover
+(`realtime.compression`), so a busy room's frames are compressed once per
+process and shared by every socket; there is no zlib state per socket.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from urllib.parse import parse_qs, urlsplit
+
+import tornado.web
+import tornado.websocket
+from tornado import gen, httputil
+from tornado.iostream import StreamClosedError
+
+from core import logs
+from accounts import sessions
+from access.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
+from core import security_headers
+from events import model
+from core.i18n import LOCALES
+from realtime import compression, corking, protocol
+
+log = logging.getLogger(__name__)
+
+CLOSE_INVALID_DATA = protocol.CLOSE_INVALID_DATA  # RFC 6455: a message's data is not what was agreed
+COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
+
+
+class Refused(Exception):
+    """An upgrade answered with an HTTP error instead of 101."""
+
+    def __init__(self, status: int, reason: str, headers: dict | None = None):
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
+    """Answers `/ws` requests (routed here by the Application, as a delegate)."""
+
+    def __init__(self, services):
+        self.services = services
+        self.live = services.live
+        # One parameter object for every socket (Tornado builds one per handler).
+        self.params = tornado.websocket._WebSocketParams(
+            max_message_size=protocol.HARD_FRAME_BYTES, compression_options=COMPRESSION_OPTIONS)
+
+    def start_request(self, server_conn, request_conn) -> "Upgrade":
+        return Upgrade(self, request_conn)
+
+    def run(self, up: "Upgrade") -> None:
+        # The task lives as long as its socket (it reads the frames); asyncio
+        # keeps only weak references to tasks, Tornado's IOLoop holds them
+        # (as it does for its own handlers).
+        gen.convert_yielded(self.accept(up))
+
+    async def accept(self, up: "Upgrade") -> None:
+        """Authenticate and upgrade, or refuse; then read the socket's frames until it closes."""
+        started = time.monotonic()
+        try:
+            if self.live.hub.draining:
+                # Shutting down: its sockets are being closed with 1001, and
+                # one opened now would be cut again; the next try goes elsewhere.
+                raise Refused(503, "Service Unavailable", {"Retry-After": "1"})
+            event_id = self.check(up.start_line, up.headers)
+            who = await self.authenticate(up.headers, event_id)
+        except Refused as no:
+            self._finish(up, started, no.status)
+            if not up.gone:
+                _refuse(up.request, no, up.over_tls)
+            return
+        except Exception:
+            log.exception("upgrade failed")
+            self._finish(up, started, 500)
+            if not up.gone:
+                _refuse(up.request, Refused(500, "Internal Server Error"), up.over_tls)
+            return
+        if up.gone:     # left while its session was read: nothing to upgrade
+            self._finish(up, started, 499)
+            return
+        self._finish(up, started, 101)
+        ws = await self.upgrade(up, *who)
+        # This coroutine reads the socket's frames for as long as it is open:
+        # it must not keep the handshake alive with it (the request and its
+        # headers, the whole account, session and membership documents).
+        del up, who
+        if ws is not None:
+            await ws._receive_frame_loop()
+
+    def check(self, start_line, headers) -> str:
+        """The request's event id, if it is a WebSocket upgrade this site may accept."""
+        if start_line.method != "GET":
+            raise Refused(405, "Method Not Allowed", {"Allow": "GET"})
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise Refused(400, 'Can "Upgrade" only to "WebSocket".')
+        if "upgrade" not in (v.strip().lower() for v in headers.get("Connection", "").split(",")):
+            raise Refused(400, '"Connection" must be "Upgrade".')
+        if headers.get("Sec-WebSocket-Version") != "13":
+            raise Refused(426, "Upgrade Required", {"Sec-WebSocket-Version": "13"})
+        if not headers.get("Host") or not headers.get("Sec-WebSocket-Key"):
+            raise Refused(400, "Missing/Invalid WebSocket headers")
+        origin = headers.get("Origin")
+        if origin is not None and not self.same_site(origin, headers["Host"]):
+            raise Refused(403, "Cross origin websockets not allowed")
+        values = parse_qs(urlsplit(start_line.path).query, keep_blank_values=True).get("event")
+        return values[-1].strip() if values else ""
+
+    def same_site(self, origin: str, host: str) -> bool:
+        allowed = {host.lower()}
+        base = self.services.settings.base_url
+        if base:
+            allowed.add(urlsplit(base).netloc.lower())
+        return urlsplit(origin).netloc.lower() in allowed
+
+    async def authenticate(self, headers, event_id: str) -> tuple:
+        """(user, event, roles, session, waiting) of a member of the event.
+
+        `waiting`: the gate is closed to this member (no "enter early"): the
+        socket is accepted to wait for the gate (`Live.open`), and sees
+        nothing of the event but its gate, broadcast and day flags.  Decided
+        from the reads every connect makes anyway: waiting adds none.
+        """
+        reads = self.live.reads
+        raw = httputil.parse_cookie(headers.get("Cookie", "")).get(sessions.COOKIE)
+        token = tornado.web.decode_signed_value(self.services.settings.cookie_secret, sessions.COOKIE,
+                                                raw, max_age_days=366) if raw else None
+        session = await reads.session(token.decode() if token else None)
+        user = await reads.user(session["user_id"]) if session else None
+        if not user:
+            raise Refused(401, "sign in first")
+        event = await reads.event(event_id)
+        if not event:
+            raise Refused(404, "unknown event")
+        roles = await reads.roles(user, event)
+        grants = granted(roles)
+        if EVENT_WATCH not in grants:
+            raise Refused(403, "not a member of this event")
+        waiting = not model.gate_open(event) and EVENT_ENTER_EARLY not in grants
+        return user, event, roles, session, waiting
+
+    async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
+                      session: dict, waiting: bool = False) -> NoContextTakeover | None:
+        """The 101 response and `Live.open`; the open socket's protocol, or None."""
+        offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
+        stream = up.request.detach()
+        # Corked until `open` has written its first frames: the 101 response,
+        # `welcome` and `state` leave as one segment (realtime.corking).
+        corking.hold(stream)
+        sock = LiveSocket(self)
+        ws = sock.ws_connection = NoContextTakeover(sock, False, self.params)
+        ws.stream = stream
+        if offer:
+            ws._create_compressors("server", compression.parse_offers(offer)[0][1], COMPRESSION_OPTIONS)
+        key = tornado.websocket.WebSocketProtocol13.compute_accept_value(up.headers["Sec-WebSocket-Key"])
+        response = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {key}\r\n"
+                    + (f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else "") + "\r\n")
+        # The detached HTTP connection still refers to the request's headers.
+        up.request = up.headers = up.start_line = None
+        user_locale = user.get("locale")
+        locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
+        try:
+            stream.write(response.encode())
+            sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"],
+                                             waiting=waiting)
+        except StreamClosedError:
+            ws._abort()     # the client left at the last moment
+            return None
+        except Exception:
+            log.exception("opening a live connection failed")
+            ws._abort()
+            return None
+        finally:
+            corking.release(stream)
+        sock.conn.deflate = deflate
+        return ws
+
+    @staticmethod
+    def _finish(up: "Upgrade", started: float, status: int) -> None:
+        context = up.request.context
+        logs.access(up.start_line.method, urlsplit(up.start_line.path).path, status,
+                    time.monotonic() - started, getattr(context, "remote_ip", ""))
+
+
+class Upgrade(httputil.HTTPMessageDelegate):
+    """One `/ws` request while it is read: handed to the endpoint once complete."""
+
+    __slots__ = ("endpoint", "request", "start_line", "headers", "gone", "over_tls")
+
+    def __init__(self, endpoint: LiveEndpoint, request):
+        self.endpoint, self.request = endpoint, request
+        self.start_line = self.headers = None
+        self.gone = self.over_tls = False
+
+    def headers_received(self, start_line, headers):
+        self.start_line, self.headers = start_line, headers
+        # Read now: with TRUST_PROXY the context says X-Forwarded-Proto's
+        # scheme only until the request is complete, before `accept` runs.
+        self.over_tls = self.request.context.protocol == "https"
+
+    def data_received(self, chunk):
+        pass  # an upgrade has no body; one sent anyway is read and dropped
+
+    def finish(self):
+        self.endpoint.run(self)
+
+    def on_connection_close(self):
+        self.gone = True
+
+
+class LiveSocket:
+    """One open socket: what Tornado's WebSocketProtocol13 calls back, in a few slots."""
+
+    __slots__ = ("endpoint", "ws_connection", "conn", "close_code", "close_reason", "ended")
+
+    def __init__(self, endpoint: LiveEndpoint):
+        self.endpoint = endpoint
+        self.ws_connection = None
+        self.conn = None
+        self.close_code = self.close_reason = None
+        self.ended = False
+
+    def on_message(self, message):
+        conn = self.conn
+        if conn is None or conn.closed:
+            return None
+        return self._handle(conn, message)
+
+    async def _handle(self, conn, message) -> None:
+        try:
+            await self.endpoint.live.handle(conn, message)
+        except Exception:
+            # A bug in one frame's handling must not kill the process or
+            # other connections; the client is told and may go on.
+            log.exception("frame handling failed", extra={"user": conn.user_id})
+            conn.send(protocol.error(protocol.INTERNAL, "the server could not handle this frame"))
+
+    def on_ping(self, data) -> None:
+        pass  # Tornado's protocol answers pings itself
+
+    def on_pong(self, data) -> None:
+        if self.conn is not None:
+            self.conn.ponged = True
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        ws, self.ws_connection = self.ws_connection, None
+        if ws is not None:
+            ws.close(code, reason)
+
+    def on_ws_connection_close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.close_code, self.close_reason = code, reason
+        self.ws_connection = None
+        if not self.ended:
+            self.ended = True
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                self.endpoint.services.spawn(self.endpoint.live.close(conn))
+
+    def log_exception(self, typ, value, tb) -> None:
+        log.error("websocket callback failed", exc_info=(typ, value, tb))
+
+    def _break_cycles(self) -> None:
+        pass
+
+
+class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
+    """Tornado's frame protocol with compressors shared by every socket."""
+
+    # Without context takeover Tornado's compressor and decompressor keep no
+    # state between messages: one pair per accepted offer serves every socket.
+    shared: dict = {}
+
+    def _handle_message(self, opcode, data):
+        try:
+            if opcode == 0x1 and not self.client_terminated:
+                return self._handle_text(data)
+            return super()._handle_message(opcode, data)
+        except zlib.error:
+            # A message that refers to an earlier one (the client ignored
+            # client_no_context_takeover), or not deflate at all.
+            log.info("undecodable compressed frame")
+            return self._refuse_data("cannot decompress: compress each message on its own")
+
+    def _handle_text(self, data: bytes):
+        """A text message: Tornado's steps, except that bad UTF-8 gets its close code (1007).
+
+        Tornado drops such a connection without a close frame, and a client
+        cannot tell it from a network failure (and would send it again).
+        """
+        if self._frame_compressed:
+            try:
+                data = self._decompressor.decompress(data)
+            except tornado.websocket._DecompressTooLargeError:
+                self.close(protocol.CLOSE_TOO_BIG, "message too big after decompression")
+                self._abort()
+                return None
+        self._message_bytes_in += len(data)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            log.info("text frame not UTF-8")
+            return self._refuse_data("text frames must be UTF-8")
+        return self._run_callback(self.handler.on_message, decoded)
+
+    def _refuse_data(self, reason: str) -> None:
+        self.close(CLOSE_INVALID_DATA, reason)
+        self._abort()
+        return None
+
+    def _create_compressors(self, side, agreed_parameters, compression_options=None):
+        key = (side, self.params.max_message_size, tuple(sorted(agreed_parameters.items())))
+        pair = self.shared.get(key)
+        if pair is None:
+            super()._create_compressors(side, agreed_parameters, compression_options)
+            pair = self.shared[key] = (self._compressor, self._decompressor)
+        self._compressor, self._decompressor = pair
+
+
+def _refuse(request, no: Refused, over_tls: bool) -> None:
+    body = f"{no.reason}\n".encode()
+    # The same defences as every other response (HSTS when the request came over TLS).
+    headers = httputil.HTTPHeaders({"Content-Type": "text/plain; charset=UTF-8",
+                                    "Content-Length": str(len(body)),
+                                    **dict(security_headers.for_response(over_tls)), **no.headers})
+    request.write_headers(httputil.ResponseStartLine("HTTP/1.1", no.status, no.reason), headers, body)
+    request.finish()
+
+
+ROUTES = [(r"/ws", LiveEndpoint)]

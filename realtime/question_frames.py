@@ -1,0 +1,156 @@
+"""Question frames: ask, vote, unvote, moderate_question, questions.
+
+Every connection is put in one questions channel when it opens: moderators
+(moderators, event managers, admins) in the event's moderators' channel,
+which carries every question, pending ones included; everyone else in the
+public channel, which carries approved and answered questions and the
+removal of rejected ones.  So a pending question reaches the moderators and,
+in the answer to its `ask`, its author, and nobody else.  A change is stored
+first (questions.store), then published once to each channel concerned.
+
+Vote counts change as fast as people click.  Publishing each vote would send
+every viewer one frame per click of every other viewer, so votes are stored
+at once but their counts are published in batches: at most one
+`question_votes` frame per VOTE_FLUSH seconds per process, carrying the
+counts read from storage at that moment (the database, shared by every
+process, is where votes are counted).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bson import ObjectId
+
+from access import roles as R
+from chat import access
+from questions import store
+from questions.store import QuestionError
+from realtime import protocol
+from chat import room_names
+from realtime.hub import Connection
+from realtime.protocol import FrameError
+
+log = logging.getLogger(__name__)
+
+VOTE_FLUSH = 0.5
+
+
+def _refused(exc: QuestionError, msg: dict) -> FrameError:
+    return FrameError(exc.code, exc.message, msg.get("ref"))
+
+
+class QuestionFrames:
+    def __init__(self, live, vote_flush: float = VOTE_FLUSH):
+        self.live = live
+        self.vote_flush = vote_flush
+        self._dirty: dict[str, set[ObjectId]] = {}   # event id -> questions whose votes changed
+        self._flush: asyncio.Future | None = None
+
+    async def on_open(self, conn: Connection) -> None:
+        if access.is_moderator(conn.info["roles"]):
+            await self.live.hub.join(conn, room_names.questions_mod_room(conn.event_id))
+        else:
+            await self.live.hub.join(conn, room_names.questions_room(conn.event_id))
+
+    # --- frames ---------------------------------------------------------------------
+
+    async def ask(self, conn: Connection, msg: dict) -> None:
+        if not conn.info["roles"]:
+            raise FrameError(protocol.FORBIDDEN, "only members of the event ask questions", msg.get("ref"))
+        try:
+            doc, created = await store.ask(
+                self.live.db, event_id=ObjectId(conn.event_id), item=msg.get("item"),
+                user=conn.info["user"], locale=conn.locale, text=msg.get("text"),
+                client=msg.get("client_id"))
+        except QuestionError as exc:
+            raise _refused(exc, msg) from None
+        if created:
+            await self._publish(doc)
+        conn.send({"type": "ack", "ref": msg.get("ref"), "client_id": doc["client_id"],
+                   "question": store.fields(doc), "duplicate": not created})
+
+    async def vote(self, conn: Connection, msg: dict, on: bool = True) -> None:
+        try:
+            doc, changed = await store.vote(self.live.db, event_id=ObjectId(conn.event_id),
+                                            question=msg.get("question"),
+                                            user_id=conn.info["user"]["_id"], on=on)
+        except QuestionError as exc:
+            raise _refused(exc, msg) from None
+        if changed:
+            self._votes_changed(conn.event_id, doc["_id"])
+        conn.send({"type": "ack", "ref": msg.get("ref"), "question": str(doc["_id"]), "voted": on,
+                   "votes": doc["votes"], "changed": changed})
+
+    async def unvote(self, conn: Connection, msg: dict) -> None:
+        await self.vote(conn, msg, on=False)
+
+    async def moderate(self, conn: Connection, msg: dict) -> None:
+        roles = conn.info["roles"]
+        try:
+            doc, changed = await store.moderate(
+                self.live.db, event_id=ObjectId(conn.event_id), question=msg.get("question"),
+                status=msg.get("status"), actor=conn.info["user"],
+                moderator=access.is_moderator(roles), speaker=R.SPEAKER in roles)
+        except QuestionError as exc:
+            raise _refused(exc, msg) from None
+        if changed:
+            await self._publish(doc)
+        conn.send({"type": "ack", "ref": msg.get("ref"), "question": store.fields(doc), "changed": changed})
+
+    async def listing(self, conn: Connection, msg: dict) -> None:
+        item = msg.get("item")
+        try:
+            item = store.item_id(item) if item is not None else None
+        except QuestionError as exc:
+            raise _refused(exc, msg) from None
+        docs, voted, complete = await store.listing(
+            self.live.db, event_id=ObjectId(conn.event_id), item=item,
+            user_id=conn.info["user"]["_id"], moderator=access.is_moderator(conn.info["roles"]))
+        conn.send({"type": "questions", "ref": msg.get("ref"), "item": item, "complete": complete,
+                   "questions": [{**store.fields(d), "voted": d["_id"] in voted} for d in docs]})
+
+    # --- publishing --------------------------------------------------------------------
+
+    async def _publish(self, doc: dict) -> None:
+        event_id = str(doc["event_id"])
+        frame = store.wire(doc)
+        await self.live.hub.publish(room_names.questions_mod_room(event_id), frame)
+        if doc["status"] in store.PUBLIC:
+            await self.live.hub.publish(room_names.questions_room(event_id), frame)
+        elif doc["status"] == store.REJECTED:
+            # Also for a question that was only pending: its author holds it
+            # (from the ack) and learns the outcome; others ignore unknown ids.
+            await self.live.hub.publish(room_names.questions_room(event_id), store.removal(doc))
+
+    def _votes_changed(self, event_id: str, question: ObjectId) -> None:
+        self._dirty.setdefault(event_id, set()).add(question)
+        if self._flush is None:
+            self._flush = self.live.services.spawn(self._flush_votes())
+
+    async def _flush_votes(self) -> None:
+        try:
+            await asyncio.sleep(self.vote_flush)
+        finally:
+            self._flush = None
+        dirty, self._dirty = self._dirty, {}
+        for event_id, ids in dirty.items():
+            try:
+                counts = await store.vote_counts(self.live.db, ObjectId(event_id), ids)
+                if not counts:
+                    continue
+                frame = {"type": "question_votes", "event": event_id, "votes": counts}
+                await self.live.hub.publish(room_names.questions_mod_room(event_id), frame)
+                await self.live.hub.publish(room_names.questions_room(event_id), frame)
+            except Exception:
+                # The votes are stored; the next change or a `questions` list
+                # brings the counts.  Other events' counts still go out.
+                log.exception("publishing vote counts failed", extra={"event": event_id})
+
+
+def install(live) -> QuestionFrames:
+    frames = QuestionFrames(live)
+    live.frames.update(ask=frames.ask, vote=frames.vote, unvote=frames.unvote,
+                       moderate_question=frames.moderate, questions=frames.listing)
+    live.on_open.append(frames.on_open)
+    return frames
