@@ -3,8 +3,11 @@
 Each action reads the event, computes the new state, persists it guarded by
 `state_version` (so two admins clicking at once never lose a flip), writes
 the audit log with the state before and after, and only then announces the
-change through `StateChanges`.  Handlers call `apply`; nothing else changes
-live state.
+change through `StateChanges`.  Handlers call `apply` for these switches;
+the other changes to what the live state shows (days added or removed, the
+event's languages in events.editing, decks in events.decks) are versioned
+and announced the same way.  A day is addressed by its id, never by its
+position: adding or removing a day re-sorts the array.
 """
 from __future__ import annotations
 
@@ -47,7 +50,6 @@ def _changes(event: dict, action: str, params: dict) -> dict:
         day_id = params.get("day_id")
         if not find_day(event, day_id):
             raise ControlError(N_("Unknown day."))
-        # By id, never by position: adding or removing a day re-sorts the array.
         return {"days.$.enabled": action == "day_on"}
     if action == "broadcast_on":
         return {"broadcast.on": True}
