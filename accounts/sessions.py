@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import secrets
 
+from accounts import users
 from accounts.tokens import hash_token
 
 from core.clock import utcnow
@@ -24,6 +25,19 @@ async def create(db, user_id, ttl: datetime.timedelta, user_agent: str = "", ip:
         "seen_at": now, "expires_at": now + ttl,
         "user_agent": user_agent[:300], "ip": ip,
     })
+    return raw
+
+
+async def sign_in(db, user_id, ttl: datetime.timedelta, user_agent: str = "", ip: str = "",
+                  replacing: str | None = None) -> str:
+    """A new session for an account that has just proved who it is; returns its raw token.
+
+    `replacing` is the session this browser held before: it ends, so a
+    browser never keeps a session of the account it signed in as earlier.
+    """
+    await revoke(db, replacing)
+    raw = await create(db, user_id, ttl, user_agent, ip)
+    await users.mark_signed_in(db, user_id)
     return raw
 
 

@@ -112,5 +112,9 @@ async def set_first_password_hash(db, user_id, password_hash: str) -> bool:
     return result.modified_count == 1
 
 
+async def mark_signed_in(db, user_id) -> None:
+    await db.users.update_one({"_id": user_id}, {"$set": {"last_login_at": utcnow()}})
+
+
 async def set_locale(db, user_id, locale: str) -> None:
     await db.users.update_one({"_id": user_id}, {"$set": {"locale": locale}})

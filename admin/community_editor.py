@@ -1,10 +1,9 @@
 """Staff pages for an event's community pages: list and order, write, publish, discussion, delete.
 
 Handlers read the form and call `community.pages`, which validates in full
-before writing and records every change in the audit log.  A change that
-affects a page's discussion room is then announced to the people in it
-(realtime.community), so open pages turn read-only or stop at once.
-Deleting a page deletes its discussion with it (see community.pages).
+before writing, records every change in the audit log and announces what
+affects a page's discussion room through the live side's hook handed to it
+here.  Deleting a page deletes its discussion with it (see community.pages).
 """
 from __future__ import annotations
 
@@ -33,10 +32,11 @@ class CommunityHandler(StaffHandler):
             raise PageError(404, self._("This page does not exist."))
         return page
 
-    async def announce(self, before: dict | None, after: dict | None) -> None:
+    @property
+    def announce(self):
+        """The live side's hook for discussion rooms, when the live side runs here."""
         rooms = getattr(self.services.live, "community", None)
-        if rooms is not None:
-            await rooms.announce(before, after)
+        return rooms.announce if rooms is not None else None
 
     def values(self) -> dict:
         locales = self.event["locales"]
@@ -75,11 +75,11 @@ class NewHandler(CommunityHandler):
         values = self.values()
         published = self.get_body_argument("published", "") == "1"
         try:
-            page = await pages.create(self.db, self.current_user, self.event, published=published, **values)
+            await pages.create(self.db, self.current_user, self.event, published=published,
+                               announce=self.announce, **values)
         except EditError as exc:
             self.show_form(None, 400, forms.message(self, exc), published=published, **values)
             return
-        await self.announce(None, page)
         self.flash(self._("The page has been created."))
         self.redirect(self.base)
 
@@ -92,11 +92,10 @@ class EditHandler(CommunityHandler):
         page = await self.page_or_404(page_id)
         values = self.values()
         try:
-            after = await pages.update(self.db, self.current_user, self.event, page, **values)
+            await pages.update(self.db, self.current_user, self.event, page, announce=self.announce, **values)
         except EditError as exc:
             self.show_form(page, 400, forms.message(self, exc), **values)
             return
-        await self.announce(page, after)
         self.flash(self._("The page has been saved."))
         self.redirect(self.base)
 
@@ -107,8 +106,8 @@ class PublishHandler(CommunityHandler):
         wanted = self.get_body_argument("published", "")
         if wanted not in ("0", "1"):
             raise PageError(400, self._("The request was not understood."))
-        after = await pages.set_published(self.db, self.current_user, self.event, page, wanted == "1")
-        await self.announce(page, after)
+        await pages.set_published(self.db, self.current_user, self.event, page, wanted == "1",
+                                  announce=self.announce)
         self.flash(self._("The page is published.") if wanted == "1" else
                    self._("The page is hidden from attendees."))
         self.redirect(self.base)
@@ -119,10 +118,9 @@ class DiscussionHandler(CommunityHandler):
         page = await self.page_or_404(page_id)
         try:
             after = await pages.set_discussion(self.db, self.current_user, self.event, page,
-                                               forms.field(self, "discussion"))
+                                               forms.field(self, "discussion"), announce=self.announce)
         except EditError as exc:
             raise PageError(400, forms.message(self, exc)) from None
-        await self.announce(page, after)
         self.flash({pages.OPEN: self._("The discussion is open."),
                     pages.CLOSED: self._("The discussion is closed: attendees can read it but not write."),
                     pages.OFF: self._("The page has no discussion now.")}[after["discussion"]])
@@ -142,10 +140,8 @@ class MoveHandler(CommunityHandler):
 class DeleteHandler(CommunityHandler):
     async def post(self, event_id, page_id):
         page = await self.page_or_404(page_id)
-        # People reading the discussion are told first: the room goes with the page.
-        await self.announce(page, None)
         try:
-            removed = await pages.delete(self.db, self.current_user, self.event, page)
+            removed = await pages.delete(self.db, self.current_user, self.event, page, announce=self.announce)
         except EditError as exc:
             raise PageError(404, forms.message(self, exc)) from None
         self.flash(self.ngettext("The page and its discussion (%(count)s message) have been deleted.",

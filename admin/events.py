@@ -95,7 +95,8 @@ class EditHandler(StaffHandler):
                   "title": forms.locale_texts(self, "title"),
                   "description": forms.locale_texts(self, "description")}
         try:
-            await editing.update_settings(self.db, self.current_user, self.event, **values)
+            await editing.update_settings(self.db, self.services.notifier, self.current_user, self.event,
+                                          **values)
         except EditError as exc:
             self.show(400, forms.message(self, exc), **values)
             return
@@ -144,7 +145,7 @@ class DayAddHandler(ProgramPage):
         values = {"date": forms.field(self, "date"),
                   "title": forms.locale_texts(self, "title", self.event["locales"])}
         try:
-            await editing.add_day(self.db, self.current_user, self.event, **values)
+            await editing.add_day(self.db, self.services.notifier, self.current_user, self.event, **values)
         except EditError as exc:
             self.show(400, {"day": forms.message(self, exc)}, {"day": values})
             return
@@ -155,7 +156,8 @@ class DayAddHandler(ProgramPage):
 class DayRemoveHandler(ProgramPage):
     async def post(self, event_id):
         try:
-            await editing.remove_day(self.db, self.current_user, self.event, forms.field(self, "day_id"))
+            await editing.remove_day(self.db, self.services.notifier, self.current_user, self.event,
+                                     forms.field(self, "day_id"))
         except EditError as exc:
             raise PageError(404, forms.message(self, exc)) from None
         self.done(self._("The day has been removed."), "days")

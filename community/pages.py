@@ -19,8 +19,16 @@ deletes its discussion too (messages, room settings, staff read positions):
 the room is named after the page id, which is never reused, so the stream
 could not be reached again; the audit entry keeps the page and the number
 of messages removed.
+
+A change that affects a page's discussion room is then announced:
+`announce(before, after)`, the live side's hook (either page is None when it
+was created or deleted), tells the people in the room, so open pages turn
+read-only or stop at once.  Without a hook, pages show the change on their
+next load.
 """
 from __future__ import annotations
+
+import logging
 
 from pymongo.errors import DuplicateKeyError
 
@@ -31,6 +39,8 @@ from events import model
 from events.editing import EditError, clean_slug, clean_texts
 from core.i18n import N_
 from chat import room_names
+
+log = logging.getLogger(__name__)
 
 OPEN, CLOSED, OFF = "open", "closed", "off"
 DISCUSSIONS = (OPEN, CLOSED, OFF)
@@ -119,8 +129,20 @@ def _slug_taken() -> EditError:
 
 # --- writing ------------------------------------------------------------------
 
+async def _tell(announce, before: dict | None, after: dict | None) -> None:
+    if announce is None:
+        return
+    try:
+        await announce(before, after)
+    except Exception:
+        # The change is saved and audited; a failed notice must not turn it
+        # into an error page (the room's members see it on their next join).
+        page = after or before
+        log.exception("community page change not announced", extra={"page_id": str(page["_id"])})
+
+
 async def create(db, actor: dict, event: dict, *, slug: str, title: dict, body: dict,
-                 discussion: str, published: bool = False) -> dict:
+                 discussion: str, published: bool = False, announce=None) -> dict:
     fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
     if await db.community_pages.count_documents({"event_id": event["_id"]}) >= MAX_PAGES:
         raise EditError(N_("An event has at most %(count)s community pages."), count=MAX_PAGES)
@@ -137,10 +159,12 @@ async def create(db, actor: dict, event: dict, *, slug: str, title: dict, body: 
         raise _slug_taken() from None
     await audit.record(db, actor=actor, action="community_page_create", event=event,
                        params={"page_id": str(page["_id"])}, before=None, after=snapshot(page))
+    await _tell(announce, None, page)
     return page
 
 
-async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action: str) -> dict:
+async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action: str,
+                 announce=None) -> dict:
     after = {**page, **changes}
     if snapshot(after) == snapshot(page):
         return page
@@ -155,26 +179,27 @@ async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action
     after = {**page, **changes}
     await audit.record(db, actor=actor, action=action, event=event, params={"page_id": str(page["_id"])},
                        before=snapshot(page), after=snapshot(after))
+    await _tell(announce, page, after)
     return after
 
 
 async def update(db, actor: dict, event: dict, page: dict, *, slug: str, title: dict, body: dict,
-                 discussion: str) -> dict:
+                 discussion: str, announce=None) -> dict:
     fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
     if fields["slug"] != page["slug"] and await db.community_pages.find_one(
             {"event_id": event["_id"], "slug": fields["slug"]}, {"_id": 1}):
         raise _slug_taken()
-    return await _write(db, actor, event, page, fields, "community_page_update")
+    return await _write(db, actor, event, page, fields, "community_page_update", announce)
 
 
-async def set_published(db, actor: dict, event: dict, page: dict, published: bool) -> dict:
+async def set_published(db, actor: dict, event: dict, page: dict, published: bool, announce=None) -> dict:
     return await _write(db, actor, event, page, {"published": bool(published)},
-                        "community_page_publish" if published else "community_page_unpublish")
+                        "community_page_publish" if published else "community_page_unpublish", announce)
 
 
-async def set_discussion(db, actor: dict, event: dict, page: dict, mode: str) -> dict:
+async def set_discussion(db, actor: dict, event: dict, page: dict, mode: str, announce=None) -> dict:
     return await _write(db, actor, event, page, {"discussion": clean_discussion(mode)},
-                        "community_page_discussion")
+                        "community_page_discussion", announce)
 
 
 async def move(db, actor: dict, event: dict, page: dict, direction: str) -> dict:
@@ -196,7 +221,7 @@ async def move(db, actor: dict, event: dict, page: dict, direction: str) -> dict
     return {**page, "position": other["position"]}
 
 
-async def delete(db, actor: dict, event: dict, page: dict) -> int:
+async def delete(db, actor: dict, event: dict, page: dict, announce=None) -> int:
     """Delete the page and its discussion; returns how many messages went with it."""
     result = await db.community_pages.delete_one({"_id": page["_id"], "event_id": event["_id"]})
     if result.deleted_count != 1:
@@ -209,4 +234,5 @@ async def delete(db, actor: dict, event: dict, page: dict) -> int:
     await audit.record(db, actor=actor, action="community_page_delete", event=event,
                        params={"page_id": str(page["_id"]), "messages": removed},
                        before=snapshot(page), after=None)
+    await _tell(announce, page, None)
     return removed

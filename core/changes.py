@@ -1,4 +1,4 @@
-"""The one internal call every control action makes after persisting a change.
+"""The one internal call every change to an event's live state makes after persisting it.
 
 `StateChanges.announce` is where the real-time layer hooks in: listeners are
 registered at start-up (the WebSocket hub, a Redis publisher) and each is

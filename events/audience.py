@@ -107,7 +107,8 @@ class MemoryPresence:
     async def put(self, event_id, process_id: str, counts: dict, ttl: float) -> None:
         self._entries.setdefault(str(event_id), {})[process_id] = (self._clock(), counts)
 
-    async def drop(self, event_id, process_id: str) -> None:
+    async def forget(self, event_id, process_id: str) -> None:
+        """The process's entry goes: it has no viewers of the event left, or it stops."""
         entries = self._entries.get(str(event_id))
         if entries is not None:
             entries.pop(process_id, None)
@@ -135,7 +136,7 @@ class RedisPresence:
         await self._put(keys=[key(event_id)],
                         args=[process_id, json.dumps(counts, separators=(",", ":")), max(1, math.ceil(ttl))])
 
-    async def drop(self, event_id, process_id: str) -> None:
+    async def forget(self, event_id, process_id: str) -> None:
         await self.client.hdel(key(event_id), process_id)
 
     async def read(self, event_id, ttl: float) -> dict[str, dict]:

@@ -3,8 +3,11 @@
 Each action reads the event, computes the new state, persists it guarded by
 `state_version` (so two admins clicking at once never lose a flip), writes
 the audit log with the state before and after, and only then announces the
-change through `StateChanges`.  Handlers call `apply`; nothing else changes
-live state.
+change through `StateChanges`.  Handlers call `apply` for these switches;
+the other changes to what the live state shows (days added or removed, the
+event's languages in events.editing, decks in events.decks) are versioned
+and announced the same way.  A day is addressed by its id, never by its
+position: adding or removing a day re-sorts the array.
 """
 from __future__ import annotations
 
@@ -47,8 +50,7 @@ def _changes(event: dict, action: str, params: dict) -> dict:
         day_id = params.get("day_id")
         if not find_day(event, day_id):
             raise ControlError(N_("Unknown day."))
-        idx = next(i for i, d in enumerate(event["days"]) if d["id"] == day_id)
-        return {f"days.{idx}.enabled": action == "day_on"}
+        return {"days.$.enabled": action == "day_on"}
     if action == "broadcast_on":
         return {"broadcast.on": True}
     if action == "broadcast_off":
@@ -96,6 +98,13 @@ def _changes(event: dict, action: str, params: dict) -> dict:
     raise ControlError(N_("Unknown action."))
 
 
+def _match(action: str, params: dict) -> dict | None:
+    """The element a positional `$` in the changes stands for."""
+    if action in ("day_on", "day_off"):
+        return {"days.id": params.get("day_id")}
+    return None
+
+
 async def apply(db, notifier, event_id, actor: dict, action: str, params: dict | None = None,
                 retries: int = 5) -> dict:
     """Run one control action; returns the event as persisted afterwards."""
@@ -104,7 +113,7 @@ async def apply(db, notifier, event_id, actor: dict, action: str, params: dict |
         raise ControlError(N_("Unknown action."))
     try:
         event, after = await model.versioned_update(
-            db, event_id, lambda ev: _changes(ev, action, params), retries)
+            db, event_id, lambda ev: _changes(ev, action, params), retries, _match(action, params))
     except model.EventMissing:
         raise ControlError(N_("This event does not exist.")) from None
     except model.StateConflict:
@@ -119,6 +128,11 @@ async def record_and_announce(db, notifier, actor: dict, action: str, saved: dic
     """The tail of every live change: audit with before/after, then one announcement."""
     await audit.record(db, actor=actor, action=action, event=saved, params=params,
                        before=before, after=after)
+    await announce(notifier, action, saved, params)
+
+
+async def announce(notifier, action: str, saved: dict, params: dict) -> None:
+    """One announcement of a persisted change to what the live state shows."""
     await notifier.announce(saved["_id"], {
         "action": action, "state_version": saved["state_version"], "params": params,
     })

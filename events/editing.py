@@ -3,8 +3,11 @@
 Every change is validated in full before anything is written: a refused
 change raises `EditError` and leaves the database as it was.  Then one
 update is written and recorded in the audit log with the state before and
-after.  Live switches (a day on or off, broadcast, gate, slides) are not
-here: those go through `events.control.apply` only.
+after.  A change to what the live state shows (`events.view.live_state`:
+the days, the languages) also bumps `state_version` in that same update and
+is announced through `notifier` like a control action, so open pages get
+the new state at once.  Live switches (a day on or off, broadcast, gate,
+slides) are not here: those go through `events.control.apply` only.
 
 Times in forms are wall-clock times on the event's clock; they are stored as
 aware UTC datetimes, so every reader can show them in any zone.
@@ -18,10 +21,12 @@ import zoneinfo
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+from pymongo import ReturnDocument
+
 from access import audit
 from core.clock import utcnow
 from core.text import strip_bidi
-from events import model
+from events import control, model
 from core.i18n import LOCALES, N_
 
 MAX_SPEAKER = 200
@@ -128,12 +133,14 @@ async def create_event(db, actor: dict, space: dict, *, slug: str, locales, defa
     return event
 
 
-async def update_settings(db, actor: dict, event: dict, *, locales, default_locale: str,
+async def update_settings(db, notifier, actor: dict, event: dict, *, locales, default_locale: str,
                           timezone: str, title: dict, description: dict) -> dict:
     """Save locales, default locale, time zone, titles and descriptions.
 
     A new time zone keeps the schedule's wall-clock times: sessions were typed
     as "10:00 on the event's clock", so they stay at 10:00 on the new clock.
+    New languages change the live state (each language's view, the fallback
+    for texts and decks), so that change is versioned and announced.
     """
     settings = clean_settings(locales=locales, default_locale=default_locale, timezone=timezone,
                               title=title, description=description)
@@ -145,12 +152,21 @@ async def update_settings(db, actor: dict, event: dict, *, locales, default_loca
                                for item in event["schedule"]]
     if all(before.get(k) == v for k, v in changes.items()):
         return event
-    await db.events.update_one({"_id": event["_id"]}, {"$set": {**changes, "updated_at": utcnow()}})
+    live = any(before[k] != settings[k] for k in ("locales", "default_locale"))
+    update: dict = {"$set": {**changes, "updated_at": utcnow()}}
+    if live:
+        update["$inc"] = {"state_version": 1}
+    saved = await db.events.find_one_and_update({"_id": event["_id"]}, update,
+                                                return_document=ReturnDocument.AFTER)
+    if saved is None:
+        raise EditError(N_("This event does not exist."))
     after = dict(settings)
     if "schedule" in changes:
         after["schedule"] = changes["schedule"]
     await audit.record(db, actor=actor, action="event_update", event=event, before=before, after=after)
-    return await model.get_event(db, event["_id"])
+    if live:
+        await control.announce(notifier, "event_update", saved, {})
+    return saved
 
 
 def _move_clock(item: dict, old_tz: str, new_tz: str) -> dict:
@@ -171,38 +187,47 @@ def _parse_date(raw: str) -> datetime.date:
         raise EditError(N_("Enter the date as year-month-day."), "date") from None
 
 
-async def add_day(db, actor: dict, event: dict, *, date: str, title: dict) -> dict:
-    """A new day, switched off: it is switched on from live control."""
+async def add_day(db, notifier, actor: dict, event: dict, *, date: str, title: dict) -> dict:
+    """A new day, switched off: it is switched on from live control.
+
+    The array stays in date order, so a day's position changes with every
+    add and remove: everything else addresses a day by its id.
+    """
     day_date = _parse_date(date).isoformat()
     titles = clean_texts(title, event["locales"], model.MAX_TITLE, "title")
     if any(d.get("date") == day_date for d in event["days"]):
         raise EditError(N_("There is already a day on this date."), "date")
     day = {"id": model.new_item_id(), "date": day_date, "title": titles, "enabled": False}
     # The date guard in the filter makes two simultaneous adds of one date add one day.
-    result = await db.events.update_one(
+    saved = await db.events.find_one_and_update(
         {"_id": event["_id"], "days.date": {"$ne": day_date}},
-        {"$push": {"days": {"$each": [day], "$sort": {"date": 1}}}, "$set": {"updated_at": utcnow()}})
-    if result.modified_count != 1:
+        {"$push": {"days": {"$each": [day], "$sort": {"date": 1}}}, "$set": {"updated_at": utcnow()},
+         "$inc": {"state_version": 1}},
+        return_document=ReturnDocument.AFTER)
+    if saved is None:
         raise EditError(N_("There is already a day on this date."), "date")
     await audit.record(db, actor=actor, action="day_add", event=event, params={"day_id": day["id"]},
                        before=None, after=day)
+    await control.announce(notifier, "day_add", saved, {"day_id": day["id"]})
     return day
 
 
-async def remove_day(db, actor: dict, event: dict, day_id: str) -> dict:
+async def remove_day(db, notifier, actor: dict, event: dict, day_id: str) -> dict:
     """Remove a day together with its schedule items (they would be orphans)."""
     day = model.find_day(event, day_id)
     if not day:
         raise EditError(N_("Unknown day."))
     items = [i for i in event["schedule"] if i.get("day_id") == day_id]
-    result = await db.events.update_one(
+    saved = await db.events.find_one_and_update(
         {"_id": event["_id"], "days.id": day_id},
         {"$pull": {"days": {"id": day_id}, "schedule": {"day_id": day_id}},
-         "$set": {"updated_at": utcnow()}})
-    if result.modified_count != 1:
+         "$set": {"updated_at": utcnow()}, "$inc": {"state_version": 1}},
+        return_document=ReturnDocument.AFTER)
+    if saved is None:
         raise EditError(N_("Unknown day."))
     await audit.record(db, actor=actor, action="day_remove", event=event, params={"day_id": day_id},
                        before={"day": day, "schedule": items}, after=None)
+    await control.announce(notifier, "day_remove", saved, {"day_id": day_id})
     return day
 
 

@@ -2,8 +2,9 @@
 
 An event document carries everything that describes it: locales and
 per-locale texts, days, broadcast, gate, slides, schedule and materials.
-`state_version` grows by one with every control action, so a reader can tell
-which of two states is newer.
+`state_version` grows by one with every change to what the live state shows
+(a control action, a day added or removed, the languages), so a reader can
+tell which of two states is newer.
 """
 from __future__ import annotations
 
@@ -148,12 +149,15 @@ class StateConflict(Exception):
     """Other writers changed the event between every read and write we tried."""
 
 
-async def versioned_update(db, event_id, plan, retries: int = 5) -> tuple[dict, dict]:
+async def versioned_update(db, event_id, plan, retries: int = 5,
+                           match: dict | None = None) -> tuple[dict, dict]:
     """Persist `plan(event) -> $set changes`, guarded by `state_version`.
 
     Two admins clicking at once both read version v; only one write matches
     v, the other re-reads and plans again, so no flip is lost.  Returns the
     event before and after the change.  `plan` may raise to refuse.
+    `match` narrows the write to an element the changes address by id
+    (`{"days.id": day_id}` for `days.$.enabled`).
     """
     for _ in range(retries):
         event = await db.events.find_one({"_id": event_id})
@@ -161,7 +165,7 @@ async def versioned_update(db, event_id, plan, retries: int = 5) -> tuple[dict, 
             raise EventMissing()
         changes = plan(event)
         result = await db.events.update_one(
-            {"_id": event_id, "state_version": event.get("state_version", 0)},
+            {"_id": event_id, "state_version": event.get("state_version", 0), **(match or {})},
             {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"state_version": 1}},
         )
         if result.modified_count == 1:

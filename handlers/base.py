@@ -105,16 +105,12 @@ class BaseHandler(tornado.web.RequestHandler):
                                httponly=True, samesite="Lax", secure=self.over_tls)
 
     async def start_session(self, user: dict) -> None:
-        if self._session_raw:
-            await sessions.revoke(self.db, self._session_raw)
         ttl = datetime.timedelta(days=self.services.settings.session_ttl_days)
-        raw = await sessions.create(self.db, user["_id"], ttl,
-                                    self.request.headers.get("User-Agent", ""), self.request.remote_ip)
+        raw = await sessions.sign_in(self.db, user["_id"], ttl, self.request.headers.get("User-Agent", ""),
+                                     self.request.remote_ip, replacing=self._session_raw)
         self._session_raw = raw
         self.set_session_cookie(raw)
         self.current_user = user
-        await self.db.users.update_one({"_id": user["_id"]},
-                                       {"$set": {"last_login_at": datetime.datetime.now(datetime.timezone.utc)}})
 
     async def end_session(self) -> None:
         await sessions.revoke(self.db, self._session_raw)

@@ -152,7 +152,7 @@ class Presence:
         last = self._published.get(event_id)
         if not counts["locales"]:
             if last is not None:
-                await self.store.drop(event_id, self.process_id)
+                await self.store.forget(event_id, self.process_id)
                 del self._published[event_id]
             return
         if last is None or last[0] != counts or now - last[1] >= self.heartbeat:
@@ -192,7 +192,7 @@ class Presence:
 
     async def withdraw(self) -> None:
         for event_id in list(self._published):
-            await self.store.drop(event_id, self.process_id)
+            await self.store.forget(event_id, self.process_id)
             del self._published[event_id]
 
 

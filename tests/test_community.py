@@ -351,6 +351,37 @@ async def test_discussion_rooms_follow_the_page(factory, browser, base_url, db, 
     assert await db.messages.count_documents({"room": room}) == 2
 
 
+@pytest.mark.gen_test
+async def test_page_actions_announce_after_saving_and_only_real_changes(factory, db):
+    event = await seeded(factory)
+    admin = await factory.member(R.EVENT_ADMIN, event=event)
+    heard = []
+
+    async def announce(before, after):
+        # Called once the change is stored and audited.
+        page = after or before
+        stored = await db.community_pages.find_one({"_id": page["_id"]})
+        audited = await db.audit.count_documents({"event_id": event["_id"]})
+        heard.append((before and before["discussion"], after and after["discussion"], bool(stored), audited))
+
+    page = await pages.create(db, admin, event, slug="talk", title={"ru": "Т", "en": "T"}, body={},
+                              discussion="open", published=True, announce=announce)
+    closed = await pages.set_discussion(db, admin, event, page, "closed", announce=announce)
+    await pages.set_discussion(db, admin, event, closed, "closed", announce=announce)  # no change
+    with pytest.raises(pages.EditError):
+        await pages.set_discussion(db, admin, event, closed, "loud", announce=announce)
+    await pages.delete(db, admin, event, closed, announce=announce)
+    assert heard == [(None, "open", True, 1), ("open", "closed", True, 2), ("closed", None, False, 3)]
+
+    async def failing(before, after):
+        raise RuntimeError("the live side is down")
+
+    # The change is saved either way; the page shows it on its next load.
+    page = await pages.create(db, admin, event, slug="other", title={"ru": "Д", "en": "O"}, body={},
+                              discussion="open", published=True, announce=failing)
+    assert await pages.get_page(db, event["_id"], page["_id"])
+
+
 @pytest.mark.gen_test(timeout=40)
 async def test_moderators_see_and_moderate_discussions(factory, browser, base_url, db):
     event = await seeded(factory, locales=("ru", "en"))

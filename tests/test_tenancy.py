@@ -87,12 +87,13 @@ async def build_alpha(factory, services) -> Alpha:
                                    email=f"{MARK}-admin@example.org")
     a.space = await spaces.rename_space(db, a.admin, a.space, f"Space {MARK}")
     a.event = await factory.event(a.space, locales=("en", "ru"), slug=f"{MARK}-event")
-    await editing.update_settings(db, a.admin, a.event, locales=["en", "ru"], default_locale="en",
-                                  timezone="Europe/Riga",
+    await editing.update_settings(db, services.notifier, a.admin, a.event, locales=["en", "ru"],
+                                  default_locale="en", timezone="Europe/Riga",
                                   title={"en": f"Event {MARK}", "ru": f"Событие {MARK}"},
                                   description={"en": f"About {MARK}"})
     a.event = await db.events.find_one({"_id": a.event["_id"]})
-    a.day = await editing.add_day(db, a.admin, a.event, date="2026-12-05", title={"en": f"Day {MARK}"})
+    a.day = await editing.add_day(db, services.notifier, a.admin, a.event, date="2026-12-05",
+                                  title={"en": f"Day {MARK}"})
     a.event = await db.events.find_one({"_id": a.event["_id"]})
     a.item = await editing.add_item(db, a.admin, a.event, day_id=a.day["id"], starts="10:00", ends="11:00",
                                     title={"en": f"Talk {MARK}"}, speaker=f"Speaker {MARK}")
