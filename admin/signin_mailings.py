@@ -45,7 +45,7 @@ class MailingsHandler(MailingsBase):
     async def show(self, *, audience: str, locale: str, confirm=None, error=None, status: int = 200):
         items, page = await signin_mailing.history(self.db, self.event["_id"],
                                              parse_page(self.get_query_argument("page", "1")))
-        self.render_page("admin/signin_mailing.html", status=status, active="mailings", items=items, page=page,
+        self.render_page("admin/mailings.html", status=status, active="mailings", items=items, page=page,
                          audience=audience, locale=locale, confirm=confirm, error=error,
                          running=await signin_mailing.active(self.db, self.event["_id"]),
                          attendee_count=await registry.count(self.db, self.event["_id"]),
