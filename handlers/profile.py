@@ -33,7 +33,7 @@ class ProfileHandler(BaseHandler):
         ctx = {"name": user.get("name", ""), "locale": user.get("locale") or self.locale_code,
                "details_error": None, "password_error": None, "min_length": MIN_PASSWORD_LENGTH}
         ctx.update(kwargs)
-        self.render_page("public/preferences.html", status=status, **ctx)
+        self.render_page("public/profile.html", status=status, **ctx)
 
     def get(self):
         self.show()
