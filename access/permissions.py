@@ -49,3 +49,14 @@ def granted(role_names) -> frozenset[str]:
     for role in role_names:
         out |= ROLE_PERMISSIONS.get(role, frozenset())
     return frozenset(out)
+
+
+def granted_on_page(role_names, *, scoped: bool, staff_anywhere: bool) -> frozenset[str]:
+    """What a staff page grants: the roles held in its scope (the space or event in its URL).
+
+    A page with no scope (the dashboard) may only ask "staff anywhere?"
+    (`STAFF_ANY`, for anyone holding a role other than attendee somewhere):
+    roles held in one scope grant nothing else there.
+    """
+    grants = granted(role_names)
+    return grants | {STAFF_ANY} if not scoped and staff_anywhere else grants

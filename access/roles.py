@@ -99,5 +99,13 @@ async def roles_in_many(db, keys) -> dict:
     return found
 
 
+async def holds_staff_role(db, user: dict | None) -> bool:
+    """Whether the user has any role other than attendee, anywhere."""
+    if not user:
+        return False
+    found = await db.memberships.find_one({"user_id": user["_id"], "role": {"$ne": ATTENDEE}}, {"_id": 1})
+    return found is not None
+
+
 async def scopes_of(db, user_id) -> list[dict]:
     return await db.memberships.find({"user_id": user_id}).to_list(None)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from access import roles as R
-from events import staffing
-from access.permissions import STAFF_ANY, granted
+from access.permissions import granted_on_page
 from events import model
 from handlers.base import BaseHandler, PageError
 
@@ -44,12 +43,10 @@ class StaffHandler(BaseHandler):
         self.roles = await R.roles_in(self.db, self.current_user,
                                       self.space["_id"] if self.space else None,
                                       self.event["_id"] if self.event else None)
-        self.grants = granted(self.roles)
-        if self.space is None and self.event is None \
-                and await staffing.holds_staff_role(self.db, self.current_user):
-            # A page with no space or event in its URL (the dashboard) may only
-            # ask "staff anywhere?": roles held in one scope grant nothing else here.
-            self.grants = self.grants | {STAFF_ANY}
+        scoped = self.space is not None or self.event is not None
+        self.grants = granted_on_page(
+            self.roles, scoped=scoped,
+            staff_anywhere=not scoped and await R.holds_staff_role(self.db, self.current_user))
         self._staff_hint = True
         if self.permission not in self.grants:
             raise PageError(403, self._("You do not have permission for this action."))

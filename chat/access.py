@@ -1,5 +1,9 @@
-"""Who may read and write which chat room: pure functions of roles and room names.
+"""Which chat room a name is, for the rules of who may enter it (access.rules).
 
+The rules themselves (who enters, writes in and moderates which room) are
+decided by `access.rules` from a room's language and owner; this module
+parses a room name (`chat.room_names`), checks that it is a room of this
+event in one of its languages, and asks them:
 - attendees (and speakers) chat in the public room of their language and in
   their own private support room;
 - commentators serve the public rooms of their languages and every support
@@ -20,27 +24,8 @@ from __future__ import annotations
 
 from bson import ObjectId
 
-from access import roles as R
+from access import rules
 from chat import room_names
-
-MODERATING = {R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR}
-
-
-def is_moderator(roles: dict) -> bool:
-    return bool(MODERATING & set(roles))
-
-
-def commentator_locales(roles: dict) -> set[str]:
-    member = roles.get(R.COMMENTATOR)
-    return set(member.get("locales") or []) if member else set()
-
-
-def main_role(roles: dict) -> str:
-    for role in (R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR,
-                 R.COMMENTATOR, R.SPEAKER, R.ATTENDEE):
-        if role in roles:
-            return role
-    return ""
 
 
 def is_unknown(room: str, event: dict) -> bool:
@@ -61,15 +46,13 @@ def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: st
     info = room_names.parse_room(room)
     if not info or info["event_id"] != str(event["_id"]) or not _has_language(info, event):
         return False
-    if info["kind"] == room_names.COMMUNITY:
-        return bool(roles)
-    if is_moderator(roles):
-        return True
-    if info["locale"] in commentator_locales(roles):
-        return True
-    if info["kind"] == room_names.PUBLIC:
-        return info["locale"] == chat_locale and bool(roles)
-    return info["user_id"] == user_id and info["locale"] == chat_locale and bool(roles)
+    return rules.may_enter_room(roles, user_id, chat_locale, locale=info["locale"], owner=info["user_id"])
+
+
+def may_moderate(room: str, roles: dict) -> bool:
+    """Whether these roles moderate the room (a name `can_enter` allows): by its language."""
+    info = room_names.parse_room(room)
+    return bool(info) and rules.may_moderate(roles, info["locale"])
 
 
 async def support_room_exists(db, event: dict, room: str) -> bool:
@@ -96,9 +79,9 @@ def default_rooms(event: dict, user_id: str, roles: dict, chat_locale: str) -> l
     """The rooms a client joins on connecting; staff open the others from their console."""
     event_id = str(event["_id"])
     rooms = [room_names.public_room(event_id, chat_locale)]
-    if not is_moderator(roles) and not commentator_locales(roles):
+    if not rules.is_chat_staff(roles):
         rooms.append(room_names.support_room(event_id, chat_locale, user_id))
-    for locale in sorted(commentator_locales(roles) & set(event["locales"])):
+    for locale in sorted(rules.commentator_locales(roles) & set(event["locales"])):
         room = room_names.public_room(event_id, locale)
         if room not in rooms:
             rooms.append(room)

@@ -1,15 +1,16 @@
 """Chat moderation: time-limited mutes and bans, slow mode, and staff read positions.
 
-Rules (enforced by the live side, decided here):
+Rules (enforced by the live side; who may act on whom is `access.rules`):
 - a *mute* stops a user from sending in every chat room of the event; they
   still read;
 - a *ban* also takes them out of the event's chat rooms (public and
   support) and keeps them out until it ends; slides and event state go on;
 - both last 1 minute to 7 days and may be lifted early; a new sanction of
   the same kind replaces the running one (the latest decision wins);
-- staff (moderating roles and commentators) cannot be sanctioned and are
-  exempt from slow mode; moderating roles act on anyone, commentators on
-  users whose chat language is one of theirs (`may_act_on`);
+- chat staff (moderating roles and commentators) cannot be sanctioned and
+  are exempt from slow mode (`rules.held_to_sanctions`); moderating roles
+  act on anyone, commentators on users whose chat language is one of
+  theirs (`rules.may_moderate`);
 - *slow mode* lets each user send one message per N seconds in a room.
 
 Sanctions are documents `{event_id, user_id, kind, until, by, created_at}`;
@@ -30,9 +31,8 @@ import time
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from access import audit
+from access import audit, rules
 from core.clock import utcnow
-from chat import access
 from community import pages as community_pages
 from events import model
 from core.i18n import LOCALES
@@ -46,24 +46,7 @@ ROOMS_PAGE = 100
 CHAT_KINDS = (room_names.PUBLIC, room_names.SUPPORT, room_names.COMMUNITY)
 
 
-# --- who may act on whom --------------------------------------------------------
-
-def is_staff(roles: dict) -> bool:
-    return access.is_moderator(roles) or bool(access.commentator_locales(roles))
-
-
-def staff_locales(event: dict, roles: dict) -> list[str]:
-    """The event languages whose rooms and users this staff member moderates."""
-    if access.is_moderator(roles):
-        return list(event["locales"])
-    mine = access.commentator_locales(roles)
-    return [loc for loc in event["locales"] if loc in mine]
-
-
-def may_act_on(roles: dict, locale: str | None) -> bool:
-    """Whether these roles moderate a room or a user of this chat language."""
-    return access.is_moderator(roles) or (locale is not None and locale in access.commentator_locales(roles))
-
+# --- whom staff act on ------------------------------------------------------------
 
 def chat_locale(event: dict, user: dict, fallback: str) -> str:
     """The chat language the live endpoint gives this user on connecting.
@@ -228,23 +211,24 @@ async def mark_read(db, user_id, room: str, offset: int) -> int:
     return doc["offset"]
 
 
-async def console_rooms(db, event: dict, reader_id, locales: list[str], after: str | None = None,
-                        limit: int = ROOMS_PAGE, community: bool = False) -> tuple[list[dict], str | None]:
-    """One page of the chat rooms a staff member serves, in room-name order.
+async def console_rooms(db, event: dict, reader_id, roles: dict, after: str | None = None,
+                        limit: int = ROOMS_PAGE) -> tuple[list[dict], str | None]:
+    """One page of the chat rooms a staff member (`roles`) serves, in room-name order.
 
-    Every public room of the given languages is listed (even before its
-    first message); support rooms only once they have an entry; with
-    `community` (moderators) also the discussion of every published
-    community page whose discussion is not off.  Returns (rooms, next
+    Every public room of the languages they moderate is listed (even before
+    its first message); support rooms only once they have an entry; for
+    moderators also the discussion of every published community page whose
+    discussion is not off.  A support room names its owner as far as the
+    reader may see them (`rules.may_see_attendee`).  Returns (rooms, next
     cursor or None).  `unread` counts stream entries after the reader's read
     offset, deletions included: an upper bound of unread texts.
     """
     event_id = str(event["_id"])
-    locs = sorted(set(locales) & set(event["locales"]))
+    locs = sorted(rules.staff_locales(roles, event["locales"]))
     if not locs:
         return [], None
     publics = [room_names.public_room(event_id, loc) for loc in locs]
-    if community:
+    if rules.may_moderate(roles, None):
         publics += await community_pages.discussion_rooms(db, event["_id"])
     publics = [r for r in publics if after is None or r > after]
     support_prefix = "^" + re.escape(f"ev:{{{event_id}}}:{room_names.SUPPORT}:") + "(?:" + "|".join(locs) + "):"
@@ -263,7 +247,8 @@ async def console_rooms(db, event: dict, reader_id, locales: list[str], after: s
     reads = {r["room"]: r["offset"] for r in await db.reads.find(
         {"user_id": _oid(reader_id), "room": {"$in": names}}).to_list(None)} if names else {}
     parsed = {name: room_names.parse_room(name) for name in names}
-    user_ids = [ObjectId(p["user_id"]) for p in parsed.values() if p["user_id"]]
+    user_ids = [ObjectId(p["user_id"]) for p in parsed.values()
+                if p["user_id"] and rules.may_see_attendee(roles, reader_id, p["user_id"], p["locale"])]
     people = {u["_id"]: u.get("name") or "" for u in await db.users.find(
         {"_id": {"$in": user_ids}}, {"name": 1}).to_list(None)} if user_ids else {}
     out = []

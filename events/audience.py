@@ -1,10 +1,10 @@
 """Who is in the audience of an event right now: the viewer rule and live counts.
 
-Viewers are accounts whose role in the event is attendee and nothing more.
-Staff (admins, managers, moderators, commentators, speakers) are not
-counted, so the number an organiser sees is the audience, not the crew, and
-they are not held to one device at a time: a moderator may keep the console
-open on a laptop and watch on a phone.
+Viewers are accounts whose role in the event is attendee and nothing more
+(`access.rules.is_viewer`).  Staff (admins, managers, moderators,
+commentators, speakers) are not counted, so the number an organiser sees is
+the audience, not the crew, and they are not held to one device at a time:
+a moderator may keep the console open on a laptop and watch on a phone.
 
 Each server process knows only its own connections.  It publishes its
 numbers here under its own process id and refreshes them at least every
@@ -20,9 +20,7 @@ import json
 import math
 import time
 
-from access import roles as R
 from accounts.users import as_id
-from chat import access
 from events import model
 
 TTL = 30  # seconds without a refresh before a process's numbers stop counting
@@ -51,11 +49,6 @@ for i = 1, #all, 2 do
 end
 return live
 """
-
-
-def is_viewer(roles: dict) -> bool:
-    """Counted in presence and held to one device at a time: attendees without a staff role."""
-    return access.main_role(roles) == R.ATTENDEE
 
 
 def key(event_id) -> str:

@@ -30,15 +30,6 @@ class StaffError(EditError):
     """A refused grant or revocation; the message is marked for translation."""
 
 
-async def holds_staff_role(db, user: dict | None) -> bool:
-    """Whether the user has any role other than attendee, anywhere."""
-    if not user:
-        return False
-    found = await db.memberships.find_one({"user_id": user["_id"], "role": {"$ne": R.ATTENDEE}},
-                                          {"_id": 1})
-    return found is not None
-
-
 # --- the dashboard -------------------------------------------------------------------
 
 async def dashboard(db, user: dict, skip: int, limit: int) -> tuple[list[dict], int]:

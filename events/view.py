@@ -1,7 +1,7 @@
 """What a viewer sees of events: their list of events and one event's page.
 
 Everything here is computed from the stored documents with the reads in
-`events.model`; handlers only decide access and render.  Texts are picked
+`events.model`; what a viewer may do is `access.rules`; handlers render.  Texts are picked
 for the viewer's language with the event's default language as fallback.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from access import roles as R
+from access import rules
 from core.clock import utcnow
-from access.permissions import EVENT_ENTER_EARLY, EVENT_OVERVIEW, EVENT_WATCH, granted
 from events import model
 from core.i18n import text_for
 
@@ -30,18 +30,6 @@ async def path_by_id(db, event_id) -> str | None:
 def text(event: dict, values: dict | None, viewer_locale: str) -> str:
     locale = model.locale_for(event, viewer_locale)
     return text_for(values, locale, (event["default_locale"],))
-
-
-# --- access -----------------------------------------------------------------
-
-def access(roles: dict) -> dict:
-    """What the viewer's roles allow on the event page."""
-    grants = granted(roles)
-    return {
-        "watch": EVENT_WATCH in grants,
-        "early": EVENT_ENTER_EARLY in grants,
-        "manage": EVENT_OVERVIEW in grants,
-    }
 
 
 # --- the list of my events ---------------------------------------------------
@@ -75,7 +63,7 @@ async def visible_events(db, user: dict, skip: int, limit: int) -> tuple[list[di
         if user.get("platform_admin"):
             roles[R.PLATFORM_ADMIN] = {"role": R.PLATFORM_ADMIN}
         items.append({"event": event, "space": space, "path": path(space, event),
-                      "access": access(roles)})
+                      "access": rules.page_access(roles)})
     return items, total
 
 

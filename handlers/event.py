@@ -1,7 +1,8 @@
 """The event page an attendee watches, and the countdown in front of it.
 
-Access: a membership in the event or its space, or platform admin.  Before
-the gate opens, people without the "enter early" permission see the
+Access (`access.rules.admission`, the same rule as the live socket's): a
+membership in the event or its space, or platform admin.  Before the gate
+opens, people without the "enter early" permission see the
 countdown, which waits for the gate over the event's WebSocket and loads
 the event page once it opens (static/js/gate.js); staff pass with a banner
 saying attendees do not see the page yet.  What the page shows comes from
@@ -17,6 +18,7 @@ import json
 from urllib.parse import quote, urlparse
 
 from access import roles as R
+from access import rules
 from community import pages as community_pages
 from events import model, programme, view
 from handlers.base import BaseHandler, PageError
@@ -44,12 +46,13 @@ class EventViewer(BaseHandler):
         if not event:
             raise PageError(404, self._("This event does not exist."))
         roles = await R.roles_in(self.db, self.current_user, space["_id"], event["_id"])
-        can = view.access(roles)
-        if not can["watch"]:
+        admission = rules.admission(roles, model.gate_open(event))
+        if admission == rules.REFUSED:
             raise PageError(403, self._("You are not registered for this event."))
+        can = rules.page_access(roles)
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
-        if not model.gate_open(event) and not can["early"]:
+        if admission == rules.WAIT:
             if summary and self.wants_json():
                 self.write_summary(space, event)
             else:

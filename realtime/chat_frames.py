@@ -17,7 +17,6 @@ import asyncio
 from chat import access, store
 from core.text import strip_bidi
 from realtime import protocol
-from chat import room_names
 from realtime.frames import combined_frame, combined_items, text_frame
 from realtime.hub import Connection, encode
 from realtime.protocol import FrameError
@@ -181,8 +180,7 @@ class ChatFrames:
 
     async def delete(self, conn: Connection, msg: dict) -> None:
         room = self.live.room_for(conn, msg)
-        if not access.is_moderator(conn.info["roles"]) and \
-                room_names.parse_room(room)["locale"] not in access.commentator_locales(conn.info["roles"]):
+        if not access.may_moderate(room, conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only staff delete messages", msg.get("ref"))
         offset = protocol.integer(msg, "offset", 1)
         doc = await store.delete(self.live.db, room=room, offset=offset, actor=conn.info["user"])

@@ -1,7 +1,7 @@
 """One device at a time, on the live side: a new device's connection takes over.
 
 A device is a browser session (accounts.devices).  When a viewer connects
-(events.audience.is_viewer: staff are exempt), its session claims the
+(access.rules.is_viewer: staff are exempt), its session claims the
 (event, account) record.  If another session held it, a `device_claimed`
 notice goes out once on the event's state channel (every process with
 connections of the event is in it; no channel per account to subscribe).
@@ -25,8 +25,8 @@ import asyncio
 import itertools
 import logging
 
+from access import rules
 from accounts import devices as records
-from events import audience
 from realtime import timers
 from chat import room_names
 from realtime.hub import Connection
@@ -50,7 +50,7 @@ class Devices:
     @staticmethod
     def bound(conn: Connection) -> bool:
         """Whether the one-device rule holds for this connection (viewers, not staff)."""
-        return bool(conn.info.get("session")) and audience.is_viewer(conn.info["roles"])
+        return bool(conn.info.get("session")) and rules.is_viewer(conn.info["roles"])
 
     async def on_open(self, conn: Connection) -> None:
         if not self.bound(conn):

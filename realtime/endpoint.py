@@ -36,7 +36,7 @@ from tornado.iostream import StreamClosedError
 
 from core import logs
 from accounts import sessions
-from access.permissions import EVENT_ENTER_EARLY, EVENT_WATCH, granted
+from access import rules
 from core import security_headers
 from events import model
 from core.i18n import LOCALES
@@ -139,7 +139,8 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         `waiting`: the gate is closed to this member (no "enter early"): the
         socket is accepted to wait for the gate (`Live.open`), and sees
         nothing of the event but its gate, broadcast and day flags.  Decided
-        from the reads every connect makes anyway: waiting adds none.
+        by `access.rules.admission`, as the event page decides, from the
+        reads every connect makes anyway: waiting adds none.
         """
         reads = self.live.reads
         raw = httputil.parse_cookie(headers.get("Cookie", "")).get(sessions.COOKIE)
@@ -153,11 +154,10 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         if not event:
             raise Refused(404, "unknown event")
         roles = await reads.roles(user, event)
-        grants = granted(roles)
-        if EVENT_WATCH not in grants:
+        admission = rules.admission(roles, model.gate_open(event))
+        if admission == rules.REFUSED:
             raise Refused(403, "not a member of this event")
-        waiting = not model.gate_open(event) and EVENT_ENTER_EARLY not in grants
-        return user, event, roles, session, waiting
+        return user, event, roles, session, admission == rules.WAIT
 
     async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
                       session: dict, waiting: bool = False) -> NoContextTakeover | None:

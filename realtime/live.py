@@ -1,7 +1,8 @@
 """The live service: what happens when a client connects, sends a frame or leaves.
 
 The WebSocket handler only authenticates and passes frames here; this
-module validates them (realtime.protocol), checks access (chat.access),
+module validates them (realtime.protocol), checks access (access.rules,
+through chat.access for room names),
 stores (chat.store) and publishes through the hub.  It also turns every
 persisted event state change (core.changes) into one published `state`
 message carrying each language's view.
@@ -27,6 +28,7 @@ import socket
 import secrets
 import time
 
+from access import rules
 from chat import access
 from events import model, view
 from realtime import protocol
@@ -129,7 +131,7 @@ class Live:
         user = {k: user[k] for k in USER_FIELDS if k in user}
         roles = self._shared_roles(roles)
         conn.info.update(conn_id=secrets.token_hex(8), user=user, event=event, roles=roles,
-                         session=session, role=access.main_role(roles),
+                         session=session, role=rules.main_role(roles),
                          bucket=protocol.TokenBucket(self.rate, self.burst, time.monotonic()))
         if waiting:
             # Set only when true: ten thousand viewers' `info` stay as small as they were.
@@ -161,7 +163,7 @@ class Live:
                    "node": self.node,
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
                    "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
-                   "moderator": access.is_moderator(roles)})
+                   "moderator": rules.is_moderator(roles)})
         fresh = self._shared(await self.reads.event(event["_id"]) or event)
         conn.info["event"] = fresh
         conn.write_frame(text_frame(encode({

@@ -1,7 +1,7 @@
 """Moderation frames: mute, ban, unmute, unban, slow mode; staff consoles' rooms and reads.
 
-Who may do what (the rules themselves are in chat.moderation):
-- moderating roles (chat.access.is_moderator) act on every room and every
+Who may do what (the rules themselves are in access.rules):
+- moderating roles (rules.is_moderator) act on every room and every
   non-staff member of the event;
 - commentators act on rooms of their languages and on members whose chat
   language is one of theirs;
@@ -26,6 +26,7 @@ import re
 import time
 
 from access import roles as R
+from access import rules
 from accounts import users
 from chat import access, moderation
 from community import pages as community_pages
@@ -65,7 +66,7 @@ class Moderation:
     async def on_open(self, conn: Connection) -> None:
         # Sanctions reach the account through the event's state channel,
         # joined before this hook runs: one stored in between arrives as a frame.
-        if moderation.is_staff(conn.info["roles"]):
+        if rules.is_chat_staff(conn.info["roles"]):
             self.staff.setdefault(conn.event_id, set()).add(conn)
             if conn.closed:
                 await self.on_close(conn)
@@ -129,7 +130,7 @@ class Moderation:
         if not self._chat_room(room):
             return
         await self._support_room_exists(conn, room, msg)
-        if not moderation.is_staff(conn.info["roles"]):
+        if rules.held_to_sanctions(conn.info["roles"]):
             found = await self._active(conn)
             if moderation.BAN in found:
                 raise FrameError(protocol.BANNED, "you are banned from this chat", msg.get("ref"),
@@ -139,7 +140,7 @@ class Moderation:
             conn.send({"type": "room_settings", "room": room, "slow_mode": seconds})
 
     async def check_send(self, conn: Connection, room: str, msg: dict) -> None:
-        if moderation.is_staff(conn.info["roles"]):
+        if not rules.held_to_sanctions(conn.info["roles"]):
             return
         found = await moderation.active(self.db, conn.event_id, conn.user_id)
         for kind, code, text in ((moderation.BAN, protocol.BANNED, "you are banned from this chat"),
@@ -208,13 +209,13 @@ class Moderation:
                                    "locale": locale, "user": user, "epoch": message.get("epoch"),
                                    "offset": message.get("offset")}))
         for conn in list(staff):
-            if moderation.may_act_on(conn.info["roles"], locale):
+            if rules.may_moderate(conn.info["roles"], locale):
                 conn.write_frame(frame)
 
     # --- sanctions ----------------------------------------------------------------
 
     def _staff_only(self, conn: Connection, msg: dict) -> None:
-        if not moderation.is_staff(conn.info["roles"]):
+        if not rules.is_chat_staff(conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only moderators and commentators moderate", msg.get("ref"))
 
     async def _target(self, conn: Connection, msg: dict) -> dict:
@@ -228,10 +229,10 @@ class Moderation:
         target_roles = await R.roles_in(self.db, target, event["space_id"], event["_id"]) if target else {}
         if not target_roles:
             raise FrameError(protocol.NOT_FOUND, "no such member of this event", msg.get("ref"))
-        if moderation.is_staff(target_roles):
+        if not rules.held_to_sanctions(target_roles):
             raise FrameError(protocol.FORBIDDEN, "staff cannot be muted or banned", msg.get("ref"))
         locale = moderation.chat_locale(event, target, self.live.services.settings.default_locale)
-        if not moderation.may_act_on(conn.info["roles"], locale):
+        if not rules.may_moderate(conn.info["roles"], locale):
             raise FrameError(protocol.FORBIDDEN, "this member chats in a language you do not serve",
                              msg.get("ref"))
         return target
@@ -282,7 +283,7 @@ class Moderation:
         info = room_names.parse_room(room)
         if info["kind"] not in moderation.CHAT_KINDS:
             raise FrameError(protocol.INVALID, "only chat rooms have these settings", msg.get("ref"))
-        if not moderation.may_act_on(conn.info["roles"], info["locale"]):
+        if not rules.may_moderate(conn.info["roles"], info["locale"]):
             raise FrameError(protocol.FORBIDDEN, "this room is not in a language you serve", msg.get("ref"))
         # These frames store settings and read positions under the room's
         # name without joining it: the room must exist as a join requires.
@@ -316,10 +317,8 @@ class Moderation:
         self._staff_only(conn, msg)
         after = protocol.string(msg, "after", 120, required=False)
         limit = protocol.integer(msg, "limit", 1, moderation.ROOMS_PAGE, required=False) or moderation.ROOMS_PAGE
-        event = conn.info["event"]
         items, cursor = await moderation.console_rooms(
-            self.db, event, conn.info["user"]["_id"], moderation.staff_locales(event, conn.info["roles"]),
-            after, limit, community=access.is_moderator(conn.info["roles"]))
+            self.db, conn.info["event"], conn.info["user"]["_id"], conn.info["roles"], after, limit)
         conn.send({"type": "rooms", "ref": msg.get("ref"), "rooms": items, "next": cursor})
 
 

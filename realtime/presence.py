@@ -1,7 +1,7 @@
 """Presence: how many viewers watch each event now, per language and day, over all processes.
 
 This process keeps its viewers' connections per event (viewers as
-events.audience defines them: attendees; staff are not counted) and, every
+access.rules defines them: attendees; staff are not counted) and, every
 `interval` seconds, publishes its numbers to the shared presence store when
 they changed, and at least every `heartbeat` seconds when they did not, so
 that an entry older than `ttl` means a dead process.  `counts(event_id)`
@@ -28,7 +28,7 @@ import socket
 import time
 
 from accounts.users import as_id
-from access.permissions import EVENT_OVERVIEW, granted
+from access import rules
 from events import audience, model
 from realtime import timers
 from chat import room_names
@@ -60,9 +60,9 @@ class Presence:
         shown = self._shown.get(conn.event_id)
         if shown is not None:
             conn.write_frame(shown[1])
-        if audience.is_viewer(roles):
+        if rules.is_viewer(roles):
             self.viewers.setdefault(conn.event_id, set()).add(conn)
-        elif EVENT_OVERVIEW in granted(roles):
+        elif rules.may_see_presence(roles):
             self.staff.setdefault(conn.event_id, set()).add(conn)
             try:
                 conn.send(self.frame(conn.event_id, await self.counts(conn.event_id)))

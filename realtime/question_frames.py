@@ -22,8 +22,7 @@ import logging
 
 from bson import ObjectId
 
-from access import roles as R
-from chat import access
+from access import rules
 from questions import store
 from questions.store import QuestionError
 from realtime import protocol
@@ -48,7 +47,7 @@ class QuestionFrames:
         self._flush: asyncio.Future | None = None
 
     async def on_open(self, conn: Connection) -> None:
-        if access.is_moderator(conn.info["roles"]):
+        if rules.is_moderator(conn.info["roles"]):
             await self.live.hub.join(conn, room_names.questions_mod_room(conn.event_id))
         else:
             await self.live.hub.join(conn, room_names.questions_room(conn.event_id))
@@ -56,7 +55,7 @@ class QuestionFrames:
     # --- frames ---------------------------------------------------------------------
 
     async def ask(self, conn: Connection, msg: dict) -> None:
-        if not conn.info["roles"]:
+        if not rules.is_member(conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only members of the event ask questions", msg.get("ref"))
         try:
             doc, created = await store.ask(
@@ -91,7 +90,7 @@ class QuestionFrames:
             doc, changed = await store.moderate(
                 self.live.db, event_id=ObjectId(conn.event_id), question=msg.get("question"),
                 status=msg.get("status"), actor=conn.info["user"],
-                moderator=access.is_moderator(roles), speaker=R.SPEAKER in roles)
+                moderator=rules.is_moderator(roles), speaker=rules.is_speaker(roles))
         except QuestionError as exc:
             raise _refused(exc, msg) from None
         if changed:
@@ -106,7 +105,7 @@ class QuestionFrames:
             raise _refused(exc, msg) from None
         docs, voted, complete = await store.listing(
             self.live.db, event_id=ObjectId(conn.event_id), item=item,
-            user_id=conn.info["user"]["_id"], moderator=access.is_moderator(conn.info["roles"]))
+            user_id=conn.info["user"]["_id"], moderator=rules.is_moderator(conn.info["roles"]))
         conn.send({"type": "questions", "ref": msg.get("ref"), "item": item, "complete": complete,
                    "questions": [{**store.fields(d), "voted": d["_id"] in voted} for d in docs]})
 

@@ -12,9 +12,10 @@ from bson import ObjectId
 from access import roles as R
 from app import routes
 from admin.staff_base import StaffHandler
-from access.permissions import granted
+from access.permissions import ROLE_PERMISSIONS, granted
 
-ROLES = (R.PLATFORM_ADMIN, R.SPACE_ADMIN) + R.EVENT_ROLES + ("nobody",)
+# Every role of the permission table, and a signed-in visitor with none.
+ROLES = tuple(ROLE_PERMISSIONS) + ("nobody",)
 FILLERS = {"action": "slides_show", "locale": "en"}
 
 
@@ -44,6 +45,10 @@ async def snapshot(db):
     for name in ("events", "spaces", "memberships", "users", "audit", "outbox", "mailings", "imports"):
         out[name] = await db[name].find({}, {"last_login_at": 0}).sort("_id", 1).to_list(None)
     return out
+
+
+def test_the_permission_table_names_every_role():
+    assert set(ROLE_PERMISSIONS) == set(R.ALL_ROLES)
 
 
 def test_every_staff_route_declares_a_known_permission():
