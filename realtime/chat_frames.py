@@ -19,7 +19,7 @@ from core.text import strip_bidi
 from realtime import protocol
 from chat import room_names
 from realtime.frames import combined_frame, combined_items, text_frame
-from realtime.hub import Connection, encode
+from realtime.connection import Connection, encode
 from realtime.protocol import FrameError
 
 MAX_HOLE = 100  # a replay jump longer than this is a range that was never written, not one in flight

@@ -29,7 +29,7 @@ from accounts import devices as records
 from events import audience
 from realtime import timers
 from chat import room_names
-from realtime.hub import Connection
+from realtime.connection import Connection
 
 log = logging.getLogger(__name__)
 
