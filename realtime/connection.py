@@ -22,6 +22,7 @@ import orjson
 from tornado.iostream import IOStream
 
 from realtime.frames import combined_frame, text_frame
+from realtime.tornado_internals import unsent_bytes
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,8 @@ class Connection:
         stream = ws.stream
         if stream.closed():
             return False
-        # Tornado keeps unsent bytes in stream._write_buffer; there is no
-        # public accessor, and this check is what bounds memory per client.
-        pending = len(stream._write_buffer)
+        # What bounds memory per client; Tornado has no public accessor for it.
+        pending = unsent_bytes(stream)
         if pending + len(frame) > self.max_buffer:
             log.info("slow client disconnected", extra={"user": self.user_id})
             self.close(CLOSE_SLOW, "too slow: reconnect and resume")

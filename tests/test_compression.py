@@ -7,6 +7,7 @@ import pytest
 
 from chat import room_names
 from realtime.compression import ACCEPT, deflated_frame, negotiate, parse_offers
+from realtime.tornado_internals import client_decompressor
 from tests.live_client import LiveClient
 from tests.test_hub_order import ROOM, make_hub, payload
 from tests.test_realtime import person, seeded
@@ -101,7 +102,7 @@ async def test_a_browser_like_client_negotiates_and_reads_compressed_frames(fact
     assert parse_offers(extensions) == parse_offers(ACCEPT) and "Sec-WebSocket-Extensions" not in plain.conn.headers
     assert services.hub.channels[room] and all(c.deflate == (c.user_id == packed_user) for c in services.hub.channels[room])
     inflated = []
-    decompressor = packed.conn.protocol._decompressor
+    decompressor = client_decompressor(packed.conn)
     decompress = decompressor.decompress
     decompressor.decompress = lambda data: inflated.append(len(data)) or decompress(data)
     for i in range(6):
@@ -174,7 +175,7 @@ async def test_a_compressed_socket_resumes_with_compressed_runs(factory, browser
     a2 = await LiveClient.connect(base_url, ab, event["_id"], compress=True)
     await a2.expect("welcome")
     inflated = []
-    decompressor = a2.conn.protocol._decompressor
+    decompressor = client_decompressor(a2.conn)
     decompress = decompressor.decompress
     decompressor.decompress = lambda data: inflated.append(len(data)) or decompress(data)
     await a2.send({"type": "join", "room": room, "epoch": joined["epoch"], "offset": 1})

@@ -15,9 +15,14 @@ from realtime.hub import Hub
 ROOM = "chat:{ev}:ru"
 
 
+class EmptyBuffer:
+    """What the connection reads of a stream's unsent bytes (realtime.tornado_internals.unsent_bytes)."""
+    _size = 0
+
+
 class FakeStream:
     def __init__(self):
-        self._write_buffer = b""
+        self._write_buffer = EmptyBuffer()   # everything written is taken at once
         self.writes = []
 
     def closed(self):
