@@ -29,7 +29,7 @@ from access import rules
 from accounts import devices as records
 from realtime import timers
 from chat import room_names
-from realtime.hub import Connection
+from realtime.connection import Connection
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from chat import moderation
 from community import pages
 from realtime import protocol
 from chat import room_names
-from realtime.hub import Connection
+from realtime.connection import Connection
 from realtime.protocol import FrameError
 
 OFF_REASON = "discussion_off"

@@ -5,8 +5,10 @@ reconnect storm thousands of sockets open each second, and a RequestHandler
 per socket (response headers, cookie parsing, template namespace, its
 finish and flush machinery) cost more CPU than the rest of a connect, and
 stayed in memory for the socket's lifetime.  Tornado still parses the
-request (HTTP1Connection) and reads the frames (WebSocketProtocol13); what
-an open socket keeps of its handshake is a `LiveSocket` of a few slots.
+request (HTTP1Connection) and reads the frames (WebSocketProtocol13, with
+the changes in `realtime.tornado_internals`, the one module that touches
+Tornado's private names); what an open socket keeps of its handshake is a
+`LiveSocket` of a few slots.
 
 Security decisions made here:
 - the session cookie authenticates (before the upgrade: no session, no
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import tornado.web
@@ -41,10 +42,10 @@ from core import security_headers
 from events import model
 from core.i18n import LOCALES
 from realtime import compression, corking, protocol
+from realtime.tornado_internals import FrameProtocol, websocket_params
 
 log = logging.getLogger(__name__)
 
-CLOSE_INVALID_DATA = protocol.CLOSE_INVALID_DATA  # RFC 6455: a message's data is not what was agreed
 COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
 
 
@@ -63,8 +64,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         self.services = services
         self.live = services.live
         # One parameter object for every socket (Tornado builds one per handler).
-        self.params = tornado.websocket._WebSocketParams(
-            max_message_size=protocol.HARD_FRAME_BYTES, compression_options=COMPRESSION_OPTIONS)
+        self.params = websocket_params(protocol.HARD_FRAME_BYTES, COMPRESSION_OPTIONS)
 
     def start_request(self, server_conn, request_conn) -> "Upgrade":
         return Upgrade(self, request_conn)
@@ -106,7 +106,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         # headers, the whole account, session and membership documents).
         del up, who
         if ws is not None:
-            await ws._receive_frame_loop()
+            await ws.read_frames()
 
     def check(self, start_line, headers) -> str:
         """The request's event id, if it is a WebSocket upgrade this site may accept."""
@@ -160,7 +160,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         return user, event, roles, session, admission == rules.WAIT
 
     async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
-                      session: dict, waiting: bool = False) -> NoContextTakeover | None:
+                      session: dict, waiting: bool = False) -> FrameProtocol | None:
         """The 101 response and `Live.open`; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
         stream = up.request.detach()
@@ -168,10 +168,10 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         # `welcome` and `state` leave as one segment (realtime.corking).
         corking.hold(stream)
         sock = LiveSocket(self)
-        ws = sock.ws_connection = NoContextTakeover(sock, False, self.params)
+        ws = sock.ws_connection = FrameProtocol(sock, False, self.params)
         ws.stream = stream
         if offer:
-            ws._create_compressors("server", compression.parse_offers(offer)[0][1], COMPRESSION_OPTIONS)
+            ws.create_compressors("server", compression.parse_offers(offer)[0][1], COMPRESSION_OPTIONS)
         key = tornado.websocket.WebSocketProtocol13.compute_accept_value(up.headers["Sec-WebSocket-Key"])
         response = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     f"Sec-WebSocket-Accept: {key}\r\n"
@@ -185,11 +185,11 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"],
                                              waiting=waiting)
         except StreamClosedError:
-            ws._abort()     # the client left at the last moment
+            ws.abort()      # the client left at the last moment
             return None
         except Exception:
             log.exception("opening a live connection failed")
-            ws._abort()
+            ws.abort()
             return None
         finally:
             corking.release(stream)
@@ -279,62 +279,6 @@ class LiveSocket:
 
     def log_exception(self, typ, value, tb) -> None:
         log.error("websocket callback failed", exc_info=(typ, value, tb))
-
-    def _break_cycles(self) -> None:
-        pass
-
-
-class NoContextTakeover(tornado.websocket.WebSocketProtocol13):
-    """Tornado's frame protocol with compressors shared by every socket."""
-
-    # Without context takeover Tornado's compressor and decompressor keep no
-    # state between messages: one pair per accepted offer serves every socket.
-    shared: dict = {}
-
-    def _handle_message(self, opcode, data):
-        try:
-            if opcode == 0x1 and not self.client_terminated:
-                return self._handle_text(data)
-            return super()._handle_message(opcode, data)
-        except zlib.error:
-            # A message that refers to an earlier one (the client ignored
-            # client_no_context_takeover), or not deflate at all.
-            log.info("undecodable compressed frame")
-            return self._refuse_data("cannot decompress: compress each message on its own")
-
-    def _handle_text(self, data: bytes):
-        """A text message: Tornado's steps, except that bad UTF-8 gets its close code (1007).
-
-        Tornado drops such a connection without a close frame, and a client
-        cannot tell it from a network failure (and would send it again).
-        """
-        if self._frame_compressed:
-            try:
-                data = self._decompressor.decompress(data)
-            except tornado.websocket._DecompressTooLargeError:
-                self.close(protocol.CLOSE_TOO_BIG, "message too big after decompression")
-                self._abort()
-                return None
-        self._message_bytes_in += len(data)
-        try:
-            decoded = data.decode("utf-8")
-        except UnicodeDecodeError:
-            log.info("text frame not UTF-8")
-            return self._refuse_data("text frames must be UTF-8")
-        return self._run_callback(self.handler.on_message, decoded)
-
-    def _refuse_data(self, reason: str) -> None:
-        self.close(CLOSE_INVALID_DATA, reason)
-        self._abort()
-        return None
-
-    def _create_compressors(self, side, agreed_parameters, compression_options=None):
-        key = (side, self.params.max_message_size, tuple(sorted(agreed_parameters.items())))
-        pair = self.shared.get(key)
-        if pair is None:
-            super()._create_compressors(side, agreed_parameters, compression_options)
-            pair = self.shared[key] = (self._compressor, self._decompressor)
-        self._compressor, self._decompressor = pair
 
 
 def _refuse(request, no: Refused, over_tls: bool) -> None:

@@ -34,7 +34,8 @@ from events import model, view
 from realtime import protocol
 from chat import room_names
 from realtime.frames import text_frame
-from realtime.hub import Connection, Hub, encode
+from realtime.connection import Connection, encode
+from realtime.hub import Hub
 from realtime.protocol import FrameError
 from realtime.reads import ConnectReads
 

@@ -33,7 +33,7 @@ from community import pages as community_pages
 from realtime import protocol
 from chat import room_names
 from realtime.frames import text_frame
-from realtime.hub import Connection, encode
+from realtime.connection import Connection, encode
 from realtime.protocol import FrameError
 from storage import batching
 

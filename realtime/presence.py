@@ -33,7 +33,7 @@ from events import audience, model
 from realtime import timers
 from chat import room_names
 from realtime.frames import text_frame
-from realtime.hub import Connection, encode
+from realtime.connection import Connection, encode
 
 log = logging.getLogger(__name__)
 

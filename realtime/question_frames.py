@@ -27,7 +27,7 @@ from questions import store
 from questions.store import QuestionError
 from realtime import protocol
 from chat import room_names
-from realtime.hub import Connection
+from realtime.connection import Connection
 from realtime.protocol import FrameError
 
 log = logging.getLogger(__name__)

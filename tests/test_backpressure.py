@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from chat import room_names
+from realtime.tornado_internals import unsent_bytes
 from tests.test_realtime import live, person, seeded
 
 
@@ -68,7 +69,7 @@ async def test_slow_reader_is_disconnected_and_memory_stays_bounded(factory, bro
         await asyncio.sleep(0.01)  # a pace a reader that reads can follow
         ws = slow_conn.handler.ws_connection
         if ws is not None and not ws.stream.closed():
-            peak = max(peak, len(ws.stream._write_buffer))
+            peak = max(peak, unsent_bytes(ws.stream))
     for _ in range(100):
         if slow_conn.closed:
             break

@@ -7,6 +7,7 @@ import pytest
 
 from chat import room_names
 from realtime.compression import ACCEPT, deflated_frame, negotiate, parse_offers
+from realtime.tornado_internals import client_decompressor
 from tests.live_client import LiveClient
 from tests.test_hub_order import ROOM, make_hub, payload
 from tests.test_realtime import person, seeded
@@ -101,7 +102,7 @@ async def test_a_browser_like_client_negotiates_and_reads_compressed_frames(fact
     assert parse_offers(extensions) == parse_offers(ACCEPT) and "Sec-WebSocket-Extensions" not in plain.conn.headers
     assert services.hub.channels[room] and all(c.deflate == (c.user_id == packed_user) for c in services.hub.channels[room])
     inflated = []
-    decompressor = packed.conn.protocol._decompressor
+    decompressor = client_decompressor(packed.conn)
     decompress = decompressor.decompress
     decompressor.decompress = lambda data: inflated.append(len(data)) or decompress(data)
     for i in range(6):
@@ -130,12 +131,12 @@ async def test_a_client_that_keeps_its_compression_context_is_closed_with_a_reas
 
 
 def test_a_resume_comes_as_compressed_runs_shared_between_resumes(monkeypatch):
-    from realtime import hub as hub_module
+    from realtime import room_cache
     from realtime.frames import text_frame
     compressions = []
-    real = hub_module.deflated_frame
-    monkeypatch.setattr(hub_module, "deflated_frame", lambda data: compressions.append(data) or real(data))
-    cache = hub_module.RoomCache("e1", size=200)
+    real = room_cache.deflated_frame
+    monkeypatch.setattr(room_cache, "deflated_frame", lambda data: compressions.append(data) or real(data))
+    cache = room_cache.RoomCache("e1", size=200)
     cache.merge([(o, text_frame(payload(o))) for o in range(1, 101)])
     for offset, runs in [(5, 4), (20, 1), (5, 0), (64, 0), (70, 1), (99, 1), (0, 1)]:
         before = len(compressions)
@@ -144,7 +145,7 @@ def test_a_resume_comes_as_compressed_runs_shared_between_resumes(monkeypatch):
         items = [[item["offset"] for item in json.loads(body)["items"]] for _, body in frames]
         assert sum(items, []) == list(range(offset + 1, 101))
         # Cut at multiples of 32: a run never spans two segments.
-        assert all(len({(o - 1) // hub_module.SEGMENT for o in run}) == 1 for run in items)
+        assert all(len({(o - 1) // room_cache.SEGMENT for o in run}) == 1 for run in items)
         assert all(json.loads(body)["room"] == ROOM for _, body in frames)
         # Only the runs no earlier resume needed are compressed now.
         assert len(compressions) - before == runs, offset
@@ -152,8 +153,8 @@ def test_a_resume_comes_as_compressed_runs_shared_between_resumes(monkeypatch):
 
 @pytest.mark.gen_test
 async def test_a_compressed_socket_resumes_with_compressed_runs(factory, browser, base_url, monkeypatch):
-    from realtime import hub as hub_module
-    monkeypatch.setattr(hub_module, "SEGMENT", 8)   # runs cut within a sender's burst allowance
+    from realtime import room_cache
+    monkeypatch.setattr(room_cache, "SEGMENT", 8)   # runs cut within a sender's burst allowance
     event = await seeded(factory)
     room = room_names.public_room(event["_id"], "ru")
     _, ab = await person(factory, browser, event, locale="ru")
@@ -174,7 +175,7 @@ async def test_a_compressed_socket_resumes_with_compressed_runs(factory, browser
     a2 = await LiveClient.connect(base_url, ab, event["_id"], compress=True)
     await a2.expect("welcome")
     inflated = []
-    decompressor = a2.conn.protocol._decompressor
+    decompressor = client_decompressor(a2.conn)
     decompress = decompressor.decompress
     decompressor.decompress = lambda data: inflated.append(len(data)) or decompress(data)
     await a2.send({"type": "join", "room": room, "epoch": joined["epoch"], "offset": 1})

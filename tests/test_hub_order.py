@@ -9,14 +9,20 @@ import json
 import pytest
 
 from realtime.broker import InProcessBroker
-from realtime.hub import Connection, Hub
+from realtime.connection import Connection
+from realtime.hub import Hub
 
 ROOM = "chat:{ev}:ru"
 
 
+class EmptyBuffer:
+    """What the connection reads of a stream's unsent bytes (realtime.tornado_internals.unsent_bytes)."""
+    _size = 0
+
+
 class FakeStream:
     def __init__(self):
-        self._write_buffer = b""
+        self._write_buffer = EmptyBuffer()   # everything written is taken at once
         self.writes = []
 
     def closed(self):
@@ -144,7 +150,7 @@ async def test_an_offset_later_than_the_gap_wait_still_reaches_the_members_it_sk
 
 
 def test_the_recent_cache_takes_a_late_offset_at_its_place():
-    from realtime.hub import RoomCache
+    from realtime.room_cache import RoomCache
     cache = RoomCache("e1", size=4)
     for offset in (1, 3, 4, 5):
         cache.add(offset, b"%d" % offset)
@@ -157,7 +163,7 @@ def test_the_recent_cache_takes_a_late_offset_at_its_place():
 
 def test_the_recent_cache_answers_a_resume_with_one_slice_that_follows_changes():
     from realtime.frames import text_frame
-    from realtime.hub import RoomCache
+    from realtime.room_cache import RoomCache
 
     cache = RoomCache("e1", size=5)
     for offset in (1, 2, 3, 5):

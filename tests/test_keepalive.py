@@ -4,6 +4,7 @@ import asyncio
 import pytest
 
 from realtime.keepalive import Keepalive
+from realtime.tornado_internals import stop_answering_pings
 from tests.test_realtime import live, person, seeded
 
 
@@ -26,7 +27,7 @@ async def until(predicate, seconds: float = 5.0) -> bool:
 
 def go_silent(client) -> None:
     """The client stops answering pings (a peer that vanished without closing)."""
-    client.conn.protocol._send_pong = lambda data: None
+    stop_answering_pings(client.conn)
 
 
 @pytest.mark.gen_test

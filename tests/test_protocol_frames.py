@@ -7,6 +7,7 @@ from tornado.httpclient import HTTPClientError
 
 from realtime import protocol
 from chat import room_names
+from realtime.tornado_internals import write_raw_text_frame
 from tests.test_realtime import live, person, seeded, two_in_room
 
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -59,7 +60,7 @@ async def test_a_text_frame_that_is_not_utf8_closes_with_1007(factory, browser, 
     a, _, _ = await live(base_url, ab, event)
     b, _, _ = await live(base_url, bb, event)
     # Tornado's client encodes every str it sends; its frame writer takes raw bytes.
-    a.conn.protocol._write_frame(True, 0x1, b'{"type": "ping", "ref": "\xff\xfe"}')
+    write_raw_text_frame(a.conn, b'{"type": "ping", "ref": "\xff\xfe"}')
     assert await a.next(5) is None and a.conn.close_code == 1007
     await b.send({"type": "ping", "ref": "fine"})
     await b.expect("pong", ref="fine")

@@ -9,7 +9,7 @@ from tornado.websocket import WebSocketClosedError
 from access import roles as R
 from events import control
 from chat import room_names
-from realtime.hub import Connection
+from realtime.connection import Connection
 from tests.live_client import LiveClient
 
 
