@@ -31,27 +31,33 @@ import tornado.httpserver
 import tornado.web
 from prometheus_client import CollectorRegistry
 
-from core import config
-from core import logs
-from app import routes
 from accounts.passwords import PasswordHasher
-from handlers.base import NotFoundHandler, StaticFileHandler
+from app import routes
+from app.services import Services
+from core import config, logs
+from core.changes import StateChanges
+from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
+from core.metrics import Metrics
+from handlers.base import NotFoundHandler, StaticFileHandler
 from mailings import signin_mailing
 from mailings.mailer import Mailer
-from core.gcpolicy import CollectorPolicy
-from core.metrics import Metrics
 from mongo_indexes import ensure_indexes
+from realtime import (
+    chat_frames,
+    device_frames,
+    discussion_frames,
+    keepalive,
+    moderation_frames,
+    presence,
+    protocol,
+    question_frames,
+)
 from realtime.broker import InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
-from realtime import (chat_frames, device_frames, discussion_frames, keepalive, moderation_frames, presence,
-                      question_frames)
 from realtime.live import Live
-from core.changes import StateChanges
-from realtime import protocol
 from realtime.protocol import HARD_FRAME_BYTES
-from app.services import Services
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -187,7 +193,7 @@ async def serve(settings: config.Settings, demo: bool) -> None:
     log.info("live sockets closed", extra={"sockets": closed})
     try:
         await asyncio.wait_for(server.close_all_connections(), DRAIN_SECONDS)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("connections still open after drain timeout")
     await close_services(services)
     log.info("stopped")

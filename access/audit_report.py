@@ -80,8 +80,8 @@ async def actions(db, event_id) -> list[str]:
 def _plain(value):
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, (datetime.date, ObjectId)):
         return str(value)
     return repr(value)
@@ -105,9 +105,9 @@ def _cell(text: str) -> str:
 def csv_row(entry: dict, timezone: str) -> list[str]:
     at = entry["at"]
     if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
+        at = at.replace(tzinfo=datetime.UTC)
     return [_cell(v) for v in (
-        at.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        at.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         at.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds"),
         entry.get("actor_email") or "",
         entry.get("action") or "",

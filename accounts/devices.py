@@ -20,7 +20,7 @@ whose notice it missed), and a connection finding no record simply claims it.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from storage import batching
 

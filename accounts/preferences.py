@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from accounts.users import MAX_NAME_LENGTH
-from core.text import strip_bidi
 from core.i18n import LOCALES, N_
+from core.text import strip_bidi
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ import secrets
 
 from accounts import users
 from accounts.tokens import hash_token
-
 from core.clock import utcnow
 
 COOKIE = "lh_session"

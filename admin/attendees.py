@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_ATTENDEES
+from admin.staff_base import StaffHandler
 from attendees import csv_import, registry
-from handlers.base import PageError
 from core.pagination import Page, parse_page
+from handlers.base import PageError
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 PER_PAGE = 50

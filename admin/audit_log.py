@@ -9,10 +9,9 @@ from __future__ import annotations
 import csv
 import io
 
-from access import audit
-from access import audit_report
-from admin.staff_base import StaffHandler
+from access import audit, audit_report
 from access.permissions import EVENT_AUDIT
+from admin.staff_base import StaffHandler
 from core.pagination import Page, parse_page
 
 PER_PAGE = 50

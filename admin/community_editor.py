@@ -7,9 +7,9 @@ here.  Deleting a page deletes its discussion with it (see community.pages).
 """
 from __future__ import annotations
 
+from access.permissions import EVENT_COMMUNITY
 from admin import forms
 from admin.staff_base import StaffHandler
-from access.permissions import EVENT_COMMUNITY
 from community import pages
 from events import view
 from events.editing import EditError

@@ -9,8 +9,8 @@ session titles the script needs to label what it receives.
 """
 from __future__ import annotations
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_OVERVIEW
+from admin.staff_base import StaffHandler
 from community import pages as community_pages
 from core.i18n import LOCALE_NAMES, text_for
 

@@ -6,14 +6,13 @@ declared per handler and enforced by `StaffHandler`.
 """
 from __future__ import annotations
 
-from events import staffing
+from access.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
 from admin import forms
 from admin.staff_base import StaffHandler
-from access.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
-from events import spaces
+from core.pagination import Page, parse_page
+from events import spaces, staffing
 from events.editing import EditError
 from handlers.base import PageError
-from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from access import audit_report
 from access import roles as R
+from access.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_EDIT
 from admin import forms
 from admin.staff_base import StaffHandler
-from access.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_EDIT
+from core.i18n import LOCALES
 from events import editing, model
 from events.editing import EditError
 from handlers.base import PageError
-from core.i18n import LOCALES
 
 
 def _base(event) -> str:

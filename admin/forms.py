@@ -1,8 +1,8 @@
 """Small helpers the staff form handlers share: per-locale fields and error text."""
 from __future__ import annotations
 
-from events.editing import EditError
 from core.i18n import LOCALES
+from events.editing import EditError
 
 # Generous: the domain checks the real limits and says which one was crossed.
 FIELD_LIMIT = 100_000

@@ -24,11 +24,11 @@ import json
 import logging
 from zoneinfo import ZoneInfo
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_CONTROL, EVENT_SLIDES
+from admin.staff_base import StaffHandler
+from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
 from events import broadcast, control, model
 from handlers.base import PageError
-from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
 
 log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
@@ -52,7 +52,7 @@ def local_to_utc(value: str, timezone: str) -> datetime.datetime | None:
         raise control.ControlError(BAD_START) from None
     if naive.tzinfo is not None or not 2000 <= naive.year <= 2100:
         raise control.ControlError(BAD_START)
-    return naive.replace(tzinfo=ZoneInfo(timezone)).astimezone(datetime.timezone.utc)
+    return naive.replace(tzinfo=ZoneInfo(timezone)).astimezone(datetime.UTC)
 
 
 def utc_to_local(value: datetime.datetime | None, timezone: str) -> str:
@@ -113,7 +113,7 @@ def snapshot(event: dict, start_text: str) -> dict:
                    "count": model.slide_count(event), "locales": locales},
         "broadcast": {"on": bool(event["broadcast"]["on"]), "sources": sources_state(event)},
         "gate": {"mode": event["gate"]["mode"], "open": model.gate_open(event),
-                 "official_start": start.astimezone(datetime.timezone.utc).isoformat() if start else None,
+                 "official_start": start.astimezone(datetime.UTC).isoformat() if start else None,
                  "official_start_input": utc_to_local(start, event["timezone"]),
                  "official_start_text": start_text},
         "days": {day["id"]: bool(day.get("enabled")) for day in event["days"]},

@@ -19,11 +19,11 @@ Security decisions made here:
 """
 from __future__ import annotations
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_MAILINGS, PLATFORM_OUTBOX
-from mailings import outbox
-from handlers.base import PageError
+from admin.staff_base import StaffHandler
 from core.pagination import parse_page
+from handlers.base import PageError
+from mailings import outbox
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 ENTRY = r"(?P<entry_id>[0-9a-f]{24})"

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 
+from access.permissions import EVENT_QUIZZES
 from admin import forms
 from admin.staff_base import StaffHandler
-from access.permissions import EVENT_QUIZZES
+from core.i18n import N_
+from core.pagination import Page, parse_page
 from events import view
 from events.editing import EditError
 from handlers.base import PageError
-from core.i18n import N_
-from core.pagination import Page, parse_page
 from quizzes import authoring, results
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})/quizzes"

@@ -8,12 +8,12 @@ every two seconds while it runs.
 """
 from __future__ import annotations
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_MAILINGS
+from admin.staff_base import StaffHandler
 from attendees import registry
-from mailings import signin_mailing
-from handlers.base import PageError
 from core.pagination import parse_page
+from handlers.base import PageError
+from mailings import signin_mailing
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 

@@ -9,11 +9,11 @@ this page (see admin/live_control.py).
 """
 from __future__ import annotations
 
-from admin.staff_base import StaffHandler
 from access.permissions import EVENT_CONTROL, EVENT_SLIDES
+from admin.staff_base import StaffHandler
+from core.i18n import LOCALE_NAMES, Formatter
 from events import decks, model
 from handlers.base import PageError
-from core.i18n import LOCALE_NAMES, Formatter
 from media import image_store
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"

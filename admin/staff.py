@@ -8,13 +8,13 @@ a fact about the installation, not about this event.
 from __future__ import annotations
 
 from access import roles as R
-from events import staffing
+from access.permissions import EVENT_STAFF
 from admin import forms
 from admin.staff_base import StaffHandler
-from access.permissions import EVENT_STAFF
+from core.pagination import Page, parse_page
+from events import staffing
 from events.editing import EditError
 from handlers.base import PageError
-from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

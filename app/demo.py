@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFont, features
 from access import roles as R
 from accounts import users
 from core.clock import utcnow
-from events import model
 from core.i18n import LOCALES
+from events import model
 from media import image_store
 
 SPACE_SLUG = "demo"
@@ -169,8 +169,8 @@ async def seed(services) -> dict:
                                            datetime.time(hour, minute), tzinfo=tz)
         event["schedule"].append({
             "id": model.new_item_id(), "day_id": f"day{day + 1}", "title": title, "speaker": speaker,
-            "starts_at": starts.astimezone(datetime.timezone.utc),
-            "ends_at": (starts + datetime.timedelta(minutes=length)).astimezone(datetime.timezone.utc),
+            "starts_at": starts.astimezone(datetime.UTC),
+            "ends_at": (starts + datetime.timedelta(minutes=length)).astimezone(datetime.UTC),
         })
     event["materials"] = [
         {"id": model.new_item_id(), "url": "https://example.org/livehall/programme.pdf",

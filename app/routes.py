@@ -10,8 +10,20 @@ from __future__ import annotations
 from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.web import URLSpec
 
-from admin import (attendees, audit_log, community_editor, console, dashboard, events, live_control,
-                   outbox_pages, quiz_editor, signin_mailings, slides, staff)
+from admin import (
+    attendees,
+    audit_log,
+    community_editor,
+    console,
+    dashboard,
+    events,
+    live_control,
+    outbox_pages,
+    quiz_editor,
+    signin_mailings,
+    slides,
+    staff,
+)
 from handlers import auth, community_pages, event, home, media_files, ops, profile, quiz_pages
 from realtime import endpoint
 

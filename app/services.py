@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from accounts.passwords import PasswordHasher
 from accounts.throttle import Throttle
+from core.changes import StateChanges
 from core.config import Settings
 from core.i18n import I18n
-from core.changes import StateChanges
 from storage import Storage
 
 

@@ -27,8 +27,8 @@ from bson import ObjectId
 from access import audit
 from access import roles as R
 from accounts import users
-from core.clock import utcnow
 from attendees import registry
+from core.clock import utcnow
 from core.i18n import N_
 
 TTL = datetime.timedelta(hours=1)
@@ -135,7 +135,8 @@ def parse(raw: bytes, *, max_kb: int, max_rows: int) -> dict:
             values = {k: (cells[i].strip() if i < len(cells) else "") for k, i in columns.items()}
             rows.append((reader.line_num, values))
     except csv.Error:
-        raise ImportFileError(N_("This is not a CSV file. Save the spreadsheet as “CSV UTF-8” and upload that.")) from None
+        raise ImportFileError(
+            N_("This is not a CSV file. Save the spreadsheet as “CSV UTF-8” and upload that.")) from None
     if not rows:
         raise ImportFileError(N_("The file has a header but no attendees."))
     return {"encoding": encoding, "delimiter": delimiter, "columns": sorted(columns),

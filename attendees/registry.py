@@ -26,11 +26,11 @@ import re
 from access import audit
 from access import roles as R
 from accounts import users
-from core.clock import utcnow
 from accounts.users import MAX_NAME_LENGTH
-from core.text import strip_bidi
+from core.clock import utcnow
 from core.i18n import LOCALES, N_
 from core.pagination import Page
+from core.text import strip_bidi
 
 PER_PAGE = 50
 MAX_QUERY_LENGTH = 200
@@ -251,7 +251,7 @@ def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = strip_bidi(str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 

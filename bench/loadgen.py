@@ -266,7 +266,7 @@ class Client(WSListener):
         else:
             self.on_other(data, now())
 
-    def on_chat(self, decoded: "Decoded", t: float) -> None:
+    def on_chat(self, decoded: Decoded, t: float) -> None:
         # A frame may carry several messages (Livehall's `messages` frame).
         self.chat += decoded.marks
         if self.sample:
@@ -275,7 +275,7 @@ class Client(WSListener):
             self.lat.extend(t - sent for sent in sent_at)
         self.on_decoded(decoded)
 
-    def on_decoded(self, decoded: "Decoded") -> None:
+    def on_decoded(self, decoded: Decoded) -> None:
         pass
 
     def on_other(self, data: bytes, t: float) -> None:
@@ -339,7 +339,7 @@ class Client(WSListener):
         self.transport.disconnect()
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def message_text(self, seq: int) -> str:

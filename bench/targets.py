@@ -61,7 +61,7 @@ def _raise_limits() -> None:
 
 
 def start(args: list[str], log_path: str, env=None, cwd=ROOT, pipe_stdout=False) -> subprocess.Popen:
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 (the child writes to it for its whole life)
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE if pipe_stdout else log, stderr=log,
                             preexec_fn=_raise_limits)

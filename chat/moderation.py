@@ -32,11 +32,11 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from access import audit, rules
-from core.clock import utcnow
-from community import pages as community_pages
-from events import model
-from core.i18n import LOCALES
 from chat import room_names
+from community import pages as community_pages
+from core.clock import utcnow
+from core.i18n import LOCALES
+from events import model
 
 MUTE, BAN = "mute", "ban"
 KINDS = (MUTE, BAN)

@@ -40,8 +40,8 @@ def now() -> datetime.datetime:
 def iso(at: datetime.datetime) -> str:
     """The wire form of an entry's time: always `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
-    return at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        at = at.replace(tzinfo=datetime.UTC)
+    return at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def meta(db, room: str) -> dict:

@@ -33,12 +33,12 @@ import logging
 from pymongo.errors import DuplicateKeyError
 
 from access import audit
-from core.clock import utcnow
 from accounts.users import as_id
+from chat import room_names
+from core.clock import utcnow
+from core.i18n import N_
 from events import model
 from events.editing import EditError, clean_slug, clean_texts
-from core.i18n import N_
-from chat import room_names
 
 log = logging.getLogger(__name__)
 

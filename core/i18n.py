@@ -7,8 +7,8 @@ Python code translates through `I18n.translations(code)`; strings marked with
 """
 from __future__ import annotations
 
-import datetime
 import os
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -132,7 +132,7 @@ class Formatter:
     def _tz(self, tz):
         if isinstance(tz, str):
             return ZoneInfo(tz)
-        return tz or datetime.timezone.utc
+        return tz or UTC
 
     def datetime(self, value, tz=None, format="medium"):
         if value is None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import copy
 import datetime
 
+from access import audit
+from core.i18n import N_
 from events import broadcast, model
 from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, find_day, slide_count
-from core.i18n import N_
-from access import audit
 
 ACTIONS = (
     "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import os
 
-from media import image_store
-from events import control, model
 from core.i18n import N_
+from events import control, model
+from media import image_store
 
 MAX_SLIDES = 1000
 MAX_NAME = 200

@@ -25,9 +25,9 @@ from pymongo import ReturnDocument
 
 from access import audit
 from core.clock import utcnow
+from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 from events import control, model
-from core.i18n import LOCALES, N_
 
 MAX_SPEAKER = 200
 MAX_URL = 2000
@@ -174,7 +174,7 @@ def _move_clock(item: dict, old_tz: str, new_tz: str) -> dict:
     for key in ("starts_at", "ends_at"):
         if item.get(key):
             wall = item[key].astimezone(ZoneInfo(old_tz)).replace(tzinfo=None)
-            moved[key] = wall.replace(tzinfo=ZoneInfo(new_tz)).astimezone(datetime.timezone.utc)
+            moved[key] = wall.replace(tzinfo=ZoneInfo(new_tz)).astimezone(datetime.UTC)
     return moved
 
 
@@ -251,7 +251,7 @@ def _on_clock(date: str, at: datetime.time, tz: str, field: str) -> datetime.dat
     except (TypeError, ValueError):
         raise EditError(N_("Choose a day."), "day_id") from None
     local = datetime.datetime.combine(on, at, tzinfo=zone)
-    moment = local.astimezone(datetime.timezone.utc)
+    moment = local.astimezone(datetime.UTC)
     # A wall-clock time skipped when the clocks go forward does not exist; it
     # would come back an hour off, so it is refused rather than moved.
     if moment.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):

@@ -15,8 +15,8 @@ import secrets
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from core.clock import utcnow
 from accounts.users import as_id, find_by_ids
+from core.clock import utcnow
 from core.i18n import LOCALES
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

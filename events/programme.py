@@ -19,8 +19,8 @@ import icalendar
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
-from events import model
 from core.i18n import N_
+from events import model
 
 MAX_ITEM_ID = 64
 UNKNOWN_ITEM = N_("This session is not on the schedule.")
@@ -94,7 +94,7 @@ def calendar(event: dict, items: list[dict], *, name: str, titles: dict[str, str
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", event["timezone"])
-    stamp = (now or utcnow()).astimezone(datetime.timezone.utc)
+    stamp = (now or utcnow()).astimezone(datetime.UTC)
     for item in items:
         entry = icalendar.Event()
         entry.add("uid", f"{event['_id']}-{item['id']}@{host}")
@@ -113,5 +113,5 @@ def calendar(event: dict, items: list[dict], *, name: str, titles: dict[str, str
 def _utc(moment: datetime.datetime) -> datetime.datetime:
     # Stored datetimes may come back naive (UTC) from some storage backends.
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)

@@ -6,9 +6,9 @@ recorded in the audit log (with the space's id, as there is no event).
 from __future__ import annotations
 
 from access import audit
+from core.i18n import N_
 from events import model
 from events.editing import EditError, clean_slug
-from core.i18n import N_
 
 
 def clean_name(name: str) -> str:

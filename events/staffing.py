@@ -14,13 +14,13 @@ account: the membership keeps the name entered with the grant.
 """
 from __future__ import annotations
 
-from access import roles as R
 from access import audit
-from accounts import users
+from access import roles as R
 from access.permissions import granted
+from accounts import users
+from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 from events.editing import EditError
-from core.i18n import LOCALES, N_
 
 EVENTS_PER_SPACE = 20
 STAFF_ROLES = R.STAFF_EVENT_ROLES

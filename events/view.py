@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from access import roles as R
 from access import rules
 from core.clock import utcnow
-from events import model
 from core.i18n import text_for
+from events import model
 
 
 def path(space: dict, event: dict) -> str:
@@ -181,7 +181,7 @@ def local(moment: datetime.datetime | None, timezone: str) -> datetime.datetime 
 
 
 def _iso(moment: datetime.datetime) -> str:
-    moment = moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    moment = moment.astimezone(datetime.UTC).replace(microsecond=0)
     return moment.isoformat().replace("+00:00", "Z")
 
 

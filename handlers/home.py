@@ -1,9 +1,9 @@
 """The start page: the signed-in person's events (all of them for platform admins)."""
 from __future__ import annotations
 
+from core.pagination import Page, parse_page
 from events import view
 from handlers.base import BaseHandler
-from core.pagination import Page, parse_page
 
 PER_PAGE = 50
 

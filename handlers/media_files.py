@@ -15,8 +15,8 @@ from second-guessing it.
 """
 from __future__ import annotations
 
-from media import image_store
 from handlers.base import BaseHandler, PageError
+from media import image_store
 
 
 class MediaHandler(BaseHandler):

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from accounts import signin, users
-from accounts import preferences
+from accounts import preferences, signin, users
 from accounts.passwords import MIN_PASSWORD_LENGTH
+from core.i18n import LOCALES
 from handlers.auth import password_field, throttled_message
 from handlers.base import LOCALE_COOKIE, BaseHandler, PageError
-from core.i18n import LOCALES
 
 LOCALE_COOKIE_DAYS = 365
 

@@ -96,7 +96,7 @@ class QuizStartHandler(QuizViewer):
         space, event, _can = opened
         quiz = await self.visible_quiz(event, quiz_id)
         try:
-            attempt, created = await taking.start(self.db, quiz, self.current_user)
+            _attempt, created = await taking.start(self.db, quiz, self.current_user)
         except taking.TakeError as exc:
             raise self.refusal(exc) from None
         if not created:

@@ -91,7 +91,7 @@ class Mailer:
         await aiosmtplib.send(
             msg, hostname=s.smtp_host, port=s.smtp_port,
             username=s.smtp_user or None, password=s.smtp_password or None,
-            use_tls=s.smtp_tls == "tls", start_tls=True if s.smtp_tls == "starttls" else False,
+            use_tls=s.smtp_tls == "tls", start_tls=s.smtp_tls == "starttls",
             timeout=30,
         )
 

@@ -43,13 +43,13 @@ from bson import ObjectId
 from access import audit
 from access import roles as R
 from accounts import passwords, tokens, users
-from core.clock import utcnow
 from attendees import registry
-from events import model
+from core.clock import utcnow
 from core.i18n import N_, text_for
+from core.pagination import Page
+from events import model
 from mailings import mailer as mail_status
 from mailings import messages
-from core.pagination import Page
 
 log = logging.getLogger(__name__)
 

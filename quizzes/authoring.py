@@ -24,11 +24,11 @@ import copy
 import re
 
 from access import audit
-from core.clock import utcnow
 from accounts.users import as_id
+from core.clock import utcnow
+from core.i18n import LOCALE_NAMES, N_
 from events import model
 from events.editing import EditError, clean_texts
-from core.i18n import LOCALE_NAMES, N_
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 STATUSES = (DRAFT, OPEN, CLOSED)

@@ -24,7 +24,7 @@ CONFIRM_TIMEOUT = 5.0
 
 
 class _Shard:
-    def __init__(self, broker: "RedisBroker", index: int):
+    def __init__(self, broker: RedisBroker, index: int):
         self.broker = broker
         self.index = index
         self.channels: set[str] = set()
@@ -53,7 +53,7 @@ class _Shard:
         self.ready.set()
         try:
             await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("subscription not confirmed in time", extra={"channel": channel})
 
     def _confirmed(self, channel: str) -> None:

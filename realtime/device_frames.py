@@ -27,8 +27,8 @@ import logging
 
 from access import rules
 from accounts import devices as records
-from realtime import timers
 from chat import room_names
+from realtime import timers
 from realtime.connection import Connection
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,9 @@ local connections out of the room.
 """
 from __future__ import annotations
 
-from chat import moderation
+from chat import moderation, room_names
 from community import pages
 from realtime import protocol
-from chat import room_names
 from realtime.connection import Connection
 from realtime.protocol import FrameError
 

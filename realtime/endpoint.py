@@ -35,12 +35,11 @@ import tornado.websocket
 from tornado import gen, httputil
 from tornado.iostream import StreamClosedError
 
-from core import logs
-from accounts import sessions
 from access import rules
-from core import security_headers
-from events import model
+from accounts import sessions
+from core import logs, security_headers
 from core.i18n import LOCALES
+from events import model
 from realtime import compression, corking, protocol
 from realtime.tornado_internals import FrameProtocol, websocket_params
 
@@ -66,16 +65,16 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         # One parameter object for every socket (Tornado builds one per handler).
         self.params = websocket_params(protocol.HARD_FRAME_BYTES, COMPRESSION_OPTIONS)
 
-    def start_request(self, server_conn, request_conn) -> "Upgrade":
+    def start_request(self, server_conn, request_conn) -> Upgrade:
         return Upgrade(self, request_conn)
 
-    def run(self, up: "Upgrade") -> None:
+    def run(self, up: Upgrade) -> None:
         # The task lives as long as its socket (it reads the frames); asyncio
         # keeps only weak references to tasks, Tornado's IOLoop holds them
         # (as it does for its own handlers).
         gen.convert_yielded(self.accept(up))
 
-    async def accept(self, up: "Upgrade") -> None:
+    async def accept(self, up: Upgrade) -> None:
         """Authenticate and upgrade, or refuse; then read the socket's frames until it closes."""
         started = time.monotonic()
         try:
@@ -159,7 +158,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             raise Refused(403, "not a member of this event")
         return user, event, roles, session, admission == rules.WAIT
 
-    async def upgrade(self, up: "Upgrade", user: dict, event: dict, roles: dict,
+    async def upgrade(self, up: Upgrade, user: dict, event: dict, roles: dict,
                       session: dict, waiting: bool = False) -> FrameProtocol | None:
         """The 101 response and `Live.open`; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
@@ -197,7 +196,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         return ws
 
     @staticmethod
-    def _finish(up: "Upgrade", started: float, status: int) -> None:
+    def _finish(up: Upgrade, started: float, status: int) -> None:
         context = up.request.context
         logs.access(up.start_line.method, urlsplit(up.start_line.path).path, status,
                     time.monotonic() - started, getattr(context, "remote_ip", ""))

@@ -223,7 +223,7 @@ class Hub:
             owed, lacking = stream.settle(offset)
             for conn in list(self.channels.get(channel, ())):
                 if channel not in conn.recovering and (
-                        conn in lacking or owed is not None and conn.joined.get(channel, owed + 1) <= owed):
+                        conn in lacking or (owed is not None and conn.joined.get(channel, owed + 1) <= owed)):
                     conn.write_frame(frame)
                 else:
                     conn.deliver(channel, offset, frame)

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import secrets
+import socket
 import time
 
 from access import rules
-from chat import access
+from chat import access, room_names
 from events import model, view
 from realtime import protocol
-from chat import room_names
-from realtime.frames import text_frame
 from realtime.connection import Connection, encode
+from realtime.frames import text_frame
 from realtime.hub import Hub
 from realtime.protocol import FrameError
 from realtime.reads import ConnectReads

@@ -28,12 +28,11 @@ import time
 from access import roles as R
 from access import rules
 from accounts import users
-from chat import access, moderation
+from chat import access, moderation, room_names
 from community import pages as community_pages
 from realtime import protocol
-from chat import room_names
-from realtime.frames import text_frame
 from realtime.connection import Connection, encode
+from realtime.frames import text_frame
 from realtime.protocol import FrameError
 from storage import batching
 

@@ -27,13 +27,13 @@ import secrets
 import socket
 import time
 
-from accounts.users import as_id
 from access import rules
+from accounts.users import as_id
+from chat import room_names
 from events import audience, model
 from realtime import timers
-from chat import room_names
-from realtime.frames import text_frame
 from realtime.connection import Connection, encode
+from realtime.frames import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ import logging
 from bson import ObjectId
 
 from access import rules
+from chat import room_names
 from questions import store
 from questions.store import QuestionError
 from realtime import protocol
-from chat import room_names
 from realtime.connection import Connection
 from realtime.protocol import FrameError
 

@@ -14,7 +14,7 @@ answers was made, so no caller gets an answer older than its question.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 
 class TickBatch:

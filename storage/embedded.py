@@ -22,10 +22,9 @@ import time
 import mongomock
 import mongomock.store
 from bson import ObjectId
-from bson.codec_options import CodecOptions
 from mongomock.filtering import filter_applies
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 
 
 def _aware(doc):

@@ -27,7 +27,7 @@ from pymongo import errors
 from storage.embedded import EmbeddedClient
 
 log = logging.getLogger(__name__)
-CODEC = CodecOptions(tz_aware=True, tzinfo=datetime.timezone.utc)
+CODEC = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
 HEADER = struct.Struct("!I")
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -157,7 +157,7 @@ class SharedClient:
         self._pending: dict[int, asyncio.Future] = {}
         self._reading = None
 
-    def __getitem__(self, name) -> "SharedDatabase":
+    def __getitem__(self, name) -> SharedDatabase:
         return SharedDatabase(self, name)
 
     async def _connect(self):
@@ -237,10 +237,10 @@ class SharedDatabase:
         self.client = client
         self.name = name
 
-    def __getitem__(self, name) -> "SharedCollection":
+    def __getitem__(self, name) -> SharedCollection:
         return SharedCollection(self, name)
 
-    def __getattr__(self, name) -> "SharedCollection":
+    def __getattr__(self, name) -> SharedCollection:
         if name.startswith("_"):
             raise AttributeError(name)
         return self[name]
@@ -256,7 +256,7 @@ class SharedDatabase:
 
 
 class SharedCursor:
-    def __init__(self, coll: "SharedCollection", op: str, args, kwargs):
+    def __init__(self, coll: SharedCollection, op: str, args, kwargs):
         self._coll, self._op, self._args, self._kwargs = coll, op, args, kwargs
         self._modifiers: list = []
         self._items = None

@@ -77,7 +77,7 @@ class Cluster:
         self.ports = [self.port, self.port + 1]
         env = dict(os.environ, PROCESSES="2", REDIS_URL=self.redis.url, ARGON2_TIME_COST="1",
                    ARGON2_MEMORY_KIB="1024", LOG_FORMAT="json", TRUST_PROXY="true")
-        self.log = open(os.path.join(self.dir, "servers.log"), "w")
+        self.log = open(os.path.join(self.dir, "servers.log"), "w")  # noqa: SIM115 (closed in stop())
         self.servers = subprocess.Popen([sys.executable, "server.py", "--demo", "--port", str(self.port)],
                                         cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         for p in self.ports:

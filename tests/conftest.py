@@ -12,8 +12,8 @@ import secrets
 
 import pytest
 
-from core import config
 import server
+from core import config
 from tests.support import Browser, Factory
 
 CI = os.environ.get("CI", "").lower() == "true"

@@ -16,8 +16,8 @@ import secrets
 import pytest
 import tornado.httpserver
 
-from core import config
 import server
+from core import config
 from tests.servers import RedisServer, free_port
 
 

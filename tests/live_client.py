@@ -69,7 +69,7 @@ class LiveClient:
                 if frame is None:
                     break
                 got.append(frame)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return got
 

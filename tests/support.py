@@ -81,7 +81,7 @@ class Factory:
             ev["gate"]["mode"] = model.GATE_OPEN
         else:
             ev["gate"]["mode"] = model.GATE_AUTO
-            ev["gate"]["official_start"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+            ev["gate"]["official_start"] = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
         return await model.create_event(self.db, ev)
 
     async def user(self, email: str | None = None, locale: str = "en", platform_admin: bool = False,

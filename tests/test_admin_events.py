@@ -7,7 +7,7 @@ from bson import ObjectId
 from access import roles as R
 from tests.support import error_text
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DENIED = "You do not have permission for this action."
 
 

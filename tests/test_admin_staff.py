@@ -13,7 +13,7 @@ from accounts import users
 from tests.support import error_text
 from tests.test_admin_events import assert_refused, last_audit, person, snapshot
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 # --- staff ----------------------------------------------------------------------------------

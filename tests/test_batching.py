@@ -71,7 +71,7 @@ async def test_keyed_reads_ask_for_each_key_once():
 
 
 @pytest.mark.gen_test
-async def test_redis_commands_of_one_turn_go_as_one_pipeline(redis_server):  # noqa: F811
+async def test_redis_commands_of_one_turn_go_as_one_pipeline(redis_server):
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(redis_server.url)
@@ -95,7 +95,6 @@ async def test_connect_reads_answer_each_socket_with_its_own_live_session_and_ac
     import datetime
 
     from accounts.tokens import hash_token
-
     from core.clock import utcnow
     from realtime.reads import ConnectReads
 
@@ -122,8 +121,8 @@ async def test_roles_and_sanctions_read_together_equal_the_single_reads(db):
     from bson import ObjectId
 
     from access import roles as R
-    from core.clock import utcnow
     from chat import moderation
+    from core.clock import utcnow
 
     space, event, other_event = ObjectId(), ObjectId(), ObjectId()
     admin = {"_id": ObjectId(), "platform_admin": True}

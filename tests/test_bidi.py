@@ -10,12 +10,11 @@ import io
 import pytest
 
 from access import roles as R
-from events import staffing
-from accounts import users
-from accounts import preferences
+from accounts import preferences, users
 from attendees import csv_import, registry
 from community import pages
 from core.text import BIDI_CONTROLS, strip_bidi
+from events import staffing
 from questions import store as questions
 from tests.test_questions import ask, connect, with_schedule
 from tests.test_realtime import two_in_room

@@ -4,9 +4,8 @@ import asyncio
 import pytest
 
 from access import roles as R
-from chat import store
+from chat import room_names, store
 from events import view
-from chat import room_names
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded
 

@@ -1,11 +1,11 @@
 """In Chromium: a community page and its live discussion, the support page, and the admin list."""
 import pytest
 
-from access import roles as R
 import server
+from access import roles as R
+from chat import room_names
 from community import pages
 from events import control, view
-from chat import room_names
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_browser_pip import PLAYER, PlayerPage, open_event, player_facts, watching
 from tests.test_realtime import live, person, seeded

@@ -98,11 +98,13 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
     await joined(a, public)
     async with chromium() as chrome:
         page = await signed_in_page(chrome, base_url, moderator["login"], factory.PASSWORD)
-        dialogs = []
+        dialogs, accepting = [], set()
 
         def on_dialog(dialog):
             dialogs.append(dialog.message)
-            asyncio.ensure_future(dialog.accept())
+            task = asyncio.ensure_future(dialog.accept())
+            accepting.add(task)
+            task.add_done_callback(accepting.discard)
         page.on("dialog", on_dialog)
         await page.goto(base_url + console_path(event))
         # A moderator serves every language's public room.

@@ -12,9 +12,9 @@ import io
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from media import image_store
 from access import roles as R
 from events import control, view
+from media import image_store
 from tests.browser import chromium, screenshot, signed_in_page
 
 COLOURS = {"ru": (31, 95, 191), "en": (27, 122, 61), "de": (138, 90, 0)}

@@ -15,7 +15,7 @@ from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_questions import with_schedule
 from tests.test_realtime import seeded
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 async def waiting_for_state(page) -> None:
@@ -52,7 +52,7 @@ async def test_two_waiting_attendees_are_let_in_when_the_admin_opens_the_gate(
         await control_page.click("#gate-open")
         clicked = asyncio.get_running_loop().time()
         await control_page.wait_for_selector("#gate-open[aria-pressed=true]")
-        for loc, page in pages.items():
+        for page in pages.values():
             # The page went to the event by itself (a random delay of up to 1 s included).
             await page.wait_for_selector("#event", timeout=3000)
             assert page.url == base_url + path

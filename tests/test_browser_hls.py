@@ -12,8 +12,8 @@ import re
 import pytest
 import tornado.web
 
-from access import roles as R
 import server
+from access import roles as R
 from events import control, view
 from tests import hls_stream
 from tests.browser import chromium, screenshot, signed_in_page
@@ -191,8 +191,8 @@ async def test_a_stream_that_cannot_be_played_says_so_and_recovers(
         await screenshot(page, "event-hls-error-ru-phone")
         # It tries again by itself, with a pause in between.
         tries = len(broadcaster.seen(r"live\.m3u8$"))
-        await page.wait_for_function(f"n => performance.getEntriesByType('resource')"
-                                     f".filter(e => e.name.endsWith('/ru/live.m3u8')).length > n", arg=tries,
+        await page.wait_for_function("n => performance.getEntriesByType('resource')"
+                                     ".filter(e => e.name.endsWith('/ru/live.m3u8')).length > n", arg=tries,
                                      timeout=15000)
         # The stream comes back: the notice goes and the broadcast plays, as the viewer asked.
         broadcaster.available = True

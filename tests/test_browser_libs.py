@@ -79,7 +79,7 @@ def test_a_tampered_tarball_is_refused_and_nothing_is_written(tmp_path, installe
 
 def test_a_tarball_without_the_named_file_is_refused(tmp_path):
     odd = tarball({"package/LICENSE": b"x"})
-    with pytest.raises(browser_libs.SetupError, match="has no package/dist/hls.min.js"):
+    with pytest.raises(browser_libs.SetupError, match=r"has no package/dist/hls\.min\.js"):
         browser_libs.install([package(odd)], str(tmp_path / "vendor"), fetch=lambda url: odd, log=lambda *_: None)
     assert not (tmp_path / "vendor").exists()
 

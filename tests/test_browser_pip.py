@@ -8,8 +8,8 @@ frame and on the iframe element must survive going to the profile and to
 import pytest
 import tornado.web
 
-from access import roles as R
 import server
+from access import roles as R
 from events import view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import seeded

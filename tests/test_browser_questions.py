@@ -10,7 +10,7 @@ from events import control, view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 XSS = "<img src=x onerror=window.__xss=1>"
 
 

@@ -55,7 +55,7 @@ async def test_attendee_takes_a_timed_quiz_and_the_admin_sees_the_score(factory,
         await page.wait_for_selector(f'form[action="{path}/quizzes/{quiz["_id"]}/start"]')
         assert await page.locator(".quiz-choice").count() == 0   # no questions before the start
         await screenshot(page, "quiz-start-ru-phone")
-        await page.click(f'form[action$="/start"] button')
+        await page.click('form[action$="/start"] button')
         await page.wait_for_selector("#quiz-clock")
 
         # The countdown runs on the page, from the server's 2:00.
@@ -95,7 +95,7 @@ async def test_attendee_takes_a_timed_quiz_and_the_admin_sees_the_score(factory,
         # Dana reads Hebrew, answers one question and lets the clock run out: the page sends it by itself.
         other = await signed_in_page(chrome, base_url, dana["login"], factory.PASSWORD, width=375)
         await other.goto(f"{base_url}{path}/quizzes/{quiz['_id']}")
-        await other.click(f'form[action$="/start"] button')
+        await other.click('form[action$="/start"] button')
         await other.wait_for_selector("#quiz-clock")
         assert await other.get_attribute("html", "dir") == "rtl"
         attempt = await db.quiz_attempts.find_one({"user_id": dana["_id"]})

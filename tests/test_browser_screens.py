@@ -12,10 +12,10 @@ import os
 import pytest
 import tornado.web
 
-from app import demo
 import server
-from events import model
+from app import demo
 from core.i18n import LOCALES
+from events import model
 from tests.browser import ARTIFACTS, chromium
 
 WIDTHS = (375, 1280)
@@ -25,7 +25,7 @@ PLAYER_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Broadca
 font:600 1.2rem system-ui}</style></head><body><div>&#9654; Live</div></body></html>"""
 
 # Problems found on a page: each is "what: which element".
-CHECKS = """() => {
+CHECKS = r"""() => {
   const out = [];
   const name = el => (el.getAttribute('aria-label') || el.getAttribute('title') ||
                       (el.getAttribute('aria-labelledby') && document.getElementById(el.getAttribute('aria-labelledby'))

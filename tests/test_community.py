@@ -2,12 +2,13 @@
 import re
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from access import roles as R
+from chat import room_names
 from community import pages
 from community.render import body_html
 from events import control, view
-from chat import room_names
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_realtime import live, person, seeded
@@ -327,8 +328,9 @@ async def test_discussion_rooms_follow_the_page(factory, browser, base_url, db, 
     # ... and a stranger cannot even connect to this event.
     stranger = browser()
     await stranger.sign_in((await factory.user())["login"], factory.PASSWORD)
-    with pytest.raises(Exception):
+    with pytest.raises(HTTPClientError) as refused:
         await LiveClient.connect(base_url, stranger, event["_id"])
+    assert refused.value.code == 403
     assert await db.messages.count_documents({}) == before
 
     # Staff close the open discussion: members are told at once and sends are refused.
@@ -399,7 +401,7 @@ async def test_moderators_see_and_moderate_discussions(factory, browser, base_ur
     await m.send({"type": "rooms", "ref": "r"})
     listed = {x["room"]: x for x in (await m.expect("rooms", ref="r"))["rooms"]}
     assert room in listed and listed[room]["kind"] == "com" and listed[room]["locale"] is None
-    assert list(listed)[0] == room   # community discussions come first
+    assert next(iter(listed)) == room   # community discussions come first
     assert len([r for r in listed if ":com:" in r]) == 1   # the one switched off is not listed
     await c.send({"type": "rooms", "ref": "r"})
     assert room not in {x["room"] for x in (await c.expect("rooms", ref="r"))["rooms"]}

@@ -9,7 +9,7 @@ from access import roles as R
 from events import model
 from tests.support import error_text
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def control_path(event) -> str:

@@ -5,9 +5,9 @@ import secrets
 
 import pytest
 
-from core import config
 from access import roles as R
 from attendees import csv_import, registry
+from core import config
 from tests.support import error_text
 
 MAX_ROWS = 40
@@ -140,13 +140,13 @@ async def test_row_errors_are_shown_and_only_valid_rows_import(browser, factory,
     event = await factory.event(locales=("ru", "en"))
     await registry.register(db, event, email="already@example.org")
     b, _ = await staff_browser(browser, factory, event)
-    data = ("email,name,locale\n"
-            "good@example.org,Good,en\n"          # row 2
-            "not-an-email,Bad,en\n"               # row 3
-            "Good@Example.org,Twin,en\n"          # row 4: same as row 2
-            "already@example.org,Old,ru\n"        # row 5
-            "lang@example.org,Lang,de\n"          # row 6: de is not an event language
-            "fine@example.org,Fine,\n").encode()  # row 7
+    data = (b"email,name,locale\n"
+            b"good@example.org,Good,en\n"          # row 2
+            b"not-an-email,Bad,en\n"               # row 3
+            b"Good@Example.org,Twin,en\n"          # row 4: same as row 2
+            b"already@example.org,Old,ru\n"        # row 5
+            b"lang@example.org,Lang,de\n"          # row 6: de is not an event language
+            b"fine@example.org,Fine,\n")  # row 7
     where = preview_path(await upload(b, event, data))
     doc = await db.imports.find_one({})
     assert (doc["total"], doc["valid"], doc["invalid"]) == (6, 2, 4)

@@ -10,8 +10,8 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from realtime import protocol
 from chat import room_names
+from realtime import protocol
 from tests.cluster import Cluster
 from tests.live_client import LiveClient
 from tests.support import Browser
@@ -42,7 +42,7 @@ class Shared:
     def __init__(self, chatters_until: float):
         self.acked: dict[str, int] = {}
         self.stop_sending_at = chatters_until
-        self.chatters: list["Chatter"] = []
+        self.chatters: list[Chatter] = []
 
     def pending(self) -> int:
         return sum(len(c.unacked) for c in self.chatters)
@@ -119,7 +119,7 @@ class Chatter:
                 next_send += SEND_EVERY
             try:
                 frame = await self.client.next(max(0.05, min(next_send - loop.time(), 0.25)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if frame is None:
                 self.closes.append(self.client.conn.close_code)

@@ -6,9 +6,9 @@ import pytest
 
 from access import roles as R
 from events import control, model
-from tests.support import translated, error_text
+from tests.support import error_text, translated
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def page_path(space, event) -> str:

@@ -13,8 +13,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from access import roles as R
-from events import control
 from chat import room_names
+from events import control
 from tests.live_client import LiveClient
 from tests.test_moderation import joined
 from tests.test_realtime import live, person, seeded
@@ -25,7 +25,7 @@ WAITING_KEYS = {"waiting", "gate", "broadcast", "day_open"}
 async def closed_event(factory):
     """Slides in every language, broadcast on, the gate closed until tomorrow (automatic)."""
     event = await seeded(factory)
-    tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    tomorrow = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
     await factory.db.events.update_one({"_id": event["_id"]}, {"$set": {
         "gate.mode": "auto", "gate.official_start": tomorrow, "broadcast.on": True}})
     return await factory.db.events.find_one({"_id": event["_id"]})

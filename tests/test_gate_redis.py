@@ -3,8 +3,8 @@ conversation reach connections on the other instance."""
 import pytest
 
 from access import roles as R
-from events import control
 from chat import room_names
+from events import control
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_gate import closed_event

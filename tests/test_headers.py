@@ -14,12 +14,11 @@ import pytest
 import tornado.httpserver
 import tornado.web
 
-from core import config
 from access import roles as R
-from app import routes
 from admin.outbox_pages import HTML_POLICY
+from app import routes
 from community import pages
-from core import security_headers
+from core import config, security_headers
 from events import broadcast
 from handlers.base import BaseHandler
 from tests.test_quizzes import make_quiz

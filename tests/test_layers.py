@@ -84,7 +84,7 @@ def import_violations(source: str, path: pathlib.Path) -> list[str]:
     rank = LAYERS.get(own)
     out = []
     for name, line in sorted(imported(ast.parse(source), path), key=lambda found: found[1]):
-        if name == own or name not in LAYERS and not (ROOT / name).is_dir():
+        if name == own or (name not in LAYERS and not (ROOT / name).is_dir()):
             continue
         where = f"{path.relative_to(ROOT)}:{line}"
         if name not in LAYERS:

@@ -13,9 +13,9 @@ import secrets
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import config
 from access import roles as R
 from attendees import registry
+from core import config
 from mailings import signin_mailing
 from mailings.mailer import Mailer
 from tests.servers import free_port

@@ -7,8 +7,8 @@ import pytest
 
 from access import roles as R
 from accounts import tokens
-from core.clock import utcnow
 from attendees import registry
+from core.clock import utcnow
 from mailings import signin_mailing
 from mailings.messages import HIDDEN
 from realtime import timers

@@ -6,11 +6,11 @@ import pytest
 from bson import ObjectId
 
 from access import roles as R
-from events import control
 from chat import room_names
+from events import control
+from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_realtime import live, person, seeded
-from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 
 
 async def joined(client, *rooms):
@@ -303,7 +303,7 @@ class TestAcrossInstances:
 
     @pytest.mark.gen_test(timeout=40)
     async def test_ban_reaches_the_other_instance_and_takes_user_out_of_chat(
-            self, factory, browser, base_url, other, services, db):  # noqa: F811
+            self, factory, browser, base_url, other, services, db):
         event = await seeded(factory)
         admin = await factory.member(R.EVENT_ADMIN, event=event)
         att, ab = await person(factory, browser, event, locale="ru")
@@ -348,7 +348,7 @@ class TestAcrossInstances:
 
     @pytest.mark.gen_test(timeout=40)
     async def test_slow_mode_holds_across_instances_for_one_user(
-            self, factory, browser, base_url, other, db):  # noqa: F811
+            self, factory, browser, base_url, other, db):
         event = await seeded(factory)
         _, ab = await person(factory, browser, event, locale="ru")
         _, cb = await person(factory, browser, event, role=R.COMMENTATOR, locale="ru", locales=["ru"])

@@ -10,8 +10,8 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from core import security_headers
 from chat import room_names
+from core import security_headers
 from tests.cluster import Cluster
 from tests.live_client import LiveClient
 from tests.support import Browser
@@ -169,7 +169,7 @@ class Receiver:
                         if len(self.seen) >= want:
                             client.close()
                             return
-            except (asyncio.TimeoutError, ConnectionError, WebSocketClosedError, StreamClosedError):
+            except (TimeoutError, ConnectionError, WebSocketClosedError, StreamClosedError):
                 pass  # the process went away: reconnect and resume
             self.reconnects += 1
 
@@ -218,7 +218,7 @@ async def test_killed_process_mid_burst_loses_and_duplicates_nothing(cluster):
     unacked_at_kill = len([t for t in texts[:40] if t not in sender.acked])
     try:
         await sender.send_all(texts[:40])
-    except (ConnectionError, asyncio.TimeoutError, WebSocketClosedError, StreamClosedError):
+    except (TimeoutError, ConnectionError, WebSocketClosedError, StreamClosedError):
         pass  # expected: its process is gone
     await sender.connect()
     await sender.send_all(texts)

@@ -54,6 +54,7 @@ def redis_server():
 @pytest.fixture
 def settings(redis_server):
     import secrets
+
     from core import config
     return config.from_env(mongodb_db=f"livehall_test_{secrets.token_hex(4)}", argon2_time_cost=1,
                            argon2_memory_kib=1024, log_format="text", redis_url=redis_server.url)

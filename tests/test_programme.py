@@ -12,7 +12,7 @@ from access import roles as R
 from events import control, view
 from tests.support import translated
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 SCHEDULE = [
     {"id": "s1", "day_id": "d1", "title": {"ru": "Открытие", "en": "Opening, day one"}, "speaker": "Anna",

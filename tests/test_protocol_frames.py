@@ -5,8 +5,8 @@ import re
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from realtime import protocol
 from chat import room_names
+from realtime import protocol
 from realtime.tornado_internals import write_raw_text_frame
 from tests.test_realtime import live, person, seeded, two_in_room
 

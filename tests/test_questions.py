@@ -7,14 +7,14 @@ import pytest
 from bson import ObjectId
 
 from access import roles as R
-from questions import store
 from chat import room_names
+from questions import store
 from tests.test_realtime import live, person, seeded
 
 
 async def with_schedule(factory, locales=("ru", "en", "de")):
     event = await seeded(factory, locales)
-    start = datetime.datetime(2026, 12, 1, 9, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2026, 12, 1, 9, tzinfo=datetime.UTC)
     schedule = [{"id": f"s{i}", "day_id": "d1", "starts_at": start + datetime.timedelta(hours=i),
                  "ends_at": start + datetime.timedelta(hours=i, minutes=45),
                  "title": {loc: f"Talk {i} [{loc}]" for loc in locales}, "speaker": f"Speaker {i}"}
@@ -220,7 +220,7 @@ async def test_hostile_question_frames_get_errors_and_change_nothing(factory, br
     foreign = await db.questions.insert_one({
         "event_id": other_event["_id"], "item_id": "s1", "user_id": ObjectId(), "name": "X",
         "locale": "ru", "text": "elsewhere", "client_id": "f", "status": "approved", "version": 1,
-        "voters": [], "votes": 0, "created_at": datetime.datetime.now(datetime.timezone.utc)})
+        "voters": [], "votes": 0, "created_at": datetime.datetime.now(datetime.UTC)})
     before = await snapshot(db)
     rooms_before = await db.rooms.count_documents({})
 

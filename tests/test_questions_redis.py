@@ -5,10 +5,10 @@ import pytest
 
 from access import roles as R
 from chat import room_names
+from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_questions import ask, with_schedule
 from tests.test_realtime import person
-from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 
 
 async def on(base_url, factory, browser, event, role=R.ATTENDEE, locale="ru"):
@@ -29,7 +29,7 @@ async def subscribed(redis, channel: str, processes: int) -> None:
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_questions_cross_instances(factory, browser, base_url, other, services):  # noqa: F811
+async def test_questions_cross_instances(factory, browser, base_url, other, services):
     event = await with_schedule(factory)
     asker_a = await on(base_url, factory, browser, event)
     moderator_a = await on(base_url, factory, browser, event, role=R.MODERATOR, locale="en")

@@ -4,11 +4,10 @@ import json
 
 import pytest
 from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketClosedError
 
 from access import roles as R
-from events import control
 from chat import room_names
+from events import control
 from realtime.connection import Connection
 from tests.live_client import LiveClient
 
@@ -243,7 +242,7 @@ async def test_a_broadcast_is_framed_once_per_locale_not_once_per_socket(factory
     for client in clients:
         await client.expect("state")
     by_locale = {}
-    for locale, ident, frame in written:
+    for locale, ident, _frame in written:
         by_locale.setdefault(locale, set()).add(ident)
     assert len(written) == 5
     assert {loc: len(ids) for loc, ids in by_locale.items()} == {"ru": 1, "de": 1}

@@ -5,10 +5,10 @@ import asyncio
 import pytest
 
 from access import roles as R
-from events import control
 from chat import room_names
-from tests.live_client import LiveClient
+from events import control
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
+from tests.live_client import LiveClient
 from tests.test_realtime import person, seeded
 
 

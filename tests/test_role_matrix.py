@@ -10,9 +10,9 @@ import pytest
 from bson import ObjectId
 
 from access import roles as R
-from app import routes
-from admin.staff_base import StaffHandler
 from access.permissions import ROLE_PERMISSIONS, granted
+from admin.staff_base import StaffHandler
+from app import routes
 
 # Every role of the permission table, and a signed-in visitor with none.
 ROLES = tuple(ROLE_PERMISSIONS) + ("nobody",)

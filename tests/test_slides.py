@@ -8,10 +8,10 @@ import secrets
 import pytest
 from PIL import Image
 
-from core import config
 from access import roles as R
-from tests.test_control import signed_in
+from core import config
 from tests.support import error_text
+from tests.test_control import signed_in
 
 
 @pytest.fixture

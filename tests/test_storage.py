@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from mongo_indexes import INDEXES, ensure_indexes
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.mark.gen_test

@@ -3,7 +3,7 @@
 import pytest
 
 from storage.shared import SharedClient, StoreServer
-from tests.test_storage import *  # noqa: F401,F403  (the same contract tests)
+from tests.test_storage import *  # noqa: F403  (the same contract tests)
 
 
 @pytest.fixture

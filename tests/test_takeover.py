@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 
 from access import roles as R
 from core.clock import utcnow
-from mailings import signin_mailing
 from core.i18n import LOCALES
+from mailings import signin_mailing
 from mailings.mailer import Mailer
 from realtime import timers
 from tests.servers import free_port

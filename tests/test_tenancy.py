@@ -32,7 +32,6 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from access import roles as R
-from events import staffing
 from accounts import users
 from admin import dashboard as admin_dashboard
 from admin import events as admin_events
@@ -40,14 +39,13 @@ from admin import slides as admin_slides
 from admin import staff as admin_staff
 from admin.staff_base import StaffHandler
 from attendees import csv_import, registry
-from mailings import signin_mailing
-from chat import moderation
+from chat import moderation, room_names
 from chat import store as chat_store
 from community import pages
-from events import control, decks, editing, spaces
+from events import control, decks, editing, spaces, staffing
+from mailings import signin_mailing
 from questions import store as questions
 from quizzes import authoring, taking
-from chat import room_names
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -270,7 +268,7 @@ def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> li
     out = []
     for combo in itertools.product(*choices):
         values = dict(zip(names, combo))
-        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], pattern)
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m, values=values: values[m.group(1)], pattern)
         out.append((path.replace("\\.", ".").rstrip("$"), values))
     return out
 

@@ -245,7 +245,7 @@ def uses_in(node, inherited: frozenset, imports: dict, tornado_bases: dict, fore
     elif isinstance(node, ast.Attribute) and private(node.attr):
         owner = node.value
         name = dotted(owner)
-        on_self = isinstance(owner, ast.Name) and owner.id in ("self", "cls") or (
+        on_self = (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) or (
             isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super")
         if name and name.split(".")[0] in imports:
             yield node, f"{name}.{node.attr}"
