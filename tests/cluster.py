@@ -15,6 +15,10 @@ import urllib.request
 import pytest
 
 from tests.servers import RedisServer, free_port, free_port_pair
+from tests.support import Browser
+
+# The demo's accounts share one password (server.py --demo).
+PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-livehall")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,3 +111,17 @@ class Cluster:
         self.log.close()
         self.redis.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two server processes behind a real nginx, shared by a test module."""
+    c = Cluster()
+    yield c
+    c.stop()
+
+
+async def signed_in(cluster, login):
+    b = Browser(cluster.url)
+    await b.sign_in(login, PASSWORD)
+    return b

@@ -11,6 +11,7 @@ import os
 import secrets
 
 import pytest
+import tornado.httpserver
 
 import server
 from core import config
@@ -60,6 +61,16 @@ def db(services):
 @pytest.fixture
 def app(services):
     return server.make_app(services)
+
+
+@pytest.fixture
+def http_server(request, io_loop, _unused_port, app, settings):
+    """The test server as `server.serve` builds it: X-Forwarded-* believed only with TRUST_PROXY."""
+    server = tornado.httpserver.HTTPServer(app, xheaders=settings.trust_proxy)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections)
 
 
 @pytest.fixture

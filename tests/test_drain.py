@@ -12,28 +12,13 @@ from tornado.websocket import WebSocketClosedError
 
 from chat import room_names
 from realtime import protocol
-from tests.cluster import Cluster
+from tests.cluster import PASSWORD, Cluster, cluster, signed_in  # noqa: F401 (the fixture)
 from tests.live_client import LiveClient
-from tests.support import Browser
 
-PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-livehall")
 CLIENTS = 30
 SEND_EVERY = 0.5        # seconds between one client's messages (the rate limit allows 5 a second)
 GONE = (ConnectionError, OSError, HTTPClientError, WebSocketClosedError, StreamClosedError,
         asyncio.TimeoutError)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster()
-    yield c
-    c.stop()
-
-
-async def signed_in(cluster, login):
-    b = Browser(cluster.url)
-    await b.sign_in(login, PASSWORD)
-    return b
 
 
 class Shared:

@@ -10,14 +10,12 @@ import asyncio
 import datetime
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from access import roles as R
 from chat import room_names
 from events import control
-from tests.live_client import LiveClient
 from tests.test_moderation import joined
-from tests.test_realtime import live, person, seeded
+from tests.test_realtime import assert_outsider_refused, live, person, seeded
 
 WAITING_KEYS = {"waiting", "gate", "broadcast", "day_open"}
 
@@ -106,12 +104,7 @@ async def test_staff_enter_early_and_outsiders_are_still_refused(factory, browse
         client, welcome, state = await live(base_url, b, event)
         assert "waiting" not in welcome and state["state"]["slides"]["total"] == 3, role
         client.close()
-    outsider = await factory.user()
-    ob = browser()
-    await ob.sign_in(outsider["login"], factory.PASSWORD)
-    with pytest.raises(HTTPClientError) as exc:
-        await LiveClient.connect(base_url, ob, event["_id"])
-    assert exc.value.code == 403
+    await assert_outsider_refused(factory, browser, base_url, event)
 
 
 # --- the LIVE banner's viewer count ------------------------------------------------------

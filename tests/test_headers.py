@@ -11,8 +11,6 @@ import secrets
 
 import httpx
 import pytest
-import tornado.httpserver
-import tornado.web
 
 from access import roles as R
 from admin.outbox_pages import HTML_POLICY
@@ -27,16 +25,6 @@ TOKEN_PAGES = ("SigninLinkHandler", "ResetPasswordHandler")
 NO_REFERRER = TOKEN_PAGES + ("EventOutboxHandler", "EventOutboxEntryHandler", "EventOutboxHtmlHandler",
                              "PlatformOutboxHandler", "PlatformOutboxEntryHandler", "PlatformOutboxHtmlHandler")
 WIDGET_ORIGIN = "https://stream.example.org"
-
-
-@pytest.fixture
-def http_server(request, io_loop, _unused_port, app, settings):
-    """The test server as `server.serve` builds it: X-Forwarded-* believed only with TRUST_PROXY."""
-    server = tornado.httpserver.HTTPServer(app, xheaders=settings.trust_proxy)
-    server.add_socket(_unused_port[0])
-    yield server
-    server.stop()
-    io_loop.run_sync(server.close_all_connections)
 
 
 class Broken(BaseHandler):

@@ -3,7 +3,6 @@ import os
 import secrets
 
 import pytest
-import tornado.httpserver
 
 from core import config
 from handlers.ops import bearer_matches, loopback
@@ -16,16 +15,6 @@ def make_settings(**overrides):
     return config.from_env(mongodb_db=f"livehall_test_{secrets.token_hex(4)}", argon2_time_cost=1,
                            argon2_memory_kib=1024, log_format="text", smtp_host="",
                            redis_url=os.environ.get("TEST_REDIS_URL", ""), **overrides)
-
-
-@pytest.fixture
-def http_server(request, io_loop, _unused_port, app, settings):
-    """The test server as `server.serve` builds it: X-Forwarded-* believed only with TRUST_PROXY."""
-    server = tornado.httpserver.HTTPServer(app, xheaders=settings.trust_proxy)
-    server.add_socket(_unused_port[0])
-    yield server
-    server.stop()
-    io_loop.run_sync(server.close_all_connections)
 
 
 def refused(r) -> bool:

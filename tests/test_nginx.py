@@ -12,24 +12,9 @@ from tornado.websocket import WebSocketClosedError
 
 from chat import room_names
 from core import security_headers
-from tests.cluster import Cluster
+from tests.cluster import PASSWORD, Cluster, cluster, signed_in  # noqa: F401 (the fixture)
 from tests.live_client import LiveClient
 from tests.support import Browser
-
-PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-livehall")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster()
-    yield c
-    c.stop()
-
-
-async def signed_in(cluster, login):
-    b = Browser(cluster.url)
-    await b.sign_in(login, PASSWORD)
-    return b
 
 
 async def open_event(cluster):

@@ -72,6 +72,11 @@ async def test_refused_without_session_foreign_origin_or_membership(factory, bro
     with pytest.raises(HTTPClientError) as exc:
         await LiveClient.connect(base_url, b, event["_id"], origin="http://evil.example")
     assert exc.value.code == 403
+    await assert_outsider_refused(factory, browser, base_url, event)
+
+
+async def assert_outsider_refused(factory, browser, base_url, event) -> None:
+    """Someone signed in but not of the event gets no socket (403)."""
     outsider = await factory.user()
     ob = browser()
     await ob.sign_in(outsider["login"], factory.PASSWORD)

@@ -377,6 +377,17 @@ async def test_registering_tells_staff_nothing_about_an_account_elsewhere(browse
     assert after == before
 
 
+async def answers_for_both(staff, db, post_url: str, page_url: str, form: dict, action: str) -> dict:
+    """Post `form` for an address with an account elsewhere and for a fresh one: their flash and audit."""
+    seen = {}
+    for email in ("known@example.org", "fresh@example.org"):
+        r = await staff.post(post_url, {"email": email, **form})
+        assert r.status_code == 302, r.text[:500]
+        seen[email] = (same_shape(flash_of((await staff.get(page_url)).text), email),
+                       same_shape(repr(audit_view(await last_audit(db, action))), email))
+    return seen
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_granting_a_role_tells_staff_nothing_about_an_account_elsewhere(browser, factory, db):
     event = await factory.event(locales=("en", "ru"))
@@ -384,14 +395,9 @@ async def test_granting_a_role_tells_staff_nothing_about_an_account_elsewhere(br
     await an_account_elsewhere(db, factory, "known@example.org")
     before = await db.users.find_one({"email": "known@example.org"})
     url = f"/admin/events/{event['_id']}/staff"
-    answers, audits = {}, {}
-    for email in ("known@example.org", "fresh@example.org"):
-        r = await staff.post(url, {"email": email, "name": "Helper", "role": R.COMMENTATOR, "locales": ["ru"]})
-        assert r.status_code == 302
-        answers[email] = same_shape(flash_of((await staff.get(url)).text), email)
-        audits[email] = same_shape(repr(audit_view(await last_audit(db, "staff_grant"))), email)
-    assert answers["known@example.org"] == answers["fresh@example.org"]
-    assert audits["known@example.org"] == audits["fresh@example.org"]
+    seen = await answers_for_both(staff, db, url, url, {"name": "Helper", "role": R.COMMENTATOR, "locales": ["ru"]},
+                                  "staff_grant")
+    assert seen["known@example.org"] == seen["fresh@example.org"]
     page = (await staff.get(url)).text
     assert same_shape(row_of(page, "known@example.org"), "known@example.org") == \
         same_shape(row_of(page, "fresh@example.org"), "fresh@example.org")
@@ -406,14 +412,8 @@ async def test_adding_a_space_admin_tells_nothing_about_an_account_elsewhere(bro
     await an_account_elsewhere(db, factory, "known@example.org")
     before = await db.users.find_one({"email": "known@example.org"})
     url = f"/admin/spaces/{space['_id']}"
-    answers, audits = {}, {}
-    for email in ("known@example.org", "fresh@example.org"):
-        r = await staff.post(url + "/admins", {"email": email, "name": "Helper"})
-        assert r.status_code == 302, r.text[:500]
-        answers[email] = same_shape(flash_of((await staff.get(url)).text), email)
-        audits[email] = same_shape(repr(audit_view(await last_audit(db, "space_admin_add"))), email)
-    assert answers["known@example.org"] == answers["fresh@example.org"]
-    assert audits["known@example.org"] == audits["fresh@example.org"]
+    seen = await answers_for_both(staff, db, url + "/admins", url, {"name": "Helper"}, "space_admin_add")
+    assert seen["known@example.org"] == seen["fresh@example.org"]
     assert await db.users.find_one({"email": "known@example.org"}) == before
 
 
