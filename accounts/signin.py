@@ -21,6 +21,7 @@ import math
 from accounts import sessions, tokens, users
 from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from accounts.throttle import Throttle
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import N_
 
@@ -66,7 +67,7 @@ def normalize_identifier(raw: str) -> str:
     return raw.lower()
 
 
-def account_key(identifier: str, user: dict | None) -> str:
+def account_key(identifier: str, user: AccountDoc | None) -> str:
     return user["email"] if user else normalize_identifier(identifier)
 
 
@@ -124,7 +125,7 @@ def check_new_password(new: str, confirm: str) -> None:
         raise PasswordProblem(N_("The two new passwords do not match."))
 
 
-async def change_password(db, hasher, account_throttle: Throttle, user: dict, current: str,
+async def change_password(db, hasher, account_throttle: Throttle, user: AccountDoc, current: str,
                           new: str, confirm: str, keep_session: str | None) -> int:
     """Verify the current password, set the new one and sign out other devices.
 

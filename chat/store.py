@@ -24,6 +24,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from accounts.users import AccountDoc
 from core.clock import utcnow
 
 TEXT, DELETE = "text", "delete"
@@ -62,7 +63,7 @@ async def _next_offset(db, room: str) -> dict:
         upsert=True, return_document=ReturnDocument.AFTER)
 
 
-async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str,
+async def post(db, *, room: str, event_id: str, user: AccountDoc, role: str, text: str,
                client_id: str) -> tuple[dict, bool]:
     """Store a message; returns (message, created).  created is False for a retry."""
     existing = await db.messages.find_one({"room": room, "user_id": user["_id"], "client_id": client_id})
@@ -83,7 +84,7 @@ async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str
     return doc, True
 
 
-async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
+async def delete(db, *, room: str, offset: int, actor: AccountDoc) -> dict | None:
     """Mark a message deleted and append the deletion to the stream; None if unknown."""
     target = await db.messages.find_one_and_update(
         {"room": room, "offset": offset, "kind": TEXT, "deleted": False},

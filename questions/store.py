@@ -33,6 +33,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.text import strip_bidi
 
@@ -96,7 +97,7 @@ async def item_exists(db, event_id: ObjectId, item: str) -> bool:
 
 # --- changes -------------------------------------------------------------------
 
-async def ask(db, *, event_id: ObjectId, item, user: dict, locale: str, text, client) -> tuple[dict, bool]:
+async def ask(db, *, event_id: ObjectId, item, user: AccountDoc, locale: str, text, client) -> tuple[dict, bool]:
     """Store a pending question; returns (question, created).  created is False for a retry."""
     item = item_id(item)
     text = clean_text(text)
@@ -155,7 +156,7 @@ async def vote(db, *, event_id: ObjectId, question, user_id: ObjectId,
     return doc, False
 
 
-async def moderate(db, *, event_id: ObjectId, question, status, actor: dict,
+async def moderate(db, *, event_id: ObjectId, question, status, actor: AccountDoc,
                    moderator: bool, speaker: bool) -> tuple[dict, bool]:
     """Set a question's status; returns (question, changed).
 

@@ -24,11 +24,12 @@ import copy
 import re
 
 from access import audit
-from accounts.users import as_id
+from accounts.users import AccountDoc, as_id
 from core.clock import utcnow
 from core.i18n import LOCALE_NAMES, N_
 from events import model
 from events.editing import EditError, clean_texts
+from events.model import EventDoc
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 STATUSES = (DRAFT, OPEN, CLOSED)
@@ -107,7 +108,7 @@ def _required_text(values, event, max_length, field, message, **params) -> dict:
     return texts
 
 
-def clean_question(event: dict, number: int, raw: dict, taken: set) -> dict:
+def clean_question(event: EventDoc, number: int, raw: dict, taken: set) -> dict:
     """One question from `{id, kind, text{}, options[{id, text{}, correct}]}`; `number` counts from 1."""
     field = f"q-{number - 1}"
     kind = raw.get("kind")
@@ -142,7 +143,7 @@ def clean_question(event: dict, number: int, raw: dict, taken: set) -> dict:
             "correct": correct}
 
 
-def clean(event: dict, *, title: dict, intro: dict, time_limit_seconds, questions: list[dict]) -> dict:
+def clean(event: EventDoc, *, title: dict, intro: dict, time_limit_seconds, questions: list[dict]) -> dict:
     """The stored fields of a quiz from what the form sent, or EditError."""
     fields = {
         "title": clean_texts(title, event["locales"], model.MAX_TITLE, "title", event["default_locale"]),
@@ -161,7 +162,7 @@ def clean(event: dict, *, title: dict, intro: dict, time_limit_seconds, question
 
 # --- writing ------------------------------------------------------------------
 
-async def create(db, actor: dict, event: dict, *, title: dict, intro: dict, time_limit_seconds,
+async def create(db, actor: AccountDoc, event: EventDoc, *, title: dict, intro: dict, time_limit_seconds,
                  questions: list[dict]) -> dict:
     fields = clean(event, title=title, intro=intro, time_limit_seconds=time_limit_seconds, questions=questions)
     if await db.quizzes.count_documents({"event_id": event["_id"]}) >= MAX_QUIZZES:
@@ -174,7 +175,7 @@ async def create(db, actor: dict, event: dict, *, title: dict, intro: dict, time
     return quiz
 
 
-async def _write(db, actor: dict, event: dict, quiz: dict, changes: dict, action: str) -> dict:
+async def _write(db, actor: AccountDoc, event: EventDoc, quiz: dict, changes: dict, action: str) -> dict:
     after = {**quiz, **changes}
     if snapshot(after) == snapshot(quiz):
         return quiz
@@ -188,7 +189,7 @@ async def _write(db, actor: dict, event: dict, quiz: dict, changes: dict, action
     return after
 
 
-async def update(db, actor: dict, event: dict, quiz: dict, *, title: dict, intro: dict, time_limit_seconds,
+async def update(db, actor: AccountDoc, event: EventDoc, quiz: dict, *, title: dict, intro: dict, time_limit_seconds,
                  questions: list[dict]) -> dict:
     fields = clean(event, title=title, intro=intro, time_limit_seconds=time_limit_seconds, questions=questions)
     if structure(fields) != structure(quiz) and await attempt_count(db, quiz["_id"]):
@@ -197,7 +198,7 @@ async def update(db, actor: dict, event: dict, quiz: dict, *, title: dict, intro
     return await _write(db, actor, event, quiz, fields, "quiz_update")
 
 
-async def set_status(db, actor: dict, event: dict, quiz: dict, status: str) -> dict:
+async def set_status(db, actor: AccountDoc, event: EventDoc, quiz: dict, status: str) -> dict:
     """Open (from draft or closed) or close (an open quiz); asking for the current status changes nothing."""
     if status not in (OPEN, CLOSED):
         raise EditError(N_("Unknown quiz status."))
@@ -209,7 +210,7 @@ async def set_status(db, actor: dict, event: dict, quiz: dict, status: str) -> d
                         "quiz_open" if status == OPEN else "quiz_close")
 
 
-async def delete(db, actor: dict, event: dict, quiz: dict) -> int:
+async def delete(db, actor: AccountDoc, event: EventDoc, quiz: dict) -> int:
     """Delete the quiz and its attempts; returns how many attempts went with it."""
     attempts = await attempt_count(db, quiz["_id"])
     if attempts and quiz["status"] != CLOSED:
