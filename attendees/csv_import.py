@@ -126,7 +126,7 @@ def parse(raw: bytes, *, max_kb: int, max_rows: int) -> dict:
         if "email" not in columns:
             raise ImportFileError(N_("The first line must be a header with an “email” column "
                                      "(and optionally “name” and “locale”)."))
-        rows = []
+        rows: list[tuple[int, dict[str, str]]] = []
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue

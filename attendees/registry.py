@@ -117,7 +117,8 @@ def attendee_locale(event: EventDoc, user: AccountDoc | None, membership: Member
     language staff registered them with; else the event's default.  Only the
     person sees its effect: staff pages use `registration_locale`.
     """
-    for code in ((user or {}).get("locale"), *((membership or {}).get("locales") or [])):
+    registered = (membership.get("locales") if membership else None) or []
+    for code in (user.get("locale") if user else None, *registered):
         if code in event["locales"]:
             return code
     return event["default_locale"]
@@ -125,7 +126,7 @@ def attendee_locale(event: EventDoc, user: AccountDoc | None, membership: Member
 
 def registration_locale(event: EventDoc, membership: MembershipDoc | None) -> str:
     """The language staff registered an attendee with (what staff pages show and filter on)."""
-    for code in (membership or {}).get("locales") or []:
+    for code in (membership.get("locales") if membership else None) or []:
         if code in event["locales"]:
             return code
     return event["default_locale"]
@@ -133,11 +134,11 @@ def registration_locale(event: EventDoc, membership: MembershipDoc | None) -> st
 
 # --- registering ---------------------------------------------------------------
 
-async def find_membership(db, event_id, user_id) -> dict | None:
+async def find_membership(db, event_id, user_id) -> MembershipDoc | None:
     return await db.memberships.find_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE})
 
 
-async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> dict:
+async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> MembershipDoc:
     """Register already-validated values; returns the membership.
 
     An existing account is used as it is (never changed); a new address
@@ -159,7 +160,7 @@ async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> dic
         raise DuplicateAttendee(email) from None
 
 
-async def _create_user(db, email: str, name: str, locale: str) -> dict:
+async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
     """A new account without a password (the sign-in mailing sets one)."""
     for _ in range(3):
         try:
@@ -176,7 +177,7 @@ async def _create_user(db, email: str, name: str, locale: str) -> dict:
 
 
 async def register(db, event: EventDoc, *, email: str, name: str = "", locale: str = "",
-                   actor: AccountDoc | None = None) -> dict:
+                   actor: AccountDoc | None = None) -> MembershipDoc:
     """Register one attendee; returns the membership.  Validates before writing."""
     email, name, locale = clean(event, email, name, locale)
     membership = await attach(db, event, email, name, locale)

@@ -39,7 +39,7 @@ def is_unknown(room: str, event: EventDoc) -> bool:
     return not info or (info["event_id"] == str(event["_id"]) and not _has_language(info, event))
 
 
-def _has_language(info: dict, event: EventDoc) -> bool:
+def _has_language(info: room_names.RoomInfo, event: EventDoc) -> bool:
     return info["kind"] not in (room_names.PUBLIC, room_names.SUPPORT) or info["locale"] in event["locales"]
 
 
@@ -53,7 +53,7 @@ def can_enter(room: str, event: EventDoc, user_id: str, roles: dict, chat_locale
 def may_moderate(room: str, roles: dict) -> bool:
     """Whether these roles moderate the room (a name `can_enter` allows): by its language."""
     info = room_names.parse_room(room)
-    return bool(info) and rules.may_moderate(roles, info["locale"])
+    return info is not None and rules.may_moderate(roles, info["locale"])
 
 
 async def support_room_exists(db, event: EventDoc, room: str) -> bool:

@@ -248,7 +248,9 @@ async def console_rooms(db, event: EventDoc, reader_id, roles: dict, after: str 
     names = [name for name, _ in entries]
     reads = {r["room"]: r["offset"] for r in await db.reads.find(
         {"user_id": _oid(reader_id), "room": {"$in": names}}).to_list(None)} if names else {}
-    parsed = {name: room_names.parse_room(name) for name in names}
+    # Every name here was made by room_names (a language room, a support room, a
+    # discussion), so every one parses.
+    parsed = {name: info for name in names if (info := room_names.parse_room(name)) is not None}
     user_ids = [ObjectId(p["user_id"]) for p in parsed.values()
                 if p["user_id"] and rules.may_see_attendee(roles, reader_id, p["user_id"], p["locale"])]
     people = {u["_id"]: u.get("name") or "" for u in await db.users.find(

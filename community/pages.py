@@ -29,6 +29,7 @@ next load.
 from __future__ import annotations
 
 import logging
+from typing import TypeGuard
 
 from pymongo.errors import DuplicateKeyError
 
@@ -61,7 +62,7 @@ def room(page: dict) -> str:
     return room_names.community_room(page["event_id"], page["_id"])
 
 
-def live(page: dict | None) -> bool:
+def live(page: dict | None) -> TypeGuard[dict]:
     """Whether members may enter the page's discussion room."""
     return bool(page and page.get("published") and page.get("discussion") in (OPEN, CLOSED))
 
@@ -138,8 +139,9 @@ async def _tell(announce, before: dict | None, after: dict | None) -> None:
     except Exception:
         # The change is saved and audited; a failed notice must not turn it
         # into an error page (the room's members see it on their next join).
-        page = after or before
-        log.exception("community page change not announced", extra={"page_id": str(page["_id"])})
+        page = after or before  # one of them at least: a change has a side that exists
+        log.exception("community page change not announced",
+                      extra={"page_id": str(page["_id"]) if page else None})
 
 
 async def create(db, actor: AccountDoc, event: EventDoc, *, slug: str, title: dict, body: dict,

@@ -37,6 +37,7 @@ import asyncio
 import datetime
 import logging
 import secrets
+from typing import Any
 
 from bson import ObjectId
 
@@ -90,13 +91,14 @@ def clean_audience(event: EventDoc, audience: str, locale: str = "") -> tuple[st
     return audience, locale
 
 
-async def recipients(db, event: EventDoc, audience: str, locale: str | None = None) -> list[tuple[dict, dict]]:
+async def recipients(db, event: EventDoc, audience: str, locale: str | None = None
+                     ) -> list[tuple[MembershipDoc, dict[str, Any]]]:
     """(membership, user) of every attendee the mailing goes to, by email."""
     query: dict = {"scope_id": event["_id"], "role": R.ATTENDEE}
     if audience == NEVER_MAILED:
         query["mailed_at"] = None
-    found = []
-    batch: list[dict] = []
+    found: list[tuple[MembershipDoc, dict[str, Any]]] = []  # the accounts without their password hash
+    batch: list[MembershipDoc] = []
 
     async def flush():
         people = {u["_id"]: u async for u in db.users.find(
@@ -312,7 +314,7 @@ async def send_one(services, event: EventDoc, mailing: dict, item: dict) -> str:
     db, s = services.db, services.settings
     user = await users.by_id(db, item["user_id"])
     membership = await registry.find_membership(db, event["_id"], item["user_id"]) if user else None
-    if not membership:
+    if not user or not membership:
         await _settle(db, mailing["_id"], item, FAILED, error="no longer registered for this event")
         return FAILED
     locale = registry.attendee_locale(event, user, membership)

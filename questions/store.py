@@ -28,6 +28,7 @@ a question (one from a list, one from a live update) keeps the newer one.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -135,6 +136,7 @@ async def vote(db, *, event_id: ObjectId, question, user_id: ObjectId,
     not an error: a client retrying after a lost connection gets the same answer.
     """
     question = question_id(question)
+    match: dict[str, Any]
     if on:
         match = {"voters": {"$ne": user_id}, "user_id": {"$ne": user_id}}
         update = {"$addToSet": {"voters": user_id}, "$inc": {"votes": 1}}
@@ -210,7 +212,7 @@ async def listing(db, *, event_id: ObjectId, item: str | None, user_id: ObjectId
     base: dict = {"event_id": event_id}
     if item is not None:
         base["item_id"] = item
-    mine = {} if moderator else {"user_id": user_id}
+    mine: dict[str, Any] = {} if moderator else {"user_id": user_id}
     groups = [({"status": PENDING, **mine}, _OLDEST),
               ({"status": APPROVED}, _MOST_VOTED),
               ({"status": ANSWERED}, _LATEST_ANSWERED),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 from access import audit
 from accounts.users import AccountDoc, as_id
@@ -91,7 +92,7 @@ def clean_time_limit(seconds) -> int | None:
     return seconds
 
 
-def _item_id(wanted, taken: set) -> str:
+def _item_id(wanted, taken: set[str]) -> str:
     wanted = (wanted or "").strip()
     if not _ID_RE.match(wanted) or wanted in taken:
         wanted = model.new_item_id()
@@ -123,7 +124,9 @@ def clean_question(event: EventDoc, number: int, raw: dict, taken: set) -> dict:
     if len(raw_options) > MAX_OPTIONS:
         raise EditError(N_("Question %(number)s has too many answer options (at most %(count)s)."), field,
                         number=number, count=MAX_OPTIONS)
-    options, correct, option_ids = [], [], set()
+    options: list[dict[str, Any]] = []
+    correct: list[str] = []
+    option_ids: set[str] = set()
     for k, raw_option in enumerate(raw_options, 1):
         option_text = _required_text(
             raw_option.get("text"), event, MAX_OPTION_TEXT, field,
@@ -145,7 +148,7 @@ def clean_question(event: EventDoc, number: int, raw: dict, taken: set) -> dict:
 
 def clean(event: EventDoc, *, title: dict, intro: dict, time_limit_seconds, questions: list[dict]) -> dict:
     """The stored fields of a quiz from what the form sent, or EditError."""
-    fields = {
+    fields: dict[str, Any] = {
         "title": clean_texts(title, event["locales"], model.MAX_TITLE, "title", event["default_locale"]),
         "intro": clean_texts(intro, event["locales"], model.MAX_TEXT, "intro"),
         "time_limit_seconds": clean_time_limit(time_limit_seconds),
@@ -155,7 +158,7 @@ def clean(event: EventDoc, *, title: dict, intro: dict, time_limit_seconds, ques
         raise EditError(N_("Add at least one question."), "questions")
     if len(questions) > MAX_QUESTIONS:
         raise EditError(N_("A quiz has at most %(count)s questions."), "questions", count=MAX_QUESTIONS)
-    taken: set = set()
+    taken: set[str] = set()
     fields["questions"] = [clean_question(event, n, raw, taken) for n, raw in enumerate(questions, 1)]
     return fields
 
