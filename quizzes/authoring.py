@@ -132,10 +132,10 @@ def clean_question(event: EventDoc, number: int, raw: dict, taken: set) -> dict:
             raw_option.get("text"), event, MAX_OPTION_TEXT, field,
             N_("Question %(number)s, option %(option)s: enter its text in %(language)s, "
                "the event's default language."), number=number, option=k)
-        option = {"id": _item_id(raw_option.get("id"), option_ids), "text": option_text}
-        options.append(option)
+        option_id = _item_id(raw_option.get("id"), option_ids)
+        options.append({"id": option_id, "text": option_text})
         if raw_option.get("correct"):
-            correct.append(option["id"])
+            correct.append(option_id)
     if kind == SINGLE and len(correct) != 1:
         raise EditError(N_("Question %(number)s is single choice: mark exactly one correct answer."), field,
                         number=number)
