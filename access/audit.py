@@ -5,11 +5,17 @@ updated or deleted by the application.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from core.clock import utcnow
 
 
-async def record(db, *, actor: dict | None, action: str, event: dict | None = None,
-                 space_id=None, params: dict | None = None, before=None, after=None) -> dict:
+# The actor is an account and the event an event document; access sits below
+# the packages that type them, so they are read as mappings.
+async def record(db, *, actor: Mapping[str, Any] | None, action: str, event: Mapping[str, Any] | None = None,
+                 space_id: object = None, params: Mapping[str, Any] | None = None, before: object = None,
+                 after: object = None) -> dict[str, Any]:
     entry = {
         "at": utcnow(),
         "actor_id": actor["_id"] if actor else None,
@@ -25,7 +31,7 @@ async def record(db, *, actor: dict | None, action: str, event: dict | None = No
     return entry
 
 
-async def page(db, query: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+async def page(db, query: dict[str, Any], skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     total = await db.audit.count_documents(query)
     items = await db.audit.find(query).sort("at", -1).skip(skip).limit(limit).to_list(None)
     return items, total

@@ -8,6 +8,11 @@ in so staff can search and page through them without a join.
 """
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypedDict
+
+from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
@@ -39,13 +44,43 @@ ROLE_LABELS = {
 }
 
 
+class MembershipDoc(TypedDict):
+    """A role held in a space or an event; an attendee's registration is one too.
+
+    The user's email and name are copies, kept so lists of members page and
+    search without a join.  `mailed_at` and `link_used_at` belong to attendee
+    registrations (the last sign-in mail, the first use of its link).
+    """
+    _id: NotRequired[ObjectId]  # given by the database on insert
+    user_id: ObjectId
+    scope: str  # "space" or "event"
+    scope_id: ObjectId
+    role: str
+    locales: list[str]  # the languages a commentator serves
+    email: str
+    name: str
+    created_at: datetime.datetime
+    mailed_at: datetime.datetime | None
+    link_used_at: NotRequired[datetime.datetime]
+
+
+class HeldRole(TypedDict):
+    """What `roles_in` gives per role: the membership, or this for a platform admin."""
+    role: str
+    locales: list[str]
+
+
+# A person's roles in one event and its space: role name -> what holds it.
+Roles = Mapping[str, HeldRole]
+
+
 class AlreadyMember(Exception):
     pass
 
 
-async def grant(db, user: dict, scope_kind: str, scope_id, role: str,
-                locales: list[str] | None = None) -> dict:
-    doc = {
+async def grant(db, user: Mapping[str, Any], scope_kind: str, scope_id: ObjectId, role: str,
+                locales: list[str] | None = None) -> MembershipDoc:
+    doc: MembershipDoc = {
         "user_id": user["_id"], "scope": scope_kind, "scope_id": scope_id, "role": role,
         "locales": list(locales or []), "email": user["email"], "name": user.get("name", ""),
         "created_at": utcnow(), "mailed_at": None,
@@ -57,16 +92,17 @@ async def grant(db, user: dict, scope_kind: str, scope_id, role: str,
     return doc
 
 
-async def revoke(db, user_id, scope_id, role: str) -> bool:
+async def revoke(db, user_id: ObjectId, scope_id: ObjectId, role: str) -> bool:
     result = await db.memberships.delete_one({"user_id": user_id, "scope_id": scope_id, "role": role})
     return result.deleted_count == 1
 
 
-async def roles_in(db, user: dict | None, space_id=None, event_id=None) -> dict[str, dict]:
+async def roles_in(db, user: Mapping[str, Any] | None, space_id: ObjectId | None = None,
+                   event_id: ObjectId | None = None) -> dict[str, HeldRole]:
     """The user's roles that apply to an event (and its space): role -> membership."""
     if not user:
         return {}
-    found: dict[str, dict] = {}
+    found: dict[str, HeldRole] = {}
     if user.get("platform_admin"):
         found[PLATFORM_ADMIN] = {"role": PLATFORM_ADMIN, "locales": []}
     scopes = [s for s in (space_id, event_id) if s is not None]
@@ -76,20 +112,23 @@ async def roles_in(db, user: dict | None, space_id=None, event_id=None) -> dict[
     return found
 
 
-async def roles_in_many(db, keys) -> dict:
+RolesKey = tuple[ObjectId, bool, ObjectId | None, ObjectId | None]
+
+
+async def roles_in_many(db, keys: Sequence[RolesKey]) -> dict[RolesKey, dict[str, HeldRole]]:
     """`roles_in` for several (user_id, platform_admin, space_id, event_id) keys in one query.
 
     Memberships apply in the order they were created (by `_id`), as the
     single read applies them in storage order.
     """
-    found = {key: ({PLATFORM_ADMIN: {"role": PLATFORM_ADMIN, "locales": []}} if key[1] else {})
-             for key in keys}
+    found: dict[RolesKey, dict[str, HeldRole]] = {
+        key: ({PLATFORM_ADMIN: {"role": PLATFORM_ADMIN, "locales": []}} if key[1] else {}) for key in keys}
     users = list({key[0] for key in keys})
     scopes = list({scope for key in keys for scope in key[2:] if scope is not None})
     if not users or not scopes:
         return found
     docs = await db.memberships.find({"user_id": {"$in": users}, "scope_id": {"$in": scopes}}).to_list(None)
-    by_user: dict = {}
+    by_user: dict[ObjectId, list[MembershipDoc]] = {}
     for m in sorted(docs, key=lambda m: m["_id"]):
         by_user.setdefault(m["user_id"], []).append(m)
     for key in keys:
@@ -99,7 +138,7 @@ async def roles_in_many(db, keys) -> dict:
     return found
 
 
-async def holds_staff_role(db, user: dict | None) -> bool:
+async def holds_staff_role(db, user: Mapping[str, Any] | None) -> bool:
     """Whether the user has any role other than attendee, anywhere."""
     if not user:
         return False
@@ -107,5 +146,5 @@ async def holds_staff_role(db, user: dict | None) -> bool:
     return found is not None
 
 
-async def scopes_of(db, user_id) -> list[dict]:
+async def scopes_of(db, user_id: ObjectId) -> list[MembershipDoc]:
     return await db.memberships.find({"user_id": user_id}).to_list(None)

@@ -31,28 +31,28 @@ RANK = (R.PLATFORM_ADMIN, R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODER
         R.COMMENTATOR, R.SPEAKER, R.ATTENDEE)
 
 
-def is_member(roles: dict) -> bool:
+def is_member(roles: R.Roles) -> bool:
     """Any role in the event or its space (platform admins too)."""
     return bool(roles)
 
 
-def is_moderator(roles: dict) -> bool:
+def is_moderator(roles: R.Roles) -> bool:
     return not MODERATING.isdisjoint(roles)
 
 
-def commentator_locales(roles: dict) -> frozenset[str]:
+def commentator_locales(roles: R.Roles) -> frozenset[str]:
     """The languages these roles serve as a commentator (none without that role)."""
     member = roles.get(R.COMMENTATOR)
     return frozenset(member.get("locales") or ()) if member else frozenset()
 
 
-def serves(roles: dict, locale: str | None) -> bool:
+def serves(roles: R.Roles, locale: str | None) -> bool:
     """Whether these roles comment in `locale` (commentator_locales without the set)."""
     member = roles.get(R.COMMENTATOR)
     return member is not None and locale is not None and locale in (member.get("locales") or ())
 
 
-def is_chat_staff(roles: dict) -> bool:
+def is_chat_staff(roles: R.Roles) -> bool:
     """Moderators, and commentators of at least one language: the people who answer the chat.
 
     Chat staff are never muted, banned or slowed down, keep no support room
@@ -65,23 +65,23 @@ def is_chat_staff(roles: dict) -> bool:
     return bool(member and member.get("locales"))
 
 
-def held_to_sanctions(roles: dict) -> bool:
+def held_to_sanctions(roles: R.Roles) -> bool:
     """Whether a mute, a ban or a room's slow mode holds for these roles: not for chat staff."""
     return not is_chat_staff(roles)
 
 
-def is_speaker(roles: dict) -> bool:
+def is_speaker(roles: R.Roles) -> bool:
     return R.SPEAKER in roles
 
 
-def main_role(roles: dict) -> str:
+def main_role(roles: R.Roles) -> str:
     for role in RANK:
         if role in roles:
             return role
     return ""
 
 
-def is_viewer(roles: dict) -> bool:
+def is_viewer(roles: R.Roles) -> bool:
     """In the audience: an attendee and nothing more.
 
     Viewers are counted in presence and held to one device at a time; staff
@@ -90,12 +90,12 @@ def is_viewer(roles: dict) -> bool:
     return main_role(roles) == R.ATTENDEE
 
 
-def may_manage(roles: dict) -> bool:
+def may_manage(roles: R.Roles) -> bool:
     """Whether the event's staff pages are open to these roles at all."""
     return P.EVENT_OVERVIEW in P.granted(roles)
 
 
-def may_see_presence(roles: dict) -> bool:
+def may_see_presence(roles: R.Roles) -> bool:
     """Staff who watch the live audience numbers: those who may manage the event."""
     return may_manage(roles)
 
@@ -107,7 +107,7 @@ WAIT = "wait"          # a member before the gate opens: the countdown and a wai
 REFUSED = "refused"    # not a member of the event
 
 
-def admission(roles: dict, gate_open: bool) -> str:
+def admission(roles: R.Roles, gate_open: bool) -> str:
     """WATCH, WAIT or REFUSED: what these roles may do on the event now.
 
     Members watch once the gate is open; before, they wait at the gate,
@@ -121,7 +121,7 @@ def admission(roles: dict, gate_open: bool) -> str:
     return WAIT
 
 
-def page_access(roles: dict) -> dict:
+def page_access(roles: R.Roles) -> dict:
     """What the roles allow around the event page: watch (once open), enter early, manage."""
     grants = P.granted(roles)
     return {
@@ -133,7 +133,7 @@ def page_access(roles: dict) -> dict:
 
 # --- chat rooms ------------------------------------------------------------------------
 
-def may_enter_room(roles: dict, user_id: str, chat_locale: str, *,
+def may_enter_room(roles: R.Roles, user_id: str, chat_locale: str, *,
                    locale: str | None, owner: str | None) -> bool:
     """Whether these roles may join, read and write in a room of this event.
 
@@ -153,7 +153,7 @@ def may_enter_room(roles: dict, user_id: str, chat_locale: str, *,
     return locale == chat_locale and (owner is None or owner == user_id)
 
 
-def may_moderate(roles: dict, locale: str | None) -> bool:
+def may_moderate(roles: R.Roles, locale: str | None) -> bool:
     """Whether these roles moderate a room, or a member, of this chat language.
 
     Moderating is deleting messages, muting, banning, slow mode and answering
@@ -163,14 +163,14 @@ def may_moderate(roles: dict, locale: str | None) -> bool:
     return is_moderator(roles) or serves(roles, locale)
 
 
-def staff_locales(roles: dict, event_locales) -> list[str]:
+def staff_locales(roles: R.Roles, event_locales) -> list[str]:
     """The event's languages, in its order, whose rooms and members these roles moderate."""
     return [loc for loc in event_locales if may_moderate(roles, loc)]
 
 
 # --- seeing people ---------------------------------------------------------------------
 
-def may_see_attendee(roles: dict, viewer_id: str, attendee_id: str, attendee_locale: str | None = None,
+def may_see_attendee(roles: R.Roles, viewer_id: str, attendee_id: str, attendee_locale: str | None = None,
                      *, details: bool = False) -> bool:
     """Whether someone with these roles in an event may see one of its attendees.
 

@@ -82,7 +82,7 @@ class MemoryDevices:
         now = self._clock()
         for k in [k for k, (_, until) in self._records.items() if until <= now]:
             del self._records[k]
-        lost = set()
+        lost: set[tuple[str, str]] = set()
         for event_id, user_id, session in watching:
             k = (str(event_id), str(user_id))
             record = self._records.get(k)
@@ -116,7 +116,7 @@ class RedisDevices:
 
     async def refresh(self, watching: Iterable[tuple[str, str, str]]) -> set[tuple[str, str]]:
         items = list(watching)
-        lost = set()
+        lost: set[tuple[str, str]] = set()
         for start in range(0, len(items), self.BATCH):
             batch = items[start:start + self.BATCH]
             async with self.client.pipeline(transaction=False) as pipe:

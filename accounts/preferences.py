@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from accounts.users import MAX_NAME_LENGTH
+from accounts.users import MAX_NAME_LENGTH, AccountDoc
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 
@@ -30,7 +30,7 @@ def clean(name: str, locale: str) -> tuple[str, str]:
     return name, locale
 
 
-async def update(db, user: dict, name: str, locale: str, announce=None) -> None:
+async def update(db, user: AccountDoc, name: str, locale: str, announce=None) -> None:
     name, locale = clean(name, locale)
     await db.users.update_one({"_id": user["_id"]}, {"$set": {"name": name, "locale": locale}})
     if name != user.get("name", ""):

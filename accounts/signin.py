@@ -21,6 +21,7 @@ import math
 from accounts import sessions, tokens, users
 from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from accounts.throttle import Throttle
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import N_
 
@@ -66,7 +67,7 @@ def normalize_identifier(raw: str) -> str:
     return raw.lower()
 
 
-def account_key(identifier: str, user: dict | None) -> str:
+def account_key(identifier: str, user: AccountDoc | None) -> str:
     return user["email"] if user else normalize_identifier(identifier)
 
 
@@ -91,7 +92,7 @@ async def check_throttles(checks: list[tuple[Throttle, str]]) -> None:
 
 
 async def by_password(db, hasher, account_throttle: Throttle, ip_throttle: Throttle,
-                      identifier: str, password: str, ip: str) -> dict:
+                      identifier: str, password: str, ip: str) -> AccountDoc:
     """The user whose login or email and password match, or BadCredentials/Throttled."""
     if not identifier or not password:
         raise SigninError(N_("Enter your login or email and your password."))
@@ -105,7 +106,7 @@ async def by_password(db, hasher, account_throttle: Throttle, ip_throttle: Throt
         # an unknown account from a wrong password.
         await hasher.hash(password[:MAX_PASSWORD_LENGTH])
         ok = False
-    if not ok:
+    if not ok or user is None:  # no account: ok is False already
         await account_throttle.fail(key)
         await ip_throttle.fail(ip)
         raise BadCredentials()
@@ -124,7 +125,7 @@ def check_new_password(new: str, confirm: str) -> None:
         raise PasswordProblem(N_("The two new passwords do not match."))
 
 
-async def change_password(db, hasher, account_throttle: Throttle, user: dict, current: str,
+async def change_password(db, hasher, account_throttle: Throttle, user: AccountDoc, current: str,
                           new: str, confirm: str, keep_session: str | None) -> int:
     """Verify the current password, set the new one and sign out other devices.
 
@@ -142,7 +143,7 @@ async def change_password(db, hasher, account_throttle: Throttle, user: dict, cu
     return await sessions.revoke_others(db, user["_id"], keep_raw=keep_session)
 
 
-async def link_user(db, raw: str, purpose: str) -> tuple[dict, dict]:
+async def link_user(db, raw: str, purpose: str) -> tuple[dict, AccountDoc]:
     """(token, user) for a usable link, without consuming it; else TokenRefused."""
     token = await tokens.peek(db, raw, purpose)
     user = await users.by_id(db, token["user_id"]) if token else None
@@ -151,7 +152,7 @@ async def link_user(db, raw: str, purpose: str) -> tuple[dict, dict]:
     return token, user
 
 
-async def consume_link(db, raw: str, purpose: str) -> tuple[dict, dict]:
+async def consume_link(db, raw: str, purpose: str) -> tuple[dict, AccountDoc]:
     """Use a link once (atomically) and return (token, user); else TokenRefused."""
     token = await tokens.consume(db, raw, purpose)
     if not token:
@@ -163,7 +164,7 @@ async def consume_link(db, raw: str, purpose: str) -> tuple[dict, dict]:
 
 
 async def start_reset(db, account_throttle: Throttle, email: str,
-                      ttl: datetime.timedelta) -> tuple[dict, str] | None:
+                      ttl: datetime.timedelta) -> tuple[AccountDoc, str] | None:
     """(user, raw token) for a reset mail, or None when no mail should go out.
 
     None covers both an unknown address and an address that already got
@@ -181,7 +182,7 @@ async def start_reset(db, account_throttle: Throttle, email: str,
 
 
 async def finish_reset(db, hasher, account_throttle: Throttle, raw: str,
-                       new: str, confirm: str) -> dict:
+                       new: str, confirm: str) -> AccountDoc:
     """Set a new password through a reset link; every session of the user ends.
 
     The password is checked before the link is used, so a typo does not

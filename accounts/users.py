@@ -6,6 +6,10 @@ sign in on a second device with the login and password from their email.
 """
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
 from bson import ObjectId
 from email_validator import EmailNotValidError, validate_email
 from pymongo.errors import DuplicateKeyError
@@ -15,6 +19,19 @@ from core.clock import utcnow
 from core.text import strip_bidi
 
 MAX_NAME_LENGTH = 120
+
+
+class AccountDoc(TypedDict):
+    """A stored account, as `create` writes it."""
+    _id: ObjectId
+    email: str  # normalised, unique
+    name: str
+    login: str  # unique
+    locale: str
+    password_hash: str | None  # None until a password is chosen or mailed
+    platform_admin: bool
+    created_at: datetime.datetime
+    last_login_at: datetime.datetime | None
 
 
 class DuplicateUser(Exception):
@@ -34,7 +51,7 @@ def normalize_email(raw: str) -> str | None:
         return None
 
 
-def as_id(value) -> ObjectId | None:
+def as_id(value: Any) -> ObjectId | None:
     if isinstance(value, ObjectId):
         return value
     try:
@@ -45,8 +62,8 @@ def as_id(value) -> ObjectId | None:
 
 async def create(db, *, email: str, name: str = "", locale: str = "en",
                  password_hash: str | None = None, login: str | None = None,
-                 platform_admin: bool = False) -> dict:
-    user = {
+                 platform_admin: bool = False) -> AccountDoc:
+    user: AccountDoc = {
         "_id": ObjectId(), "email": email, "name": strip_bidi(name or "")[:MAX_NAME_LENGTH],
         "login": login or generate_login(), "locale": locale,
         "password_hash": password_hash, "platform_admin": platform_admin,
@@ -59,19 +76,19 @@ async def create(db, *, email: str, name: str = "", locale: str = "en",
     return user
 
 
-async def by_id(db, user_id) -> dict | None:
+async def by_id(db, user_id: object) -> AccountDoc | None:
     oid = as_id(user_id)
     return await db.users.find_one({"_id": oid}) if oid else None
 
 
-async def find_by_ids(collection, ids) -> dict:
+async def find_by_ids(collection: Any, ids: Iterable[Any]) -> dict[Any, Any]:
     """Documents by id in one query: {id as given (string or ObjectId): document}."""
-    wanted: dict = {}
+    wanted: dict[ObjectId, list[Any]] = {}
     for given in ids:
         oid = as_id(given)
         if oid is not None:
             wanted.setdefault(oid, []).append(given)
-    found = {}
+    found: dict[Any, Any] = {}
     if wanted:
         async for doc in collection.find({"_id": {"$in": list(wanted)}}):
             for given in wanted[doc["_id"]]:
@@ -79,16 +96,16 @@ async def find_by_ids(collection, ids) -> dict:
     return found
 
 
-async def by_ids(db, user_ids) -> dict:
+async def by_ids(db, user_ids: Iterable[Any]) -> dict[Any, AccountDoc]:
     return await find_by_ids(db.users, user_ids)
 
 
-async def by_email(db, email: str) -> dict | None:
+async def by_email(db, email: str) -> AccountDoc | None:
     norm = normalize_email(email)
     return await db.users.find_one({"email": norm}) if norm else None
 
 
-async def by_login_or_email(db, identifier: str) -> dict | None:
+async def by_login_or_email(db, identifier: str) -> AccountDoc | None:
     identifier = (identifier or "").strip()
     if not identifier or len(identifier) > 254:
         return None

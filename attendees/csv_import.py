@@ -30,6 +30,7 @@ from accounts import users
 from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_
+from events.model import EventDoc
 
 TTL = datetime.timedelta(hours=1)
 DELIMITERS = (",", ";", "\t")
@@ -125,7 +126,7 @@ def parse(raw: bytes, *, max_kb: int, max_rows: int) -> dict:
         if "email" not in columns:
             raise ImportFileError(N_("The first line must be a header with an “email” column "
                                      "(and optionally “name” and “locale”)."))
-        rows = []
+        rows: list[tuple[int, dict[str, str]]] = []
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
@@ -153,7 +154,7 @@ async def _registered_emails(db, event_id, emails: list[str]) -> set[str]:
     return found
 
 
-async def check_rows(db, event: dict, rows: list[tuple[int, dict]]) -> list[dict]:
+async def check_rows(db, event: EventDoc, rows: list[tuple[int, dict]]) -> list[dict]:
     """Each row with status ok or error and the reason (message id + params)."""
     checked = []
     first_seen: dict[str, int] = {}
@@ -183,7 +184,7 @@ async def check_rows(db, event: dict, rows: list[tuple[int, dict]]) -> list[dict
 
 # --- previews ---------------------------------------------------------------------------
 
-async def preview(db, event: dict, raw: bytes, *, owner: dict, filename: str = "",
+async def preview(db, event: EventDoc, raw: bytes, *, owner: dict, filename: str = "",
                   max_kb: int, max_rows: int) -> dict:
     """Check an upload and store its preview; ImportFileError stores nothing."""
     parsed = parse(raw, max_kb=max_kb, max_rows=max_rows)
@@ -225,7 +226,7 @@ async def discard(db, import_id, *, event_id, owner_id) -> bool:
     return result.deleted_count == 1
 
 
-async def commit(db, event: dict, import_id, *, owner: dict) -> dict:
+async def commit(db, event: EventDoc, import_id, *, owner: dict) -> dict:
     """Register the preview's valid rows once; returns {imported, skipped}.
 
     Neither the result nor the audit entry says how many addresses already

@@ -25,12 +25,14 @@ import re
 
 from access import audit
 from access import roles as R
+from access.roles import MembershipDoc
 from accounts import users
-from accounts.users import MAX_NAME_LENGTH
+from accounts.users import MAX_NAME_LENGTH, AccountDoc
 from core.clock import utcnow
 from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
+from events.model import EventDoc
 
 PER_PAGE = 50
 MAX_QUERY_LENGTH = 200
@@ -67,7 +69,7 @@ class NameTooLong(AttendeeError):
 
 
 class UnknownLocale(AttendeeError):
-    def __init__(self, locale: str, event: dict):
+    def __init__(self, locale: str, event: EventDoc):
         super().__init__(N_("The language “%(locale)s” is not one of this event's languages (%(available)s)."),
                          locale=locale, available=", ".join(event["locales"]))
 
@@ -91,7 +93,7 @@ def clean_name(raw: str) -> str:
     return name
 
 
-def clean_locale(event: dict, raw: str) -> str:
+def clean_locale(event: EventDoc, raw: str) -> str:
     locale = (raw or "").strip().lower()
     if not locale:
         return event["default_locale"]
@@ -100,7 +102,7 @@ def clean_locale(event: dict, raw: str) -> str:
     return locale
 
 
-def clean(event: dict, email: str, name: str = "", locale: str = "") -> tuple[str, str, str]:
+def clean(event: EventDoc, email: str, name: str = "", locale: str = "") -> tuple[str, str, str]:
     """Validated (email, name, locale) or AttendeeError; nothing is written."""
     norm = users.normalize_email(email)
     if not norm:
@@ -108,22 +110,23 @@ def clean(event: dict, email: str, name: str = "", locale: str = "") -> tuple[st
     return norm, clean_name(name), clean_locale(event, locale)
 
 
-def attendee_locale(event: dict, user: dict | None, membership: dict | None) -> str:
+def attendee_locale(event: EventDoc, user: AccountDoc | None, membership: MembershipDoc | None) -> str:
     """The language an attendee gets mail and pages in for this event.
 
     The person's own choice (profile) wins when the event speaks it; else the
     language staff registered them with; else the event's default.  Only the
     person sees its effect: staff pages use `registration_locale`.
     """
-    for code in ((user or {}).get("locale"), *((membership or {}).get("locales") or [])):
+    registered = (membership.get("locales") if membership else None) or []
+    for code in (user.get("locale") if user else None, *registered):
         if code in event["locales"]:
             return code
     return event["default_locale"]
 
 
-def registration_locale(event: dict, membership: dict | None) -> str:
+def registration_locale(event: EventDoc, membership: MembershipDoc | None) -> str:
     """The language staff registered an attendee with (what staff pages show and filter on)."""
-    for code in (membership or {}).get("locales") or []:
+    for code in (membership.get("locales") if membership else None) or []:
         if code in event["locales"]:
             return code
     return event["default_locale"]
@@ -131,11 +134,11 @@ def registration_locale(event: dict, membership: dict | None) -> str:
 
 # --- registering ---------------------------------------------------------------
 
-async def find_membership(db, event_id, user_id) -> dict | None:
+async def find_membership(db, event_id, user_id) -> MembershipDoc | None:
     return await db.memberships.find_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE})
 
 
-async def attach(db, event: dict, email: str, name: str, locale: str) -> dict:
+async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> MembershipDoc:
     """Register already-validated values; returns the membership.
 
     An existing account is used as it is (never changed); a new address
@@ -157,7 +160,7 @@ async def attach(db, event: dict, email: str, name: str, locale: str) -> dict:
         raise DuplicateAttendee(email) from None
 
 
-async def _create_user(db, email: str, name: str, locale: str) -> dict:
+async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
     """A new account without a password (the sign-in mailing sets one)."""
     for _ in range(3):
         try:
@@ -173,8 +176,8 @@ async def _create_user(db, email: str, name: str, locale: str) -> dict:
     raise RuntimeError("could not create a user account")
 
 
-async def register(db, event: dict, *, email: str, name: str = "", locale: str = "",
-                   actor: dict | None = None) -> dict:
+async def register(db, event: EventDoc, *, email: str, name: str = "", locale: str = "",
+                   actor: AccountDoc | None = None) -> MembershipDoc:
     """Register one attendee; returns the membership.  Validates before writing."""
     email, name, locale = clean(event, email, name, locale)
     membership = await attach(db, event, email, name, locale)
@@ -206,7 +209,7 @@ async def count(db, event_id) -> int:
     return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE})
 
 
-def _row(event: dict, membership: dict) -> dict:
+def _row(event: EventDoc, membership: MembershipDoc) -> dict:
     return {
         "id": membership["_id"], "email": membership["email"], "name": membership.get("name", ""),
         "locale": registration_locale(event, membership),
@@ -215,7 +218,7 @@ def _row(event: dict, membership: dict) -> dict:
     }
 
 
-async def search(db, event: dict, q: str = "", sort: str = DEFAULT_SORT, page_number: int = 1,
+async def search(db, event: EventDoc, q: str = "", sort: str = DEFAULT_SORT, page_number: int = 1,
                  per_page: int = PER_PAGE) -> tuple[list[dict], Page]:
     """One page of attendees matching `q` (email or name, case-insensitive)."""
     query = search_query(event["_id"], q)
@@ -230,7 +233,7 @@ async def search(db, event: dict, q: str = "", sort: str = DEFAULT_SORT, page_nu
 
 # --- removing ------------------------------------------------------------------
 
-async def remove(db, event: dict, membership_id, actor: dict | None = None) -> dict:
+async def remove(db, event: EventDoc, membership_id, actor: AccountDoc | None = None) -> dict:
     """End a registration (by its id); the account stays.  Returns the removed membership."""
     oid = users.as_id(membership_id)
     membership = await db.memberships.find_one({"_id": oid, "scope_id": event["_id"], "role": R.ATTENDEE}) \
@@ -256,7 +259,7 @@ def _cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-async def export_csv(db, event: dict, actor: dict | None = None) -> str:
+async def export_csv(db, event: EventDoc, actor: AccountDoc | None = None) -> str:
     """Every attendee as CSV text (UTF-8 with a BOM so spreadsheets read it right)."""
     out = io.StringIO()
     out.write("\ufeff")

@@ -26,9 +26,10 @@ from bson import ObjectId
 
 from access import rules
 from chat import room_names
+from events.model import EventDoc
 
 
-def is_unknown(room: str, event: dict) -> bool:
+def is_unknown(room: str, event: EventDoc) -> bool:
     """Whether `room` names no room at all: not a room name, or a language room of this
     event in a language the event does not have (`unknown_room`).
 
@@ -38,11 +39,11 @@ def is_unknown(room: str, event: dict) -> bool:
     return not info or (info["event_id"] == str(event["_id"]) and not _has_language(info, event))
 
 
-def _has_language(info: dict, event: dict) -> bool:
+def _has_language(info: room_names.RoomInfo, event: EventDoc) -> bool:
     return info["kind"] not in (room_names.PUBLIC, room_names.SUPPORT) or info["locale"] in event["locales"]
 
 
-def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: str) -> bool:
+def can_enter(room: str, event: EventDoc, user_id: str, roles: dict, chat_locale: str) -> bool:
     info = room_names.parse_room(room)
     if not info or info["event_id"] != str(event["_id"]) or not _has_language(info, event):
         return False
@@ -52,10 +53,10 @@ def can_enter(room: str, event: dict, user_id: str, roles: dict, chat_locale: st
 def may_moderate(room: str, roles: dict) -> bool:
     """Whether these roles moderate the room (a name `can_enter` allows): by its language."""
     info = room_names.parse_room(room)
-    return bool(info) and rules.may_moderate(roles, info["locale"])
+    return info is not None and rules.may_moderate(roles, info["locale"])
 
 
-async def support_room_exists(db, event: dict, room: str) -> bool:
+async def support_room_exists(db, event: EventDoc, room: str) -> bool:
     """Whether a support room (a name `can_enter` allows) belongs to someone of this event.
 
     It does while its owner holds a role in the event or its space, and
@@ -75,7 +76,7 @@ async def support_room_exists(db, event: dict, room: str) -> bool:
     return await db.rooms.find_one({"_id": room, "offset": {"$gt": 0}}, {"_id": 1}) is not None
 
 
-def default_rooms(event: dict, user_id: str, roles: dict, chat_locale: str) -> list[str]:
+def default_rooms(event: EventDoc, user_id: str, roles: dict, chat_locale: str) -> list[str]:
     """The rooms a client joins on connecting; staff open the others from their console."""
     event_id = str(event["_id"])
     rooms = [room_names.public_room(event_id, chat_locale)]

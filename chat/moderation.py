@@ -32,11 +32,13 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from access import audit, rules
+from accounts.users import AccountDoc
 from chat import room_names
 from community import pages as community_pages
 from core.clock import utcnow
 from core.i18n import LOCALES
 from events import model
+from events.model import EventDoc
 
 MUTE, BAN = "mute", "ban"
 KINDS = (MUTE, BAN)
@@ -48,7 +50,7 @@ CHAT_KINDS = (room_names.PUBLIC, room_names.SUPPORT, room_names.COMMUNITY)
 
 # --- whom staff act on ------------------------------------------------------------
 
-def chat_locale(event: dict, user: dict, fallback: str) -> str:
+def chat_locale(event: EventDoc, user: AccountDoc, fallback: str) -> str:
     """The chat language the live endpoint gives this user on connecting.
 
     The same rule as the WebSocket handler: the profile language if the
@@ -65,7 +67,7 @@ def _oid(value) -> ObjectId:
     return value if isinstance(value, ObjectId) else ObjectId(str(value))
 
 
-async def sanction(db, *, event: dict, user_id, kind: str, minutes: int, actor: dict,
+async def sanction(db, *, event: EventDoc, user_id, kind: str, minutes: int, actor: AccountDoc,
                    now: datetime.datetime | None = None) -> dict:
     """Mute or ban a user in an event until now + minutes; replaces a running one of that kind."""
     if kind not in KINDS:
@@ -88,7 +90,7 @@ async def sanction(db, *, event: dict, user_id, kind: str, minutes: int, actor: 
     return doc
 
 
-async def lift(db, *, event: dict, user_id, kind: str, actor: dict,
+async def lift(db, *, event: EventDoc, user_id, kind: str, actor: AccountDoc,
                now: datetime.datetime | None = None) -> bool:
     """End a running sanction early; False when there was none."""
     if kind not in KINDS:
@@ -130,7 +132,7 @@ async def slow_mode(db, room: str) -> int:
     return int((doc or {}).get("slow_mode") or 0)
 
 
-async def set_slow_mode(db, *, event: dict, room: str, seconds: int, actor: dict) -> int:
+async def set_slow_mode(db, *, event: EventDoc, room: str, seconds: int, actor: AccountDoc) -> int:
     """Set a room's slow mode (0 turns it off); returns the previous value."""
     if not 0 <= seconds <= MAX_SLOW:
         raise ValueError("seconds out of range")
@@ -211,7 +213,7 @@ async def mark_read(db, user_id, room: str, offset: int) -> int:
     return doc["offset"]
 
 
-async def console_rooms(db, event: dict, reader_id, roles: dict, after: str | None = None,
+async def console_rooms(db, event: EventDoc, reader_id, roles: dict, after: str | None = None,
                         limit: int = ROOMS_PAGE) -> tuple[list[dict], str | None]:
     """One page of the chat rooms a staff member (`roles`) serves, in room-name order.
 
@@ -246,7 +248,9 @@ async def console_rooms(db, event: dict, reader_id, roles: dict, after: str | No
     names = [name for name, _ in entries]
     reads = {r["room"]: r["offset"] for r in await db.reads.find(
         {"user_id": _oid(reader_id), "room": {"$in": names}}).to_list(None)} if names else {}
-    parsed = {name: room_names.parse_room(name) for name in names}
+    # Every name here was made by room_names (a language room, a support room, a
+    # discussion), so every one parses.
+    parsed = {name: info for name in names if (info := room_names.parse_room(name)) is not None}
     user_ids = [ObjectId(p["user_id"]) for p in parsed.values()
                 if p["user_id"] and rules.may_see_attendee(roles, reader_id, p["user_id"], p["locale"])]
     people = {u["_id"]: u.get("name") or "" for u in await db.users.find(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from typing import TypedDict
 
 PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
 COMMUNITY = "com"
@@ -55,7 +56,16 @@ def questions_mod_room(event_id) -> str:
     return f"ev:{{{event_id}}}:{QUESTIONS_MOD}"
 
 
-def parse_room(name: str) -> dict | None:
+class RoomInfo(TypedDict):
+    """What a room name says; the fields a kind of room lacks are None."""
+    event_id: str
+    kind: str  # PUBLIC, SUPPORT or COMMUNITY
+    locale: str | None  # public and support rooms
+    user_id: str | None  # support rooms: the attendee the room belongs to
+    page_id: str | None  # community rooms
+
+
+def parse_room(name: str) -> RoomInfo | None:
     """{'event_id', 'kind', 'locale', 'user_id', 'page_id'} for a valid room name, else None."""
     if not isinstance(name, str) or len(name) > 120:
         return None
@@ -63,7 +73,7 @@ def parse_room(name: str) -> dict | None:
     if not m:
         return None
     parts = m.group(2).split(":")
-    out = {"event_id": m.group(1), "kind": parts[0], "locale": None, "user_id": None, "page_id": None}
+    out: RoomInfo = {"event_id": m.group(1), "kind": parts[0], "locale": None, "user_id": None, "page_id": None}
     if parts[0] in (PUBLIC, SUPPORT):
         out["locale"] = parts[1]
     if parts[0] == SUPPORT:

@@ -19,16 +19,43 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from accounts.users import AccountDoc
 from core.clock import utcnow
 
 TEXT, DELETE = "text", "delete"
 MAX_TEXT = 2000
 PAGE = 50
+
+
+class MessageDoc(TypedDict):
+    """One entry of a room's stream: a text (kind TEXT) or a deletion (kind DELETE).
+
+    A text has `name`, `role`, `text` and `deleted` (and, once deleted,
+    `deleted_by` and `deleted_at`); a deletion has `target`, the offset of
+    the text it deletes.
+    """
+    _id: ObjectId
+    room: str
+    event_id: str
+    epoch: str
+    offset: int
+    kind: str
+    user_id: ObjectId
+    client_id: str
+    at: datetime.datetime
+    name: NotRequired[str]
+    role: NotRequired[str]
+    text: NotRequired[str]
+    deleted: NotRequired[bool]
+    deleted_by: NotRequired[ObjectId]
+    deleted_at: NotRequired[datetime.datetime]
+    target: NotRequired[int]
 
 
 def now() -> datetime.datetime:
@@ -62,14 +89,14 @@ async def _next_offset(db, room: str) -> dict:
         upsert=True, return_document=ReturnDocument.AFTER)
 
 
-async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str,
-               client_id: str) -> tuple[dict, bool]:
+async def post(db, *, room: str, event_id: str, user: AccountDoc, role: str, text: str,
+               client_id: str) -> tuple[MessageDoc, bool]:
     """Store a message; returns (message, created).  created is False for a retry."""
     existing = await db.messages.find_one({"room": room, "user_id": user["_id"], "client_id": client_id})
     if existing:
         return existing, False
     room_doc = await _next_offset(db, room)
-    doc = {
+    doc: MessageDoc = {
         "_id": ObjectId(), "room": room, "event_id": event_id, "epoch": room_doc["epoch"],
         "offset": room_doc["offset"], "kind": TEXT, "user_id": user["_id"],
         "name": user.get("name") or "", "role": role, "text": text, "client_id": client_id,
@@ -83,7 +110,7 @@ async def post(db, *, room: str, event_id: str, user: dict, role: str, text: str
     return doc, True
 
 
-async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
+async def delete(db, *, room: str, offset: int, actor: AccountDoc) -> MessageDoc | None:
     """Mark a message deleted and append the deletion to the stream; None if unknown."""
     target = await db.messages.find_one_and_update(
         {"room": room, "offset": offset, "kind": TEXT, "deleted": False},
@@ -92,7 +119,7 @@ async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
     if not target:
         return None
     room_doc = await _next_offset(db, room)
-    doc = {
+    doc: MessageDoc = {
         "_id": ObjectId(), "room": room, "event_id": target["event_id"], "epoch": room_doc["epoch"],
         "offset": room_doc["offset"], "kind": DELETE, "target": offset, "user_id": actor["_id"],
         "client_id": f"delete:{offset}", "at": now(),
@@ -101,13 +128,13 @@ async def delete(db, *, room: str, offset: int, actor: dict) -> dict | None:
     return doc
 
 
-async def since(db, room: str, offset: int, limit: int) -> list[dict]:
+async def since(db, room: str, offset: int, limit: int) -> list[MessageDoc]:
     """Stream entries after `offset`, oldest first, at most `limit`."""
     return await db.messages.find({"room": room, "offset": {"$gt": offset}}) \
         .sort("offset", 1).limit(limit).to_list(None)
 
 
-async def history(db, room: str, before: int | None, limit: int = PAGE) -> list[dict]:
+async def history(db, room: str, before: int | None, limit: int = PAGE) -> list[MessageDoc]:
     """Text messages before an offset, newest first (deleted ones as tombstones)."""
     query: dict = {"room": room, "kind": TEXT}
     if before is not None:
@@ -115,9 +142,9 @@ async def history(db, room: str, before: int | None, limit: int = PAGE) -> list[
     return await db.messages.find(query).sort("offset", -1).limit(limit).to_list(None)
 
 
-def wire(doc: dict) -> dict:
+def wire(doc: MessageDoc) -> dict[str, Any]:
     """A stored entry as the `message` frame every client receives."""
-    out = {"type": "message", "room": doc["room"], "epoch": doc["epoch"], "offset": doc["offset"],
+    out: dict[str, Any] = {"type": "message", "room": doc["room"], "epoch": doc["epoch"], "offset": doc["offset"],
            "kind": doc["kind"], "at": iso(doc["at"])}
     if doc["kind"] == DELETE:
         out["target"] = doc["target"]

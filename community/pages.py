@@ -29,16 +29,18 @@ next load.
 from __future__ import annotations
 
 import logging
+from typing import TypeGuard
 
 from pymongo.errors import DuplicateKeyError
 
 from access import audit
-from accounts.users import as_id
+from accounts.users import AccountDoc, as_id
 from chat import room_names
 from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.editing import EditError, clean_slug, clean_texts
+from events.model import EventDoc
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def room(page: dict) -> str:
     return room_names.community_room(page["event_id"], page["_id"])
 
 
-def live(page: dict | None) -> bool:
+def live(page: dict | None) -> TypeGuard[dict]:
     """Whether members may enter the page's discussion room."""
     return bool(page and page.get("published") and page.get("discussion") in (OPEN, CLOSED))
 
@@ -114,7 +116,7 @@ def clean_discussion(mode: str) -> str:
     return mode
 
 
-def clean(event: dict, *, slug: str, title: dict, body: dict, discussion: str) -> dict:
+def clean(event: EventDoc, *, slug: str, title: dict, body: dict, discussion: str) -> dict:
     return {
         "slug": clean_slug(slug),
         "title": clean_texts(title, event["locales"], MAX_TITLE, "title", event["default_locale"]),
@@ -137,11 +139,12 @@ async def _tell(announce, before: dict | None, after: dict | None) -> None:
     except Exception:
         # The change is saved and audited; a failed notice must not turn it
         # into an error page (the room's members see it on their next join).
-        page = after or before
-        log.exception("community page change not announced", extra={"page_id": str(page["_id"])})
+        page = after or before  # one of them at least: a change has a side that exists
+        log.exception("community page change not announced",
+                      extra={"page_id": str(page["_id"]) if page else None})
 
 
-async def create(db, actor: dict, event: dict, *, slug: str, title: dict, body: dict,
+async def create(db, actor: AccountDoc, event: EventDoc, *, slug: str, title: dict, body: dict,
                  discussion: str, published: bool = False, announce=None) -> dict:
     fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
     if await db.community_pages.count_documents({"event_id": event["_id"]}) >= MAX_PAGES:
@@ -163,7 +166,7 @@ async def create(db, actor: dict, event: dict, *, slug: str, title: dict, body: 
     return page
 
 
-async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action: str,
+async def _write(db, actor: AccountDoc, event: EventDoc, page: dict, changes: dict, action: str,
                  announce=None) -> dict:
     after = {**page, **changes}
     if snapshot(after) == snapshot(page):
@@ -183,7 +186,7 @@ async def _write(db, actor: dict, event: dict, page: dict, changes: dict, action
     return after
 
 
-async def update(db, actor: dict, event: dict, page: dict, *, slug: str, title: dict, body: dict,
+async def update(db, actor: AccountDoc, event: EventDoc, page: dict, *, slug: str, title: dict, body: dict,
                  discussion: str, announce=None) -> dict:
     fields = clean(event, slug=slug, title=title, body=body, discussion=discussion)
     if fields["slug"] != page["slug"] and await db.community_pages.find_one(
@@ -192,17 +195,17 @@ async def update(db, actor: dict, event: dict, page: dict, *, slug: str, title: 
     return await _write(db, actor, event, page, fields, "community_page_update", announce)
 
 
-async def set_published(db, actor: dict, event: dict, page: dict, published: bool, announce=None) -> dict:
+async def set_published(db, actor: AccountDoc, event: EventDoc, page: dict, published: bool, announce=None) -> dict:
     return await _write(db, actor, event, page, {"published": bool(published)},
                         "community_page_publish" if published else "community_page_unpublish", announce)
 
 
-async def set_discussion(db, actor: dict, event: dict, page: dict, mode: str, announce=None) -> dict:
+async def set_discussion(db, actor: AccountDoc, event: EventDoc, page: dict, mode: str, announce=None) -> dict:
     return await _write(db, actor, event, page, {"discussion": clean_discussion(mode)},
                         "community_page_discussion", announce)
 
 
-async def move(db, actor: dict, event: dict, page: dict, direction: str) -> dict:
+async def move(db, actor: AccountDoc, event: EventDoc, page: dict, direction: str) -> dict:
     """Swap the page with its neighbour above (`up`) or below (`down`); at an end nothing changes."""
     if direction not in (UP, DOWN):
         raise EditError(N_("Unknown direction."))
@@ -221,7 +224,7 @@ async def move(db, actor: dict, event: dict, page: dict, direction: str) -> dict
     return {**page, "position": other["position"]}
 
 
-async def delete(db, actor: dict, event: dict, page: dict, announce=None) -> int:
+async def delete(db, actor: AccountDoc, event: EventDoc, page: dict, announce=None) -> int:
     """Delete the page and its discussion; returns how many messages went with it."""
     result = await db.community_pages.delete_one({"_id": page["_id"], "event_id": event["_id"]})
     if result.deleted_count != 1:

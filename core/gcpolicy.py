@@ -43,7 +43,7 @@ class CollectorPolicy:
         self.closed = 0
         self.last_activity = 0.0   # the last open or close
         self._thaw_since: float | None = None   # when the thaw became due
-        self._thaw_timer = None
+        self._thaw_timer: asyncio.TimerHandle | None = None
         self._started = 0.0
 
     def install(self, live) -> None:
@@ -87,12 +87,14 @@ class CollectorPolicy:
     def try_thaw(self) -> None:
         """Unfreeze now if connections stopped coming and going, or if the thaw waited long enough."""
         self._thaw_timer = None
+        since = self._thaw_since
+        assert since is not None, "closed_one sets it before any thaw is tried"
         now = self.clock()
         calm = now - self.last_activity >= self.quiet
-        if calm or now - self._thaw_since >= self.longest_wait:
+        if calm or now - since >= self.longest_wait:
             self.closed = 0
             self._thaw_since = None
             gc.unfreeze()
             return
-        wait = min(self.quiet - (now - self.last_activity), self._thaw_since + self.longest_wait - now)
+        wait = min(self.quiet - (now - self.last_activity), since + self.longest_wait - now)
         self._thaw_timer = asyncio.get_running_loop().call_later(max(wait, 0.05), self.try_thaw)

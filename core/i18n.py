@@ -109,7 +109,8 @@ class I18n:
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
         )
-        env.install_gettext_translations(tr, newstyle=True)
+        # Added to the environment at run time by the i18n extension; jinja2's types do not declare it.
+        env.install_gettext_translations(tr, newstyle=True)  # type: ignore[attr-defined]
         fmt = Formatter(code)
         env.filters.update(
             datetime=fmt.datetime, date=fmt.date, time=fmt.time,

@@ -22,6 +22,7 @@ import time
 
 from accounts.users import as_id
 from events import model
+from events.model import EventDoc
 
 TTL = 30  # seconds without a refresh before a process's numbers stop counting
 
@@ -66,7 +67,7 @@ def local_counts(viewers) -> dict:
     return {"locales": locales}
 
 
-def summarize(entries, event: dict | None) -> dict:
+def summarize(entries, event: EventDoc | None) -> dict:
     """{"total", "locales", "days"} from every process's entry.
 
     `locales` has every language of the event (0 when nobody watches in it).
@@ -74,7 +75,7 @@ def summarize(entries, event: dict | None) -> dict:
     switched on, as the event page shows it), so `days` maps that day's id
     to the total, and is empty when no day is on.
     """
-    locales = {loc: 0 for loc in (event or {}).get("locales", [])}
+    locales = {loc: 0 for loc in (event.get("locales", []) if event else [])}
     for entry in entries:
         for locale, n in (entry.get("locales") or {}).items():
             locales[locale] = locales.get(locale, 0) + int(n)

@@ -15,9 +15,10 @@ import copy
 import datetime
 
 from access import audit
+from accounts.users import AccountDoc
 from core.i18n import N_
 from events import broadcast, model
-from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, find_day, slide_count
+from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, EventDoc, find_day, slide_count
 
 ACTIONS = (
     "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",
@@ -34,7 +35,7 @@ class ControlError(ValueError):
 CONFLICT = N_("The event is being changed by someone else; try again.")
 
 
-def _snapshot(event: dict) -> dict:
+def _snapshot(event: EventDoc) -> dict:
     return {
         "days": {d["id"]: bool(d.get("enabled")) for d in event["days"]},
         "broadcast": copy.deepcopy(event["broadcast"]),
@@ -44,7 +45,7 @@ def _snapshot(event: dict) -> dict:
     }
 
 
-def _changes(event: dict, action: str, params: dict) -> dict:
+def _changes(event: EventDoc, action: str, params: dict) -> dict:
     """The $set for an action, or ControlError."""
     if action in ("day_on", "day_off"):
         day_id = params.get("day_id")
@@ -105,8 +106,8 @@ def _match(action: str, params: dict) -> dict | None:
     return None
 
 
-async def apply(db, notifier, event_id, actor: dict, action: str, params: dict | None = None,
-                retries: int = 5) -> dict:
+async def apply(db, notifier, event_id, actor: AccountDoc, action: str, params: dict | None = None,
+                retries: int = 5) -> EventDoc:
     """Run one control action; returns the event as persisted afterwards."""
     params = params or {}
     if action not in ACTIONS:
@@ -123,7 +124,7 @@ async def apply(db, notifier, event_id, actor: dict, action: str, params: dict |
     return after
 
 
-async def record_and_announce(db, notifier, actor: dict, action: str, saved: dict, params: dict,
+async def record_and_announce(db, notifier, actor: AccountDoc, action: str, saved: EventDoc, params: dict,
                               before, after) -> None:
     """The tail of every live change: audit with before/after, then one announcement."""
     await audit.record(db, actor=actor, action=action, event=saved, params=params,
@@ -131,7 +132,7 @@ async def record_and_announce(db, notifier, actor: dict, action: str, saved: dic
     await announce(notifier, action, saved, params)
 
 
-async def announce(notifier, action: str, saved: dict, params: dict) -> None:
+async def announce(notifier, action: str, saved: EventDoc, params: dict) -> None:
     """One announcement of a persisted change to what the live state shows."""
     await notifier.announce(saved["_id"], {
         "action": action, "state_version": saved["state_version"], "params": params,

@@ -19,8 +19,10 @@ from __future__ import annotations
 import copy
 import os
 
+from accounts.users import AccountDoc
 from core.i18n import N_
 from events import control, model
+from events.model import EventDoc, SlideDoc
 from media import image_store
 
 MAX_SLIDES = 1000
@@ -45,7 +47,7 @@ class UploadRejected(DeckError):
         self.failures = failures
 
 
-def media_ids(deck: list[dict] | None) -> list[str]:
+def media_ids(deck: list[SlideDoc] | None) -> list[str]:
     return [s["media_id"] for s in deck or []]
 
 
@@ -55,24 +57,24 @@ def clean_name(filename: str) -> str:
     return name[:MAX_NAME]
 
 
-def _check_locale(event: dict | None, locale: str) -> None:
+def _check_locale(event: EventDoc | None, locale: str) -> None:
     if event is None:
         raise DeckError(N_("This event does not exist."))
     if locale not in event["locales"]:
         raise DeckError(N_("This event has no such language."))
 
 
-def _check_slide(deck: list[dict], position, media_id) -> int:
+def _check_slide(deck: list[SlideDoc], position, media_id) -> int:
     if not isinstance(position, int) or not 0 <= position < len(deck) \
             or deck[position]["media_id"] != media_id:
         raise DeckError(N_("The deck has changed meanwhile; reload the page and try again."))
     return position
 
 
-async def _edit(db, notifier, event_id, actor: dict, locale: str, action: str, params: dict,
-                compute, retries: int = 5) -> dict:
+async def _edit(db, notifier, event_id, actor: AccountDoc, locale: str, action: str, params: dict,
+                compute, retries: int = 5) -> EventDoc:
     """Persist `compute(event, deck) -> new deck` for one locale; returns the event after."""
-    def plan(event: dict) -> dict:
+    def plan(event: EventDoc) -> dict:
         _check_locale(event, locale)
         after = compute(event, copy.deepcopy(list(event["slides"]["decks"].get(locale) or [])))
         changes: dict = {f"slides.decks.{locale}": after}
@@ -96,8 +98,8 @@ async def _edit(db, notifier, event_id, actor: dict, locale: str, action: str, p
     return saved
 
 
-async def add_slides(db, notifier, event_id, actor: dict, locale: str,
-                     files: list[tuple[str, bytes]], max_bytes: int) -> dict:
+async def add_slides(db, notifier, event_id, actor: AccountDoc, locale: str,
+                     files: list[tuple[str, bytes]], max_bytes: int) -> EventDoc:
     """Append uploaded images (name, bytes) to a locale's deck, all or none."""
     if not files:
         raise DeckError(N_("Choose one or more images to upload."))
@@ -128,8 +130,8 @@ async def add_slides(db, notifier, event_id, actor: dict, locale: str,
                        {"count": len(new)}, compute)
 
 
-async def move_slide(db, notifier, event_id, actor: dict, locale: str, position: int,
-                     media_id: str, direction: str) -> dict:
+async def move_slide(db, notifier, event_id, actor: AccountDoc, locale: str, position: int,
+                     media_id: str, direction: str) -> EventDoc:
     """Swap a slide with its neighbour: direction "up" (earlier) or "down" (later)."""
     if direction not in ("up", "down"):
         raise DeckError(N_("Unknown direction."))
@@ -147,8 +149,8 @@ async def move_slide(db, notifier, event_id, actor: dict, locale: str, position:
                         "direction": direction}, compute)
 
 
-async def remove_slide(db, notifier, event_id, actor: dict, locale: str, position: int,
-                       media_id: str) -> dict:
+async def remove_slide(db, notifier, event_id, actor: AccountDoc, locale: str, position: int,
+                       media_id: str) -> EventDoc:
     """Take one slide out of a deck (the image stays stored: other decks may use it)."""
     def compute(_event, deck):
         i = _check_slide(deck, position, media_id)
@@ -159,7 +161,7 @@ async def remove_slide(db, notifier, event_id, actor: dict, locale: str, positio
                        {"position": position + 1 if isinstance(position, int) else None}, compute)
 
 
-async def copy_deck(db, notifier, event_id, actor: dict, source: str, target: str) -> dict:
+async def copy_deck(db, notifier, event_id, actor: AccountDoc, source: str, target: str) -> EventDoc:
     """Replace the deck of `target` with a copy of the deck of `source`."""
     def compute(event, _deck):
         if source not in event["locales"]:

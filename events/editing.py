@@ -18,16 +18,19 @@ import copy
 import datetime
 import re
 import zoneinfo
+from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from pymongo import ReturnDocument
 
 from access import audit
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 from events import control, model
+from events.model import DayDoc, EventDoc, MaterialDoc, ScheduleItemDoc, ScheduleItemFields, SpaceDoc
 
 MAX_SPEAKER = 200
 MAX_URL = 2000
@@ -108,15 +111,15 @@ def clean_settings(*, locales, default_locale: str, timezone: str, title: dict,
     }
 
 
-def settings_snapshot(event: dict) -> dict:
+def settings_snapshot(event: EventDoc) -> dict:
     return {k: copy.deepcopy(event.get(k)) for k in
             ("locales", "default_locale", "timezone", "title", "description")}
 
 
 # --- creating and editing the event itself -------------------------------------------
 
-async def create_event(db, actor: dict, space: dict, *, slug: str, locales, default_locale: str,
-                       timezone: str, title: dict) -> dict:
+async def create_event(db, actor: AccountDoc, space: SpaceDoc, *, slug: str, locales, default_locale: str,
+                       timezone: str, title: dict) -> EventDoc:
     slug = clean_slug(slug)
     settings = clean_settings(locales=locales, default_locale=default_locale,
                               timezone=timezone, title=title)
@@ -133,8 +136,8 @@ async def create_event(db, actor: dict, space: dict, *, slug: str, locales, defa
     return event
 
 
-async def update_settings(db, notifier, actor: dict, event: dict, *, locales, default_locale: str,
-                          timezone: str, title: dict, description: dict) -> dict:
+async def update_settings(db, notifier, actor: AccountDoc, event: EventDoc, *, locales, default_locale: str,
+                          timezone: str, title: dict, description: dict) -> EventDoc:
     """Save locales, default locale, time zone, titles and descriptions.
 
     A new time zone keeps the schedule's wall-clock times: sessions were typed
@@ -169,12 +172,17 @@ async def update_settings(db, notifier, actor: dict, event: dict, *, locales, de
     return saved
 
 
-def _move_clock(item: dict, old_tz: str, new_tz: str) -> dict:
-    moved = dict(item)
-    for key in ("starts_at", "ends_at"):
-        if item.get(key):
-            wall = item[key].astimezone(ZoneInfo(old_tz)).replace(tzinfo=None)
-            moved[key] = wall.replace(tzinfo=ZoneInfo(new_tz)).astimezone(datetime.UTC)
+def _move_clock(item: ScheduleItemDoc, old_tz: str, new_tz: str) -> ScheduleItemDoc:
+    def move(at: datetime.datetime) -> datetime.datetime:
+        wall = at.astimezone(ZoneInfo(old_tz)).replace(tzinfo=None)
+        return wall.replace(tzinfo=ZoneInfo(new_tz)).astimezone(datetime.UTC)
+
+    moved = item.copy()
+    if item.get("starts_at"):
+        moved["starts_at"] = move(item["starts_at"])
+    ends = item.get("ends_at")
+    if ends:
+        moved["ends_at"] = move(ends)
     return moved
 
 
@@ -187,7 +195,7 @@ def _parse_date(raw: str) -> datetime.date:
         raise EditError(N_("Enter the date as year-month-day."), "date") from None
 
 
-async def add_day(db, notifier, actor: dict, event: dict, *, date: str, title: dict) -> dict:
+async def add_day(db, notifier, actor: AccountDoc, event: EventDoc, *, date: str, title: dict) -> DayDoc:
     """A new day, switched off: it is switched on from live control.
 
     The array stays in date order, so a day's position changes with every
@@ -197,7 +205,7 @@ async def add_day(db, notifier, actor: dict, event: dict, *, date: str, title: d
     titles = clean_texts(title, event["locales"], model.MAX_TITLE, "title")
     if any(d.get("date") == day_date for d in event["days"]):
         raise EditError(N_("There is already a day on this date."), "date")
-    day = {"id": model.new_item_id(), "date": day_date, "title": titles, "enabled": False}
+    day: DayDoc = {"id": model.new_item_id(), "date": day_date, "title": titles, "enabled": False}
     # The date guard in the filter makes two simultaneous adds of one date add one day.
     saved = await db.events.find_one_and_update(
         {"_id": event["_id"], "days.date": {"$ne": day_date}},
@@ -212,7 +220,7 @@ async def add_day(db, notifier, actor: dict, event: dict, *, date: str, title: d
     return day
 
 
-async def remove_day(db, notifier, actor: dict, event: dict, day_id: str) -> dict:
+async def remove_day(db, notifier, actor: AccountDoc, event: EventDoc, day_id: str) -> DayDoc:
     """Remove a day together with its schedule items (they would be orphans)."""
     day = model.find_day(event, day_id)
     if not day:
@@ -259,7 +267,8 @@ def _on_clock(date: str, at: datetime.time, tz: str, field: str) -> datetime.dat
     return moment
 
 
-def clean_item(event: dict, *, day_id: str, starts: str, ends: str, title: dict, speaker: str) -> dict:
+def clean_item(event: EventDoc, *, day_id: str, starts: str, ends: str, title: dict,
+               speaker: str) -> ScheduleItemFields:
     day = model.find_day(event, day_id)
     if not day:
         raise EditError(N_("Choose a day."), "day_id")
@@ -279,11 +288,11 @@ def clean_item(event: dict, *, day_id: str, starts: str, ends: str, title: dict,
             "speaker": speaker}
 
 
-def find_item(event: dict, item_id: str) -> dict | None:
+def find_item(event: EventDoc, item_id: str) -> ScheduleItemDoc | None:
     return next((i for i in event["schedule"] if i.get("id") == item_id), None)
 
 
-def item_form(event: dict, item: dict) -> dict:
+def item_form(event: EventDoc, item: ScheduleItemDoc) -> dict[str, Any]:
     """A stored item as the edit form shows it: times on the event's clock."""
     zone = ZoneInfo(event["timezone"])
     ends = item.get("ends_at")
@@ -296,8 +305,8 @@ def item_form(event: dict, item: dict) -> dict:
     }
 
 
-async def add_item(db, actor: dict, event: dict, **fields) -> dict:
-    item = {"id": model.new_item_id(), **clean_item(event, **fields)}
+async def add_item(db, actor: AccountDoc, event: EventDoc, **fields) -> ScheduleItemDoc:
+    item: ScheduleItemDoc = {"id": model.new_item_id(), **clean_item(event, **fields)}
     await db.events.update_one({"_id": event["_id"]},
                                {"$push": {"schedule": item}, "$set": {"updated_at": utcnow()}})
     await audit.record(db, actor=actor, action="schedule_add", event=event,
@@ -305,11 +314,11 @@ async def add_item(db, actor: dict, event: dict, **fields) -> dict:
     return item
 
 
-async def update_item(db, actor: dict, event: dict, item_id: str, **fields) -> dict:
+async def update_item(db, actor: AccountDoc, event: EventDoc, item_id: str, **fields) -> ScheduleItemDoc:
     old = find_item(event, item_id)
     if not old:
         raise EditError(N_("Unknown schedule item."))
-    item = {"id": item_id, **clean_item(event, **fields)}
+    item: ScheduleItemDoc = {"id": item_id, **clean_item(event, **fields)}
     result = await db.events.update_one({"_id": event["_id"], "schedule.id": item_id},
                                         {"$set": {"schedule.$": item, "updated_at": utcnow()}})
     if result.matched_count != 1:
@@ -319,7 +328,7 @@ async def update_item(db, actor: dict, event: dict, item_id: str, **fields) -> d
     return item
 
 
-async def remove_item(db, actor: dict, event: dict, item_id: str) -> dict:
+async def remove_item(db, actor: AccountDoc, event: EventDoc, item_id: str) -> ScheduleItemDoc:
     old = find_item(event, item_id)
     if not old:
         raise EditError(N_("Unknown schedule item."))
@@ -333,7 +342,7 @@ async def remove_item(db, actor: dict, event: dict, item_id: str) -> dict:
     return old
 
 
-def days_sorted(event: dict) -> list[dict]:
+def days_sorted(event: EventDoc) -> list[dict[str, Any]]:
     """The days in date order, each with `day_date` parsed (None if unreadable) for display."""
     out = []
     for day in sorted(event["days"], key=lambda d: d.get("date", "")):
@@ -345,7 +354,7 @@ def days_sorted(event: dict) -> list[dict]:
     return out
 
 
-def schedule_by_day(event: dict) -> list[tuple[dict, list[dict]]]:
+def schedule_by_day(event: EventDoc) -> list[tuple[dict[str, Any], list[ScheduleItemDoc]]]:
     """(day, its items by start time) for every day, in date order."""
     return [(day, sorted((i for i in event["schedule"] if i.get("day_id") == day["id"]),
                          key=lambda i: i["starts_at"]))
@@ -367,9 +376,9 @@ def clean_url(url: str) -> str:
     return url
 
 
-async def add_material(db, actor: dict, event: dict, *, title: dict, url: str) -> dict:
+async def add_material(db, actor: AccountDoc, event: EventDoc, *, title: dict, url: str) -> MaterialDoc:
     titles = clean_texts(title, event["locales"], model.MAX_TITLE, "title", event["default_locale"])
-    material = {"id": model.new_item_id(), "title": titles, "url": clean_url(url)}
+    material: MaterialDoc = {"id": model.new_item_id(), "title": titles, "url": clean_url(url)}
     await db.events.update_one({"_id": event["_id"]},
                                {"$push": {"materials": material}, "$set": {"updated_at": utcnow()}})
     await audit.record(db, actor=actor, action="material_add", event=event,
@@ -377,7 +386,7 @@ async def add_material(db, actor: dict, event: dict, *, title: dict, url: str) -
     return material
 
 
-async def remove_material(db, actor: dict, event: dict, material_id: str) -> dict:
+async def remove_material(db, actor: AccountDoc, event: EventDoc, material_id: str) -> MaterialDoc:
     old = next((m for m in event["materials"] if m.get("id") == material_id), None)
     if not old:
         raise EditError(N_("Unknown material."))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -25,6 +27,97 @@ MAX_TITLE = 200
 MAX_TEXT = 20000
 
 
+# The event document as other modules read it.  Every key is written when the
+# event is created (`blank_event`); `banner` came later, so older documents
+# may lack it.
+
+
+class GateDoc(TypedDict):
+    mode: str  # GATE_AUTO, GATE_OPEN or GATE_CLOSED
+    official_start: datetime.datetime | None
+
+
+class SourceDoc(TypedDict):
+    """One language's broadcast source, as `events.broadcast.parse` makes it."""
+    kind: str
+    url: str
+    embed: str
+
+
+class BroadcastDoc(TypedDict):
+    on: bool
+    sources: dict[str, SourceDoc | None]  # locale -> source; None once cleared
+
+
+class SlideDoc(TypedDict):
+    media_id: str  # media.image_store's id
+    name: str
+
+
+class SlidesDoc(TypedDict):
+    visible: bool
+    index: int  # 0-based, shared by every locale's deck
+    decks: dict[str, list[SlideDoc]]
+
+
+class BannerDoc(TypedDict, total=False):
+    viewers: bool
+
+
+class DayDoc(TypedDict):
+    id: str
+    date: str  # ISO date
+    title: dict[str, str]
+    enabled: bool
+
+
+class ScheduleItemFields(TypedDict):
+    """A schedule item as its form describes it; stored with its id (`ScheduleItemDoc`)."""
+    day_id: str
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime | None
+    title: dict[str, str]
+    speaker: str
+
+
+class ScheduleItemDoc(ScheduleItemFields):
+    id: str
+
+
+class MaterialDoc(TypedDict):
+    id: str
+    title: dict[str, str]
+    url: str
+
+
+class EventDoc(TypedDict):
+    _id: ObjectId
+    space_id: ObjectId
+    slug: str
+    locales: list[str]
+    default_locale: str
+    timezone: str
+    title: dict[str, str]
+    description: dict[str, str]
+    days: list[DayDoc]
+    broadcast: BroadcastDoc
+    gate: GateDoc
+    slides: SlidesDoc
+    banner: NotRequired[BannerDoc]
+    schedule: list[ScheduleItemDoc]
+    materials: list[MaterialDoc]
+    state_version: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class SpaceDoc(TypedDict):
+    _id: ObjectId
+    slug: str
+    name: str
+    created_at: datetime.datetime
+
+
 class DuplicateSlug(Exception):
     pass
 
@@ -37,8 +130,8 @@ def valid_slug(slug: str) -> bool:
     return bool(SLUG_RE.match(slug or ""))
 
 
-async def create_space(db, *, slug: str, name: str) -> dict:
-    space = {"_id": ObjectId(), "slug": slug, "name": name[:MAX_TITLE], "created_at": utcnow()}
+async def create_space(db, *, slug: str, name: str) -> SpaceDoc:
+    space: SpaceDoc = {"_id": ObjectId(), "slug": slug, "name": name[:MAX_TITLE], "created_at": utcnow()}
     try:
         await db.spaces.insert_one(space)
     except DuplicateKeyError:
@@ -47,7 +140,7 @@ async def create_space(db, *, slug: str, name: str) -> dict:
 
 
 def blank_event(space_id, slug: str, locales: list[str], default_locale: str,
-                title: dict[str, str], timezone: str = "UTC") -> dict:
+                title: dict[str, str], timezone: str = "UTC") -> EventDoc:
     return {
         "_id": ObjectId(), "space_id": space_id, "slug": slug,
         "locales": [c for c in LOCALES if c in locales],
@@ -63,7 +156,7 @@ def blank_event(space_id, slug: str, locales: list[str], default_locale: str,
     }
 
 
-async def create_event(db, event: dict) -> dict:
+async def create_event(db, event: EventDoc) -> EventDoc:
     try:
         await db.events.insert_one(event)
     except DuplicateKeyError:
@@ -71,22 +164,23 @@ async def create_event(db, event: dict) -> dict:
     return event
 
 
-async def get_space(db, space_id) -> dict | None:
+async def get_space(db, space_id: object) -> SpaceDoc | None:
     oid = as_id(space_id)
     return await db.spaces.find_one({"_id": oid}) if oid else None
 
 
-async def get_event(db, event_id) -> dict | None:
+async def get_event(db, event_id: object) -> EventDoc | None:
     oid = as_id(event_id)
     return await db.events.find_one({"_id": oid}) if oid else None
 
 
-async def get_events(db, event_ids) -> dict:
+async def get_events(db, event_ids: Iterable[object]) -> dict[Any, EventDoc]:
     """Events by id, read at once: {id as given: document} for those that exist."""
     return await find_by_ids(db.events, event_ids)
 
 
-async def get_event_by_slugs(db, space_slug: str, event_slug: str) -> tuple[dict | None, dict | None]:
+async def get_event_by_slugs(db, space_slug: str, event_slug: str
+                             ) -> tuple[SpaceDoc | None, EventDoc | None]:
     space = await db.spaces.find_one({"slug": space_slug})
     if not space:
         return None, None
@@ -94,22 +188,22 @@ async def get_event_by_slugs(db, space_slug: str, event_slug: str) -> tuple[dict
     return space, event
 
 
-def locale_for(event: dict, wanted: str) -> str:
+def locale_for(event: EventDoc, wanted: str) -> str:
     """The event locale a viewer of `wanted` sees: theirs, else the event default."""
     return wanted if wanted in event["locales"] else event["default_locale"]
 
 
-def deck(event: dict, locale: str) -> list[dict]:
+def deck(event: EventDoc, locale: str) -> list[SlideDoc]:
     decks = event["slides"]["decks"]
     return decks.get(locale) or decks.get(event["default_locale"]) or []
 
 
-def slide_count(event: dict) -> int:
+def slide_count(event: EventDoc) -> int:
     """The shared index runs over the longest deck; shorter decks hold their last slide."""
     return max((len(d) for d in event["slides"]["decks"].values()), default=0)
 
 
-def current_slide(event: dict, locale: str) -> tuple[int, dict | None]:
+def current_slide(event: EventDoc, locale: str) -> tuple[int, SlideDoc | None]:
     """(1-based number shown, slide) of the viewer's locale, or (0, None)."""
     slides = deck(event, locale)
     if not slides:
@@ -118,7 +212,7 @@ def current_slide(event: dict, locale: str) -> tuple[int, dict | None]:
     return i + 1, slides[i]
 
 
-def gate_open(event: dict, now: datetime.datetime | None = None) -> bool:
+def gate_open(event: EventDoc, now: datetime.datetime | None = None) -> bool:
     gate = event["gate"]
     if gate["mode"] == GATE_OPEN:
         return True
@@ -128,16 +222,16 @@ def gate_open(event: dict, now: datetime.datetime | None = None) -> bool:
     return bool(start and (now or utcnow()) >= start)
 
 
-def viewers_shown(event: dict) -> bool:
+def viewers_shown(event: EventDoc) -> bool:
     """Whether attendees see how many watch (staff switch it on the live-control page)."""
     return bool((event.get("banner") or {}).get("viewers"))
 
 
-def enabled_days(event: dict) -> list[dict]:
+def enabled_days(event: EventDoc) -> list[DayDoc]:
     return [d for d in event["days"] if d.get("enabled")]
 
 
-def find_day(event: dict, day_id: str) -> dict | None:
+def find_day(event: EventDoc, day_id: str | None) -> DayDoc | None:
     return next((d for d in event["days"] if d["id"] == day_id), None)
 
 
@@ -149,8 +243,9 @@ class StateConflict(Exception):
     """Other writers changed the event between every read and write we tried."""
 
 
-async def versioned_update(db, event_id, plan, retries: int = 5,
-                           match: dict | None = None) -> tuple[dict, dict]:
+async def versioned_update(db, event_id: ObjectId, plan: Callable[[EventDoc], dict[str, Any]],
+                           retries: int = 5, match: dict[str, Any] | None = None
+                           ) -> tuple[EventDoc, EventDoc]:
     """Persist `plan(event) -> $set changes`, guarded by `state_version`.
 
     Two admins clicking at once both read version v; only one write matches

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from core.clock import utcnow
 from core.i18n import N_
 from events import model
+from events.model import EventDoc, ScheduleItemDoc
 
 MAX_ITEM_ID = 64
 UNKNOWN_ITEM = N_("This session is not on the schedule.")
@@ -30,7 +31,7 @@ class ProgrammeError(ValueError):
     """A refused change; the message is marked for translation."""
 
 
-def visible_items(event: dict) -> dict[str, dict]:
+def visible_items(event: EventDoc) -> dict[str, ScheduleItemDoc]:
     """Sessions shown on the event page (those of open days), by id."""
     open_days = {d["id"] for d in model.enabled_days(event)}
     return {i["id"]: i for i in event["schedule"] if i.get("day_id") in open_days and i.get("id")}
@@ -42,14 +43,14 @@ async def saved_ids(db, user_id, event_id) -> list[str]:
     return list(doc["item_ids"]) if doc else []
 
 
-async def saved_items(db, user_id, event: dict) -> list[dict]:
+async def saved_items(db, user_id, event: EventDoc) -> list[ScheduleItemDoc]:
     """The user's saved sessions that the page shows, in schedule order."""
     ids = set(await saved_ids(db, user_id, event["_id"]))
     items = [i for i in visible_items(event).values() if i["id"] in ids]
     return sorted(items, key=lambda i: (i["starts_at"], i["id"]))
 
 
-async def set_saved(db, user_id, event: dict, item_id, saved: bool) -> list[str]:
+async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool) -> list[str]:
     """Add (saved=True) or remove a session; returns the ids now saved.
 
     Adding twice or removing a session that is not saved changes nothing, so
@@ -78,7 +79,7 @@ async def set_saved(db, user_id, event: dict, item_id, saved: bool) -> list[str]
     return await saved_ids(db, user_id, event["_id"])
 
 
-def calendar(event: dict, items: list[dict], *, name: str, titles: dict[str, str],
+def calendar(event: EventDoc, items: list[ScheduleItemDoc], *, name: str, titles: dict[str, str],
              descriptions: dict[str, str], url: str, host: str,
              now: datetime.datetime | None = None) -> bytes:
     """The sessions as an iCalendar file.
@@ -100,8 +101,9 @@ def calendar(event: dict, items: list[dict], *, name: str, titles: dict[str, str
         entry.add("uid", f"{event['_id']}-{item['id']}@{host}")
         entry.add("dtstamp", stamp)
         entry.add("dtstart", _utc(item["starts_at"]))
-        if item.get("ends_at") and item["ends_at"] > item["starts_at"]:
-            entry.add("dtend", _utc(item["ends_at"]))
+        ends = item.get("ends_at")
+        if ends and ends > item["starts_at"]:
+            entry.add("dtend", _utc(ends))
         entry.add("summary", titles.get(item["id"]) or "")
         if descriptions.get(item["id"]):
             entry.add("description", descriptions[item["id"]])

@@ -6,9 +6,11 @@ recorded in the audit log (with the space's id, as there is no event).
 from __future__ import annotations
 
 from access import audit
+from accounts.users import AccountDoc
 from core.i18n import N_
 from events import model
 from events.editing import EditError, clean_slug
+from events.model import SpaceDoc
 
 
 def clean_name(name: str) -> str:
@@ -21,7 +23,7 @@ def clean_name(name: str) -> str:
     return name
 
 
-async def create_space(db, actor: dict, *, slug: str, name: str) -> dict:
+async def create_space(db, actor: AccountDoc, *, slug: str, name: str) -> SpaceDoc:
     slug = clean_slug(slug)
     name = clean_name(name)
     if await db.spaces.find_one({"slug": slug}, {"_id": 1}):
@@ -35,7 +37,7 @@ async def create_space(db, actor: dict, *, slug: str, name: str) -> dict:
     return space
 
 
-async def rename_space(db, actor: dict, space: dict, name: str) -> dict:
+async def rename_space(db, actor: AccountDoc, space: SpaceDoc, name: str) -> SpaceDoc:
     name = clean_name(name)
     if name == space["name"]:
         return space

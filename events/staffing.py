@@ -14,13 +14,18 @@ account: the membership keeps the name entered with the grant.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from access import audit
 from access import roles as R
 from access.permissions import granted
+from access.roles import MembershipDoc
 from accounts import users
+from accounts.users import AccountDoc
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 from events.editing import EditError
+from events.model import EventDoc, SpaceDoc
 
 EVENTS_PER_SPACE = 20
 STAFF_ROLES = R.STAFF_EVENT_ROLES
@@ -32,7 +37,7 @@ class StaffError(EditError):
 
 # --- the dashboard -------------------------------------------------------------------
 
-async def dashboard(db, user: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+async def dashboard(db, user: AccountDoc, skip: int, limit: int) -> tuple[list[dict], int]:
     """The spaces the user works in, each with the events they may see.
 
     Platform admins get every space and event; a space admin gets the whole
@@ -93,7 +98,7 @@ def clean_person(email: str, name: str) -> tuple[str, str]:
     return norm, name
 
 
-async def _account(db, email: str, name: str, locale: str) -> tuple[dict, bool]:
+async def _account(db, email: str, name: str, locale: str) -> tuple[AccountDoc, bool]:
     """(user, created): the account for `email`, made without a password if new."""
     user = await users.by_email(db, email)
     if user:
@@ -109,12 +114,12 @@ async def _account(db, email: str, name: str, locale: str) -> tuple[dict, bool]:
         return user, False
 
 
-def _as_entered(user: dict, email: str, name: str) -> dict:
+def _as_entered(user: AccountDoc, email: str, name: str) -> dict[str, Any]:
     """What a membership records of its person: the address and name staff entered."""
     return {"_id": user["_id"], "email": email, "name": name}
 
 
-def membership_snapshot(m: dict) -> dict:
+def membership_snapshot(m: MembershipDoc) -> dict[str, Any]:
     # No user id: an ObjectId carries its creation time, which would tell
     # staff how old the account is.
     return {"email": m["email"], "name": m.get("name", ""),
@@ -123,7 +128,7 @@ def membership_snapshot(m: dict) -> dict:
 
 # --- event staff -----------------------------------------------------------------------
 
-def clean_role(event: dict, role: str, locales) -> list[str]:
+def clean_role(event: EventDoc, role: str, locales) -> list[str]:
     """The locales stored with the role: a commentator's languages, else none."""
     if role not in STAFF_ROLES:
         raise StaffError(N_("Choose a role."), "role")
@@ -137,7 +142,7 @@ def clean_role(event: dict, role: str, locales) -> list[str]:
     return [code for code in event["locales"] if code in chosen]
 
 
-async def event_staff(db, event_id, skip: int, limit: int) -> tuple[list[dict], int]:
+async def event_staff(db, event_id, skip: int, limit: int) -> tuple[list[MembershipDoc], int]:
     query = {"scope_id": event_id, "role": {"$in": list(STAFF_ROLES)}}
     total = await db.memberships.count_documents(query)
     items = await db.memberships.find(query).sort([("role", 1), ("email", 1)]) \
@@ -145,8 +150,8 @@ async def event_staff(db, event_id, skip: int, limit: int) -> tuple[list[dict], 
     return items, total
 
 
-async def grant_event_role(db, actor: dict, event: dict, *, email: str, name: str, role: str,
-                           locales) -> dict:
+async def grant_event_role(db, actor: AccountDoc, event: EventDoc, *, email: str, name: str, role: str,
+                           locales) -> MembershipDoc:
     """Give a staff role in the event; returns the membership.
 
     The same answer and audit entry whether or not the address had an account.
@@ -168,7 +173,7 @@ async def grant_event_role(db, actor: dict, event: dict, *, email: str, name: st
     return membership
 
 
-async def _remove_membership(db, actor: dict, membership_id, scope: dict) -> dict:
+async def _remove_membership(db, actor: AccountDoc, membership_id, scope: dict) -> MembershipDoc:
     """Delete one membership matching `scope`; never the actor's own."""
     oid = users.as_id(membership_id)
     membership = await db.memberships.find_one({"_id": oid, **scope}) if oid else None
@@ -183,7 +188,7 @@ async def _remove_membership(db, actor: dict, membership_id, scope: dict) -> dic
     return membership
 
 
-async def revoke_event_role(db, actor: dict, event: dict, membership_id) -> dict:
+async def revoke_event_role(db, actor: AccountDoc, event: EventDoc, membership_id) -> MembershipDoc:
     membership = await _remove_membership(db, actor, membership_id,
                                           {"scope_id": event["_id"], "role": {"$in": list(STAFF_ROLES)}})
     await audit.record(db, actor=actor, action="staff_revoke", event=event,
@@ -194,13 +199,13 @@ async def revoke_event_role(db, actor: dict, event: dict, membership_id) -> dict
 
 # --- space admins ------------------------------------------------------------------------
 
-async def space_admins(db, space_id) -> list[dict]:
+async def space_admins(db, space_id) -> list[MembershipDoc]:
     return await db.memberships.find({"scope_id": space_id, "role": R.SPACE_ADMIN}) \
         .sort("email", 1).to_list(None)
 
 
-async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str,
-                          locale: str) -> dict:
+async def add_space_admin(db, actor: AccountDoc, space: SpaceDoc, *, email: str, name: str,
+                          locale: str) -> MembershipDoc:
     email, name = clean_person(email, name)
     user = await users.by_email(db, email)
     if user and await db.memberships.find_one({"user_id": user["_id"], "scope_id": space["_id"],
@@ -217,7 +222,7 @@ async def add_space_admin(db, actor: dict, space: dict, *, email: str, name: str
     return membership
 
 
-async def remove_space_admin(db, actor: dict, space: dict, membership_id) -> dict:
+async def remove_space_admin(db, actor: AccountDoc, space: SpaceDoc, membership_id) -> MembershipDoc:
     membership = await _remove_membership(db, actor, membership_id,
                                           {"scope_id": space["_id"], "role": R.SPACE_ADMIN})
     await audit.record(db, actor=actor, action="space_admin_remove", space_id=space["_id"],

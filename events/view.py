@@ -12,29 +12,31 @@ from zoneinfo import ZoneInfo
 
 from access import roles as R
 from access import rules
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import text_for
 from events import model
+from events.model import EventDoc, SpaceDoc
 
 
-def path(space: dict, event: dict) -> str:
+def path(space: SpaceDoc, event: EventDoc) -> str:
     return f"/e/{space['slug']}/{event['slug']}"
 
 
 async def path_by_id(db, event_id) -> str | None:
     event = await model.get_event(db, event_id) if event_id else None
     space = await model.get_space(db, event["space_id"]) if event else None
-    return path(space, event) if space else None
+    return path(space, event) if space and event else None
 
 
-def text(event: dict, values: dict | None, viewer_locale: str) -> str:
+def text(event: EventDoc, values: dict | None, viewer_locale: str) -> str:
     locale = model.locale_for(event, viewer_locale)
     return text_for(values, locale, (event["default_locale"],))
 
 
 # --- the list of my events ---------------------------------------------------
 
-async def visible_events(db, user: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+async def visible_events(db, user: AccountDoc, skip: int, limit: int) -> tuple[list[dict], int]:
     """Events the user belongs to (directly or through a space); all for platform admins.
 
     Returns (items, total); each item has the event, its space, its path and
@@ -59,15 +61,16 @@ async def visible_events(db, user: dict, skip: int, limit: int) -> tuple[list[di
         space = spaces.get(event["space_id"])
         if not space:
             continue
-        roles = {m["role"]: m for m in memberships if m["scope_id"] in (event["_id"], space["_id"])}
+        roles: dict[str, R.HeldRole] = {m["role"]: m for m in memberships
+                                        if m["scope_id"] in (event["_id"], space["_id"])}
         if user.get("platform_admin"):
-            roles[R.PLATFORM_ADMIN] = {"role": R.PLATFORM_ADMIN}
+            roles[R.PLATFORM_ADMIN] = {"role": R.PLATFORM_ADMIN, "locales": []}
         items.append({"event": event, "space": space, "path": path(space, event),
                       "access": rules.page_access(roles)})
     return items, total
 
 
-def summary(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+def summary(event: EventDoc, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
     """Title and gate status for a list entry."""
     start = event["gate"].get("official_start")
     return {
@@ -80,7 +83,7 @@ def summary(event: dict, viewer_locale: str, now: datetime.datetime | None = Non
 
 # --- one event's page -----------------------------------------------------------
 
-def countdown(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+def countdown(event: EventDoc, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
     """The page behind a closed gate."""
     now = now or utcnow()
     start = event["gate"].get("official_start")
@@ -91,13 +94,13 @@ def countdown(event: dict, viewer_locale: str, now: datetime.datetime | None = N
         "local_start": local(start, event["timezone"]),
         # Only a future start counts down: the script reloads at zero, and a
         # gate shut by hand after the start must not reload forever.
-        "countdown_iso": _iso(start) if upcoming else None,
+        "countdown_iso": _iso(start) if start and upcoming else None,
         "official_start_iso": _iso(start) if start else None,
         "timezone": event["timezone"],
     }
 
 
-def page(event: dict, viewer_locale: str) -> dict:
+def page(event: EventDoc, viewer_locale: str) -> dict:
     """Everything the event page shows, for one viewer's language."""
     locale = model.locale_for(event, viewer_locale)
     default = event["default_locale"]
@@ -146,7 +149,7 @@ def page(event: dict, viewer_locale: str) -> dict:
     }
 
 
-def banner(event: dict, now: datetime.datetime | None = None) -> dict:
+def banner(event: EventDoc, now: datetime.datetime | None = None) -> dict:
     """The live state banner of the event page, as first rendered.
 
     One message at a time, the most useful first: LIVE while the gate is
@@ -201,7 +204,7 @@ def _web_url(url: str | None) -> bool:
     return u.scheme in ("http", "https") and bool(u.netloc)
 
 
-def live_state(event: dict, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
+def live_state(event: EventDoc, viewer_locale: str, now: datetime.datetime | None = None) -> dict:
     """The event's live state for one language, as sent over the WebSocket (JSON-safe)."""
     p = page(event, viewer_locale)
     start = event["gate"].get("official_start")
@@ -226,7 +229,7 @@ def live_state(event: dict, viewer_locale: str, now: datetime.datetime | None = 
     }
 
 
-def waiting_state(event: dict, now: datetime.datetime | None = None) -> dict:
+def waiting_state(event: EventDoc, now: datetime.datetime | None = None) -> dict:
     """What a connection waiting behind the closed gate learns: flags only.
 
     Nothing the countdown page would not show before the start (no slides,

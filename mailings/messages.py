@@ -42,5 +42,7 @@ def _text_env(env: jinja2.Environment) -> jinja2.Environment:
     overlay = getattr(env, "_text_overlay", None)
     if overlay is None:
         overlay = env.overlay(autoescape=False)
-        env._text_overlay = overlay
+        # Cached on the environment it derives from, so it lives and dies with it;
+        # jinja2's Environment declares no such attribute.
+        env._text_overlay = overlay  # type: ignore[attr-defined]
     return overlay

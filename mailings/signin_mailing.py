@@ -37,17 +37,21 @@ import asyncio
 import datetime
 import logging
 import secrets
+from typing import Any
 
 from bson import ObjectId
 
 from access import audit
 from access import roles as R
+from access.roles import MembershipDoc
 from accounts import passwords, tokens, users
+from accounts.users import AccountDoc
 from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_, text_for
 from core.pagination import Page
 from events import model
+from events.model import EventDoc
 from mailings import mailer as mail_status
 from mailings import messages
 
@@ -77,7 +81,7 @@ class MailingError(ValueError):
 
 # --- choosing recipients ----------------------------------------------------------
 
-def clean_audience(event: dict, audience: str, locale: str = "") -> tuple[str, str | None]:
+def clean_audience(event: EventDoc, audience: str, locale: str = "") -> tuple[str, str | None]:
     if audience not in AUDIENCES:
         raise MailingError(N_("Choose who gets the mailing."))
     if audience != ONE_LOCALE:
@@ -87,13 +91,14 @@ def clean_audience(event: dict, audience: str, locale: str = "") -> tuple[str, s
     return audience, locale
 
 
-async def recipients(db, event: dict, audience: str, locale: str | None = None) -> list[tuple[dict, dict]]:
+async def recipients(db, event: EventDoc, audience: str, locale: str | None = None
+                     ) -> list[tuple[MembershipDoc, dict[str, Any]]]:
     """(membership, user) of every attendee the mailing goes to, by email."""
     query: dict = {"scope_id": event["_id"], "role": R.ATTENDEE}
     if audience == NEVER_MAILED:
         query["mailed_at"] = None
-    found = []
-    batch: list[dict] = []
+    found: list[tuple[MembershipDoc, dict[str, Any]]] = []  # the accounts without their password hash
+    batch: list[MembershipDoc] = []
 
     async def flush():
         people = {u["_id"]: u async for u in db.users.find(
@@ -119,7 +124,7 @@ async def active(db, event_id) -> dict | None:
     return await db.mailings.find_one({"event_id": event_id, "status": {"$in": [QUEUED, RUNNING]}})
 
 
-async def create(db, event: dict, *, audience: str, locale: str | None, actor: dict | None) -> dict:
+async def create(db, event: EventDoc, *, audience: str, locale: str | None, actor: AccountDoc | None) -> dict:
     """Store a queued mailing with one pending item per recipient; `start` sends it."""
     audience, locale = clean_audience(event, audience, locale or "")
     if await active(db, event["_id"]):
@@ -244,7 +249,7 @@ async def _finish(db, mailing_id, runner: str, status: str, error: str | None = 
                   "finished_at": utcnow(), "lease_until": None}})
 
 
-async def _worker(services, event: dict, mailing: dict, lease: _Lease) -> None:
+async def _worker(services, event: EventDoc, mailing: dict, lease: _Lease) -> None:
     db = services.db
     while await lease.keep():
         item = await db.mailing_items.find_one_and_update(
@@ -278,7 +283,7 @@ async def _handed_off(db, event_id, user_id, new_hash: str | None) -> None:
                                     {"$set": {"mailed_at": utcnow()}})
 
 
-def render_signin(services, event: dict, user: dict, locale: str, link: str, password: str | None):
+def render_signin(services, event: EventDoc, user: AccountDoc, locale: str, link: str, password: str | None):
     """(subject, text, html) of a sign-in mail in `locale`; `password` None: they keep their own."""
     s = services.settings
     return messages.render(
@@ -289,7 +294,7 @@ def render_signin(services, event: dict, user: dict, locale: str, link: str, pas
         site_url=s.public_url)
 
 
-def render_signin_for_staff(services, event: dict, membership: dict):
+def render_signin_for_staff(services, event: EventDoc, membership: MembershipDoc):
     """The outbox copy of a sign-in mail: the registration's name and language, no secrets.
 
     Nothing of the account goes in (its name, language, login, whether it
@@ -304,12 +309,12 @@ def render_signin_for_staff(services, event: dict, membership: dict):
         hours=s.signin_link_ttl_hours, signin_url=s.public_url + "/signin", site_url=s.public_url)
 
 
-async def send_one(services, event: dict, mailing: dict, item: dict) -> str:
+async def send_one(services, event: EventDoc, mailing: dict, item: dict) -> str:
     """Compose and send one claimed item; returns its final status."""
     db, s = services.db, services.settings
     user = await users.by_id(db, item["user_id"])
     membership = await registry.find_membership(db, event["_id"], item["user_id"]) if user else None
-    if not membership:
+    if not user or not membership:
         await _settle(db, mailing["_id"], item, FAILED, error="no longer registered for this event")
         return FAILED
     locale = registry.attendee_locale(event, user, membership)
@@ -341,7 +346,7 @@ async def send_one(services, event: dict, mailing: dict, item: dict) -> str:
     return FAILED
 
 
-async def _settle_interrupted(services, event: dict, mailing_id) -> None:
+async def _settle_interrupted(services, event: EventDoc, mailing_id) -> None:
     """Items a dead runner left in "sending": decided by what reached the outbox."""
     db = services.db
     async for item in db.mailing_items.find({"mailing_id": mailing_id, "status": SENDING}):

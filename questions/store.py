@@ -28,11 +28,13 @@ a question (one from a list, one from a live update) keeps the newer one.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.text import strip_bidi
 
@@ -96,7 +98,7 @@ async def item_exists(db, event_id: ObjectId, item: str) -> bool:
 
 # --- changes -------------------------------------------------------------------
 
-async def ask(db, *, event_id: ObjectId, item, user: dict, locale: str, text, client) -> tuple[dict, bool]:
+async def ask(db, *, event_id: ObjectId, item, user: AccountDoc, locale: str, text, client) -> tuple[dict, bool]:
     """Store a pending question; returns (question, created).  created is False for a retry."""
     item = item_id(item)
     text = clean_text(text)
@@ -134,6 +136,7 @@ async def vote(db, *, event_id: ObjectId, question, user_id: ObjectId,
     not an error: a client retrying after a lost connection gets the same answer.
     """
     question = question_id(question)
+    match: dict[str, Any]
     if on:
         match = {"voters": {"$ne": user_id}, "user_id": {"$ne": user_id}}
         update = {"$addToSet": {"voters": user_id}, "$inc": {"votes": 1}}
@@ -155,7 +158,7 @@ async def vote(db, *, event_id: ObjectId, question, user_id: ObjectId,
     return doc, False
 
 
-async def moderate(db, *, event_id: ObjectId, question, status, actor: dict,
+async def moderate(db, *, event_id: ObjectId, question, status, actor: AccountDoc,
                    moderator: bool, speaker: bool) -> tuple[dict, bool]:
     """Set a question's status; returns (question, changed).
 
@@ -209,7 +212,7 @@ async def listing(db, *, event_id: ObjectId, item: str | None, user_id: ObjectId
     base: dict = {"event_id": event_id}
     if item is not None:
         base["item_id"] = item
-    mine = {} if moderator else {"user_id": user_id}
+    mine: dict[str, Any] = {} if moderator else {"user_id": user_id}
     groups = [({"status": PENDING, **mine}, _OLDEST),
               ({"status": APPROVED}, _MOST_VOTED),
               ({"status": ANSWERED}, _LATEST_ANSWERED),

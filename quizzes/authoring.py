@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 from access import audit
-from accounts.users import as_id
+from accounts.users import AccountDoc, as_id
 from core.clock import utcnow
 from core.i18n import LOCALE_NAMES, N_
 from events import model
 from events.editing import EditError, clean_texts
+from events.model import EventDoc
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 STATUSES = (DRAFT, OPEN, CLOSED)
@@ -90,7 +92,7 @@ def clean_time_limit(seconds) -> int | None:
     return seconds
 
 
-def _item_id(wanted, taken: set) -> str:
+def _item_id(wanted, taken: set[str]) -> str:
     wanted = (wanted or "").strip()
     if not _ID_RE.match(wanted) or wanted in taken:
         wanted = model.new_item_id()
@@ -107,7 +109,7 @@ def _required_text(values, event, max_length, field, message, **params) -> dict:
     return texts
 
 
-def clean_question(event: dict, number: int, raw: dict, taken: set) -> dict:
+def clean_question(event: EventDoc, number: int, raw: dict, taken: set) -> dict:
     """One question from `{id, kind, text{}, options[{id, text{}, correct}]}`; `number` counts from 1."""
     field = f"q-{number - 1}"
     kind = raw.get("kind")
@@ -122,16 +124,18 @@ def clean_question(event: dict, number: int, raw: dict, taken: set) -> dict:
     if len(raw_options) > MAX_OPTIONS:
         raise EditError(N_("Question %(number)s has too many answer options (at most %(count)s)."), field,
                         number=number, count=MAX_OPTIONS)
-    options, correct, option_ids = [], [], set()
+    options: list[dict[str, Any]] = []
+    correct: list[str] = []
+    option_ids: set[str] = set()
     for k, raw_option in enumerate(raw_options, 1):
         option_text = _required_text(
             raw_option.get("text"), event, MAX_OPTION_TEXT, field,
             N_("Question %(number)s, option %(option)s: enter its text in %(language)s, "
                "the event's default language."), number=number, option=k)
-        option = {"id": _item_id(raw_option.get("id"), option_ids), "text": option_text}
-        options.append(option)
+        option_id = _item_id(raw_option.get("id"), option_ids)
+        options.append({"id": option_id, "text": option_text})
         if raw_option.get("correct"):
-            correct.append(option["id"])
+            correct.append(option_id)
     if kind == SINGLE and len(correct) != 1:
         raise EditError(N_("Question %(number)s is single choice: mark exactly one correct answer."), field,
                         number=number)
@@ -142,9 +146,9 @@ def clean_question(event: dict, number: int, raw: dict, taken: set) -> dict:
             "correct": correct}
 
 
-def clean(event: dict, *, title: dict, intro: dict, time_limit_seconds, questions: list[dict]) -> dict:
+def clean(event: EventDoc, *, title: dict, intro: dict, time_limit_seconds, questions: list[dict]) -> dict:
     """The stored fields of a quiz from what the form sent, or EditError."""
-    fields = {
+    fields: dict[str, Any] = {
         "title": clean_texts(title, event["locales"], model.MAX_TITLE, "title", event["default_locale"]),
         "intro": clean_texts(intro, event["locales"], model.MAX_TEXT, "intro"),
         "time_limit_seconds": clean_time_limit(time_limit_seconds),
@@ -154,14 +158,14 @@ def clean(event: dict, *, title: dict, intro: dict, time_limit_seconds, question
         raise EditError(N_("Add at least one question."), "questions")
     if len(questions) > MAX_QUESTIONS:
         raise EditError(N_("A quiz has at most %(count)s questions."), "questions", count=MAX_QUESTIONS)
-    taken: set = set()
+    taken: set[str] = set()
     fields["questions"] = [clean_question(event, n, raw, taken) for n, raw in enumerate(questions, 1)]
     return fields
 
 
 # --- writing ------------------------------------------------------------------
 
-async def create(db, actor: dict, event: dict, *, title: dict, intro: dict, time_limit_seconds,
+async def create(db, actor: AccountDoc, event: EventDoc, *, title: dict, intro: dict, time_limit_seconds,
                  questions: list[dict]) -> dict:
     fields = clean(event, title=title, intro=intro, time_limit_seconds=time_limit_seconds, questions=questions)
     if await db.quizzes.count_documents({"event_id": event["_id"]}) >= MAX_QUIZZES:
@@ -174,7 +178,7 @@ async def create(db, actor: dict, event: dict, *, title: dict, intro: dict, time
     return quiz
 
 
-async def _write(db, actor: dict, event: dict, quiz: dict, changes: dict, action: str) -> dict:
+async def _write(db, actor: AccountDoc, event: EventDoc, quiz: dict, changes: dict, action: str) -> dict:
     after = {**quiz, **changes}
     if snapshot(after) == snapshot(quiz):
         return quiz
@@ -188,7 +192,7 @@ async def _write(db, actor: dict, event: dict, quiz: dict, changes: dict, action
     return after
 
 
-async def update(db, actor: dict, event: dict, quiz: dict, *, title: dict, intro: dict, time_limit_seconds,
+async def update(db, actor: AccountDoc, event: EventDoc, quiz: dict, *, title: dict, intro: dict, time_limit_seconds,
                  questions: list[dict]) -> dict:
     fields = clean(event, title=title, intro=intro, time_limit_seconds=time_limit_seconds, questions=questions)
     if structure(fields) != structure(quiz) and await attempt_count(db, quiz["_id"]):
@@ -197,7 +201,7 @@ async def update(db, actor: dict, event: dict, quiz: dict, *, title: dict, intro
     return await _write(db, actor, event, quiz, fields, "quiz_update")
 
 
-async def set_status(db, actor: dict, event: dict, quiz: dict, status: str) -> dict:
+async def set_status(db, actor: AccountDoc, event: EventDoc, quiz: dict, status: str) -> dict:
     """Open (from draft or closed) or close (an open quiz); asking for the current status changes nothing."""
     if status not in (OPEN, CLOSED):
         raise EditError(N_("Unknown quiz status."))
@@ -209,7 +213,7 @@ async def set_status(db, actor: dict, event: dict, quiz: dict, status: str) -> d
                         "quiz_open" if status == OPEN else "quiz_close")
 
 
-async def delete(db, actor: dict, event: dict, quiz: dict) -> int:
+async def delete(db, actor: AccountDoc, event: EventDoc, quiz: dict) -> int:
     """Delete the quiz and its attempts; returns how many attempts went with it."""
     attempts = await attempt_count(db, quiz["_id"])
     if attempts and quiz["status"] != CLOSED:

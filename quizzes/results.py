@@ -11,6 +11,8 @@ import csv
 import io
 
 from access import audit
+from accounts.users import AccountDoc
+from events.model import EventDoc
 from quizzes import taking
 
 CSV_COLUMNS = ("name", "email", "started_at", "submitted_at", "status", "score", "max_score")
@@ -74,7 +76,7 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-async def export_csv(db, event: dict, quiz: dict, actor: dict | None = None) -> str:
+async def export_csv(db, event: EventDoc, quiz: dict, actor: AccountDoc | None = None) -> str:
     """Every attempt as CSV (UTF-8 with a BOM for spreadsheets); one 1/0 column per question."""
     await taking.expire_overdue(db, quiz)
     out = io.StringIO()

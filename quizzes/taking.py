@@ -25,6 +25,7 @@ import datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import N_
 from quizzes.authoring import OPEN, SINGLE
@@ -90,8 +91,13 @@ async def attempts_of(db, event_id, user_id) -> dict:
     return {a["quiz_id"]: a async for a in db.quiz_attempts.find({"event_id": event_id, "user_id": user_id})}
 
 
-async def start(db, quiz: dict, user: dict, now: datetime.datetime | None = None) -> tuple[dict, bool]:
-    """(attempt, created): a second start returns the first attempt untouched."""
+async def start(db, quiz: dict, user: AccountDoc, now: datetime.datetime | None = None
+                ) -> tuple[dict | None, bool]:
+    """(attempt, created): a second start returns the first attempt untouched.
+
+    The attempt is None only when a simultaneous start won and its attempt was
+    removed before it could be read back.
+    """
     existing = await get_attempt(db, quiz, user["_id"])
     if existing:
         return existing, False

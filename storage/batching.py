@@ -29,7 +29,7 @@ class TickBatch:
         self._run = run
         self.limit = limit
         self._items: list = []
-        self._handle = None
+        self._handle: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, item):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import Any
 
 import mongomock
 import mongomock.store
@@ -83,7 +84,7 @@ def _indexable(value) -> bool:
     return isinstance(value, _KEY_TYPES) and not isinstance(value, bool)
 
 
-def _one_of(value) -> list | None:
+def _one_of(value: object) -> list[Any] | None:
     """The values of an `{"$in": [...]}` condition on indexable values, else None."""
     if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("$in"), (list, tuple)):
         values = value["$in"]
@@ -141,8 +142,9 @@ class EqualityIndex:
         if _indexable(wanted):
             doc = docs.get(wanted)
             return [doc] if doc is not None else []
-        if _one_of(wanted) is not None:
-            return [docs[v] for v in dict.fromkeys(_one_of(wanted)) if v in docs]
+        listed = _one_of(wanted)
+        if listed is not None:
+            return [docs[v] for v in dict.fromkeys(listed) if v in docs]
         ids = None
         for fields in self.compounds:
             key = tuple(filter.get(f) for f in fields)
@@ -327,7 +329,7 @@ class EmbeddedDatabase:
 
 class EmbeddedClient:
     def __init__(self):
-        self._client = mongomock.MongoClient(tz_aware=True)
+        self._client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient(tz_aware=True)
         self._dbs: dict[str, EmbeddedDatabase] = {}
 
     def __getitem__(self, name) -> EmbeddedDatabase:

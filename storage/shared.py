@@ -19,6 +19,8 @@ import datetime
 import itertools
 import logging
 import struct
+from collections.abc import Iterator
+from typing import Any
 
 import bson
 from bson.codec_options import CodecOptions
@@ -27,7 +29,7 @@ from pymongo import errors
 from storage.embedded import EmbeddedClient
 
 log = logging.getLogger(__name__)
-CODEC = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
+CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
 HEADER = struct.Struct("!I")
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -63,7 +65,7 @@ def _result(value):
     return value
 
 
-async def _read(reader: asyncio.StreamReader) -> dict | None:
+async def _read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     try:
         head = await reader.readexactly(HEADER.size)
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -110,6 +112,7 @@ class StoreServer:
         rid, op = request.get("id"), request.get("op")
         args = [_pairs(a) for a in request.get("args", [])]
         kwargs = {k: _pairs(v) for k, v in request.get("kwargs", {}).items()}
+        target: Any  # the client, a database or a collection: the operation is looked up by name
         try:
             if op in CLIENT_OPS:
                 target = self.client
@@ -153,9 +156,10 @@ class SharedClient:
         self.host, self.port = host or "127.0.0.1", int(port)
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
-        self._reader = self._writer = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future] = {}
-        self._reading = None
+        self._reading: asyncio.Future[None] | None = None
 
     def __getitem__(self, name) -> SharedDatabase:
         return SharedDatabase(self, name)
@@ -175,7 +179,7 @@ class SharedClient:
                 reply = await _read(reader)
                 if reply is None:
                     break
-                future = self._pending.pop(reply.get("id"), None)
+                future = self._pending.pop(reply.get("id", 0), None)  # ids start at 1
                 if future is not None and not future.done():
                     future.set_result(reply)
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
@@ -259,7 +263,7 @@ class SharedCursor:
     def __init__(self, coll: SharedCollection, op: str, args, kwargs):
         self._coll, self._op, self._args, self._kwargs = coll, op, args, kwargs
         self._modifiers: list = []
-        self._items = None
+        self._items: Iterator[Any] | None = None
 
     def sort(self, *args):
         self._modifiers.append(["sort", list(args)])
