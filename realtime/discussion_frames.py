@@ -64,9 +64,9 @@ class CommunityRooms:
         if not page:
             return
         room = pages.room(page)
-        if pages.live(after):
+        if after is not None and pages.live(after):
             closed = after["discussion"] == pages.CLOSED
-            if not pages.live(before) or before["discussion"] != after["discussion"]:
+            if before is None or not pages.live(before) or before["discussion"] != after["discussion"]:
                 await self.live.hub.publish(room, await self.settings(room, closed))
         elif pages.live(before):
             await self.live.hub.publish(room, {"type": "left", "room": room, "reason": OFF_REASON})

@@ -141,7 +141,7 @@ class Presence:
         # the count is shown is stored on the event, and every process must
         # follow a switch made in any of them.
         outline = await self.outline(event_id)
-        shown = bool(outline) and model.viewers_shown(outline)
+        shown = model.viewers_shown(outline) if outline else False
         if not shown:
             self._shown.pop(event_id, None)
             if event_id not in self.staff:
