@@ -53,7 +53,7 @@ from realtime import (
     protocol,
     question_frames,
 )
-from realtime.broker import InProcessBroker
+from realtime.broker import Broker, InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
 from realtime.live import Live
@@ -94,21 +94,20 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
         notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics),
         metrics=metrics, registry=registry, redis=redis_client,
     )
-    if redis_client is not None:
-        services.broker = RedisBroker(redis_client, settings.redis_shards)
-    else:
-        services.broker = InProcessBroker()
-    await services.broker.start()
-    services.hub = Hub(services.broker)
-    services.live = Live(services, services.hub)
-    chat_frames.install(services.live)
-    device_frames.install(services.live)
-    presence.install(services.live)
-    question_frames.install(services.live)
-    moderation_frames.install(services.live)
-    discussion_frames.install(services.live)
-    keepalive.install(services.live)
-    services.live.start()
+    broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
+        else InProcessBroker()
+    services.broker = broker
+    await broker.start()
+    hub = services.hub = Hub(broker)
+    live = services.live = Live(services, hub)
+    chat_frames.install(live)
+    device_frames.install(live)
+    presence.install(live)
+    question_frames.install(live)
+    moderation_frames.install(live)
+    discussion_frames.install(live)
+    keepalive.install(live)
+    live.start()
     return services
 
 
@@ -189,6 +188,7 @@ async def serve(settings: config.Settings, demo: bool) -> None:
     server.stop()
     # Every live socket is told "going away" (1001) and given time to close:
     # its client reconnects to another process and resumes by offset.
+    assert services.hub is not None  # make_services builds the live side
     closed = await services.hub.drain(protocol.CLOSE_GOING_AWAY, "server shutting down", DRAIN_SECONDS)
     log.info("live sockets closed", extra={"sockets": closed})
     try:
@@ -233,7 +233,7 @@ def supervise(settings: config.Settings, args) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [None] * len(children)
+    codes: list[int | None] = [None] * len(children)
     while not stopping:
         for i, child in enumerate(children):
             if child.poll() is not None and not stopping:

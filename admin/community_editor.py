@@ -35,7 +35,8 @@ class CommunityHandler(StaffHandler):
     @property
     def announce(self):
         """The live side's hook for discussion rooms, when the live side runs here."""
-        rooms = getattr(self.services.live, "community", None)
+        live = self.services.live
+        rooms = live.community if live is not None else None
         return rooms.announce if rooms is not None else None
 
     def values(self) -> dict:

@@ -143,7 +143,8 @@ class ControlBase(StaffHandler):
     async def render_control(self, status: int = 200, error: str = "", typed: dict | None = None):
         event = self.event
         viewers = None
-        presence = getattr(self.services.live, "presence", None)
+        live = self.services.live
+        presence = live.presence if live is not None else None
         if presence is not None:
             try:
                 viewers = await presence.counts(event["_id"])

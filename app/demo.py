@@ -88,7 +88,8 @@ def slide_png(locale: str, number: int, total: int) -> bytes:
     return out.getvalue()
 
 
-ACCOUNTS = [("admin", "Demo Admin", R.PLATFORM_ADMIN, "en", []),
+# (login, name, role, locale, languages served)
+ACCOUNTS: list[tuple[str, str, str, str, list[str]]] = [("admin", "Demo Admin", R.PLATFORM_ADMIN, "en", []),
             ("moderator", "Demo Moderator", R.MODERATOR, "en", [])]
 ACCOUNTS += [(f"commentator-{c}", f"Commentator {c.upper()}", R.COMMENTATOR, c, [c]) for c in LOCALES]
 ACCOUNTS += [(f"attendee-{c}", f"Attendee {c.upper()}", R.ATTENDEE, c, []) for c in LOCALES]
@@ -192,6 +193,7 @@ async def seed(services) -> dict:
             await R.grant(db, user, "event", event["_id"], role, langs)
         else:
             admin = user
+    assert admin is not None  # ACCOUNTS holds the platform admin
     await _between_sessions(db, admin, event)
     return {"space": space, "event": event, "created": True}
 

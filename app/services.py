@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -18,6 +20,18 @@ from core.config import Settings
 from core.i18n import I18n
 from storage import Storage
 
+if TYPE_CHECKING:
+    # Types only: the live side and the mailer are built from this bundle.
+    from redis.asyncio import Redis
+
+    from core.metrics import Metrics
+    from mailings.mailer import Mailer
+    from realtime.broker import Broker
+    from realtime.hub import Hub
+    from realtime.live import Live
+
+T = TypeVar("T")
+
 
 @dataclasses.dataclass
 class Services:
@@ -26,16 +40,16 @@ class Services:
     i18n: I18n
     hasher: PasswordHasher
     notifier: StateChanges
-    mailer: object
-    metrics: object
+    mailer: Mailer
+    metrics: Metrics
     registry: CollectorRegistry
-    redis: object = None
-    broker: object = None
-    hub: object = None
-    live: object = None
-    background: set = dataclasses.field(default_factory=set)
+    redis: Redis | None = None
+    broker: Broker | None = None
+    hub: Hub | None = None
+    live: Live | None = None
+    background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
 
-    def spawn(self, coro) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run work beyond a request; kept referenced until done, cancelled at shutdown."""
         task = asyncio.ensure_future(coro)
         self.background.add(task)

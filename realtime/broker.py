@@ -13,6 +13,7 @@ broker's connection was down, so it can make its clients resynchronise.
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Awaitable, Callable
 
@@ -20,24 +21,27 @@ OnMessage = Callable[[str, bytes], None]
 OnReconnect = Callable[[], Awaitable[None]]
 
 
-class Broker:
+class Broker(abc.ABC):
+    """The interface the hub uses; `on_message` and `on_reconnect` are set by the hub."""
+
     on_message: OnMessage | None = None
     on_reconnect: OnReconnect | None = None
 
-    async def start(self) -> None:
-        pass
+    @abc.abstractmethod
+    async def start(self) -> None: ...
 
-    async def close(self) -> None:
-        pass
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
-    async def publish(self, channel: str, payload: bytes) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def publish(self, channel: str, payload: bytes) -> None: ...
 
+    @abc.abstractmethod
     async def subscribe(self, channel: str) -> None:
-        raise NotImplementedError
+        """Return once the broker delivers the channel's messages to this process."""
 
-    async def unsubscribe(self, channel: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def unsubscribe(self, channel: str) -> None: ...
 
     async def ping(self) -> bool:
         return True
@@ -48,6 +52,12 @@ class InProcessBroker(Broker):
 
     def __init__(self):
         self._channels: set[str] = set()
+
+    async def start(self) -> None:
+        pass  # nothing to connect to
+
+    async def close(self) -> None:
+        pass
 
     async def publish(self, channel: str, payload: bytes) -> None:
         if channel in self._channels and self.on_message:

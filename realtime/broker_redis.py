@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from chat import room_names
 from realtime.broker import Broker
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT = 1.0
@@ -28,7 +33,7 @@ class _Shard:
         self.broker = broker
         self.index = index
         self.channels: set[str] = set()
-        self.pubsub = None
+        self.pubsub: PubSub | None = None
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.waiting: dict[str, list[asyncio.Future]] = {}
@@ -75,18 +80,18 @@ class _Shard:
         while True:
             await self.ready.wait()
             try:
-                self.pubsub = self.broker.client.pubsub()
+                pubsub = self.pubsub = self.broker.client.pubsub()
                 if self.channels:
-                    await self.pubsub.ssubscribe(*self.channels)
+                    await pubsub.ssubscribe(*self.channels)
                 if not first and self.broker.on_reconnect:
                     await self.broker.on_reconnect()
                 first = False
                 delay = 0.1
                 while True:
-                    if not self.channels and not self.pubsub.subscribed:
+                    if not self.channels and not pubsub.subscribed:
                         self.ready.clear()
                         break
-                    msg = await self.pubsub.get_message(timeout=READ_TIMEOUT)
+                    msg = await pubsub.get_message(timeout=READ_TIMEOUT)
                     if not msg:
                         continue
                     channel = msg.get("channel")
@@ -114,7 +119,7 @@ class _Shard:
 
 
 class RedisBroker(Broker):
-    def __init__(self, client, shards: int = 1):
+    def __init__(self, client: Redis, shards: int = 1):
         self.client = client
         self._shards = [_Shard(self, i) for i in range(max(1, shards))]
 

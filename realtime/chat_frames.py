@@ -6,6 +6,8 @@ stopped, or from the room's newest offset.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chat import access, store
 from core.text import strip_bidi
 from realtime import protocol
@@ -13,9 +15,12 @@ from realtime.connection import Connection
 from realtime.protocol import FrameError
 from realtime.resume import Resume
 
+if TYPE_CHECKING:
+    from realtime.live import Live
+
 
 class ChatFrames:
-    def __init__(self, live):
+    def __init__(self, live: Live):
         self.live = live
         self.resume = Resume(live.hub, live.db, live.services.metrics)
 
@@ -75,7 +80,7 @@ class ChatFrames:
         conn.send({"type": "ack", "ref": msg.get("ref"), "room": room, "offset": doc["offset"]})
 
 
-def install(live) -> ChatFrames:
+def install(live: Live) -> ChatFrames:
     frames = ChatFrames(live)
     live.frames.update(join=frames.join, leave=frames.leave, send=frames.send,
                        history=frames.history, delete=frames.delete)

@@ -85,7 +85,8 @@ class Connection:
                 sent = 0  # the stream's own write meets the error and closes
             if sent == len(frame):
                 return True
-            frame = memoryview(frame)[sent:]
+            stream.write(memoryview(frame)[sent:])
+            return True
         stream.write(frame)
         return True
 

@@ -24,12 +24,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from typing import TYPE_CHECKING
 
 from access import rules
 from accounts import devices as records
 from chat import room_names
 from realtime import timers
 from realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from realtime.live import Live
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,8 @@ CLAIMED = "device_claimed"  # broker notice on user channels; never sent to clie
 
 
 class Devices:
-    def __init__(self, live, store, refresh_every: float = 30.0, check_after: float = 1.0):
+    def __init__(self, live: Live, store: records.MemoryDevices | records.RedisDevices,
+                 refresh_every: float = 30.0, check_after: float = 1.0):
         self.live = live
         self.store = store
         self.refresh_every = refresh_every
@@ -126,7 +131,7 @@ class Devices:
             await self.enforce(event_id, user_id)
 
 
-def install(live) -> Devices:
+def install(live: Live) -> Devices:
     devices = Devices(live, records.store(live.services.redis))
     live.on_open.append(devices.on_open)
     live.hub.controls[CLAIMED] = devices.on_claimed

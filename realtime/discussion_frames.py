@@ -15,17 +15,22 @@ local connections out of the room.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chat import moderation, room_names
 from community import pages
 from realtime import protocol
 from realtime.connection import Connection
 from realtime.protocol import FrameError
 
+if TYPE_CHECKING:
+    from realtime.live import Live
+
 OFF_REASON = "discussion_off"
 
 
 class CommunityRooms:
-    def __init__(self, live):
+    def __init__(self, live: Live):
         self.live = live
         self.db = live.db
 
@@ -59,9 +64,9 @@ class CommunityRooms:
         if not page:
             return
         room = pages.room(page)
-        if pages.live(after):
+        if after is not None and pages.live(after):
             closed = after["discussion"] == pages.CLOSED
-            if not pages.live(before) or before["discussion"] != after["discussion"]:
+            if before is None or not pages.live(before) or before["discussion"] != after["discussion"]:
                 await self.live.hub.publish(room, await self.settings(room, closed))
         elif pages.live(before):
             await self.live.hub.publish(room, {"type": "left", "room": room, "reason": OFF_REASON})
@@ -76,7 +81,7 @@ class CommunityRooms:
                 self.live.services.spawn(self.live.hub.leave(conn, channel))
 
 
-def install(live) -> CommunityRooms:
+def install(live: Live) -> CommunityRooms:
     rooms = CommunityRooms(live)
     # First in line: a refused send must not use up the sender's slow-mode turn.
     live.join_checks.insert(0, rooms.check_join)

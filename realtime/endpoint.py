@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import tornado.web
 import tornado.websocket
 from tornado import gen, httputil
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from access import rules
@@ -41,7 +43,11 @@ from core import logs, security_headers
 from core.i18n import LOCALES
 from events import model
 from realtime import compression, corking, protocol
+from realtime.connection import Connection
 from realtime.tornado_internals import FrameProtocol, websocket_params
+
+if TYPE_CHECKING:
+    from realtime.services import LiveServices
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +65,10 @@ class Refused(Exception):
 class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
     """Answers `/ws` requests (routed here by the Application, as a delegate)."""
 
-    def __init__(self, services):
+    def __init__(self, services: LiveServices):
         self.services = services
+        if services.live is None:
+            raise RuntimeError("the live side is built before its endpoint")
         self.live = services.live
         # One parameter object for every socket (Tornado builds one per handler).
         self.params = websocket_params(protocol.HARD_FRAME_BYTES, COMPRESSION_OPTIONS)
@@ -176,13 +184,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                     f"Sec-WebSocket-Accept: {key}\r\n"
                     + (f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else "") + "\r\n")
         # The detached HTTP connection still refers to the request's headers.
-        up.request = up.headers = up.start_line = None
+        del up.request, up.headers, up.start_line
         user_locale = user.get("locale")
         locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
         try:
             stream.write(response.encode())
-            sock.conn = await self.live.open(sock, user, event, roles, locale, session=session["token_hash"],
-                                             waiting=waiting)
+            conn = sock.conn = await self.live.open(sock, user, event, roles, locale,
+                                                    session=session["token_hash"], waiting=waiting)
         except StreamClosedError:
             ws.abort()      # the client left at the last moment
             return None
@@ -192,7 +200,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             return None
         finally:
             corking.release(stream)
-        sock.conn.deflate = deflate
+        conn.deflate = deflate
         return ws
 
     @staticmethod
@@ -206,17 +214,21 @@ class Upgrade(httputil.HTTPMessageDelegate):
     """One `/ws` request while it is read: handed to the endpoint once complete."""
 
     __slots__ = ("endpoint", "request", "start_line", "headers", "gone", "over_tls")
+    # Set once the headers are read (the endpoint runs an upgrade only after
+    # that), and deleted once the socket is upgraded.
+    start_line: httputil.RequestStartLine
+    headers: httputil.HTTPHeaders
 
-    def __init__(self, endpoint: LiveEndpoint, request):
+    def __init__(self, endpoint: LiveEndpoint, request: HTTP1Connection):
         self.endpoint, self.request = endpoint, request
-        self.start_line = self.headers = None
         self.gone = self.over_tls = False
 
     def headers_received(self, start_line, headers):
         self.start_line, self.headers = start_line, headers
         # Read now: with TRUST_PROXY the context says X-Forwarded-Proto's
         # scheme only until the request is complete, before `accept` runs.
-        self.over_tls = self.request.context.protocol == "https"
+        # Tornado types the context as `object`; HTTPServer's context has `protocol`.
+        self.over_tls = self.request.context.protocol == "https"  # type: ignore[attr-defined]
 
     def data_received(self, chunk):
         pass  # an upgrade has no body; one sent anyway is read and dropped
@@ -235,9 +247,10 @@ class LiveSocket:
 
     def __init__(self, endpoint: LiveEndpoint):
         self.endpoint = endpoint
-        self.ws_connection = None
-        self.conn = None
-        self.close_code = self.close_reason = None
+        self.ws_connection: FrameProtocol | None = None
+        self.conn: Connection | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
         self.ended = False
 
     def on_message(self, message):

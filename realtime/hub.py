@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Collection
 
 import orjson
 
+from realtime.broker import Broker
 from realtime.compression import deflated_frame
 from realtime.connection import Connection, encode
 from realtime.frames import combined_frame, payload_of, text_frame
@@ -31,11 +33,14 @@ log = logging.getLogger(__name__)
 
 COMBINE_MEMBERS = 50  # local members from which a window's messages go out as one `messages` frame
 
+# (channel, message, members): a notice listener or a control (see Hub.__init__).
+NoticeCallback = Callable[[str, dict, Collection[Connection]], None]
+
 
 class Hub:
     """This process's connections, its rooms and their members; the broker's receiver."""
 
-    def __init__(self, broker, recent_per_room: int = RECENT_PER_ROOM,
+    def __init__(self, broker: Broker, recent_per_room: int = RECENT_PER_ROOM,
                  batch_window: float = BATCH_WINDOW, gap_wait: float = GAP_WAIT,
                  combine_members: int = COMBINE_MEMBERS):
         self.broker = broker
@@ -51,12 +56,12 @@ class Hub:
         # the smallest container, and ten thousand of them add up).
         self.by_user: dict[str, list[Connection]] = {}
         self.caches: dict[str, RoomCache] = {}
-        self._subscribing: dict[str, asyncio.Future] = {}
-        self.notice_listeners = []  # callables(channel, message, members) after a notice is forwarded
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
+        self.notice_listeners: list[NoticeCallback] = []  # run after a notice is forwarded
         # Control message type -> callable(channel, message, members): a
         # feature's internal notice (a device takeover) that the feature acts
         # on itself; such messages are never forwarded to clients as they are.
-        self.controls: dict = {}
+        self.controls: dict[str, NoticeCallback] = {}
         self.delivered = 0
         # Set when the process is shutting down: the endpoint refuses new
         # sockets (503) while the open ones are closed with 1001.
@@ -156,7 +161,7 @@ class Hub:
         await self.publish(channel, {**message, "to": str(user_id)})
 
     def _on_message(self, channel: str, payload: bytes) -> None:
-        members = self.channels.get(channel)
+        members: Collection[Connection] | None = self.channels.get(channel)
         if not members:
             return
         try:

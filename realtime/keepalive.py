@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import TYPE_CHECKING
 
 from realtime import timers
+from realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from realtime.live import Live
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +38,9 @@ class Keepalive:
         self._next_slot = itertools.count()
         # The connections of each turn: a round touches only its own slot,
         # not every connection of the process.  Closed ones leave on their turn.
-        self.slots: list[set] = [set() for _ in range(interval)]
+        self.slots: list[set[Connection]] = [set() for _ in range(interval)]
 
-    def assign(self, conn) -> None:
+    def assign(self, conn: Connection) -> None:
         """Give a new connection its turn; it counts as answered until pinged."""
         conn.ping_slot = next(self._next_slot) % self.interval
         conn.ponged = True
@@ -50,7 +55,7 @@ class Keepalive:
                 self.check(conn)
 
     @staticmethod
-    def check(conn) -> None:
+    def check(conn: Connection) -> None:
         """Close a connection that did not answer its last ping; ping it again otherwise."""
         ws = conn.handler.ws_connection
         if ws is None or ws.is_closing():
@@ -63,7 +68,7 @@ class Keepalive:
         ws.write_ping(b"")
 
 
-def install(live) -> Keepalive:
+def install(live: Live) -> Keepalive:
     keepalive = Keepalive()
     live.keepalive = keepalive
     timers.start(live.services, timers.every(lambda: keepalive.tick, keepalive.round, "keepalive"), "keepalive")

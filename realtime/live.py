@@ -22,11 +22,14 @@ accounts channel; each process updates its connections of that account
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from access import rules
 from chat import access, room_names
@@ -38,36 +41,44 @@ from realtime.hub import Hub
 from realtime.protocol import FrameError
 from realtime.reads import ConnectReads
 
+if TYPE_CHECKING:
+    # The features import nothing of this module at run time; these names are types only.
+    from realtime.device_frames import Devices
+    from realtime.discussion_frames import CommunityRooms
+    from realtime.keepalive import Keepalive
+    from realtime.presence import Presence
+    from realtime.services import LiveServices
+
 log = logging.getLogger(__name__)
 
 USER_FIELDS = ("_id", "email", "login", "name", "locale", "platform_admin")
 WAITING = "waiting"   # the state channel's view for connections behind the closed gate (not a language)
 PROFILE = "profile_changed"  # accounts channel notice; clients get a `profile` frame instead
 
+FrameHandler = Callable[[Connection, dict], Awaitable[None]]   # (conn, msg)
+ConnectionHook = Callable[[Connection], Awaitable[None]]       # (conn)
+RoomHook = Callable[[Connection, str, dict], Awaitable[None]]  # (conn, room, msg or stored doc)
 
-class ProcessMember:
+
+class ProcessMember(Connection):
     """This process's own membership of a channel no socket joins (the accounts channel).
 
     The hub delivers a channel's notices to a process only while it has a
-    member there; this one holds the subscription and receives nothing itself.
+    member there; this one holds the subscription and receives nothing itself:
+    a connection without a socket, whose writes all go nowhere.
     """
 
-    __slots__ = ("joined", "closed")
-    user_id = ""
+    __slots__ = ()
 
-    def __init__(self):
-        self.joined: dict[str, int] = {}
-        self.closed = False
+    def __init__(self) -> None:
+        super().__init__(None, "", "", "", 0)
 
     def write_frame(self, frame: bytes) -> bool:
         return False
 
-    def send(self, message: dict) -> bool:
-        return False
-
 
 class Live:
-    def __init__(self, services, hub: Hub, max_buffer: int = 1024 * 1024,
+    def __init__(self, services: LiveServices, hub: Hub, max_buffer: int = 1024 * 1024,
                  rate: float = 5.0, burst: int = 20):
         self.services = services
         self.db = services.db
@@ -80,21 +91,26 @@ class Live:
         # Frame type -> coroutine(conn, msg).  Feature modules (chat,
         # questions, moderation, presence, devices) register theirs through
         # `install(live)`; this module only knows ping.
-        self.frames = {"ping": self.do_ping}
-        self.on_open = []    # coroutines(conn) run after welcome and state
-        self.on_close = []   # coroutines(conn) run when a connection ends
-        # coroutines(conn, room, msg) run by the chat frames before a join or
-        # a send is carried out; one raises FrameError to refuse it (moderation).
-        self.join_checks = []
-        self.send_checks = []
-        # coroutines(conn, room, doc) run after a chat message is stored and
+        self.frames: dict[str, FrameHandler] = {"ping": self.do_ping}
+        self.on_open: list[ConnectionHook] = []    # run after welcome and state
+        self.on_close: list[ConnectionHook] = []   # run when a connection ends
+        # Run by the chat frames before a join or a send is carried out; one
+        # raises FrameError to refuse it (moderation).
+        self.join_checks: list[RoomHook] = []
+        self.send_checks: list[RoomHook] = []
+        # Run with the stored document after a chat message is stored and
         # published (moderation: staff hear of support conversations).
-        self.after_send = []
+        self.after_send: list[RoomHook] = []
+        # The features other parts of the process call, set by their
+        # `install(live)`; None where a feature is not installed.
+        self.keepalive: Keepalive | None = None
+        self.presence: Presence | None = None
+        self.devices: Devices | None = None
+        self.community: CommunityRooms | None = None
         self._events: dict[str, dict] = {}
-        self.keepalive = None  # realtime.keepalive, once installed
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
-        self._accounts = None  # the join of the accounts channel, once started
+        self._accounts: asyncio.Task[None] | None = None  # the join of the accounts channel, once started
 
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)

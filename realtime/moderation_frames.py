@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 from access import roles as R
 from access import rules
@@ -36,6 +37,9 @@ from realtime.frames import text_frame
 from realtime.protocol import FrameError
 from storage import batching
 
+if TYPE_CHECKING:
+    from realtime.live import Live
+
 _USER_ID = re.compile(r"^[0-9a-f]{24}$")
 SETTINGS_TTL = 2.0   # seconds a process trusts its copy of a room's slow mode while not told of changes
 SANCTIONS_TTL = 10.0  # seconds the sanctions read on connecting answer joins (notices clear them sooner)
@@ -47,7 +51,7 @@ def _iso(moment) -> str | None:
 
 
 class Moderation:
-    def __init__(self, live):
+    def __init__(self, live: Live):
         self.live = live
         self.db = live.db
         self.gate = moderation.SlowGate(live.services.redis)
@@ -226,7 +230,7 @@ class Moderation:
         target = await users.by_id(self.db, raw)
         event = conn.info["event"]
         target_roles = await R.roles_in(self.db, target, event["space_id"], event["_id"]) if target else {}
-        if not target_roles:
+        if target is None or not target_roles:
             raise FrameError(protocol.NOT_FOUND, "no such member of this event", msg.get("ref"))
         if not rules.held_to_sanctions(target_roles):
             raise FrameError(protocol.FORBIDDEN, "staff cannot be muted or banned", msg.get("ref"))
@@ -280,7 +284,7 @@ class Moderation:
         self._staff_only(conn, msg)
         room = self.live.room_for(conn, msg, joined=False)
         info = room_names.parse_room(room)
-        if info["kind"] not in moderation.CHAT_KINDS:
+        if info is None or info["kind"] not in moderation.CHAT_KINDS:
             raise FrameError(protocol.INVALID, "only chat rooms have these settings", msg.get("ref"))
         if not rules.may_moderate(conn.info["roles"], info["locale"]):
             raise FrameError(protocol.FORBIDDEN, "this room is not in a language you serve", msg.get("ref"))
@@ -321,7 +325,7 @@ class Moderation:
         conn.send({"type": "rooms", "ref": msg.get("ref"), "rooms": items, "next": cursor})
 
 
-def install(live) -> Moderation:
+def install(live: Live) -> Moderation:
     mod = Moderation(live)
     live.frames.update(mute=mod.mute, ban=mod.ban, unmute=mod.unmute, unban=mod.unban,
                        slow_mode=mod.slow_mode, read=mod.read, rooms=mod.rooms)

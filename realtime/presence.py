@@ -26,6 +26,7 @@ import os
 import secrets
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from access import rules
 from accounts.users import as_id
@@ -35,11 +36,15 @@ from realtime import timers
 from realtime.connection import Connection, encode
 from realtime.frames import text_frame
 
+if TYPE_CHECKING:
+    from realtime.live import Live
+
 log = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, live, store, interval: float = 2.0, heartbeat: float = 10.0,
+    def __init__(self, live: Live, store: audience.MemoryPresence | audience.RedisPresence,
+                 interval: float = 2.0, heartbeat: float = 10.0,
                  ttl: float = audience.TTL):
         self.live = live
         self.store = store
@@ -51,7 +56,7 @@ class Presence:
         self._published: dict[str, tuple[dict, float]] = {}  # event -> (counts, when)
         self._sent: dict[str, dict] = {}                      # event -> counts staff last got
         self._shown: dict[str, tuple[int, bytes]] = {}        # event -> (total, frame) viewers last got
-        self.task = None
+        self.task: asyncio.Task[None] | None = None
 
     # --- connections ----------------------------------------------------------
 
@@ -136,7 +141,7 @@ class Presence:
         # the count is shown is stored on the event, and every process must
         # follow a switch made in any of them.
         outline = await self.outline(event_id)
-        shown = bool(outline) and model.viewers_shown(outline)
+        shown = model.viewers_shown(outline) if outline else False
         if not shown:
             self._shown.pop(event_id, None)
             if event_id not in self.staff:
@@ -196,7 +201,7 @@ class Presence:
             del self._published[event_id]
 
 
-def install(live) -> Presence:
+def install(live: Live) -> Presence:
     presence = Presence(live, audience.store(live.services.redis))
     live.on_open.append(presence.on_open)
     live.on_close.append(presence.on_close)

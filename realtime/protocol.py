@@ -6,6 +6,8 @@ anything else is answered with an `error` frame and changes nothing.
 """
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import orjson
 
 VERSION = 1
@@ -95,6 +97,13 @@ def parse(raw) -> dict:
     return msg
 
 
+# A required field comes back as its type; only an optional one may be None.
+@overload
+def string(msg: dict, name: str, max_length: int, required: Literal[True] = True) -> str: ...
+@overload
+def string(msg: dict, name: str, max_length: int, required: bool) -> str | None: ...
+
+
 def string(msg: dict, name: str, max_length: int, required: bool = True) -> str | None:
     value = msg.get(name)
     if value is None and not required:
@@ -103,6 +112,13 @@ def string(msg: dict, name: str, max_length: int, required: bool = True) -> str 
         raise FrameError(INVALID, f"`{name}` must be a non-empty string of at most {max_length} characters",
                          msg.get("ref"))
     return value
+
+
+@overload
+def integer(msg: dict, name: str, minimum: int = 0, maximum: int = 2**53,
+            required: Literal[True] = True) -> int: ...
+@overload
+def integer(msg: dict, name: str, minimum: int = 0, maximum: int = 2**53, *, required: bool) -> int | None: ...
 
 
 def integer(msg: dict, name: str, minimum: int = 0, maximum: int = 2**53, required: bool = True) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from bson import ObjectId
 
@@ -30,6 +31,9 @@ from realtime import protocol
 from realtime.connection import Connection
 from realtime.protocol import FrameError
 
+if TYPE_CHECKING:
+    from realtime.live import Live
+
 log = logging.getLogger(__name__)
 
 VOTE_FLUSH = 0.5
@@ -40,7 +44,7 @@ def _refused(exc: QuestionError, msg: dict) -> FrameError:
 
 
 class QuestionFrames:
-    def __init__(self, live, vote_flush: float = VOTE_FLUSH):
+    def __init__(self, live: Live, vote_flush: float = VOTE_FLUSH):
         self.live = live
         self.vote_flush = vote_flush
         self._dirty: dict[str, set[ObjectId]] = {}   # event id -> questions whose votes changed
@@ -147,7 +151,7 @@ class QuestionFrames:
                 log.exception("publishing vote counts failed", extra={"event": event_id})
 
 
-def install(live) -> QuestionFrames:
+def install(live: Live) -> QuestionFrames:
     frames = QuestionFrames(live)
     live.frames.update(ask=frames.ask, vote=frames.vote, unvote=frames.unvote,
                        moderate_question=frames.moderate, questions=frames.listing)

@@ -23,6 +23,7 @@ connection's position (`Hub.owe`).
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from chat import store
 from realtime import protocol
@@ -30,13 +31,17 @@ from realtime.connection import Connection, encode
 from realtime.frames import combined_frame, combined_items, text_frame
 from realtime.room_cache import RoomCache
 
+if TYPE_CHECKING:
+    from core.metrics import Metrics
+    from realtime.hub import Hub
+
 MAX_HOLE = 100  # a replay jump longer than this is a range that was never written, not one in flight
 
 
 class Resume:
     """Joins to chat rooms, answered from where each client stopped."""
 
-    def __init__(self, hub, db, metrics=None):
+    def __init__(self, hub: Hub, db, metrics: Metrics | None = None):
         self.hub = hub
         self.db = db
         self.metrics = metrics

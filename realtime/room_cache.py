@@ -47,8 +47,8 @@ class RoomCache:
         # Built on first use after a change: the offsets in order, and every
         # entry's payload joined with commas, with where each one starts.
         # A resume is then a bisect and one slice, not a loop over entries.
-        self._offsets: list | None = None
-        self._starts: list = []
+        self._offsets: list[int] | None = None
+        self._starts: list[int] = []
         self._blob = b""
         # (first, last offset) -> that run of entries as one compressed
         # `messages` frame: resumes in a storm start and end at a few dozen
@@ -116,20 +116,22 @@ class RoomCache:
     def after(self, offset: int) -> tuple[int, int, int, bytes]:
         """(first offset, last offset, count, payloads joined with commas) of the
         entries after `offset`; only meaningful when the cache `reaches` it."""
-        self._index()
-        i = bisect.bisect_right(self._offsets, offset)
-        count = len(self._offsets) - i
+        offsets = self._index()
+        i = bisect.bisect_right(offsets, offset)
+        count = len(offsets) - i
         if not count:
             return 0, 0, 0, b""
-        return self._offsets[i], self._offsets[-1], count, self._blob[self._starts[i]:]
+        return offsets[i], offsets[-1], count, self._blob[self._starts[i]:]
 
-    def _index(self) -> None:
-        """Build, once per change, the offsets and the payloads joined with commas."""
-        if self._offsets is None:
-            self._offsets = [o for o, _ in self.frames]
+    def _index(self) -> list[int]:
+        """Build, once per change, the offsets and the payloads joined with commas; the offsets."""
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._offsets = [o for o, _ in self.frames]
             payloads = [payload_of(f) for _, f in self.frames]
             self._starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
             self._blob = b",".join(payloads)
+        return offsets
 
     def deflated_after(self, room: str, offset: int) -> bytes:
         """The entries after `offset` as compressed `messages` frames, for a
@@ -142,8 +144,8 @@ class RoomCache:
         `offset` are contiguous (what `after` reports), which also means
         no late entry can change a run once it is compressed.
         """
-        self._index()
-        offsets, starts, blob = self._offsets, self._starts, self._blob
+        offsets = self._index()
+        starts, blob = self._starts, self._blob
         if len(self._segments) > MAX_SEGMENTS:
             oldest = offsets[0] if offsets else 0
             self._segments = {k: v for k, v in self._segments.items() if k[0] >= oldest}

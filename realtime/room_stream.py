@@ -28,6 +28,8 @@ steps.
 """
 from __future__ import annotations
 
+import asyncio
+
 BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be batched
 WRITE_COST = 56e-6   # seconds of window per local member (see above)
 MIN_WINDOW = 0.02
@@ -44,9 +46,9 @@ class RoomStream:
     def __init__(self):
         self.expected: int | None = None    # the next offset to deliver
         self.held: dict[int, bytes] = {}    # offsets that arrived ahead of a gap
-        self.gap_timer = None
-        self.batch: list = []               # (offset, frame) waiting for the window
-        self.flush_timer = None
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.batch: list[tuple[int, bytes]] = []   # (offset, frame) waiting for the window
+        self.flush_timer: asyncio.TimerHandle | None = None
         self.last_write = float("-inf")
         self.joins = 0                      # members that joined so far, numbering them
         self.owed: dict[int, int] = {}      # skipped offset -> joins when it was skipped
@@ -75,6 +77,7 @@ class RoomStream:
         """Stop waiting for the offsets before the first held one; the members
         in the room now are owed them, should they come late."""
         first = min(self.held)
+        assert self.expected is not None  # offsets are held only once the expected one is known
         for skipped in range(max(self.expected, first - OWED_LIMIT), first):
             self.owed[skipped] = self.joins
         while len(self.owed) > OWED_LIMIT:

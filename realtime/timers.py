@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from realtime.services import Spawner
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ async def every(seconds: Callable[[], float], work: Callable[[], Awaitable[None]
 PREFIX = "timer:"
 
 
-def start(services, coro, name: str) -> asyncio.Task:
+def start(services: Spawner, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     """Spawn a timer's coroutine as background work that shutdown cancels."""
     task = services.spawn(coro)
     task.set_name(PREFIX + name)

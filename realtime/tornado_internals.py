@@ -118,6 +118,7 @@ class FrameProtocol(tornado.websocket.WebSocketProtocol13):
     def _handle_text(self, data: bytes):
         """A text message: Tornado's steps, except that bad UTF-8 gets its close code (1007)."""
         if self._frame_compressed:
+            assert self._decompressor is not None  # as in Tornado: set whenever frames may be compressed
             try:
                 data = self._decompressor.decompress(data)
             except tornado.websocket._DecompressTooLargeError:
