@@ -85,7 +85,7 @@ def summarize(entries, event: EventDoc | None) -> dict:
     return {"total": total, "locales": locales, "days": days}
 
 
-async def event_outline(db, event_id) -> dict | None:
+async def event_outline(db, event_id) -> EventDoc | None:
     """The parts of the event that `summarize` reads (its languages and days)."""
     oid = as_id(event_id)
     return await db.events.find_one({"_id": oid}, {"locales": 1, "days": 1}) if oid else None

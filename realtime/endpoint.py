@@ -42,6 +42,7 @@ from accounts import sessions
 from core import logs, security_headers
 from core.i18n import LOCALES
 from events import model
+from events.model import EventDoc
 from realtime import compression, corking, protocol
 from realtime.connection import Connection
 from realtime.tornado_internals import FrameProtocol, websocket_params
@@ -166,7 +167,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             raise Refused(403, "not a member of this event")
         return user, event, roles, session, admission == rules.WAIT
 
-    async def upgrade(self, up: Upgrade, user: dict, event: dict, roles: dict,
+    async def upgrade(self, up: Upgrade, user: dict, event: EventDoc, roles: dict,
                       session: dict, waiting: bool = False) -> FrameProtocol | None:
         """The 101 response and `Live.open`; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))

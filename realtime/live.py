@@ -29,11 +29,12 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from access import rules
 from chat import access, room_names
 from events import model, view
+from events.model import EventDoc
 from realtime import protocol
 from realtime.connection import Connection, encode
 from realtime.frames import text_frame
@@ -57,7 +58,7 @@ PROFILE = "profile_changed"  # accounts channel notice; clients get a `profile` 
 
 FrameHandler = Callable[[Connection, dict], Awaitable[None]]   # (conn, msg)
 ConnectionHook = Callable[[Connection], Awaitable[None]]       # (conn)
-RoomHook = Callable[[Connection, str, dict], Awaitable[None]]  # (conn, room, msg or stored doc)
+RoomHook = Callable[[Connection, str, Any], Awaitable[None]]  # (conn, room, the frame or the stored MessageDoc)
 
 
 class ProcessMember(Connection):
@@ -107,7 +108,7 @@ class Live:
         self.presence: Presence | None = None
         self.devices: Devices | None = None
         self.community: CommunityRooms | None = None
-        self._events: dict[str, dict] = {}
+        self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
         self._accounts: asyncio.Task[None] | None = None  # the join of the accounts channel, once started
@@ -119,7 +120,7 @@ class Live:
 
     # --- event state ------------------------------------------------------------
 
-    def state_message(self, event: dict) -> dict:
+    def state_message(self, event: EventDoc) -> dict:
         locales = {loc: view.live_state(event, loc) for loc in event["locales"]}
         locales[WAITING] = view.waiting_state(event)
         return {"type": "state", "event": str(event["_id"]), "state_version": event.get("state_version", 0),
@@ -132,7 +133,7 @@ class Live:
 
     # --- connections ----------------------------------------------------------
 
-    async def open(self, handler, user: dict, event: dict, roles: dict, viewer_locale: str,
+    async def open(self, handler, user: dict, event: EventDoc, roles: dict, viewer_locale: str,
                    session: str = "", waiting: bool = False) -> Connection:
         """`session` identifies the browser session (its token hash): one device.
 
@@ -167,7 +168,7 @@ class Live:
             raise
         return conn
 
-    async def _start(self, conn: Connection, user: dict, event: dict, roles: dict, chat_locale: str) -> None:
+    async def _start(self, conn: Connection, user: dict, event: EventDoc, roles: dict, chat_locale: str) -> None:
         """What a new connection gets: its ping slot, the state channel, `welcome`, `state`, the features' hooks."""
         if self.keepalive is not None:
             self.keepalive.assign(conn)
@@ -204,7 +205,7 @@ class Live:
             "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
             "state": view.waiting_state(fresh)})))
 
-    def _shared(self, event: dict) -> dict:
+    def _shared(self, event: EventDoc) -> EventDoc:
         """One copy of an unchanged event document for all of its connections.
 
         Ten thousand viewers of one event would otherwise each keep their own

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from access import roles as R
 from access import rules
 from accounts import users
+from accounts.users import AccountDoc
 from chat import access, moderation, room_names
 from community import pages as community_pages
 from realtime import protocol
@@ -221,7 +222,7 @@ class Moderation:
         if not rules.is_chat_staff(conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only moderators and commentators moderate", msg.get("ref"))
 
-    async def _target(self, conn: Connection, msg: dict) -> dict:
+    async def _target(self, conn: Connection, msg: dict) -> AccountDoc:
         """The frame's `user`: a non-staff member of the event this connection may act on."""
         self._staff_only(conn, msg)
         raw = msg.get("user")

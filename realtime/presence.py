@@ -32,6 +32,7 @@ from access import rules
 from accounts.users import as_id
 from chat import room_names
 from events import audience, model
+from events.model import EventDoc
 from realtime import timers
 from realtime.connection import Connection, encode
 from realtime.frames import text_frame
@@ -94,7 +95,7 @@ class Presence:
         return audience.local_counts((c.user_id, c.locale) for c in self.viewers.get(event_id, ())
                                      if not c.closed)
 
-    async def counts(self, event_id, outline: dict | None = None) -> dict:
+    async def counts(self, event_id, outline: EventDoc | None = None) -> dict:
         """{"total": n, "locales": {locale: n}, "days": {day_id: n}} over every live process.
 
         `outline`: the event's languages and days when the caller has read them.
@@ -105,7 +106,7 @@ class Presence:
         event = outline if outline is not None else await audience.event_outline(self.live.db, event_id)
         return audience.summarize(entries.values(), event)
 
-    async def outline(self, event_id: str) -> dict | None:
+    async def outline(self, event_id: str) -> EventDoc | None:
         """What one round needs of the event: its languages, days and whether the count is shown."""
         oid = as_id(event_id)
         return await self.live.db.events.find_one({"_id": oid}, {"locales": 1, "days": 1, "banner": 1}) \

@@ -12,6 +12,7 @@ from __future__ import annotations
 from access import roles as R
 from accounts import sessions, users
 from events import model
+from events.model import EventDoc
 from storage import batching
 
 
@@ -29,10 +30,10 @@ class ConnectReads:
     async def user(self, user_id) -> dict | None:
         return await self._users.submit(user_id)
 
-    async def event(self, event_id) -> dict | None:
+    async def event(self, event_id) -> EventDoc | None:
         return await self._events.submit(event_id)
 
-    async def roles(self, user: dict, event: dict) -> dict:
+    async def roles(self, user: dict, event: EventDoc) -> dict:
         """The account's roles in the event and its space (`roles.roles_in`)."""
         key = (user["_id"], bool(user.get("platform_admin")), event.get("space_id"), event["_id"])
         return await self._roles.submit(key)
