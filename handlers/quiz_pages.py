@@ -36,6 +36,14 @@ class QuizViewer(EventViewer):
             raise PageError(404, self._("This quiz does not exist."))
         return quiz
 
+    async def open_quiz(self, space_slug, event_slug, quiz_id) -> tuple[dict, dict, dict, dict] | None:
+        """(space, event, can, quiz) under the event page's access rule; None when already answered."""
+        opened = await self.open_event(space_slug, event_slug)
+        if opened is None:
+            return None
+        space, event, can = opened
+        return space, event, can, await self.visible_quiz(event, quiz_id)
+
     def refusal(self, exc: taking.TakeError) -> PageError:
         return PageError(409, self._(exc.message) % exc.params)
 
@@ -63,11 +71,10 @@ class QuizListHandler(QuizViewer):
 
 class QuizPageHandler(QuizViewer):
     async def get(self, space_slug, event_slug, quiz_id):
-        opened = await self.open_event(space_slug, event_slug)
+        opened = await self.open_quiz(space_slug, event_slug, quiz_id)
         if opened is None:
             return
-        space, event, can = opened
-        quiz = await self.visible_quiz(event, quiz_id)
+        space, event, can, quiz = opened
         text = self.texts(event)
         attempt = await taking.get_attempt(self.db, quiz, self.current_user["_id"])
         if attempt:
@@ -90,11 +97,10 @@ class QuizPageHandler(QuizViewer):
 
 class QuizStartHandler(QuizViewer):
     async def post(self, space_slug, event_slug, quiz_id):
-        opened = await self.open_event(space_slug, event_slug)
+        opened = await self.open_quiz(space_slug, event_slug, quiz_id)
         if opened is None:
             return
-        space, event, _can = opened
-        quiz = await self.visible_quiz(event, quiz_id)
+        space, event, _can, quiz = opened
         try:
             _attempt, created = await taking.start(self.db, quiz, self.current_user)
         except taking.TakeError as exc:
@@ -106,11 +112,10 @@ class QuizStartHandler(QuizViewer):
 
 class QuizSubmitHandler(QuizViewer):
     async def post(self, space_slug, event_slug, quiz_id):
-        opened = await self.open_event(space_slug, event_slug)
+        opened = await self.open_quiz(space_slug, event_slug, quiz_id)
         if opened is None:
             return
-        space, event, _can = opened
-        quiz = await self.visible_quiz(event, quiz_id)
+        space, event, _can, quiz = opened
         attempt = await taking.get_attempt(self.db, quiz, self.current_user["_id"])
         if not attempt:
             raise PageError(409, self._("Press Start before sending answers."))

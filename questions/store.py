@@ -148,14 +148,20 @@ async def vote(db, *, event_id: ObjectId, question, user_id: ObjectId,
         projection=_NO_VOTERS, return_document=ReturnDocument.AFTER)
     if doc:
         return doc, True
-    doc = await db.questions.find_one({"_id": question, "event_id": event_id}, _NO_VOTERS)
-    if doc is None:
-        raise QuestionError(NOT_FOUND, "no such question")
+    doc = await _unchanged(db, question, event_id)
     if doc["status"] != APPROVED:
         raise QuestionError(FORBIDDEN, "only approved questions take votes")
     if on and doc["user_id"] == user_id:
         raise QuestionError(FORBIDDEN, "you cannot vote for your own question")
     return doc, False
+
+
+async def _unchanged(db, question: ObjectId, event_id: ObjectId) -> dict:
+    """The question a conditional update left alone, to say why; NOT_FOUND when it is not this event's."""
+    doc = await db.questions.find_one({"_id": question, "event_id": event_id}, _NO_VOTERS)
+    if doc is None:
+        raise QuestionError(NOT_FOUND, "no such question")
+    return doc
 
 
 async def moderate(db, *, event_id: ObjectId, question, status, actor: AccountDoc,
@@ -184,9 +190,7 @@ async def moderate(db, *, event_id: ObjectId, question, status, actor: AccountDo
         projection=_NO_VOTERS, return_document=ReturnDocument.AFTER)
     if doc:
         return doc, True
-    doc = await db.questions.find_one({"_id": question, "event_id": event_id}, _NO_VOTERS)
-    if doc is None:
-        raise QuestionError(NOT_FOUND, "no such question")
+    doc = await _unchanged(db, question, event_id)
     if doc["status"] == status:
         return doc, False
     raise QuestionError(FORBIDDEN, "speakers may only mark approved questions answered")
