@@ -7,7 +7,7 @@ the server's answer).
 Security decisions made here:
 - an event's staff read only their own event's entries, and only the staff
   copy of a message: its sign-in link, login and password are replaced by
-  a placeholder (`mail.mailer`), so reading the outbox never yields a
+  a placeholder (`mailings.mailer`), so reading the outbox never yields a
   credential for an account they do not govern;
 - the full message is shown only on the platform pages (PLATFORM_OUTBOX),
   and only where no mail server delivered it; those pages are neither

@@ -3,7 +3,7 @@
 Choosing happens with GET (the page then asks "Send sign-in emails to N
 attendees?"), sending with a POST that carries `confirm=yes`, so nothing is
 ever sent by a stray click or a crawler.  The sending itself runs in the
-background (`attendees.mailings.start`); the progress page reloads itself
+background (`mailings.signin_mailing.start`); the progress page reloads itself
 every two seconds while it runs.
 """
 from __future__ import annotations

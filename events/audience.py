@@ -86,9 +86,10 @@ def summarize(entries, event: EventDoc | None) -> dict:
 
 
 async def event_outline(db, event_id) -> EventDoc | None:
-    """The parts of the event that `summarize` reads (its languages and days)."""
+    """The parts of the event a presence round reads: languages and days (`summarize`), and
+    whether the count is shown to attendees (`model.viewers_shown`)."""
     oid = as_id(event_id)
-    return await db.events.find_one({"_id": oid}, {"locales": 1, "days": 1}) if oid else None
+    return await db.events.find_one({"_id": oid}, {"locales": 1, "days": 1, "banner": 1}) if oid else None
 
 
 class MemoryPresence:

@@ -7,7 +7,7 @@ to use it (or to choose a new one through "Forgot your password?").  Staff
 of one event do not govern the accounts of its attendees, which may be
 staff elsewhere, so a mailing must never hand them a credential: the outbox
 keeps only a copy with the link, login and password hidden
-(`mail.mailer`), rendered from what staff entered (the registration's name
+(`mailings.mailer`), rendered from what staff entered (the registration's name
 and language), so it does not tell whether the account existed either.
 
 A mailing is a document with its progress (total, sent, failed, status) and
@@ -159,10 +159,7 @@ async def create(db, event: EventDoc, *, audience: str, locale: str | None, acto
 
 def start(services, mailing_id) -> asyncio.Task:
     """Send a mailing in the background; the task is kept until it ends."""
-    task = asyncio.create_task(run(services, mailing_id))
-    services.background.add(task)
-    task.add_done_callback(services.background.discard)
-    return task
+    return services.spawn(run(services, mailing_id))
 
 
 async def resume_all(services) -> list[asyncio.Task]:

@@ -175,17 +175,10 @@ class Live:
         # Join first, then read: a change landing in between arrives as a
         # newer state_version, and clients apply only newer states.
         await self.hub.join(conn, room_names.state_channel(conn.event_id))
-        rooms = access.default_rooms(event, conn.user_id, roles, chat_locale)
-        conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
-                   "node": self.node,
-                   "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
-                   "event": conn.event_id, "locale": chat_locale, "rooms": rooms,
-                   "moderator": rules.is_moderator(roles)})
-        fresh = self._shared(await self.reads.event(event["_id"]) or event)
-        conn.info["event"] = fresh
-        conn.write_frame(text_frame(encode({
-            "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
-            "state": view.live_state(fresh, chat_locale)})))
+        self._welcome(conn, user, chat_locale, rooms=access.default_rooms(event, conn.user_id, roles, chat_locale),
+                      moderator=rules.is_moderator(roles))
+        fresh = await self._fresh(conn)
+        self._state(conn, fresh, view.live_state(fresh, chat_locale))
         for hook in self.on_open:
             await hook(conn)
 
@@ -194,16 +187,28 @@ class Live:
         if self.keepalive is not None:
             self.keepalive.assign(conn)
         await self.hub.join(conn, room_names.state_channel(conn.event_id))
+        self._welcome(conn, user, chat_locale, rooms=[], moderator=False, waiting=True)
+        fresh = await self._fresh(conn)
+        self._state(conn, fresh, view.waiting_state(fresh))
+
+    def _welcome(self, conn: Connection, user: dict, chat_locale: str, **fields) -> None:
         conn.send({"type": "welcome", "protocol": protocol.VERSION, "conn_id": conn.info["conn_id"],
                    "node": self.node,
                    "user": {"id": conn.user_id, "name": user.get("name", ""), "role": conn.info["role"]},
-                   "event": conn.event_id, "locale": chat_locale, "rooms": [], "moderator": False,
-                   "waiting": True})
-        fresh = self._shared(await self.reads.event(conn.info["event"]["_id"]) or conn.info["event"])
+                   "event": conn.event_id, "locale": chat_locale, **fields})
+
+    async def _fresh(self, conn: Connection) -> EventDoc:
+        """The event as read after joining its state channel (shared by its connections)."""
+        event = conn.info["event"]
+        fresh = self._shared(await self.reads.event(event["_id"]) or event)
         conn.info["event"] = fresh
+        return fresh
+
+    @staticmethod
+    def _state(conn: Connection, event: EventDoc, state: dict) -> None:
         conn.write_frame(text_frame(encode({
-            "type": "state", "event": conn.event_id, "state_version": fresh.get("state_version", 0),
-            "state": view.waiting_state(fresh)})))
+            "type": "state", "event": conn.event_id, "state_version": event.get("state_version", 0),
+            "state": state})))
 
     def _shared(self, event: EventDoc) -> EventDoc:
         """One copy of an unchanged event document for all of its connections.

@@ -29,7 +29,6 @@ import time
 from typing import TYPE_CHECKING
 
 from access import rules
-from accounts.users import as_id
 from chat import room_names
 from events import audience, model
 from events.model import EventDoc
@@ -106,12 +105,6 @@ class Presence:
         event = outline if outline is not None else await audience.event_outline(self.live.db, event_id)
         return audience.summarize(entries.values(), event)
 
-    async def outline(self, event_id: str) -> EventDoc | None:
-        """What one round needs of the event: its languages, days and whether the count is shown."""
-        oid = as_id(event_id)
-        return await self.live.db.events.find_one({"_id": oid}, {"locales": 1, "days": 1, "banner": 1}) \
-            if oid else None
-
     @staticmethod
     def frame(event_id: str, counts: dict) -> dict:
         return {"type": "presence", "event": event_id, **counts}
@@ -141,7 +134,7 @@ class Presence:
         # One small read per event and round (not per connection): whether
         # the count is shown is stored on the event, and every process must
         # follow a switch made in any of them.
-        outline = await self.outline(event_id)
+        outline = await audience.event_outline(self.live.db, event_id)
         shown = model.viewers_shown(outline) if outline else False
         if not shown:
             self._shown.pop(event_id, None)
