@@ -43,7 +43,12 @@ def render_nginx(ports: list[int], listen: int, workdir: str) -> str:
                   site, flags=re.S)
     site = re.sub(r"listen \d+[^;]*;", f"listen 127.0.0.1:{listen};", site)
     site = site.replace("alias /srv/livehall/static/;", f"alias {ROOT}/static/;")
+    # Started as root (CI), nginx's workers would run as `nobody` and could
+    # not read static files from a checkout in a private directory (a
+    # mktemp -d clone is 0700): they run as root, as the test run does.
+    user = "user root;" if os.geteuid() == 0 else ""
     return f"""
+{user}
 worker_processes 1;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
