@@ -62,6 +62,15 @@ class MembershipDoc(TypedDict):
     created_at: datetime.datetime
     mailed_at: datetime.datetime | None
     link_used_at: NotRequired[datetime.datetime]
+    # An attendee's registration (`registration.model`): absent state means
+    # registered by staff, before self-registration existed.
+    state: NotRequired[str]
+    state_at: NotRequired[datetime.datetime]
+    source: NotRequired[str]
+    answers: NotRequired[dict[str, Any]]
+    form_version: NotRequired[int]
+    position: NotRequired[int]
+    offer_expires_at: NotRequired[datetime.datetime | None]
 
 
 class HeldRole(TypedDict):
@@ -72,6 +81,19 @@ class HeldRole(TypedDict):
 
 # A person's roles in one event and its space: role name -> what holds it.
 Roles = Mapping[str, HeldRole]
+
+
+REGISTERED = "registered"
+
+
+def holds(membership: Mapping[str, Any]) -> bool:
+    """Whether a membership grants its role now.
+
+    An attendee membership is a registration, and only one in state
+    "registered" admits; pending, waiting, offered, cancelled and rejected
+    ones are kept for the registrant lists but grant nothing.
+    """
+    return membership["role"] != ATTENDEE or membership.get("state", REGISTERED) == REGISTERED
 
 
 class AlreadyMember(Exception):
@@ -108,7 +130,8 @@ async def roles_in(db, user: Mapping[str, Any] | None, space_id: ObjectId | None
     scopes = [s for s in (space_id, event_id) if s is not None]
     if scopes:
         async for m in db.memberships.find({"user_id": user["_id"], "scope_id": {"$in": scopes}}):
-            found[m["role"]] = m
+            if holds(m):
+                found[m["role"]] = m
     return found
 
 
@@ -133,7 +156,7 @@ async def roles_in_many(db, keys: Sequence[RolesKey]) -> dict[RolesKey, dict[str
         by_user.setdefault(m["user_id"], []).append(m)
     for key in keys:
         for m in by_user.get(key[0], ()):
-            if m["scope_id"] in (key[2], key[3]):
+            if m["scope_id"] in (key[2], key[3]) and holds(m):
                 found[key][m["role"]] = m
     return found
 

@@ -90,6 +90,31 @@ class MaterialDoc(TypedDict):
     url: str
 
 
+PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION = "public", "link", "signed_in", "list", "invitation"
+PRIVACY_LEVELS = (PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION)
+# Events written before privacy existed were reached only by the people
+# staff registered: by invitation, in these terms.
+DEFAULT_PRIVACY = INVITATION
+
+
+class PrivacyDoc(TypedDict):
+    """Who may see an event (or one of its sessions) and register for it.
+
+    `level` is one of PRIVACY_LEVELS; `emails` is the closed list (normalised
+    addresses) that CLOSED_LIST admits.
+    """
+    level: str
+    emails: list[str]
+
+
+class RegistrationSettingsDoc(TypedDict):
+    """How people register themselves (`registration.model` reads it with defaults)."""
+    open: bool                # self-registration accepted now
+    capacity: int | None      # places; None for no limit
+    approval: bool            # a registration waits for staff approval
+    offer_hours: int          # how long a place offered from the waiting list is held
+
+
 class EventDoc(TypedDict):
     _id: ObjectId
     space_id: ObjectId
@@ -106,6 +131,9 @@ class EventDoc(TypedDict):
     banner: NotRequired[BannerDoc]
     schedule: list[ScheduleItemDoc]
     materials: list[MaterialDoc]
+    privacy: NotRequired[PrivacyDoc]  # absent: DEFAULT_PRIVACY
+    tags: NotRequired[list[str]]
+    registration: NotRequired[RegistrationSettingsDoc]
     state_version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -220,6 +248,12 @@ def gate_open(event: EventDoc, now: datetime.datetime | None = None) -> bool:
         return False
     start = gate.get("official_start")
     return bool(start and (now or utcnow()) >= start)
+
+
+def privacy_of(event: EventDoc) -> PrivacyDoc:
+    """The event's privacy, with the default for events stored before it existed."""
+    found: dict[str, Any] = dict(event.get("privacy") or {})
+    return {"level": found.get("level") or DEFAULT_PRIVACY, "emails": list(found.get("emails") or [])}
 
 
 def viewers_shown(event: EventDoc) -> bool:

@@ -1,0 +1,1 @@
+"""Self-registration: organiser-built forms, the registration state machine, places and waiting lists."""
