@@ -186,3 +186,38 @@ def may_see_attendee(roles: R.Roles, viewer_id: str, attendee_id: str, attendee_
     if P.EVENT_ATTENDEES in P.granted(roles):
         return True
     return not details and may_moderate(roles, attendee_locale)
+
+
+# --- privacy: who may see an event (or a session) and register ---------------------------
+
+PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION = "public", "link", "signed_in", "list", "invitation"
+PRIVACY_LEVELS = (PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION)
+
+ADMITTED = "admitted"
+NEEDS_SIGN_IN = "sign_in"              # signing in may admit (a signed-in event, a list, an invitation)
+NOT_ON_LIST = "not_on_list"            # signed in, but the closed list does not name this address
+NEEDS_INVITATION = "invitation"        # signed in, and no invitation for this address or link
+
+
+def privacy_verdict(level: str, emails, roles: R.Roles, *, email: str | None, invited: bool) -> str:
+    """ADMITTED, or why not: may this person see the event (or session) and register?
+
+    `level` is one of PRIVACY_LEVELS, `emails` the closed list (normalised),
+    `email` the signed-in person's address (None for a visitor), `invited`
+    whether they hold a valid invitation for it.  Staff of the event and
+    people it already admits (a registration in state "registered") always
+    pass: privacy decides who may come in, not who may stay.
+    """
+    if P.EVENT_WATCH in P.granted(roles):
+        return ADMITTED
+    if level in (PUBLIC, BY_LINK):
+        return ADMITTED
+    if invited:
+        return ADMITTED
+    if email is None:
+        return NEEDS_SIGN_IN
+    if level == SIGNED_IN:
+        return ADMITTED
+    if level == CLOSED_LIST:
+        return ADMITTED if email in emails else NOT_ON_LIST
+    return NEEDS_INVITATION

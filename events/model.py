@@ -17,6 +17,7 @@ from typing import Any, NotRequired, TypedDict
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from access.rules import INVITATION
 from accounts.users import as_id, find_by_ids
 from core.clock import utcnow
 from core.i18n import LOCALES
@@ -90,8 +91,6 @@ class MaterialDoc(TypedDict):
     url: str
 
 
-PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION = "public", "link", "signed_in", "list", "invitation"
-PRIVACY_LEVELS = (PUBLIC, BY_LINK, SIGNED_IN, CLOSED_LIST, INVITATION)
 # Events written before privacy existed were reached only by the people
 # staff registered: by invitation, in these terms.
 DEFAULT_PRIVACY = INVITATION
@@ -103,7 +102,7 @@ class PrivacyDoc(TypedDict):
     `level` is one of PRIVACY_LEVELS; `emails` is the closed list (normalised
     addresses) that CLOSED_LIST admits.
     """
-    level: str
+    level: str  # one of access.rules.PRIVACY_LEVELS
     emails: list[str]
 
 
