@@ -52,3 +52,13 @@ def from_profile(form: Mapping[str, Any], account: Mapping[str, Any]) -> dict[st
 
 def prefill(form: Mapping[str, Any], account: Mapping[str, Any] | None) -> dict[str, list[str]]:
     return {}
+
+
+def columns(form: Mapping[str, Any], locale: str) -> list[tuple[str, str]]:
+    """(column key, translated label) for every field ever answered, current and past versions."""
+    return []
+
+
+def readable(form: Mapping[str, Any], answers: Mapping[str, Any], locale: str) -> dict[str, str]:
+    """Column key -> the answer as text, for lists and CSV."""
+    return {}
