@@ -71,6 +71,7 @@ class MembershipDoc(TypedDict):
     form_version: NotRequired[int]
     position: NotRequired[int]
     offer_expires_at: NotRequired[datetime.datetime | None]
+    watched_at: NotRequired[datetime.datetime]  # first opening of the event page (`registration.watching`)
 
 
 class HeldRole(TypedDict):

@@ -14,7 +14,7 @@ from access.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_ED
 from admin import forms
 from admin.staff_base import StaffHandler
 from core.i18n import LOCALES
-from events import editing, model
+from events import editing, model, tags
 from events.editing import EditError
 from handlers.base import PageError
 
@@ -78,7 +78,8 @@ class EditHandler(StaffHandler):
         event = self.event
         form = {"locales": list(event["locales"]), "default_locale": event["default_locale"],
                 "timezone": event["timezone"], "title": dict(event["title"]),
-                "description": dict(event.get("description") or {})}
+                "description": dict(event.get("description") or {}),
+                "tags": tags.as_text(tags.of(event))}
         form.update(values)
         # The event's languages first; the others are offered folded away.
         other = [c for c in LOCALES if c not in event["locales"]]
@@ -93,7 +94,8 @@ class EditHandler(StaffHandler):
                   "default_locale": forms.field(self, "default_locale"),
                   "timezone": forms.field(self, "timezone"),
                   "title": forms.locale_texts(self, "title"),
-                  "description": forms.locale_texts(self, "description")}
+                  "description": forms.locale_texts(self, "description"),
+                  "tags": forms.field(self, "tags")}
         try:
             await editing.update_settings(self.db, self.services.notifier, self.current_user, self.event,
                                           **values)
@@ -115,7 +117,7 @@ class ProgramPage(StaffHandler):
         event = self.event
         form = {
             "day": {"date": "", "title": {}},
-            "item": {"day_id": "", "starts": "", "ends": "", "title": {}, "speaker": ""},
+            "item": {"day_id": "", "starts": "", "ends": "", "title": {}, "speaker": "", "tags": ""},
             "material": {"url": "", "title": {}},
         }
         form.update(values or {})
@@ -128,7 +130,7 @@ class ProgramPage(StaffHandler):
         return {"day_id": forms.field(self, "day_id"), "starts": forms.field(self, "starts"),
                 "ends": forms.field(self, "ends"),
                 "title": forms.locale_texts(self, "title", self.event["locales"]),
-                "speaker": forms.field(self, "speaker")}
+                "speaker": forms.field(self, "speaker"), "tags": forms.field(self, "tags")}
 
     def done(self, message: str, anchor: str):
         self.flash(message)

@@ -24,12 +24,12 @@ from admin import (
     slides,
     staff,
 )
-from handlers import auth, community_pages, event, home, media_files, ops, profile, quiz_pages
+from handlers import auth, cabinet, catalogue, community_pages, event, home, media_files, ops, profile, quiz_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
-MODULES = (endpoint, ops, auth, profile, home, event, media_files,
+MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, media_files,
            dashboard, events, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
            outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
 

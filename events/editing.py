@@ -29,7 +29,7 @@ from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
-from events import control, model
+from events import control, model, tags
 from events.model import DayDoc, EventDoc, MaterialDoc, ScheduleItemDoc, ScheduleItemFields, SpaceDoc
 
 MAX_SPEAKER = 200
@@ -116,6 +116,14 @@ def settings_snapshot(event: EventDoc) -> dict:
             ("locales", "default_locale", "timezone", "title", "description")}
 
 
+def clean_tags(raw) -> list[str]:
+    """Tags of an event or a session (`events.tags`), as an EditError on the `tags` field."""
+    try:
+        return tags.clean(raw)
+    except tags.TagError as exc:
+        raise EditError(exc.message, "tags", **exc.params) from None
+
+
 # --- creating and editing the event itself -------------------------------------------
 
 async def create_event(db, actor: AccountDoc, space: SpaceDoc, *, slug: str, locales, default_locale: str,
@@ -137,8 +145,8 @@ async def create_event(db, actor: AccountDoc, space: SpaceDoc, *, slug: str, loc
 
 
 async def update_settings(db, notifier, actor: AccountDoc, event: EventDoc, *, locales, default_locale: str,
-                          timezone: str, title: dict, description: dict) -> EventDoc:
-    """Save locales, default locale, time zone, titles and descriptions.
+                          timezone: str, title: dict, description: dict, tags=None) -> EventDoc:
+    """Save locales, default locale, time zone, titles and descriptions (and tags, when given).
 
     A new time zone keeps the schedule's wall-clock times: sessions were typed
     as "10:00 on the event's clock", so they stay at 10:00 on the new clock.
@@ -147,7 +155,11 @@ async def update_settings(db, notifier, actor: AccountDoc, event: EventDoc, *, l
     """
     settings = clean_settings(locales=locales, default_locale=default_locale, timezone=timezone,
                               title=title, description=description)
+    if tags is not None:
+        settings["tags"] = clean_tags(tags)
     before = settings_snapshot(event)
+    if "tags" in settings:
+        before["tags"] = list(event.get("tags") or [])
     changes = dict(settings)
     if settings["timezone"] != event["timezone"] and event["schedule"]:
         before["schedule"] = copy.deepcopy(event["schedule"])
@@ -268,7 +280,7 @@ def _on_clock(date: str, at: datetime.time, tz: str, field: str) -> datetime.dat
 
 
 def clean_item(event: EventDoc, *, day_id: str, starts: str, ends: str, title: dict,
-               speaker: str) -> ScheduleItemFields:
+               speaker: str, tags: str = "") -> ScheduleItemFields:
     day = model.find_day(event, day_id)
     if not day:
         raise EditError(N_("Choose a day."), "day_id")
@@ -284,8 +296,12 @@ def clean_item(event: EventDoc, *, day_id: str, starts: str, ends: str, title: d
     if len(speaker) > MAX_SPEAKER:
         raise EditError(N_("A text is too long (at most %(count)s characters)."), "speaker",
                         count=MAX_SPEAKER)
-    return {"day_id": day_id, "starts_at": starts_at, "ends_at": ends_at, "title": titles,
-            "speaker": speaker}
+    fields: ScheduleItemFields = {"day_id": day_id, "starts_at": starts_at, "ends_at": ends_at,
+                                  "title": titles, "speaker": speaker}
+    item_tags = clean_tags(tags)
+    if item_tags:
+        fields["tags"] = item_tags
+    return fields
 
 
 def find_item(event: EventDoc, item_id: str) -> ScheduleItemDoc | None:
@@ -302,6 +318,7 @@ def item_form(event: EventDoc, item: ScheduleItemDoc) -> dict[str, Any]:
         "ends": ends.astimezone(zone).strftime("%H:%M") if ends else "",
         "title": dict(item.get("title") or {}),
         "speaker": item.get("speaker", ""),
+        "tags": tags.as_text(tags.of(item)),
     }
 
 

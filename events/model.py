@@ -79,6 +79,7 @@ class ScheduleItemFields(TypedDict):
     ends_at: datetime.datetime | None
     title: dict[str, str]
     speaker: str
+    tags: NotRequired[list[str]]  # `events.tags`; absent when the item has none
 
 
 class ScheduleItemDoc(ScheduleItemFields):

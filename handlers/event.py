@@ -23,6 +23,7 @@ from community import pages as community_pages
 from events import model, programme, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
+from registration import watching
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 
@@ -84,6 +85,7 @@ class EventPageHandler(EventViewer):
         if self.wants_json():
             self.write_summary(space, event)
             return
+        await watching.note_watched(self.db, event["_id"], self.current_user["_id"])
         self.render_page("public/event.html", event=event, space=space, can=can,
                          page=view.page(event, self.locale_code), staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
