@@ -17,7 +17,7 @@ in, not who stays).
 
 A session's verdict counts staff roles only: a registration for the event
 is not one for a closed session.  Invitations to the event admit to its
-sessions "by invitation only".
+sessions "by invitation only", not to a session's closed list.
 """
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def _check(cells: list[tuple[int, str]]) -> list[str]:
             found.setdefault(email, None)
     if bad:
         shown = ", ".join(str(n) for n in bad[:MAX_LINES_SHOWN]) + (" …" if len(bad) > MAX_LINES_SHOWN else "")
-        raise PrivacyError(N_("These lines are not email addresses: %(lines)s. Nothing was changed."),
-                           lines=bad, lines_text=shown)
+        raise PrivacyError(N_("These lines are not email addresses: %(numbers)s. Nothing was changed."),
+                           lines=bad, numbers=shown)
     if len(found) > MAX_ADDRESSES:
         raise PrivacyError(N_("A list holds at most %(count)s addresses. Nothing was changed."),
                            count=MAX_ADDRESSES)
@@ -268,8 +268,9 @@ async def session_filter(db, event: EventDoc, user: Mapping[str, Any] | None, ro
     event_privacy = model.privacy_of(event)
     held = False
     if user is not None or token:
-        undecided = [p for p in own.values() if p is not None and rules.privacy_verdict(
-            p["level"], p["emails"], staff, email=email, invited=False) != rules.ADMITTED]
+        undecided = [p for p in own.values() if p is not None and p["level"] == rules.INVITATION
+                     and rules.privacy_verdict(p["level"], p["emails"], staff, email=email,
+                                               invited=False) != rules.ADMITTED]
         if any(p is None for p in own.values()) and rules.privacy_verdict(
                 event_privacy["level"], event_privacy["emails"], roles, email=email,
                 invited=False) != rules.ADMITTED:
@@ -278,7 +279,8 @@ async def session_filter(db, event: EventDoc, user: Mapping[str, Any] | None, ro
             held = await invitations.invited(db, event, user, token)
     as_event = rules.privacy_verdict(event_privacy["level"], event_privacy["emails"], roles,
                                      email=email, invited=held) == rules.ADMITTED
+    # An invitation to the event is not one to a session's closed list.
     decided: dict[Any, bool] = {item_id: as_event if p is None else rules.privacy_verdict(
-        p["level"], p["emails"], staff, email=email, invited=held) == rules.ADMITTED
-        for item_id, p in own.items()}
+        p["level"], p["emails"], staff, email=email, invited=held and p["level"] == rules.INVITATION
+    ) == rules.ADMITTED for item_id, p in own.items()}
     return lambda item: decided.get(item.get("id"), False)
