@@ -19,6 +19,7 @@ from admin import (
     events,
     live_control,
     outbox_pages,
+    privacy,
     quiz_editor,
     signin_mailings,
     slides,
@@ -30,7 +31,7 @@ from realtime import endpoint
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
 MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, media_files,
-           dashboard, events, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
+           dashboard, events, live_control, console, slides, staff, audit_log, attendees, privacy, signin_mailings,
            outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
 
 

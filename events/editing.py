@@ -336,6 +336,9 @@ async def update_item(db, actor: AccountDoc, event: EventDoc, item_id: str, **fi
     if not old:
         raise EditError(N_("Unknown schedule item."))
     item: ScheduleItemDoc = {"id": item_id, **clean_item(event, **fields)}
+    if "privacy" in old:
+        # Set on the privacy page (`events.privacy`), not by this form: kept.
+        item["privacy"] = old["privacy"]
     result = await db.events.update_one({"_id": event["_id"], "schedule.id": item_id},
                                         {"$set": {"schedule.$": item, "updated_at": utcnow()}})
     if result.matched_count != 1:

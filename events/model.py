@@ -84,6 +84,7 @@ class ScheduleItemFields(TypedDict):
 
 class ScheduleItemDoc(ScheduleItemFields):
     id: str
+    privacy: NotRequired[PrivacyDoc]  # absent: as the event (`events.privacy`)
 
 
 class MaterialDoc(TypedDict):

@@ -2,7 +2,9 @@
 
 One document per attendee and event in `programmes` ({user_id, event_id,
 item_ids[]}), unique on (user_id, event_id).  Only sessions the event page
-shows may be added: those of open days.  Saved ids of a day that is closed
+shows may be added: those of open days, and of those only the ones the
+viewer's privacy verdict lets them see (a closed session cannot be added,
+and one saved before it was closed is neither shown nor exported).  Saved ids of a day that is closed
 later stay stored but are not shown (nor exported) until the day opens
 again, so a closed day's schedule stays hidden here as on the page.
 Nobody reads another person's programme: every read and write is keyed by
@@ -14,6 +16,8 @@ calendar apps import; the labels in it come translated from the caller.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Any
 
 import icalendar
 from pymongo.errors import DuplicateKeyError
@@ -24,6 +28,8 @@ from events import model
 from events.model import EventDoc, ScheduleItemDoc
 
 MAX_ITEM_ID = 64
+# Whether the viewer may see a session (`events.privacy.session_filter`).
+MaySee = Callable[[Any], bool]
 UNKNOWN_ITEM = N_("This session is not on the schedule.")
 
 
@@ -31,10 +37,11 @@ class ProgrammeError(ValueError):
     """A refused change; the message is marked for translation."""
 
 
-def visible_items(event: EventDoc) -> dict[str, ScheduleItemDoc]:
-    """Sessions shown on the event page (those of open days), by id."""
+def visible_items(event: EventDoc, may_see: MaySee | None = None) -> dict[str, ScheduleItemDoc]:
+    """Sessions shown on the event page (those of open days the viewer may see), by id."""
     open_days = {d["id"] for d in model.enabled_days(event)}
-    return {i["id"]: i for i in event["schedule"] if i.get("day_id") in open_days and i.get("id")}
+    return {i["id"]: i for i in event["schedule"] if i.get("day_id") in open_days and i.get("id")
+            and (may_see is None or may_see(i))}
 
 
 async def saved_ids(db, user_id, event_id) -> list[str]:
@@ -43,14 +50,15 @@ async def saved_ids(db, user_id, event_id) -> list[str]:
     return list(doc["item_ids"]) if doc else []
 
 
-async def saved_items(db, user_id, event: EventDoc) -> list[ScheduleItemDoc]:
-    """The user's saved sessions that the page shows, in schedule order."""
+async def saved_items(db, user_id, event: EventDoc, may_see: MaySee | None = None) -> list[ScheduleItemDoc]:
+    """The user's saved sessions that the page shows them, in schedule order."""
     ids = set(await saved_ids(db, user_id, event["_id"]))
-    items = [i for i in visible_items(event).values() if i["id"] in ids]
+    items = [i for i in visible_items(event, may_see).values() if i["id"] in ids]
     return sorted(items, key=lambda i: (i["starts_at"], i["id"]))
 
 
-async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool) -> list[str]:
+async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool,
+                    may_see: MaySee | None = None) -> list[str]:
     """Add (saved=True) or remove a session; returns the ids now saved.
 
     Adding twice or removing a session that is not saved changes nothing, so
@@ -61,7 +69,7 @@ async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool) -> list[
     if not isinstance(item_id, str) or not item_id or len(item_id) > MAX_ITEM_ID:
         raise ProgrammeError(UNKNOWN_ITEM)
     key = {"user_id": user_id, "event_id": event["_id"]}
-    known = item_id in visible_items(event)
+    known = item_id in visible_items(event, may_see)
     if saved:
         if not known:
             raise ProgrammeError(UNKNOWN_ITEM)

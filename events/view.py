@@ -7,6 +7,8 @@ for the viewer's language with the event's default language as fallback.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -100,8 +102,12 @@ def countdown(event: EventDoc, viewer_locale: str, now: datetime.datetime | None
     }
 
 
-def page(event: EventDoc, viewer_locale: str) -> dict:
-    """Everything the event page shows, for one viewer's language."""
+def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | None = None) -> dict:
+    """Everything the event page shows, for one viewer's language.
+
+    `may_see`: whether this viewer may see a session (`events.privacy.session_filter`);
+    the schedule leaves out the others.
+    """
     locale = model.locale_for(event, viewer_locale)
     default = event["default_locale"]
 
@@ -120,7 +126,8 @@ def page(event: EventDoc, viewer_locale: str) -> dict:
     current_day = enabled[-1] if enabled else None
     schedule = []
     for day in enabled:
-        items = sorted((i for i in event["schedule"] if i.get("day_id") == day["id"]),
+        items = sorted((i for i in event["schedule"] if i.get("day_id") == day["id"]
+                        and (may_see is None or may_see(i))),
                        key=lambda i: i["starts_at"])
         schedule.append({
             "day": day, "date": _date(day.get("date")), "title": text(event, day.get("title"), viewer_locale),

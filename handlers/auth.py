@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from urllib.parse import quote
 
 from accounts import signin, tokens, users
 from accounts.passwords import MIN_PASSWORD_LENGTH
@@ -124,7 +125,9 @@ class SignoutHandler(BaseHandler):
     async def post(self):
         await self.end_session()
         self.flash(self._("You have signed out."), "info")
-        self.redirect("/signin")
+        # "Sign in with another account" comes back to the page it was asked on.
+        next_path = self.safe_next(self.form("next", max_length=2000), "")
+        self.redirect("/signin" + ("?next=" + quote(next_path, safe="") if next_path else ""))
 
 
 class ForgotPasswordHandler(BaseHandler):

@@ -20,10 +20,10 @@ from urllib.parse import quote, urlparse
 from access import roles as R
 from access import rules
 from community import pages as community_pages
-from events import model, programme, view
+from events import model, privacy, programme, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
-from registration import watching
+from registration import invitations, watching
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 
@@ -34,22 +34,24 @@ class EventViewer(BaseHandler):
     async def open_event(self, space_slug, event_slug, summary: bool = False) -> tuple[dict, dict, dict] | None:
         """(space, event, can) when the viewer may see the event's pages now.
 
-        None when the answer is already given: the sign-in page for a visitor,
-        the countdown while the gate is closed to them (`summary`: the event
-        as JSON instead, to a client that asks for JSON).
+        None when the answer is already given: the sign-in page for a visitor
+        whom signing in may admit, the event's public page (`/about`) for one
+        whom privacy admits but who is not registered, the refusal page
+        (why, and what to do) for one it does not, the countdown while the
+        gate is closed to them (`summary`: the event as JSON instead, to a
+        client that asks for JSON).  Watching needs a registration (or a
+        staff role); privacy (`events.privacy.verdict`) decides who may see
+        the public page and register.  Also sets `self.may_see_session`.
         """
-        if not self.current_user:
-            if self.wants_json():
-                raise PageError(401, self._("Please sign in first."))
-            self.redirect("/signin?next=" + quote(self.request.uri, safe=""))
-            return None
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event:
             raise PageError(404, self._("This event does not exist."))
         roles = await R.roles_in(self.db, self.current_user, space["_id"], event["_id"])
         admission = rules.admission(roles, model.gate_open(event))
         if admission == rules.REFUSED:
-            raise PageError(403, self._("You are not registered for this event."))
+            await self.privacy_refusal(space, event, roles)
+            return None
+        self.may_see_session = await privacy.session_filter(self.db, event, self.current_user, roles)
         can = rules.page_access(roles)
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
@@ -61,6 +63,41 @@ class EventViewer(BaseHandler):
                                  countdown=view.countdown(event, self.locale_code))
             return None
         return space, event, can
+
+    async def privacy_refusal(self, space: dict, event: dict, roles) -> None:
+        """Answer a visitor who may not watch: where to go, or why not and what to do.
+
+        An invitation link (`?invite=`) carried here goes on to the public
+        page; one that admits nobody is refused with its reason, nothing
+        written.
+        """
+        token = self.get_query_argument("invite", "") or None
+        self.set_header("Cache-Control", "no-store")
+        if token:
+            state = await invitations.token_state(self.db, event, self.current_user, token)
+            if state != invitations.VALID:
+                self.refuse(space, event, "invite_" + state,
+                            self._(invitations.TOKEN_MESSAGES[state]), status=403)
+                return
+        verdict = await privacy.verdict(self.db, event, self.current_user, roles, token)
+        about = view.path(space, event) + "/about" + (f"?invite={quote(token, safe='')}" if token else "")
+        if self.wants_json():
+            if not self.current_user:
+                raise PageError(401, self._("Please sign in first."))
+            raise PageError(403, self._("You are not registered for this event."))
+        if verdict == rules.ADMITTED:
+            self.redirect(about)
+        elif verdict == rules.NEEDS_SIGN_IN and not token:
+            self.redirect("/signin?next=" + quote(self.request.uri, safe=""))
+        else:
+            self.refuse(space, event, verdict, None, status=403)
+
+    def refuse(self, space: dict, event: dict, reason: str, message: str | None, status: int) -> None:
+        """The refusal page: why this person may not see the event, and what they can do."""
+        self.render_page("public/privacy_refused.html", status=status, space=space, event=event,
+                         reason=reason, message=message,
+                         title=view.text(event, event["title"], self.locale_code),
+                         signin_url="/signin?next=" + quote(self.request.uri, safe=""))
 
     def write_summary(self, space: dict, event: dict) -> None:
         """The event as a client that is not a browser needs it to open `/ws?event=<id>`."""
@@ -87,7 +124,8 @@ class EventPageHandler(EventViewer):
             return
         await watching.note_watched(self.db, event["_id"], self.current_user["_id"])
         self.render_page("public/event.html", event=event, space=space, can=can,
-                         page=view.page(event, self.locale_code), staff_preview=not model.gate_open(event),
+                         page=view.page(event, self.locale_code, self.may_see_session),
+                         staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
                          programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],
                                                                      event["_id"])),
@@ -112,12 +150,13 @@ class ProgrammeToggleHandler(EventViewer):
         if wanted not in ("0", "1"):
             raise PageError(400, self._("The request was not understood."))
         try:
-            ids = await programme.set_saved(self.db, self.current_user["_id"], event, item, wanted == "1")
+            ids = await programme.set_saved(self.db, self.current_user["_id"], event, item, wanted == "1",
+                                            self.may_see_session)
         except programme.ProgrammeError as exc:
             raise PageError(400, self._(str(exc))) from None
         message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
         if self.wants_json():
-            shown = programme.visible_items(event)
+            shown = programme.visible_items(event, self.may_see_session)
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"item": item, "saved": item in ids, "message": message,
                                     "items": [i for i in ids if i in shown]}))
@@ -134,7 +173,7 @@ class ProgrammeCalendarHandler(EventViewer):
         if opened is None:
             return
         space, event, _ = opened
-        items = await programme.saved_items(self.db, self.current_user["_id"], event)
+        items = await programme.saved_items(self.db, self.current_user["_id"], event, self.may_see_session)
         title = view.text(event, event["title"], self.locale_code)
         descriptions = {}
         for item in items:

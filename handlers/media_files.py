@@ -7,6 +7,13 @@ skipping the session lookup keeps a slide flip seen by thousands of viewers
 at one database read per viewer, which the long cache lifetime then removes
 for every later view.
 
+Privacy (`access.rules.privacy_verdict`) is enforced where an id is
+handed out, not here: the event page, its live state over the socket and
+the staff pages are the only places that name a slide's id, and each of
+them refuses whoever the event's privacy (and the registration it needs
+for watching) does not admit.  A check here would need the session, the
+roles and the events holding the image on every view of every slide.
+
 Because the content behind an id never changes, responses are cacheable
 forever (`immutable`), the ETag is the id itself and a matching
 If-None-Match is answered 304 without touching the database.  The content

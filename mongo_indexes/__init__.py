@@ -96,6 +96,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
     ],
+    "invitations": [
+        # One invitation per event and address; a link's token is looked up by its hash.
+        ([("event_id", ASC), ("email", ASC)], {"unique": True, "name": "event_email_unique"}),
+        ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
+    ],
     "programmes": [
         # One programme per attendee and event: every toggle updates it in place.
         ([("user_id", ASC), ("event_id", ASC)], {"unique": True, "name": "user_event_unique"}),

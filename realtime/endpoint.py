@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import tornado.web
@@ -142,7 +142,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         return urlsplit(origin).netloc.lower() in allowed
 
     async def authenticate(self, headers, event_id: str) -> tuple:
-        """(user, event, roles, session, waiting) of a member of the event.
+        """(user, event, roles, session, waiting) of a member of the event whom its privacy admits.
 
         `waiting`: the gate is closed to this member (no "enter early"): the
         socket is accepted to wait for the gate (`Live.open`), and sees
@@ -165,6 +165,14 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         admission = rules.admission(roles, model.gate_open(event))
         if admission == rules.REFUSED:
             raise Refused(403, "not a member of this event")
+        # Watching needs a registration (or a staff role), and privacy admits
+        # every such person; asked all the same, so that the socket follows
+        # the one rule if it changes.  No read: the event and roles are here,
+        # and the closed list is not copied.
+        privacy: dict[str, Any] = dict(event.get("privacy") or {})
+        if rules.privacy_verdict(privacy.get("level") or model.DEFAULT_PRIVACY, privacy.get("emails") or (),
+                                 roles, email=user.get("email"), invited=False) != rules.ADMITTED:
+            raise Refused(403, "not admitted by the event's privacy")
         return user, event, roles, session, admission == rules.WAIT
 
     async def upgrade(self, up: Upgrade, user: dict, event: EventDoc, roles: dict,

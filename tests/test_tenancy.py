@@ -35,6 +35,7 @@ from access import roles as R
 from accounts import users
 from admin import dashboard as admin_dashboard
 from admin import events as admin_events
+from admin import privacy as admin_privacy
 from admin import slides as admin_slides
 from admin import staff as admin_staff
 from admin.staff_base import StaffHandler
@@ -46,6 +47,7 @@ from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
 from questions import store as questions
 from quizzes import authoring, taking
+from registration import invitations
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -64,7 +66,9 @@ SCOPE_PARAMS = ("event_id", "space_id")
 FORM_TARGETED = {admin_staff.RevokeHandler, admin_dashboard.SpaceAdminRemoveHandler,
                  admin_events.DayRemoveHandler, admin_events.ScheduleRemoveHandler,
                  admin_events.ScheduleEditHandler, admin_events.MaterialRemoveHandler,
-                 admin_slides.MoveSlide, admin_slides.RemoveSlide}
+                 admin_slides.MoveSlide, admin_slides.RemoveSlide,
+                 admin_privacy.SessionPrivacyHandler, admin_privacy.InvitationLinkHandler,
+                 admin_privacy.InvitationRevokeHandler}
 FORM_TARGETED_ACTIONS = {"day_on", "day_off"}
 
 
@@ -117,6 +121,8 @@ async def build_alpha(factory, services) -> Alpha:
 
     a.import_ = await csv_import.preview(db, a.event, f"email,name\n{MARK}-new@example.org,New {MARK}\n".encode(),
                                          owner=a.admin, filename=f"{MARK}.csv", max_kb=100, max_rows=100)
+    made, _ = await invitations.invite(db, a.admin, a.event, [f"{MARK}-guest@example.org"])
+    a.invitation = made[0][0]
     a.mailing = await signin_mailing.create(db, a.event, audience=signin_mailing.ALL, locale=None, actor=a.admin)
     a.outbox = await services.mailer.send(to=f"{MARK}-ann@example.org", subject=f"Sign in {MARK}",
                                           text=f"Password {MARK}", html=f"<p>{MARK}</p>",
@@ -289,6 +295,7 @@ def form(alpha: Alpha, space_scoped: bool) -> dict:
         "quiz_id": str(alpha.quiz["_id"]), "question": str(alpha.question["_id"]),
         "status": "closed", "published": "0", "discussion": pages.OFF, "action": "commit",
         "name": "Renamed", "locale": "en", "kind": "youtube", "number": "1",
+        "invitation": str(alpha.invitation["_id"]),
     }
 
 
