@@ -97,9 +97,12 @@ def suffix(kind: str, s: Setting) -> str:
 
 
 async def snapshot(db) -> dict:
+    """What looking must not change; opening the event page notes `watched_at` on the viewer's own
+    registration (for recommendations and attendance), which is not a change of access."""
     out = {}
     for name in ("events", "invitations", "memberships", "audit", "programmes"):
-        out[name] = await db[name].find({}).sort("_id", 1).to_list(None)
+        docs = await db[name].find({}).sort("_id", 1).to_list(None)
+        out[name] = [{k: v for k, v in d.items() if k != "watched_at"} for d in docs]
     return out
 
 
