@@ -293,7 +293,7 @@ async def save(db, actor: Mapping[str, Any], event: Mapping[str, Any], specs: Se
             await db.forms.insert_one(doc)
         except DuplicateKeyError:
             raise EditError(CHANGED, "version") from None
-        saved = doc
+        saved = await db.forms.find_one({"_id": doc["_id"]}) or doc
     else:
         saved = await db.forms.find_one_and_update(
             {"_id": current["_id"], "version": int(expected_version)}, {"$set": changes},
