@@ -236,7 +236,7 @@ async def test_a_bad_definition_is_refused_with_a_translated_message_and_nothing
 
 
 @pytest.mark.gen_test
-async def test_two_editors_saving_at_once_the_second_is_told_the_form_changed(db, factory, services):
+async def test_two_editors_saving_at_once_the_second_is_told_the_form_changed(db, factory, services, monkeypatch):
     event, admin, form = await make_form(db, factory)
     fields = form["fields"]
     one = [{**f} for f in fields]
@@ -250,6 +250,22 @@ async def test_two_editors_saving_at_once_the_second_is_told_the_form_changed(db
     refused = [r for r in results if isinstance(r, EditError)]
     assert len(saved) == 1 and len(refused) == 1 and refused[0].message == form_edit.CHANGED
     assert (await F.load(db, event["_id"]))["version"] == form["version"] + 1
+    # Two processes: the second read the form before the first wrote it, so only the
+    # conditional write itself can refuse it.
+    stale = await F.load(db, event["_id"])
+    three = [{**f} for f in stale["fields"]]
+    three[1]["label"] = {"ru": "Фамилия"}
+    await form_edit.save(db, admin, event, three, expected_version=stale["version"])
+
+    async def stale_load(*args, **kwargs):
+        return stale
+    monkeypatch.setattr(F, "load", stale_load)
+    with pytest.raises(EditError) as exc:
+        await form_edit.save(db, admin, event, form_edit.remove(stale["fields"], "f_bio"),
+                             expected_version=stale["version"])
+    assert exc.value.message == form_edit.CHANGED
+    monkeypatch.undo()
+    assert [f["id"] for f in (await F.load(db, event["_id"]))["fields"]] == [f["id"] for f in three]
     # The first save of a new form races on the unique index the same way.
     other = await factory.event()
     results = await asyncio.gather(*(form_edit.save(db, admin, other, [], expected_version=0) for _ in range(2)),
