@@ -21,18 +21,31 @@ from admin import (
     outbox_pages,
     privacy,
     quiz_editor,
+    registration_form,
     signin_mailings,
     slides,
     staff,
 )
-from handlers import auth, cabinet, catalogue, community_pages, event, home, media_files, ops, profile, quiz_pages
+from handlers import (
+    auth,
+    cabinet,
+    catalogue,
+    community_pages,
+    event,
+    form_files,
+    home,
+    media_files,
+    ops,
+    profile,
+    quiz_pages,
+)
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
-MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, media_files,
+MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, media_files, form_files,
            dashboard, events, live_control, console, slides, staff, audit_log, attendees, privacy, signin_mailings,
-           outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
+           outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor, registration_form)
 
 
 def build(services) -> list[URLSpec]:

@@ -15,6 +15,8 @@ import jinja2
 from babel import Locale, dates, numbers
 from babel.support import NullTranslations, Translations
 
+from core import countries
+
 LOCALES = ("ru", "en", "de", "lv", "lt", "et", "kk", "he")
 RTL = frozenset({"he"})
 LOCALE_NAMES = {
@@ -119,6 +121,7 @@ class I18n:
         env.globals.update(
             locale_code=code, direction=direction(code), LOCALES=LOCALES,
             LOCALE_NAMES=LOCALE_NAMES, fmt=fmt,
+            countries=lambda: countries.names(code),
         )
         return env
 

@@ -105,6 +105,16 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # One programme per attendee and event: every toggle updates it in place.
         ([("user_id", ASC), ("event_id", ASC)], {"unique": True, "name": "user_event_unique"}),
     ],
+    "forms": [
+        # One form per event and kind: two editors creating it at once cannot both succeed.
+        ([("event_id", ASC), ("kind", ASC)], {"unique": True, "name": "event_kind_unique"}),
+    ],
+    "registration_files": [
+        ([("event_id", ASC), ("owner_id", ASC)], {"name": "event_owner"}),
+    ],
+    "registration_file_chunks": [
+        ([("file_id", ASC), ("n", ASC)], {"unique": True, "name": "file_chunk_unique"}),
+    ],
 }
 
 

@@ -1,0 +1,46 @@
+"""Files attached to form answers: stored in the database, read back only by whom they concern.
+
+A file is one document in `registration_files` (who gave it, for which event,
+form and field, its name, sniffed content type and size) and its bytes in
+`registration_file_chunks`, one document per megabyte: a form may allow up to
+20 MB, above MongoDB's 16 MB document limit.  The chunks are written first
+and the description last, so a file that is described is complete.  Who may
+download a file is decided by the download handler through `access`: its
+owner, and the event's staff who see attendees.
+"""
+from __future__ import annotations
+
+from bson import Binary, ObjectId
+from bson.errors import InvalidId
+
+from core.clock import utcnow
+
+CHUNK = 1024 * 1024
+
+
+async def store(db, *, owner_id, event_id, form_kind: str, field_id: str, field_version: int, name: str,
+                content_type: str, data: bytes) -> dict:
+    """Store bytes already checked by the form; returns the description (without bytes)."""
+    file_id = ObjectId()
+    chunks = [{"file_id": file_id, "n": i, "data": Binary(data[at:at + CHUNK])}
+              for i, at in enumerate(range(0, len(data), CHUNK))]
+    if chunks:
+        await db.registration_file_chunks.insert_many(chunks)
+    doc = {"_id": file_id, "owner_id": owner_id, "event_id": event_id, "form_kind": form_kind,
+           "field_id": field_id, "field_version": field_version, "name": name,
+           "content_type": content_type, "size": len(data), "created_at": utcnow()}
+    await db.registration_files.insert_one(doc)
+    return doc
+
+
+async def describe(db, file_id) -> dict | None:
+    try:
+        oid = ObjectId(str(file_id))
+    except (InvalidId, TypeError):
+        return None
+    return await db.registration_files.find_one({"_id": oid})
+
+
+async def read(db, doc: dict) -> bytes:
+    chunks = await db.registration_file_chunks.find({"file_id": doc["_id"]}).sort("n", 1).to_list(None)
+    return b"".join(bytes(c["data"]) for c in chunks)
