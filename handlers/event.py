@@ -45,7 +45,7 @@ class EventViewer(BaseHandler):
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event:
             raise PageError(404, self._("This event does not exist."))
-        roles = await R.roles_in(self.db, self.current_user, space["_id"], event["_id"])
+        roles = await R.roles_in(self.db, self.current_user, **R.event_scopes(event))
         admission = rules.admission(roles, model.gate_open(event))
         if admission == rules.REFUSED:
             raise PageError(403, self._("You are not registered for this event."))
