@@ -20,6 +20,7 @@ from admin import (
     live_control,
     outbox_pages,
     quiz_editor,
+    sessions,
     signin_mailings,
     slides,
     staff,
@@ -30,7 +31,7 @@ from realtime import endpoint
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
 MODULES = (endpoint, ops, auth, profile, home, event, media_files,
-           dashboard, events, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
+           dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
            outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
 
 
