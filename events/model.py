@@ -163,6 +163,11 @@ class EventDoc(TypedDict):
     updated_at: datetime.datetime
 
 
+# The filter of lists that show events by themselves (catalogues, "my events"):
+# channels are listed on their main event's page only.
+MAIN_EVENTS: dict[str, Any] = {"parent_id": {"$exists": False}}
+
+
 class SpaceDoc(TypedDict):
     _id: ObjectId
     slug: str

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlparse
 from access import roles as R
 from access import rules
 from community import pages as community_pages
-from events import model, programme, view
+from events import model, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
 
@@ -84,8 +84,17 @@ class EventPageHandler(EventViewer):
         if self.wants_json():
             self.write_summary(space, event)
             return
+        # Sessions, tracks and channels: a channel shows its main event's sessions that run in it.
+        main = await sessions.main_of(self.db, event)
+        track = self.get_query_argument("track", "").strip()[:32] or None
+        channels = [{"id": str(c["_id"]), "title": view.text(c, c["title"], self.locale_code),
+                     "path": view.path(space, c)} for c in await sessions.channels_of(self.db, main)]
         self.render_page("public/event.html", event=event, space=space, can=can,
-                         page=view.page(event, self.locale_code), staff_preview=not model.gate_open(event),
+                         page=view.page(event, self.locale_code, main=main, track=track),
+                         channels=channels, main_event=None if main is event else {
+                             "title": view.text(main, main["title"], self.locale_code),
+                             "path": view.path(space, main)},
+                         staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
                          programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],
                                                                      event["_id"])),
