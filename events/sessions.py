@@ -122,9 +122,9 @@ async def channels_of(db, event: EventDoc) -> list[EventDoc]:
 async def create_channel(db, actor: AccountDoc, parent: EventDoc, *, slug: str, title: dict) -> EventDoc:
     """A new live room of `parent`: its own broadcast, slides and chat, the parent's people.
 
-    It takes the parent's languages, clock, privacy and days (same ids, so
-    sessions name their day as in the parent; each channel switches its days
-    in its own live control).  It has no registration of its own.
+    It takes the parent's languages, clock, privacy, gate and days (same ids,
+    so sessions name their day as in the parent; each channel switches its
+    days and gate in its own live control).  It has no registration of its own.
     """
     if is_channel(parent):
         raise EditError(N_("A channel cannot have channels of its own."))
@@ -139,6 +139,7 @@ async def create_channel(db, actor: AccountDoc, parent: EventDoc, *, slug: str, 
                                 titles, parent["timezone"])
     channel["parent_id"] = parent["_id"]
     channel["days"] = [{**day, "title": dict(day.get("title") or {})} for day in parent["days"]]
+    channel["gate"] = {"mode": parent["gate"]["mode"], "official_start": parent["gate"].get("official_start")}
     if "privacy" in parent:
         channel["privacy"] = model.privacy_of(parent)
     try:

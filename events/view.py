@@ -130,6 +130,7 @@ def page(event: EventDoc, viewer_locale: str, main: EventDoc | None = None, trac
     enabled = model.enabled_days(event)
     current_day = enabled[-1] if enabled else None
     shown = sessions.sessions_in(main, event) if sessions.is_channel(event) else list(main["schedule"])
+    track = track if sessions.find_track(main, track) else None  # an unknown track filters nothing
     if track:
         shown = [i for i in shown if i.get("track_id") == track]
     schedule = []
@@ -162,7 +163,7 @@ def page(event: EventDoc, viewer_locale: str, main: EventDoc | None = None, trac
         "materials_shown": sessions.materials_shown(main, now),
         "tracks": [{"id": t["id"], "title": text(main, t["title"], viewer_locale), "colour": t["colour"]}
                    for t in sessions.tracks_of(main)],
-        "track": track if sessions.find_track(main, track) else None,
+        "track": track,
         "is_channel": sessions.is_channel(event),
         "state_version": event.get("state_version", 0),
     }
