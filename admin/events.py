@@ -182,7 +182,8 @@ class ScheduleAddHandler(ProgramPage):
         try:
             await sessions.add_session(self.db, self.current_user, self.event, values, session)
         except EditError as exc:
-            self.show(400, {"item": forms.message(self, exc)}, {"item": {**values, "session": session or sessions.blank_form()}})
+            shown = {**values, "session": session or sessions.blank_form()}
+            self.show(400, {"item": forms.message(self, exc)}, {"item": shown})
             return
         self.done(self._("The schedule item has been added."), "schedule")
 
@@ -213,7 +214,8 @@ class ScheduleEditHandler(ProgramPage):
         try:
             await sessions.update_session(self.db, self.current_user, self.event, item["id"], values, session)
         except EditError as exc:
-            self.show_item(item, 400, forms.message(self, exc), {**values, "session": session or sessions.session_form(item)})
+            shown = {**values, "session": session or sessions.session_form(item)}
+            self.show_item(item, 400, forms.message(self, exc), shown)
             return
         self.done(self._("The schedule item has been saved."), "schedule")
 

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 from access.permissions import EVENT_CONTROL, EVENT_SLIDES
 from admin.staff_base import StaffHandler
-from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
 from core.clock import utcnow
+from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
 from events import broadcast, control, model, sessions
 from handlers.base import PageError
 

@@ -323,8 +323,9 @@ async def move_session(db, actor: AccountDoc, event: EventDoc, item_id: str, *, 
     fields = editing.item_form(event, item)
     start = editing._parse_time(starts, "starts")
     fields["day_id"], fields["starts"] = day_id, start.strftime("%H:%M")
-    if item.get("ends_at"):
-        length = item["ends_at"] - item["starts_at"]
+    ends_at = item.get("ends_at")
+    if ends_at is not None:
+        length = ends_at - item["starts_at"]
         begin = datetime.datetime.combine(datetime.date(2000, 1, 1), start)
         end = begin + length
         if end.date() != begin.date():
