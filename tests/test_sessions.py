@@ -383,3 +383,23 @@ async def test_the_calendar_moves_a_session_through_the_validated_action(factory
     r = await move(mb, event, item=item["id"], day_id="d1", starts="09:00")
     assert r.status_code == 403
     assert await fresh(db, event) == before
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_live_control_shows_whether_the_running_sessions_chat_is_open(factory, browser, db, services):
+    event = await factory.event()
+    channel = await sessions.create_channel(db, None, event, slug="side", title={"ru": "Side"})
+    now = datetime.datetime.now(UTC)
+    hour = datetime.timedelta(hours=1)
+    running = {"id": "run1", "day_id": "d1", "starts_at": now - hour, "ends_at": now + hour,
+               "title": {"ru": "Quiet talk"}, "speaker": "", "chat": False, "channel_id": str(channel["_id"])}
+    main_talk = {**running, "id": "run2", "title": {"ru": "Loud talk"}, "chat": True, "channel_id": None}
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"schedule": [running, main_talk]}})
+    _, b = await staff(factory, browser, event)
+    page = (await b.get(base(channel) + "/control")).text
+    assert "Quiet talk" in page and "Loud talk" not in page
+    assert translated(services, "en", "Chat planned off for this session: slow the room down or answer in the "
+                                      "chat console") in page
+    page = (await b.get(base(event) + "/control")).text
+    assert "Loud talk" in page and "Quiet talk" not in page
+    assert translated(services, "en", "Chat open during this session") in page
