@@ -121,14 +121,21 @@ async def revoke(db, user_id: ObjectId, scope_id: ObjectId, role: str) -> bool:
 
 
 async def roles_in(db, user: Mapping[str, Any] | None, space_id: ObjectId | None = None,
-                   event_id: ObjectId | None = None) -> dict[str, HeldRole]:
-    """The user's roles that apply to an event (and its space): role -> membership."""
+                   event_id: ObjectId | None = None, parent_id: ObjectId | None = None
+                   ) -> dict[str, HeldRole]:
+    """The user's roles that apply to an event (and its space): role -> membership.
+
+    A channel (an event with `parent_id`) also takes every role held in its
+    main event: a registration for the main event admits to its channels and
+    the main event's staff are its channels' staff.  Same one query: the
+    parent is one more scope in the `$in`.
+    """
     if not user:
         return {}
     found: dict[str, HeldRole] = {}
     if user.get("platform_admin"):
         found[PLATFORM_ADMIN] = {"role": PLATFORM_ADMIN, "locales": []}
-    scopes = [s for s in (space_id, event_id) if s is not None]
+    scopes = [s for s in (space_id, parent_id, event_id) if s is not None]
     if scopes:
         async for m in db.memberships.find({"user_id": user["_id"], "scope_id": {"$in": scopes}}):
             if holds(m):
@@ -136,11 +143,17 @@ async def roles_in(db, user: Mapping[str, Any] | None, space_id: ObjectId | None
     return found
 
 
-RolesKey = tuple[ObjectId, bool, ObjectId | None, ObjectId | None]
+# (user_id, platform_admin, space_id, event_id[, parent_id]): the scopes are key[2:].
+RolesKey = tuple[ObjectId, bool, ObjectId | None, ObjectId | None, ObjectId | None]
+
+
+def event_scopes(event: Mapping[str, Any]) -> dict[str, Any]:
+    """`roles_in`'s scope arguments for an event document: its space, itself and its main event."""
+    return {"space_id": event.get("space_id"), "event_id": event["_id"], "parent_id": event.get("parent_id")}
 
 
 async def roles_in_many(db, keys: Sequence[RolesKey]) -> dict[RolesKey, dict[str, HeldRole]]:
-    """`roles_in` for several (user_id, platform_admin, space_id, event_id) keys in one query.
+    """`roles_in` for several (user_id, platform_admin, space_id, event_id, parent_id) keys in one query.
 
     Memberships apply in the order they were created (by `_id`), as the
     single read applies them in storage order.
@@ -157,7 +170,7 @@ async def roles_in_many(db, keys: Sequence[RolesKey]) -> dict[RolesKey, dict[str
         by_user.setdefault(m["user_id"], []).append(m)
     for key in keys:
         for m in by_user.get(key[0], ()):
-            if m["scope_id"] in (key[2], key[3]) and holds(m):
+            if m["scope_id"] in key[2:] and holds(m):
                 found[key][m["role"]] = m
     return found
 

@@ -12,9 +12,10 @@ from access import audit_report
 from access import roles as R
 from access.permissions import EVENT_AUDIT, EVENT_EDIT, EVENT_OVERVIEW, SPACE_EDIT
 from admin import forms
+from admin.sessions import session_values
 from admin.staff_base import StaffHandler
 from core.i18n import LOCALES
-from events import editing, model, tags
+from events import editing, model, sessions, tags
 from events.editing import EditError
 from handlers.base import PageError
 
@@ -113,18 +114,29 @@ class ProgramPage(StaffHandler):
 
     permission = EVENT_EDIT
 
+    async def prepare(self):
+        await super().prepare()
+        # What a session may name (speaker accounts, channels, tracks), for its form fields.
+        self.session_choices = None
+        if getattr(self, "event", None) is not None and not self._finished:
+            found = await sessions.choices(self.db, self.event)
+            self.session_choices = {**found, "tracks": sessions.tracks_of(self.event),
+                                    "empty_rows": sessions.SPEAKER_ROWS, "max_rows": sessions.MAX_SPEAKERS}
+
     def show(self, status: int = 200, errors: dict | None = None, values: dict | None = None):
         event = self.event
         form = {
             "day": {"date": "", "title": {}},
-            "item": {"day_id": "", "starts": "", "ends": "", "title": {}, "speaker": "", "tags": ""},
+            "item": {"day_id": "", "starts": "", "ends": "", "title": {}, "speaker": "", "tags": "",
+                     "session": sessions.blank_form()},
             "material": {"url": "", "title": {}},
         }
         form.update(values or {})
         self.render_page("admin/event_program.html", status=status, active="program",
                          errors=errors or {}, form=form,
                          schedule=editing.schedule_by_day(event),
-                         days=editing.days_sorted(event))
+                         days=editing.days_sorted(event), session_choices=self.session_choices,
+                         tracks={t["id"]: t for t in sessions.tracks_of(event)})
 
     def item_values(self) -> dict:
         return {"day_id": forms.field(self, "day_id"), "starts": forms.field(self, "starts"),
@@ -168,10 +180,12 @@ class DayRemoveHandler(ProgramPage):
 class ScheduleAddHandler(ProgramPage):
     async def post(self, event_id):
         values = self.item_values()
+        session = session_values(self)
         try:
-            await editing.add_item(self.db, self.current_user, self.event, **values)
+            await sessions.add_session(self.db, self.current_user, self.event, values, session)
         except EditError as exc:
-            self.show(400, {"item": forms.message(self, exc)}, {"item": values})
+            shown = {**values, "session": session or sessions.blank_form()}
+            self.show(400, {"item": forms.message(self, exc)}, {"item": shown})
             return
         self.done(self._("The schedule item has been added."), "schedule")
 
@@ -187,8 +201,9 @@ class ScheduleEditHandler(ProgramPage):
 
     def show_item(self, item: dict, status: int = 200, error: str | None = None,
                   values: dict | None = None):
+        form = values or {**editing.item_form(self.event, item), "session": sessions.session_form(item)}
         self.render_page("admin/event_schedule_item.html", status=status, active="program",
-                         item=item, error=error, form=values or editing.item_form(self.event, item),
+                         item=item, error=error, form=form, session_choices=self.session_choices,
                          days=editing.days_sorted(self.event))
 
     def get(self, event_id):
@@ -197,10 +212,12 @@ class ScheduleEditHandler(ProgramPage):
     async def post(self, event_id):
         item = self.item()
         values = self.item_values()
+        session = session_values(self)
         try:
-            await editing.update_item(self.db, self.current_user, self.event, item["id"], **values)
+            await sessions.update_session(self.db, self.current_user, self.event, item["id"], values, session)
         except EditError as exc:
-            self.show_item(item, 400, forms.message(self, exc), values)
+            shown = {**values, "session": session or sessions.session_form(item)}
+            self.show_item(item, 400, forms.message(self, exc), shown)
             return
         self.done(self._("The schedule item has been saved."), "schedule")
 

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 from access.permissions import EVENT_CONTROL, EVENT_SLIDES
 from admin.staff_base import StaffHandler
+from core.clock import utcnow
 from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
-from events import broadcast, control, model
+from events import broadcast, control, model, sessions
 from handlers.base import PageError
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class ControlBase(StaffHandler):
             can_edit_slides=EVENT_SLIDES in self.grants, viewers=viewers,
             start_text=self.start_text(event), state_version=event.get("state_version", 0),
             snapshot=self.snapshot(event),
+            sessions_now=await sessions.running(self.db, event, utcnow()),
         )
 
 

@@ -42,7 +42,8 @@ class StaffHandler(BaseHandler):
                 raise PageError(404, self._("This space does not exist."))
         self.roles = await R.roles_in(self.db, self.current_user,
                                       self.space["_id"] if self.space else None,
-                                      self.event["_id"] if self.event else None)
+                                      self.event["_id"] if self.event else None,
+                                      self.event.get("parent_id") if self.event else None)
         scoped = self.space is not None or self.event is not None
         self.grants = granted_on_page(
             self.roles, scoped=scoped,

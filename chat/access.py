@@ -70,7 +70,8 @@ async def support_room_exists(db, event: EventDoc, room: str) -> bool:
     if not info or info["kind"] != room_names.SUPPORT or info["event_id"] != str(event["_id"]):
         return False
     owner = ObjectId(info["user_id"])
-    scopes = [s for s in (event.get("space_id"), event["_id"]) if s is not None]
+    # A channel's people hold their roles in its main event (`roles.roles_in`).
+    scopes = [s for s in (event.get("space_id"), event.get("parent_id"), event["_id"]) if s is not None]
     if await db.memberships.find_one({"user_id": owner, "scope_id": {"$in": scopes}}, {"_id": 1}):
         return True
     return await db.rooms.find_one({"_id": room, "offset": {"$gt": 0}}, {"_id": 1}) is not None

@@ -322,8 +322,10 @@ def item_form(event: EventDoc, item: ScheduleItemDoc) -> dict[str, Any]:
     }
 
 
-async def add_item(db, actor: AccountDoc, event: EventDoc, **fields) -> ScheduleItemDoc:
-    item: ScheduleItemDoc = {"id": model.new_item_id(), **clean_item(event, **fields)}
+async def add_item(db, actor: AccountDoc, event: EventDoc, extra: dict[str, Any] | None = None,
+                   **fields) -> ScheduleItemDoc:
+    """A new item; `extra`: fields other modules validated already (`events.sessions`)."""
+    item: ScheduleItemDoc = {"id": model.new_item_id(), **clean_item(event, **fields), **(extra or {})}  # type: ignore[typeddict-item]
     await db.events.update_one({"_id": event["_id"]},
                                {"$push": {"schedule": item}, "$set": {"updated_at": utcnow()}})
     await audit.record(db, actor=actor, action="schedule_add", event=event,
@@ -331,14 +333,13 @@ async def add_item(db, actor: AccountDoc, event: EventDoc, **fields) -> Schedule
     return item
 
 
-async def update_item(db, actor: AccountDoc, event: EventDoc, item_id: str, **fields) -> ScheduleItemDoc:
+async def update_item(db, actor: AccountDoc, event: EventDoc, item_id: str,
+                      extra: dict[str, Any] | None = None, **fields) -> ScheduleItemDoc:
+    """Save an item's form; keys this form does not edit (a session's own fields) are kept."""
     old = find_item(event, item_id)
     if not old:
         raise EditError(N_("Unknown schedule item."))
-    item: ScheduleItemDoc = {"id": item_id, **clean_item(event, **fields)}
-    if "privacy" in old:
-        # Set on the privacy page (`events.privacy`), not by this form: kept.
-        item["privacy"] = old["privacy"]
+    item: ScheduleItemDoc = {**old, "id": item_id, **clean_item(event, **fields), **(extra or {})}  # type: ignore[typeddict-item]
     result = await db.events.update_one({"_id": event["_id"], "schedule.id": item_id},
                                         {"$set": {"schedule.$": item, "updated_at": utcnow()}})
     if result.matched_count != 1:

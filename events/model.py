@@ -82,9 +82,30 @@ class ScheduleItemFields(TypedDict):
     tags: NotRequired[list[str]]  # `events.tags`; absent when the item has none
 
 
+class SpeakerDoc(TypedDict):
+    """One speaker of a session: a name, optionally an account holding the speaker role."""
+    name: str
+    user_id: NotRequired[ObjectId]
+
+
 class ScheduleItemDoc(ScheduleItemFields):
     id: str
     privacy: NotRequired[PrivacyDoc]  # absent: as the event (`events.privacy`)
+    # Sessions (`events.sessions`); items stored before them lack these keys
+    # and read with the defaults of `events.sessions.session_of`.
+    speakers: NotRequired[list[SpeakerDoc]]
+    track_id: NotRequired[str | None]
+    channel_id: NotRequired[str | None]       # a channel's event id, as a string
+    chat: NotRequired[bool]                   # the channel's chat is meant to be open during it
+    recording_url: NotRequired[str]
+    recording_after: NotRequired[bool]        # the recording is shown once it has ended
+    materials_after: NotRequired[bool]        # materials stay shown to attendees once it has ended
+
+
+class TrackDoc(TypedDict):
+    id: str
+    title: dict[str, str]
+    colour: str  # one of events.sessions.PALETTE
 
 
 class MaterialDoc(TypedDict):
@@ -135,9 +156,18 @@ class EventDoc(TypedDict):
     privacy: NotRequired[PrivacyDoc]  # absent: DEFAULT_PRIVACY
     tags: NotRequired[list[str]]
     registration: NotRequired[RegistrationSettingsDoc]
+    tracks: NotRequired[list[TrackDoc]]
+    # A channel: a live room of the main event `parent_id` (its own broadcast,
+    # slides and chat); its sessions are the main event's with its channel_id.
+    parent_id: NotRequired[ObjectId]
     state_version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
+
+
+# The filter of lists that show events by themselves (catalogues, "my events"):
+# channels are listed on their main event's page only.
+MAIN_EVENTS: dict[str, Any] = {"parent_id": {"$exists": False}}
 
 
 class SpaceDoc(TypedDict):

@@ -17,8 +17,8 @@ from access import rules
 from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import text_for
-from events import model
-from events.model import EventDoc, SpaceDoc
+from events import model, sessions
+from events.model import EventDoc, ScheduleItemDoc, SpaceDoc
 
 
 def path(space: SpaceDoc, event: EventDoc) -> str:
@@ -53,6 +53,8 @@ async def visible_events(db, user: AccountDoc, skip: int, limit: int) -> tuple[l
         if not event_ids and not space_ids:
             return [], 0
         query = {"$or": [{"_id": {"$in": event_ids}}, {"space_id": {"$in": space_ids}}]}
+    # Channels are reached from their main event's page, not listed by themselves.
+    query = {**query, **model.MAIN_EVENTS}
     total = await db.events.count_documents(query)
     events = await db.events.find(query).sort([("created_at", -1), ("_id", -1)]) \
         .skip(skip).limit(limit).to_list(None)
@@ -102,12 +104,20 @@ def countdown(event: EventDoc, viewer_locale: str, now: datetime.datetime | None
     }
 
 
-def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | None = None) -> dict:
+def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | None = None,
+         main: EventDoc | None = None, track: str | None = None,
+         now: datetime.datetime | None = None) -> dict:
     """Everything the event page shows, for one viewer's language.
 
     `may_see`: whether this viewer may see a session (`events.privacy.session_filter`);
     the schedule leaves out the others.
+    `main`: the event holding the programme (a channel's main event; the
+    event itself by default): the sessions shown are those running in
+    `event` (`events.sessions.sessions_in`), or all of them on a main event.
+    `track`: only that track's sessions.
     """
+    now = now or utcnow()
+    main = main or event
     locale = model.locale_for(event, viewer_locale)
     default = event["default_locale"]
 
@@ -124,21 +134,25 @@ def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | N
 
     enabled = model.enabled_days(event)
     current_day = enabled[-1] if enabled else None
+    shown = sessions.sessions_in(main, event) if sessions.is_channel(event) else list(main["schedule"])
+    track = track if sessions.find_track(main, track) else None  # an unknown track filters nothing
+    if track:
+        shown = [i for i in shown if i.get("track_id") == track]
     schedule = []
     for day in enabled:
-        items = sorted((i for i in event["schedule"] if i.get("day_id") == day["id"]
-                        and (may_see is None or may_see(i))),
+        items = sorted((i for i in shown if i.get("day_id") == day["id"] and (may_see is None or may_see(i))),
                        key=lambda i: i["starts_at"])
         schedule.append({
             "day": day, "date": _date(day.get("date")), "title": text(event, day.get("title"), viewer_locale),
             "sessions": [{"id": i.get("id", ""), "starts_at": i["starts_at"], "ends_at": i.get("ends_at"),
-                       "title": text(event, i.get("title"), viewer_locale),
-                       "speaker": i.get("speaker", "")} for i in items],
+                          "title": text(event, i.get("title"), viewer_locale),
+                          "speaker": i.get("speaker", ""),
+                          **_session_extras(main, i, viewer_locale, now)} for i in items],
         })
 
     materials = [{"title": text(event, m.get("title"), viewer_locale) or m.get("url", ""),
                   "url": m.get("url") if _web_url(m.get("url")) else None}
-                 for m in event["materials"]]
+                 for m in main["materials"]]
 
     return {
         "locale": locale,
@@ -152,8 +166,26 @@ def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | N
                         if current_day else None),
         "schedule": schedule,
         "materials": materials,
+        "materials_shown": sessions.materials_shown(main, now),
+        "tracks": [{"id": t["id"], "title": text(main, t["title"], viewer_locale), "colour": t["colour"]}
+                   for t in sessions.tracks_of(main)],
+        "track": track,
+        "is_channel": sessions.is_channel(event),
         "state_version": event.get("state_version", 0),
     }
+
+
+def _session_extras(main: EventDoc, item: ScheduleItemDoc, viewer_locale: str,
+                    now: datetime.datetime) -> dict:
+    """What the schedule shows of a session beyond its time and title (`events.sessions`)."""
+    track = sessions.find_track(main, item.get("track_id"))
+    available = sessions.availability(item, now)
+    return {"speakers": [s["name"] for s in sessions.speakers_of(item)],
+            "track": {"id": track["id"], "title": text(main, track["title"], viewer_locale),
+                      "colour": track["colour"]} if track else None,
+            "channel_id": item.get("channel_id") or None,
+            "chat": bool(item.get("chat", True)),
+            "ended": available["ended"], "recording_url": available["recording_url"]}
 
 
 def banner(event: EventDoc, now: datetime.datetime | None = None) -> dict:

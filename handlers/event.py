@@ -20,7 +20,7 @@ from urllib.parse import quote, urlparse
 from access import roles as R
 from access import rules
 from community import pages as community_pages
-from events import model, privacy, programme, view
+from events import model, privacy, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
 from registration import invitations, watching
@@ -46,7 +46,7 @@ class EventViewer(BaseHandler):
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event:
             raise PageError(404, self._("This event does not exist."))
-        roles = await R.roles_in(self.db, self.current_user, space["_id"], event["_id"])
+        roles = await R.roles_in(self.db, self.current_user, **R.event_scopes(event))
         admission = rules.admission(roles, model.gate_open(event))
         if admission == rules.REFUSED:
             await self.privacy_refusal(space, event, roles)
@@ -122,9 +122,18 @@ class EventPageHandler(EventViewer):
         if self.wants_json():
             self.write_summary(space, event)
             return
-        await watching.note_watched(self.db, event["_id"], self.current_user["_id"])
+        # Sessions, tracks and channels: a channel shows its main event's sessions that run in it.
+        main = await sessions.main_of(self.db, event)
+        # Watching a channel is watching its main event, where the registration is.
+        await watching.note_watched(self.db, main["_id"], self.current_user["_id"])
+        track = self.get_query_argument("track", "").strip()[:32] or None
+        channels = [{"id": str(c["_id"]), "title": view.text(c, c["title"], self.locale_code),
+                     "path": view.path(space, c)} for c in await sessions.channels_of(self.db, main)]
         self.render_page("public/event.html", event=event, space=space, can=can,
-                         page=view.page(event, self.locale_code, self.may_see_session),
+                         page=view.page(event, self.locale_code, self.may_see_session, main=main, track=track),
+                         channels=channels, main_event=None if main is event else {
+                             "title": view.text(main, main["title"], self.locale_code),
+                             "path": view.path(space, main)},
                          staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
                          programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],

@@ -230,7 +230,7 @@ class Moderation:
             raise FrameError(protocol.INVALID, "`user` must be a user id", msg.get("ref"))
         target = await users.by_id(self.db, raw)
         event = conn.info["event"]
-        target_roles = await R.roles_in(self.db, target, event["space_id"], event["_id"]) if target else {}
+        target_roles = await R.roles_in(self.db, target, **R.event_scopes(event)) if target else {}
         if target is None or not target_roles:
             raise FrameError(protocol.NOT_FOUND, "no such member of this event", msg.get("ref"))
         if not rules.held_to_sanctions(target_roles):

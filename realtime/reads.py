@@ -34,6 +34,7 @@ class ConnectReads:
         return await self._events.submit(event_id)
 
     async def roles(self, user: dict, event: EventDoc) -> dict:
-        """The account's roles in the event and its space (`roles.roles_in`)."""
-        key = (user["_id"], bool(user.get("platform_admin")), event.get("space_id"), event["_id"])
+        """The account's roles in the event, its space and its main event (`roles.roles_in`)."""
+        key = (user["_id"], bool(user.get("platform_admin")), event.get("space_id"), event["_id"],
+               event.get("parent_id"))
         return await self._roles.submit(key)
