@@ -333,13 +333,19 @@ async def add_item(db, actor: AccountDoc, event: EventDoc, extra: dict[str, Any]
     return item
 
 
+# What the item form itself edits: dropped from the stored item when the form leaves them out
+# (`tags` is stored only when there are some).
+FORM_KEYS = frozenset({"day_id", "starts_at", "ends_at", "title", "speaker", "tags"})
+
+
 async def update_item(db, actor: AccountDoc, event: EventDoc, item_id: str,
                       extra: dict[str, Any] | None = None, **fields) -> ScheduleItemDoc:
     """Save an item's form; keys this form does not edit (a session's own fields) are kept."""
     old = find_item(event, item_id)
     if not old:
         raise EditError(N_("Unknown schedule item."))
-    item: ScheduleItemDoc = {**old, "id": item_id, **clean_item(event, **fields), **(extra or {})}  # type: ignore[typeddict-item]
+    kept = {k: v for k, v in old.items() if k not in FORM_KEYS}
+    item: ScheduleItemDoc = {**kept, "id": item_id, **clean_item(event, **fields), **(extra or {})}  # type: ignore[typeddict-item]
     result = await db.events.update_one({"_id": event["_id"], "schedule.id": item_id},
                                         {"$set": {"schedule.$": item, "updated_at": utcnow()}})
     if result.matched_count != 1:

@@ -41,7 +41,8 @@ class EventViewer(BaseHandler):
         gate is closed to them (`summary`: the event as JSON instead, to a
         client that asks for JSON).  Watching needs a registration (or a
         staff role); privacy (`events.privacy.verdict`) decides who may see
-        the public page and register.  Also sets `self.may_see_session`.
+        the public page and register.  Also sets `self.main_event` (a channel's main event, else the event) and
+        `self.may_see_session`.
         """
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event:
@@ -51,7 +52,9 @@ class EventViewer(BaseHandler):
         if admission == rules.REFUSED:
             await self.privacy_refusal(space, event, roles)
             return None
-        self.may_see_session = await privacy.session_filter(self.db, event, self.current_user, roles)
+        # A channel's sessions are its main event's, and so are their privacy and invitations.
+        self.main_event = await sessions.main_of(self.db, event)
+        self.may_see_session = await privacy.session_filter(self.db, self.main_event, self.current_user, roles)
         can = rules.page_access(roles)
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
@@ -123,7 +126,7 @@ class EventPageHandler(EventViewer):
             self.write_summary(space, event)
             return
         # Sessions, tracks and channels: a channel shows its main event's sessions that run in it.
-        main = await sessions.main_of(self.db, event)
+        main = self.main_event
         # Watching a channel is watching its main event, where the registration is.
         await watching.note_watched(self.db, main["_id"], self.current_user["_id"])
         track = self.get_query_argument("track", "").strip()[:32] or None
