@@ -26,6 +26,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("user_id", ASC), ("scope_id", ASC), ("role", ASC)],
          {"unique": True, "name": "user_scope_role_unique"}),
         ([("scope_id", ASC), ("role", ASC), ("email", ASC)], {"name": "scope_role_email"}),
+        # The waiting list in order, and the offers whose time runs out.
+        ([("scope_id", ASC), ("role", ASC), ("state", ASC), ("position", ASC)], {"name": "scope_role_state_position"}),
+        ([("state", ASC), ("offer_expires_at", ASC)], {"name": "state_offer_expires"}),
     ],
     "tokens": [
         ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
@@ -95,6 +98,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     ],
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
+    ],
+    "registration_counters": [
+        # The sweep claims the targets due for a recount.
+        ([("checked_at", ASC)], {"name": "checked"}),
     ],
     "programmes": [
         # One programme per attendee and event: every toggle updates it in place.
