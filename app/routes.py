@@ -24,14 +24,16 @@ from admin import (
     slides,
     staff,
 )
-from handlers import auth, community_pages, event, home, media_files, ops, profile, quiz_pages
+from admin import registration as staff_registration
+from handlers import auth, community_pages, event, home, media_files, ops, profile, quiz_pages, registration
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
 MODULES = (endpoint, ops, auth, profile, home, event, media_files,
            dashboard, events, live_control, console, slides, staff, audit_log, attendees, signin_mailings,
-           outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor)
+           outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor, registration,
+           staff_registration)
 
 
 def build(services) -> list[URLSpec]:

@@ -57,6 +57,8 @@ MAX_OFFER_HOURS = 24 * 30
 MAILS_PER_WINDOW = 5
 # Promotions one freed place can set off at most (each a claimed seat and a claimed person).
 MAX_PROMOTIONS = 1000
+# Seconds between two sweep rounds in each process (read each round, so tests may shorten it).
+SWEEP_SECONDS = 30.0
 
 
 class RegistrationError(ValueError):
@@ -273,6 +275,15 @@ async def peek_confirmation(db, raw: str) -> tuple[dict[str, Any], EventDoc]:
     if not token or not event:
         raise ConfirmRefused(await tokens.state(db, raw, CONFIRM_PURPOSE) if not token else "unknown")
     return token, event
+
+
+async def used_link_event(db, raw: str, user_id) -> Any:
+    """The event of a confirmation link already used by this person, else None (a harmless second click)."""
+    if not raw or len(raw) > 128:
+        return None
+    token = await db.tokens.find_one({"token_hash": tokens.hash_token(raw), "purpose": CONFIRM_PURPOSE,
+                                      "user_id": user_id, "used_at": {"$ne": None}}, {"event_id": 1})
+    return token["event_id"] if token else None
 
 
 async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[str, Any]]:
