@@ -332,8 +332,11 @@ async def accept_offer(services, event: EventDoc, membership: Mapping[str, Any],
     """OFFERED -> REGISTERED: the place offered is the person's (it is already counted as taken)."""
     if state_of(membership) == REGISTERED:
         return dict(membership)
-    if state_of(membership) == OFFERED and (membership.get("offer_expires_at") or utcnow()) <= utcnow():
+    if state_of(membership) == EXPIRED or (
+            state_of(membership) == OFFERED and (membership.get("offer_expires_at") or utcnow()) <= utcnow()):
         raise OfferGone()
+    if state_of(membership) != OFFERED:
+        raise states.IllegalTransition(state_of(membership), REGISTERED)
     after = await states.transition(services.db, event, membership, REGISTERED, actor_kind=actor_kind,
                                     actor=actor, unset=("offer_expires_at",))
     services.spawn(mails.send_state(services, event, after, REGISTERED))
