@@ -262,7 +262,7 @@ class AcceptHandler(RegistrationPage):
         self.back(self.state_message(membership))
 
 
-class ConfirmHandler(TokenPageMixin, BaseHandler):
+class RegistrationConfirmHandler(TokenPageMixin, BaseHandler):
     """The mailed link: GET shows a button, POST confirms the address, signs in and makes the registration count."""
 
     def token(self) -> str:
@@ -315,5 +315,5 @@ ROUTES = [
     (EVENT + r"/one-click", OneClickHandler),
     (EVENT + r"/cancel", CancelHandler),
     (EVENT + r"/accept", AcceptHandler),
-    (r"/register/confirm", ConfirmHandler),
+    (r"/register/confirm", RegistrationConfirmHandler),
 ]
