@@ -89,8 +89,8 @@ class RegistrationActionHandler(RegistrationBase):
                 done = await actions.move_from_waiting_list(svc, event, membership, actor)
         except states.TransitionError as exc:
             raise PageError(409, self.translate(exc)) from None
-        self.flash(self._("%(email)s: %(state)s.") % {
-            "email": done["email"], "state": self._(STATE_LABELS[done["state"]])})
+        label = STATE_LABELS[done["state"]]
+        self.flash(self._("%(email)s: %(state)s.") % {"email": done["email"], "state": self._(label)})
         self.redirect(self.base)
 
 
