@@ -34,7 +34,8 @@ class RegistrationBase(StaffHandler):
         self.render_page(
             "admin/registration.html", status=status, active="registration",
             settings=values or settings_of(event), error=error, counts=await actions.counts(self.db, event["_id"]),
-            states=STATES, STATE_LABELS=STATE_LABELS, lists={state: await actions.in_state(self.db, event["_id"], state) for state in SHOWN},
+            states=STATES, STATE_LABELS=STATE_LABELS,
+            lists={state: await actions.in_state(self.db, event["_id"], state) for state in SHOWN},
             taken=(counter or {}).get("taken", 0), places_left=await actions.places_left(self.db, event),
             can_edit=EVENT_EDIT in self.grants, can_act=EVENT_ATTENDEES in self.grants)
 

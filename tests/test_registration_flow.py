@@ -33,7 +33,7 @@ def register_url(space, event, rest=""):
     return f"/e/{space['slug']}/{event['slug']}/register{rest}"
 
 
-def mails_to(smtp_server, address):  # noqa: F811
+def mails_to(smtp_server, address):
     return [msg for rcpts, msg in smtp_server.handler.messages() if address in rcpts]
 
 
@@ -46,7 +46,7 @@ async def snapshot(db):
 
 @pytest.mark.gen_test(timeout=90)
 async def test_register_without_an_account_confirm_by_mail_then_registered(browser, factory, services, db,
-                                                                           smtp_server):  # noqa: F811
+                                                                           smtp_server):
     space, event = await public_event(db, factory, capacity=5)
     visitor = browser(locale="ru")
     page = await visitor.get(register_url(space, event))
@@ -97,7 +97,7 @@ async def test_register_without_an_account_confirm_by_mail_then_registered(brows
 
 @pytest.mark.gen_test(timeout=90)
 async def test_an_address_with_an_account_gets_the_same_answer_and_the_account_never_changes(
-        browser, factory, services, db, smtp_server):  # noqa: F811
+        browser, factory, services, db, smtp_server):
     space, event = await public_event(db, factory)
     owner = await factory.user(email="owner@example.org", name="Olga Owner", locale="de")
     stored = await db.users.find_one({"_id": owner["_id"]})
@@ -220,7 +220,7 @@ async def test_refusals_are_translated_and_write_nothing(browser, factory, servi
 async def test_staff_page_settings_and_actions(browser, factory, services, db):
     space, event = await public_event(db, factory, capacity=1, approval=True)
     manager = await factory.member(R.EVENT_MANAGER, event=event)
-    admin = await factory.member(R.EVENT_ADMIN, event=event)
+    admin = await factory.member(R.EVENT_ADMIN, event=event, locale="de")
     person = await factory.user()
     pb = browser()
     await pb.sign_in(person["login"], factory.PASSWORD)
@@ -242,7 +242,7 @@ async def test_staff_page_settings_and_actions(browser, factory, services, db):
     r = await mb.post(f"{base}/{m['_id']}", {"action": "approve"})
     assert r.status_code == 409 and error_text(r.text)
 
-    ab = browser(locale="de")
+    ab = browser()
     await ab.sign_in(admin["login"], factory.PASSWORD)
     before = await snapshot(db)
     r = await ab.post(f"{base}/settings", {"open": "1", "capacity": "-3", "offer_hours": "12"})
