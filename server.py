@@ -52,12 +52,14 @@ from realtime import (
     presence,
     protocol,
     question_frames,
+    timers,
 )
 from realtime.broker import Broker, InProcessBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
 from realtime.live import Live
 from realtime.protocol import HARD_FRAME_BYTES
+from registration import actions as registration_actions
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -144,8 +146,16 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings interrupted by a restart)."""
+    """Resume work that outlives a request (mailings interrupted by a restart) and start periodic work.
+
+    The registration sweep (expired offers, recounted places, promotions)
+    runs in every process; it claims each piece of work atomically, so
+    several processes share it without doing anything twice.
+    """
     await signin_mailing.resume_all(services)
+    timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
+                                        lambda: registration_actions.sweep(services), "registration"),
+                 "registration")
 
 
 LISTEN_BACKLOG = 4096

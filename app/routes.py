@@ -22,6 +22,7 @@ from admin import (
     privacy,
     quiz_editor,
     registration_form,
+    registrations,
     sessions,
     signin_mailings,
     slides,
@@ -39,14 +40,15 @@ from handlers import (
     ops,
     profile,
     quiz_pages,
+    registration,
 )
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
-MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, media_files, form_files,
-           dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, privacy,
-           signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
+MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, registration, media_files, form_files,
+           dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
+           privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form)
 
 

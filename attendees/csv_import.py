@@ -31,6 +31,7 @@ from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_
 from events.model import EventDoc
+from registration.model import SOURCE_IMPORT
 
 TTL = datetime.timedelta(hours=1)
 DELIMITERS = (",", ";", "\t")
@@ -251,7 +252,7 @@ async def commit(db, event: EventDoc, import_id, *, owner: dict) -> dict:
         # The event's languages may have changed since the preview.
         locale = row["locale"] if row["locale"] in event["locales"] else event["default_locale"]
         try:
-            await registry.attach(db, event, row["email"], row["name"], locale)
+            await registry.attach(db, event, row["email"], row["name"], locale, source=SOURCE_IMPORT)
         except registry.DuplicateAttendee:
             result["skipped"] += 1
             return

@@ -33,6 +33,8 @@ from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
 from events.model import EventDoc
+from registration import places
+from registration.model import HOLDS_PLACE, REGISTERED, SOURCE_STAFF, WAITING, state_of
 
 PER_PAGE = 50
 MAX_QUERY_LENGTH = 200
@@ -138,13 +140,18 @@ async def find_membership(db, event_id, user_id) -> MembershipDoc | None:
     return await db.memberships.find_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE})
 
 
-async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> MembershipDoc:
+async def attach(db, event: EventDoc, email: str, name: str, locale: str,
+                 source: str = SOURCE_STAFF) -> MembershipDoc:
     """Register already-validated values; returns the membership.
 
     An existing account is used as it is (never changed); a new address
     gets an account without a password.  The membership keeps the name and
     language entered here.  Raises DuplicateAttendee (having written
     nothing) when the address is already an attendee of the event.
+
+    Staff registrations are REGISTERED at once and take a place whatever the
+    event's capacity: staff decide whom they let in and may overbook on
+    purpose; people registering themselves then go to the waiting list.
     """
     user = await db.users.find_one({"email": email}, {"_id": 1})
     if user:
@@ -155,9 +162,17 @@ async def attach(db, event: EventDoc, email: str, name: str, locale: str) -> Mem
     # The registration as staff entered it, not the account's own name.
     person = {"_id": user["_id"], "email": email, "name": name}
     try:
-        return await R.grant(db, person, "event", event["_id"], R.ATTENDEE, [locale])
+        membership = await R.grant(db, person, "event", event["_id"], R.ATTENDEE, [locale])
     except R.AlreadyMember:
         raise DuplicateAttendee(email) from None
+    # Counted first, then marked: a crash in between leaves a registration
+    # without a state (which counts as registered) and the counter right.
+    await places.take(db, places.event_target(event["_id"]), event["_id"], None, force=True)
+    now = utcnow()
+    await db.memberships.update_one({"_id": membership["_id"]},
+                                    {"$set": {"state": REGISTERED, "state_at": now, "source": source}})
+    membership["state"], membership["state_at"], membership["source"] = REGISTERED, now, source
+    return membership
 
 
 async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
@@ -241,6 +256,14 @@ async def remove(db, event: EventDoc, membership_id, actor: AccountDoc | None = 
     if not membership:
         raise NotAttendee()
     await db.memberships.delete_one({"_id": membership["_id"]})
+    # A place it held goes back; the registration sweep offers it to the
+    # first person waiting (`registration.actions.sweep`).
+    target = places.event_target(event["_id"])
+    if state_of(membership) in HOLDS_PLACE:
+        await places.give_back(db, target)
+        await places.check_soon(db, target)
+    elif state_of(membership) == WAITING:
+        await places.leave_queue(db, target)
     await audit.record(db, actor=actor, action="attendee.remove", event=event,
                        params={"email": membership["email"]},
                        before={"email": membership["email"], "name": membership.get("name", ""),

@@ -26,6 +26,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("user_id", ASC), ("scope_id", ASC), ("role", ASC)],
          {"unique": True, "name": "user_scope_role_unique"}),
         ([("scope_id", ASC), ("role", ASC), ("email", ASC)], {"name": "scope_role_email"}),
+        # The waiting list in order, and the offers whose time runs out.
+        ([("scope_id", ASC), ("role", ASC), ("state", ASC), ("position", ASC)], {"name": "scope_role_state_position"}),
+        ([("state", ASC), ("offer_expires_at", ASC)], {"name": "state_offer_expires"}),
     ],
     "tokens": [
         ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
@@ -100,6 +103,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # One invitation per event and address; a link's token is looked up by its hash.
         ([("event_id", ASC), ("email", ASC)], {"unique": True, "name": "event_email_unique"}),
         ([("token_hash", ASC)], {"unique": True, "name": "token_hash_unique"}),
+    ],
+    "registration_counters": [
+        # The sweep claims the targets due for a recount.
+        ([("checked_at", ASC)], {"name": "checked"}),
     ],
     "programmes": [
         # One programme per attendee and event: every toggle updates it in place.

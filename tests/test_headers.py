@@ -21,7 +21,7 @@ from events import broadcast
 from handlers.base import BaseHandler
 from tests.test_quizzes import make_quiz
 
-TOKEN_PAGES = ("SigninLinkHandler", "ResetPasswordHandler")
+TOKEN_PAGES = ("SigninLinkHandler", "ResetPasswordHandler", "RegistrationConfirmHandler")
 NO_REFERRER = TOKEN_PAGES + ("EventOutboxHandler", "EventOutboxEntryHandler", "EventOutboxHtmlHandler",
                              "PlatformOutboxHandler", "PlatformOutboxEntryHandler", "PlatformOutboxHtmlHandler")
 WIDGET_ORIGIN = "https://stream.example.org"

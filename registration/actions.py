@@ -1,0 +1,528 @@
+"""What people do with registrations: register, confirm, accept, cancel; approve, reject, promote; the sweep.
+
+Every action validates, persists (states through `registration.states`,
+places through `registration.places`), audits and mails the person.  The
+same actions serve the public pages, the staff page and the sweep.
+
+Places are taken before a registration moves into a state that holds one,
+and given back after it left one, so a crash in between can only leave a
+place counted that nobody holds, which the reconciliation repairs; never a
+person holding a place the counter does not know.
+
+Registrations by staff (`attendees.registry`, the CSV import) are
+REGISTERED at once and take a place whatever the capacity: staff decide
+whom they let in, and may overbook on purpose; self-registrants then wait.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from access import audit
+from access import roles as R
+from accounts import tokens, users
+from attendees import registry
+from core.clock import utcnow
+from core.i18n import N_
+from events import model
+from events.model import EventDoc
+from registration import mails, places, states
+from registration.model import (
+    CANCELLED,
+    DEFAULT_OFFER_HOURS,
+    EXPIRED,
+    HOLDS_PLACE,
+    OFFERED,
+    PENDING,
+    REGISTERED,
+    REJECTED,
+    UNCONFIRMED,
+    WAITING,
+    settings_of,
+    state_of,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIRM_PURPOSE = "register"
+CONFIRM_HOURS = 72
+MAX_CAPACITY = 1_000_000
+MAX_OFFER_HOURS = 24 * 30
+# Confirmation mails to one address per quarter hour: a form must not become a way to flood a mailbox.
+MAILS_PER_WINDOW = 5
+# Promotions one freed place can set off at most (each a claimed seat and a claimed person).
+MAX_PROMOTIONS = 1000
+# Seconds between two sweep rounds in each process (read each round, so tests may shorten it).
+SWEEP_SECONDS = 30.0
+
+
+class RegistrationError(ValueError):
+    """A refused action; `message` is marked for translation, `params` fill it."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+
+class Closed(RegistrationError):
+    def __init__(self):
+        super().__init__(N_("Registration for this event is closed."))
+
+
+class NotFound(RegistrationError):
+    def __init__(self):
+        super().__init__(N_("This person is not registered for this event."))
+
+
+class OfferGone(RegistrationError):
+    def __init__(self):
+        super().__init__(N_("This offer has expired; the place has passed to the next person on the waiting list."))
+
+
+class SettingsError(RegistrationError):
+    pass
+
+
+class ConfirmRefused(RegistrationError):
+    """The confirmation link is unknown, used or expired (`state`, as `accounts.tokens.state`)."""
+
+    def __init__(self, state: str):
+        super().__init__(N_("This link cannot be used"))
+        self.state = state
+
+
+def target_of(event: Mapping[str, Any]) -> str:
+    return places.event_target(event["_id"])
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+async def find(db, event_id, user_id) -> dict[str, Any] | None:
+    return await db.memberships.find_one({"user_id": user_id, "scope_id": event_id, "role": R.ATTENDEE})
+
+
+async def by_id(db, event: Mapping[str, Any], membership_id) -> dict[str, Any]:
+    oid = users.as_id(membership_id)
+    found = await db.memberships.find_one({"_id": oid, "scope_id": event["_id"], "role": R.ATTENDEE}) \
+        if oid else None
+    if not found:
+        raise NotFound()
+    return found
+
+
+async def counts(db, event_id) -> dict[str, int]:
+    """Registrations per state (staff registrations without a state count as registered)."""
+    out: dict[str, int] = {}
+    async for m in db.memberships.find({"scope_id": event_id, "role": R.ATTENDEE}, {"state": 1}):
+        state = state_of(m)
+        out[state] = out.get(state, 0) + 1
+    return out
+
+
+async def in_state(db, event_id, state: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Registrations in `state`: the waiting list in its order, others oldest first."""
+    order = [("position", 1), ("_id", 1)] if state == WAITING else [("state_at", 1), ("_id", 1)]
+    return await db.memberships.find({"scope_id": event_id, "role": R.ATTENDEE, "state": state}) \
+        .sort(order).limit(limit).to_list(None)
+
+
+async def places_left(db, event: EventDoc) -> int | None:
+    capacity = settings_of(event)["capacity"]
+    if capacity is None:
+        return None
+    return places.free_places(await places.counter(db, target_of(event)), capacity)
+
+
+# --- entering: the registration counts ------------------------------------------------------
+
+async def _claim_entry(db, event: EventDoc) -> tuple[str, dict[str, Any]]:
+    """The state a registration that counts now enters, with its place or waiting position claimed."""
+    settings = settings_of(event)
+    if settings["approval"]:
+        return PENDING, {}
+    target = target_of(event)
+    if await places.take(db, target, event["_id"], settings["capacity"]):
+        return REGISTERED, {}
+    return WAITING, {"position": await places.join_queue(db, target, event["_id"])}
+
+
+async def _undo_entry(db, event: EventDoc, state: str) -> None:
+    if state == REGISTERED:
+        await places.give_back(db, target_of(event))
+    elif state == WAITING:
+        await places.leave_queue(db, target_of(event))
+
+
+async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str, locale: str,
+                source: str, answers: Mapping[str, Any] | None = None, form_version: int | None = None,
+                actor_kind: str = states.ATTENDEE) -> dict[str, Any]:
+    """Make the person's registration count: PENDING (approval), REGISTERED (a place) or WAITING (full).
+
+    Idempotent: a registration that already counts is returned unchanged,
+    so a retried request or a second click registers once.  One document
+    per person and event (a unique index) keeps two racing requests to one.
+    """
+    db = services.db
+    extra: dict[str, Any] = {"source": source}
+    if answers is not None:
+        extra["answers"] = dict(answers)
+    if form_version is not None:
+        extra["form_version"] = form_version
+    for _ in range(3):
+        existing = await find(db, event["_id"], user["_id"])
+        if existing is not None and state_of(existing) not in states.REOPENABLE:
+            return existing
+        state, fields = await _claim_entry(db, event)
+        now = utcnow()
+        try:
+            if existing is None:
+                doc = _new_registration(event, user, name=name, locale=locale, state=state, now=now,
+                                        **extra, **fields)
+                await db.memberships.insert_one(doc)
+                await _audit_created(db, event, doc, actor_kind, user)
+                after = doc
+            else:
+                after = await states.transition(db, event, existing, state, actor_kind=actor_kind,
+                                                actor=user if actor_kind == states.ATTENDEE else None,
+                                                fields={**extra, **fields}, unset=("offer_expires_at",), now=now)
+        except (DuplicateKeyError, states.Conflict):
+            # Another request for the same person got there first: undo this one's claim, look again.
+            await _undo_entry(db, event, state)
+            continue
+        services.spawn(mails.send_state(services, event, after, state))
+        return after
+    found = await find(db, event["_id"], user["_id"])
+    if found is None:
+        raise states.Conflict()
+    return found
+
+
+def _new_registration(event: EventDoc, user: Mapping[str, Any], *, name: str, locale: str, state: str,
+                      now: datetime.datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(), "user_id": user["_id"], "scope": "event", "scope_id": event["_id"],
+        "role": R.ATTENDEE, "locales": [locale], "email": user["email"], "name": name,
+        "created_at": now, "mailed_at": None, "state": state, "state_at": now, **fields,
+    }
+
+
+async def _audit_created(db, event: EventDoc, doc: Mapping[str, Any], actor_kind: str,
+                         actor: Mapping[str, Any] | None) -> None:
+    await audit.record(db, actor=actor if actor_kind == states.ATTENDEE else None,
+                       action=f"registration.{doc['state']}", event=event,
+                       params={"registration_id": str(doc["_id"]), "email": doc["email"], "by": actor_kind,
+                               "source": doc.get("source", "")},
+                       before=None, after={"state": doc["state"]})
+
+
+# --- someone not signed in: an unconfirmed registration and a confirmation mail -----------
+
+async def submit_unconfirmed(services, event: EventDoc, *, email: str, name: str, locale: str,
+                             answers: Mapping[str, Any] | None = None, form_version: int | None = None,
+                             source: str = "form") -> None:
+    """Register an address that is not confirmed yet: UNCONFIRMED, holding no place, and a mail.
+
+    The same whatever the address: a new account (no password) when it has
+    none, an existing account never changed, an existing registration left
+    as it is (the link then signs its owner in and shows it).  `email` and
+    `name` are already clean (`attendees.registry.clean`).
+    """
+    if not settings_of(event)["open"]:
+        raise Closed()
+    db = services.db
+    locale = model.locale_for(event, locale)
+    user = await db.users.find_one({"email": email}, {"_id": 1, "email": 1})
+    if user is None:
+        user = await registry._create_user(db, email, name, locale)
+    existing = await find(db, event["_id"], user["_id"])
+    now = utcnow()
+    if existing is None:
+        doc = _new_registration(event, user, name=name, locale=locale, state=UNCONFIRMED, now=now,
+                                source=source, answers=dict(answers or {}),
+                                **({"form_version": form_version} if form_version is not None else {}))
+        try:
+            await db.memberships.insert_one(doc)
+            await _audit_created(db, event, doc, states.ATTENDEE, None)
+        except DuplicateKeyError:
+            pass  # the same form sent twice at once: one registration
+    elif state_of(existing) == UNCONFIRMED and answers is not None:
+        # The latest answers before confirmation are the ones that count.
+        await db.memberships.update_one(
+            {"_id": existing["_id"], "state": UNCONFIRMED},
+            {"$set": {"answers": dict(answers), "name": name, "locales": [locale],
+                      **({"form_version": form_version} if form_version is not None else {})}})
+    throttle = services.account_throttle()
+    key = "register:" + email
+    if await throttle.blocked(key):
+        return
+    await throttle.fail(key)
+    raw = await tokens.issue(db, user["_id"], CONFIRM_PURPOSE, datetime.timedelta(hours=CONFIRM_HOURS),
+                             event_id=event["_id"])
+    services.spawn(mails.send_confirmation(services, event, email=email, name=name, locale=locale,
+                                           raw_token=raw, hours=CONFIRM_HOURS))
+
+
+async def peek_confirmation(db, raw: str) -> tuple[dict[str, Any], EventDoc]:
+    """(token, event) of a usable confirmation link, without using it; else ConfirmRefused."""
+    token = await tokens.peek(db, raw, CONFIRM_PURPOSE)
+    event = await model.get_event(db, token["event_id"]) if token else None
+    if not token or not event:
+        raise ConfirmRefused(await tokens.state(db, raw, CONFIRM_PURPOSE) if not token else "unknown")
+    return token, event
+
+
+async def used_link_event(db, raw: str, user_id) -> Any:
+    """The event of a confirmation link already used by this person, else None (a harmless second click)."""
+    if not raw or len(raw) > 128:
+        return None
+    token = await db.tokens.find_one({"token_hash": tokens.hash_token(raw), "purpose": CONFIRM_PURPOSE,
+                                      "user_id": user_id, "used_at": {"$ne": None}}, {"event_id": 1})
+    return token["event_id"] if token else None
+
+
+async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[str, Any]]:
+    """Use a confirmation link once: the address is the person's, so their registration counts now.
+
+    Returns (account, event, registration); the caller signs the account
+    in.  The account is used as it is: its password and name never change.
+    """
+    db = services.db
+    token = await tokens.consume(db, raw, CONFIRM_PURPOSE)
+    if not token:
+        raise ConfirmRefused(await tokens.state(db, raw, CONFIRM_PURPOSE))
+    user = await users.by_id(db, token["user_id"])
+    event = await model.get_event(db, token["event_id"])
+    if not user or not event:
+        raise ConfirmRefused("unknown")
+    existing = await find(db, event["_id"], user["_id"])
+    if existing is not None and state_of(existing) != UNCONFIRMED:
+        # Registered, waiting, cancelled ...: confirming an address changes none of those.
+        return user, event, existing
+    name = existing.get("name", "") if existing else user.get("name", "")
+    locales = (existing or {}).get("locales") or [event["default_locale"]]
+    membership = await enter(services, event, user, name=name, locale=locales[0],
+                             source=(existing or {}).get("source", "form"))
+    return user, event, membership
+
+
+# --- signed in ---------------------------------------------------------------------------
+
+async def register_signed_in(services, event: EventDoc, user: Mapping[str, Any], *, source: str,
+                             answers: Mapping[str, Any] | None = None, form_version: int | None = None,
+                             locale: str = "") -> dict[str, Any]:
+    """A signed-in person registers (form or one click); their address is already verified."""
+    existing = await find(services.db, event["_id"], user["_id"])
+    if existing is not None and state_of(existing) not in states.REOPENABLE:
+        return existing
+    if not settings_of(event)["open"]:
+        raise Closed()
+    return await enter(services, event, user, name=user.get("name", ""),
+                       locale=model.locale_for(event, locale or user.get("locale") or ""),
+                       source=source, answers=answers, form_version=form_version)
+
+
+async def accept_offer(services, event: EventDoc, membership: Mapping[str, Any],
+                       actor: Mapping[str, Any] | None, actor_kind: str = states.ATTENDEE) -> dict[str, Any]:
+    """OFFERED -> REGISTERED: the place offered is the person's (it is already counted as taken)."""
+    if state_of(membership) == REGISTERED:
+        return dict(membership)
+    if state_of(membership) == EXPIRED or (
+            state_of(membership) == OFFERED and (membership.get("offer_expires_at") or utcnow()) <= utcnow()):
+        raise OfferGone()
+    if state_of(membership) != OFFERED:
+        raise states.IllegalTransition(state_of(membership), REGISTERED)
+    after = await states.transition(services.db, event, membership, REGISTERED, actor_kind=actor_kind,
+                                    actor=actor, unset=("offer_expires_at",))
+    services.spawn(mails.send_state(services, event, after, REGISTERED))
+    return after
+
+
+# --- leaving, and the places it frees -------------------------------------------------------
+
+async def _left(services, event: EventDoc, before_state: str) -> None:
+    """After a registration left `before_state`: free its place (and pass it on) or its queue slot."""
+    target = target_of(event)
+    if before_state in HOLDS_PLACE:
+        await places.give_back(services.db, target)
+        await promote(services, event)
+    elif before_state == WAITING:
+        await places.leave_queue(services.db, target)
+
+
+async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wanted: str, *, actor_kind: str,
+                 actor: Mapping[str, Any] | None, mail: bool) -> dict[str, Any]:
+    before = state_of(membership)
+    after = await states.transition(services.db, event, membership, wanted, actor_kind=actor_kind, actor=actor,
+                                    unset=("offer_expires_at",))
+    await _left(services, event, before)
+    if mail:
+        services.spawn(mails.send_state(services, event, after, wanted))
+    return after
+
+
+async def cancel(services, event: EventDoc, membership: Mapping[str, Any], *, actor_kind: str,
+                 actor: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Cancel a registration (by the attendee or by staff); a place it held passes on."""
+    return await _leave(services, event, membership, CANCELLED, actor_kind=actor_kind, actor=actor,
+                        mail=actor_kind == states.STAFF)
+
+
+async def reject(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
+    return await _leave(services, event, membership, REJECTED, actor_kind=states.STAFF, actor=actor, mail=True)
+
+
+async def approve(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
+    """PENDING -> REGISTERED when a place is free, else onto the waiting list."""
+    if state_of(membership) != PENDING:
+        raise states.IllegalTransition(state_of(membership), REGISTERED)
+    db, target = services.db, target_of(event)
+    if await places.take(db, target, event["_id"], settings_of(event)["capacity"]):
+        wanted, fields = REGISTERED, {}
+    else:
+        wanted, fields = WAITING, {"position": await places.join_queue(db, target, event["_id"])}
+    try:
+        after = await states.transition(db, event, membership, wanted, actor_kind=states.STAFF, actor=actor,
+                                        fields=fields)
+    except states.TransitionError:
+        await _undo_entry(db, event, wanted)
+        raise
+    services.spawn(mails.send_state(services, event, after, wanted))
+    return after
+
+
+async def move_from_waiting_list(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
+    """Staff give a waiting person a place now, beyond the capacity if need be (an overbooking they choose)."""
+    if state_of(membership) != WAITING:
+        raise states.IllegalTransition(state_of(membership), REGISTERED)
+    db, target = services.db, target_of(event)
+    await places.take(db, target, event["_id"], None, force=True)
+    try:
+        after = await states.transition(db, event, membership, REGISTERED, actor_kind=states.STAFF, actor=actor)
+    except states.TransitionError:
+        await places.give_back(db, target)
+        raise
+    await places.leave_queue(db, target)
+    services.spawn(mails.send_state(services, event, after, REGISTERED))
+    return after
+
+
+async def promote(services, event: EventDoc, now: datetime.datetime | None = None) -> int:
+    """Offer free places to the first waiting people, in order; returns how many were offered.
+
+    Each offer claims a place (the counter's guard) and then the first
+    waiting person (one conditional update sorted by position), so with any
+    number of processes promoting at once each freed place goes to exactly
+    one person and each person is offered once.  No one waiting: the place
+    goes back.
+    """
+    db, target = services.db, target_of(event)
+    settings = settings_of(event)
+    if settings["capacity"] is None:
+        return 0
+    offered = 0
+    for _ in range(MAX_PROMOTIONS):
+        if not await places.take(db, target, event["_id"], settings["capacity"], queue_first=False):
+            break
+        moment = now or utcnow()
+        person = await states.transition_first(
+            db, event, {"state": WAITING}, OFFERED, sort=[("position", 1), ("_id", 1)], actor_kind=states.SYSTEM,
+            fields={"offer_expires_at": moment + datetime.timedelta(hours=settings["offer_hours"])}, now=moment)
+        if person is None:
+            await places.give_back(db, target)
+            break
+        await places.leave_queue(db, target)
+        services.spawn(mails.send_state(services, event, person, OFFERED))
+        offered += 1
+    return offered
+
+
+async def expire_offers(services, now: datetime.datetime | None = None, limit: int = 500) -> int:
+    """Offers past their deadline become EXPIRED and their places pass on; returns how many expired.
+
+    Each is claimed by its guarded transition: of several processes
+    sweeping at once, one expires it and passes its place on.
+    """
+    db = services.db
+    now = now or utcnow()
+    expired = 0
+    due = await db.memberships.find(
+        {"role": R.ATTENDEE, "state": OFFERED, "offer_expires_at": {"$lte": now}}).limit(limit).to_list(None)
+    events: dict[Any, EventDoc | None] = {}
+    for m in sorted(due, key=lambda m: m["offer_expires_at"]):
+        if m["scope_id"] not in events:
+            events[m["scope_id"]] = await model.get_event(db, m["scope_id"])
+        event = events[m["scope_id"]]
+        if event is None:
+            continue
+        try:
+            after = await states.transition(db, event, m, EXPIRED, actor_kind=states.SYSTEM, now=now)
+        except states.TransitionError:
+            continue  # accepted, cancelled or expired by someone else meanwhile
+        expired += 1
+        services.spawn(mails.send_state(services, event, after, EXPIRED))
+        await places.give_back(db, target_of(event))
+        await promote(services, event, now=now)
+    return expired
+
+
+async def sweep(services, now: datetime.datetime | None = None, limit: int = 50) -> None:
+    """One round of the periodic work every process runs: expire offers, recount and promote.
+
+    Targets are claimed one at a time (`places.claim_check`), so each due
+    target is checked by one process per round.
+    """
+    now = now or utcnow()
+    await expire_offers(services, now)
+    for _ in range(limit):
+        counter = await places.claim_check(services.db, now)
+        if counter is None:
+            break
+        event = await model.get_event(services.db, counter.get("event_id"))
+        if event is None:
+            continue
+        await places.reconcile(services.db, counter["_id"], event["_id"], now)
+        await promote(services, event, now=now)
+
+
+# --- settings ----------------------------------------------------------------------------
+
+def clean_settings(*, open_: str, capacity: str, approval: str, offer_hours: str) -> dict[str, Any]:
+    """Validated registration settings from a form's strings; SettingsError names the field."""
+    cap: int | None = None
+    if capacity.strip():
+        try:
+            cap = int(capacity.strip())
+        except ValueError:
+            raise SettingsError(N_("The number of places must be a whole number, or empty for no limit.")) from None
+        if not 0 <= cap <= MAX_CAPACITY:
+            raise SettingsError(N_("The number of places must be between 0 and %(max)s."), max=MAX_CAPACITY)
+    hours = DEFAULT_OFFER_HOURS
+    if offer_hours.strip():
+        try:
+            hours = int(offer_hours.strip())
+        except ValueError:
+            hours = -1
+        if not 1 <= hours <= MAX_OFFER_HOURS:
+            raise SettingsError(N_("An offer is held between 1 and %(max)s hours."), max=MAX_OFFER_HOURS)
+    return {"open": open_ == "1", "capacity": cap, "approval": approval == "1", "offer_hours": hours}
+
+
+async def update_settings(services, event: EventDoc, values: Mapping[str, Any], actor) -> EventDoc:
+    """Store new registration settings (already clean); more places pass at once to those waiting."""
+    db = services.db
+    before = settings_of(event)
+    await db.events.update_one({"_id": event["_id"]},
+                               {"$set": {"registration": dict(values), "updated_at": utcnow()}})
+    await audit.record(db, actor=actor, action="registration.settings", event=event,
+                       before=dict(before), after=dict(values))
+    updated = await model.get_event(db, event["_id"])
+    assert updated is not None
+    await places.ensure(db, target_of(updated), updated["_id"])
+    await promote(services, updated)
+    return updated

@@ -1,0 +1,193 @@
+"""Places and the waiting list: one counter document per target, changed only atomically.
+
+A target is what has a capacity: an event now (`event_target`), a session
+later; its key is a string so that both share this module and its
+collection.  Its counter document in `registration_counters` holds
+
+- `taken`: registrations holding a place (REGISTERED or OFFERED),
+- `waiting`: registrations on the waiting list,
+- `next_position`: the last waiting-list position handed out,
+- `seq`, `changed_at`: bumped by every change, for the reconciliation.
+
+A place is taken by one conditional update (`taken < capacity`, nobody
+waiting), so any number of concurrent registrations for the last places,
+in any number of processes, admit exactly as many as there are places: the
+store applies each update whole and the guard is read by the same update
+that increments.  Capacity is not stored here but passed in, so lowering it
+below `taken` removes nobody; new registrants simply wait.
+
+Writes come in pairs with a registration's transition (take a place, then
+move to REGISTERED; move to CANCELLED, then give the place back).  A
+process dying between the two leaves the counter off by one; `reconcile`
+(run by the sweep) recounts it from the registrations.
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from access import roles as R
+from core.clock import utcnow
+from registration.model import HOLDS_PLACE, WAITING
+
+COUNTERS = "registration_counters"
+# How long a target's counter and registrations must have been still before
+# `reconcile` trusts a recount (see there).
+QUIET = datetime.timedelta(seconds=60)
+# How often one target is recounted at most.
+RECONCILE_EVERY = datetime.timedelta(minutes=5)
+
+
+def event_target(event_id) -> str:
+    return f"event:{event_id}"
+
+
+def _bump(now: datetime.datetime, **inc: int) -> dict[str, Any]:
+    return {"$inc": {**inc, "seq": 1}, "$set": {"changed_at": now}}
+
+
+async def ensure(db, target: str, event_id) -> None:
+    """Create the target's counter if it has none (idempotent, safe to race)."""
+    try:
+        await db[COUNTERS].update_one(
+            {"_id": target},
+            {"$setOnInsert": {"event_id": event_id, "taken": 0, "waiting": 0, "next_position": 0, "seq": 0,
+                              "changed_at": utcnow(), "checked_at": utcnow()}},
+            upsert=True)
+    except DuplicateKeyError:
+        # Two first registrations raced to create it (MongoDB may report the loser's upsert so).
+        pass
+
+
+async def counter(db, target: str) -> dict[str, Any] | None:
+    return await db[COUNTERS].find_one({"_id": target})
+
+
+async def take(db, target: str, event_id, capacity: int | None, *, force: bool = False,
+               queue_first: bool = True) -> bool:
+    """Take one place if one is free; True when taken.
+
+    `capacity` None is no limit (the place is still counted).  Nobody jumps
+    the waiting list: while anyone waits, a new registrant does not get a
+    freed place (`queue_first`); promotions from the list pass False.
+    `force` takes a place whatever the capacity: staff overbooking on purpose.
+    """
+    guard: dict[str, Any] = {"_id": target}
+    if capacity is not None and not force:
+        guard["taken"] = {"$lt": capacity}
+        if queue_first:
+            guard["waiting"] = {"$lte": 0}
+    update = _bump(utcnow(), taken=1)
+    for _ in range(2):
+        if await db[COUNTERS].find_one_and_update(guard, update, {"_id": 1}) is not None:
+            return True
+        # The guard failed: full, or no counter yet (created once, then tried again).
+        if await db[COUNTERS].find_one({"_id": target}, {"_id": 1}) is not None:
+            return False
+        await ensure(db, target, event_id)
+    return False
+
+
+async def give_back(db, target: str) -> bool:
+    """Free one place (never below zero); True when one was freed."""
+    found = await db[COUNTERS].find_one_and_update(
+        {"_id": target, "taken": {"$gt": 0}}, _bump(utcnow(), taken=-1), {"_id": 1})
+    return found is not None
+
+
+async def join_queue(db, target: str, event_id) -> int:
+    """One more person waits; returns their position (1, 2, ... in order of joining)."""
+    await ensure(db, target, event_id)
+    found = await db[COUNTERS].find_one_and_update(
+        {"_id": target}, _bump(utcnow(), waiting=1, next_position=1),
+        {"next_position": 1}, return_document=ReturnDocument.AFTER)
+    return int(found["next_position"])
+
+
+async def leave_queue(db, target: str) -> None:
+    """Someone left the waiting list (offered a place, cancelled, rejected)."""
+    await db[COUNTERS].update_one({"_id": target, "waiting": {"$gt": 0}}, _bump(utcnow(), waiting=-1))
+
+
+def _event_query(event_id) -> dict[str, Any]:
+    return {"scope_id": event_id, "role": R.ATTENDEE}
+
+
+async def first_waiting(db, event_id) -> dict[str, Any] | None:
+    found = await db.memberships.find(
+        {**_event_query(event_id), "state": WAITING}).sort([("position", 1), ("_id", 1)]).limit(1).to_list(1)
+    return found[0] if found else None
+
+
+async def recount(db, event_id) -> tuple[int, int]:
+    """(holding a place, waiting) counted from the registrations themselves."""
+    taken = waiting = 0
+    query = _event_query(event_id)
+    # Staff registrations from before states have no state: they hold a place.
+    taken = await db.memberships.count_documents({**query, "state": {"$in": [*HOLDS_PLACE, None]}})
+    waiting = await db.memberships.count_documents({**query, "state": WAITING})
+    return taken, waiting
+
+
+async def reconcile(db, target: str, event_id, now: datetime.datetime | None = None) -> bool:
+    """Set the counter to the recount of the registrations when it is safely possible; True if it did.
+
+    Safe to run in every process at once and next to registrations in
+    flight, because it writes only what it can prove:
+
+    - every change that pairs a counter write with a registration's
+      transition makes its two writes within milliseconds; so when neither
+      the counter (`changed_at`) nor any registration of the target
+      (`state_at`) has changed for QUIET, no such pair is half done, except
+      one whose process died, which is exactly what this repairs;
+    - the recount is written only if the counter's `seq` is still the one
+      read before counting: any take, give-back or queue change in between
+      voids the write (it is tried again on a later sweep);
+    - two reconcilers write the same recount, guarded the same way.
+    """
+    now = now or utcnow()
+    current = await counter(db, target)
+    if current is None:
+        return False
+    if current.get("changed_at") and current["changed_at"] > now - QUIET:
+        return False
+    recent = await db.memberships.find_one({**_event_query(event_id), "state_at": {"$gt": now - QUIET}}, {"_id": 1})
+    if recent is not None:
+        return False
+    taken, waiting = await recount(db, event_id)
+    if (taken, waiting) == (current.get("taken"), current.get("waiting")):
+        return False
+    result = await db[COUNTERS].update_one(
+        {"_id": target, "seq": current.get("seq", 0)},
+        {"$set": {"taken": taken, "waiting": waiting, "changed_at": now}, "$inc": {"seq": 1}})
+    return result.modified_count == 1
+
+
+async def claim_check(db, now: datetime.datetime) -> dict[str, Any] | None:
+    """Claim one target due for a check (reconciliation, promotion) for this process; None if none is due.
+
+    Claimed by moving its `checked_at` forward in one conditional update, so
+    each due target is checked by one process per round.
+    """
+    return await db[COUNTERS].find_one_and_update(
+        {"checked_at": {"$lte": now - RECONCILE_EVERY}}, {"$set": {"checked_at": now}})
+
+
+async def check_soon(db, target: str) -> None:
+    """Have the next sweep round check this target (a place freed where no promotion runs)."""
+    await db[COUNTERS].update_one({"_id": target}, {"$set": {"checked_at": _EPOCH}})
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def free_places(counter_doc: Mapping[str, Any] | None, capacity: int | None) -> int | None:
+    """Places left (None: no limit); never negative, even when capacity was lowered."""
+    if capacity is None:
+        return None
+    taken = int((counter_doc or {}).get("taken", 0))
+    return max(capacity - taken, 0)

@@ -1,0 +1,181 @@
+"""The registration state machine: one transition table, one way to move along it.
+
+Every change of a registration's state goes through `transition`: it checks
+the move against `TRANSITIONS` (which also says who may make it: the
+attendee, staff or the system), writes it as one conditional update guarded
+by the state it was read in, and records it in the audit log.  Two staff
+clicking at once, or staff and the attendee, read the same state; only the
+first write matches it, the other gets `Conflict` and writes nothing.  An
+illegal move raises `IllegalTransition` (a message marked for translation)
+before anything is written.
+
+Places are not this module's business: callers take a place before moving to
+a state that holds one and give it back after leaving such a state
+(`registration.places`, `registration.actions`).
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from access import audit
+from access.roles import ATTENDEE as ATTENDEE_ROLE
+from core.clock import utcnow
+from core.i18n import N_
+from registration.model import (
+    CANCELLED,
+    EXPIRED,
+    OFFERED,
+    PENDING,
+    REGISTERED,
+    REJECTED,
+    STATE_LABELS,
+    UNCONFIRMED,
+    WAITING,
+    state_of,
+)
+
+# Who makes a move.
+ATTENDEE, STAFF, SYSTEM = "attendee", "staff", "system"
+ACTORS = (ATTENDEE, STAFF, SYSTEM)
+
+_ANY = frozenset(ACTORS)
+_SYS = frozenset({SYSTEM})
+_STAFF = frozenset({STAFF})
+_PERSON = frozenset({ATTENDEE, STAFF})
+# The registration counts once the person acts (their confirmed address, an
+# accepted offer) or the system places it; staff approve with their own moves.
+_COUNTS = frozenset({ATTENDEE, SYSTEM})
+
+# (from, to) -> who may make the move.  The diagram in `registration.model`,
+# plus two moves it implies: staff may move someone from the waiting list
+# straight to a place (an overbooking they choose), and staff may reject a
+# holder.  A cancelled registration or an expired offer may register again
+# (the one document per person and event is reused); a rejection is final.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (UNCONFIRMED, PENDING): _COUNTS,
+    (UNCONFIRMED, WAITING): _COUNTS,
+    (UNCONFIRMED, REGISTERED): _COUNTS,
+    (PENDING, REGISTERED): _STAFF,
+    (PENDING, WAITING): _STAFF,
+    (PENDING, REJECTED): _STAFF,
+    (PENDING, CANCELLED): _PERSON,
+    (WAITING, OFFERED): frozenset({SYSTEM, STAFF}),
+    (WAITING, REGISTERED): _STAFF,
+    (WAITING, CANCELLED): _PERSON,
+    (WAITING, REJECTED): _STAFF,
+    (OFFERED, REGISTERED): frozenset({ATTENDEE, STAFF}),
+    (OFFERED, EXPIRED): _SYS,
+    (OFFERED, CANCELLED): _PERSON,
+    (OFFERED, REJECTED): _STAFF,
+    (REGISTERED, CANCELLED): _PERSON,
+    (REGISTERED, REJECTED): _STAFF,
+    (CANCELLED, PENDING): _COUNTS,
+    (CANCELLED, WAITING): _COUNTS,
+    (CANCELLED, REGISTERED): _COUNTS,
+    (EXPIRED, PENDING): _COUNTS,
+    (EXPIRED, WAITING): _COUNTS,
+    (EXPIRED, REGISTERED): _COUNTS,
+}
+
+# Where a new registration may go, and from where a person may register again.
+ENTRY_STATES = frozenset({PENDING, WAITING, REGISTERED})
+REOPENABLE = frozenset({UNCONFIRMED, CANCELLED, EXPIRED})
+
+
+class TransitionError(ValueError):
+    """A refused move; `message` is marked for translation, `params` fill it."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+
+class IllegalTransition(TransitionError):
+    def __init__(self, current: str, wanted: str):
+        super().__init__(N_("A registration that is “%(current)s” cannot become “%(wanted)s”."),
+                         current=STATE_LABELS.get(current, current), wanted=STATE_LABELS.get(wanted, wanted))
+        self.current, self.wanted = current, wanted
+
+
+class Conflict(TransitionError):
+    """Someone else changed the registration first; nothing was written."""
+
+    def __init__(self):
+        super().__init__(N_("This registration was changed by someone else a moment ago. "
+                            "Reload the page to see its state."))
+
+
+def allowed(current: str, wanted: str, actor_kind: str) -> bool:
+    return actor_kind in TRANSITIONS.get((current, wanted), frozenset())
+
+
+def check(current: str, wanted: str, actor_kind: str) -> None:
+    """Raise IllegalTransition unless `actor_kind` may move a registration from `current` to `wanted`."""
+    if actor_kind not in ACTORS or not allowed(current, wanted, actor_kind):
+        raise IllegalTransition(current, wanted)
+
+
+def _state_guard(current: str) -> Any:
+    # Staff registrations stored before states existed have no `state`; they are REGISTERED.
+    return {"$in": [REGISTERED, None]} if current == REGISTERED else current
+
+
+async def transition(db, event: Mapping[str, Any], membership: Mapping[str, Any], wanted: str, *,
+                     actor_kind: str, actor: Mapping[str, Any] | None = None,
+                     fields: Mapping[str, Any] | None = None, unset: tuple[str, ...] = (),
+                     reason: str = "", now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Move `membership` (as read) to `wanted`; returns the registration as stored after the move.
+
+    `fields` are set in the same write (an offer's deadline, a waiting
+    position, answers), `unset` removed.  Raises IllegalTransition (nothing
+    written) or Conflict (the registration is no longer in the state it was
+    read in; nothing written).
+    """
+    current = state_of(membership)
+    check(current, wanted, actor_kind)
+    now = now or utcnow()
+    update: dict[str, Any] = {"$set": {**(fields or {}), "state": wanted, "state_at": now}}
+    if unset:
+        update["$unset"] = {name: "" for name in unset}
+    after = await db.memberships.find_one_and_update(
+        {"_id": membership["_id"], "scope_id": event["_id"], "role": ATTENDEE_ROLE,
+         "state": _state_guard(current)},
+        update, return_document=ReturnDocument.AFTER)
+    if after is None:
+        raise Conflict()
+    await audit.record(db, actor=actor, action=f"registration.{wanted}", event=event,
+                       params={"registration_id": str(membership["_id"]), "email": membership["email"],
+                               "by": actor_kind, **({"reason": reason} if reason else {})},
+                       before={"state": current}, after={"state": wanted})
+    return after
+
+
+async def transition_first(db, event: Mapping[str, Any], query: Mapping[str, Any], wanted: str, *,
+                           sort: list[tuple[str, int]], actor_kind: str, actor: Mapping[str, Any] | None = None,
+                           fields: Mapping[str, Any] | None = None,
+                           now: datetime.datetime | None = None) -> dict[str, Any] | None:
+    """Move the first of the event's registrations matching `query` (in `sort` order) to `wanted`.
+
+    `query` names the state moved from (`{"state": WAITING}`).  One
+    conditional update finds and moves the person, so of several processes
+    claiming "the first waiting person" at once each claims a different one.
+    Returns the registration after the move, or None when nobody matches.
+    """
+    current = query["state"]
+    check(current, wanted, actor_kind)
+    now = now or utcnow()
+    after = await db.memberships.find_one_and_update(
+        {**query, "scope_id": event["_id"], "role": ATTENDEE_ROLE, "state": _state_guard(current)},
+        {"$set": {**(fields or {}), "state": wanted, "state_at": now}},
+        sort=sort, return_document=ReturnDocument.AFTER)
+    if after is None:
+        return None
+    await audit.record(db, actor=actor, action=f"registration.{wanted}", event=event,
+                       params={"registration_id": str(after["_id"]), "email": after["email"], "by": actor_kind},
+                       before={"state": current}, after={"state": wanted})
+    return after
