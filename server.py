@@ -31,6 +31,7 @@ import tornado.httpserver
 import tornado.web
 from prometheus_client import CollectorRegistry
 
+from accounts import erase
 from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
@@ -144,8 +145,10 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings interrupted by a restart)."""
+    """Resume work that outlives a request (mailings and account deletions interrupted by a restart)."""
     await signin_mailing.resume_all(services)
+    live = services.live
+    services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
 
 
 LISTEN_BACKLOG = 4096
