@@ -13,7 +13,8 @@ the next request) completes the job.
 What is kept, without anything that leads back to the person:
 - registrations (memberships with the attendee role) keep their event and
   state, so counts stay right; user link, email, name and answers go;
-- chat messages and questions keep their text, shown as by a deleted user
+- chat messages and questions keep their text (less the person's own name,
+  address or login where they wrote it), shown as by a deleted user
   (`ERASED_ID` in place of the author, no name); the person's private
   support rooms go altogether;
 - quiz attempts keep their score under an id that names nobody;
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -64,13 +65,17 @@ Announce = Callable[[ObjectId], Awaitable[None]]
 class Identity:
     """The values that name the person, read from the account before it goes."""
 
-    def __init__(self, account: Mapping[str, Any]):
+    def __init__(self, account: Mapping[str, Any], other_names: Iterable[Any] = ()):
         self.id: ObjectId = account["_id"]
         self.id_text = str(self.id)
         self.email = (account.get("email") or "").lower()
         self.login = (account.get("login") or "").lower()
         self.name = (account.get("name") or "").strip()
-        self._exact = {v.casefold() for v in (self.email, self.login, self.name, self.id_text) if v}
+        names = [self.name, *(n.strip() for n in other_names if isinstance(n, str))]
+        self._exact = {v.casefold() for v in (self.email, self.login, self.id_text, *names) if v}
+        # Longest first, so a full name goes before the part of it that is a login.
+        parts = sorted({v for v in (self.email, self.login, *names) if len(v) >= 3}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, parts)), re.IGNORECASE) if parts else None
 
     def redact(self, value: Any) -> Any:
         """`value` with every mention of the person replaced (recursively)."""
@@ -86,6 +91,17 @@ class Identity:
         if isinstance(value, list):
             return [self.redact(v) for v in value]
         return value
+
+    def scrub(self, text: Any) -> Any:
+        """The person's own text with their names, address and login cut out of it.
+
+        What they wrote stays; what they wrote about who they are does not.
+        Only their own messages and questions get this: in other people's
+        words a first name may well be somebody else's.
+        """
+        if not isinstance(text, str) or not self._pattern:
+            return text
+        return self._pattern.sub(ERASED_TEXT, text)
 
     def throttle_keys(self) -> list[str]:
         keys = [self.email, "reset:" + self.email, self.login]
@@ -134,18 +150,20 @@ async def _sanctions(db, who: Identity) -> None:
 async def _messages(db, who: Identity) -> None:
     # One update per message: the client id becomes the message's own, so the
     # unique (room, user_id, client_id) holds for every deleted author alike.
-    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1}):
-        await db.messages.update_one(
-            {"_id": doc["_id"], "user_id": who.id},
-            {"$set": {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}})
+    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1}):
+        changes = {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}
+        if "text" in doc:
+            changes["text"] = who.scrub(doc["text"])
+        await db.messages.update_one({"_id": doc["_id"], "user_id": who.id}, {"$set": changes})
     await db.messages.update_many({"deleted_by": who.id}, {"$set": {"deleted_by": ERASED_ID}})
 
 
 async def _questions(db, who: Identity) -> None:
-    async for doc in db.questions.find({"user_id": who.id}, {"_id": 1}):
+    async for doc in db.questions.find({"user_id": who.id}, {"_id": 1, "text": 1}):
         await db.questions.update_one(
             {"_id": doc["_id"], "user_id": who.id},
-            {"$set": {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}})
+            {"$set": {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}",
+                      "text": who.scrub(doc.get("text", ""))}})
     # A vote stays counted under an id that names nobody.
     while await db.questions.find_one_and_update({"voters": who.id}, {"$set": {"voters.$": ObjectId()}}):
         pass
@@ -216,7 +234,9 @@ async def _users(db, who: Identity) -> None:
 
 
 # In order: signed out first (sessions and links), the account itself last,
-# since every step before it finds its work through the account's values.
+# since every step before it finds its work through the account's values;
+# the audit log before the registrations, whose names (as staff typed them)
+# it may quote.
 STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "sessions": _sessions,
     "tokens": _tokens,
@@ -225,15 +245,15 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "reads": _reads,
     "rooms": _rooms,
     "sanctions": _sanctions,
+    "audit": _audit,
+    "outbox": _outbox,
     "messages": _messages,
     "questions": _questions,
     "quiz_attempts": _quiz_attempts,
-    "memberships": _memberships,
     "mailing_items": _mailing_items,
     "mailings": _mailings,
     "imports": _imports,
-    "outbox": _outbox,
-    "audit": _audit,
+    "memberships": _memberships,
     "users": _users,
 }
 
@@ -297,7 +317,8 @@ async def start(db, user: AccountDoc) -> Mapping[str, Any] | None:
 
 async def finish(db, account: Mapping[str, Any], announce: Announce | None = None) -> None:
     """Run every step for an account marked by `start`; safe to run again."""
-    who = Identity(account)
+    # The names staff typed when registering the person, as the log may quote them.
+    who = Identity(account, await db.memberships.distinct("name", {"user_id": account["_id"]}))
     if announce is not None:
         try:
             await announce(who.id)
