@@ -31,6 +31,7 @@ import tornado.httpserver
 import tornado.web
 from prometheus_client import CollectorRegistry
 
+from accounts import erase
 from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
@@ -146,13 +147,16 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings interrupted by a restart) and start periodic work.
+    """Resume work that outlives a request (mailings and account deletions interrupted by a restart)
+    and start periodic work.
 
     The registration sweep (expired offers, recounted places, promotions)
     runs in every process; it claims each piece of work atomically, so
     several processes share it without doing anything twice.
     """
     await signin_mailing.resume_all(services)
+    live = services.live
+    services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")

@@ -185,3 +185,21 @@ async def holds_staff_role(db, user: Mapping[str, Any] | None) -> bool:
 
 async def scopes_of(db, user_id: ObjectId) -> list[MembershipDoc]:
     return await db.memberships.find({"user_id": user_id}).to_list(None)
+
+
+async def share_event(db, user_id: ObjectId, other_id: ObjectId) -> bool:
+    """Whether both people hold a role in one event: both registered, or staff of it.
+
+    What "attendees of my events" means on a profile card.  Only memberships
+    that `holds` count: a pending or cancelled registration shares nothing.
+    """
+    fields = {"scope_id": 1, "role": 1, "state": 1}
+    mine = {m["scope_id"] for m in await db.memberships.find({"user_id": user_id, "scope": "event"}, fields)
+            .to_list(None) if holds(m)}
+    if not mine:
+        return False
+    async for m in db.memberships.find({"user_id": other_id, "scope": "event", "scope_id": {"$in": list(mine)}},
+                                       fields):
+        if holds(m):
+            return True
+    return False

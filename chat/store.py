@@ -56,6 +56,7 @@ class MessageDoc(TypedDict):
     deleted_by: NotRequired[ObjectId]
     deleted_at: NotRequired[datetime.datetime]
     target: NotRequired[int]
+    erased: NotRequired[bool]  # the author's account was deleted (accounts.erase)
 
 
 def now() -> datetime.datetime:
@@ -149,7 +150,9 @@ def wire(doc: MessageDoc) -> dict[str, Any]:
     if doc["kind"] == DELETE:
         out["target"] = doc["target"]
         return out
-    out.update(id=str(doc["_id"]), client_id=doc["client_id"],
-               user={"id": str(doc["user_id"]), "name": doc["name"], "role": doc["role"]},
+    # A deleted account's messages stay, by nobody: clients show "deleted user".
+    author = {"id": "", "name": "", "role": doc["role"], "erased": True} if doc.get("erased") \
+        else {"id": str(doc["user_id"]), "name": doc["name"], "role": doc["role"]}
+    out.update(id=str(doc["_id"]), client_id=doc["client_id"], user=author,
                text=None if doc.get("deleted") else doc["text"], deleted=bool(doc.get("deleted")))
     return out

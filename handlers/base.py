@@ -72,7 +72,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self._session_raw = raw.decode() if raw else None
         self.session = await sessions.lookup(self.db, self._session_raw)
         if self.session:
-            self.current_user = await users.by_id(self.db, self.session["user_id"])
+            user = await users.by_id(self.db, self.session["user_id"])
+            # An account being deleted is signed out, whatever session survived the start.
+            if user is not None and not user.get("erasing_at"):
+                self.current_user = user
         self.locale_code = self.choose_locale()
         if self._xsrf_error:
             raise PageError(403, self._("This form has expired or did not come from this site. "

@@ -255,7 +255,8 @@ def fields(doc: dict) -> dict:
     """A question as clients see it (never the list of voters)."""
     return {"id": str(doc["_id"]), "event": str(doc["event_id"]), "item": doc["item_id"],
             "status": doc["status"], "version": doc["version"], "text": doc["text"],
-            "author": {"id": str(doc["user_id"]), "name": doc["name"]}, "locale": doc["locale"],
+            "author": ({"id": "", "name": "", "erased": True} if doc.get("erased")
+                       else {"id": str(doc["user_id"]), "name": doc["name"]}), "locale": doc["locale"],
             "votes": doc["votes"], "created_at": _iso(doc["created_at"]),
             "answered_at": _iso(doc.get("answered_at"))}
 

@@ -19,6 +19,8 @@ no extra work per socket.
 Accounts: a display-name change is published once on the process-wide
 accounts channel; each process updates its connections of that account
 (their next messages carry the new name) and sends them a `profile` frame.
+A deleted account is announced the same way, and every process closes its
+connections of that account (close code `CLOSE_SIGNED_OUT`).
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 USER_FIELDS = ("_id", "email", "login", "name", "locale", "platform_admin")
 WAITING = "waiting"   # the state channel's view for connections behind the closed gate (not a language)
 PROFILE = "profile_changed"  # accounts channel notice; clients get a `profile` frame instead
+ERASED = "account_erased"    # accounts channel notice: the account's connections close
 
 FrameHandler = Callable[[Connection, dict], Awaitable[None]]   # (conn, msg)
 ConnectionHook = Callable[[Connection], Awaitable[None]]       # (conn)
@@ -116,6 +119,7 @@ class Live:
     def start(self) -> None:
         self.services.notifier.subscribe(self.on_state_change)
         self.hub.controls[PROFILE] = self._on_profile
+        self.hub.controls[ERASED] = self._on_erased
         self._accounts = self.services.spawn(self.hub.join(ProcessMember(), room_names.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------
@@ -297,6 +301,20 @@ class Live:
         if self._accounts is not None and not self._accounts.done():
             await self._accounts
         await self.hub.publish(room_names.ACCOUNTS, {"type": PROFILE, "user": str(user_id), "name": name})
+
+    async def account_erased(self, user_id) -> None:
+        """Announce that an account is being deleted (accounts.erase calls this): its sockets close."""
+        if self._accounts is not None and not self._accounts.done():
+            await self._accounts
+        await self.hub.publish(room_names.ACCOUNTS, {"type": ERASED, "user": str(user_id)})
+
+    def _on_erased(self, channel: str, message: dict, members) -> None:
+        user_id = message.get("user")
+        if not isinstance(user_id, str):
+            log.error("malformed account notice", extra={"channel": channel})
+            return
+        for conn in list(self.hub.by_user.get(user_id, ())):
+            conn.close(protocol.CLOSE_SIGNED_OUT, "signed out")
 
     def _on_profile(self, channel: str, message: dict, members) -> None:
         """Hub control: this process's connections of the account take the new name."""

@@ -45,6 +45,7 @@ NOT_STARTED = "not_started"          # a connection waiting behind the closed ga
 CLOSE_GOING_AWAY = 1001              # this server process is shutting down (or a ping went unanswered)
 CLOSE_INVALID_DATA = 1007            # a text frame that is not UTF-8, or a message that cannot be decompressed
 CLOSE_TOO_BIG = 1009                 # a frame over HARD_FRAME_BYTES (Tornado closes with it)
+CLOSE_SIGNED_OUT = 4003              # the account was deleted: its sessions are gone
 
 
 class FrameError(Exception):

@@ -155,7 +155,7 @@
     head.className = "chat-meta";
     var name = document.createElement("span");
     name.className = "chat-name";
-    name.textContent = user.name || "";
+    name.textContent = user.erased ? t.erasedUser : (user.name || "");
     head.appendChild(name);
     if (user.role && user.role !== "attendee") {
       var team = document.createElement("span");

@@ -279,11 +279,14 @@
 
   function isStaff(user) { return user && STAFF.indexOf(user.role) >= 0; }
 
+  // A deleted account's messages and questions stay, shown as by a deleted user.
+  function authorName(user) { return user ? (user.erased ? t.erasedUser : user.name || "") : ""; }
+
   function messageItem(m) {
     var li = el("li", "console-msg");
     li.setAttribute("data-offset", String(m.offset));
     var head = el("div", "console-msg-head");
-    var who = el("strong", "console-msg-author", m.user ? m.user.name : "");
+    var who = el("strong", "console-msg-author", authorName(m.user));
     head.appendChild(who);
     if (isStaff(m.user)) head.appendChild(el("span", "badge", t.staff));
     if (me && m.user && m.user.id === me.id) head.appendChild(el("span", "muted console-you", t.you));
@@ -303,7 +306,7 @@
     var del = button(t.delete, "small secondary", function () { deleteMessage(m); });
     del.setAttribute("data-focus", "del:" + m.offset);
     tools.appendChild(del);
-    if (m.user && !isStaff(m.user)) {
+    if (m.user && !m.user.erased && !isStaff(m.user)) {
       var sanction = button(t.sanction, "small secondary", function () { openSanction(li, m, sanction); });
       sanction.setAttribute("data-focus", "sanction:" + m.offset);
       sanction.setAttribute("aria-expanded", "false");
@@ -503,7 +506,7 @@
     text.setAttribute("dir", "auto");
     li.appendChild(text);
     var meta = el("p", "muted small-print console-question-meta");
-    var parts = [fill(t.askedBy, {name: q.author ? q.author.name : ""})];
+    var parts = [fill(t.askedBy, {name: authorName(q.author)})];
     if (sessions[q.item]) parts.push(sessions[q.item]);
     if (q.locale) parts.push(languages[q.locale] || q.locale);
     if (q.status !== "pending") parts.push(fill(t.votes, {count: q.votes || 0}));

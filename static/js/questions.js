@@ -132,7 +132,7 @@
   function update(li, q) {
     var mine = own(q);
     li.className = "question question-" + q.status + (mine ? " own" : "");
-    li.querySelector(".chat-name").textContent = (q.author && q.author.name) || "";
+    li.querySelector(".chat-name").textContent = q.author && q.author.erased ? t.erasedUser : ((q.author && q.author.name) || "");
     var you = li.querySelector(".chat-you");
     you.textContent = mine ? t.you : "";
     you.hidden = !mine;

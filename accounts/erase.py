@@ -1,0 +1,348 @@
+"""Deleting an account: the person's data leaves every collection.
+
+`start` marks the account as being erased, takes away its password and
+ends every session and link in one go, so the person is signed out
+everywhere before anything else changes; `finish` then walks the
+collections (`STEPS`, one per collection that can hold personal data) and
+deletes the account document last.  Every step is idempotent and finds its
+work by the account's id, email and login, which stay on the marked account
+until the very end: a process that dies midway leaves an account marked
+`erasing_at`, and `finish` (run again by `resume_pending` at start-up, or by
+the next request) completes the job.
+
+What is kept, without anything that leads back to the person:
+- registrations (memberships with the attendee role) keep their event and
+  state, so counts stay right; user link, email, name and answers go;
+- chat messages and questions keep their text (less the person's own name,
+  address or login where they wrote it), shown as by a deleted user
+  (`ERASED_ID` in place of the author, no name); the person's private
+  support rooms go altogether;
+- quiz attempts keep their score under an id that names nobody;
+- outbox entries addressed to them keep their kind, status and dates only;
+- audit entries keep the action, with the person's id, email, name and
+  login taken out of them.
+Everything else (the account, sessions, tokens, throttles, programmes,
+read positions, sanctions, staff roles, import previews) is deleted.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from bson import ObjectId
+
+from access import audit
+from accounts.throttle import Throttle
+from accounts.users import AccountDoc
+from core.clock import utcnow
+from core.i18n import N_
+
+log = logging.getLogger(__name__)
+
+# The author of whatever a deleted account leaves behind (messages, questions,
+# moderation marks): one id for every deleted account, so nothing tells two
+# deleted people apart or leads back to either.
+ERASED_ID = ObjectId("000000000000000000000000")
+ERASED_TEXT = "[erased]"
+DELETED_USER = N_("Deleted user")
+LAST_ADMIN = N_("This is the last platform admin account. Make another account a platform admin "
+                "before you delete this one.")
+NOT_CONFIRMED = N_("Type your email address or your password to confirm.")
+THROTTLED = N_("Too many wrong passwords. Wait a quarter of an hour, or type your email address instead.")
+
+
+class EraseError(ValueError):
+    """A refused deletion; the message is marked for translation."""
+
+
+Announce = Callable[[ObjectId], Awaitable[None]]
+
+
+# --- what identifies the person ---------------------------------------------------
+
+class Identity:
+    """The values that name the person, read from the account before it goes."""
+
+    def __init__(self, account: Mapping[str, Any], other_names: Iterable[Any] = ()):
+        self.id: ObjectId = account["_id"]
+        self.id_text = str(self.id)
+        self.email = (account.get("email") or "").lower()
+        self.login = (account.get("login") or "").lower()
+        self.name = (account.get("name") or "").strip()
+        names = [self.name, *(n.strip() for n in other_names if isinstance(n, str))]
+        self._exact = {v.casefold() for v in (self.email, self.login, self.id_text, *names) if v}
+        # Longest first, so a full name goes before the part of it that is a login.
+        parts = sorted({v for v in (self.email, self.login, *names) if len(v) >= 3}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, parts)), re.IGNORECASE) if parts else None
+
+    def redact(self, value: Any) -> Any:
+        """`value` with every mention of the person replaced (recursively)."""
+        if isinstance(value, ObjectId):
+            return ERASED_ID if value == self.id else value
+        if isinstance(value, str):
+            folded = value.casefold()
+            if folded in self._exact or (self.email and self.email in folded) or self.id_text in folded:
+                return ERASED_TEXT
+            return value
+        if isinstance(value, Mapping):
+            return {k: self.redact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact(v) for v in value]
+        return value
+
+    def scrub(self, text: Any) -> Any:
+        """The person's own text with their names, address and login cut out of it.
+
+        What they wrote stays; what they wrote about who they are does not.
+        Only their own messages and questions get this: in other people's
+        words a first name may well be somebody else's.
+        """
+        if not isinstance(text, str) or not self._pattern:
+            return text
+        return self._pattern.sub(ERASED_TEXT, text)
+
+    def throttle_keys(self) -> list[str]:
+        keys = [self.email, "reset:" + self.email, self.login]
+        return [f"account:{k}" for k in keys if k and k != "reset:"]
+
+
+# --- the steps, one per collection ---------------------------------------------------
+
+async def _sessions(db, who: Identity) -> None:
+    await db.sessions.delete_many({"user_id": who.id})
+
+
+async def _tokens(db, who: Identity) -> None:
+    await db.tokens.delete_many({"user_id": who.id})
+
+
+async def _throttle(db, who: Identity) -> None:
+    await db.throttle.delete_many({"_id": {"$in": who.throttle_keys()}})
+
+
+async def _programmes(db, who: Identity) -> None:
+    await db.programmes.delete_many({"user_id": who.id})
+
+
+def _support_rooms(who: Identity) -> dict:
+    # ev:{<event>}:sup:<locale>:<user id>: the person's private rooms (chat.room_names).
+    return {"$regex": ":sup:[a-z]{2}:" + re.escape(who.id_text) + "$"}
+
+
+async def _reads(db, who: Identity) -> None:
+    await db.reads.delete_many({"user_id": who.id})
+    await db.reads.delete_many({"room": _support_rooms(who)})
+
+
+async def _rooms(db, who: Identity) -> None:
+    # The messages of the person's support rooms first: a rerun finds the rooms again.
+    await db.messages.delete_many({"room": _support_rooms(who)})
+    await db.rooms.delete_many({"_id": _support_rooms(who)})
+
+
+async def _sanctions(db, who: Identity) -> None:
+    await db.sanctions.delete_many({"user_id": who.id})
+    await db.sanctions.update_many({"by": who.id}, {"$set": {"by": ERASED_ID}})
+
+
+async def _messages(db, who: Identity) -> None:
+    # One update per message: the client id becomes the message's own, so the
+    # unique (room, user_id, client_id) holds for every deleted author alike.
+    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1}):
+        changes = {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}
+        if "text" in doc:
+            changes["text"] = who.scrub(doc["text"])
+        await db.messages.update_one({"_id": doc["_id"], "user_id": who.id}, {"$set": changes})
+    await db.messages.update_many({"deleted_by": who.id}, {"$set": {"deleted_by": ERASED_ID}})
+
+
+async def _questions(db, who: Identity) -> None:
+    async for doc in db.questions.find({"user_id": who.id}, {"_id": 1, "text": 1}):
+        await db.questions.update_one(
+            {"_id": doc["_id"], "user_id": who.id},
+            {"$set": {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}",
+                      "text": who.scrub(doc.get("text", ""))}})
+    # A vote stays counted under an id that names nobody.
+    while await db.questions.find_one_and_update({"voters": who.id}, {"$set": {"voters.$": ObjectId()}}):
+        pass
+    await db.questions.update_many({"moderated_by": who.id}, {"$set": {"moderated_by": ERASED_ID}})
+
+
+async def _quiz_attempts(db, who: Identity) -> None:
+    # Scores stay in the quiz's results; each attempt gets an id of its own
+    # (unique per quiz) that belongs to no account.
+    async for doc in db.quiz_attempts.find({"user_id": who.id}, {"_id": 1}):
+        await db.quiz_attempts.update_one({"_id": doc["_id"], "user_id": who.id},
+                                          {"$set": {"user_id": ObjectId(), "erased": True}})
+
+
+async def _memberships(db, who: Identity) -> None:
+    # Staff roles go; registrations stay for the event's counts, anonymous.
+    await db.memberships.delete_many({"user_id": who.id, "role": {"$ne": "attendee"}})
+    async for doc in db.memberships.find({"user_id": who.id}, {"_id": 1}):
+        await db.memberships.update_one(
+            {"_id": doc["_id"], "user_id": who.id},
+            {"$set": {"user_id": ObjectId(), "email": "", "name": "", "erased": True},
+             "$unset": {"answers": "", "locales": "", "mailed_at": "", "link_used_at": ""}})
+
+
+async def _mailing_items(db, who: Identity) -> None:
+    async for doc in db.mailing_items.find({"user_id": who.id}, {"_id": 1}):
+        await db.mailing_items.update_one({"_id": doc["_id"], "user_id": who.id},
+                                          {"$set": {"user_id": ObjectId(), "email": "", "erased": True}})
+
+
+async def _mailings(db, who: Identity) -> None:
+    await db.mailings.update_many({"created_by": who.id}, {"$set": {"created_by": None, "created_by_email": None}})
+
+
+async def _imports(db, who: Identity) -> None:
+    # Previews of an attendee file live an hour; one that names the person is dropped.
+    await db.imports.delete_many({"owner_id": who.id})
+    if who.email:
+        await db.imports.delete_many({"rows.email": who.email})
+
+
+async def _outbox(db, who: Identity) -> None:
+    if who.email:
+        await db.outbox.update_many(
+            {"to": who.email},
+            {"$set": {"to": "", "subject": "", "text": "", "html": None, "erased": True},
+             "$unset": {"full": "", "error": ""}})
+
+
+def _audit_query(who: Identity) -> dict:
+    paths = ("params.email", "params.user_id", "before.email", "after.email", "before.user_id",
+             "after.user_id", "before.login", "after.login")
+    values: list[Any] = [v for v in (who.email, who.id_text, who.login) if v]
+    return {"$or": [{"actor_id": who.id}, {"actor_email": who.email}]
+            + [{p: {"$in": values + [who.id]}} for p in paths]}
+
+
+async def _audit(db, who: Identity) -> None:
+    async for entry in db.audit.find(_audit_query(who)):
+        changes = {k: who.redact(entry.get(k)) for k in ("params", "before", "after")}
+        if entry.get("actor_id") == who.id or entry.get("actor_email") == who.email:
+            changes.update(actor_id=None, actor_email=None)
+        await db.audit.update_one({"_id": entry["_id"]}, {"$set": changes})
+
+
+async def _users(db, who: Identity) -> None:
+    await db.users.delete_one({"_id": who.id})
+
+
+# In order: signed out first (sessions and links), the account itself last,
+# since every step before it finds its work through the account's values;
+# the audit log before the registrations, whose names (as staff typed them)
+# it may quote.
+STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
+    "sessions": _sessions,
+    "tokens": _tokens,
+    "throttle": _throttle,
+    "programmes": _programmes,
+    "reads": _reads,
+    "rooms": _rooms,
+    "sanctions": _sanctions,
+    "audit": _audit,
+    "outbox": _outbox,
+    "messages": _messages,
+    "questions": _questions,
+    "quiz_attempts": _quiz_attempts,
+    "mailing_items": _mailing_items,
+    "mailings": _mailings,
+    "imports": _imports,
+    "memberships": _memberships,
+    "users": _users,
+}
+
+# Collections that hold no personal data, with the reason.
+UNTOUCHED = {
+    "spaces": "organiser spaces: names and settings, no person's id or address",
+    "events": "event documents: titles, schedule, slides and settings, no person's id or address",
+    "community_pages": "organiser pages and their texts, no author recorded",
+    "quizzes": "quiz questions written by staff, no author recorded",
+    "media": "slide images stored by content hash, no uploader recorded",
+}
+
+
+# --- the action ----------------------------------------------------------------------
+
+async def check(db, hasher, throttle: Throttle, user: AccountDoc, confirmation: str) -> None:
+    """Refuse unless `confirmation` is the account's email or password, or when it is the last admin.
+
+    Wrong passwords count against the account as at sign-in: a stolen
+    session must not become a way to guess the password.
+    """
+    typed = (confirmation or "").strip()
+    if not typed:
+        raise EraseError(NOT_CONFIRMED)
+    matches = typed.lower() == (user.get("email") or "").lower()
+    if not matches:
+        key = user["email"]
+        if await throttle.blocked(key):
+            raise EraseError(THROTTLED)
+        matches = len(typed) <= 1000 and await hasher.verify(typed, user.get("password_hash"))
+        if not matches:
+            await throttle.fail(key)
+            raise EraseError(NOT_CONFIRMED)
+    if user.get("platform_admin"):
+        others = await db.users.count_documents({"platform_admin": True, "_id": {"$ne": user["_id"]},
+                                                 "erasing_at": None})
+        if others == 0:
+            raise EraseError(LAST_ADMIN)
+
+
+async def start(db, user: AccountDoc) -> Mapping[str, Any] | None:
+    """Mark the account erased: no password, no session, no link works from here on.
+
+    Returns the marked account (with the values `finish` needs), or None
+    when there is no such account any more.
+    """
+    now = utcnow()
+    account = await db.users.find_one_and_update(
+        {"_id": user["_id"]}, {"$set": {"erasing_at": now, "password_hash": None}})
+    if account is None:
+        return None
+    if not account.get("erasing_at"):
+        # Once per account: the log says that an account went, not whose.
+        await audit.record(db, actor=None, action="account.erase")
+    account = {**account, "erasing_at": account.get("erasing_at") or now, "password_hash": None}
+    who = Identity(account)
+    await _sessions(db, who)
+    await _tokens(db, who)
+    return account
+
+
+async def finish(db, account: Mapping[str, Any], announce: Announce | None = None) -> None:
+    """Run every step for an account marked by `start`; safe to run again."""
+    # The names staff typed when registering the person, as the log may quote them.
+    who = Identity(account, await db.memberships.distinct("name", {"user_id": account["_id"]}))
+    if announce is not None:
+        try:
+            await announce(who.id)
+        except Exception:
+            # The sessions are gone: open sockets end at their next check.
+            log.exception("account deletion not announced")
+    for step in STEPS.values():
+        await step(db, who)
+
+
+async def erase(db, hasher, throttle: Throttle, user: AccountDoc, confirmation: str,
+                announce: Announce | None = None) -> None:
+    """The person deletes their own account: checked, marked, then erased everywhere."""
+    await check(db, hasher, throttle, user, confirmation)
+    account = await start(db, user)
+    if account is not None:
+        await finish(db, account, announce)
+
+
+async def resume_pending(db, announce: Announce | None = None) -> int:
+    """Finish every deletion a stopped process left midway; returns how many."""
+    done = 0
+    async for account in db.users.find({"erasing_at": {"$ne": None}}):
+        await finish(db, account, announce)
+        done += 1
+    return done
+

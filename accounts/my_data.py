@@ -1,0 +1,199 @@
+"""Everything the platform holds about a person, as one JSON document they download.
+
+`SECTIONS` reads one collection each, always keyed by the person's own id
+or address, and leaves out what is not theirs to read: secrets (password
+and token hashes, the unredacted copy of a mail with a working link) and
+other people's data (voters of their questions, the staff who sanctioned
+them, the rows of an attendee file they uploaded).  `EXCLUDED` names the
+collections that hold nothing about a person, with the reason; a test
+checks that every collection the code uses is in one of the two.
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bson import Binary, ObjectId
+
+from accounts import visibility
+from accounts.users import AccountDoc
+from core.clock import utcnow
+
+FORMAT = 1
+
+
+def plain(value: Any) -> Any:
+    """A stored value as JSON: ids as strings, times in ISO 8601 UTC, bytes left out."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes | Binary):
+        return None
+    return value
+
+
+def _without(doc: Mapping[str, Any], *fields: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in fields}
+
+
+async def _all(cursor) -> list[dict[str, Any]]:
+    return await cursor.to_list(None)
+
+
+# --- one reader per collection --------------------------------------------------------
+
+async def _account(db, user: AccountDoc) -> Any:
+    doc = await db.users.find_one({"_id": user["_id"]}) or {}
+    out = _without(doc, "password_hash", "profile", "profile_visibility")
+    out["password_set"] = bool(doc.get("password_hash"))
+    return out
+
+
+async def _memberships(db, user: AccountDoc) -> Any:
+    docs = await _all(db.memberships.find({"user_id": user["_id"]}))
+    scopes = {d["scope_id"] for d in docs}
+    events = {e["_id"]: e async for e in db.events.find({"_id": {"$in": list(scopes)}}, {"title": 1, "slug": 1})}
+    spaces = {s["_id"]: s async for s in db.spaces.find({"_id": {"$in": list(scopes)}}, {"name": 1, "slug": 1})}
+    for d in docs:
+        scope = events.get(d["scope_id"]) or spaces.get(d["scope_id"])
+        if scope:
+            d["scope_title"] = scope.get("title") or scope.get("name")
+            d["scope_slug"] = scope.get("slug")
+    return docs
+
+
+async def _by_user(db, collection: str, user: AccountDoc, *hidden: str) -> Any:
+    return [_without(d, *hidden) for d in await _all(db[collection].find({"user_id": user["_id"]}))]
+
+
+async def _programmes(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "programmes", user)
+
+
+async def _messages(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "messages", user)
+
+
+async def _questions(db, user: AccountDoc) -> Any:
+    asked = await _by_user(db, "questions", user, "voters", "moderated_by")
+    voted = [d["_id"] for d in await _all(db.questions.find({"voters": user["_id"]}, {"_id": 1}))]
+    return {"asked": asked, "voted_for": voted}
+
+
+async def _quiz_attempts(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "quiz_attempts", user)
+
+
+async def _reads(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "reads", user)
+
+
+async def _sessions(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "sessions", user, "token_hash")
+
+
+async def _tokens(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "tokens", user, "token_hash")
+
+
+async def _sanctions(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "sanctions", user, "by")
+
+
+async def _throttle(db, user: AccountDoc) -> Any:
+    keys = [f"account:{k}" for k in (user["email"], "reset:" + user["email"], user.get("login")) if k]
+    return await _all(db.throttle.find({"_id": {"$in": keys}}))
+
+
+async def _rooms(db, user: AccountDoc) -> Any:
+    # The person's private support rooms: ev:{<event>}:sup:<locale>:<user id>.
+    pattern = {"$regex": ":sup:[a-z]{2}:" + str(user["_id"]) + "$"}
+    return await _all(db.rooms.find({"_id": pattern}, {"_id": 1, "created_at": 1}))
+
+
+async def _audit(db, user: AccountDoc) -> Any:
+    """Entries about the person: what was done and when, not the other people in them."""
+    out = []
+    query = {"$or": [{"actor_id": user["_id"]}, {"params.email": user["email"]},
+                     {"params.user_id": str(user["_id"])}, {"after.email": user["email"]},
+                     {"before.email": user["email"]}]}
+    async for entry in db.audit.find(query).sort("at", 1):
+        out.append({"at": entry["at"], "action": entry["action"], "event_id": entry.get("event_id"),
+                    "space_id": entry.get("space_id"),
+                    "by_you": entry.get("actor_id") == user["_id"]})
+    return out
+
+
+async def _outbox(db, user: AccountDoc) -> Any:
+    # The staff copy: a working sign-in link or password is never exported.
+    fields = {"to": 1, "subject": 1, "text": 1, "html": 1, "event_id": 1, "kind": 1, "created_at": 1,
+              "status": 1, "sent_at": 1}
+    return await _all(db.outbox.find({"to": user["email"]}, fields).sort("created_at", 1))
+
+
+async def _mailing_items(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "mailing_items", user, "new_hash")
+
+
+async def _mailings(db, user: AccountDoc) -> Any:
+    fields = {"event_id": 1, "audience": 1, "locale": 1, "total": 1, "status": 1, "created_at": 1}
+    return await _all(db.mailings.find({"created_by": user["_id"]}, fields))
+
+
+async def _imports(db, user: AccountDoc) -> Any:
+    # Only the upload's description: its rows are other people's addresses.
+    fields = {"event_id": 1, "filename": 1, "total": 1, "status": 1, "created_at": 1}
+    return await _all(db.imports.find({"owner_id": user["_id"]}, fields))
+
+
+Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
+# collection -> (section name in the download, reader)
+SECTIONS: dict[str, tuple[str, Reader]] = {
+    "users": ("account", _account),
+    "memberships": ("registrations_and_roles", _memberships),
+    "programmes": ("programmes", _programmes),
+    "messages": ("chat_messages", _messages),
+    "questions": ("questions", _questions),
+    "quiz_attempts": ("quiz_answers", _quiz_attempts),
+    "reads": ("chat_read_positions", _reads),
+    "sessions": ("devices", _sessions),
+    "tokens": ("links", _tokens),
+    "sanctions": ("chat_sanctions", _sanctions),
+    "throttle": ("sign_in_attempts", _throttle),
+    "rooms": ("support_rooms", _rooms),
+    "audit": ("audit_entries", _audit),
+    "outbox": ("mails", _outbox),
+    "mailing_items": ("mailing_deliveries", _mailing_items),
+    "mailings": ("mailings_started", _mailings),
+    "imports": ("attendee_files", _imports),
+}
+
+EXCLUDED = {
+    "spaces": "organiser spaces: names and settings, nothing about a person",
+    "events": "event documents: titles, schedule, slides; a person's events are named in their registrations",
+    "community_pages": "organiser pages, no author recorded",
+    "quizzes": "quiz questions written by staff; a person's answers are in quiz_attempts",
+    "media": "slide images stored by content hash, no uploader recorded",
+}
+
+
+async def collect(db, user: AccountDoc) -> dict[str, Any]:
+    """The whole download for `user`, as plain JSON values."""
+    account = await db.users.find_one({"_id": user["_id"]}) or user
+    out: dict[str, Any] = {
+        "format": FORMAT, "exported_at": utcnow(),
+        "profile": account.get("profile") or {},
+        "profile_visibility": visibility.levels(account),
+    }
+    for name, reader in SECTIONS.values():
+        out[name] = await reader(db, account)
+    out["files"] = []   # no upload names its uploader yet: slide images are kept by content hash
+    return plain(out)

@@ -1,0 +1,253 @@
+"""Deleting one's account: every collection is scanned afterwards for anything that names the person.
+
+The person is given data through the real actions (registration by staff,
+sign-in, chat and a support message over the socket, a question and a
+vote, a quiz, a programme item, a password-reset mail, a sign-in mailing,
+a mute and a moderator's read of their support room), deletes their
+account through the page, and then no document of any collection holds
+their email, names, login or id.  Chat history shows a deleted user.  A
+deletion that stops midway completes when run again.
+"""
+import pytest
+from bson import ObjectId
+
+from access import roles as R
+from accounts import erase
+from accounts.my_data import SECTIONS
+from attendees import registry
+from chat import moderation, room_names
+from events import view
+from mailings import signin_mailing
+from mongo_indexes import INDEXES
+from questions import store as questions
+from tests.support import error_text, translated
+from tests.test_questions import ask, with_schedule
+from tests.test_quizzes import answers, make_quiz
+from tests.test_realtime import live
+
+EMAIL = "zofia.quenby@example.org"
+NAME = "Zofia Quenby-Marsh"
+TYPED_NAME = "Zofia Q. Marsh"   # as staff typed it when registering her
+
+
+def mentions(value, needles: list[str], oid: ObjectId, path: str = "") -> list[str]:
+    """Paths in a stored document where the person appears."""
+    if isinstance(value, ObjectId):
+        return [path] if value == oid else []
+    if isinstance(value, str):
+        folded = value.casefold()
+        return [f"{path}={value[:80]!r}"] if any(n in folded for n in needles) else []
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in mentions(k, needles, oid, f"{path}.{k}[key]")
+                + mentions(v, needles, oid, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in mentions(v, needles, oid, f"{path}[{i}]")]
+    return []
+
+
+async def scan(db, person: dict) -> list[str]:
+    needles = [v.casefold() for v in (person["email"], person["login"], NAME, TYPED_NAME, str(person["_id"]))]
+    hits = []
+    for collection in await db.list_collection_names():
+        async for doc in db[collection].find({}):
+            hits += [f"{collection}{hit}" for hit in mentions(doc, needles, person["_id"])]
+    return hits
+
+
+async def populate(factory, browser, base_url, db, services):
+    """An event where the person has done everything there is to do; returns what the test needs."""
+    event = await with_schedule(factory, locales=("ru", "en"))
+    space = await db.spaces.find_one({"_id": event["space_id"]})
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"days.1.enabled": True}})
+    admin = await factory.member(R.EVENT_ADMIN, event=event, locale="en")
+    moderator = await factory.member(R.MODERATOR, event=event, locale="en")
+    person = await factory.user(email=EMAIL, name=NAME, locale="ru")
+    await registry.register(db, event, email=EMAIL, name=TYPED_NAME, locale="ru", actor=admin)
+    # Reusable profile values, as a registration form stores them.
+    await db.users.update_one({"_id": person["_id"]},
+                              {"$set": {"profile": {"company": "Quenby Works", "phone": "+371 2000 0000"}}})
+    person = await db.users.find_one({"_id": person["_id"]})
+
+    # A wrong password first (a throttle entry), then signed in.
+    b = browser()
+    r = await b.post("/signin", {"identifier": person["login"], "password": "not it"})
+    assert r.status_code in (400, 401)
+    await b.sign_in(person["login"], factory.PASSWORD)
+    other = browser()
+    await other.sign_in(person["email"], factory.PASSWORD)   # a second device
+
+    # A password-reset mail and its link.
+    assert (await browser().post("/password/forgot", {"email": EMAIL})).status_code in (200, 302)
+    # A sign-in mailing to the event's attendees.
+    mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=admin)
+    await signin_mailing.run(services, mailing["_id"])
+
+    # Chat: the public room and the private support room, over the socket.
+    client, welcome, _ = await live(base_url, b, event)
+    public = room_names.public_room(event["_id"], "ru")
+    support = room_names.support_room(event["_id"], "ru", person["_id"])
+    for room, text in ((public, f"Привет, я {NAME}"), (support, "Нужна помощь")):
+        await client.send({"type": "join", "room": room})
+        await client.expect("joined", room=room)
+        await client.send({"type": "send", "room": room, "text": text, "client_id": f"c-{room[-3:]}", "ref": room})
+        await client.expect("ack", ref=room)
+
+    # A question of hers, and her vote on someone else's approved one.
+    mine = (await ask(client, "Кто такой " + NAME + "?"))["question"]
+    co = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    theirs, _ = await questions.ask(db, event_id=event["_id"], item="s1", user=co, locale="ru",
+                                    text="Will there be slides?", client="co-1")
+    await questions.moderate(db, event_id=event["_id"], question=str(theirs["_id"]), status="approved",
+                             actor=moderator, moderator=True, speaker=False)
+    await client.send({"type": "vote", "question": str(theirs["_id"]), "ref": "v"})
+    await client.expect("ack", ref="v")
+    client.close()
+
+    # Moderation around her: a mute, and a moderator's read of her support room.
+    await moderation.sanction(db, event=event, user_id=person["_id"], kind="mute", minutes=5, actor=moderator)
+    await moderation.mark_read(db, moderator["_id"], support, 1)
+
+    # A quiz taken, a programme item saved.
+    quiz = await make_quiz(db, admin, event)
+    path = view.path(space, event)
+    assert (await b.post(f"{path}/quizzes/{quiz['_id']}/start")).status_code == 302
+    assert (await b.post(f"{path}/quizzes/{quiz['_id']}/submit", answers(quiz, [0], [0]))).status_code == 302
+    assert (await b.post(path + "/programme", {"item": "s1", "saved": "1"})).status_code in (200, 302)
+
+    # Every kind of record exists before the deletion (so the scan proves something).
+    for collection, query in (
+            ("users", {"_id": person["_id"]}), ("sessions", {"user_id": person["_id"]}),
+            ("tokens", {"user_id": person["_id"]}), ("memberships", {"user_id": person["_id"]}),
+            ("messages", {"user_id": person["_id"]}), ("messages", {"room": support}),
+            ("rooms", {"_id": support}), ("reads", {"room": support}),
+            ("questions", {"user_id": person["_id"]}), ("questions", {"voters": person["_id"]}),
+            ("quiz_attempts", {"user_id": person["_id"]}), ("programmes", {"user_id": person["_id"]}),
+            ("sanctions", {"user_id": person["_id"]}), ("outbox", {"to": EMAIL}),
+            ("mailing_items", {"user_id": person["_id"]}), ("audit", {"params.email": EMAIL}),
+            ("audit", {"params.user_id": str(person["_id"])}),
+            ("throttle", {"_id": {"$regex": EMAIL.replace(".", r"\.") + "$"}})):
+        assert await db[collection].count_documents(query), (collection, query)
+    assert await scan(db, person)
+    return event, space, person, b, other, public, mine
+
+
+def test_every_collection_is_erased_or_named_as_holding_nothing_personal():
+    # A new collection fails here until accounts.erase says what happens to it.
+    known = set(erase.STEPS) | set(erase.UNTOUCHED)
+    assert set(INDEXES) <= known, sorted(set(INDEXES) - known)
+    assert set(SECTIONS) <= known and not set(erase.STEPS) & set(erase.UNTOUCHED)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_deletion_leaves_no_personal_data_in_any_collection(factory, browser, base_url, db, services):
+    event, space, person, b, other, public, mine = await populate(factory, browser, base_url, db, services)
+    registrations = await db.memberships.count_documents({"scope_id": event["_id"], "role": R.ATTENDEE})
+
+    page = await b.get("/profile/delete")
+    assert page.status_code == 200 and 'name="confirm"' in page.text and "_xsrf" in page.text
+    # No confirmation, a wrong one, or no XSRF token: refused, nothing changed.
+    for data in ({}, {"confirm": "someone@example.org"}, {"confirm": "wrong password"}):
+        r = await b.post("/profile/delete", data)
+        assert r.status_code == 400 and error_text(r.text) == translated(services, "ru", erase.NOT_CONFIRMED)
+    assert (await b.post("/profile/delete", {"confirm": EMAIL}, xsrf=False)).status_code == 403
+    assert await db.users.find_one({"_id": person["_id"], "erasing_at": {"$exists": False}})
+
+    r = await b.post("/profile/delete", {"confirm": EMAIL.upper()})
+    assert r.status_code == 302 and r.headers["location"] == "/"
+    hits = await scan(db, person)
+    assert not hits, "\n".join(hits)
+
+    # Signed out everywhere; the card is gone; the registration still counts.
+    for device in (b, other):
+        assert (await device.get("/profile")).status_code == 302
+    assert (await browser().get(f"/people/{person['_id']}")).status_code == 404
+    assert await db.memberships.count_documents({"scope_id": event["_id"], "role": R.ATTENDEE}) == registrations
+    kept = await db.memberships.find_one({"scope_id": event["_id"], "erased": True})
+    assert kept["role"] == R.ATTENDEE and kept.get("state", "registered") == "registered"   # the state stays
+    assert kept["email"] == "" and kept["name"] == "" and "answers" not in kept
+    assert await db.audit.count_documents({"action": "account.erase"}) == 1
+
+    # The chat keeps her message, by a deleted user, and the page has the words for it.
+    viewer = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    vb = browser()
+    await vb.sign_in(viewer["login"], factory.PASSWORD)
+    client, _, _ = await live(base_url, vb, event)
+    await client.send({"type": "join", "room": public})
+    await client.expect("joined", room=public)
+    await client.send({"type": "history", "room": public, "ref": "h"})
+    history = (await client.expect("history", ref="h"))["messages"]
+    assert [m["user"] for m in history] == [{"id": "", "name": "", "role": "attendee", "erased": True}]
+    assert history[0]["text"].startswith("Привет")
+    await client.send({"type": "questions", "ref": "q"})
+    listed = (await client.expect("questions", ref="q"))["questions"]
+    assert all(q["author"] != {"id": str(person["_id"]), "name": NAME} for q in listed)
+    client.close()
+    page = await vb.get(view.path(space, event))
+    assert f'data-erased-user="{translated(services, "ru", "Deleted user")}"' in page.text
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_deletion_stopped_midway_completes_when_run_again(factory, browser, base_url, db, services,
+                                                                  monkeypatch):
+    event, space, person, b, other, public, mine = await populate(factory, browser, base_url, db, services)
+
+    async def crash(db, who):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setitem(erase.STEPS, "questions", crash)
+    with pytest.raises(RuntimeError):
+        await erase.erase(db, services.hasher, services.account_throttle(), person, EMAIL)
+    # Stopped after its start: signed out, no password, the messages done, the rest not yet.
+    marked = await db.users.find_one({"_id": person["_id"]})
+    assert marked["erasing_at"] and marked["password_hash"] is None
+    assert not await db.sessions.count_documents({"user_id": person["_id"]})
+    assert (await b.get("/profile")).status_code == 302
+    assert not await db.messages.count_documents({"user_id": person["_id"]})
+    assert await db.questions.count_documents({"user_id": person["_id"]})
+    r = await browser().post("/signin", {"identifier": EMAIL, "password": factory.PASSWORD})
+    assert r.status_code != 302
+
+    monkeypatch.undo()
+    assert await erase.resume_pending(db) == 1
+    hits = await scan(db, person)
+    assert not hits, "\n".join(hits)
+    assert await erase.resume_pending(db) == 0
+    assert await db.audit.count_documents({"action": "account.erase"}) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_only_ones_own_account_and_never_the_last_platform_admin(factory, browser, db, services):
+    event = await factory.event()
+    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    attendee = await factory.member(R.ATTENDEE, event=event)
+    b = browser()
+    await b.sign_in(staff["login"], factory.PASSWORD)
+    # Staff typing someone else's address deletes nobody: the page acts on the signed-in account only.
+    r = await b.post("/profile/delete", {"confirm": attendee["email"], "user_id": str(attendee["_id"])})
+    assert r.status_code == 400
+    assert await db.users.count_documents({"_id": {"$in": [staff["_id"], attendee["_id"]]},
+                                           "erasing_at": {"$exists": False}}) == 2
+
+    admin = await factory.user(platform_admin=True)
+    a = browser()
+    await a.sign_in(admin["login"], factory.PASSWORD)
+    r = await a.post("/profile/delete", {"confirm": factory.PASSWORD})
+    assert r.status_code == 400 and error_text(r.text) == translated(services, "en", erase.LAST_ADMIN)
+    assert await db.users.find_one({"_id": admin["_id"], "erasing_at": {"$exists": False}})
+    await factory.user(platform_admin=True)
+    r = await a.post("/profile/delete", {"confirm": factory.PASSWORD})
+    assert r.status_code == 302 and not await db.users.find_one({"_id": admin["_id"]})
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_wrong_passwords_are_throttled_like_sign_in(factory, browser, db, services):
+    user = await factory.user()
+    b = browser()
+    await b.sign_in(user["login"], factory.PASSWORD)
+    for _ in range(5):
+        assert (await b.post("/profile/delete", {"confirm": "guess"})).status_code == 400
+    r = await b.post("/profile/delete", {"confirm": factory.PASSWORD})
+    assert r.status_code == 400 and error_text(r.text) == translated(services, "en", erase.THROTTLED)
+    assert await db.users.find_one({"_id": user["_id"]})
+    # The email address still confirms.
+    assert (await b.post("/profile/delete", {"confirm": user["email"]})).status_code == 302
