@@ -41,6 +41,7 @@ from core.i18n import I18n
 from core.metrics import Metrics
 from handlers.base import NotFoundHandler, StaticFileHandler
 from mailings import signin_mailing
+from registration import bulk
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from realtime import (
@@ -52,6 +53,7 @@ from realtime import (
     presence,
     protocol,
     question_frames,
+    registration_frames,
 )
 from realtime.broker import Broker, InProcessBroker
 from realtime.broker_redis import RedisBroker
@@ -106,6 +108,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     question_frames.install(live)
     moderation_frames.install(live)
     discussion_frames.install(live)
+    registration_frames.install(live)
     keepalive.install(live)
     live.start()
     return services
@@ -144,8 +147,9 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings interrupted by a restart)."""
+    """Resume work that outlives a request (mailings and bulk actions interrupted by a restart)."""
     await signin_mailing.resume_all(services)
+    await bulk.resume_all(services)
 
 
 LISTEN_BACKLOG = 4096
