@@ -206,8 +206,9 @@ class BulkJobHandler(AttendeesBase):
                                     "summary": self.summary(job),
                                     "reasons": [self.reason_line(t, n) for t, n in reasons]}))
             return
+        label = bulk.ACTION_LABELS[job["action"]]
         self.render_page("admin/attendees_bulk_job.html", active="attendees", job=job, reasons=reasons,
-                         summary=self.summary(job), action_label=self._(bulk.ACTION_LABELS[job["action"]]))
+                         summary=self.summary(job), action_label=self._(label))
 
     def summary(self, job: dict) -> str:
         done = self.ngettext("%(count)s done", "%(count)s done", job["done"]) % {"count": job["done"]}
