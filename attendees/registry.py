@@ -329,5 +329,6 @@ async def stream_csv(db, event: EventDoc, filters: Filters, sort: str, locale: s
             out.seek(0)
             out.truncate()
     await audit.record(db, actor=actor, action="attendees.export", event=event,
-                       params={"count": n, **filters.params()})
+                       # Which filters, not what was typed in them: a search may be a person's name.
+                       params={"count": n, "filters": sorted(filters.params())})
     yield out.getvalue()
