@@ -41,7 +41,6 @@ from core.i18n import I18n
 from core.metrics import Metrics
 from handlers.base import NotFoundHandler, StaticFileHandler
 from mailings import signin_mailing
-from registration import bulk
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from realtime import (
@@ -60,6 +59,7 @@ from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
 from realtime.live import Live
 from realtime.protocol import HARD_FRAME_BYTES
+from registration import bulk
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))

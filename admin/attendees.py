@@ -72,11 +72,13 @@ class AttendeesHandler(AttendeesBase):
             rows, page = await registry.search(self.db, self.event, sort=sort, filters=chosen,
                                                page_number=parse_page(self.get_query_argument("page", "1")))
             args = chosen.params()
+        without_state = {k: v for k, v in args.items() if k != "state"}
         self.set_header("Cache-Control", "no-store")
         self.render_page(
             "admin/attendees.html", status=400 if error else 200, active="attendees", rows=rows, page=page,
             q=raw["q"], sort=sort, raw=raw, chosen=chosen, error=error, fields=fields,
-            states=M.STATES, state_labels=M.STATE_LABELS, state_counts=await counts.by_state(self.db, self.event["_id"]),
+            states=M.STATES, state_labels=M.STATE_LABELS,
+            state_counts=await counts.by_state(self.db, self.event["_id"]),
             sources=filters.SOURCES, source_labels=filters.SOURCE_LABELS,
             actions=bulk.ACTIONS, action_labels=bulk.ACTION_LABELS, bulk_key=secrets.token_urlsafe(16),
             live=M.settings_of(self.event)["open"],
@@ -85,7 +87,7 @@ class AttendeesHandler(AttendeesBase):
             export_url=f"{self.base}/list.csv?{urlencode({**args, 'sort': sort})}",
             state_links={state: f"{self.base}?{urlencode({**args, 'state': state, 'sort': sort})}"
                          for state in M.STATES},
-            all_states_link=f"{self.base}?{urlencode({**{k: v for k, v in args.items() if k != 'state'}, 'sort': sort})}",
+            all_states_link=f"{self.base}?{urlencode({**without_state, 'sort': sort})}",
             sort_links={key: f"{self.base}?{urlencode({**args, 'sort': key})}" for key in registry.SORTS})
 
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from access import permissions as P
 from chat import room_names
 from core.changes import REGISTRATIONS
-from registration import counts
 from realtime.connection import Connection
+from registration import counts
 
 if TYPE_CHECKING:
     from realtime.live import Live

@@ -255,7 +255,7 @@ async def run(services, job_id) -> None:
         position = job["position"]
         while position < job["total"] and event is not None:
             batch = job["ids"][position:position + BATCH]
-            done, reasons = 0, {}
+            done, reasons = 0, dict[str, int]()
             for membership_id in batch:
                 try:
                     if job["action"] == MESSAGE:

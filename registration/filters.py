@@ -107,7 +107,7 @@ def _options(field: Mapping[str, Any] | None, locale: str) -> list[tuple[str, st
         if value is None:
             continue
         label = option.get("label")
-        text = text_for(label, locale, ()) if isinstance(label, Mapping) else label
+        text = text_for(dict(label), locale, ()) if isinstance(label, Mapping) else label
         out.append((str(value), str(text or value)))
     return out
 

@@ -14,6 +14,7 @@ import io
 import re
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from access import roles as R
 from attendees import registry
@@ -505,5 +506,6 @@ async def test_staff_of_another_space_see_nothing_and_their_ids_do_nothing(brows
     assert await db.memberships.find({"scope_id": theirs["_id"]}).sort("_id", 1).to_list(None) == before
     csv_text = (await b.get(path(mine, "/list.csv"))).content.decode("utf-8-sig")
     assert "example.org" not in csv_text
-    with pytest.raises(Exception):
+    with pytest.raises(HTTPClientError) as refused:
         await LiveClient.connect(base_url, b, theirs["_id"])
+    assert refused.value.code == 403
