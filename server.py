@@ -53,6 +53,7 @@ from realtime import (
     presence,
     protocol,
     question_frames,
+    registration_frames,
     timers,
 )
 from realtime.broker import Broker, InProcessBroker
@@ -61,6 +62,7 @@ from realtime.hub import Hub
 from realtime.live import Live
 from realtime.protocol import HARD_FRAME_BYTES
 from registration import actions as registration_actions
+from registration import bulk
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -109,6 +111,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     question_frames.install(live)
     moderation_frames.install(live)
     discussion_frames.install(live)
+    registration_frames.install(live)
     keepalive.install(live)
     live.start()
     return services
@@ -147,14 +150,15 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings and account deletions interrupted by a restart)
-    and start periodic work.
+    """Resume work that outlives a request (mailings, bulk actions and account deletions interrupted
+    by a restart) and start periodic work.
 
     The registration sweep (expired offers, recounted places, promotions)
     runs in every process; it claims each piece of work atomically, so
     several processes share it without doing anything twice.
     """
     await signin_mailing.resume_all(services)
+    await bulk.resume_all(services)
     live = services.live
     services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,

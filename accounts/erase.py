@@ -34,6 +34,7 @@ from typing import Any
 from bson import ObjectId
 
 from access import audit
+from accounts.my_data import file_ids
 from accounts.throttle import Throttle
 from accounts.users import AccountDoc
 from core.clock import utcnow
@@ -214,8 +215,9 @@ async def _outbox(db, who: Identity) -> None:
 
 
 def _audit_query(who: Identity) -> dict:
+    # `emails`: actions on several addresses at once (invitations) list them.
     paths = ("params.email", "params.user_id", "before.email", "after.email", "before.user_id",
-             "after.user_id", "before.login", "after.login")
+             "after.user_id", "before.login", "after.login", "params.emails", "before.emails", "after.emails")
     values: list[Any] = [v for v in (who.email, who.id_text, who.login) if v]
     return {"$or": [{"actor_id": who.id}, {"actor_email": who.email}]
             + [{p: {"$in": values + [who.id]}} for p in paths]}
@@ -227,6 +229,29 @@ async def _audit(db, who: Identity) -> None:
         if entry.get("actor_id") == who.id or entry.get("actor_email") == who.email:
             changes.update(actor_id=None, actor_email=None)
         await db.audit.update_one({"_id": entry["_id"]}, {"$set": changes})
+
+
+async def _invitations(db, who: Identity) -> None:
+    ors: list[dict[str, Any]] = [{"used_by": who.id}]
+    if who.email:
+        ors.append({"email": who.email})
+    await db.invitations.delete_many({"$or": ors})
+
+
+async def _files(db, who: Identity) -> None:
+    # Before the registrations, whose answers name the files; chunks before their file, so a
+    # rerun finds the file again.
+    for file_id in await file_ids(db, who.id):
+        await db.registration_file_chunks.delete_many({"file_id": file_id})
+        await db.registration_files.delete_one({"_id": file_id})
+
+
+async def _bulk_jobs(db, who: Identity) -> None:
+    await db.bulk_jobs.update_many({"owner_id": who.id}, {"$set": {"owner_id": None}})
+
+
+async def _forms(db, who: Identity) -> None:
+    await db.forms.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
 
 
 async def _users(db, who: Identity) -> None:
@@ -253,6 +278,10 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "mailing_items": _mailing_items,
     "mailings": _mailings,
     "imports": _imports,
+    "invitations": _invitations,
+    "registration_files": _files,
+    "bulk_jobs": _bulk_jobs,
+    "forms": _forms,
     "memberships": _memberships,
     "users": _users,
 }
@@ -264,6 +293,8 @@ UNTOUCHED = {
     "community_pages": "organiser pages and their texts, no author recorded",
     "quizzes": "quiz questions written by staff, no author recorded",
     "media": "slide images stored by content hash, no uploader recorded",
+    "registration_counters": "places taken and waiting per event: numbers, nobody named",
+    "registration_file_chunks": "file bytes, removed with their file (registration_files)",
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from bson import Binary, ObjectId
 
 from accounts import visibility
-from accounts.users import AccountDoc
+from accounts.users import AccountDoc, as_id
 from core.clock import utcnow
 
 FORMAT = 1
@@ -154,6 +154,37 @@ async def _imports(db, user: AccountDoc) -> Any:
     return await _all(db.imports.find({"owner_id": user["_id"]}, fields))
 
 
+async def _invitations(db, user: AccountDoc) -> Any:
+    # Whether and when the person was invited; the link's token is a secret (only its hash is kept).
+    fields = {"event_id": 1, "email": 1, "created_at": 1, "used_at": 1, "revoked_at": 1}
+    return await _all(db.invitations.find({"$or": [{"email": user["email"]}, {"used_by": user["_id"]}]}, fields))
+
+
+async def _files(db, user: AccountDoc) -> Any:
+    """Files the person gave with a form: the ones they uploaded and those their registrations name."""
+    return await _all(db.registration_files.find({"_id": {"$in": await file_ids(db, user["_id"])}},
+                                                 {"owner_id": 0}))
+
+
+async def file_ids(db, user_id) -> list[Any]:
+    """Ids of the files a person gave: uploaded while signed in, or named by their registrations' answers."""
+    ids = [d["_id"] async for d in db.registration_files.find({"owner_id": user_id}, {"_id": 1})]
+    async for m in db.memberships.find({"user_id": user_id, "answers": {"$exists": True}}, {"answers": 1}):
+        for answer in (m.get("answers") or {}).values():
+            value = answer.get("value") if isinstance(answer, dict) else None
+            if isinstance(value, dict) and value.get("file"):
+                oid = as_id(value["file"])
+                if oid is not None:
+                    ids.append(oid)
+    return ids
+
+
+async def _bulk_jobs(db, user: AccountDoc) -> Any:
+    # Staff work: which bulk actions the person started, not whom they touched.
+    fields = {"event_id": 1, "action": 1, "total": 1, "status": 1, "created_at": 1}
+    return await _all(db.bulk_jobs.find({"owner_id": user["_id"]}, fields))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -174,6 +205,9 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "mailing_items": ("mailing_deliveries", _mailing_items),
     "mailings": ("mailings_started", _mailings),
     "imports": ("attendee_files", _imports),
+    "invitations": ("invitations", _invitations),
+    "registration_files": ("files", _files),
+    "bulk_jobs": ("bulk_actions_started", _bulk_jobs),
 }
 
 EXCLUDED = {
@@ -182,6 +216,9 @@ EXCLUDED = {
     "community_pages": "organiser pages, no author recorded",
     "quizzes": "quiz questions written by staff; a person's answers are in quiz_attempts",
     "media": "slide images stored by content hash, no uploader recorded",
+    "registration_counters": "places taken and waiting per event: numbers, nobody named",
+    "forms": "registration forms written by staff; a person's answers are in their registrations",
+    "registration_file_chunks": "the bytes of the files listed under files",
 }
 
 
@@ -195,5 +232,4 @@ async def collect(db, user: AccountDoc) -> dict[str, Any]:
     }
     for name, reader in SECTIONS.values():
         out[name] = await reader(db, account)
-    out["files"] = []   # no upload names its uploader yet: slide images are kept by content hash
     return plain(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from access.permissions import EVENT_ATTENDEES, EVENT_EDIT
 from admin.staff_base import StaffHandler
 from handlers.base import PageError
-from registration import actions, places, states
+from registration import actions, counts, places, states
 from registration.model import OFFERED, PENDING, STATE_LABELS, STATES, WAITING, settings_of
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
@@ -33,7 +33,7 @@ class RegistrationBase(StaffHandler):
         counter = await places.counter(self.db, actions.target_of(event))
         self.render_page(
             "admin/registration.html", status=status, active="registration",
-            settings=values or settings_of(event), error=error, counts=await actions.counts(self.db, event["_id"]),
+            settings=values or settings_of(event), error=error, counts=await counts.by_state(self.db, event["_id"]),
             states=STATES, STATE_LABELS=STATE_LABELS,
             lists={state: await actions.in_state(self.db, event["_id"], state) for state in SHOWN},
             taken=(counter or {}).get("taken", 0), places_left=await actions.places_left(self.db, event),

@@ -31,7 +31,8 @@ from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_
 from events.model import EventDoc
-from registration.model import SOURCE_IMPORT
+from registration import counts
+from registration import model as M
 
 TTL = datetime.timedelta(hours=1)
 DELIMITERS = (",", ";", "\t")
@@ -227,7 +228,7 @@ async def discard(db, import_id, *, event_id, owner_id) -> bool:
     return result.deleted_count == 1
 
 
-async def commit(db, event: EventDoc, import_id, *, owner: dict) -> dict:
+async def commit(db, event: EventDoc, import_id, *, owner: dict, services=None) -> dict:
     """Register the preview's valid rows once; returns {imported, skipped}.
 
     Neither the result nor the audit entry says how many addresses already
@@ -252,7 +253,7 @@ async def commit(db, event: EventDoc, import_id, *, owner: dict) -> dict:
         # The event's languages may have changed since the preview.
         locale = row["locale"] if row["locale"] in event["locales"] else event["default_locale"]
         try:
-            await registry.attach(db, event, row["email"], row["name"], locale, source=SOURCE_IMPORT)
+            await registry.attach(db, event, row["email"], row["name"], locale, source=M.SOURCE_IMPORT)
         except registry.DuplicateAttendee:
             result["skipped"] += 1
             return
@@ -264,4 +265,6 @@ async def commit(db, event: EventDoc, import_id, *, owner: dict) -> dict:
     await audit.record(db, actor=owner, action="attendees.import", event=event,
                        params={"filename": doc.get("filename", ""), "rows": doc["total"],
                                "invalid": doc["invalid"], **result})
+    if services is not None and result["imported"]:
+        await counts.announce(services, event["_id"])
     return result

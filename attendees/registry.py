@@ -33,8 +33,11 @@ from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
 from events.model import EventDoc
-from registration import places
-from registration.model import HOLDS_PLACE, REGISTERED, SOURCE_STAFF, WAITING, state_of
+from registration import counts, forms, places
+from registration import model as M
+from registration.filters import Filters
+from registration.filters import query as filter_query
+from registration.model import HOLDS_PLACE, REGISTERED, WAITING, state_of
 
 PER_PAGE = 50
 MAX_QUERY_LENGTH = 200
@@ -42,9 +45,15 @@ SORTS = {
     "name": [("name", 1), ("email", 1)],
     "email": [("email", 1)],
     "registered": [("created_at", -1), ("_id", -1)],
+    # Registrations without a state (registered by staff before states) sort first.
+    "state": [("state", 1), ("name", 1), ("email", 1)],
 }
 DEFAULT_SORT = "name"
 EXPORT_COLUMNS = ("email", "name", "locale", "registered_at", "mailed_at", "link_used_at")
+# The registrant list's export: these, then one column per answer of the form.
+LIST_COLUMNS = ("email", "name", "locale", "state", "source", "registered_at", "state_at",
+                "mailed_at", "link_used_at")
+EXPORT_BATCH = 500
 # A spreadsheet treats a cell starting with one of these as a formula; a name
 # such as "=HYPERLINK(...)" typed at registration must stay text when staff
 # open the export.
@@ -141,7 +150,7 @@ async def find_membership(db, event_id, user_id) -> MembershipDoc | None:
 
 
 async def attach(db, event: EventDoc, email: str, name: str, locale: str,
-                 source: str = SOURCE_STAFF) -> MembershipDoc:
+                 source: str = M.SOURCE_STAFF) -> MembershipDoc:
     """Register already-validated values; returns the membership.
 
     An existing account is used as it is (never changed); a new address
@@ -192,13 +201,18 @@ async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
 
 
 async def register(db, event: EventDoc, *, email: str, name: str = "", locale: str = "",
-                   actor: AccountDoc | None = None) -> MembershipDoc:
-    """Register one attendee; returns the membership.  Validates before writing."""
+                   actor: AccountDoc | None = None, services=None) -> MembershipDoc:
+    """Register one attendee; returns the membership.  Validates before writing.
+
+    `services`: when given, the change is announced (live registration counts).
+    """
     email, name, locale = clean(event, email, name, locale)
     membership = await attach(db, event, email, name, locale)
     await audit.record(db, actor=actor, action="attendee.register", event=event,
                        params={"email": email},
                        after={"email": email, "name": name, "locale": locale})
+    if services is not None:
+        await counts.announce(services, event["_id"])
     return membership
 
 
@@ -230,13 +244,15 @@ def _row(event: EventDoc, membership: MembershipDoc) -> dict:
         "locale": registration_locale(event, membership),
         "registered_at": membership.get("created_at"), "mailed_at": membership.get("mailed_at"),
         "link_used_at": membership.get("link_used_at"),
+        "state": M.state_of(membership), "source": membership.get("source") or M.SOURCE_STAFF,
+        "state_at": membership.get("state_at"),
     }
 
 
 async def search(db, event: EventDoc, q: str = "", sort: str = DEFAULT_SORT, page_number: int = 1,
-                 per_page: int = PER_PAGE) -> tuple[list[dict], Page]:
-    """One page of attendees matching `q` (email or name, case-insensitive)."""
-    query = search_query(event["_id"], q)
+                 per_page: int = PER_PAGE, filters: Filters | None = None) -> tuple[list[dict], Page]:
+    """One page of attendees matching `q` (email or name, case-insensitive), or `filters`."""
+    query = filter_query(event, filters) if filters is not None else search_query(event["_id"], q)
     total = await db.memberships.count_documents(query)
     page = Page(page_number, per_page, total)
     if page.number > page.pages:
@@ -248,7 +264,7 @@ async def search(db, event: EventDoc, q: str = "", sort: str = DEFAULT_SORT, pag
 
 # --- removing ------------------------------------------------------------------
 
-async def remove(db, event: EventDoc, membership_id, actor: AccountDoc | None = None) -> dict:
+async def remove(db, event: EventDoc, membership_id, actor: AccountDoc | None = None, services=None) -> dict:
     """End a registration (by its id); the account stays.  Returns the removed membership."""
     oid = users.as_id(membership_id)
     membership = await db.memberships.find_one({"_id": oid, "scope_id": event["_id"], "role": R.ATTENDEE}) \
@@ -268,6 +284,8 @@ async def remove(db, event: EventDoc, membership_id, actor: AccountDoc | None = 
                        params={"email": membership["email"]},
                        before={"email": membership["email"], "name": membership.get("name", ""),
                                "locales": membership.get("locales", [])})
+    if services is not None:
+        await counts.announce(services, event["_id"])
     return membership
 
 
@@ -295,3 +313,38 @@ async def export_csv(db, event: EventDoc, actor: AccountDoc | None = None) -> st
         n += 1
     await audit.record(db, actor=actor, action="attendees.export", event=event, params={"count": n})
     return out.getvalue()
+
+
+async def stream_csv(db, event: EventDoc, filters: Filters, sort: str, locale: str,
+                     actor: AccountDoc | None = None, batch: int = EXPORT_BATCH):
+    """The registrant list as `filters` and `sort` give it, as CSV text in pieces.
+
+    UTF-8 with a BOM (the first piece starts with it) so that spreadsheets
+    read every script right; a header row, then one row per registration in
+    the page's order: the registration's own columns and every answer of the
+    form, each answer as text in the reader's language (`registration.forms`).
+    Read `batch` registrations at a time, so a list of any length is never
+    held in memory; cells that a spreadsheet would take for a formula stay text.
+    """
+    form = await forms.load(db, event["_id"])
+    answer_columns = forms.columns(form, locale)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    writer.writerow([*LIST_COLUMNS, *(_cell(c["label"]) for c in answer_columns)])
+    n = 0
+    # The driver's cursor fetches from the server in batches of its own as it is read.
+    cursor = db.memberships.find(filter_query(event, filters)).sort(SORTS.get(sort, SORTS[DEFAULT_SORT]))
+    async for m in cursor:
+        row = _row(event, m)
+        writer.writerow([_cell(row[c]) for c in LIST_COLUMNS]
+                        + [_cell(cell) for cell in forms.row(form, answer_columns, m.get("answers"), locale)])
+        n += 1
+        if n % batch == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    await audit.record(db, actor=actor, action="attendees.export", event=event,
+                       # Which filters, not what was typed in them: a search may be a person's name.
+                       params={"count": n, "filters": sorted(filters.params())})
+    yield out.getvalue()

@@ -13,6 +13,7 @@ the chat store agree on them.
     ev:<event_id>:q                  questions to speakers, as every member sees them
     ev:<event_id>:qmod               questions to speakers, as moderators see them
     ev:<event_id>:user:<uid>         one account's connections to one event (sanctions)
+    ev:<event_id>:reg                registration counts, for the staff who manage registrations
     user:<uid>                       per-account control (device takeover)
     accounts                         account changes (display names), joined once per process
 
@@ -28,12 +29,17 @@ from typing import TypedDict
 
 PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
 COMMUNITY = "com"
+REGISTRATIONS = "reg"
 ACCOUNTS = "accounts"
 _ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|com:[0-9a-f]{24})$")
 
 
 def state_channel(event_id) -> str:
     return f"ev:{{{event_id}}}:{STATE}"
+
+
+def registrations_channel(event_id) -> str:
+    return f"ev:{{{event_id}}}:{REGISTRATIONS}"
 
 
 def public_room(event_id, locale: str) -> str:

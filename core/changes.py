@@ -4,6 +4,11 @@
 registered at start-up (the WebSocket hub, a Redis publisher) and each is
 called with the event id and the change.  With no listener, pages show the new
 state on their next load.
+
+A change without a `kind` is a change of the event's live state (slides,
+broadcast, days, gate).  A change with one concerns something else that pages
+watch live (REGISTRATIONS: the registrations of the event changed); each
+listener acts only on the kinds it knows.
 """
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
+
+REGISTRATIONS = "registrations"
 
 Listener = Callable[[object, dict], Awaitable[None]]
 

@@ -35,6 +35,7 @@ from registration.model import (
     PENDING,
     REGISTERED,
     SOURCE_FORM,
+    SOURCE_INVITATION,
     SOURCE_ONE_CLICK,
     STATE_LABELS,
     WAITING,
@@ -74,8 +75,12 @@ class RegistrationPage(BaseHandler):
             privacy["level"], privacy["emails"], roles, email=user["email"] if user else None,
             invited=await invitations.invited(self.db, event, user, self.invite))
         if verdict != rules.ADMITTED:
+            # A link that admits nobody says why (unknown, withdrawn, another event's, taken).
+            state = await invitations.token_state(self.db, event, user, self.invite) if self.invite else None
+            message = (self._(invitations.TOKEN_MESSAGES[state])
+                       if state is not None and state != invitations.VALID else None)
             self.render_page("public/register_step.html", status=403, step="refused",
-                             reason=REFUSALS.get(verdict, "invitation"), **self.common())
+                             reason=REFUSALS.get(verdict, "invitation"), message=message, **self.common())
             raise Finish()
         self.membership = await actions.find(self.db, event["_id"], user["_id"]) if user else None
 
@@ -85,6 +90,10 @@ class RegistrationPage(BaseHandler):
                 "base": view.path(self.space, event) + "/register",
                 "invite": self.invite or "",
                 "signin_url": "/signin?next=" + quote(self.request.uri, safe="")}
+
+    def source(self, default: str) -> str:
+        """Where a registration came from: an invitation link, else the way it was made."""
+        return SOURCE_INVITATION if self.invite else default
 
     @property
     def base(self) -> str:
@@ -115,8 +124,7 @@ class RegistrationPage(BaseHandler):
 
     def raw_form(self) -> dict[str, list[str]]:
         try:
-            return {k: [v.decode("utf-8") for v in values]
-                    for k, values in self.request.body_arguments.items() if k != "_xsrf"}
+            return forms.raw_from_arguments(self.request.body_arguments)
         except UnicodeDecodeError:
             raise PageError(400, self._("The request was not understood.")) from None
 
@@ -172,19 +180,22 @@ class RegisterHandler(RegistrationPage):
         except forms.FormErrors as exc:
             errors = {field: self._(message) % params if params else self._(message)
                       for field, (message, params) in exc.errors.items()}
-            await self.show(400, values=values, errors=errors, error=errors.get("_form"))
+            form_error = errors.pop("_form", None)
+            await self.show(400, values=values, errors=errors,
+                            error=form_error or self._("Please correct the answers marked below."))
             return
         try:
             if user:
                 membership = await actions.register_signed_in(
-                    self.services, event, user, source=SOURCE_FORM, answers=answers,
-                    form_version=form.get("version"), locale=self.locale_code)
+                    self.services, event, user, source=self.source(SOURCE_FORM), answers=answers,
+                    form_version=form.get("version"), locale=self.locale_code, invite=self.invite)
             else:
                 assert person is not None
                 email, name, _ = person
                 await actions.submit_unconfirmed(self.services, event, email=email, name=name,
                                                  locale=self.locale_code, answers=answers,
-                                                 form_version=form.get("version"))
+                                                 form_version=form.get("version"),
+                                                 source=self.source(SOURCE_FORM), invite=self.invite)
         except actions.RegistrationError as exc:
             await self.show(403, values=values, error=self.refusal(exc))
             return
@@ -216,8 +227,8 @@ class OneClickHandler(RegistrationPage):
             answers = await forms.accept(self.db, self.services, form, raw, {},
                                          submitted_version=str(form.get("version", "")), owner_id=user["_id"])
             membership = await actions.register_signed_in(
-                self.services, event, user, source=SOURCE_ONE_CLICK, answers=answers,
-                form_version=form.get("version"), locale=self.locale_code)
+                self.services, event, user, source=self.source(SOURCE_ONE_CLICK), answers=answers,
+                form_version=form.get("version"), locale=self.locale_code, invite=self.invite)
         except forms.FormErrors:
             self.back(self._("Please fill in the registration form."), "info")
             return

@@ -52,6 +52,13 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("created_at", DESC)], {"name": "created"}),
         ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),
         ([("status", ASC), ("created_at", ASC)], {"name": "status_created"}),
+        # A bulk message's retry asks whether this recipient already has it.
+        ([("mailing_id", ASC), ("to", ASC)], {"name": "mailing_to"}),
+    ],
+    "bulk_jobs": [
+        # The same form sent twice finds the job made the first time.
+        ([("event_id", ASC), ("key", ASC)], {"unique": True, "name": "event_key_unique"}),
+        ([("status", ASC)], {"name": "status"}),
     ],
     "mailings": [
         ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),

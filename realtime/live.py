@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from realtime.discussion_frames import CommunityRooms
     from realtime.keepalive import Keepalive
     from realtime.presence import Presence
+    from realtime.registration_frames import RegistrationCounts
     from realtime.services import LiveServices
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Live:
         self.presence: Presence | None = None
         self.devices: Devices | None = None
         self.community: CommunityRooms | None = None
+        self.registrations: RegistrationCounts | None = None
         self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
@@ -131,6 +133,8 @@ class Live:
                 "default_locale": event["default_locale"], "locales": locales}
 
     async def on_state_change(self, event_id, change: dict) -> None:
+        if change.get("kind"):
+            return  # not the live state (core.changes): its own feature listens
         event = await model.get_event(self.db, event_id)
         if event:
             await self.hub.publish(room_names.state_channel(event_id), self.state_message(event))

@@ -25,13 +25,14 @@ from pymongo.errors import DuplicateKeyError
 
 from access import audit
 from access import roles as R
-from accounts import tokens, users
+from access.rules import INVITATION as INVITATION_LEVEL
+from accounts import profile_fields, tokens, users
 from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from registration import mails, places, states
+from registration import counts, forms, invitations, mails, places, states
 from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
@@ -116,15 +117,6 @@ async def by_id(db, event: Mapping[str, Any], membership_id) -> dict[str, Any]:
     return found
 
 
-async def counts(db, event_id) -> dict[str, int]:
-    """Registrations per state (staff registrations without a state count as registered)."""
-    out: dict[str, int] = {}
-    async for m in db.memberships.find({"scope_id": event_id, "role": R.ATTENDEE}, {"state": 1}):
-        state = state_of(m)
-        out[state] = out.get(state, 0) + 1
-    return out
-
-
 async def in_state(db, event_id, state: str, limit: int = 200) -> list[dict[str, Any]]:
     """Registrations in `state`: the waiting list in its order, others oldest first."""
     order = [("position", 1), ("_id", 1)] if state == WAITING else [("state_at", 1), ("_id", 1)]
@@ -196,6 +188,7 @@ async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str
             await _undo_entry(db, event, state)
             continue
         services.spawn(mails.send_state(services, event, after, state))
+        await counts.announce(services, event["_id"])
         return after
     found = await find(db, event["_id"], user["_id"])
     if found is None:
@@ -225,7 +218,7 @@ async def _audit_created(db, event: EventDoc, doc: Mapping[str, Any], actor_kind
 
 async def submit_unconfirmed(services, event: EventDoc, *, email: str, name: str, locale: str,
                              answers: Mapping[str, Any] | None = None, form_version: int | None = None,
-                             source: str = "form") -> None:
+                             source: str = "form", invite: str | None = None) -> None:
     """Register an address that is not confirmed yet: UNCONFIRMED, holding no place, and a mail.
 
     The same whatever the address: a new account (no password) when it has
@@ -243,12 +236,15 @@ async def submit_unconfirmed(services, event: EventDoc, *, email: str, name: str
     existing = await find(db, event["_id"], user["_id"])
     now = utcnow()
     if existing is None:
+        # An invitation link is bound once the address is confirmed: its hash waits here.
         doc = _new_registration(event, user, name=name, locale=locale, state=UNCONFIRMED, now=now,
                                 source=source, answers=dict(answers or {}),
-                                **({"form_version": form_version} if form_version is not None else {}))
+                                **({"form_version": form_version} if form_version is not None else {}),
+                                **({"invite_hash": tokens.hash_token(invite)} if invite else {}))
         try:
             await db.memberships.insert_one(doc)
             await _audit_created(db, event, doc, states.ATTENDEE, None)
+            await counts.announce(services, event["_id"])
         except DuplicateKeyError:
             pass  # the same form sent twice at once: one registration
     elif state_of(existing) == UNCONFIRMED and answers is not None:
@@ -308,6 +304,8 @@ async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[
     locales = (existing or {}).get("locales") or [event["default_locale"]]
     membership = await enter(services, event, user, name=name, locale=locales[0],
                              source=(existing or {}).get("source", "form"))
+    await _keep_profile(db, event, user["_id"], (existing or {}).get("answers"))
+    await _use_invitation(db, event, user, None, (existing or {}).get("invite_hash"))
     return user, event, membership
 
 
@@ -315,16 +313,36 @@ async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[
 
 async def register_signed_in(services, event: EventDoc, user: Mapping[str, Any], *, source: str,
                              answers: Mapping[str, Any] | None = None, form_version: int | None = None,
-                             locale: str = "") -> dict[str, Any]:
+                             locale: str = "", invite: str | None = None) -> dict[str, Any]:
     """A signed-in person registers (form or one click); their address is already verified."""
     existing = await find(services.db, event["_id"], user["_id"])
     if existing is not None and state_of(existing) not in states.REOPENABLE:
         return existing
     if not settings_of(event)["open"]:
         raise Closed()
-    return await enter(services, event, user, name=user.get("name", ""),
-                       locale=model.locale_for(event, locale or user.get("locale") or ""),
-                       source=source, answers=answers, form_version=form_version)
+    after = await enter(services, event, user, name=user.get("name", ""),
+                        locale=model.locale_for(event, locale or user.get("locale") or ""),
+                        source=source, answers=answers, form_version=form_version)
+    await _keep_profile(services.db, event, user["_id"], answers)
+    await _use_invitation(services.db, event, user, invite)
+    return after
+
+
+async def _use_invitation(db, event: EventDoc, user: Mapping[str, Any], invite: str | None,
+                          invite_hash: str | None = None) -> None:
+    """The invitation this registration was made with is now this account's (`registration.invitations`)."""
+    if invite or invite_hash or model.privacy_of(event)["level"] == INVITATION_LEVEL:
+        await invitations.mark_used(db, event, user, invite, token_hash=invite_hash)
+
+
+async def _keep_profile(db, event: EventDoc, user_id, answers: Mapping[str, Any] | None) -> None:
+    """The answers of fields the organiser marked as profile fields fill the person's reusable profile.
+
+    Only with a verified address: a signed-in person, or at confirmation.
+    """
+    if answers:
+        form = await forms.load(db, event["_id"])
+        await profile_fields.save_values(db, user_id, forms.profile_values(form, answers))
 
 
 async def accept_offer(services, event: EventDoc, membership: Mapping[str, Any],
@@ -340,6 +358,7 @@ async def accept_offer(services, event: EventDoc, membership: Mapping[str, Any],
     after = await states.transition(services.db, event, membership, REGISTERED, actor_kind=actor_kind,
                                     actor=actor, unset=("offer_expires_at",))
     services.spawn(mails.send_state(services, event, after, REGISTERED))
+    await counts.announce(services, event["_id"])
     return after
 
 
@@ -361,6 +380,7 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     after = await states.transition(services.db, event, membership, wanted, actor_kind=actor_kind, actor=actor,
                                     unset=("offer_expires_at",))
     await _left(services, event, before)
+    await counts.announce(services, event["_id"])
     if mail:
         services.spawn(mails.send_state(services, event, after, wanted))
     return after
@@ -393,6 +413,7 @@ async def approve(services, event: EventDoc, membership: Mapping[str, Any], acto
         await _undo_entry(db, event, wanted)
         raise
     services.spawn(mails.send_state(services, event, after, wanted))
+    await counts.announce(services, event["_id"])
     return after
 
 
@@ -409,6 +430,31 @@ async def move_from_waiting_list(services, event: EventDoc, membership: Mapping[
         raise
     await places.leave_queue(db, target)
     services.spawn(mails.send_state(services, event, after, REGISTERED))
+    await counts.announce(services, event["_id"])
+    return after
+
+
+async def offer(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
+    """Staff offer a waiting person a place now, ahead of the queue and beyond the capacity if need be.
+
+    The place is taken for them at once; they have the event's offer hours
+    to accept it, after which it passes on like any offer.
+    """
+    if state_of(membership) != WAITING:
+        raise states.IllegalTransition(state_of(membership), OFFERED)
+    db, target = services.db, target_of(event)
+    await places.take(db, target, event["_id"], None, force=True)
+    moment = utcnow()
+    deadline = moment + datetime.timedelta(hours=settings_of(event)["offer_hours"])
+    try:
+        after = await states.transition(db, event, membership, OFFERED, actor_kind=states.STAFF, actor=actor,
+                                        fields={"offer_expires_at": deadline}, now=moment)
+    except states.TransitionError:
+        await places.give_back(db, target)
+        raise
+    await places.leave_queue(db, target)
+    services.spawn(mails.send_state(services, event, after, OFFERED))
+    await counts.announce(services, event["_id"])
     return after
 
 
@@ -439,6 +485,8 @@ async def promote(services, event: EventDoc, now: datetime.datetime | None = Non
         await places.leave_queue(db, target)
         services.spawn(mails.send_state(services, event, person, OFFERED))
         offered += 1
+    if offered:
+        await counts.announce(services, event["_id"])
     return offered
 
 
@@ -466,6 +514,7 @@ async def expire_offers(services, now: datetime.datetime | None = None, limit: i
             continue  # accepted, cancelled or expired by someone else meanwhile
         expired += 1
         services.spawn(mails.send_state(services, event, after, EXPIRED))
+        await counts.announce(services, event["_id"])
         await places.give_back(db, target_of(event))
         await promote(services, event, now=now)
     return expired

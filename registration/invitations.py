@@ -213,15 +213,20 @@ async def revoke(db, actor: Mapping[str, Any], event: Mapping[str, Any], invitat
     return doc
 
 
-async def mark_used(db, event: Mapping[str, Any], user: Mapping[str, Any], token: str | None) -> bool:
+async def mark_used(db, event: Mapping[str, Any], user: Mapping[str, Any], token: str | None,
+                    token_hash: str | None = None) -> bool:
     """Bind the invitation a registration was made with to that account (link or address).
 
-    Called by registration once the registration is stored.  Atomic: of two
-    accounts registering with one link at once, one gets it.
+    Called by registration once the registration is stored (`token_hash`:
+    the link's hash, kept on a registration waiting for its address to be
+    confirmed).  Atomic: of two accounts registering with one link at once,
+    one gets it.
     """
     ors: list[dict[str, Any]] = [{"email": user["email"]}]
     if token and len(token) <= MAX_TOKEN:
         ors.insert(0, {"token_hash": hash_token(token)})
+    elif token_hash:
+        ors.insert(0, {"token_hash": token_hash})
     for query in ors:
         doc = await db.invitations.find_one_and_update(
             {"event_id": event["_id"], "revoked_at": None, "used_by": {"$in": [None, user["_id"]]}, **query},

@@ -20,6 +20,7 @@ from events import view
 from mailings import signin_mailing
 from mongo_indexes import INDEXES
 from questions import store as questions
+from registration import actions, form_edit, forms, invitations
 from tests.support import error_text, translated
 from tests.test_questions import ask, with_schedule
 from tests.test_quizzes import answers, make_quiz
@@ -114,6 +115,23 @@ async def populate(factory, browser, base_url, db, services):
     assert (await b.post(f"{path}/quizzes/{quiz['_id']}/submit", answers(quiz, [0], [0]))).status_code == 302
     assert (await b.post(path + "/programme", {"item": "s1", "saved": "1"})).status_code in (200, 302)
 
+    # A second event by invitation: she registers through its form with a file, by her invitation.
+    second = await factory.event(locales=("ru", "en"))
+    await db.events.update_one({"_id": second["_id"]}, {"$set": {
+        "privacy": {"level": "invitation", "emails": []},
+        "registration": {"open": True, "capacity": None, "approval": False, "offer_hours": 48}}})
+    second = await db.events.find_one({"_id": second["_id"]})
+    made, _ = await invitations.invite(db, admin, second, [EMAIL])
+    form = await form_edit.save(db, admin, second, [
+        {"id": "f_cv", "type": "file", "label": {"ru": "Резюме", "en": "CV"}, "required": True,
+         "extensions": ["pdf"], "max_bytes": 100_000}], expected_version=0)
+    pdf = {"filename": f"{NAME}.pdf", "body": b"%PDF-1.4\n" + NAME.encode() + b"\n%%EOF\n",
+           "content_type": "application/pdf"}
+    given = await forms.accept(db, services, form, {}, {"f_cv": [pdf]}, submitted_version=form["version"],
+                                 owner_id=person["_id"])
+    await actions.register_signed_in(services, second, person, source="invitation", answers=given,
+                                     form_version=form["version"], invite=made[0][1])
+
     # Every kind of record exists before the deletion (so the scan proves something).
     for collection, query in (
             ("users", {"_id": person["_id"]}), ("sessions", {"user_id": person["_id"]}),
@@ -125,7 +143,9 @@ async def populate(factory, browser, base_url, db, services):
             ("sanctions", {"user_id": person["_id"]}), ("outbox", {"to": EMAIL}),
             ("mailing_items", {"user_id": person["_id"]}), ("audit", {"params.email": EMAIL}),
             ("audit", {"params.user_id": str(person["_id"])}),
-            ("throttle", {"_id": {"$regex": EMAIL.replace(".", r"\.") + "$"}})):
+            ("throttle", {"_id": {"$regex": EMAIL.replace(".", r"\.") + "$"}}),
+            ("invitations", {"used_by": person["_id"]}), ("registration_files", {"owner_id": person["_id"]}),
+            ("registration_file_chunks", {})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)
     return event, space, person, b, other, public, mine

@@ -127,7 +127,8 @@ async def seeded(factory, services):
         "event_slug": event["slug"], "quiz_id": str(quiz["_id"]), "page_id": str(page["_id"]),
         "slug": page["slug"], "entry_id": str(entry["_id"]), "user_id": str(admin["_id"]),
         "membership_id": secrets.token_hex(12), "media_id": secrets.token_hex(32), "import_id": secrets.token_hex(12),
-        "mailing_id": secrets.token_hex(12), "file_id": secrets.token_hex(12), "token": secrets.token_urlsafe(16),
+        "mailing_id": secrets.token_hex(12), "file_id": secrets.token_hex(12), "job_id": secrets.token_hex(12),
+        "token": secrets.token_urlsafe(16),
         "action": "slides_show", "locale": "en",
     }
     return admin, values

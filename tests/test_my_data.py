@@ -72,11 +72,12 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert {t["purpose"] for t in data["links"]} == {"reset", "signin"}
     assert data["chat_sanctions"][0]["kind"] == "mute" and "by" not in data["chat_sanctions"][0]
     assert data["sign_in_attempts"] and data["support_rooms"]
-    assert len(data["mails"]) == 2   # the reset mail and the sign-in mailing
+    assert len(data["mails"]) == 3   # the reset mail, the sign-in mailing, the second event's registration
     assert all(m["to"] == EMAIL for m in data["mails"]) and "full" not in text
     assert data["mailing_deliveries"][0]["email"] == EMAIL
     assert {"attendee.register", "chat_mute"} <= {e["action"] for e in data["audit_entries"]}
-    assert data["files"] == []
+    assert [f["name"] for f in data["files"]] == [NAME + ".pdf"] and "owner_id" not in data["files"][0]
+    assert len(data["invitations"]) == 1 and data["invitations"][0]["used_at"] and "token_hash" not in text
 
     # Nobody else's data: not the stranger, not the staff around her.
     staff = [m async for m in db.memberships.find({"scope_id": event["_id"], "role": {"$ne": "attendee"}})]

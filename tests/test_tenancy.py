@@ -47,7 +47,7 @@ from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
 from questions import store as questions
 from quizzes import authoring, taking
-from registration import invitations
+from registration import bulk, invitations
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -59,7 +59,7 @@ B_ROLES = (R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR, R.COMMENT
 PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 # Path parameters naming an object: filled with A's real object of that kind.
 OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
-                 "mailing_id": "mailing", "entry_id": "outbox"}
+                 "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -124,6 +124,8 @@ async def build_alpha(factory, services) -> Alpha:
     made, _ = await invitations.invite(db, a.admin, a.event, [f"{MARK}-guest@example.org"])
     a.invitation = made[0][0]
     a.mailing = await signin_mailing.create(db, a.event, audience=signin_mailing.ALL, locale=None, actor=a.admin)
+    a.bulk_job = await bulk.create(db, a.event, action=bulk.MESSAGE, chosen=[str(reg["_id"])], key=f"{MARK}-key",
+                                   actor=a.admin, subject=f"Subject {MARK}", text=f"Text {MARK}")
     a.outbox = await services.mailer.send(to=f"{MARK}-ann@example.org", subject=f"Sign in {MARK}",
                                           text=f"Password {MARK}", html=f"<p>{MARK}</p>",
                                           event_id=a.event["_id"], kind="signin")
@@ -251,7 +253,7 @@ def unknown_parameters(pattern: str) -> list[str]:
 
 def object_id(alpha: Alpha, kind: str) -> str:
     return str({"attendee": alpha.attendee, "registration": alpha.registration, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
-                "mailing": alpha.mailing, "outbox": alpha.outbox}[kind]["_id"])
+                "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:
@@ -405,7 +407,8 @@ async def test_reads_of_one_space_show_nothing_of_another(browser, factory, serv
     reads = [
         "/admin", f"/admin/spaces/{beta.space['_id']}", event,
         f"{event}/attendees?q={MARK}", f"{event}/attendees?q={alpha.attendee['email']}",
-        f"{event}/attendees?q=ann", f"{event}/attendees/export.csv",
+        f"{event}/attendees?q=ann", f"{event}/attendees/export.csv", f"{event}/attendees/list.csv?q={MARK}",
+        f"{event}/attendees/bulk/{alpha.bulk_job['_id']}",
         f"{event}/program/schedule/edit?item={alpha.item['id']}", f"{event}/program",
         f"{event}/audit", f"{event}/audit?action=attendee.register", f"{event}/audit.csv",
         f"{event}/mailings", f"{event}/mailings?audience=all", f"{event}/outbox",

@@ -1,0 +1,94 @@
+"""Live registration counts for the staff who manage an event's registrations.
+
+A connection whose roles grant EVENT_ATTENDEES (admins, managers) is put
+in the event's registrations channel on connecting and gets a
+`registrations` frame with the numbers per state right away.  When an action
+announces that registrations changed (`registration.counts.announce`, through
+the change bus), this process reads the numbers once and publishes them on
+that channel; every process with staff there writes the same frame to each.
+
+Bursts are coalesced per event: the first change after a quiet `window` is
+pushed at once, the changes that follow within the window become one push at
+its end, so an import of ten thousand rows or a bulk approval costs each
+staff page at most 1 / `window` frames a second, and the last frame always
+carries the final numbers.  Clients cannot send `registrations`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from access import permissions as P
+from chat import room_names
+from core.changes import REGISTRATIONS
+from realtime.connection import Connection
+from registration import counts
+
+if TYPE_CHECKING:
+    from realtime.live import Live
+
+log = logging.getLogger(__name__)
+
+WINDOW = 0.5   # seconds between two pushes for one event, at least
+
+
+class RegistrationCounts:
+    def __init__(self, live: Live, window: float = WINDOW):
+        self.live = live
+        self.window = window
+        self._last: dict[str, float] = {}         # event -> loop time of its last push
+        self._due: dict[str, asyncio.Task[None]] = {}  # event -> the push waiting for its window
+
+    @staticmethod
+    def watches(conn: Connection) -> bool:
+        return P.EVENT_ATTENDEES in P.granted(conn.info["roles"])
+
+    async def on_open(self, conn: Connection) -> None:
+        if not self.watches(conn):
+            return
+        await self.live.hub.join(conn, room_names.registrations_channel(conn.event_id))
+        try:
+            conn.send(counts.frame(conn.event_id, await counts.by_state(self.live.db, conn.info["event"]["_id"])))
+        except Exception:
+            # The next change brings the numbers; the connection stays.
+            log.exception("registration counts unreadable", extra={"event_id": conn.event_id})
+
+    async def on_change(self, event_id, change: dict) -> None:
+        if change.get("kind") != REGISTRATIONS:
+            return
+        key = str(event_id)
+        if key in self._due:
+            return  # a push is already waiting: it will read the numbers as they are then
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, self._last.get(key, -self.window) + self.window - loop.time())
+        self._due[key] = self.live.services.spawn(self._push(event_id, key, wait))
+
+    async def _push(self, event_id, key: str, wait: float) -> None:
+        try:
+            if wait:
+                await asyncio.sleep(wait)
+            # Taken off first: a change during the read below schedules the next push.
+            self._due.pop(key, None)
+            self._last[key] = asyncio.get_running_loop().time()
+            numbers = await counts.by_state(self.live.db, event_id)
+            await self.live.hub.publish(room_names.registrations_channel(key), counts.frame(key, numbers))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("registration counts not pushed", extra={"event_id": key})
+        finally:
+            if self._due.get(key) is asyncio.current_task():
+                self._due.pop(key, None)
+            if len(self._last) > 10000:
+                # Old windows mean nothing: forget the ones long past.
+                now = asyncio.get_running_loop().time()
+                self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+
+
+def install(live: Live) -> RegistrationCounts:
+    feature = RegistrationCounts(live)
+    live.on_open.append(feature.on_open)
+    live.services.notifier.subscribe(feature.on_change)
+    live.registrations = feature
+    return feature
