@@ -44,7 +44,7 @@ extract-messages: deps
 	$(PYBABEL) extract -F babel.cfg -k N_ -k _ -o translations/messages.pot --no-location --sort-output .
 
 update-messages: extract-messages
-	$(PYBABEL) update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching
+	$(PYBABEL) update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching -w 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache static/vendor
