@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw, ImageFont, features
 
 from access import roles as R
+from access.rules import PUBLIC
 from accounts import users
 from core.clock import utcnow
 from core.i18n import LOCALES
 from events import model
 from media import image_store
+from registration import form_edit
 
 SPACE_SLUG = "demo"
 EVENT_SLUG = "launch-2026"
@@ -136,6 +138,28 @@ PAGE_BODY = {
 }
 
 
+def _all(en: str, ru: str) -> dict[str, str]:
+    """A demo label: Russian and English, the other languages fall back to English."""
+    return {"en": en, "ru": ru}
+
+
+# The demo event's registration form: a profile field, a choice with a field shown only for one
+# answer, and a consent.
+DEMO_FORM = [
+    {"id": "f_company", "type": "text", "label": _all("Company", "Компания"), "required": False,
+     "profile_key": "company"},
+    {"id": "f_role", "type": "single", "label": _all("You are", "Вы"), "required": True,
+     "options": [{"value": "viewer", "label": _all("A viewer", "Зритель")},
+                 {"value": "organiser", "label": _all("An organiser of events", "Организатор мероприятий")}]},
+    {"id": "f_audience", "type": "number", "label": _all("Audience of your events", "Аудитория ваших мероприятий"),
+     "required": True, "min": 1, "max": 1_000_000,
+     "condition": {"field": "f_role", "values": ["organiser"]}},
+    {"id": "f_terms", "type": "consent", "label": _all("Terms", "Условия"), "required": True,
+     "consent": {"text": _all("I agree to the processing of my data for this event.",
+                              "Я согласен на обработку моих данных для этого мероприятия.")}},
+]
+
+
 async def seed(services) -> dict:
     db = services.db
     space = await db.spaces.find_one({"slug": SPACE_SLUG})
@@ -182,6 +206,10 @@ async def seed(services) -> dict:
                    "lv": "Dalībnieka rokasgrāmata", "lt": "Dalyvio vadovas", "et": "Osaleja käsiraamat",
                    "kk": "Қатысушы анықтамалығы", "he": "מדריך למשתתף"}},
     ]
+    # Public, listed in the space's catalogue (/s/demo), open for self-registration.
+    event["privacy"] = {"level": PUBLIC, "emails": []}
+    event["tags"] = ["streaming", "events", "product"]
+    event["registration"] = {"open": True, "capacity": 500, "approval": False, "offer_hours": 48}
     await model.create_event(db, event)
 
     hashed = await services.hasher.hash(services.settings.demo_password)
@@ -195,6 +223,7 @@ async def seed(services) -> dict:
             admin = user
     assert admin is not None  # ACCOUNTS holds the platform admin
     await _between_sessions(db, admin, event)
+    await form_edit.save(db, admin, event, DEMO_FORM, expected_version=0)
     return {"space": space, "event": event, "created": True}
 
 
@@ -213,6 +242,8 @@ def describe(summary: dict, settings) -> str:
     event = summary["event"]
     lines = [
         "Demo ready" + ("" if summary["created"] else " (already seeded)") + ":",
+        f"  catalogue:    {settings.public_url}/s/{SPACE_SLUG}",
+        f"  register:     {settings.public_url}/e/{SPACE_SLUG}/{EVENT_SLUG}/register",
         f"  event page:   {settings.public_url}/e/{SPACE_SLUG}/{EVENT_SLUG}",
         f"  live control: {settings.public_url}/admin/events/{event['_id']}/control" if event else "",
         f"  password of every account: {settings.demo_password} (set DEMO_PASSWORD to change it)",
