@@ -62,9 +62,9 @@ SWEEP_BATCH = 200
 MAX_SWEPT_REQUESTS = 200
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
-NO_TITLE = N_("Write the request's title in the event's default language (%(locale)s).")
+NO_TITLE = N_("Write the request's title in the event's default language (%(language)s).")
 TITLE_TOO_LONG = N_("The title is longer than %(max)s characters.")
-NO_MAIL = N_("Write the mail's subject and text in the event's default language (%(locale)s).")
+NO_MAIL = N_("Write the mail's subject and text in the event's default language (%(language)s).")
 SUBJECT_TOO_LONG = N_("The mail's subject is longer than %(max)s characters.")
 MAIL_TOO_LONG = N_("The mail's text is longer than %(max)s characters.")
 SUCCESS_TOO_LONG = N_("The success screen's title or text is too long (at most %(max)s characters).")
@@ -188,12 +188,12 @@ def clean(event: EventDoc, raw: Mapping[str, Any]) -> dict[str, Any]:
     locales, default = list(event["locales"]), event["default_locale"]
     title = _texts(raw.get("title"), locales, MAX_TITLE, TITLE_TOO_LONG)
     if not title.get(default):
-        raise RequestError(NO_TITLE, locale=default)
+        raise RequestError(NO_TITLE, language=default)
     subject = {k: " ".join(v.split()) for k, v in
                _texts(raw.get("subject"), locales, MAX_SUBJECT, SUBJECT_TOO_LONG).items()}
     body = _texts(raw.get("text"), locales, MAX_TEXT, MAIL_TOO_LONG)
     if not subject.get(default) or not body.get(default):
-        raise RequestError(NO_MAIL, locale=default)
+        raise RequestError(NO_MAIL, language=default)
     success_title = _texts(raw.get("success_title"), locales, MAX_TITLE, SUCCESS_TOO_LONG)
     success_text = _texts(raw.get("success_text"), locales, MAX_SUCCESS_TEXT, SUCCESS_TOO_LONG)
     timezone = event.get("timezone") or "UTC"
