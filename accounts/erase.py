@@ -12,7 +12,8 @@ the next request) completes the job.
 
 What is kept, without anything that leads back to the person:
 - registrations (memberships with the attendee role) keep their event and
-  state, so counts stay right; user link, email, name and answers go;
+  state, so counts stay right; user link, email, name and answers (to the
+  form and to data requests) go;
 - chat messages and questions keep their text (less the person's own name,
   address or login where they wrote it), shown as by a deleted user
   (`ERASED_ID` in place of the author, no name); the person's private
@@ -186,7 +187,8 @@ async def _memberships(db, who: Identity) -> None:
         await db.memberships.update_one(
             {"_id": doc["_id"], "user_id": who.id},
             {"$set": {"user_id": ObjectId(), "email": "", "name": "", "erased": True},
-             "$unset": {"answers": "", "locales": "", "mailed_at": "", "link_used_at": ""}})
+             "$unset": {"answers": "", "locales": "", "mailed_at": "", "link_used_at": "",
+                        "request_answers": "", "request_answered_at": "", "request_mails": ""}})
 
 
 async def _mailing_items(db, who: Identity) -> None:
@@ -254,6 +256,11 @@ async def _forms(db, who: Identity) -> None:
     await db.forms.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
 
 
+async def _data_requests(db, who: Identity) -> None:
+    await db.data_requests.update_many({"created_by": who.id}, {"$set": {"created_by": None}})
+    await db.data_requests.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -282,6 +289,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "registration_files": _files,
     "bulk_jobs": _bulk_jobs,
     "forms": _forms,
+    "data_requests": _data_requests,
     "memberships": _memberships,
     "users": _users,
 }

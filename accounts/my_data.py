@@ -169,8 +169,11 @@ async def _files(db, user: AccountDoc) -> Any:
 async def file_ids(db, user_id) -> list[Any]:
     """Ids of the files a person gave: uploaded while signed in, or named by their registrations' answers."""
     ids = [d["_id"] async for d in db.registration_files.find({"owner_id": user_id}, {"_id": 1})]
-    async for m in db.memberships.find({"user_id": user_id, "answers": {"$exists": True}}, {"answers": 1}):
-        for answer in (m.get("answers") or {}).values():
+    async for m in db.memberships.find({"user_id": user_id}, {"answers": 1, "request_answers": 1}):
+        given = list((m.get("answers") or {}).values())
+        for answers in (m.get("request_answers") or {}).values():
+            given += list(answers.values()) if isinstance(answers, dict) else []
+        for answer in given:
             value = answer.get("value") if isinstance(answer, dict) else None
             if isinstance(value, dict) and value.get("file"):
                 oid = as_id(value["file"])
@@ -219,6 +222,7 @@ EXCLUDED = {
     "registration_counters": "places taken and waiting per event: numbers, nobody named",
     "forms": "registration forms written by staff; a person's answers are in their registrations",
     "registration_file_chunks": "the bytes of the files listed under files",
+    "data_requests": "extra data requests written by staff; a person's answers are in their registrations",
 }
 
 

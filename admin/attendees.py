@@ -20,13 +20,20 @@ from urllib.parse import urlencode
 from access.permissions import EVENT_ATTENDEES
 from admin.staff_base import StaffHandler
 from attendees import csv_import, registry
+from core.i18n import N_
 from core.pagination import Page, parse_page
 from handlers.base import PageError
-from registration import bulk, counts, filters, forms
+from registration import bulk, counts, filters, forms, requests
 from registration import model as M
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 PER_PAGE = 50
+# Why a data request was not mailed to someone (`registration.requests.NotSent`).
+REQUEST_REASONS = {
+    requests.ANSWERED: N_("answered the request already"),
+    requests.MAILED: N_("mailed by this send already"),
+    requests.CLOSED: N_("the request is not active any more"),
+}
 
 
 class AttendeesBase(StaffHandler):
@@ -41,7 +48,9 @@ class AttendeesBase(StaffHandler):
 
 
     async def answer_fields(self) -> list[filters.AnswerField]:
-        return filters.answer_fields(await forms.load(self.db, self.event["_id"]), self.locale_code)
+        """The registration form's fields, then every data request's (`registration.requests`)."""
+        return (filters.answer_fields(await forms.load(self.db, self.event["_id"]), self.locale_code)
+                + await requests.answer_fields(self.db, self.event, self.locale_code))
 
     def raw_filters(self, body: bool = False) -> dict[str, str]:
         """The filter arguments as sent (query string, or a form's body), each of bounded length."""
@@ -73,10 +82,14 @@ class AttendeesHandler(AttendeesBase):
                                                page_number=parse_page(self.get_query_argument("page", "1")))
             args = chosen.params()
         without_state = {k: v for k, v in args.items() if k != "state"}
+        request_columns = await requests.list_columns(self.db, self.event, self.locale_code)
         self.set_header("Cache-Control", "no-store")
         self.render_page(
             "admin/attendees.html", status=400 if error else 200, active="attendees", rows=rows, page=page,
             q=raw["q"], sort=sort, raw=raw, chosen=chosen, error=error, fields=fields,
+            request_headers=requests.headers(request_columns),
+            request_cells={row["id"]: requests.cells(request_columns, row["request_answers"], self.locale_code)
+                           for row in rows},
             states=M.STATES, state_labels=M.STATE_LABELS,
             state_counts=await counts.by_state(self.db, self.event["_id"]),
             sources=filters.SOURCES, source_labels=filters.SOURCE_LABELS,
@@ -223,6 +236,8 @@ class BulkJobHandler(AttendeesBase):
 
     def reason_text(self, reason: str) -> str:
         state = bulk.reason_state(reason)
+        if reason in REQUEST_REASONS:
+            return self._(REQUEST_REASONS[reason])
         if state is None:
             return self._("no longer registered for this event")
         return self._("in the state “%(state)s”, which this action does not apply to") % {

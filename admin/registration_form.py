@@ -1,6 +1,6 @@
-"""The staff form builder: /admin/events/<event_id>/form.
+"""The staff form builder: /admin/events/<event_id>/form, and the same page for any other form of an event.
 
-One page lists the event's registration form field by field, adds a field
+One page lists a form of the event field by field, adds a field
 of any type, edits one (`?field=<id>`: labels, help and options in each of
 the event's languages, required, profile key, condition, type's limits),
 asks before removing one (`?remove=<id>`), orders them (up/down buttons that
@@ -9,6 +9,10 @@ new order) and previews the form as a visitor sees it (`?preview=<locale>`).
 Every change posts the form version the page was made from and saves the
 whole field list through `registration.form_edit.save`, so a change based on
 an outdated page is refused with "the form changed meanwhile".
+
+`FormBuilderHandler` builds the registration form; a subclass builds
+another form of the event by naming its `kind`, `base`, headings and the
+permission it needs (a data request's fields: `admin.requests`).
 """
 from __future__ import annotations
 
@@ -26,17 +30,33 @@ BLANK_OPTION_ROWS = 3
 
 class FormBuilderHandler(StaffHandler):
     permission = EVENT_EDIT
+    # The staff menu entry the page belongs to.
+    active = "form"
+
+    @property
+    def kind(self) -> str:
+        return F.REGISTRATION
 
     @property
     def base(self) -> str:
         return f"/admin/events/{self.event['_id']}/form"
 
+    def headings(self) -> dict[str, str]:
+        """The page's texts: its heading, what the form is for, what an empty form means, and a way back."""
+        return {"heading": self._("Registration form"),
+                "intro": self._("The questions people answer when they register. Answers already given stay "
+                                "readable with the wording they were given for, whatever you change later."),
+                "empty": self._("The form has no fields yet: people register with their name and email only."),
+                "back_url": "", "back_label": ""}
+
     def locales(self) -> list[str]:
         return list(self.event["locales"])
 
-    async def get(self, event_id):
-        form = await F.load(self.db, self.event["_id"])
-        self.show(form)
+    async def load(self) -> dict:
+        return await F.load(self.db, self.event["_id"], self.kind)
+
+    async def get(self, event_id, **_):
+        self.show(await self.load())
 
     def show(self, form: dict, error: str | None = None, status: int = 200, editing: dict | None = None) -> None:
         fields = form["fields"]
@@ -47,7 +67,8 @@ class FormBuilderHandler(StaffHandler):
         preview = preview if preview in self.event["locales"] else self.locale_code \
             if self.locale_code in self.event["locales"] else self.event["default_locale"]
         index = next((i for i, f in enumerate(fields) if editing and f["id"] == editing["id"]), len(fields))
-        self.render_page("admin/registration_form.html", status=status, active="form", form=form,
+        self.render_page("admin/registration_form.html", status=status, active=self.active, form=form,
+                         **self.headings(),
                          error=error, editing=editing, removing=removing, preview=preview,
                          base=self.base, types=F.TYPES, file_kinds=sorted(set(F.FILE_KINDS)),
                          locales=self.locales(), default_locale=self.event["default_locale"],
@@ -60,8 +81,8 @@ class FormBuilderHandler(StaffHandler):
             raise PageError(400, self._(form_edit.CHANGED))
         return int(raw)
 
-    async def post(self, event_id):
-        form = await F.load(self.db, self.event["_id"])
+    async def post(self, event_id, **_):
+        form = await self.load()
         op = self.form("op", max_length=80)
         fields = [dict(f) for f in form["fields"]]
         name, _, target = op.partition(":")
@@ -91,11 +112,12 @@ class FormBuilderHandler(StaffHandler):
                 fields = form_edit.reorder(fields, [i for i in self.form("order", max_length=LIMIT).split(",") if i])
             else:
                 raise PageError(400, self._("Choose what to do with the form."))
-            saved = await form_edit.save(self.db, self.current_user, self.event, fields, expected_version=version)
+            saved = await form_edit.save(self.db, self.current_user, self.event, fields, expected_version=version,
+                                         kind=self.kind)
         except EditError as exc:
             status = 409 if exc.message == form_edit.CHANGED else 400
             # On a stale page show the form as it is now; otherwise keep what was typed.
-            current = await F.load(self.db, self.event["_id"])
+            current = await self.load()
             self.show(current, self._(exc.message) % exc.params, status,
                       editing=None if status == 409 else editing)
             return

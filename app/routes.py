@@ -28,6 +28,7 @@ from admin import (
     slides,
     staff,
 )
+from admin import requests as admin_requests
 from handlers import (
     auth,
     cabinet,
@@ -41,6 +42,7 @@ from handlers import (
     profile,
     quiz_pages,
     registration,
+    requests,
 )
 from realtime import endpoint
 
@@ -49,7 +51,7 @@ from realtime import endpoint
 MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, registration, media_files, form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
-           registration_form)
+           registration_form, requests, admin_requests)
 
 
 def build(services) -> list[URLSpec]:

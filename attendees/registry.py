@@ -33,7 +33,7 @@ from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
 from events.model import EventDoc
-from registration import counts, forms, places
+from registration import counts, forms, places, requests
 from registration import model as M
 from registration.filters import Filters
 from registration.filters import query as filter_query
@@ -245,7 +245,7 @@ def _row(event: EventDoc, membership: MembershipDoc) -> dict:
         "registered_at": membership.get("created_at"), "mailed_at": membership.get("mailed_at"),
         "link_used_at": membership.get("link_used_at"),
         "state": M.state_of(membership), "source": membership.get("source") or M.SOURCE_STAFF,
-        "state_at": membership.get("state_at"),
+        "state_at": membership.get("state_at"), "request_answers": membership.get("request_answers") or {},
     }
 
 
@@ -321,24 +321,29 @@ async def stream_csv(db, event: EventDoc, filters: Filters, sort: str, locale: s
 
     UTF-8 with a BOM (the first piece starts with it) so that spreadsheets
     read every script right; a header row, then one row per registration in
-    the page's order: the registration's own columns and every answer of the
-    form, each answer as text in the reader's language (`registration.forms`).
+    the page's order: the registration's own columns, every answer of the
+    form, then every answer to the event's data requests (headed "request
+    title: field label"), each answer as text in the reader's language
+    (`registration.forms`).
     Read `batch` registrations at a time, so a list of any length is never
     held in memory; cells that a spreadsheet would take for a formula stay text.
     """
     form = await forms.load(db, event["_id"])
     answer_columns = forms.columns(form, locale)
+    request_columns = await requests.list_columns(db, event, locale)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\ufeff")
-    writer.writerow([*LIST_COLUMNS, *(_cell(c["label"]) for c in answer_columns)])
+    writer.writerow([*LIST_COLUMNS, *(_cell(c["label"]) for c in answer_columns),
+                     *(_cell(h) for h in requests.headers(request_columns))])
     n = 0
     # The driver's cursor fetches from the server in batches of its own as it is read.
     cursor = db.memberships.find(filter_query(event, filters)).sort(SORTS.get(sort, SORTS[DEFAULT_SORT]))
     async for m in cursor:
         row = _row(event, m)
         writer.writerow([_cell(row[c]) for c in LIST_COLUMNS]
-                        + [_cell(cell) for cell in forms.row(form, answer_columns, m.get("answers"), locale)])
+                        + [_cell(cell) for cell in forms.row(form, answer_columns, m.get("answers"), locale)]
+                        + [_cell(cell) for cell in requests.cells(request_columns, m.get("request_answers"), locale)])
         n += 1
         if n % batch == 0:
             yield out.getvalue()

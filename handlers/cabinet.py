@@ -1,4 +1,5 @@
-"""The attendee's cabinet (/me): my events, registrations, programme, materials, recommendations.
+"""The attendee's cabinet (/me): my events, registrations, open data requests, programme, materials,
+recommendations.
 
 Signed-in people only; everything shown is the person's own
 (`registration.cabinet.read`).  The page writes nothing: cancelling and
@@ -15,7 +16,7 @@ from core.clock import utcnow
 from core.pagination import Page, parse_page
 from handlers.base import BaseHandler, PageError
 from handlers.catalogue import recommendation_cards
-from registration import cabinet, recommend
+from registration import cabinet, recommend, requests
 
 PER_PAGE = 20
 
@@ -45,6 +46,7 @@ class CabinetHandler(BaseHandler):
         self.render_page("public/cabinet.html", upcoming=mine.upcoming, past=past, past_page=past_page,
                          registrations=registrations, registrations_page=reg_page, programme=mine.programme,
                          materials=mine.materials, role_labels=R.ROLE_LABELS,
+                         data_requests=await requests.open_for(self.db, self.current_user, self.locale_code, now),
                          recommended=recommendation_cards(self, found, spaces))
 
 

@@ -129,6 +129,12 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "registration_file_chunks": [
         ([("file_id", ASC), ("n", ASC)], {"unique": True, "name": "file_chunk_unique"}),
     ],
+    "data_requests": [
+        # An event's requests in the order they were made (staff list, registrant list columns).
+        ([("event_id", ASC), ("created_at", ASC)], {"name": "event_created"}),
+        # The sweep finds the automatic requests active now.
+        ([("auto", ASC), ("ends_at", ASC)], {"name": "auto_ends"}),
+    ],
 }
 
 

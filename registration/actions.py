@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from registration import counts, forms, invitations, mails, places, states
+from registration import counts, forms, invitations, mails, places, requests, states
 from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
@@ -521,13 +521,15 @@ async def expire_offers(services, now: datetime.datetime | None = None, limit: i
 
 
 async def sweep(services, now: datetime.datetime | None = None, limit: int = 50) -> None:
-    """One round of the periodic work every process runs: expire offers, recount and promote.
+    """One round of the periodic work every process runs: expire offers, mail the automatic data
+    requests to new registrants (`registration.requests.sweep_automatic`), recount and promote.
 
     Targets are claimed one at a time (`places.claim_check`), so each due
     target is checked by one process per round.
     """
     now = now or utcnow()
     await expire_offers(services, now)
+    await _mail_requests(services, now)
     for _ in range(limit):
         counter = await places.claim_check(services.db, now)
         if counter is None:
@@ -537,6 +539,15 @@ async def sweep(services, now: datetime.datetime | None = None, limit: int = 50)
             continue
         await places.reconcile(services.db, counter["_id"], event["_id"], now)
         await promote(services, event, now=now)
+
+
+async def _mail_requests(services, now: datetime.datetime) -> None:
+    # Run after the offers expire, so nobody is mailed for a place they lost this round;
+    # a failure here must not stop the places' work below.
+    try:
+        await requests.sweep_automatic(services, now)
+    except Exception:
+        log.exception("automatic data requests failed")
 
 
 # --- settings ----------------------------------------------------------------------------

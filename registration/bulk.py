@@ -10,7 +10,8 @@ time through a lease.
 
 Each registration is handled by one call: `apply` for a change of state (a
 conditional update guarded by the current state, audited, announced), or
-`message_one` for a message.  A registration that cannot take the action
+`message_one` for a message, `registration.requests.mail_one` for a data
+request (its own job action, started from the request's page).  A registration that cannot take the action
 (its state does not allow it, or it is no longer there) is skipped with its
 reason; the report says "N done, M skipped" with the reasons.
 
@@ -36,7 +37,7 @@ from accounts.users import AccountDoc
 from core.clock import utcnow
 from core.i18n import N_, text_for
 from events.model import EventDoc
-from registration import actions, states
+from registration import actions, requests, states
 from registration import model as M
 from registration.filters import Filters
 from registration.filters import query as filter_query
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 APPROVE, REJECT, OFFER, MOVE, CANCEL, MESSAGE = "approve", "reject", "offer", "move", "cancel", "message"
 ACTIONS = (APPROVE, REJECT, OFFER, MOVE, CANCEL, MESSAGE)
+# Mailing an extra data request (`registration.requests.send_now`): a job like the others,
+# started from the request's page rather than chosen on the list.
+REQUEST = "request"
 ACTION_LABELS = {
     APPROVE: N_("Approve"),
     REJECT: N_("Reject"),
@@ -52,6 +56,7 @@ ACTION_LABELS = {
     MOVE: N_("Register from the waiting list now"),
     CANCEL: N_("Cancel the registration"),
     MESSAGE: N_("Send a message"),
+    REQUEST: N_("Send a data request"),
 }
 # Asked again ("are you sure?") before they run: they take places or hopes away.
 DESTRUCTIVE = frozenset({REJECT, CANCEL})
@@ -144,6 +149,16 @@ async def message_one(services, event: EventDoc, membership_id, *, subject: str,
                                event_id=event["_id"], kind="registrants", mailing_id=job_id)
 
 
+async def _mail_request(services, event: EventDoc, request: dict | None, membership_id, job_id) -> None:
+    """Mail a data request to one registration, once for this job; raises Skipped."""
+    if request is None:
+        raise Skipped(requests.CLOSED)
+    try:
+        await requests.mail_one(services, event, request, membership_id, send=str(job_id))
+    except requests.NotSent as exc:
+        raise Skipped(exc.reason) from None
+
+
 # --- jobs ----------------------------------------------------------------------------------
 
 def _clean_message(subject: str, text: str) -> tuple[str, str]:
@@ -161,7 +176,7 @@ def _clean_message(subject: str, text: str) -> tuple[str, str]:
 
 
 def clean_action(action: str) -> str:
-    if action not in ACTIONS:
+    if action not in ACTIONS and action != REQUEST:
         raise BulkError(N_("Choose what to do with the selected registrations."))
     return action
 
@@ -183,7 +198,7 @@ async def select(db, event: EventDoc, *, ids: list[str] | None = None, filters: 
 
 
 async def create(db, event: EventDoc, *, action: str, chosen: list[str], key: str, actor: AccountDoc,
-                 subject: str = "", text: str = "") -> dict:
+                 subject: str = "", text: str = "", request_id=None) -> dict:
     """Record a job (nothing is done yet); the same `key` again returns the job made the first time."""
     action = clean_action(action)
     if action == MESSAGE:
@@ -197,6 +212,7 @@ async def create(db, event: EventDoc, *, action: str, chosen: list[str], key: st
         "owner_id": actor["_id"], "subject": subject, "text": text, "ids": chosen, "total": len(chosen),
         "position": 0, "done": 0, "skipped": 0, "reasons": {}, "status": RUNNING,
         "runner": None, "lease_until": None, "created_at": utcnow(), "finished_at": None,
+        **({"request_id": request_id} if action == REQUEST else {}),
     }
     try:
         await db.bulk_jobs.insert_one(job)
@@ -243,6 +259,8 @@ async def run(services, job_id) -> None:
         return  # finished, or another runner holds it
     event = await db.events.find_one({"_id": job["event_id"]})
     actor = await db.users.find_one({"_id": job["owner_id"]}, {"_id": 1, "email": 1})
+    request = await db.data_requests.find_one({"_id": job.get("request_id"), "event_id": job["event_id"]}) \
+        if job["action"] == REQUEST else None
     try:
         position = job["position"]
         while position < job["total"] and event is not None:
@@ -253,6 +271,8 @@ async def run(services, job_id) -> None:
                     if job["action"] == MESSAGE:
                         await message_one(services, event, membership_id, subject=job["subject"],
                                           text=job["text"], job_id=job["_id"])
+                    elif job["action"] == REQUEST:
+                        await _mail_request(services, event, request, membership_id, job["_id"])
                     else:
                         await apply(db, services, event, membership_id, job["action"], actor=actor)
                     done += 1

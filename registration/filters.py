@@ -30,6 +30,8 @@ MAX_VALUE_LENGTH = 200
 # Answer keys go into a document path: nothing but these characters (no "." or "$").
 _FIELD_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A field of an extra data request (`registration.requests`): "<request id>-<field id>".
+_REQUEST_KEY = re.compile(r"^([0-9a-f]{24})-(f_[a-z0-9_]{1,30})$")
 
 EQUALS, CONTAINS = "eq", "contains"
 OPERATORS = (EQUALS, CONTAINS)
@@ -97,6 +99,19 @@ def answer_fields(form: Mapping[str, Any], locale: str) -> list[AnswerField]:
         key = column["id"]
         out.append({"key": key, "label": column["label"], "options": _options(by_id.get(key), locale)})
     return out
+
+
+def request_key(request_id: str, field_id: str) -> str:
+    """The filter key of a request's field; its answers are kept under `request_answers.<request id>`."""
+    return f"{request_id}-{field_id}"
+
+
+def answer_path(key: str) -> str:
+    """Where the answer a filter key names is stored on a registration."""
+    found = _REQUEST_KEY.match(key)
+    if found:
+        return f"request_answers.{found.group(1)}.{found.group(2)}.value"
+    return f"answers.{key}.value"
 
 
 def _options(field: Mapping[str, Any] | None, locale: str) -> list[tuple[str, str]]:
@@ -189,7 +204,7 @@ def query(event: Mapping[str, Any], filters: Filters) -> dict:
         clauses.append({"source": {"$in": [None, M.SOURCE_STAFF]}} if filters.source == M.SOURCE_STAFF
                        else {"source": filters.source})
     if filters.field:
-        path = f"answers.{filters.field}.value"
+        path = answer_path(filters.field)
         text = re.escape(filters.value)
         pattern = {"$regex": f"^{text}$" if filters.op == EQUALS else text, "$options": "i"}
         alternatives: list[dict] = [{path: pattern}]

@@ -20,7 +20,7 @@ from events import view
 from mailings import signin_mailing
 from mongo_indexes import INDEXES
 from questions import store as questions
-from registration import actions, form_edit, forms, invitations
+from registration import actions, form_edit, forms, invitations, requests
 from tests.support import error_text, translated
 from tests.test_questions import ask, with_schedule
 from tests.test_quizzes import answers, make_quiz
@@ -132,6 +132,19 @@ async def populate(factory, browser, base_url, db, services):
     await actions.register_signed_in(services, second, person, source="invitation", answers=given,
                                      form_version=form["version"], invite=made[0][1])
 
+    # A data request on the first event, mailed to her, answered with a file named after her.
+    request = await requests.create(db, admin, event, requests.clean(event, {
+        "title": {"ru": "Запрос", "en": "Request"}, "subject": {"ru": "Тема", "en": "Subject"},
+        "text": {"ru": "Текст", "en": "Text"}, "starts": "2026-01-01T10:00", "ends": "2099-01-01T10:00",
+        "states": ["registered"], "auto": False}))
+    request_form = await form_edit.save(db, admin, event, [
+        {"id": "f_doc", "type": "file", "label": {"ru": "Документ", "en": "Document"}, "extensions": ["pdf"],
+         "max_bytes": 100_000}], expected_version=0, kind=requests.form_kind(request))
+    mine_reg = await db.memberships.find_one({"user_id": person["_id"], "scope_id": event["_id"]})
+    await requests.mail_one(services, event, request, mine_reg["_id"], send="auto")
+    await requests.answer(services, event, request, person, {}, {"f_doc": [{**pdf, "filename": f"{NAME} 2.pdf"}]},
+                          submitted_version=request_form["version"])
+
     # Every kind of record exists before the deletion (so the scan proves something).
     for collection, query in (
             ("users", {"_id": person["_id"]}), ("sessions", {"user_id": person["_id"]}),
@@ -145,7 +158,9 @@ async def populate(factory, browser, base_url, db, services):
             ("audit", {"params.user_id": str(person["_id"])}),
             ("throttle", {"_id": {"$regex": EMAIL.replace(".", r"\.") + "$"}}),
             ("invitations", {"used_by": person["_id"]}), ("registration_files", {"owner_id": person["_id"]}),
-            ("registration_file_chunks", {})):
+            ("registration_file_chunks", {}), ("memberships", {"request_answers": {"$exists": True}}),
+            ("registration_files", {"form_kind": requests.form_kind(request)}),
+            ("outbox", {"to": EMAIL, "kind": "data_request"})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)
     return event, space, person, b, other, public, mine
@@ -185,6 +200,7 @@ async def test_deletion_leaves_no_personal_data_in_any_collection(factory, brows
     kept = await db.memberships.find_one({"scope_id": event["_id"], "erased": True})
     assert kept["role"] == R.ATTENDEE and kept.get("state", "registered") == "registered"   # the state stays
     assert kept["email"] == "" and kept["name"] == "" and "answers" not in kept
+    assert "request_answers" not in kept and "request_mails" not in kept and "request_answered_at" not in kept
     assert await db.audit.count_documents({"action": "account.erase"}) == 1
 
     # The chat keeps her message, by a deleted user, and the page has the words for it.

@@ -72,11 +72,16 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert {t["purpose"] for t in data["links"]} == {"reset", "signin"}
     assert data["chat_sanctions"][0]["kind"] == "mute" and "by" not in data["chat_sanctions"][0]
     assert data["sign_in_attempts"] and data["support_rooms"]
-    assert len(data["mails"]) == 3   # the reset mail, the sign-in mailing, the second event's registration
+    # The reset mail, the sign-in mailing, the second event's registration, the data request.
+    assert len(data["mails"]) == 4 and "data_request" in {m["kind"] for m in data["mails"]}
     assert all(m["to"] == EMAIL for m in data["mails"]) and "full" not in text
     assert data["mailing_deliveries"][0]["email"] == EMAIL
     assert {"attendee.register", "chat_mute"} <= {e["action"] for e in data["audit_entries"]}
-    assert [f["name"] for f in data["files"]] == [NAME + ".pdf"] and "owner_id" not in data["files"][0]
+    assert sorted(f["name"] for f in data["files"]) == [NAME + " 2.pdf", NAME + ".pdf"]
+    assert all("owner_id" not in f for f in data["files"])
+    # The answers to a data request are the registration's, with their field versions.
+    answered = [m for m in registration if m.get("request_answers")]
+    assert [answers["f_doc"]["v"] for m in answered for answers in m["request_answers"].values()] == [1]
     assert len(data["invitations"]) == 1 and data["invitations"][0]["used_at"] and "token_hash" not in text
 
     # Nobody else's data: not the stranger, not the staff around her.

@@ -47,7 +47,7 @@ from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
 from questions import store as questions
 from quizzes import authoring, taking
-from registration import bulk, invitations
+from registration import bulk, form_edit, invitations, requests
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -59,7 +59,7 @@ B_ROLES = (R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR, R.COMMENT
 PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 # Path parameters naming an object: filled with A's real object of that kind.
 OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
-                 "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job"}
+                 "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -126,6 +126,13 @@ async def build_alpha(factory, services) -> Alpha:
     a.mailing = await signin_mailing.create(db, a.event, audience=signin_mailing.ALL, locale=None, actor=a.admin)
     a.bulk_job = await bulk.create(db, a.event, action=bulk.MESSAGE, chosen=[str(reg["_id"])], key=f"{MARK}-key",
                                    actor=a.admin, subject=f"Subject {MARK}", text=f"Text {MARK}")
+    a.data_request = await requests.create(db, a.admin, a.event, requests.clean(a.event, {
+        "title": {"en": f"Request {MARK}"}, "subject": {"en": f"Subject {MARK}"}, "text": {"en": f"Text {MARK}"},
+        "starts": "2026-01-01T10:00", "ends": "2099-01-01T10:00", "states": ["registered"], "auto": False}))
+    await form_edit.save(db, a.admin, a.event, [{"id": "f_mark", "type": "text", "label": {"en": f"Field {MARK}"}}],
+                         expected_version=0, kind=requests.form_kind(a.data_request))
+    await requests.answer(services, a.event, a.data_request, a.attendee, {"f_mark": [f"Answer {MARK}"]}, {},
+                          submitted_version=1)
     a.outbox = await services.mailer.send(to=f"{MARK}-ann@example.org", subject=f"Sign in {MARK}",
                                           text=f"Password {MARK}", html=f"<p>{MARK}</p>",
                                           event_id=a.event["_id"], kind="signin")
@@ -253,7 +260,8 @@ def unknown_parameters(pattern: str) -> list[str]:
 
 def object_id(alpha: Alpha, kind: str) -> str:
     return str({"attendee": alpha.attendee, "registration": alpha.registration, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
-                "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job}[kind]["_id"])
+                "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job,
+                "data request": alpha.data_request}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:
@@ -413,7 +421,8 @@ async def test_reads_of_one_space_show_nothing_of_another(browser, factory, serv
         f"{event}/audit", f"{event}/audit?action=attendee.register", f"{event}/audit.csv",
         f"{event}/mailings", f"{event}/mailings?audience=all", f"{event}/outbox",
         f"{event}/staff", f"{event}/console", f"{event}/control", f"{event}/slides",
-        f"{event}/community", f"{event}/quizzes",
+        f"{event}/community", f"{event}/quizzes", f"{event}/requests",
+        f"{event}/requests/{alpha.data_request['_id']}", f"{event}/requests/{alpha.data_request['_id']}/form",
     ]
     for url in reads:
         for role, (_, person) in people.items():
