@@ -234,8 +234,15 @@ def search_query(event_id, q: str = "") -> dict:
     return query
 
 
+# Registrations that admit to the event (`access.roles.holds`): REGISTERED, or made by staff before
+# states existed (no state).  Pending, waiting, offered, cancelled, rejected and expired ones do not.
+ADMITTING = {"state": {"$in": [REGISTERED, None]}}
+
+
 async def count(db, event_id) -> int:
-    return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE})
+    """How many people are registered (their registration admits them): what staff pages say, and
+    whom a sign-in mailing to all attendees reaches."""
+    return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE, **ADMITTING})
 
 
 def _row(event: EventDoc, membership: MembershipDoc) -> dict:
