@@ -193,6 +193,8 @@ async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str
             continue
         services.spawn(mails.send_state(services, event, after, state))
         await counts.announce(services, event["_id"])
+        if state == WAITING and await _place_free(services, event):
+            return await find(db, event["_id"], user["_id"]) or after
         return after
     found = await find(db, event["_id"], user["_id"])
     if found is None:
@@ -438,7 +440,24 @@ async def approve(services, event: EventDoc, membership: Mapping[str, Any], acto
         raise
     services.spawn(mails.send_state(services, event, after, wanted))
     await counts.announce(services, event["_id"])
+    if wanted == WAITING and await _place_free(services, event):
+        return await by_id(db, event, membership["_id"])
     return after
+
+
+async def _place_free(services, event: EventDoc) -> bool:
+    """After someone joined the waiting list: promote if a place is free; True when someone was offered one.
+
+    A place freed between this person's failed take and their joining the
+    list found nobody waiting, and went back; without this check it would
+    sit unused until the sweep's next recount.  Read once: full, as it
+    usually is when people wait, it costs nothing more.
+    """
+    capacity = settings_of(event)["capacity"]
+    found = await places.counter(services.db, target_of(event))
+    if capacity is None or not places.free_places(found, capacity):
+        return False
+    return await promote(services, event) > 0
 
 
 async def move_from_waiting_list(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:

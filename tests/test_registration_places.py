@@ -345,3 +345,33 @@ async def test_staff_register_again_a_cancelled_rejected_or_expired_registration
     with pytest.raises(registry.DuplicateAttendee):
         await registry.register(db, event, email=holder["email"], locale="en", actor=staff)
     assert (await counter(db, event))["taken"] == taken + 3
+
+
+@pytest.mark.parametrize("when", ["before joining", "after joining"])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_place_freed_while_someone_joins_the_waiting_list_goes_to_them_at_once(
+        services, factory, db, monkeypatch, when):
+    event = await open_event(db, factory, capacity=1)
+    holder, newcomer = await people(db, 2)
+    (held,) = await register_all(services, event, [holder])
+    join_queue = places.join_queue
+
+    async def interleaved(db_, target, event_id):
+        # The newcomer found the event full; the holder cancels right around their joining the list,
+        # and the promotion that follows finds nobody waiting yet.
+        if when == "before joining":
+            await actions.cancel(services, event, held, actor_kind=states.ATTENDEE, actor=holder)
+        position = await join_queue(db_, target, event_id)
+        if when == "after joining":
+            await actions.cancel(services, event, held, actor_kind=states.ATTENDEE, actor=holder)
+        return position
+
+    monkeypatch.setattr(places, "join_queue", interleaved)
+    came = await actions.register_signed_in(services, event, newcomer, source="form")
+    monkeypatch.setattr(places, "join_queue", join_queue)
+    # No sweep needed: the free place is offered to the newcomer at once.
+    assert came["state"] == OFFERED
+    assert (await db.memberships.find_one({"_id": came["_id"]}))["state"] == OFFERED
+    c = await counter(db, event)
+    assert (c["taken"], c["waiting"]) == (1, 0)
+    await drain(services)
