@@ -213,7 +213,7 @@ async def register_again(db, event: EventDoc, membership: MembershipDoc, name: s
     except states.TransitionError:
         await places.give_back(db, target)
         raise DuplicateAttendee(membership["email"]) from None
-    return after
+    return after  # type: ignore[return-value]
 
 
 async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:

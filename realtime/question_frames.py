@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
@@ -79,7 +80,8 @@ class QuestionFrames:
             held = conn.info["invited"] = await invitations.invited(self.live.db, main, conn.info["user"], None)
         return held
 
-    async def _verdicts(self, conn: Connection, items: list[dict], holder: dict) -> list[bool]:
+    async def _verdicts(self, conn: Connection, items: Sequence[Mapping[str, Any]],
+                        holder: Mapping[str, Any]) -> list[bool]:
         """For each of `items` (sessions of `holder`, as stored): may the person see it?"""
         roles, email = conn.info["roles"], conn.info["user"].get("email")
         settings = model.privacy_of(holder)  # type: ignore[arg-type]
