@@ -358,14 +358,21 @@ async def finish(db, account: Mapping[str, Any], announce: Announce | None = Non
     """Run every step for an account marked by `start`; safe to run again."""
     # The names staff typed when registering the person, as the log may quote them.
     who = Identity(account, await db.memberships.distinct("name", {"user_id": account["_id"]}))
+    await _announce(announce, who)
+    for step in STEPS.values():
+        await step(db, who)
+    # Again once the messages are rewritten: what live processes read from storage meanwhile is
+    # forgotten too (`realtime.live`).
+    await _announce(announce, who)
+
+
+async def _announce(announce: Announce | None, who: Identity) -> None:
     if announce is not None:
         try:
             await announce(who.id)
         except Exception:
             # The sessions are gone: open sockets end at their next check.
             log.exception("account deletion not announced")
-    for step in STEPS.values():
-        await step(db, who)
 
 
 async def erase(db, hasher, throttle: Throttle, user: AccountDoc, confirmation: str,

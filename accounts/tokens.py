@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from core.clock import utcnow
 
@@ -20,12 +22,15 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-async def issue(db, user_id, purpose: str, ttl: datetime.timedelta, event_id=None) -> str:
+async def issue(db, user_id, purpose: str, ttl: datetime.timedelta, event_id=None,
+                data: Mapping[str, Any] | None = None) -> str:
+    """A new token; `data` travels with it (what using the link applies), returned by `peek`/`consume`."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
     await db.tokens.insert_one({
         "token_hash": hash_token(raw), "user_id": user_id, "purpose": purpose,
         "event_id": event_id, "created_at": now, "expires_at": now + ttl, "used_at": None,
+        **({"data": dict(data)} if data is not None else {}),
     })
     return raw
 

@@ -33,13 +33,15 @@ from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
 from events.model import EventDoc
-from registration import counts, forms, places, requests
+from registration import counts, forms, places, requests, states
 from registration import model as M
 from registration.filters import Filters
 from registration.filters import query as filter_query
-from registration.model import HOLDS_PLACE, REGISTERED, WAITING, state_of
+from registration.model import CANCELLED, EXPIRED, HOLDS_PLACE, REGISTERED, REJECTED, WAITING, state_of
 
 PER_PAGE = 50
+# Registrations that ended; staff may register the person again.
+ENDED = frozenset({CANCELLED, REJECTED, EXPIRED})
 MAX_QUERY_LENGTH = 200
 SORTS = {
     "name": [("name", 1), ("email", 1)],
@@ -150,7 +152,8 @@ async def find_membership(db, event_id, user_id) -> MembershipDoc | None:
 
 
 async def attach(db, event: EventDoc, email: str, name: str, locale: str,
-                 source: str = M.SOURCE_STAFF) -> MembershipDoc:
+                 source: str = M.SOURCE_STAFF, *, again: bool = False,
+                 actor: AccountDoc | None = None) -> MembershipDoc:
     """Register already-validated values; returns the membership.
 
     An existing account is used as it is (never changed); a new address
@@ -158,13 +161,19 @@ async def attach(db, event: EventDoc, email: str, name: str, locale: str,
     language entered here.  Raises DuplicateAttendee (having written
     nothing) when the address is already an attendee of the event.
 
+    `again`: a registration that was cancelled, rejected or whose offer
+    expired is registered again (`register_again`) instead of refused.
+
     Staff registrations are REGISTERED at once and take a place whatever the
     event's capacity: staff decide whom they let in and may overbook on
     purpose; people registering themselves then go to the waiting list.
     """
     user = await db.users.find_one({"email": email}, {"_id": 1})
     if user:
-        if await find_membership(db, event["_id"], user["_id"]):
+        existing = await find_membership(db, event["_id"], user["_id"])
+        if existing is not None:
+            if again and state_of(existing) in ENDED:
+                return await register_again(db, event, existing, name, locale, source, actor)
             raise DuplicateAttendee(email)
     else:
         user = await _create_user(db, email, name, locale)
@@ -182,6 +191,29 @@ async def attach(db, event: EventDoc, email: str, name: str, locale: str,
                                     {"$set": {"state": REGISTERED, "state_at": now, "source": source}})
     membership["state"], membership["state_at"], membership["source"] = REGISTERED, now, source
     return membership
+
+
+async def register_again(db, event: EventDoc, membership: MembershipDoc, name: str, locale: str, source: str,
+                         actor: AccountDoc | None) -> MembershipDoc:
+    """Staff register again a person whose registration ended (cancelled, rejected, offer expired).
+
+    The same document returns to REGISTERED through the state machine
+    (`registration.states`, audited), taking a place like any staff
+    registration, with the name and language entered now and none of the
+    answers of before.  Someone else changing it meanwhile (the person
+    registering again themselves): DuplicateAttendee, the place given back.
+    """
+    target = places.event_target(event["_id"])
+    await places.take(db, target, event["_id"], None, force=True)
+    try:
+        after = await states.transition(
+            db, event, membership, REGISTERED, actor_kind=states.STAFF, actor=actor,
+            fields={"name": name, "locales": [locale], "source": source},
+            unset=("answers", "form_version", "offer_expires_at", "position", "invite_hash"))
+    except states.TransitionError:
+        await places.give_back(db, target)
+        raise DuplicateAttendee(membership["email"]) from None
+    return after  # type: ignore[return-value]
 
 
 async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
@@ -207,7 +239,7 @@ async def register(db, event: EventDoc, *, email: str, name: str = "", locale: s
     `services`: when given, the change is announced (live registration counts).
     """
     email, name, locale = clean(event, email, name, locale)
-    membership = await attach(db, event, email, name, locale)
+    membership = await attach(db, event, email, name, locale, again=True, actor=actor)
     await audit.record(db, actor=actor, action="attendee.register", event=event,
                        params={"email": email},
                        after={"email": email, "name": name, "locale": locale})
@@ -234,8 +266,15 @@ def search_query(event_id, q: str = "") -> dict:
     return query
 
 
+# Registrations that admit to the event (`access.roles.holds`): REGISTERED, or made by staff before
+# states existed (no state).  Pending, waiting, offered, cancelled, rejected and expired ones do not.
+ADMITTING = {"state": {"$in": [REGISTERED, None]}}
+
+
 async def count(db, event_id) -> int:
-    return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE})
+    """How many people are registered (their registration admits them): what staff pages say, and
+    whom a sign-in mailing to all attendees reaches."""
+    return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE, **ADMITTING})
 
 
 def _row(event: EventDoc, membership: MembershipDoc) -> dict:

@@ -56,9 +56,15 @@ def listed_levels(signed_in: bool) -> list[str]:
     return [rules.PUBLIC, rules.SIGNED_IN] if signed_in else [rules.PUBLIC]
 
 
+def listed(space_id, signed_in: bool) -> dict:
+    """The store query of every event of the space a catalogue may list: by privacy, and no channels
+    (a channel is reached from its main event's page, where people register)."""
+    return {"space_id": space_id, "privacy.level": {"$in": listed_levels(signed_in)}, **model.MAIN_EVENTS}
+
+
 def query_for(space_id, filters: Filters, signed_in: bool) -> dict:
     """The store query of the events a catalogue may list, narrowed by the filters."""
-    query: dict = {"space_id": space_id, "privacy.level": {"$in": listed_levels(signed_in)}}
+    query: dict = listed(space_id, signed_in)
     if filters.tag:
         query["tags"] = filters.tag
     if filters.language:
@@ -122,8 +128,7 @@ async def page(db, space_id, filters: Filters, *, signed_in: bool, skip: int, li
 
 async def tags_in_use(db, space_id, *, signed_in: bool) -> list[str]:
     """The tags of the events this visitor may see listed, for the tag filter."""
-    found = await db.events.find({"space_id": space_id, "privacy.level": {"$in": listed_levels(signed_in)}},
-                                 {"tags": 1}).to_list(None)
+    found = await db.events.find(listed(space_id, signed_in), {"tags": 1}).to_list(None)
     return sorted({t for e in found for t in tags.of(e)})
 
 

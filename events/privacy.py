@@ -254,33 +254,40 @@ def _staff_roles(roles: R.Roles) -> R.Roles:
     return {name: held for name, held in roles.items() if name != R.ATTENDEE}
 
 
+def session_admits(item: Mapping[str, Any], event_privacy: PrivacyDoc, roles: R.Roles, *,
+                   email: str | None, invited: bool) -> bool:
+    """The pure rule: may this person see this session of the event (`invited`: to the event)?
+
+    A session without a level of its own follows the event's verdict (with
+    the event's roles: its registered attendees see it); one with its own
+    level is decided with staff roles only, and an invitation to the event
+    admits only to a session "by invitation only", not to its closed list.
+    """
+    own = session_privacy(item)
+    if own is None:
+        return rules.privacy_verdict(event_privacy["level"], event_privacy["emails"], roles, email=email,
+                                     invited=invited) == rules.ADMITTED
+    return rules.privacy_verdict(own["level"], own["emails"], _staff_roles(roles), email=email,
+                                 invited=invited and own["level"] == rules.INVITATION) == rules.ADMITTED
+
+
+def invitation_matters(items, event_privacy: PrivacyDoc, roles: R.Roles, *, email: str | None) -> bool:
+    """Whether holding an invitation would change the verdict on any of `items` (else none is read)."""
+    return any(not session_admits(i, event_privacy, roles, email=email, invited=False)
+               and session_admits(i, event_privacy, roles, email=email, invited=True) for i in items)
+
+
 async def session_filter(db, event: EventDoc, user: Mapping[str, Any] | None, roles: R.Roles,
                          token: str | None = None) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate: may this person see this session of the event?  Reads invitations once, if needed.
 
-    A session without a level of its own follows the event's verdict (with
-    the event's roles: its registered attendees see it); one with its own
-    level is decided with staff roles only.
+    The rule is `session_admits`.
     """
     email = user["email"] if user else None
-    staff = _staff_roles(roles)
-    own = {i.get("id"): session_privacy(i) for i in event["schedule"]}
     event_privacy = model.privacy_of(event)
     held = False
-    if user is not None or token:
-        undecided = [p for p in own.values() if p is not None and p["level"] == rules.INVITATION
-                     and rules.privacy_verdict(p["level"], p["emails"], staff, email=email,
-                                               invited=False) != rules.ADMITTED]
-        if any(p is None for p in own.values()) and rules.privacy_verdict(
-                event_privacy["level"], event_privacy["emails"], roles, email=email,
-                invited=False) != rules.ADMITTED:
-            undecided.append(event_privacy)
-        if undecided:
-            held = await invitations.invited(db, event, user, token)
-    as_event = rules.privacy_verdict(event_privacy["level"], event_privacy["emails"], roles,
-                                     email=email, invited=held) == rules.ADMITTED
-    # An invitation to the event is not one to a session's closed list.
-    decided: dict[Any, bool] = {item_id: as_event if p is None else rules.privacy_verdict(
-        p["level"], p["emails"], staff, email=email, invited=held and p["level"] == rules.INVITATION
-    ) == rules.ADMITTED for item_id, p in own.items()}
+    if (user is not None or token) and invitation_matters(event["schedule"], event_privacy, roles, email=email):
+        held = await invitations.invited(db, event, user, token)
+    decided: dict[Any, bool] = {i.get("id"): session_admits(i, event_privacy, roles, email=email, invited=held)
+                                for i in event["schedule"]}
     return lambda item: decided.get(item.get("id"), False)

@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
 from core.i18n import N_
-from events import model
+from events import model, sessions
 from events.model import EventDoc, ScheduleItemDoc
 
 MAX_ITEM_ID = 64
@@ -37,10 +37,17 @@ class ProgrammeError(ValueError):
     """A refused change; the message is marked for translation."""
 
 
-def visible_items(event: EventDoc, may_see: MaySee | None = None) -> dict[str, ScheduleItemDoc]:
-    """Sessions shown on the event page (those of open days the viewer may see), by id."""
-    open_days = {d["id"] for d in model.enabled_days(event)}
-    return {i["id"]: i for i in event["schedule"] if i.get("day_id") in open_days and i.get("id")
+def visible_items(event: EventDoc, may_see: MaySee | None = None,
+                  shown_in: EventDoc | None = None) -> dict[str, ScheduleItemDoc]:
+    """Sessions shown on the event page (those of open days the viewer may see), by id.
+
+    `shown_in`: a channel of `event` whose page shows them: the sessions of
+    `event` that run in it, on the channel's open days.
+    """
+    page = shown_in or event
+    open_days = {d["id"] for d in model.enabled_days(page)}
+    items = sessions.sessions_in(event, page) if sessions.is_channel(page) else event["schedule"]
+    return {i["id"]: i for i in items if i.get("day_id") in open_days and i.get("id")
             and (may_see is None or may_see(i))}
 
 
@@ -58,8 +65,12 @@ async def saved_items(db, user_id, event: EventDoc, may_see: MaySee | None = Non
 
 
 async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool,
-                    may_see: MaySee | None = None) -> list[str]:
+                    may_see: MaySee | None = None, shown_in: EventDoc | None = None) -> list[str]:
     """Add (saved=True) or remove a session; returns the ids now saved.
+
+    `event` holds the programme (a channel's main event: the programme is
+    the main event's, whichever page saved to it); `shown_in` the channel
+    whose page the session was saved from (`visible_items`).
 
     Adding twice or removing a session that is not saved changes nothing, so
     a repeated click or a retried request is harmless.  An id the page does
@@ -69,7 +80,7 @@ async def set_saved(db, user_id, event: EventDoc, item_id, saved: bool,
     if not isinstance(item_id, str) or not item_id or len(item_id) > MAX_ITEM_ID:
         raise ProgrammeError(UNKNOWN_ITEM)
     key = {"user_id": user_id, "event_id": event["_id"]}
-    known = item_id in visible_items(event, may_see)
+    known = item_id in visible_items(event, may_see, shown_in)
     if saved:
         if not known:
             raise ProgrammeError(UNKNOWN_ITEM)

@@ -48,7 +48,8 @@ async def rename_space(db, actor: AccountDoc, space: SpaceDoc, name: str) -> Spa
 
 
 async def events_of(db, space_id, skip: int, limit: int) -> tuple[list[dict], int]:
-    query = {"space_id": space_id}
+    # Channels are staffed from their main event's pages, not listed by themselves.
+    query = {"space_id": space_id, **model.MAIN_EVENTS}
     total = await db.events.count_documents(query)
     items = await db.events.find(query).sort([("created_at", -1), ("_id", -1)]) \
         .skip(skip).limit(limit).to_list(None)

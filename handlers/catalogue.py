@@ -90,6 +90,13 @@ class AboutHandler(BaseHandler):
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event or not space:
             raise PageError(404, self._("This event does not exist."))
+        if event.get("parent_id"):
+            # A channel is a room of its main event, which is what people read about and register for.
+            main = await view.path_by_id(self.db, event["parent_id"])
+            if main is None:
+                raise PageError(404, self._("This event does not exist."))
+            self.redirect(main + "/about" + ("?" + self.request.query if self.request.query else ""))
+            return
         user = self.current_user
         token = self.get_query_argument("invite", "").strip()[:MAX_TOKEN] or None
         roles = await R.roles_in(self.db, user, space["_id"], event["_id"])

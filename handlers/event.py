@@ -140,7 +140,7 @@ class EventPageHandler(EventViewer):
                          staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
                          programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],
-                                                                     event["_id"])),
+                                                                     main["_id"])),
                          has_community=await community_pages.has_published(self.db, event["_id"]),
                          has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]))
 
@@ -161,14 +161,16 @@ class ProgrammeToggleHandler(EventViewer):
         wanted = self.form("saved")
         if wanted not in ("0", "1"):
             raise PageError(400, self._("The request was not understood."))
+        # A channel's sessions are its main event's, and so is the programme they are saved to.
+        main = self.main_event
         try:
-            ids = await programme.set_saved(self.db, self.current_user["_id"], event, item, wanted == "1",
-                                            self.may_see_session)
+            ids = await programme.set_saved(self.db, self.current_user["_id"], main, item, wanted == "1",
+                                            self.may_see_session, shown_in=event)
         except programme.ProgrammeError as exc:
             raise PageError(400, self._(str(exc))) from None
         message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
         if self.wants_json():
-            shown = programme.visible_items(event, self.may_see_session)
+            shown = programme.visible_items(main, self.may_see_session, shown_in=event)
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"item": item, "saved": item in ids, "message": message,
                                     "items": [i for i in ids if i in shown]}))
@@ -185,6 +187,8 @@ class ProgrammeCalendarHandler(EventViewer):
         if opened is None:
             return
         space, event, _ = opened
+        # The person's programme of the whole event, from a channel's page too.
+        event = self.main_event
         items = await programme.saved_items(self.db, self.current_user["_id"], event, self.may_see_session)
         title = view.text(event, event["title"], self.locale_code)
         descriptions = {}

@@ -66,6 +66,13 @@ class RegistrationPage(BaseHandler):
         space, event = await model.get_event_by_slugs(self.db, space_slug, event_slug)
         if not event or not space:
             raise PageError(404, self._("This event does not exist."))
+        if event.get("parent_id"):
+            # A channel has no registration of its own: people register for its main event.
+            main = await view.path_by_id(self.db, event["parent_id"])
+            if main is None:
+                raise PageError(404, self._("This event does not exist."))
+            self.redirect(main + "/register" + ("?" + self.request.query if self.request.query else ""))
+            raise Finish()
         self.space, self.event = space, event
         self.invite = self.form("invite", max_length=200) or None
         user = self.current_user

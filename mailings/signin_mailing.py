@@ -93,8 +93,13 @@ def clean_audience(event: EventDoc, audience: str, locale: str = "") -> tuple[st
 
 async def recipients(db, event: EventDoc, audience: str, locale: str | None = None
                      ) -> list[tuple[MembershipDoc, dict[str, Any]]]:
-    """(membership, user) of every attendee the mailing goes to, by email."""
-    query: dict = {"scope_id": event["_id"], "role": R.ATTENDEE}
+    """(membership, user) of every attendee the mailing goes to, by email.
+
+    Only registrations that admit (`attendees.registry.ADMITTING`): a sign-in
+    link is for watching, which a pending, waiting, cancelled or rejected
+    registration does not allow.
+    """
+    query: dict = {"scope_id": event["_id"], "role": R.ATTENDEE, **registry.ADMITTING}
     if audience == NEVER_MAILED:
         query["mailed_at"] = None
     found: list[tuple[MembershipDoc, dict[str, Any]]] = []  # the accounts without their password hash

@@ -28,6 +28,7 @@ a question (one from a list, one from a live update) keeps the newer one.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from bson import ObjectId
@@ -91,15 +92,35 @@ def client_id(value) -> str:
     return value
 
 
-async def item_exists(db, event_id: ObjectId, item: str) -> bool:
-    """Whether the event's schedule has this item now (read fresh: staff edit it live)."""
-    return await db.events.count_documents({"_id": event_id, "schedule.id": item}) > 0
+async def find_item(db, event_id: ObjectId, item: str, main_id: ObjectId | None = None) -> tuple[dict, dict] | None:
+    """(the schedule item, the event holding it: `_id` and `privacy`), read fresh (staff edit it live); else None.
+
+    A channel (`main_id`: its main event) has no schedule of its own: its
+    items are the main event's sessions that run in it.
+    """
+    if main_id is None:
+        query: dict[str, Any] = {"_id": event_id, "schedule.id": item}
+    else:
+        query = {"_id": main_id, "schedule": {"$elemMatch": {"id": item, "channel_id": str(event_id)}}}
+    doc = await db.events.find_one(query, {"privacy": 1, "schedule": {"$elemMatch": {"id": item}}})
+    if not doc or not doc.get("schedule"):
+        return None
+    return doc["schedule"][0], doc
 
 
 # --- changes -------------------------------------------------------------------
 
-async def ask(db, *, event_id: ObjectId, item, user: AccountDoc, locale: str, text, client) -> tuple[dict, bool]:
-    """Store a pending question; returns (question, created).  created is False for a retry."""
+# Whether the asker may see a session: (the item, the event holding it as `find_item` reads it) -> bool.
+Admits = Callable[[dict, dict], Awaitable[bool]]
+
+
+async def ask(db, *, event_id: ObjectId, item, user: AccountDoc, locale: str, text, client,
+              main_id: ObjectId | None = None, admits: Admits | None = None) -> tuple[dict, bool]:
+    """Store a pending question; returns (question, created).  created is False for a retry.
+
+    `main_id`: the connection's event is a channel of that event.  `admits`:
+    a session the asker may not see is refused as if it did not exist.
+    """
     item = item_id(item)
     text = clean_text(text)
     client = client_id(client)
@@ -107,7 +128,8 @@ async def ask(db, *, event_id: ObjectId, item, user: AccountDoc, locale: str, te
     existing = await db.questions.find_one(key, _NO_VOTERS)
     if existing:
         return existing, False
-    if not await item_exists(db, event_id, item):
+    found = await find_item(db, event_id, item, main_id)
+    if found is None or (admits is not None and not await admits(*found)):
         raise QuestionError(NOT_FOUND, "no such schedule item in this event")
     waiting = await db.questions.count_documents({"event_id": event_id, "user_id": user["_id"],
                                                   "status": PENDING})
@@ -205,8 +227,10 @@ _LATEST_MODERATED = [("moderated_at", -1), ("_id", -1)]
 
 
 async def listing(db, *, event_id: ObjectId, item: str | None, user_id: ObjectId, moderator: bool,
-                  limit: int = LIST_LIMIT) -> tuple[list[dict], set[ObjectId], bool]:
+                  limit: int = LIST_LIMIT, hidden: Collection[str] = ()) -> tuple[list[dict], set[ObjectId], bool]:
     """What one member sees: (questions, ids they voted for, complete).
+
+    `hidden`: sessions this member may not see; their questions are left out.
 
     Moderators: every question, pending first (oldest first: a queue), then
     approved (most voted first), answered, rejected.  Everyone else: their own
@@ -214,8 +238,12 @@ async def listing(db, *, event_id: ObjectId, item: str | None, user_id: ObjectId
     At most `limit`; complete is False when more exist.
     """
     base: dict = {"event_id": event_id}
+    if item is not None and item in hidden:
+        return [], set(), True
     if item is not None:
         base["item_id"] = item
+    elif hidden:
+        base["item_id"] = {"$nin": sorted(hidden)}
     mine: dict[str, Any] = {} if moderator else {"user_id": user_id}
     groups = [({"status": PENDING, **mine}, _OLDEST),
               ({"status": APPROVED}, _MOST_VOTED),

@@ -20,7 +20,8 @@ Accounts: a display-name change is published once on the process-wide
 accounts channel; each process updates its connections of that account
 (their next messages carry the new name) and sends them a `profile` frame.
 A deleted account is announced the same way, and every process closes its
-connections of that account (close code `CLOSE_SIGNED_OUT`).
+connections of that account (close code `CLOSE_SIGNED_OUT`) and forgets
+the rooms' recent entries it wrote (read again from storage).
 """
 from __future__ import annotations
 
@@ -319,6 +320,12 @@ class Live:
             return
         for conn in list(self.hub.by_user.get(user_id, ())):
             conn.close(protocol.CLOSE_SIGNED_OUT, "signed out")
+        # The rooms this process keeps recent entries of would hand a resuming client the person's
+        # messages under their name: forgotten, they are read again from storage, where the deletion
+        # leaves them by "deleted user" (announced once before it and once after, so a room read
+        # again in between is forgotten again).
+        for room in [room for room, cache in self.hub.caches.items() if cache.mentions(user_id)]:
+            self.hub.caches.pop(room, None)
 
     def _on_profile(self, channel: str, message: dict, members) -> None:
         """Hub control: this process's connections of the account take the new name."""

@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
 from access import rules
 from chat import room_names
+from events import model, privacy
+from events.model import EventDoc
 from questions import store
 from questions.store import QuestionError
 from realtime import protocol
 from realtime.connection import Connection
 from realtime.protocol import FrameError
+from registration import invitations
 
 if TYPE_CHECKING:
     from realtime.live import Live
@@ -51,21 +55,61 @@ class QuestionFrames:
         self._flush: asyncio.Future | None = None
 
     async def on_open(self, conn: Connection) -> None:
+        event = conn.info["event"]
+        if event.get("parent_id"):
+            # A channel's sessions, and their privacy, are its main event's: read once, at join (the
+            # reads of connections joining together are one query), shared like the event itself.
+            main = await self.live.reads.event(event["parent_id"])
+            if main is not None:
+                conn.info["main"] = self.live._shared(main)
         if rules.is_moderator(conn.info["roles"]):
             await self.live.hub.join(conn, room_names.questions_mod_room(conn.event_id))
         else:
             await self.live.hub.join(conn, room_names.questions_room(conn.event_id))
+
+    # --- sessions the person may see (`events.privacy.session_admits`, as the pages) -------------
+
+    def _main(self, conn: Connection) -> EventDoc:
+        """The event holding this connection's sessions: a channel's main event, else its own."""
+        return conn.info.get("main") or conn.info["event"]
+
+    async def _invited(self, conn: Connection, main: EventDoc) -> bool:
+        """Whether the person holds an invitation to the event: read at most once per connection."""
+        held = conn.info.get("invited")
+        if held is None:
+            held = conn.info["invited"] = await invitations.invited(self.live.db, main, conn.info["user"], None)
+        return held
+
+    async def _verdicts(self, conn: Connection, items: Sequence[Mapping[str, Any]],
+                        holder: Mapping[str, Any]) -> list[bool]:
+        """For each of `items` (sessions of `holder`, as stored): may the person see it?"""
+        roles, email = conn.info["roles"], conn.info["user"].get("email")
+        settings = model.privacy_of(holder)  # type: ignore[arg-type]
+        invited = (privacy.invitation_matters(items, settings, roles, email=email)
+                   and await self._invited(conn, self._main(conn)))
+        return [privacy.session_admits(i, settings, roles, email=email, invited=invited) for i in items]
+
+    async def _admits(self, conn: Connection, item: dict, holder: dict) -> bool:
+        return (await self._verdicts(conn, [item], holder))[0]
+
+    async def _hidden(self, conn: Connection) -> list[str]:
+        """The sessions of the event known to the connection that the person may not see."""
+        main = self._main(conn)
+        items = [i for i in main["schedule"] if i.get("id")]
+        return [i["id"] for i, seen in zip(items, await self._verdicts(conn, items, main), strict=True) if not seen]
 
     # --- frames ---------------------------------------------------------------------
 
     async def ask(self, conn: Connection, msg: dict) -> None:
         if not rules.is_member(conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only members of the event ask questions", msg.get("ref"))
+        main = conn.info.get("main")
         try:
             doc, created = await store.ask(
                 self.live.db, event_id=ObjectId(conn.event_id), item=msg.get("item"),
                 user=conn.info["user"], locale=conn.locale, text=msg.get("text"),
-                client=msg.get("client_id"))
+                client=msg.get("client_id"), main_id=main["_id"] if main else None,
+                admits=lambda item, holder: self._admits(conn, item, holder))
         except QuestionError as exc:
             raise _refused(exc, msg) from None
         if created:
@@ -109,7 +153,8 @@ class QuestionFrames:
             raise _refused(exc, msg) from None
         docs, voted, complete = await store.listing(
             self.live.db, event_id=ObjectId(conn.event_id), item=item,
-            user_id=conn.info["user"]["_id"], moderator=rules.is_moderator(conn.info["roles"]))
+            user_id=conn.info["user"]["_id"], moderator=rules.is_moderator(conn.info["roles"]),
+            hidden=await self._hidden(conn))
         conn.send({"type": "questions", "ref": msg.get("ref"), "item": item, "complete": complete,
                    "questions": [{**store.fields(d), "voted": d["_id"] in voted} for d in docs]})
 

@@ -87,6 +87,11 @@ class RoomCache:
         self.counter = max(self.counter, counter)
         self.loaded = True
 
+    def mentions(self, user_id: str) -> bool:
+        """Whether an entry held here was written by this account (its id as the author's)."""
+        needle = b'"id":"' + user_id.encode() + b'"'
+        return any(needle in frame for _, frame in self.frames)
+
     def known(self) -> int:
         """The newest offset the room is known to have taken (held here or not)."""
         return max(self.last, self.counter)

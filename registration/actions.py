@@ -180,15 +180,21 @@ async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str
                 await _audit_created(db, event, doc, actor_kind, user)
                 after = doc
             else:
+                # Registering again is a new registration: this one's name, language and answers,
+                # never those left from before (without answers now, it has none).
+                stale = tuple(k for k in ("answers", "form_version") if k not in extra)
                 after = await states.transition(db, event, existing, state, actor_kind=actor_kind,
                                                 actor=user if actor_kind == states.ATTENDEE else None,
-                                                fields={**extra, **fields}, unset=("offer_expires_at",), now=now)
+                                                fields={**extra, **fields, "name": name, "locales": [locale]},
+                                                unset=("offer_expires_at", "invite_hash", *stale), now=now)
         except (DuplicateKeyError, states.Conflict):
             # Another request for the same person got there first: undo this one's claim, look again.
             await _undo_entry(db, event, state)
             continue
         services.spawn(mails.send_state(services, event, after, state))
         await counts.announce(services, event["_id"])
+        if state == WAITING and await _place_free(services, event):
+            return await find(db, event["_id"], user["_id"]) or after
         return after
     found = await find(db, event["_id"], user["_id"])
     if found is None:
@@ -223,45 +229,52 @@ async def submit_unconfirmed(services, event: EventDoc, *, email: str, name: str
 
     The same whatever the address: a new account (no password) when it has
     none, an existing account never changed, an existing registration left
-    as it is (the link then signs its owner in and shows it).  `email` and
-    `name` are already clean (`attendees.registry.clean`).
+    as it is.  Anyone may type any address, so nothing typed here changes
+    what is stored for it: each submission's answers, name and language
+    travel with its own confirmation link (`_submission`), and confirming
+    applies those of the link that was clicked; only the address's owner
+    decides which submission counts.  `email` and `name` are already clean
+    (`attendees.registry.clean`).
     """
     if not settings_of(event)["open"]:
         raise Closed()
     db = services.db
     locale = model.locale_for(event, locale)
+    submission = _submission(name=name, locale=locale, source=source, answers=answers,
+                             form_version=form_version, invite=invite)
     user = await db.users.find_one({"email": email}, {"_id": 1, "email": 1})
     if user is None:
         user = await registry._create_user(db, email, name, locale)
     existing = await find(db, event["_id"], user["_id"])
-    now = utcnow()
     if existing is None:
-        # An invitation link is bound once the address is confirmed: its hash waits here.
-        doc = _new_registration(event, user, name=name, locale=locale, state=UNCONFIRMED, now=now,
-                                source=source, answers=dict(answers or {}),
-                                **({"form_version": form_version} if form_version is not None else {}),
-                                **({"invite_hash": tokens.hash_token(invite)} if invite else {}))
+        # Staff see an unconfirmed registration under the first name given; it holds no answers
+        # (they come with the link that confirms it).
+        doc = _new_registration(event, user, name=name, locale=locale, state=UNCONFIRMED, now=utcnow(),
+                                source=source)
         try:
             await db.memberships.insert_one(doc)
             await _audit_created(db, event, doc, states.ATTENDEE, None)
             await counts.announce(services, event["_id"])
         except DuplicateKeyError:
             pass  # the same form sent twice at once: one registration
-    elif state_of(existing) == UNCONFIRMED and answers is not None:
-        # The latest answers before confirmation are the ones that count.
-        await db.memberships.update_one(
-            {"_id": existing["_id"], "state": UNCONFIRMED},
-            {"$set": {"answers": dict(answers), "name": name, "locales": [locale],
-                      **({"form_version": form_version} if form_version is not None else {})}})
     throttle = services.account_throttle()
     key = "register:" + email
     if await throttle.blocked(key):
         return
     await throttle.fail(key)
     raw = await tokens.issue(db, user["_id"], CONFIRM_PURPOSE, datetime.timedelta(hours=CONFIRM_HOURS),
-                             event_id=event["_id"])
+                             event_id=event["_id"], data={"registration": submission})
     services.spawn(mails.send_confirmation(services, event, email=email, name=name, locale=locale,
                                            raw_token=raw, hours=CONFIRM_HOURS))
+
+
+def _submission(*, name: str, locale: str, source: str, answers: Mapping[str, Any] | None,
+                form_version: int | None, invite: str | None) -> dict[str, Any]:
+    """What one submission of the form says, as its confirmation link carries it."""
+    # An invitation link is bound once the address is confirmed: its hash waits with the submission.
+    return {"name": name, "locale": locale, "source": source, "answers": dict(answers or {}),
+            **({"form_version": form_version} if form_version is not None else {}),
+            **({"invite_hash": tokens.hash_token(invite)} if invite else {})}
 
 
 async def peek_confirmation(db, raw: str) -> tuple[dict[str, Any], EventDoc]:
@@ -297,15 +310,28 @@ async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[
     if not user or not event:
         raise ConfirmRefused("unknown")
     existing = await find(db, event["_id"], user["_id"])
-    if existing is not None and state_of(existing) != UNCONFIRMED:
-        # Registered, waiting, cancelled ...: confirming an address changes none of those.
+    submission = (token.get("data") or {}).get("registration")
+    if existing is not None and state_of(existing) not in states.REOPENABLE:
+        # Registered, waiting, rejected ...: confirming an address changes none of those.
         return user, event, existing
-    name = existing.get("name", "") if existing else user.get("name", "")
-    locales = (existing or {}).get("locales") or [event["default_locale"]]
-    membership = await enter(services, event, user, name=name, locale=locales[0],
-                             source=(existing or {}).get("source", "form"))
-    await _keep_profile(db, event, user["_id"], (existing or {}).get("answers"))
-    await _use_invitation(db, event, user, None, (existing or {}).get("invite_hash"))
+    if submission is None:
+        # A link mailed before links carried their submission: what the unconfirmed registration holds.
+        if existing is not None and state_of(existing) != UNCONFIRMED:
+            return user, event, existing
+        submission = {"name": (existing or {}).get("name", user.get("name", "")),
+                      "locale": ((existing or {}).get("locales") or [event["default_locale"]])[0],
+                      "source": (existing or {}).get("source", "form"), "answers": (existing or {}).get("answers"),
+                      **({"form_version": existing["form_version"]} if existing and "form_version" in existing
+                         else {}),
+                      **({"invite_hash": existing["invite_hash"]} if existing and existing.get("invite_hash")
+                         else {})}
+    # The owner of the address clicked this link: its answers count, even over a cancelled registration.
+    membership = await enter(services, event, user, name=submission.get("name", ""),
+                             locale=model.locale_for(event, submission.get("locale", "")),
+                             source=submission.get("source", "form"), answers=submission.get("answers") or {},
+                             form_version=submission.get("form_version"))
+    await _keep_profile(db, event, user["_id"], submission.get("answers"))
+    await _use_invitation(db, event, user, None, submission.get("invite_hash"))
     return user, event, membership
 
 
@@ -414,7 +440,24 @@ async def approve(services, event: EventDoc, membership: Mapping[str, Any], acto
         raise
     services.spawn(mails.send_state(services, event, after, wanted))
     await counts.announce(services, event["_id"])
+    if wanted == WAITING and await _place_free(services, event):
+        return await by_id(db, event, membership["_id"])
     return after
+
+
+async def _place_free(services, event: EventDoc) -> bool:
+    """After someone joined the waiting list: promote if a place is free; True when someone was offered one.
+
+    A place freed between this person's failed take and their joining the
+    list found nobody waiting, and went back; without this check it would
+    sit unused until the sweep's next recount.  Read once: full, as it
+    usually is when people wait, it costs nothing more.
+    """
+    capacity = settings_of(event)["capacity"]
+    found = await places.counter(services.db, target_of(event))
+    if capacity is None or not places.free_places(found, capacity):
+        return False
+    return await promote(services, event) > 0
 
 
 async def move_from_waiting_list(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:

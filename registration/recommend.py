@@ -162,7 +162,7 @@ async def for_person(db, user, *, space_ids: Sequence | None = None, now: dateti
         return []
     spaces = list(space_ids) if space_ids is not None else list({e["space_id"] for e in events.values()})
     query = {"space_id": {"$in": spaces}, "tags": {"$in": wanted},
-             "privacy.level": {"$in": catalogue.listed_levels(True)}}
+             "privacy.level": {"$in": catalogue.listed_levels(True)}, **model.MAIN_EVENTS}
     candidates = [Candidate(e, None, frozenset(tags.of(e))) for e in await db.events.find(query).to_list(None)]
     holding = {m["scope_id"] for m in memberships if m["scope"] == "event" and R.holds(m)}
     for event_id in holding:

@@ -54,7 +54,9 @@ _COUNTS = frozenset({ATTENDEE, SYSTEM})
 # plus two moves it implies: staff may move someone from the waiting list
 # straight to a place (an overbooking they choose), and staff may reject a
 # holder.  A cancelled registration or an expired offer may register again
-# (the one document per person and event is reused); a rejection is final.
+# (the one document per person and event is reused); a rejection is final
+# for the person, and only staff may register them again (as staff register
+# anyone, taking a place whatever the capacity: `attendees.registry`).
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (UNCONFIRMED, PENDING): _COUNTS,
     (UNCONFIRMED, WAITING): _COUNTS,
@@ -75,10 +77,11 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (REGISTERED, REJECTED): _STAFF,
     (CANCELLED, PENDING): _COUNTS,
     (CANCELLED, WAITING): _COUNTS,
-    (CANCELLED, REGISTERED): _COUNTS,
+    (CANCELLED, REGISTERED): _ANY,
     (EXPIRED, PENDING): _COUNTS,
     (EXPIRED, WAITING): _COUNTS,
-    (EXPIRED, REGISTERED): _COUNTS,
+    (EXPIRED, REGISTERED): _ANY,
+    (REJECTED, REGISTERED): _STAFF,
 }
 
 # Where a new registration may go, and from where a person may register again.

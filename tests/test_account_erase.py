@@ -287,3 +287,35 @@ async def test_wrong_passwords_are_throttled_like_sign_in(factory, browser, db, 
     assert await db.users.find_one({"_id": user["_id"]})
     # The email address still confirms.
     assert (await b.post("/profile/delete", {"confirm": user["email"]})).status_code == 302
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_resume_after_a_deletion_hands_out_no_name_from_the_processs_room_cache(
+        factory, browser, base_url, db, services):
+    event = await with_schedule(factory, locales=("ru",))
+    person = await factory.member(R.ATTENDEE, event=event, email="gone@example.org", name="Ilze Gone", locale="ru")
+    viewer = await factory.member(R.ATTENDEE, event=event, locale="ru")
+    pb, vb = browser(), browser()
+    await pb.sign_in(person["login"], factory.PASSWORD)
+    await vb.sign_in(viewer["login"], factory.PASSWORD)
+    room = room_names.public_room(event["_id"], "ru")
+    author, _, _ = await live(base_url, pb, event)
+    watcher, _, _ = await live(base_url, vb, event)
+    for client in (author, watcher):
+        await client.send({"type": "join", "room": room})
+    joined = await watcher.expect("joined", room=room)
+    await author.expect("joined", room=room)
+    await author.send({"type": "send", "room": room, "text": "I am Ilze Gone", "client_id": "m1"})
+    seen = await watcher.expect("message", room=room)
+    assert seen["user"]["name"] == "Ilze Gone"
+    watcher.close()
+
+    r = await pb.post("/profile/delete", {"confirm": "gone@example.org"})
+    assert r.status_code == 302
+    # The watcher comes back and asks for what it missed since before the message.
+    again, _, _ = await live(base_url, vb, event)
+    await again.send({"type": "join", "room": room, "epoch": joined["epoch"], "offset": seen["offset"] - 1})
+    assert (await again.expect("joined", room=room))["recovered"] is True
+    replayed = await again.expect("message", room=room)
+    assert replayed["user"] == {"id": "", "name": "", "role": "attendee", "erased": True}
+    assert "Ilze Gone" not in replayed["text"]

@@ -486,3 +486,24 @@ async def test_a_mailing_whose_event_is_gone_is_marked_failed(factory, db, servi
     done = await db.mailings.find_one({"_id": mailing["_id"]})
     assert done["status"] == "failed" and "no longer exists" in done["error"]
     assert await db.outbox.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_a_mailing_and_the_count_reach_only_registrations_that_admit(factory, db, services):
+    event = await factory.event(locales=("en",))
+    states = ("registered", None, "unconfirmed", "pending", "waiting", "offered", "cancelled", "rejected",
+              "expired")
+    for i, state in enumerate(states):
+        m = await registry.register(db, event, email=f"p{i}@example.org", locale="en")
+        if state is None:  # registered by staff before registrations had states
+            await db.memberships.update_one({"_id": m["_id"]}, {"$unset": {"state": ""}})
+        else:
+            await db.memberships.update_one({"_id": m["_id"]}, {"$set": {"state": state}})
+    assert await registry.count(db, event["_id"]) == 2
+    for audience in (signin_mailing.ALL, signin_mailing.NEVER_MAILED):
+        people = await signin_mailing.recipients(db, event, audience)
+        assert sorted(u["email"] for _, u in people) == ["p0@example.org", "p1@example.org"]
+    mailing = await signin_mailing.create(db, event, audience=signin_mailing.ALL, locale=None, actor=None)
+    assert mailing["total"] == 2
+    await signin_mailing.run(services, mailing["_id"])
+    assert sorted(e["to"] for e in await db.outbox.find({}).to_list(None)) == ["p0@example.org", "p1@example.org"]

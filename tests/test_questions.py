@@ -298,3 +298,71 @@ async def test_concurrent_votes_of_one_user_count_once(factory, browser, base_ur
     assert sum(1 for x in acks if x["changed"]) == 1
     assert {x["votes"] for x in acks} == {1}
     assert (await db.questions.find_one({"_id": ObjectId(q["id"])}))["votes"] == 1
+
+
+async def approved(db, event, item, text):
+    """A question already approved for `item` (asked by someone else)."""
+    doc = {"_id": ObjectId(), "event_id": event["_id"], "item_id": item, "user_id": ObjectId(), "name": "Asker",
+           "locale": "ru", "text": text, "client_id": text, "status": "approved", "version": 2, "voters": [],
+           "votes": 0, "created_at": datetime.datetime.now(datetime.UTC), "moderated_by": None,
+           "moderated_at": None, "answered_at": None}
+    await db.questions.insert_one(doc)
+    return str(doc["_id"])
+
+
+async def listed(client, ref, item=None):
+    await client.send({"type": "questions", "ref": ref, **({"item": item} if item else {})})
+    return sorted(q["text"] for q in (await client.expect("questions", ref=ref))["questions"])
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_session_the_person_may_not_see_takes_no_questions_and_lists_none(factory, browser, base_url, db):
+    event = await with_schedule(factory)
+    # s2 has a closed list of its own: an attendee of the event is not on it, the listed one is.
+    await db.events.update_one({"_id": event["_id"], "schedule.id": "s2"}, {"$set": {
+        "schedule.$.privacy": {"level": "list", "emails": ["listed@example.org"]}}})
+    event = await db.events.find_one({"_id": event["_id"]})
+    await approved(db, event, "s1", "open talk")
+    await approved(db, event, "s2", "closed talk")
+    _, _, a = await connect(factory, browser, base_url, event)
+    listed_user = await factory.member(R.ATTENDEE, event=event, email="listed@example.org")
+    lb = browser()
+    await lb.sign_in(listed_user["login"], factory.PASSWORD)
+    b, _, _ = await live(base_url, lb, event)
+    _, _, m = await connect(factory, browser, base_url, event, role=R.MODERATOR)
+
+    before = await snapshot(db)
+    await a.send({"type": "ask", "item": "s2", "text": "Let me in?", "client_id": "x", "ref": "closed"})
+    assert (await a.expect("error", ref="closed"))["code"] == "not_found"  # as if it did not exist
+    assert await snapshot(db) == before
+    assert await listed(a, "all") == ["open talk"]
+    assert await listed(a, "s2", item="s2") == []
+    assert (await ask(a, item="s1"))["question"]["item"] == "s1"
+
+    # The pages' rule: the listed attendee and staff see the closed session and ask there.
+    assert await listed(b, "all") == ["closed talk", "open talk"]
+    assert (await ask(b, item="s2", client_id="b1", ref="b"))["question"]["item"] == "s2"
+    assert "closed talk" in await listed(m, "all")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_channel_takes_questions_for_the_sessions_that_run_in_it(factory, browser, base_url, db):
+    from events import sessions
+    event = await with_schedule(factory)
+    channel = await sessions.create_channel(db, None, event, slug="side", title={"ru": "Side"})
+    await db.events.update_one({"_id": channel["_id"]}, {"$set": {"gate": event["gate"]}})
+    start = datetime.datetime(2026, 12, 1, 15, tzinfo=datetime.UTC)
+    side = [{"id": f"c{i}", "day_id": "d1", "starts_at": start, "title": {"ru": f"Side {i}"}, "speaker": "",
+             "channel_id": str(channel["_id"])} for i in (1, 2)]
+    side[1]["privacy"] = {"level": "list", "emails": []}
+    await db.events.update_one({"_id": event["_id"]}, {"$push": {"schedule": {"$each": side}}})
+    user, b = await person(factory, browser, event)
+    client, _, _ = await live(base_url, b, channel)
+    ack = await ask(client, "In the side room?", item="c1")
+    assert ack["question"]["item"] == "c1" and ack["question"]["event"] == str(channel["_id"])
+    # The main room's sessions, a closed one, and the channel's own (empty) schedule take none.
+    for i, item in enumerate(("s1", "c2", "nope")):
+        await client.send({"type": "ask", "item": item, "text": "?", "client_id": f"n{i}", "ref": f"n{i}"})
+        assert (await client.expect("error", ref=f"n{i}"))["code"] == "not_found"
+    assert await listed(client, "all") == ["In the side room?"]
+    assert await db.questions.count_documents({}) == 1

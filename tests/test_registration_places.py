@@ -310,3 +310,68 @@ def test_settings_refuse_bad_numbers():
     assert actions.clean_settings(open_="1", capacity="", approval="1", offer_hours="") == \
         {"open": True, "capacity": None, "approval": True, "offer_hours": 48}
 
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_staff_register_again_a_cancelled_rejected_or_expired_registration(services, factory, db):
+    event = await open_event(db, factory, capacity=1)
+    staff = await factory.user()
+    holder, leaver, refused, late = await people(db, 4)
+    await register_all(services, event, [holder])
+    first = await actions.register_signed_in(services, event, leaver, source="form",
+                                             answers={"f": {"v": 1, "value": "old"}}, form_version=1)
+    assert first["state"] == WAITING
+    await actions.cancel(services, event, first, actor_kind=states.ATTENDEE, actor=leaver)
+    (waiting,) = await register_all(services, event, [refused])
+    await actions.reject(services, event, waiting, staff)
+    (offered,) = await register_all(services, event, [late])
+    await db.memberships.update_one({"_id": offered["_id"]}, {"$set": {"state": EXPIRED}})
+    taken = (await counter(db, event))["taken"]
+
+    for person, was in ((leaver, CANCELLED), (refused, "rejected"), (late, EXPIRED)):
+        before = await actions.find(db, event["_id"], person["_id"])
+        assert before["state"] == was
+        again = await registry.register(db, event, email=person["email"], name="Typed By Staff", locale="ru",
+                                        actor=staff)
+        assert again["_id"] == before["_id"] and again["state"] == REGISTERED
+        assert (again["name"], again["locales"], again["source"]) == ("Typed By Staff", ["ru"], "staff")
+        assert "answers" not in again and "position" not in again
+        entry = await db.audit.find_one({"action": "registration.registered", "params.registration_id":
+                                         str(before["_id"]), "params.by": "staff"})
+        assert entry["before"] == {"state": was} and entry["actor_id"] == staff["_id"]
+    # Each took a place, beyond the capacity, as staff registrations do.
+    assert (await counter(db, event))["taken"] == taken + 3
+    # A registration that still counts is refused as before, nothing written.
+    with pytest.raises(registry.DuplicateAttendee):
+        await registry.register(db, event, email=holder["email"], locale="en", actor=staff)
+    assert (await counter(db, event))["taken"] == taken + 3
+
+
+@pytest.mark.parametrize("when", ["before joining", "after joining"])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_place_freed_while_someone_joins_the_waiting_list_goes_to_them_at_once(
+        services, factory, db, monkeypatch, when):
+    event = await open_event(db, factory, capacity=1)
+    holder, newcomer = await people(db, 2)
+    (held,) = await register_all(services, event, [holder])
+    join_queue = places.join_queue
+
+    async def interleaved(db_, target, event_id):
+        # The newcomer found the event full; the holder cancels right around their joining the list,
+        # and the promotion that follows finds nobody waiting yet.
+        if when == "before joining":
+            await actions.cancel(services, event, held, actor_kind=states.ATTENDEE, actor=holder)
+        position = await join_queue(db_, target, event_id)
+        if when == "after joining":
+            await actions.cancel(services, event, held, actor_kind=states.ATTENDEE, actor=holder)
+        return position
+
+    monkeypatch.setattr(places, "join_queue", interleaved)
+    came = await actions.register_signed_in(services, event, newcomer, source="form")
+    monkeypatch.setattr(places, "join_queue", join_queue)
+    # No sweep needed: the free place is offered to the newcomer at once.
+    assert came["state"] == OFFERED
+    assert (await db.memberships.find_one({"_id": came["_id"]}))["state"] == OFFERED
+    c = await counter(db, event)
+    assert (c["taken"], c["waiting"]) == (1, 0)
+    await drain(services)

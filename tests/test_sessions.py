@@ -1,6 +1,7 @@
 """Sessions, tracks and channels: staff pages, the event page, the move endpoint and the live socket."""
 import datetime
 import json
+import re
 
 import pytest
 
@@ -403,3 +404,72 @@ async def test_live_control_shows_whether_the_running_sessions_chat_is_open(fact
     page = (await b.get(base(event) + "/control")).text
     assert "Loud talk" in page and "Quiet talk" not in page
     assert translated(services, "en", "Chat open during this session") in page
+
+
+# --- a channel is a room of its main event, not an event of its own ------------------------------
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_channel_is_left_out_of_catalogue_recommendations_and_the_space_page(factory, browser, db):
+    from events import catalogue, spaces
+    from registration import recommend
+    from tests.test_catalogue import make_event, register
+    space = await factory.space()
+    went = await make_event(factory, db, space, tags=["ai"], starts_in_days=-20)
+    main = await make_event(factory, db, space, tags=["ai"])
+    channel = await sessions.create_channel(db, None, main, slug="side", title={"en": "Side"})
+    # Listed like its main event in every way but one: it is a channel.
+    await db.events.update_one({"_id": channel["_id"]}, {"$set": {
+        "tags": ["ai"], "gate.official_start": main["gate"]["official_start"], "days": main["days"]}})
+    filters = catalogue.Filters()
+    found, total = await catalogue.page(db, space["_id"], filters, signed_in=True, skip=0, limit=50)
+    assert {e["_id"] for e in found} == {main["_id"]} and total == 1
+    assert await catalogue.tags_in_use(db, space["_id"], signed_in=False) == ["ai"]
+    person = await factory.user()
+    await register(db, person, went)
+    assert [r.candidate.event["_id"] for r in await recommend.for_person(db, person)] == [main["_id"]]
+    listed, count = await spaces.events_of(db, space["_id"], 0, 50)
+    assert channel["_id"] not in {e["_id"] for e in listed} and count == 2
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_channels_about_and_register_pages_lead_to_the_main_events(factory, browser, db):
+    event = await factory.event()
+    space = await db.spaces.find_one({"_id": event["space_id"]})
+    channel = await sessions.create_channel(db, None, event, slug="side", title={"ru": "Side"})
+    b = browser()
+    main, side = view.path(space, event), view.path(space, channel)
+    r = await b.get(side + "/about?invite=abc")
+    assert r.status_code == 302 and r.headers["location"] == main + "/about?invite=abc"
+    for path in ("/register", "/register?invite=abc"):
+        r = await b.get(side + path)
+        assert r.status_code == 302 and r.headers["location"] == main + path
+    before = await db.memberships.count_documents({})
+    r = await b.post(side + "/register", {"name": "A", "email": "a@example.org"})
+    assert r.status_code == 302 and r.headers["location"] == main + "/register"
+    assert await db.memberships.count_documents({}) == before
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_attendees_save_a_channels_sessions_to_the_main_events_programme(factory, browser, db):
+    event = await factory.event(locales=("ru",), days=1)
+    space = await db.spaces.find_one({"_id": event["space_id"]})
+    channel = await sessions.create_channel(db, None, event, slug="side", title={"ru": "Side"})
+    await db.events.update_one({"_id": channel["_id"]}, {"$set": {"gate": event["gate"]}})
+    day = event["days"][0]["id"]
+    start = datetime.datetime(2026, 12, 1, 9, tzinfo=UTC)
+    schedule = [{"id": "main1", "day_id": day, "starts_at": start, "title": {"ru": "Main talk"}, "speaker": ""},
+                {"id": "side1", "day_id": day, "starts_at": start, "title": {"ru": "Side talk"}, "speaker": "",
+                 "channel_id": str(channel["_id"])}]
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"schedule": schedule}})
+    user, b = await attendee(factory, browser, event)
+    side = view.path(space, channel)
+    r = await b.post(side + "/programme", {"item": "side1", "saved": "1"}, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["items"] == ["side1"]
+    # A session of the main room is not on the channel's page, so it is not saved from there.
+    r = await b.post(side + "/programme", {"item": "main1", "saved": "1"})
+    assert r.status_code == 400
+    saved = await db.programmes.find_one({"user_id": user["_id"]})
+    assert saved["event_id"] == event["_id"] and saved["item_ids"] == ["side1"]
+    page = await b.get(side)
+    assert re.search(r'<li id="item-side1".*?aria-pressed="true"', page.text, re.S)
+    assert "Side talk" in (await b.get(side + "/programme.ics")).text
