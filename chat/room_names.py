@@ -58,6 +58,11 @@ def questions_room(event_id) -> str:
     return f"ev:{{{event_id}}}:{QUESTIONS}"
 
 
+def questions_session_room(event_id, item_id) -> str:
+    """The questions of one session with a privacy of its own: only those who may see it join."""
+    return f"ev:{{{event_id}}}:{QUESTIONS}:{item_id}"
+
+
 def questions_mod_room(event_id) -> str:
     return f"ev:{{{event_id}}}:{QUESTIONS_MOD}"
 

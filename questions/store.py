@@ -267,12 +267,15 @@ async def listing(db, *, event_id: ObjectId, item: str | None, user_id: ObjectId
     return found, voted, complete
 
 
-async def vote_counts(db, event_id: ObjectId, ids) -> dict[str, int]:
-    """Current vote counts of the visible questions among `ids`."""
+async def vote_counts(db, event_id: ObjectId, ids) -> dict[str, dict[str, int]]:
+    """Current vote counts of the visible questions among `ids`, by session: {item id: {question id: votes}}."""
     docs = await db.questions.find({"_id": {"$in": list(ids)}, "event_id": event_id,
                                     "status": {"$in": list(PUBLIC)}},
-                                   {"_id": 1, "votes": 1}).to_list(None)
-    return {str(d["_id"]): d["votes"] for d in docs}
+                                   {"_id": 1, "votes": 1, "item_id": 1}).to_list(None)
+    out: dict[str, dict[str, int]] = {}
+    for d in docs:
+        out.setdefault(d.get("item_id") or "", {})[str(d["_id"])] = d["votes"]
+    return out
 
 
 def _iso(moment) -> str | None:

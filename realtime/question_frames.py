@@ -64,8 +64,15 @@ class QuestionFrames:
                 conn.info["main"] = self.live._shared(main)
         if rules.is_moderator(conn.info["roles"]):
             await self.live.hub.join(conn, room_names.questions_mod_room(conn.event_id))
-        else:
-            await self.live.hub.join(conn, room_names.questions_room(conn.event_id))
+            return
+        await self.live.hub.join(conn, room_names.questions_room(conn.event_id))
+        # Sessions with a privacy of their own publish their questions in a room of their own,
+        # joined by those who may see the session (as it is when they connect).
+        main = self._main(conn)
+        own = [i for i in main["schedule"] if i.get("id") in _own_level(main)]
+        for item, seen in zip(own, await self._verdicts(conn, own, main), strict=True):
+            if seen:
+                await self.live.hub.join(conn, room_names.questions_session_room(conn.event_id, item["id"]))
 
     # --- sessions the person may see (`events.privacy.session_admits`, as the pages) -------------
 
@@ -160,16 +167,30 @@ class QuestionFrames:
 
     # --- publishing --------------------------------------------------------------------
 
+    async def _private_items(self, event_id: str) -> frozenset[str]:
+        """Sessions of the event (a channel: of its main event) whose questions have a room of their own."""
+        event = await self.live.reads.event(ObjectId(event_id))
+        if event is not None and event.get("parent_id"):
+            event = await self.live.reads.event(event["parent_id"])
+        return _own_level(event) if event is not None else frozenset()
+
+    def _room_of(self, event_id: str, item_id: str, private: frozenset[str]) -> str:
+        return (room_names.questions_session_room(event_id, item_id) if item_id in private
+                else room_names.questions_room(event_id))
+
     async def _publish(self, doc: dict) -> None:
         event_id = str(doc["event_id"])
         frame = store.wire(doc)
         await self.live.hub.publish(room_names.questions_mod_room(event_id), frame)
+        if doc["status"] not in store.PUBLIC and doc["status"] != store.REJECTED:
+            return
+        room = self._room_of(event_id, doc.get("item_id") or "", await self._private_items(event_id))
         if doc["status"] in store.PUBLIC:
-            await self.live.hub.publish(room_names.questions_room(event_id), frame)
-        elif doc["status"] == store.REJECTED:
+            await self.live.hub.publish(room, frame)
+        else:
             # Also for a question that was only pending: its author holds it
             # (from the ack) and learns the outcome; others ignore unknown ids.
-            await self.live.hub.publish(room_names.questions_room(event_id), store.removal(doc))
+            await self.live.hub.publish(room, store.removal(doc))
 
     def _votes_changed(self, event_id: str, question: ObjectId) -> None:
         self._dirty.setdefault(event_id, set()).add(question)
@@ -184,16 +205,27 @@ class QuestionFrames:
         dirty, self._dirty = self._dirty, {}
         for event_id, ids in dirty.items():
             try:
-                counts = await store.vote_counts(self.live.db, ObjectId(event_id), ids)
-                if not counts:
+                by_item = await store.vote_counts(self.live.db, ObjectId(event_id), ids)
+                if not by_item:
                     continue
-                frame = {"type": "question_votes", "event": event_id, "votes": counts}
-                await self.live.hub.publish(room_names.questions_mod_room(event_id), frame)
-                await self.live.hub.publish(room_names.questions_room(event_id), frame)
+                everything = {q: n for counts in by_item.values() for q, n in counts.items()}
+                await self.live.hub.publish(room_names.questions_mod_room(event_id),
+                                            {"type": "question_votes", "event": event_id, "votes": everything})
+                private = await self._private_items(event_id)
+                rooms: dict[str, dict[str, int]] = {}
+                for item_id, counts in by_item.items():
+                    rooms.setdefault(self._room_of(event_id, item_id, private), {}).update(counts)
+                for room, counts in rooms.items():
+                    await self.live.hub.publish(room, {"type": "question_votes", "event": event_id,
+                                                       "votes": counts})
             except Exception:
                 # The votes are stored; the next change or a `questions` list
                 # brings the counts.  Other events' counts still go out.
                 log.exception("publishing vote counts failed", extra={"event": event_id})
+
+
+def _own_level(event: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(i["id"] for i in event.get("schedule") or () if i.get("id") and privacy.session_privacy(i))
 
 
 def install(live: Live) -> QuestionFrames:
