@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from registration import counts, forms, invitations, mails, places, states
+from registration import counts, form_files, forms, invitations, mails, places, states
 from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
@@ -305,6 +305,7 @@ async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[
     membership = await enter(services, event, user, name=name, locale=locales[0],
                              source=(existing or {}).get("source", "form"))
     await _keep_profile(db, event, user["_id"], (existing or {}).get("answers"))
+    await form_files.adopt(db, user["_id"], (existing or {}).get("answers"))
     await _use_invitation(db, event, user, None, (existing or {}).get("invite_hash"))
     return user, event, membership
 
