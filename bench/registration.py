@@ -413,7 +413,8 @@ def measured(target, coro_factory) -> dict:
     after = cpu(target)
     result["cpu_seconds"] = {k: round(after[k] - before[k], 2) for k in before}
     if result["ok"]:
-        result["server_cpu_ms_each"] = round(result["cpu_seconds"]["server"] * 1000 / result["ok"], 2)
+        for part in ("server", "store"):
+            result[f"{part}_cpu_ms_each"] = round(result["cpu_seconds"][part] * 1000 / result["ok"], 2)
     result["wall_with_setup"] = round(time.monotonic() - t0, 2)
     return result
 
@@ -477,6 +478,10 @@ def _trio(phase: dict, *ps: str) -> str:
     return " / ".join(report.fmt(_ms(phase, p)) for p in ps)
 
 
+def _cpu(phase: dict) -> str:
+    return f"{report.fmt(phase.get('server_cpu_ms_each'))} / {report.fmt(phase.get('store_cpu_ms_each'))}"
+
+
 def table(doc: dict) -> str:
     """The Markdown table of a successful run; a failed one says FAILED and why."""
     m, o, r = doc["machine"], doc["options"], doc["result"]
@@ -491,19 +496,20 @@ def table(doc: dict) -> str:
         ("form: registered / waiting list (checked in the store)",
          f"{min(o['people'], o['capacity'])} / {o['people'] - min(o['people'], o['capacity'])}"),
         ("form submission latency p50 / p95 / p99, ms", _trio(f, "p50", "p95", "p99")),
-        ("form: server CPU per registration, ms", f.get("server_cpu_ms_each")),
+        ("form: server / store CPU per registration, ms", _cpu(f)),
         (f"one-click latency p50, ms ({o['one_click_concurrency']} concurrent)", _ms(c, "p50")),
         ("one-click latency p95, ms", _ms(c, "p95")),
         ("one-click latency p99, ms", _ms(c, "p99")),
         ("one-click latency max, ms", _ms(c, "max")),
         ("one-click registrations per second", c["per_second"]),
-        ("one-click: server CPU per registration, ms", c.get("server_cpu_ms_each")),
+        ("one-click: server / store CPU per registration, ms", _cpu(c)),
     ]
     if "visitors" in ph:
         v = ph["visitors"]
         rows += [(f"visitor registrations per second (unconfirmed + mail, {o['concurrency']} concurrent)",
                   v["per_second"]),
                  ("visitor submission latency p50 / p95, ms", _trio(v, "p50", "p95")),
+                 ("visitors: server / store CPU per registration, ms", _cpu(v)),
                  ("confirmation mails delivered over SMTP" if o["smtp"] else "confirmation mails stored",
                   o["visitors"])]
     rows.append(("duplicates, errors, lost registrations", 0))
