@@ -73,7 +73,7 @@ async def open_event_with_form(db, factory, space, admin, fields, locales, title
     return await db.events.find_one({"_id": event["_id"]}), form
 
 
-async def mail_to(smtp_server, address: str, seconds: float = 15):  # noqa: F811
+async def mail_to(smtp_server, address: str, seconds: float = 15):
     for _ in range(int(seconds * 10)):
         found = [msg for rcpts, msg in smtp_server.handler.messages() if address in rcpts]
         if found:
@@ -88,7 +88,7 @@ async def stored(db) -> dict:
 
 
 @pytest.mark.gen_test(timeout=180)
-async def test_register_with_a_conditional_field_and_a_file_then_one_click(  # noqa: F811
+async def test_register_with_a_conditional_field_and_a_file_then_one_click(
         services, factory, db, base_url, http_server, smtp_server):
     space = await factory.space("open")
     organiser = await factory.user(platform_admin=True)

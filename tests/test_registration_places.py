@@ -331,7 +331,7 @@ async def test_the_first_registrations_at_once_all_get_places_while_places_are_f
             event = await open_event(db, shared_factory, capacity=capacity)
             rush = await people(db, 40, prefix=f"a{attempt}-")
 
-            async def arrive(i, person):
+            async def arrive(i, person, event=event):
                 await asyncio.sleep(i * 0.0005)   # as requests do: a little apart, not in lockstep
                 return await actions.register_signed_in(views[i % 4], event, person, source="form")
 
