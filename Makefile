@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
-.PHONY: run test deps translations extract-messages update-messages clean bench
+.PHONY: run test deps translations extract-messages update-messages clean bench bench-registration
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ bench: deps translations
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	PYTHON=$(PY) sh bench/peers/setup.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
+
+# Registrations per second and one-click latency (README, Benchmarks); it is also the last
+# step of `make bench`. Options: make bench-registration BENCH_REGISTRATION_ARGS="--people 500".
+BENCH_REGISTRATION_ARGS ?=
+bench-registration: deps translations
+	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps

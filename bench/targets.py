@@ -256,12 +256,16 @@ class Livehall(Target):
         self.redis = Redis(self.workdir)
         port = free_port(2)
         self.ports = [port, port + 1]
+        # A benchmark that makes sessions itself (bench/registration.py) signs their cookies with
+        # `cookie_secret`, and may point the mail at its own SMTP sink (`extra_env`).
+        self.cookie_secret = getattr(self, "cookie_secret", None) or "bench-" + os.urandom(16).hex()
         env = dict(os.environ, PROCESSES="2", REDIS_URL=self.redis.url,
                    EMBEDDED_STORE_ADDRESS=f"127.0.0.1:{self.store_port}",
-                   COOKIE_SECRET="bench-" + os.urandom(16).hex(), LOG_LEVEL="WARNING",
+                   COOKIE_SECRET=self.cookie_secret, LOG_LEVEL="WARNING",
                    LOG_FORMAT="json", HOST="127.0.0.1", PORT=str(port))
         env.pop("MONGODB_URI", None)
         env.pop("BASE_URL", None)
+        env.update(getattr(self, "extra_env", None) or {})
         self.supervisor = start([PYTHON, "server.py", "--port", str(port)], self.log("server"), env=env)
         for p in self.ports:
             wait_port(p, 60, "/healthz", proc=self.supervisor)

@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from registration import counts, forms, invitations, mails, places, requests, states
+from registration import counts, form_files, forms, invitations, mails, places, requests, states
 from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
@@ -331,6 +331,8 @@ async def confirm(services, raw: str) -> tuple[users.AccountDoc, EventDoc, dict[
                              source=submission.get("source", "form"), answers=submission.get("answers") or {},
                              form_version=submission.get("form_version"))
     await _keep_profile(db, event, user["_id"], submission.get("answers"))
+    # Files a visitor gave with the form are theirs now that the address is.
+    await form_files.adopt(db, user["_id"], submission.get("answers"))
     await _use_invitation(db, event, user, None, submission.get("invite_hash"))
     return user, event, membership
 

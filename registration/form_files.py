@@ -33,6 +33,28 @@ async def store(db, *, owner_id, event_id, form_kind: str, field_id: str, field_
     return doc
 
 
+def named_in(answers) -> list[ObjectId]:
+    """Ids of the files these answers (`{field id: {"v", "value"}}`) give."""
+    out = []
+    for answer in (answers or {}).values():
+        value = answer.get("value") if isinstance(answer, dict) else None
+        if isinstance(value, dict) and value.get("file"):
+            try:
+                out.append(ObjectId(str(value["file"])))
+            except (InvalidId, TypeError):
+                continue
+    return out
+
+
+async def adopt(db, owner_id, answers) -> None:
+    """Files sent before their sender had a verified address (a registration without an account,
+    owner None) become the account's once the address is confirmed, so its owner can read them."""
+    ids = named_in(answers)
+    if ids:
+        await db.registration_files.update_many({"_id": {"$in": ids}, "owner_id": None},
+                                                {"$set": {"owner_id": owner_id}})
+
+
 async def describe(db, file_id) -> dict | None:
     try:
         oid = ObjectId(str(file_id))

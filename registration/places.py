@@ -82,14 +82,13 @@ async def take(db, target: str, event_id, capacity: int | None, *, force: bool =
         if queue_first:
             guard["waiting"] = {"$lte": 0}
     update = _bump(utcnow(), taken=1)
-    for _ in range(2):
-        if await db[COUNTERS].find_one_and_update(guard, update, {"_id": 1}) is not None:
-            return True
-        # The guard failed: full, or no counter yet (created once, then tried again).
-        if await db[COUNTERS].find_one({"_id": target}, {"_id": 1}) is not None:
-            return False
-        await ensure(db, target, event_id)
-    return False
+    if await db[COUNTERS].find_one_and_update(guard, update, {"_id": 1}) is not None:
+        return True
+    # The guard failed: full, or there was no counter yet.  Finding one now would not tell
+    # which: another registration may have created it since.  So make sure it exists
+    # (idempotent) and ask again: a refusal by an existing counter means full.
+    await ensure(db, target, event_id)
+    return await db[COUNTERS].find_one_and_update(guard, update, {"_id": 1}) is not None
 
 
 async def give_back(db, target: str) -> bool:

@@ -375,3 +375,37 @@ async def test_a_place_freed_while_someone_joins_the_waiting_list_goes_to_them_a
     c = await counter(db, event)
     assert (c["taken"], c["waiting"]) == (1, 0)
     await drain(services)
+
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("capacity", [None, 100])
+async def test_the_first_registrations_at_once_all_get_places_while_places_are_free(services, factory, capacity):
+    """The place counter is created by the first registrations: several arriving together, over
+    several connections, must not take its creation by another one for a full event."""
+    store = StoreServer()
+    port = await store.start()
+    name = f"first_{secrets.token_hex(3)}"
+    clients = [SharedClient(f"127.0.0.1:{port}") for _ in range(4)]
+    views = [dataclasses.replace(services, storage=Storage(c, c[name], "embedded-shared")) for c in clients]
+    try:
+        db = views[0].db
+        from mongo_indexes import ensure_indexes
+        await ensure_indexes(db)
+        shared_factory = type(factory)(views[0])
+        for attempt in range(5):   # five fresh events: the first moments of each are the race
+            event = await open_event(db, shared_factory, capacity=capacity)
+            rush = await people(db, 40, prefix=f"a{attempt}-")
+
+            async def arrive(i, person, event=event):
+                await asyncio.sleep(i * 0.0005)   # as requests do: a little apart, not in lockstep
+                return await actions.register_signed_in(views[i % 4], event, person, source="form")
+
+            done = await asyncio.gather(*(arrive(i, p) for i, p in enumerate(rush)))
+            assert [m["state"] for m in done] == [REGISTERED] * 40, attempt
+            c = await counter(db, event)
+            assert (c["taken"], c["waiting"]) == (40, 0)
+        for view in views:
+            await drain(view)
+    finally:
+        for c in clients:
+            await c.close()
+        await store.close()

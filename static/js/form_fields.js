@@ -7,7 +7,9 @@
 // nor sends them; the server drops such an answer anyway and decides in the
 // end.  Without this script every field is shown, each conditional one with
 // a note saying when to answer it.  A file larger than the field allows is
-// flagged before it is sent.
+// flagged before it is sent.  A form sent back with errors puts the focus on
+// the first answer to fix, whose error message the field's description reads
+// out, so a keyboard or screen reader user starts where the work is.
 (function () {
   "use strict";
   var L = window.Livehall = window.Livehall || {};
@@ -42,6 +44,13 @@
                             " " : "");
   }
 
+  function focusFirstError(box) {
+    var active = document.activeElement;
+    if (active && active !== document.body) return;   // the person is somewhere already
+    var input = box.querySelector(".ff.has-error:not([hidden]) [aria-invalid='true']:not([disabled])");
+    if (input) input.focus();
+  }
+
   function init() {
     document.querySelectorAll("[data-form-fields]").forEach(function (box) {
       if (box.hasAttribute("data-form-ready")) return;
@@ -52,6 +61,7 @@
         update(box);
       });
       update(box);
+      focusFirstError(box);
     });
   }
 
