@@ -53,6 +53,7 @@ class QuestionFrames:
         self.vote_flush = vote_flush
         self._dirty: dict[str, set[ObjectId]] = {}   # event id -> questions whose votes changed
         self._flush: asyncio.Future | None = None
+        self._private: dict[str, frozenset[str]] = {}   # event id -> sessions with a questions room of their own
 
     async def on_open(self, conn: Connection) -> None:
         event = conn.info["event"]
@@ -69,7 +70,8 @@ class QuestionFrames:
         # Sessions with a privacy of their own publish their questions in a room of their own,
         # joined by those who may see the session (as it is when they connect).
         main = self._main(conn)
-        own = [i for i in main["schedule"] if i.get("id") in _own_level(main)]
+        private = self._private_items(conn.event_id, main)
+        own = [i for i in main["schedule"] if i.get("id") in private]
         for item, seen in zip(own, await self._verdicts(conn, own, main), strict=True):
             if seen:
                 await self.live.hub.join(conn, room_names.questions_session_room(conn.event_id, item["id"]))
@@ -120,7 +122,7 @@ class QuestionFrames:
         except QuestionError as exc:
             raise _refused(exc, msg) from None
         if created:
-            await self._publish(doc)
+            await self._publish(doc, self._main(conn))
         conn.send({"type": "ack", "ref": msg.get("ref"), "client_id": doc["client_id"],
                    "question": store.fields(doc), "duplicate": not created})
 
@@ -149,7 +151,7 @@ class QuestionFrames:
         except QuestionError as exc:
             raise _refused(exc, msg) from None
         if changed:
-            await self._publish(doc)
+            await self._publish(doc, self._main(conn))
         conn.send({"type": "ack", "ref": msg.get("ref"), "question": store.fields(doc), "changed": changed})
 
     async def listing(self, conn: Connection, msg: dict) -> None:
@@ -167,24 +169,27 @@ class QuestionFrames:
 
     # --- publishing --------------------------------------------------------------------
 
-    async def _private_items(self, event_id: str) -> frozenset[str]:
-        """Sessions of the event (a channel: of its main event) whose questions have a room of their own."""
-        event = await self.live.reads.event(ObjectId(event_id))
-        if event is not None and event.get("parent_id"):
-            event = await self.live.reads.event(event["parent_id"])
-        return _own_level(event) if event is not None else frozenset()
+    def _private_items(self, event_id: str, main: Mapping[str, Any] | None = None) -> frozenset[str]:
+        """Sessions of the event (a channel: of its main event) whose questions have a room of their own.
+
+        Learnt from the event document a connection holds (`main`), and remembered per event for
+        the vote counts, which are published with no connection at hand.
+        """
+        if main is not None:
+            self._private[event_id] = _own_level(main)
+        return self._private.get(event_id, frozenset())
 
     def _room_of(self, event_id: str, item_id: str, private: frozenset[str]) -> str:
         return (room_names.questions_session_room(event_id, item_id) if item_id in private
                 else room_names.questions_room(event_id))
 
-    async def _publish(self, doc: dict) -> None:
+    async def _publish(self, doc: dict, main: Mapping[str, Any]) -> None:
         event_id = str(doc["event_id"])
         frame = store.wire(doc)
         await self.live.hub.publish(room_names.questions_mod_room(event_id), frame)
         if doc["status"] not in store.PUBLIC and doc["status"] != store.REJECTED:
             return
-        room = self._room_of(event_id, doc.get("item_id") or "", await self._private_items(event_id))
+        room = self._room_of(event_id, doc.get("item_id") or "", self._private_items(event_id, main))
         if doc["status"] in store.PUBLIC:
             await self.live.hub.publish(room, frame)
         else:
@@ -211,7 +216,7 @@ class QuestionFrames:
                 everything = {q: n for counts in by_item.values() for q, n in counts.items()}
                 await self.live.hub.publish(room_names.questions_mod_room(event_id),
                                             {"type": "question_votes", "event": event_id, "votes": everything})
-                private = await self._private_items(event_id)
+                private = self._private_items(event_id)
                 rooms: dict[str, dict[str, int]] = {}
                 for item_id, counts in by_item.items():
                     rooms.setdefault(self._room_of(event_id, item_id, private), {}).update(counts)

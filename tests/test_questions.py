@@ -341,8 +341,20 @@ async def test_a_session_the_person_may_not_see_takes_no_questions_and_lists_non
 
     # The pages' rule: the listed attendee and staff see the closed session and ask there.
     assert await listed(b, "all") == ["closed talk", "open talk"]
-    assert (await ask(b, item="s2", client_id="b1", ref="b"))["question"]["item"] == "s2"
+    asked = (await ask(b, item="s2", client_id="b1", ref="b"))["question"]
+    assert asked["item"] == "s2"
     assert "closed talk" in await listed(m, "all")
+
+    # Live: approved, the closed session's question reaches the listed attendee and the moderator
+    # (its room), never the attendee who may not see the session; an open session's reaches all.
+    await m.send({"type": "moderate_question", "question": asked["id"], "status": "approved", "ref": "ok"})
+    await m.expect("ack", ref="ok")
+    assert (await b.expect("question", id=asked["id"]))["text"] == asked["text"]
+    assert not [f for f in question_frames(await a.quiet()) if f.get("id") == asked["id"]]
+    opened = (await ask(b, item="s1", client_id="b2", ref="b2"))["question"]
+    await m.send({"type": "moderate_question", "question": opened["id"], "status": "approved", "ref": "ok2"})
+    await m.expect("ack", ref="ok2")
+    assert (await a.expect("question", id=opened["id"]))["item"] == "s1"
 
 
 @pytest.mark.gen_test(timeout=30)
