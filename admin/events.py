@@ -118,7 +118,7 @@ class ProgramPage(StaffHandler):
         await super().prepare()
         # What a session may name (speaker accounts, channels, tracks), for its form fields.
         self.session_choices = None
-        if getattr(self, "event", None) is not None and not self._finished:
+        if self.admitted and self.event is not None:
             found = await sessions.choices(self.db, self.event)
             self.session_choices = {**found, "tracks": sessions.tracks_of(self.event),
                                     "empty_rows": sessions.SPEAKER_ROWS, "max_rows": sessions.MAX_SPEAKERS}

@@ -179,7 +179,7 @@ class RequestFormHandler(FormBuilderHandler):
 
     async def prepare(self):
         await super().prepare()
-        if self._finished:
+        if not self.admitted:
             return
         self.data_request = await requests.get(self.db, self.event, self.path_kwargs["request_id"])
         if self.data_request is None:

@@ -19,9 +19,13 @@ from handlers.base import BaseHandler, PageError
 
 class StaffHandler(BaseHandler):
     permission: str = ""
+    # Set once `prepare` let the request through; a subclass's own `prepare` reads further only then
+    # (a visitor was sent to sign in, and the answer is already given).
+    admitted: bool = False
 
     async def prepare(self):
         await super().prepare()
+        self.admitted = False
         if not self.permission:
             raise RuntimeError(f"{type(self).__name__} declares no permission")
         if not self.current_user:
@@ -51,6 +55,7 @@ class StaffHandler(BaseHandler):
         self._staff_hint = True
         if self.permission not in self.grants:
             raise PageError(403, self._("You do not have permission for this action."))
+        self.admitted = True
 
     def template_context(self) -> dict:
         ctx = super().template_context()
