@@ -96,9 +96,11 @@ def _one_of(value: object) -> list[Any] | None:
 class EqualityIndex:
     """Top-level field -> value -> document ids in insertion order, for one collection.
 
-    Kept current on inserts (the store reports every document it stores);
-    an update that may change an indexed field makes the collection scan
-    while it runs and rebuild the index afterwards.
+    Kept current on inserts and deletes (the store reports every document
+    it stores or drops) and on updates whose documents the index itself
+    found: those are re-entered after the update (`reindex`).  An update
+    it cannot narrow that may change an indexed field makes the collection
+    scan while it runs and rebuild the index afterwards.
     """
 
     def __init__(self, store, fields, compounds=()):
@@ -110,28 +112,58 @@ class EqualityIndex:
         self.compounds = tuple(compounds)
         self.by_field: dict[str, dict] = {}
         self.by_compound: dict[tuple, dict] = {}
+        # document id -> the (table, key) entries naming it, so a document is taken out in O(entries)
+        self.entries: dict[Any, list[tuple[dict, Any]]] = {}
         self.dirty = True
         self.scanning = 0
 
     def rebuild(self) -> None:
         self.by_field = {f: {} for f in self.fields}
         self.by_compound = {c: {} for c in self.compounds}
+        self.entries = {}
         self.dirty = False
         for doc in list(self.store._documents.values()):
             self.added(doc)
 
     def added(self, doc) -> None:
+        """Enter a document stored (again: its old entries go first)."""
         if self.dirty:
             return
+        _id = doc["_id"]
+        self.forget(_id)
+        entries = []
         for field, table in self.by_field.items():
             value = doc.get(field)
             for v in (value if isinstance(value, list) else (value,)):
                 if _indexable(v):
-                    table.setdefault(v, []).append(doc["_id"])
+                    # An ordered set (a dict's keys): removal is O(1), order is insertion order.
+                    table.setdefault(v, {})[_id] = None
+                    entries.append((table, v))
         for fields, table in self.by_compound.items():
             key = tuple(doc.get(f) for f in fields)
             if all(_indexable(v) for v in key):
-                table.setdefault(key, []).append(doc["_id"])
+                table.setdefault(key, {})[_id] = None
+                entries.append((table, key))
+        if entries:
+            self.entries[_id] = entries
+
+    def forget(self, _id) -> None:
+        """Take a document's entries out (it was deleted, or is about to be entered anew)."""
+        for table, key in self.entries.pop(_id, ()):
+            ids = table.get(key)
+            if ids is not None:
+                ids.pop(_id, None)
+                if not ids:
+                    del table[key]
+
+    def reindex(self, docs) -> None:
+        """Enter again documents an update may have changed in place (those the index gave it)."""
+        stored = self.store._documents
+        for doc in docs:
+            # The stored document, not the one found: a refused update puts a copy of the old one back.
+            current = stored.get(doc.get("_id"))
+            if current is not None:
+                self.added(current)
 
     def candidates(self, filter):
         """Documents that may match, or None when this filter needs a scan."""
@@ -151,7 +183,7 @@ class EqualityIndex:
             if all(_indexable(v) for v in key):
                 if self.dirty:
                     self.rebuild()
-                found = self.by_compound[fields].get(key, ())
+                found = list(self.by_compound[fields].get(key, ()))
                 if ids is None or len(found) < len(ids):
                     ids = found
         for field in self.fields:
@@ -161,7 +193,7 @@ class EqualityIndex:
                 if self.dirty:
                     self.rebuild()
                 table = self.by_field[field]
-                found = [i for v in values for i in table.get(v, ())]
+                found = [i for v in values for i in list(table.get(v, ()))]
                 if ids is None or len(found) < len(ids):
                     ids = found   # the most selective of the indexed fields asked for
         if ids is None:
@@ -211,6 +243,12 @@ class IndexedCollectionStore(mongomock.store.CollectionStore):
         if index is not None:
             index.added(val)
 
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        index = getattr(self, "lh_index", None)
+        if index is not None and not index.dirty:
+            index.forget(key)
+
 
 def _indexed_fields(name: str) -> tuple[set[str], list[tuple[str, ...]]]:
     """The first field of each declared index, and the compound indexes' full keys."""
@@ -244,17 +282,38 @@ class EmbeddedCollection:
                 return scan(filter)
             return (doc for doc in found if filter_applies(filter, doc))
         coll._iter_documents = iter_documents
+        ensure_uniques = coll._ensure_uniques
 
-    def _writing(self, update, call, *args, **kwargs):
-        """Run an update; one that may change indexed fields scans, then rebuilds the index."""
-        if not self._index.touches(update):
+        def ensure_uniques_indexed(new_data):
+            # Mongomock checks unique keys after changing a document in place: the index must
+            # know the new values first, or the check would not see the clash.
+            index.reindex([new_data])
+            return ensure_uniques(new_data)
+        coll._ensure_uniques = ensure_uniques_indexed
+
+    def _writing(self, filter, update, call, *args, **kwargs):
+        """Run an update keeping the index current.
+
+        Mongomock changes documents in place.  When the index can name every
+        document the filter may match, those are entered again afterwards
+        (an upserted one is entered as it is stored); otherwise an update that
+        may change an indexed field scans, and the index is rebuilt after it.
+        """
+        index = self._index
+        if not index.touches(update):
             return call(*args, **kwargs)
-        self._index.scanning += 1
+        found = index.candidates(filter) if filter is not None and not index.dirty else None
+        if found is not None and not index.dirty:
+            try:
+                return call(*args, **kwargs)
+            finally:
+                index.reindex(found)
+        index.scanning += 1
         try:
             return call(*args, **kwargs)
         finally:
-            self._index.scanning -= 1
-            self._index.dirty = True
+            index.scanning -= 1
+            index.dirty = True
 
     def find(self, *args, **kwargs) -> EmbeddedCursor:
         return EmbeddedCursor(self._c.find(*args, **kwargs))
@@ -266,19 +325,19 @@ class EmbeddedCollection:
         return _aware(self._c.find_one(*args, **kwargs))
 
     async def find_one_and_update(self, filter, update, *args, **kwargs):
-        return _aware(self._writing(update, self._c.find_one_and_update, filter, update, *args, **kwargs))
+        return _aware(self._writing(filter, update, self._c.find_one_and_update, filter, update, *args, **kwargs))
 
     async def update_one(self, filter, update, *args, **kwargs):
-        return self._writing(update, self._c.update_one, filter, update, *args, **kwargs)
+        return self._writing(filter, update, self._c.update_one, filter, update, *args, **kwargs)
 
     async def update_many(self, filter, update, *args, **kwargs):
-        return self._writing(update, self._c.update_many, filter, update, *args, **kwargs)
+        return self._writing(filter, update, self._c.update_many, filter, update, *args, **kwargs)
 
     async def replace_one(self, filter, replacement, *args, **kwargs):
-        return self._writing(None, self._c.replace_one, filter, replacement, *args, **kwargs)
+        return self._writing(filter, None, self._c.replace_one, filter, replacement, *args, **kwargs)
 
     async def bulk_write(self, requests, *args, **kwargs):
-        return self._writing(None, self._c.bulk_write, requests, *args, **kwargs)
+        return self._writing(None, None, self._c.bulk_write, requests, *args, **kwargs)
 
     async def find_one_and_delete(self, *args, **kwargs):
         return _aware(self._c.find_one_and_delete(*args, **kwargs))

@@ -117,3 +117,40 @@ async def test_ttl_expiry_sweeps_now_and_then_not_on_every_insert(monkeypatch):
     await asyncio.sleep(0.25)
     assert await db.sessions.find_one({"token_hash": "old"}) is None     # expired documents still go
     assert await db.sessions.count_documents({}) == 200
+
+
+@pytest.mark.gen_test
+async def test_an_update_found_by_the_index_keeps_it_current_without_a_rebuild():
+    """A registration changes its indexed `state` many times: each update is re-entered in the index
+    (no scan, no rebuild), and every lookup still answers what a scan answers."""
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    memberships = db.memberships
+    event = "e1"
+    for i in range(200):
+        await memberships.insert_one({"user_id": f"u{i}", "scope_id": event, "role": "attendee",
+                                      "email": f"u{i}@example.org", "state": "waiting", "position": i})
+    index = memberships._index
+    await memberships.find_one({"scope_id": event})          # the index is built
+    assert not index.dirty
+    for i in range(0, 200, 2):
+        await memberships.update_one({"user_id": f"u{i}", "scope_id": event, "role": "attendee",
+                                      "state": "waiting"}, {"$set": {"state": "registered"}})
+    first = await memberships.find_one_and_update({"scope_id": event, "role": "attendee", "state": "waiting"},
+                                                  {"$set": {"state": "offered"}}, sort=[("position", 1)])
+    assert first["user_id"] == "u1"
+    await memberships.update_many({"scope_id": event, "state": "registered", "position": {"$lt": 10}},
+                                  {"$set": {"scope_id": "e2"}})
+    assert not index.dirty                                     # never rebuilt from a scan
+    for f in ({"scope_id": event}, {"scope_id": "e2"}, {"scope_id": event, "role": "attendee", "state": "waiting"},
+              {"user_id": "u4"}, {"user_id": "u4", "scope_id": "e2", "role": "attendee"}):
+        found = [d["_id"] async for d in memberships.find(f)]
+        assert found and sorted(found) == sorted(scanned(memberships, f)), f
+    # A unique clash found through the index is refused and the index keeps the old values.
+    with pytest.raises(DuplicateKeyError):
+        await memberships.update_one({"user_id": "u3", "scope_id": event, "role": "attendee"},
+                                     {"$set": {"user_id": "u5"}})
+    assert (await memberships.find_one({"user_id": "u3", "scope_id": event}))["state"] == "waiting"
+    assert await memberships.count_documents({"user_id": "u5", "scope_id": event, "role": "attendee"}) == 1
+    await memberships.delete_one({"user_id": "u7", "scope_id": event, "role": "attendee"})
+    assert await memberships.find_one({"user_id": "u7"}) is None and "u7" not in index.by_field["user_id"]
