@@ -94,9 +94,10 @@ async def read(db, user, locale: str, now: datetime.datetime | None = None) -> C
         seated.setdefault(seat["event_id"], set()).add(seat["item_id"])
     saved_programme = []
     for event_id in set(saved) | set(seated):
-        entry = entries.get(event_id)
-        if entry is None:
+        held = entries.get(event_id)
+        if held is None:
             continue  # no longer admitted: neither the sessions nor the feed would open
+        entry = held
         mine, seats = saved.get(event_id, set()), seated.get(event_id, set())
         items = sorted((i for i in programme.visible_items(entry["event"]).values()
                         if programme.in_programme(i, mine, seats)),

@@ -86,7 +86,7 @@ async def send_seat_offer(services, event: EventDoc, item: Mapping[str, Any], se
         if not membership or not membership.get("email"):
             return
         user = await services.db.users.find_one({"_id": seat["user_id"]}, {"locale": 1})
-        locale = registry.attendee_locale(event, user, membership)  # type: ignore[arg-type]
+        locale = registry.attendee_locale(event, user, membership)
         subject, text, html = messages.render(
             services.i18n, locale, SEAT_OFFER, deadline=_when(seat.get("offer_expires_at"), event),
             session_title=text_for(item.get("title") or {}, locale, (event["default_locale"],)),

@@ -79,7 +79,8 @@ async def ensure(db, target: str, event_id) -> None:
     try:
         await db[COUNTERS].update_one(
             {"_id": target},
-            {"$setOnInsert": {"event_id": event_id, **({"item_id": item_id} if item_id else {}), "taken": 0, "waiting": 0, "next_position": 0, "seq": 0,
+            {"$setOnInsert": {"event_id": event_id, **({"item_id": item_id} if item_id else {}),
+                              "taken": 0, "waiting": 0, "next_position": 0, "seq": 0,
                               "changed_at": utcnow(), "checked_at": utcnow()}},
             upsert=True)
     except DuplicateKeyError:

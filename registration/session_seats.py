@@ -38,7 +38,7 @@ from attendees import registry
 from core.clock import utcnow
 from core.i18n import N_
 from events import editing, model, sessions
-from events.model import EventDoc
+from events.model import EventDoc, ScheduleItemDoc
 from registration import mails, places, states
 from registration.model import CANCELLED, EXPIRED, HOLDS_PLACE, OFFERED, REGISTERED, WAITING, settings_of
 
@@ -116,7 +116,7 @@ async def seated_ids(db, event_id, user_id) -> set[str]:
     return {item_id for item_id, s in (await of_person(db, event_id, user_id)).items() if s["state"] == REGISTERED}
 
 
-def seat_sessions(event: EventDoc) -> list[dict[str, Any]]:
+def seat_sessions(event: EventDoc) -> list[ScheduleItemDoc]:
     """The event's sessions with a capacity, in schedule order."""
     return sorted((i for i in event["schedule"] if sessions.capacity_of(i) is not None),
                   key=lambda i: (i["starts_at"], i["id"]))
@@ -279,7 +279,7 @@ async def promote(services, event: EventDoc, item_id: str, now: datetime.datetim
     db = services.db
     item = editing.find_item(event, item_id)
     capacity = sessions.capacity_of(item) if item else None
-    if capacity is None:
+    if item is None or capacity is None:
         return 0
     tgt, hours = target(event["_id"], item_id), settings_of(event)["offer_hours"]
     offered = 0
