@@ -22,6 +22,7 @@ What is kept, without anything that leads back to the person:
 - outbox entries addressed to them keep their kind, status and dates only;
 - audit entries keep the action, with the person's id, email, name and
   login taken out of them.
+- seats in sessions keep their session, given up, under an id that names nobody;
 Everything else (the account, sessions, tokens, throttles, programmes,
 read positions, sanctions, staff roles, import previews) is deleted.
 """
@@ -126,6 +127,17 @@ async def _throttle(db, who: Identity) -> None:
 
 async def _programmes(db, who: Identity) -> None:
     await db.programmes.delete_many({"user_id": who.id})
+
+
+async def _session_seats(db, who: Identity) -> None:
+    # Seats stay as numbers under an id that names nobody; held ones are given up, and the sweep's
+    # recount passes them to the next person waiting.
+    async for doc in db.session_seats.find({"user_id": who.id}, {"_id": 1, "state": 1}):
+        given_up = {"state": "cancelled", "state_at": utcnow()} if doc["state"] in ("registered", "offered",
+                                                                                      "waiting") else {}
+        await db.session_seats.update_one(
+            {"_id": doc["_id"], "user_id": who.id},
+            {"$set": {"user_id": ObjectId(), "erased": True, **given_up}, "$unset": {"offer_expires_at": ""}})
 
 
 def _support_rooms(who: Identity) -> dict:
@@ -274,6 +286,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "tokens": _tokens,
     "throttle": _throttle,
     "programmes": _programmes,
+    "session_seats": _session_seats,
     "reads": _reads,
     "rooms": _rooms,
     "sanctions": _sanctions,

@@ -78,6 +78,10 @@ async def _programmes(db, user: AccountDoc) -> Any:
     return await _by_user(db, "programmes", user)
 
 
+async def _session_seats(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "session_seats", user)
+
+
 async def _messages(db, user: AccountDoc) -> Any:
     return await _by_user(db, "messages", user)
 
@@ -194,6 +198,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "users": ("account", _account),
     "memberships": ("registrations_and_roles", _memberships),
     "programmes": ("programmes", _programmes),
+    "session_seats": ("session_seats", _session_seats),
     "messages": ("chat_messages", _messages),
     "questions": ("questions", _questions),
     "quiz_attempts": ("quiz_answers", _quiz_attempts),

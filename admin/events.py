@@ -18,6 +18,7 @@ from core.i18n import LOCALES
 from events import editing, model, sessions, tags
 from events.editing import EditError
 from handlers.base import PageError
+from registration import session_seats
 
 
 def _base(event) -> str:
@@ -219,6 +220,8 @@ class ScheduleEditHandler(ProgramPage):
             shown = {**values, "session": session or sessions.session_form(item)}
             self.show_item(item, 400, forms.message(self, exc), shown)
             return
+        # More seats pass at once to those waiting for them.
+        await session_seats.capacity_changed(self.services, self.event["_id"], item["id"])
         self.done(self._("The schedule item has been saved."), "schedule")
 
 

@@ -25,6 +25,7 @@ from core.i18n import N_
 from events import editing, sessions
 from events.editing import EditError
 from handlers.base import PageError
+from registration import session_seats
 
 SLOT_MINUTES = 15
 MAX_BODY = 4096
@@ -49,7 +50,8 @@ def session_values(handler) -> dict[str, Any] | None:
             "track_id": forms.field(handler, "track_id"), "channel_id": forms.field(handler, "channel_id"),
             "chat": forms.field(handler, "chat") == "1", "recording_url": forms.field(handler, "recording_url"),
             "recording_after": forms.field(handler, "recording_after") == "1",
-            "materials_after": forms.field(handler, "materials_after") == "1"}
+            "materials_after": forms.field(handler, "materials_after") == "1",
+            "capacity": forms.field(handler, "capacity")}
 
 
 # --- tracks -----------------------------------------------------------------------------
@@ -197,7 +199,8 @@ class CalendarHandler(StaffHandler):
 
         self.render_page("admin/event_calendar.html", active="calendar", by=by,
                          grid=calendar_grid(self.event, main, channels, by, locale_text),
-                         slot_minutes=SLOT_MINUTES)
+                         slot_minutes=SLOT_MINUTES,
+                         seats=await session_seats.counts(self.db, main, main["schedule"]))
 
 
 class ScheduleMoveHandler(StaffHandler):

@@ -29,6 +29,7 @@ from admin import (
     staff,
 )
 from admin import requests as admin_requests
+from admin import session_seats as admin_seats
 from handlers import (
     auth,
     cabinet,
@@ -43,15 +44,16 @@ from handlers import (
     quiz_pages,
     registration,
     requests,
+    seats,
 )
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
-MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, registration, media_files, form_files,
+MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, media_files, form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
-           registration_form, requests, admin_requests)
+           registration_form, requests, admin_requests, admin_seats)
 
 
 def build(services) -> list[URLSpec]:

@@ -100,6 +100,7 @@ class ScheduleItemDoc(ScheduleItemFields):
     recording_url: NotRequired[str]
     recording_after: NotRequired[bool]        # the recording is shown once it has ended
     materials_after: NotRequired[bool]        # materials stay shown to attendees once it has ended
+    capacity: NotRequired[int | None]         # seats (`registration.session_seats`); None: no limit
 
 
 class TrackDoc(TypedDict):

@@ -10,6 +10,10 @@ again, so a closed day's schedule stays hidden here as on the page.
 Nobody reads another person's programme: every read and write is keyed by
 the viewer's own user id.
 
+A session with a capacity is not saved but seated
+(`registration.session_seats`): the programme holds it only while the
+person has a seat in it (`seated`), whether it was saved before or not.
+
 `calendar` turns the saved sessions into an iCalendar file (RFC 5545) that
 calendar apps import; the labels in it come translated from the caller.
 """
@@ -57,10 +61,16 @@ async def saved_ids(db, user_id, event_id) -> list[str]:
     return list(doc["item_ids"]) if doc else []
 
 
-async def saved_items(db, user_id, event: EventDoc, may_see: MaySee | None = None) -> list[ScheduleItemDoc]:
-    """The user's saved sessions that the page shows them, in schedule order."""
+def in_programme(item: ScheduleItemDoc, saved: set[str] | frozenset[str], seated: set[str] | frozenset[str]) -> bool:
+    """A session with a capacity is in the programme while the person has a seat; any other once saved."""
+    return item["id"] in seated if item.get("capacity") is not None else item["id"] in saved
+
+
+async def saved_items(db, user_id, event: EventDoc, may_see: MaySee | None = None,
+                      seated: set[str] | frozenset[str] = frozenset()) -> list[ScheduleItemDoc]:
+    """The user's programme as the page shows it, in schedule order: sessions saved, and those seated in."""
     ids = set(await saved_ids(db, user_id, event["_id"]))
-    items = [i for i in visible_items(event, may_see).values() if i["id"] in ids]
+    items = [i for i in visible_items(event, may_see).values() if in_programme(i, ids, seated)]
     return sorted(items, key=lambda i: (i["starts_at"], i["id"]))
 
 

@@ -17,6 +17,10 @@ titles) with more to say:
   does not switch anything by itself: the live-control page shows staff the
   session running now and whether its chat should be open, and the event
   page tells attendees when a session has no chat.
+- `capacity`: the seats it has (None: no limit, the session is simply
+  saved to a programme).  With a capacity, registered attendees take a seat
+  or wait for one (`registration.session_seats`); lowering it removes
+  nobody, raising it passes the new seats to those waiting.
 - `recording_url` with `recording_after` (shown once it has ended) and
   `materials_after` (the event's materials stay shown to attendees after
   it ends): `availability` is the one rule every page asks.
@@ -53,6 +57,7 @@ MAX_TRACKS = 40
 MAX_SPEAKERS = 8
 MAX_CHANNELS = 20
 SPEAKER_ROWS = 3  # empty speaker rows a form offers after the filled ones
+MAX_SEATS = 100_000
 
 
 # --- reading a session ------------------------------------------------------------------
@@ -71,6 +76,12 @@ def tracks_of(event: EventDoc) -> list[TrackDoc]:
 
 def find_track(event: EventDoc, track_id: str | None) -> TrackDoc | None:
     return next((t for t in tracks_of(event) if t["id"] == track_id), None) if track_id else None
+
+
+def capacity_of(item: Mapping[str, Any]) -> int | None:
+    """The session's seats, or None when it has no limit."""
+    value = item.get("capacity")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def has_ended(item: Mapping[str, Any], now: datetime.datetime) -> bool:
@@ -220,7 +231,7 @@ async def choices(db, event: EventDoc) -> Choices:
 
 def blank_form() -> dict[str, Any]:
     return {"speakers": [], "track_id": "", "channel_id": "", "chat": True, "recording_url": "",
-            "recording_after": False, "materials_after": True}
+            "recording_after": False, "materials_after": True, "capacity": ""}
 
 
 def session_form(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,7 +240,22 @@ def session_form(item: Mapping[str, Any]) -> dict[str, Any]:
             "track_id": item.get("track_id") or "", "channel_id": item.get("channel_id") or "",
             "chat": bool(item.get("chat", True)), "recording_url": item.get("recording_url") or "",
             "recording_after": bool(item.get("recording_after")),
-            "materials_after": bool(item.get("materials_after", True))}
+            "materials_after": bool(item.get("materials_after", True)),
+            "capacity": "" if capacity_of(item) is None else str(capacity_of(item))}
+
+
+def _clean_capacity(raw: Any) -> int | None:
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        return None
+    try:
+        seats = int(text)
+    except ValueError:
+        raise EditError(N_("The number of seats must be a whole number, or empty for no limit."),
+                        "capacity") from None
+    if not 1 <= seats <= MAX_SEATS:
+        raise EditError(N_("The number of seats must be between 1 and %(max)s."), "capacity", max=MAX_SEATS)
+    return seats
 
 
 def clean_session(event: EventDoc, found: Choices, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,7 +296,7 @@ def clean_session(event: EventDoc, found: Choices, raw: Mapping[str, Any]) -> di
     return {"speakers": speakers, "speaker": ", ".join(s["name"] for s in speakers)[:editing.MAX_SPEAKER],
             "track_id": track_id, "channel_id": channel_id, "chat": bool(raw.get("chat")),
             "recording_url": url, "recording_after": recording_after,
-            "materials_after": bool(raw.get("materials_after"))}
+            "materials_after": bool(raw.get("materials_after")), "capacity": _clean_capacity(raw.get("capacity"))}
 
 
 def _one_speaker(fields: Mapping[str, Any]) -> dict[str, Any]:

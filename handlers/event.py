@@ -15,6 +15,7 @@ the same access rule: the event's id, languages and gate (docs/http.md).
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote, urlparse
 
 from access import roles as R
@@ -23,9 +24,24 @@ from community import pages as community_pages
 from events import model, privacy, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
-from registration import invitations, watching
+from registration import invitations, session_seats, watching
+from registration.model import OFFERED, REGISTERED, WAITING
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+
+
+def seat_button(_, entry: dict[str, Any]) -> tuple[str, str]:
+    """(action, label) of the one button a session with a capacity shows, given `session_seats.view_for`'s entry."""
+    state = entry.get("state")
+    if state == REGISTERED:
+        return "give_up", _("You have a seat — give it up")
+    if state == OFFERED:
+        return "accept", _("A seat is offered — accept")
+    if state == WAITING:
+        return "give_up", _("You are on the waiting list — leave it")
+    if entry.get("left"):
+        return "take", _("Take a seat (%(count)s left)") % {"count": entry["left"]}
+    return "take", _("Join the waiting list")
 
 
 class EventViewer(BaseHandler):
@@ -139,10 +155,27 @@ class EventPageHandler(EventViewer):
                              "path": view.path(space, main)},
                          staff_preview=not model.gate_open(event),
                          banner=view.banner(event),
-                         programme_ids=set(await programme.saved_ids(self.db, self.current_user["_id"],
-                                                                     main["_id"])),
+                         programme_ids=await self.programme_ids(main),
+                         seats=await self.seats(main),
                          has_community=await community_pages.has_published(self.db, event["_id"]),
                          has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]))
+
+
+    async def seats(self, main: dict) -> dict[str, dict[str, Any]]:
+        """Each shown session with a capacity: its seats, the viewer's seat and the button it gives them."""
+        shown = await session_seats.view_for(self.db, main, self.current_user["_id"],
+                                             programme.visible_items(main, self.may_see_session).values())
+        for entry in shown.values():
+            entry["action"], entry["label"] = seat_button(self._, entry)
+        return shown
+
+    async def programme_ids(self, main: dict) -> set[str]:
+        """The sessions of the viewer's programme (the main event's, on a channel's page too): saved ones,
+        and those with a capacity where they have a seat."""
+        saved = set(await programme.saved_ids(self.db, self.current_user["_id"], main["_id"]))
+        seated = await session_seats.seated_ids(self.db, main["_id"], self.current_user["_id"])
+        limited = {i["id"] for i in main["schedule"] if sessions.capacity_of(i) is not None}
+        return (saved - limited) | seated
 
 
 class ProgrammeToggleHandler(EventViewer):
@@ -170,10 +203,12 @@ class ProgrammeToggleHandler(EventViewer):
             raise PageError(400, self._(str(exc))) from None
         message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
         if self.wants_json():
-            shown = programme.visible_items(main, self.may_see_session, shown_in=event)
+            seated = await session_seats.seated_ids(self.db, main["_id"], self.current_user["_id"])
+            shown = await programme.saved_items(self.db, self.current_user["_id"], main, self.may_see_session,
+                                                seated=seated)
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"item": item, "saved": item in ids, "message": message,
-                                    "items": [i for i in ids if i in shown]}))
+                                    "items": [i["id"] for i in shown]}))
             return
         self.flash(message)
         self.redirect(view.path(space, event) + "#programme")
@@ -189,7 +224,9 @@ class ProgrammeCalendarHandler(EventViewer):
         space, event, _ = opened
         # The person's programme of the whole event, from a channel's page too.
         event = self.main_event
-        items = await programme.saved_items(self.db, self.current_user["_id"], event, self.may_see_session)
+        seated = await session_seats.seated_ids(self.db, event["_id"], self.current_user["_id"])
+        items = await programme.saved_items(self.db, self.current_user["_id"], event, self.may_see_session,
+                                            seated=seated)
         title = view.text(event, event["title"], self.locale_code)
         descriptions = {}
         for item in items:

@@ -115,6 +115,14 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # The sweep claims the targets due for a recount.
         ([("checked_at", ASC)], {"name": "checked"}),
     ],
+    "session_seats": [
+        # One seat per person and session: a repeated click or two racing requests make one.
+        ([("event_id", ASC), ("item_id", ASC), ("user_id", ASC)], {"unique": True, "name": "event_item_user_unique"}),
+        # A session's waiting list in its order (`registration.session_seats.promote`).
+        ([("event_id", ASC), ("item_id", ASC), ("state", ASC), ("position", ASC)], {"name": "item_state_position"}),
+        ([("user_id", ASC)], {"name": "user"}),
+        ([("state", ASC), ("offer_expires_at", ASC)], {"name": "state_offer_expires"}),
+    ],
     "programmes": [
         # One programme per attendee and event: every toggle updates it in place.
         ([("user_id", ASC), ("event_id", ASC)], {"unique": True, "name": "user_event_unique"}),

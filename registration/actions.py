@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from registration import counts, form_files, forms, invitations, mails, places, requests, states
+from registration import counts, form_files, forms, invitations, mails, places, requests, session_seats, states
 from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
@@ -408,6 +408,8 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     after = await states.transition(services.db, event, membership, wanted, actor_kind=actor_kind, actor=actor,
                                     unset=("offer_expires_at",))
     await _left(services, event, before)
+    # Seats in sessions are for registered attendees only: theirs pass on.
+    await session_seats.release_person(services, event, membership["user_id"], actor_kind=actor_kind, actor=actor)
     await counts.announce(services, event["_id"])
     if mail:
         services.spawn(mails.send_state(services, event, after, wanted))
@@ -574,6 +576,7 @@ async def sweep(services, now: datetime.datetime | None = None, limit: int = 50)
     """
     now = now or utcnow()
     await expire_offers(services, now)
+    await session_seats.sweep(services, now)
     await _mail_requests(services, now)
     for _ in range(limit):
         counter = await places.claim_check(services.db, now)

@@ -8,8 +8,12 @@ programmes.  A person's lists are short enough to be split and paged here.
 - events: those the person may enter (a registration in state REGISTERED,
   or a staff role in the event), upcoming and past (`events.catalogue`);
 - registrations: every attendee registration with its state, latest first;
-- programme: the saved sessions of the events the person may enter;
-- materials: those of past events the person was registered for.
+- programme: the saved sessions of the events the person may enter, and
+  the sessions with a capacity where they hold a seat (only those);
+- materials: of past events the person was registered for, the recordings
+  of sessions that allow them once ended, and the event's materials while
+  its sessions keep them: `events.sessions.availability`, the event page's
+  rule, for the sessions the person may see (`events.privacy.session_filter`).
 """
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from typing import Any
 from access import roles as R
 from accounts.users import find_by_ids
 from core.clock import utcnow
-from events import catalogue, model, programme, view
+from events import catalogue, model, privacy, programme, sessions, view
 from registration import model as reg
+from registration import session_seats
 
 # States the attendee may still cancel from the cabinet.
 CANCELLABLE = frozenset({reg.UNCONFIRMED, reg.PENDING, reg.WAITING, reg.OFFERED, reg.REGISTERED})
@@ -82,27 +87,51 @@ async def read(db, user, locale: str, now: datetime.datetime | None = None) -> C
                   key=lambda e: (e["start"] or far, str(e["event"]["_id"])), reverse=True)
     registrations.sort(key=lambda r: (r["at"], str(r["event"]["_id"])), reverse=True)
 
+    saved = {d["event_id"]: set(d.get("item_ids") or ()) for d in saved_docs}
+    seated: dict[Any, set[str]] = {}
+    async for seat in db[session_seats.COLLECTION].find({"user_id": user["_id"], "state": reg.REGISTERED},
+                                                        {"event_id": 1, "item_id": 1}):
+        seated.setdefault(seat["event_id"], set()).add(seat["item_id"])
     saved_programme = []
-    for doc in saved_docs:
-        held = entries.get(doc["event_id"])
+    for event_id in set(saved) | set(seated):
+        held = entries.get(event_id)
         if held is None:
             continue  # no longer admitted: neither the sessions nor the feed would open
         entry = held
-        ids = set(doc.get("item_ids") or ())
-        items = sorted((i for i in programme.visible_items(entry["event"]).values() if i["id"] in ids),
+        mine, seats = saved.get(event_id, set()), seated.get(event_id, set())
+        items = sorted((i for i in programme.visible_items(entry["event"]).values()
+                        if programme.in_programme(i, mine, seats)),
                        key=lambda i: (i["starts_at"], i["id"]))
         if items:
             event = entry["event"]
             saved_programme.append({**entry, "items": [
                 {"id": i["id"], "title": view.text(event, i.get("title"), locale), "starts_at": i["starts_at"],
-                 "ends_at": i.get("ends_at"), "speaker": i.get("speaker", "")} for i in items]})
+                 "ends_at": i.get("ends_at"), "speaker": i.get("speaker", ""), "seated": i["id"] in seats}
+                for i in items]})
     saved_programme.sort(key=lambda e: (e["items"][0]["starts_at"], str(e["event"]["_id"])))
 
     materials = []
     for entry in past:
         if R.ATTENDEE not in entry["roles"]:
             continue
-        found = [m for m in view.page(entry["event"], locale)["materials"] if m["url"]]
-        if found:
-            materials.append({**entry, "materials": found})
+        found = await _recordings_and_materials(db, user, entry["event"], locale, now)
+        if found["recordings"] or found["materials"]:
+            materials.append({**entry, **found})
     return Cabinet(upcoming, past, registrations, saved_programme, materials)
+
+
+async def _recordings_and_materials(db, user, event, locale: str, now: datetime.datetime) -> dict[str, list]:
+    """What the event page would still show the person of a past event: recordings and materials."""
+    roles = await R.roles_in(db, user, **R.event_scopes(event))
+    may_see = await privacy.session_filter(db, event, user, roles)
+    shown = [i for i in event["schedule"] if may_see(i)]
+    recordings = []
+    for item in sorted(shown, key=lambda i: (i["starts_at"], i.get("id", ""))):
+        url = sessions.availability(item, now)["recording_url"]
+        if url:
+            recordings.append({"title": view.text(event, item.get("title"), locale), "url": url,
+                               "starts_at": item["starts_at"]})
+    found = []
+    if sessions.materials_shown(event, now):
+        found = [m for m in view.page(event, locale)["materials"] if m["url"]]
+    return {"recordings": recordings, "materials": found}

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CONFIRM = "registration_confirm"
 STATE = "registration_state"
+SEAT_OFFER = "session_seat_offered"
 # The states whose arrival is mailed to the person.  A cancellation is
 # mailed only when staff made it: the attendee knows what they did.
 MAILED_STATES = frozenset({REGISTERED, WAITING, OFFERED, REJECTED, CANCELLED})
@@ -75,6 +76,26 @@ async def send_state(services, event: EventDoc, membership: Mapping[str, Any], s
                                    event_id=event["_id"], kind=f"registration_{state}")
     except Exception:
         log.exception("registration state mail failed", extra={"state": state})
+
+
+async def send_seat_offer(services, event: EventDoc, item: Mapping[str, Any], seat: Mapping[str, Any]) -> None:
+    """Tell the person a seat in a session is offered to them, and until when (`registration.session_seats`)."""
+    try:
+        membership = await services.db.memberships.find_one(
+            {"user_id": seat["user_id"], "scope_id": event["_id"], "role": "attendee"})
+        if not membership or not membership.get("email"):
+            return
+        user = await services.db.users.find_one({"_id": seat["user_id"]}, {"locale": 1})
+        locale = registry.attendee_locale(event, user, membership)
+        subject, text, html = messages.render(
+            services.i18n, locale, SEAT_OFFER, deadline=_when(seat.get("offer_expires_at"), event),
+            session_title=text_for(item.get("title") or {}, locale, (event["default_locale"],)),
+            event_url=await _event_url(services, event) + f"#item-{item['id']}",
+            **_common(services, event, locale, membership.get("name", "")))
+        await services.mailer.send(to=membership["email"], subject=subject, text=text, html=html,
+                                   event_id=event["_id"], kind=SEAT_OFFER)
+    except Exception:
+        log.exception("session seat offer mail failed")
 
 
 def _when(moment: datetime.datetime | None, event: EventDoc) -> str:

@@ -1,8 +1,9 @@
 """Places and the waiting list: one counter document per target, changed only atomically.
 
-A target is what has a capacity: an event now (`event_target`), a session
-later; its key is a string so that both share this module and its
-collection.  Its counter document in `registration_counters` holds
+A target is what has a capacity: an event (`event_target`, its holders are
+the event's registrations) or a session of its programme (`session_target`,
+its holders are the seats in `session_seats`); its key is a string so that
+both share this module and its collection.  Its counter document in `registration_counters` holds
 
 - `taken`: registrations holding a place (REGISTERED or OFFERED),
 - `waiting`: registrations on the waiting list,
@@ -42,8 +43,30 @@ QUIET = datetime.timedelta(seconds=60)
 RECONCILE_EVERY = datetime.timedelta(minutes=5)
 
 
+SESSION_SEATS = "session_seats"
+# Whom `claim_check` hands out: event counters or session counters (each has its own sweep).
+EVENTS, SESSIONS = "events", "sessions"
+
+
 def event_target(event_id) -> str:
     return f"event:{event_id}"
+
+
+def session_target(event_id, item_id: str) -> str:
+    return f"session:{event_id}:{item_id}"
+
+
+def _item_of(target: str) -> str | None:
+    """The schedule item a session target names; None for an event target."""
+    return target.split(":", 2)[2] if target.startswith("session:") else None
+
+
+def _holders(target: str, event_id) -> tuple[str, dict[str, Any]]:
+    """(collection, query) of the documents that hold places or wait for the target."""
+    item_id = _item_of(target)
+    if item_id is None:
+        return "memberships", {"scope_id": event_id, "role": R.ATTENDEE}
+    return SESSION_SEATS, {"event_id": event_id, "item_id": item_id}
 
 
 def _bump(now: datetime.datetime, **inc: int) -> dict[str, Any]:
@@ -52,10 +75,12 @@ def _bump(now: datetime.datetime, **inc: int) -> dict[str, Any]:
 
 async def ensure(db, target: str, event_id) -> None:
     """Create the target's counter if it has none (idempotent, safe to race)."""
+    item_id = _item_of(target)
     try:
         await db[COUNTERS].update_one(
             {"_id": target},
-            {"$setOnInsert": {"event_id": event_id, "taken": 0, "waiting": 0, "next_position": 0, "seq": 0,
+            {"$setOnInsert": {"event_id": event_id, **({"item_id": item_id} if item_id else {}),
+                              "taken": 0, "waiting": 0, "next_position": 0, "seq": 0,
                               "changed_at": utcnow(), "checked_at": utcnow()}},
             upsert=True)
     except DuplicateKeyError:
@@ -122,13 +147,12 @@ async def first_waiting(db, event_id) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-async def recount(db, event_id) -> tuple[int, int]:
-    """(holding a place, waiting) counted from the registrations themselves."""
-    taken = waiting = 0
-    query = _event_query(event_id)
+async def recount(db, event_id, target: str | None = None) -> tuple[int, int]:
+    """(holding a place, waiting) counted from the holders themselves (default: the event's registrations)."""
+    collection, query = _holders(target or event_target(event_id), event_id)
     # Staff registrations from before states have no state: they hold a place.
-    taken = await db.memberships.count_documents({**query, "state": {"$in": [*HOLDS_PLACE, None]}})
-    waiting = await db.memberships.count_documents({**query, "state": WAITING})
+    taken = await db[collection].count_documents({**query, "state": {"$in": [*HOLDS_PLACE, None]}})
+    waiting = await db[collection].count_documents({**query, "state": WAITING})
     return taken, waiting
 
 
@@ -154,10 +178,11 @@ async def reconcile(db, target: str, event_id, now: datetime.datetime | None = N
         return False
     if current.get("changed_at") and current["changed_at"] > now - QUIET:
         return False
-    recent = await db.memberships.find_one({**_event_query(event_id), "state_at": {"$gt": now - QUIET}}, {"_id": 1})
+    collection, query = _holders(target, event_id)
+    recent = await db[collection].find_one({**query, "state_at": {"$gt": now - QUIET}}, {"_id": 1})
     if recent is not None:
         return False
-    taken, waiting = await recount(db, event_id)
+    taken, waiting = await recount(db, event_id, target)
     if (taken, waiting) == (current.get("taken"), current.get("waiting")):
         return False
     result = await db[COUNTERS].update_one(
@@ -166,14 +191,17 @@ async def reconcile(db, target: str, event_id, now: datetime.datetime | None = N
     return result.modified_count == 1
 
 
-async def claim_check(db, now: datetime.datetime) -> dict[str, Any] | None:
-    """Claim one target due for a check (reconciliation, promotion) for this process; None if none is due.
+async def claim_check(db, now: datetime.datetime, kind: str = EVENTS) -> dict[str, Any] | None:
+    """Claim one target of `kind` due for a check (reconciliation, promotion) for this process; None if
+    none is due.
 
     Claimed by moving its `checked_at` forward in one conditional update, so
-    each due target is checked by one process per round.
+    each due target is checked by one process per round.  Session counters
+    carry their `item_id`; event counters have none.
     """
     return await db[COUNTERS].find_one_and_update(
-        {"checked_at": {"$lte": now - RECONCILE_EVERY}}, {"$set": {"checked_at": now}})
+        {"checked_at": {"$lte": now - RECONCILE_EVERY}, "item_id": {"$exists": kind == SESSIONS}},
+        {"$set": {"checked_at": now}})
 
 
 async def check_soon(db, target: str) -> None:

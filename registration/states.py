@@ -9,14 +9,20 @@ first write matches it, the other gets `Conflict` and writes nothing.  An
 illegal move raises `IllegalTransition` (a message marked for translation)
 before anything is written.
 
+The same table governs every document with a registration's states: an
+event registration (a membership, `registration_scope`) and a seat in a
+session (`registration.session_seats`, its own `Scope`): a `Scope` names the
+collection, what pins a document to its owner, and how a move is audited.
+
 Places are not this module's business: callers take a place before moving to
 a state that holds one and give it back after leaving such a state
 (`registration.places`, `registration.actions`).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -113,6 +119,25 @@ class Conflict(TransitionError):
                             "Reload the page to see its state."))
 
 
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Where the documents moved along the table live, and how their moves are audited."""
+    collection: str
+    query: Mapping[str, Any]                          # pins a document to its owner (the event, a session)
+    action: str                                       # audited as "<action>.<state>"
+    describe: Callable[[Mapping[str, Any]], dict[str, Any]]   # the audit params naming the document
+
+
+def _describe_registration(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {"registration_id": str(doc["_id"]), "email": doc["email"]}
+
+
+def registration_scope(event: Mapping[str, Any]) -> Scope:
+    """The event's registrations: attendee memberships of the event."""
+    return Scope("memberships", {"scope_id": event["_id"], "role": ATTENDEE_ROLE}, "registration",
+                 _describe_registration)
+
+
 def allowed(current: str, wanted: str, actor_kind: str) -> bool:
     return actor_kind in TRANSITIONS.get((current, wanted), frozenset())
 
@@ -131,29 +156,31 @@ def _state_guard(current: str) -> Any:
 async def transition(db, event: Mapping[str, Any], membership: Mapping[str, Any], wanted: str, *,
                      actor_kind: str, actor: Mapping[str, Any] | None = None,
                      fields: Mapping[str, Any] | None = None, unset: tuple[str, ...] = (),
-                     reason: str = "", now: datetime.datetime | None = None) -> dict[str, Any]:
+                     reason: str = "", now: datetime.datetime | None = None,
+                     scope: Scope | None = None) -> dict[str, Any]:
     """Move `membership` (as read) to `wanted`; returns the registration as stored after the move.
 
     `fields` are set in the same write (an offer's deadline, a waiting
     position, answers), `unset` removed.  Raises IllegalTransition (nothing
     written) or Conflict (the registration is no longer in the state it was
-    read in; nothing written).
+    read in; nothing written).  `scope`: another kind of document moved
+    along the same table (default: the event's registrations).
     """
+    scope = scope or registration_scope(event)
     current = state_of(membership)
     check(current, wanted, actor_kind)
     now = now or utcnow()
     update: dict[str, Any] = {"$set": {**(fields or {}), "state": wanted, "state_at": now}}
     if unset:
         update["$unset"] = {name: "" for name in unset}
-    after = await db.memberships.find_one_and_update(
-        {"_id": membership["_id"], "scope_id": event["_id"], "role": ATTENDEE_ROLE,
-         "state": _state_guard(current)},
+    after = await db[scope.collection].find_one_and_update(
+        {**scope.query, "_id": membership["_id"], "state": _state_guard(current)},
         update, return_document=ReturnDocument.AFTER)
     if after is None:
         raise Conflict()
-    await audit.record(db, actor=actor, action=f"registration.{wanted}", event=event,
-                       params={"registration_id": str(membership["_id"]), "email": membership["email"],
-                               "by": actor_kind, **({"reason": reason} if reason else {})},
+    await audit.record(db, actor=actor, action=f"{scope.action}.{wanted}", event=event,
+                       params={**scope.describe(membership), "by": actor_kind,
+                               **({"reason": reason} if reason else {})},
                        before={"state": current}, after={"state": wanted})
     return after
 
@@ -161,7 +188,8 @@ async def transition(db, event: Mapping[str, Any], membership: Mapping[str, Any]
 async def transition_first(db, event: Mapping[str, Any], query: Mapping[str, Any], wanted: str, *,
                            sort: list[tuple[str, int]], actor_kind: str, actor: Mapping[str, Any] | None = None,
                            fields: Mapping[str, Any] | None = None,
-                           now: datetime.datetime | None = None) -> dict[str, Any] | None:
+                           now: datetime.datetime | None = None,
+                           scope: Scope | None = None) -> dict[str, Any] | None:
     """Move the first of the event's registrations matching `query` (in `sort` order) to `wanted`.
 
     `query` names the state moved from (`{"state": WAITING}`).  One
@@ -169,16 +197,17 @@ async def transition_first(db, event: Mapping[str, Any], query: Mapping[str, Any
     claiming "the first waiting person" at once each claims a different one.
     Returns the registration after the move, or None when nobody matches.
     """
+    scope = scope or registration_scope(event)
     current = query["state"]
     check(current, wanted, actor_kind)
     now = now or utcnow()
-    after = await db.memberships.find_one_and_update(
-        {**query, "scope_id": event["_id"], "role": ATTENDEE_ROLE, "state": _state_guard(current)},
+    after = await db[scope.collection].find_one_and_update(
+        {**query, **scope.query, "state": _state_guard(current)},
         {"$set": {**(fields or {}), "state": wanted, "state_at": now}},
         sort=sort, return_document=ReturnDocument.AFTER)
     if after is None:
         return None
-    await audit.record(db, actor=actor, action=f"registration.{wanted}", event=event,
-                       params={"registration_id": str(after["_id"]), "email": after["email"], "by": actor_kind},
+    await audit.record(db, actor=actor, action=f"{scope.action}.{wanted}", event=event,
+                       params={**scope.describe(after), "by": actor_kind},
                        before={"state": current}, after={"state": wanted})
     return after

@@ -39,6 +39,9 @@
     empty.hidden = list.children.length > 0;
   }
 
+  // A seat taken or given up (static/js/seats.js) changes the programme too.
+  document.addEventListener("livehall:programme", function (ev) { apply(ev.detail.items || []); });
+
   schedule.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.matches("form.programme-toggle")) return;
