@@ -130,20 +130,24 @@ class EqualityIndex:
         if self.dirty:
             return
         _id = doc["_id"]
-        self.forget(_id)
         entries = []
         for field, table in self.by_field.items():
             value = doc.get(field)
             for v in (value if isinstance(value, list) else (value,)):
                 if _indexable(v):
-                    # An ordered set (a dict's keys): removal is O(1), order is insertion order.
-                    table.setdefault(v, {})[_id] = None
                     entries.append((table, v))
         for fields, table in self.by_compound.items():
             key = tuple(doc.get(f) for f in fields)
             if all(_indexable(v) for v in key):
-                table.setdefault(key, {})[_id] = None
                 entries.append((table, key))
+        old = self.entries.get(_id)
+        if old is not None and len(old) == len(entries) and all(
+                a is c and b == d for (a, b), (c, d) in zip(old, entries, strict=True)):
+            return  # its indexed values did not change: it keeps its place in each list
+        self.forget(_id)
+        for table, key in entries:
+            # An ordered set (a dict's keys): removal is O(1), order is insertion order.
+            table.setdefault(key, {})[_id] = None
         if entries:
             self.entries[_id] = entries
 
