@@ -23,7 +23,7 @@ from attendees import csv_import, registry
 from core.i18n import N_
 from core.pagination import Page, parse_page
 from handlers.base import PageError
-from registration import bulk, counts, filters, forms, requests
+from registration import actions, bulk, counts, filters, forms, requests
 from registration import model as M
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
@@ -128,8 +128,8 @@ class AttendeeNewHandler(AttendeesBase):
 class AttendeeRemoveHandler(AttendeesBase):
     async def post(self, event_id, membership_id):
         try:
-            membership = await registry.remove(self.db, self.event, membership_id, actor=self.current_user,
-                                               services=self.services)
+            membership = await actions.remove_by_staff(self.services, self.event, membership_id,
+                                                       self.current_user)
         except registry.NotAttendee as exc:
             raise PageError(404, self.translate(exc)) from None
         self.flash(self._("%(email)s is no longer registered for this event. The account itself stays.")

@@ -423,6 +423,15 @@ async def cancel(services, event: EventDoc, membership: Mapping[str, Any], *, ac
                         mail=actor_kind == states.STAFF)
 
 
+async def remove_by_staff(services, event: EventDoc, membership_id, actor) -> dict[str, Any]:
+    """Staff remove a registration altogether (the account stays): its place passes on, and so do the
+    person's seats in sessions."""
+    membership = await registry.remove(services.db, event, membership_id, actor=actor, services=services)
+    await session_seats.release_person(services, event, membership["user_id"], actor_kind=states.STAFF,
+                                       actor=actor)
+    return membership
+
+
 async def reject(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
     return await _leave(services, event, membership, REJECTED, actor_kind=states.STAFF, actor=actor, mail=True)
 

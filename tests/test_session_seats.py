@@ -263,6 +263,15 @@ async def test_cancelling_the_event_registration_frees_the_seats(services, facto
     assert (await seat_of(db, theirs))["state"] == OFFERED
     assert (await counter(db, event, "w2"))["taken"] == 0
 
+    # Staff removing a registration altogether frees that person's seats too.
+    third = (await people(db, 1, prefix="x-"))[0]
+    (reg3,) = await register_all(services, event, [third])
+    held = await session_seats.take(services, event, "w2", third)
+    assert held["state"] == REGISTERED
+    await actions.remove_by_staff(services, event, reg3["_id"], None)
+    assert (await seat_of(db, held))["state"] == CANCELLED
+    assert (await counter(db, event, "w2"))["taken"] == 0
+
 
 # --- pages ------------------------------------------------------------------------------------
 
