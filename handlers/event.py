@@ -200,7 +200,7 @@ class ProgrammeToggleHandler(EventViewer):
             ids = await programme.set_saved(self.db, self.current_user["_id"], main, item, wanted == "1",
                                             self.may_see_session, shown_in=event)
         except programme.ProgrammeError as exc:
-            raise PageError(400, self._(str(exc))) from None
+            raise PageError(400, self.refusal(exc)) from None
         message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
         if self.wants_json():
             seated = await session_seats.seated_ids(self.db, main["_id"], self.current_user["_id"])

@@ -115,10 +115,6 @@ class RegistrationPage(BaseHandler):
         if not self.current_user:
             raise PageError(403, self._("Please sign in first."))
 
-    def refusal(self, exc: Exception) -> str:
-        message, params = getattr(exc, "message", str(exc)), getattr(exc, "params", {})
-        return self._(message) % params if params else self._(message)
-
     def state_message(self, membership: dict[str, Any]) -> str:
         state = state_of(membership)
         if state == REGISTERED:

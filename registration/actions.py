@@ -29,6 +29,7 @@ from access.rules import INVITATION as INVITATION_LEVEL
 from accounts import profile_fields, tokens, users
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
@@ -62,13 +63,8 @@ MAX_PROMOTIONS = 1000
 SWEEP_SECONDS = 30.0
 
 
-class RegistrationError(ValueError):
+class RegistrationError(Refusal):
     """A refused action; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class Closed(RegistrationError):

@@ -37,6 +37,7 @@ from access import audit
 from access import roles as R
 from accounts import users
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_, text_for
 from events import model, view
 from events.model import EventDoc
@@ -90,13 +91,8 @@ FOOTER = N_("You receive this message because you registered for %(event)s.")
 GONE, ANSWERED, MAILED, CLOSED = "gone", "answered", "mailed", "request_closed"
 
 
-class RequestError(ValueError):
+class RequestError(Refusal):
     """A refused change or answer; `message` is marked for translation, `params` fill it.  Nothing is written."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class NotSent(Exception):

@@ -36,6 +36,7 @@ from access import audit
 from access import roles as R
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import editing, model, sessions
 from events.model import EventDoc, ScheduleItemDoc
@@ -52,13 +53,8 @@ MAX_PROMOTIONS = 1000
 MAX_LIST = 5000
 
 
-class SeatError(ValueError):
+class SeatError(Refusal):
     """A refused action; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class NotAttendee(SeatError):
