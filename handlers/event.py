@@ -28,6 +28,12 @@ from registration import invitations, session_seats, watching
 from registration.model import OFFERED, REGISTERED, WAITING
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+# What a visitor refused by the event's privacy verdict is told on its public pages: why, and what to do.
+REFUSALS = {
+    rules.NEEDS_SIGN_IN: "sign_in",
+    rules.NOT_ON_LIST: "not_on_list",
+    rules.NEEDS_INVITATION: "invitation",
+}
 
 
 def seat_button(_, entry: dict[str, Any]) -> tuple[str, str]:
