@@ -239,15 +239,9 @@ async def update(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping
         version = int(str(expected_version))
     except ValueError:
         raise RequestError(CHANGED) from None
-    after = await db.data_requests.find_one_and_update(
-        {"_id": request["_id"], "event_id": event["_id"], "version": version},
-        {"$set": {**values, "updated_at": utcnow(), "updated_by": actor["_id"]}, "$inc": {"version": 1}},
-        return_document=ReturnDocument.AFTER)
-    if after is None:
-        raise RequestError(CHANGED)
-    await audit.record(db, actor=actor, action="request.update", event=event,
-                       params={"request_id": str(request["_id"])}, before=_summary(request), after=_summary(after))
-    return after
+    return await _change(db, actor, event, request, {"version": version},
+                         {**values, "updated_at": utcnow(), "updated_by": actor["_id"]},
+                         action="request.update", refused=CHANGED)
 
 
 async def end_now(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping[str, Any],
@@ -256,14 +250,22 @@ async def end_now(db, actor: Mapping[str, Any], event: EventDoc, request: Mappin
     now = now or utcnow()
     if status(request, now) == ENDED:
         raise RequestError(ENDED_ALREADY)
+    return await _change(db, actor, event, request, {"ends_at": {"$gt": now}},
+                         {"ends_at": now, "starts_at": min(request["starts_at"], now), "ended_early_at": now,
+                          "updated_at": now, "updated_by": actor["_id"]},
+                         action="request.end", refused=ENDED_ALREADY)
+
+
+async def _change(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping[str, Any],
+                  guard: Mapping[str, Any], values: Mapping[str, Any], *, action: str, refused: str
+                  ) -> dict[str, Any]:
+    """Set `values` on the request (a new version) if it still matches `guard`, audited; else RequestError(refused)."""
     after = await db.data_requests.find_one_and_update(
-        {"_id": request["_id"], "event_id": event["_id"], "ends_at": {"$gt": now}},
-        {"$set": {"ends_at": now, "starts_at": min(request["starts_at"], now), "ended_early_at": now,
-                  "updated_at": now, "updated_by": actor["_id"]}, "$inc": {"version": 1}},
-        return_document=ReturnDocument.AFTER)
+        {"_id": request["_id"], "event_id": event["_id"], **guard},
+        {"$set": dict(values), "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
     if after is None:
-        raise RequestError(ENDED_ALREADY)
-    await audit.record(db, actor=actor, action="request.end", event=event,
+        raise RequestError(refused)
+    await audit.record(db, actor=actor, action=action, event=event,
                        params={"request_id": str(request["_id"])}, before=_summary(request), after=_summary(after))
     return after
 
