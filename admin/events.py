@@ -192,14 +192,6 @@ class ScheduleAddHandler(ProgramPage):
 
 
 class ScheduleEditHandler(ProgramPage):
-    def item(self) -> dict:
-        # The item is named in the query string of both the page and its form.
-        item_id = self.get_query_argument("item", "").strip()[:32]
-        item = editing.find_item(self.event, item_id)
-        if not item:
-            raise PageError(404, self._("This schedule item does not exist."))
-        return item
-
     def show_item(self, item: dict, status: int = 200, error: str | None = None,
                   values: dict | None = None):
         form = values or {**editing.item_form(self.event, item), "session": sessions.session_form(item)}

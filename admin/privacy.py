@@ -111,13 +111,6 @@ class PrivacyHandler(PrivacyBase):
 class SessionPrivacyHandler(PrivacyBase):
     """One session's own privacy; the session is named in the query string of the page and its form."""
 
-    def item(self) -> dict:
-        item_id = self.get_query_argument("item", "").strip()[:32]
-        item = editing.find_item(self.event, item_id)
-        if not item:
-            raise PageError(404, self._("This schedule item does not exist."))
-        return item
-
     def show(self, item: dict, status: int = 200, error: str | None = None, typed: str | None = None):
         own = privacy.session_privacy(item)
         self.render_page("admin/privacy_session.html", status=status, active="privacy", item=item, own=own,
