@@ -40,6 +40,7 @@ from accounts.my_data import file_ids
 from accounts.throttle import Throttle
 from accounts.users import AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ NOT_CONFIRMED = N_("Type your email address or your password to confirm.")
 THROTTLED = N_("Too many wrong passwords. Wait a quarter of an hour, or type your email address instead.")
 
 
-class EraseError(ValueError):
+class EraseError(Refusal):
     """A refused deletion; the message is marked for translation."""
 
 

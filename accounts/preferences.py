@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 
 from accounts.users import MAX_NAME_LENGTH, AccountDoc
+from core.errors import Refusal
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 
 log = logging.getLogger(__name__)
 
 
-class ProfileError(ValueError):
+class ProfileError(Refusal):
     """Refused input; the message is marked for translation."""
 
 

@@ -23,16 +23,12 @@ from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from accounts.throttle import Throttle
 from accounts.users import AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 
 
-class SigninError(Exception):
+class SigninError(Refusal):
     """A refused sign-in or password change; `message` is marked for translation."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class BadCredentials(SigninError):

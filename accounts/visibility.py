@@ -19,6 +19,7 @@ from typing import Any
 
 from access import roles
 from accounts.users import AccountDoc
+from core.errors import Refusal
 from core.i18n import N_
 
 EVERYONE, ATTENDEES, NOBODY = "everyone", "attendees", "nobody"
@@ -44,7 +45,7 @@ MAX_VALUE = 2000
 INVALID_LEVEL = N_("Choose who may see each item: everyone, attendees of your events or nobody.")
 
 
-class VisibilityError(ValueError):
+class VisibilityError(Refusal):
     """Refused input; the message is marked for translation."""
 
 

@@ -43,9 +43,6 @@ class AttendeesBase(StaffHandler):
     def base(self) -> str:
         return f"/admin/events/{self.event['_id']}/attendees"
 
-    def translate(self, exc) -> str:
-        return self._(exc.message) % exc.params
-
 
     async def answer_fields(self) -> list[filters.AnswerField]:
         """The registration form's fields, then every data request's (`registration.requests`)."""
@@ -73,7 +70,7 @@ class AttendeesHandler(AttendeesBase):
             chosen = filters.parse(raw, fields)
         except filters.FilterError as exc:
             # Shown with no rows: an unfiltered list must not pass for the filtered one.
-            chosen, error = None, self.translate(exc)
+            chosen, error = None, self.refusal(exc)
         if chosen is None:
             rows, page = [], Page(1, registry.PER_PAGE, 0)
             args: dict[str, str] = {}
@@ -119,7 +116,7 @@ class AttendeeNewHandler(AttendeesBase):
             membership = await registry.register(self.db, self.event, actor=self.current_user,
                                                  services=self.services, **values)
         except registry.AttendeeError as exc:
-            self.show_form(values, self.translate(exc), 400)
+            self.show_form(values, self.refusal(exc), 400)
             return
         self.flash(self._("%(email)s is registered.") % {"email": membership["email"]})
         self.redirect(self.base)
@@ -131,7 +128,7 @@ class AttendeeRemoveHandler(AttendeesBase):
             membership = await actions.remove_by_staff(self.services, self.event, membership_id,
                                                        self.current_user)
         except registry.NotAttendee as exc:
-            raise PageError(404, self.translate(exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.flash(self._("%(email)s is no longer registered for this event. The account itself stays.")
                    % {"email": membership["email"]})
         self.redirect(self.base)
@@ -153,7 +150,7 @@ class ListExportHandler(AttendeesBase):
         try:
             chosen = filters.parse(self.raw_filters(), await self.answer_fields())
         except filters.FilterError as exc:
-            raise PageError(400, self.translate(exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.set_header("Content-Type", "text/csv; charset=UTF-8")
         self.set_header("Content-Disposition", f'attachment; filename="registrants-{self.event["slug"]}.csv"')
         self.set_header("Cache-Control", "no-store")
@@ -178,7 +175,7 @@ class BulkHandler(AttendeesBase):
             chosen_filters = filters.parse(raw, await self.answer_fields()) if everyone else None
             chosen = await bulk.select(self.db, self.event, ids=ids, filters=chosen_filters)
         except (filters.FilterError, bulk.BulkError) as exc:
-            raise PageError(400, self.translate(exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         subject = self.form("subject", max_length=bulk.MAX_SUBJECT * 2)
         text = self.form("text", max_length=bulk.MAX_TEXT * 2)
         context = {"action": action, "everyone": everyone, "raw": raw, "ids": [] if everyone else chosen,
@@ -195,7 +192,7 @@ class BulkHandler(AttendeesBase):
             job = await bulk.create(self.db, self.event, action=action, chosen=chosen, key=context["key"],
                                     actor=self.current_user, subject=subject, text=text)
         except bulk.BulkError as exc:
-            context["error"] = self.translate(exc)
+            context["error"] = self.refusal(exc)
             self.render_page("admin/attendees_bulk_message.html", status=400, active="attendees", **context)
             return
         if job["status"] == bulk.RUNNING:
@@ -265,7 +262,7 @@ class ImportHandler(AttendeesBase):
                                            filename=upload.get("filename", ""),
                                            max_kb=s.max_csv_kb, max_rows=s.max_csv_rows)
         except csv_import.ImportFileError as exc:
-            self.show_form(self.translate(exc), 400)
+            self.show_form(self.refusal(exc), 400)
             return
         self.redirect(f"{self.base}/import/{doc['_id']}")
 
@@ -275,7 +272,7 @@ class ImportPreviewHandler(AttendeesBase):
         doc = await csv_import.load(self.db, import_id, event_id=self.event["_id"],
                                     owner_id=self.current_user["_id"])
         if not doc:
-            raise PageError(404, self.translate(csv_import.ImportGone()))
+            raise PageError(404, self.refusal(csv_import.ImportGone()))
         return doc
 
     async def get(self, event_id, import_id):
@@ -304,7 +301,7 @@ class ImportPreviewHandler(AttendeesBase):
             result = await csv_import.commit(self.db, self.event, import_id, owner=self.current_user,
                                              services=self.services)
         except csv_import.ImportGone as exc:
-            raise PageError(404, self.translate(exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         n, k = result["imported"], result["skipped"]
         message = self.ngettext("Imported %(count)s attendee.", "Imported %(count)s attendees.", n) % {"count": n}
         if k:

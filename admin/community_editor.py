@@ -79,7 +79,7 @@ class NewHandler(CommunityHandler):
             await pages.create(self.db, self.current_user, self.event, published=published,
                                announce=self.announce, **values)
         except EditError as exc:
-            self.show_form(None, 400, forms.message(self, exc), published=published, **values)
+            self.show_form(None, 400, self.refusal(exc), published=published, **values)
             return
         self.flash(self._("The page has been created."))
         self.redirect(self.base)
@@ -95,7 +95,7 @@ class EditHandler(CommunityHandler):
         try:
             await pages.update(self.db, self.current_user, self.event, page, announce=self.announce, **values)
         except EditError as exc:
-            self.show_form(page, 400, forms.message(self, exc), **values)
+            self.show_form(page, 400, self.refusal(exc), **values)
             return
         self.flash(self._("The page has been saved."))
         self.redirect(self.base)
@@ -121,7 +121,7 @@ class DiscussionHandler(CommunityHandler):
             after = await pages.set_discussion(self.db, self.current_user, self.event, page,
                                                forms.field(self, "discussion"), announce=self.announce)
         except EditError as exc:
-            raise PageError(400, forms.message(self, exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.flash({pages.OPEN: self._("The discussion is open."),
                     pages.CLOSED: self._("The discussion is closed: attendees can read it but not write."),
                     pages.OFF: self._("The page has no discussion now.")}[after["discussion"]])
@@ -134,7 +134,7 @@ class MoveHandler(CommunityHandler):
         try:
             await pages.move(self.db, self.current_user, self.event, page, forms.field(self, "direction"))
         except EditError as exc:
-            raise PageError(400, forms.message(self, exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.redirect(self.base + "#page-" + str(page["_id"]))
 
 
@@ -144,7 +144,7 @@ class DeleteHandler(CommunityHandler):
         try:
             removed = await pages.delete(self.db, self.current_user, self.event, page, announce=self.announce)
         except EditError as exc:
-            raise PageError(404, forms.message(self, exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.flash(self.ngettext("The page and its discussion (%(count)s message) have been deleted.",
                                  "The page and its discussion (%(count)s messages) have been deleted.",
                                  removed) % {"count": removed})

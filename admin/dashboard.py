@@ -45,7 +45,7 @@ class SpaceNewHandler(StaffHandler):
         try:
             space = await spaces.create_space(self.db, self.current_user, slug=slug, name=name)
         except EditError as exc:
-            self.show(400, forms.message(self, exc), slug=slug, name=name)
+            self.show(400, self.refusal(exc), slug=slug, name=name)
             return
         self.flash(self._("The space has been created."))
         self.redirect(f"/admin/spaces/{space['_id']}")
@@ -78,7 +78,7 @@ class SpaceHandler(SpacePage):
         try:
             await spaces.rename_space(self.db, self.current_user, self.space, name)
         except EditError as exc:
-            await self.show(400, name_error=forms.message(self, exc), name=name)
+            await self.show(400, name_error=self.refusal(exc), name=name)
             return
         self.flash(self._("The space has been saved."))
         self.redirect(f"/admin/spaces/{space_id}")
@@ -92,7 +92,7 @@ class SpaceAdminAddHandler(SpacePage):
                                                         email=email, name=name,
                                                         locale=self.locale_code)
         except EditError as exc:
-            await self.show(400, admin_error=forms.message(self, exc), email=email, person_name=name)
+            await self.show(400, admin_error=self.refusal(exc), email=email, person_name=name)
             return
         email = membership["email"]
         message = self._("%(email)s is now an admin of this space.") % {"email": email}
@@ -110,7 +110,7 @@ class SpaceAdminRemoveHandler(SpacePage):
             removed = await staffing.remove_space_admin(self.db, self.current_user, self.space,
                                                         forms.field(self, "membership_id"))
         except EditError as exc:
-            raise PageError(400, forms.message(self, exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.flash(self._("%(email)s is no longer an admin of this space.") % {"email": removed["email"]})
         self.redirect(f"/admin/spaces/{space_id}")
 

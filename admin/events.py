@@ -46,7 +46,7 @@ class EventNewHandler(StaffHandler):
         try:
             event = await editing.create_event(self.db, self.current_user, self.space, **values)
         except EditError as exc:
-            self.show(400, forms.message(self, exc), **values)
+            self.show(400, self.refusal(exc), **values)
             return
         self.flash(self._("The event has been created."))
         self.redirect(_base(event))
@@ -102,7 +102,7 @@ class EditHandler(StaffHandler):
             await editing.update_settings(self.db, self.services.notifier, self.current_user, self.event,
                                           **values)
         except EditError as exc:
-            self.show(400, forms.message(self, exc), **values)
+            self.show(400, self.refusal(exc), **values)
             return
         self.flash(self._("The event has been saved."))
         self.redirect(_base(self.event) + "/edit")
@@ -162,7 +162,7 @@ class DayAddHandler(ProgramPage):
         try:
             await editing.add_day(self.db, self.services.notifier, self.current_user, self.event, **values)
         except EditError as exc:
-            self.show(400, {"day": forms.message(self, exc)}, {"day": values})
+            self.show(400, {"day": self.refusal(exc)}, {"day": values})
             return
         self.done(self._("The day has been added. Switch it on in live control when it starts."),
                   "days")
@@ -174,7 +174,7 @@ class DayRemoveHandler(ProgramPage):
             await editing.remove_day(self.db, self.services.notifier, self.current_user, self.event,
                                      forms.field(self, "day_id"))
         except EditError as exc:
-            raise PageError(404, forms.message(self, exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.done(self._("The day has been removed."), "days")
 
 
@@ -186,20 +186,12 @@ class ScheduleAddHandler(ProgramPage):
             await sessions.add_session(self.db, self.current_user, self.event, values, session)
         except EditError as exc:
             shown = {**values, "session": session or sessions.blank_form()}
-            self.show(400, {"item": forms.message(self, exc)}, {"item": shown})
+            self.show(400, {"item": self.refusal(exc)}, {"item": shown})
             return
         self.done(self._("The schedule item has been added."), "schedule")
 
 
 class ScheduleEditHandler(ProgramPage):
-    def item(self) -> dict:
-        # The item is named in the query string of both the page and its form.
-        item_id = self.get_query_argument("item", "").strip()[:32]
-        item = editing.find_item(self.event, item_id)
-        if not item:
-            raise PageError(404, self._("This schedule item does not exist."))
-        return item
-
     def show_item(self, item: dict, status: int = 200, error: str | None = None,
                   values: dict | None = None):
         form = values or {**editing.item_form(self.event, item), "session": sessions.session_form(item)}
@@ -218,7 +210,7 @@ class ScheduleEditHandler(ProgramPage):
             await sessions.update_session(self.db, self.current_user, self.event, item["id"], values, session)
         except EditError as exc:
             shown = {**values, "session": session or sessions.session_form(item)}
-            self.show_item(item, 400, forms.message(self, exc), shown)
+            self.show_item(item, 400, self.refusal(exc), shown)
             return
         # More seats pass at once to those waiting for them.
         await session_seats.capacity_changed(self.services, self.event["_id"], item["id"])
@@ -231,7 +223,7 @@ class ScheduleRemoveHandler(ProgramPage):
             await editing.remove_item(self.db, self.current_user, self.event,
                                       forms.field(self, "item"))
         except EditError as exc:
-            raise PageError(404, forms.message(self, exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.done(self._("The schedule item has been removed."), "schedule")
 
 
@@ -242,7 +234,7 @@ class MaterialAddHandler(ProgramPage):
         try:
             await editing.add_material(self.db, self.current_user, self.event, **values)
         except EditError as exc:
-            self.show(400, {"material": forms.message(self, exc)}, {"material": values})
+            self.show(400, {"material": self.refusal(exc)}, {"material": values})
             return
         self.done(self._("The material has been added."), "materials")
 
@@ -253,7 +245,7 @@ class MaterialRemoveHandler(ProgramPage):
             await editing.remove_material(self.db, self.current_user, self.event,
                                           forms.field(self, "material"))
         except EditError as exc:
-            raise PageError(404, forms.message(self, exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.done(self._("The material has been removed."), "materials")
 
 

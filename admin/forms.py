@@ -1,8 +1,7 @@
-"""Small helpers the staff form handlers share: per-locale fields and error text."""
+"""Small helpers the staff form handlers share: per-locale fields."""
 from __future__ import annotations
 
 from core.i18n import LOCALES
-from events.editing import EditError
 
 # Generous: the domain checks the real limits and says which one was crossed.
 FIELD_LIMIT = 100_000
@@ -20,8 +19,3 @@ def field(handler, name: str) -> str:
 def choices(handler, name: str) -> list[str]:
     """All values of a repeated field (checkboxes), each cut to a sane length."""
     return [v.strip()[:32] for v in handler.get_body_arguments(name)][:len(LOCALES) * 2]
-
-
-def message(handler, exc: EditError) -> str:
-    """The translated message of a refused change."""
-    return handler._(exc.message) % exc.params

@@ -195,10 +195,10 @@ class ControlAction(ControlBase):
             if self.wants_json():
                 # The stored state comes along: after a conflict the page shows what won.
                 fresh = await model.get_event(self.db, self.event["_id"]) or self.event
-                self.write_json(400, {"error": 400, "message": self._(str(exc)),
+                self.write_json(400, {"error": 400, "message": self.refusal(exc),
                                       "state": self.snapshot(fresh)})
                 return
-            await self.render_control(status=400, error=self._(str(exc)), typed=typed)
+            await self.render_control(status=400, error=self.refusal(exc), typed=typed)
             return
         if self.wants_json():
             self.write_json(200, {"ok": True, "message": self.done_message(action, params, after),

@@ -31,9 +31,6 @@ class PrivacyBase(StaffHandler):
     def base(self) -> str:
         return f"/admin/events/{self.event['_id']}/privacy"
 
-    def translate(self, exc) -> str:
-        return self._(exc.message) % exc.params
-
     def addresses(self, field: str = "emails") -> list[str] | None:
         """The addresses of an uploaded file if one came, else of the typed field; None if neither."""
         uploads = self.request.files.get("file") or []
@@ -105,7 +102,7 @@ class PrivacyHandler(PrivacyBase):
             self.event = await model.get_event(self.db, self.event["_id"]) or self.event
             typed = self.get_body_argument("emails", None) if action == "list" else None
             await self.show(409 if isinstance(exc, privacy.PrivacyConflict) else 400,
-                            {action if action in ("level", "list") else "level": self.translate(exc)},
+                            {action if action in ("level", "list") else "level": self.refusal(exc)},
                             typed=typed)
             return
         self.redirect(self.base + ("#closed-list" if action == "list" else ""))
@@ -113,13 +110,6 @@ class PrivacyHandler(PrivacyBase):
 
 class SessionPrivacyHandler(PrivacyBase):
     """One session's own privacy; the session is named in the query string of the page and its form."""
-
-    def item(self) -> dict:
-        item_id = self.get_query_argument("item", "").strip()[:32]
-        item = editing.find_item(self.event, item_id)
-        if not item:
-            raise PageError(404, self._("This schedule item does not exist."))
-        return item
 
     def show(self, item: dict, status: int = 200, error: str | None = None, typed: str | None = None):
         own = privacy.session_privacy(item)
@@ -139,7 +129,7 @@ class SessionPrivacyHandler(PrivacyBase):
             await privacy.set_session_privacy(self.db, self.current_user, self.event, item["id"],
                                               level=level, emails=emails)
         except privacy.PrivacyError as exc:
-            self.show(item, 400, self.translate(exc), self.get_body_argument("emails", None))
+            self.show(item, 400, self.refusal(exc), self.get_body_argument("emails", None))
             return
         self.flash(self._("The session's privacy is saved."))
         self.redirect(self.base + "#sessions")
@@ -155,7 +145,7 @@ class InvitationsHandler(PrivacyBase):
                 raise invitations.InvitationError(N_("Enter at least one email address."))
             made, skipped = await invitations.invite(self.db, self.current_user, self.event, emails)
         except (privacy.PrivacyError, invitations.InvitationError) as exc:
-            raise PageError(400, self.translate(exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         links = [(doc["email"], self.link(raw)) for doc, raw in made]
         if self.form("format", max_length=10) == "csv":
             out = io.StringIO()
@@ -188,7 +178,7 @@ class InvitationLinkHandler(InvitationTarget):
         try:
             doc, raw = await invitations.new_link(self.db, self.current_user, self.event, doc["_id"])
         except invitations.InvitationError as exc:
-            raise PageError(404, self.translate(exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.set_header("Cache-Control", "no-store")
         self.render_page("admin/privacy_links.html", active="privacy", links=[(doc["email"], self.link(raw))],
                          skipped=[])
@@ -200,7 +190,7 @@ class InvitationRevokeHandler(InvitationTarget):
         try:
             await invitations.revoke(self.db, self.current_user, self.event, doc["_id"])
         except invitations.InvitationError as exc:
-            raise PageError(404, self.translate(exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.flash(self._("The invitation for %(email)s is withdrawn.") % {"email": doc["email"]})
         self.redirect(self.base + "#invitations")
 

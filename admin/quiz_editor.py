@@ -152,7 +152,7 @@ class QuizzesHandler(StaffHandler):
             else:
                 quiz = await authoring.create(self.db, self.current_user, self.event, **values)
         except EditError as exc:
-            self.show_form(quiz, form, status=400, error=forms.message(self, exc), locked=locked)
+            self.show_form(quiz, form, status=400, error=self.refusal(exc), locked=locked)
             return
         self.flash(self._("The quiz has been saved."))
         self.redirect(self.base)
@@ -191,7 +191,7 @@ class StatusHandler(QuizzesHandler):
         try:
             after = await authoring.set_status(self.db, self.current_user, self.event, quiz, self.form("status"))
         except EditError as exc:
-            raise PageError(400, forms.message(self, exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.flash(self._("The quiz is open: attendees can take it now.") if after["status"] == authoring.OPEN
                    else self._("The quiz is closed: nobody can start or submit it any more."))
         self.redirect(self.base)
@@ -203,7 +203,7 @@ class DeleteHandler(QuizzesHandler):
         try:
             removed = await authoring.delete(self.db, self.current_user, self.event, quiz)
         except EditError as exc:
-            raise PageError(409, forms.message(self, exc)) from None
+            raise PageError(409, self.refusal(exc)) from None
         self.flash(self.ngettext("The quiz and its results (%(count)s attempt) have been deleted.",
                                  "The quiz and its results (%(count)s attempts) have been deleted.",
                                  removed) % {"count": removed})

@@ -118,7 +118,7 @@ class FormBuilderHandler(StaffHandler):
             status = 409 if exc.message == form_edit.CHANGED else 400
             # On a stale page show the form as it is now; otherwise keep what was typed.
             current = await self.load()
-            self.show(current, self._(exc.message) % exc.params, status,
+            self.show(current, self.refusal(exc), status,
                       editing=None if status == 409 else editing)
             return
         self.flash(self._("The form is saved."))

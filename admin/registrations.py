@@ -25,9 +25,6 @@ class RegistrationBase(StaffHandler):
     def base(self) -> str:
         return f"/admin/events/{self.event['_id']}/registration"
 
-    def translate(self, exc) -> str:
-        return self._(exc.message) % exc.params if exc.params else self._(exc.message)
-
     async def show(self, status: int = 200, *, values: dict | None = None, error: str | None = None) -> None:
         event = self.event
         counter = await places.counter(self.db, actions.target_of(event))
@@ -58,7 +55,7 @@ class RegistrationSettingsHandler(RegistrationBase):
         except actions.SettingsError as exc:
             shown = {"open": raw["open_"] == "1", "capacity": raw["capacity"], "approval": raw["approval"] == "1",
                      "offer_hours": raw["offer_hours"]}
-            await self.show(400, values=shown, error=self.translate(exc))
+            await self.show(400, values=shown, error=self.refusal(exc))
             return
         await actions.update_settings(self.services, self.event, values, self.current_user)
         self.flash(self._("The registration settings are saved."))
@@ -74,7 +71,7 @@ class RegistrationActionHandler(RegistrationBase):
         try:
             membership = await actions.by_id(self.db, self.event, membership_id)
         except actions.NotFound as exc:
-            raise PageError(404, self.translate(exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         action = self.form("action", max_length=20)
         if action not in ACTIONS:
             raise PageError(400, self._("Choose what to do with this registration."))
@@ -89,7 +86,7 @@ class RegistrationActionHandler(RegistrationBase):
             else:
                 done = await actions.move_from_waiting_list(svc, event, membership, actor)
         except states.TransitionError as exc:
-            raise PageError(409, self.translate(exc)) from None
+            raise PageError(409, self.refusal(exc)) from None
         label = STATE_LABELS[done["state"]]
         self.flash(self._("%(email)s: %(state)s.") % {"email": done["email"], "state": self._(label)})
         self.redirect(self.base)

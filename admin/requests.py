@@ -41,9 +41,6 @@ class RequestsBase(StaffHandler):
     def base(self) -> str:
         return f"/admin/events/{self.event['_id']}/requests"
 
-    def translate(self, exc) -> str:
-        return self._(exc.message) % exc.params if exc.params else self._(exc.message)
-
     async def load_request(self, request_id: str) -> dict[str, Any]:
         found = await requests.get(self.db, self.event, request_id)
         if found is None:
@@ -102,7 +99,7 @@ class RequestNewHandler(RequestsBase):
             created = await requests.create(self.db, self.current_user, self.event,
                                             requests.clean(self.event, raw))
         except requests.RequestError as exc:
-            self.render_settings("admin/request.html", raw, status=400, error=self.translate(exc), request=None)
+            self.render_settings("admin/request.html", raw, status=400, error=self.refusal(exc), request=None)
             return
         self.flash(self._("The request is saved. Now add the fields it asks for."))
         self.redirect(f"{self.base}/{created['_id']}/form")
@@ -136,7 +133,7 @@ class RequestHandler(RequestsBase):
             # On a stale page show the request as it is now; otherwise keep what was typed.
             current = await self.load_request(request_id) if stale else request
             await self.show(current, None if stale else raw, status=409 if stale else 400,
-                            error=self.translate(exc))
+                            error=self.refusal(exc))
             return
         self.flash(self._("The request is saved."))
         self.redirect(f"{self.base}/{request['_id']}")
@@ -151,7 +148,7 @@ class RequestSendHandler(RequestsBase):
             job = await requests.send_now(self.services, self.event, request, self.current_user,
                                           self.form("key", max_length=64))
         except requests.RequestError as exc:
-            raise PageError(409, self.translate(exc)) from None
+            raise PageError(409, self.refusal(exc)) from None
         if job["status"] == bulk.RUNNING:
             # A small list is mailed before the page is; a large one goes on after this request.
             await asyncio.wait([bulk.start(self.services, job["_id"])], timeout=2.0)
@@ -166,7 +163,7 @@ class RequestEndHandler(RequestsBase):
         try:
             await requests.end_now(self.db, self.current_user, self.event, request)
         except requests.RequestError as exc:
-            raise PageError(409, self.translate(exc)) from None
+            raise PageError(409, self.refusal(exc)) from None
         self.flash(self._("The request has ended."), "info")
         self.redirect(f"{self.base}/{request['_id']}")
 

@@ -85,7 +85,7 @@ class TracksHandler(TracksPage):
         try:
             await sessions.add_track(self.db, self.current_user, self.event, **values)
         except EditError as exc:
-            await self.show(400, {"track": forms.message(self, exc)}, {"track": values})
+            await self.show(400, {"track": self.refusal(exc)}, {"track": values})
             return
         self.done(self._("The track has been added."), "tracks")
 
@@ -111,7 +111,7 @@ class TrackEditHandler(TracksPage):
         try:
             await sessions.update_track(self.db, self.current_user, self.event, track["id"], **values)
         except EditError as exc:
-            self.show_track(track, 400, forms.message(self, exc), values)
+            self.show_track(track, 400, self.refusal(exc), values)
             return
         self.done(self._("The track has been saved."), "tracks")
 
@@ -121,7 +121,7 @@ class TrackRemoveHandler(TracksPage):
         try:
             await sessions.remove_track(self.db, self.current_user, self.event, forms.field(self, "track"))
         except EditError as exc:
-            raise PageError(404, forms.message(self, exc)) from None
+            raise PageError(404, self.refusal(exc)) from None
         self.done(self._("The track has been removed."), "tracks")
 
 
@@ -132,7 +132,7 @@ class ChannelAddHandler(TracksPage):
         try:
             channel = await sessions.create_channel(self.db, self.current_user, self.event, **values)
         except EditError as exc:
-            await self.show(400, {"channel": forms.message(self, exc)}, {"channel": values})
+            await self.show(400, {"channel": self.refusal(exc)}, {"channel": values})
             return
         self.flash(self._("The channel has been created. Set up its broadcast and slides on its own pages."))
         self.redirect(_base(channel))
@@ -234,7 +234,7 @@ class ScheduleMoveHandler(StaffHandler):
                 self.db, self.current_user, self.event, fields["item"] or "", day_id=fields["day_id"] or "",
                 starts=fields["starts"] or "", column=fields["column"], by=fields["by"] or "channel")
         except EditError as exc:
-            self.write_json(400, {"error": 400, "message": forms.message(self, exc), "field": exc.field})
+            self.write_json(400, {"error": 400, "message": self.refusal(exc), "field": exc.field})
             return
         zone = ZoneInfo(self.event["timezone"])
         ends = item.get("ends_at")

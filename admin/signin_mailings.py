@@ -38,7 +38,7 @@ class MailingsHandler(MailingsBase):
                 people = await signin_mailing.recipients(self.db, self.event, audience, chosen)
                 confirm = {"audience": audience, "locale": chosen or "", "count": len(people)}
             except signin_mailing.MailingError as exc:
-                error = self._(exc.message) % exc.params
+                error = self.refusal(exc)
         await self.show(audience=audience or signin_mailing.ALL, locale=locale, confirm=confirm, error=error,
                         status=400 if error else 200)
 
@@ -64,7 +64,7 @@ class MailingsHandler(MailingsBase):
                                             actor=self.current_user)
         except signin_mailing.MailingError as exc:
             await self.show(audience=audience or signin_mailing.ALL, locale=locale, status=400,
-                            error=self._(exc.message) % exc.params)
+                            error=self.refusal(exc))
             return
         signin_mailing.start(self.services, mailing["_id"])
         n = mailing["total"]

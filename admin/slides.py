@@ -25,7 +25,7 @@ ACCEPT = "image/png,image/jpeg,image/webp,image/gif"
 class SlidesBase(StaffHandler):
     permission = EVENT_SLIDES
 
-    def translate(self, exc) -> str:
+    def refusal(self, exc: Exception) -> str:
         """A DeckError or MediaError in the reader's language, numbers formatted for it."""
         text = self._(exc.message)
         if not exc.params:
@@ -98,11 +98,11 @@ class UploadSlides(SlidesBase):
             await decks.add_slides(self.db, self.services.notifier, self.event["_id"],
                                    self.current_user, locale, files, max_bytes)
         except decks.UploadRejected as exc:
-            failures = [(name, self.translate(err)) for name, err in exc.failures]
-            await self.render_slides(400, self.translate(exc), locale, failures)
+            failures = [(name, self.refusal(err)) for name, err in exc.failures]
+            await self.render_slides(400, self.refusal(exc), locale, failures)
             return
         except decks.DeckError as exc:
-            await self.render_slides(400, self.translate(exc), locale)
+            await self.render_slides(400, self.refusal(exc), locale)
             return
         self.back(locale, self.ngettext("%(count)s slide added to %(language)s.",
                                         "%(count)s slides added to %(language)s.", len(files))
@@ -118,7 +118,7 @@ class MoveSlide(SlidesBase):
             await decks.move_slide(self.db, self.services.notifier, self.event["_id"],
                                    self.current_user, locale, position, media_id, direction)
         except decks.DeckError as exc:
-            await self.render_slides(400, self.translate(exc), locale)
+            await self.render_slides(400, self.refusal(exc), locale)
             return
         self.back(locale, self._("The slide is moved."))
 
@@ -131,7 +131,7 @@ class RemoveSlide(SlidesBase):
             await decks.remove_slide(self.db, self.services.notifier, self.event["_id"],
                                      self.current_user, locale, position, media_id)
         except decks.DeckError as exc:
-            await self.render_slides(400, self.translate(exc), locale)
+            await self.render_slides(400, self.refusal(exc), locale)
             return
         self.back(locale, self._("The slide is removed."))
 
@@ -144,7 +144,7 @@ class CopyDeck(SlidesBase):
             await decks.copy_deck(self.db, self.services.notifier, self.event["_id"],
                                   self.current_user, source, locale)
         except decks.DeckError as exc:
-            await self.render_slides(400, self.translate(exc), locale)
+            await self.render_slides(400, self.refusal(exc), locale)
             return
         self.back(locale, self._("The deck of %(source)s is copied to %(target)s.")
                   % {"source": LOCALE_NAMES[source], "target": LOCALE_NAMES[locale]})

@@ -44,7 +44,7 @@ class EventStaffHandler(StaffPage):
         try:
             membership = await staffing.grant_event_role(self.db, self.current_user, self.event, **values)
         except EditError as exc:
-            await self.show(400, forms.message(self, exc), **values)
+            await self.show(400, self.refusal(exc), **values)
             return
         email = membership["email"]
         message = self._("%(email)s now has the role %(role)s.") \
@@ -61,7 +61,7 @@ class RevokeHandler(StaffPage):
             removed = await staffing.revoke_event_role(self.db, self.current_user, self.event,
                                                        forms.field(self, "membership_id"))
         except EditError as exc:
-            raise PageError(400, forms.message(self, exc)) from None
+            raise PageError(400, self.refusal(exc)) from None
         self.flash(self._("%(email)s no longer has the role %(role)s.")
                    % {"email": removed["email"], "role": self._(R.ROLE_LABELS[removed["role"]])})
         self.redirect(f"/admin/events/{event_id}/staff")

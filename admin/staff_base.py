@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from access import roles as R
 from access.permissions import granted_on_page
-from events import model
+from events import editing, model
 from handlers.base import BaseHandler, PageError
 
 
@@ -56,6 +56,14 @@ class StaffHandler(BaseHandler):
         if self.permission not in self.grants:
             raise PageError(403, self._("You do not have permission for this action."))
         self.admitted = True
+
+    def item(self) -> dict:
+        """The event's schedule item named in the query string (`?item=`, on a page and its form); else 404."""
+        item_id = self.get_query_argument("item", "").strip()[:32]
+        item = editing.find_item(self.event, item_id)
+        if not item:
+            raise PageError(404, self._("This schedule item does not exist."))
+        return item
 
     def template_context(self) -> dict:
         ctx = super().template_context()

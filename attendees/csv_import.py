@@ -29,6 +29,7 @@ from access import roles as R
 from accounts import users
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events.model import EventDoc
 from registration import counts
@@ -45,13 +46,8 @@ COMMIT_CONCURRENCY = 20
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-class ImportFileError(ValueError):
+class ImportFileError(Refusal):
     """The file as a whole is refused; `message` is marked for translation."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class ImportGone(ImportFileError):

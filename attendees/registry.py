@@ -29,6 +29,7 @@ from access.roles import MembershipDoc
 from accounts import users
 from accounts.users import MAX_NAME_LENGTH, AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
@@ -62,13 +63,8 @@ EXPORT_BATCH = 500
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class AttendeeError(ValueError):
+class AttendeeError(Refusal):
     """Refused input; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class InvalidEmail(AttendeeError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from core.errors import Refusal
 from core.i18n import N_
 
 KINDS = ("youtube", "vk", "rutube", "hls")
@@ -18,7 +19,7 @@ _YT_ID = re.compile(r"^[A-Za-z0-9_-]{6,20}$")
 _RUTUBE_ID = re.compile(r"^[a-f0-9]{20,40}$")
 
 
-class SourceError(ValueError):
+class SourceError(Refusal):
     """Carries a message marked for translation."""
 
 

@@ -16,6 +16,7 @@ import datetime
 
 from access import audit
 from accounts.users import AccountDoc
+from core.errors import Refusal
 from core.i18n import N_
 from events import broadcast, model
 from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, EventDoc, find_day, slide_count
@@ -28,7 +29,7 @@ ACTIONS = (
 )
 
 
-class ControlError(ValueError):
+class ControlError(Refusal):
     """A refused action; the message is marked for translation."""
 
 

@@ -20,6 +20,7 @@ import copy
 import os
 
 from accounts.users import AccountDoc
+from core.errors import Refusal
 from core.i18n import N_
 from events import control, model
 from events.model import EventDoc, SlideDoc
@@ -29,14 +30,9 @@ MAX_SLIDES = 1000
 MAX_NAME = 200
 
 
-class DeckError(ValueError):
+class DeckError(Refusal):
     """A refused deck edit; the message is marked for translation, `params`
     fill its placeholders."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class UploadRejected(DeckError):

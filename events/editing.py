@@ -27,6 +27,7 @@ from pymongo import ReturnDocument
 from access import audit
 from accounts.users import AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import LOCALES, N_
 from core.text import strip_bidi
 from events import control, model, tags
@@ -39,14 +40,12 @@ _TIMEZONE_SET = frozenset(TIMEZONES)
 _TIME_RE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 
 
-class EditError(ValueError):
-    """A refused change; `message` is marked for translation, `params` fill it in."""
+class EditError(Refusal):
+    """A refused change; `field`: the form field it is about, if one."""
 
     def __init__(self, message: str, field: str | None = None, **params):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, **params)
         self.field = field
-        self.params = params
 
 
 # --- checks shared by every form ------------------------------------------------

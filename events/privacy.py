@@ -32,6 +32,7 @@ from access import roles as R
 from accounts.users import AccountDoc, normalize_email
 from attendees.csv_import import ImportFileError, decode, sniff_delimiter
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import model
 from events.model import EventDoc, PrivacyDoc, ScheduleItemDoc
@@ -61,14 +62,12 @@ LEVEL_HELP = {
 _RANK = {level: i for i, level in enumerate(rules.PRIVACY_LEVELS)}
 
 
-class PrivacyError(ValueError):
-    """A refused change; `message` is marked for translation.  `lines`: the bad line numbers."""
+class PrivacyError(Refusal):
+    """A refused change.  `lines`: the bad line numbers."""
 
     def __init__(self, message: str, lines: list[int] | None = None, **params):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, **params)
         self.lines = lines or []
-        self.params = params
 
 
 class PrivacyConflict(PrivacyError):

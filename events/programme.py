@@ -27,6 +27,7 @@ import icalendar
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import model, sessions
 from events.model import EventDoc, ScheduleItemDoc
@@ -37,7 +38,7 @@ MaySee = Callable[[Any], bool]
 UNKNOWN_ITEM = N_("This session is not on the schedule.")
 
 
-class ProgrammeError(ValueError):
+class ProgrammeError(Refusal):
     """A refused change; the message is marked for translation."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.errors import Refusal
 from core.i18n import N_
 from core.text import strip_bidi
 
@@ -18,13 +19,8 @@ MAX_TAG_LENGTH = 40
 _SEPARATORS = (",", ";", "\n", "\r")
 
 
-class TagError(ValueError):
+class TagError(Refusal):
     """Refused tags; `message` is marked for translation, `params` fill it in."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 def normalise(tag: str) -> str:

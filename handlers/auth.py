@@ -88,7 +88,7 @@ class SigninHandler(BaseHandler):
         except signin.SigninError as exc:
             count_signin(self, "password", "refused")
             self.render_page("public/signin.html", status=400, next=next_path, identifier=identifier,
-                             error=self._(exc.message) % exc.params)
+                             error=self.refusal(exc))
             return
         count_signin(self, "password", "ok")
         await self.start_session(user)
@@ -198,7 +198,7 @@ class ResetPasswordHandler(TokenPageMixin, BaseHandler):
             return
         except signin.SigninError as exc:
             self.render_page("public/password_reset.html", status=400, min_length=MIN_PASSWORD_LENGTH,
-                             error=self._(exc.message) % exc.params)
+                             error=self.refusal(exc))
             return
         await self.start_session(user)
         self.flash(self._("Your password has been changed. Every other device was signed out."))

@@ -24,7 +24,7 @@ import tornado.web
 from markupsafe import Markup
 
 from accounts import sessions, users
-from core import security_headers
+from core import errors, security_headers
 from core.i18n import LOCALES, direction, negotiate
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.i18n.translations(self.locale_code).ngettext(singular, plural, n)
+
+    def refusal(self, exc: Exception) -> str:
+        """A domain refusal (`core.errors.Refusal`) in the reader's language."""
+        return errors.translated(self._, exc)
 
     # --- cookies and sessions -------------------------------------------
 

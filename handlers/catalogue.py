@@ -3,11 +3,11 @@
 Both are open to visitors without an account.  The catalogue lists only
 what `events.catalogue` lets it list (public events; signed-in-only ones to
 people signed in).  The public page is shown to whoever
-`access.rules.privacy_verdict` admits (a link-only event to anyone with
-the link; an invitation's `?invite=` token is checked by
-`registration.invitations.invited` and passed on to the register link);
-anyone else gets a 403 page that says why and what to do, and nothing of
-the event but that it exists.  Neither page writes anything.
+`events.privacy.verdict` admits (a link-only event to anyone with the link;
+an invitation's `?invite=` token is checked there and passed on to the
+register link), with the sessions `events.privacy.session_filter` lets them
+see; anyone else gets a 403 page that says why and what to do, and nothing
+of the event but that it exists.  Neither page writes anything.
 """
 from __future__ import annotations
 
@@ -17,20 +17,14 @@ from access import roles as R
 from access import rules
 from core.clock import utcnow
 from core.pagination import Page, parse_page
-from events import about, catalogue, model, view
+from events import about, catalogue, model, privacy, view
 from handlers.base import BaseHandler, PageError
-from handlers.event import SLUG
-from registration import cabinet, invitations, recommend
+from handlers.event import REFUSALS, SLUG
+from registration import cabinet, recommend
 from registration import model as reg
 
 PER_PAGE = 20
 MAX_TOKEN = 200
-
-REFUSALS = {
-    rules.NEEDS_SIGN_IN: "sign_in",
-    rules.NOT_ON_LIST: "not_on_list",
-    rules.NEEDS_INVITATION: "invitation",
-}
 
 
 class CatalogueHandler(BaseHandler):
@@ -100,23 +94,13 @@ class AboutHandler(BaseHandler):
         user = self.current_user
         token = self.get_query_argument("invite", "").strip()[:MAX_TOKEN] or None
         roles = await R.roles_in(self.db, user, space["_id"], event["_id"])
-        privacy = model.privacy_of(event)
-        verdict = rules.privacy_verdict(privacy["level"], privacy["emails"], roles,
-                                        email=user["email"] if user else None,
-                                        invited=await invitations.invited(self.db, event, user, token))
+        verdict = await privacy.verdict(self.db, event, user, roles, token)
         self.set_header("Cache-Control", "no-store")
         if verdict != rules.ADMITTED:
             self.render_page("public/event_refused.html", status=403, reason=REFUSALS.get(verdict, "invitation"),
                              signin_url="/signin?next=" + quote(self.request.uri, safe=""))
             return
-
-        def session_shown(item: dict) -> bool:
-            own = item.get("privacy")
-            if not own:
-                return True
-            return rules.privacy_verdict(own.get("level") or rules.PUBLIC, own.get("emails") or [], roles,
-                                         email=user["email"] if user else None, invited=False) == rules.ADMITTED
-
+        session_shown = await privacy.session_filter(self.db, event, user, roles, token)
         now = utcnow()
         registration = await cabinet.registration_of(self.db, user["_id"], event["_id"]) if user else None
         settings = reg.settings_of(event)
@@ -132,7 +116,7 @@ class AboutHandler(BaseHandler):
             can_register_again=state in (reg.CANCELLED, reg.EXPIRED),
             og={"title": view.text(event, event["title"], self.locale_code),
                 "description": about.excerpt(view.text(event, event.get("description"), self.locale_code), 200),
-                "url": public + path + "/about", "listed": privacy["level"] == rules.PUBLIC})
+                "url": public + path + "/about", "listed": model.privacy_of(event)["level"] == rules.PUBLIC})
 
 
 ROUTES = [

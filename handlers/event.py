@@ -28,6 +28,12 @@ from registration import invitations, session_seats, watching
 from registration.model import OFFERED, REGISTERED, WAITING
 
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+# What a visitor refused by the event's privacy verdict is told on its public pages: why, and what to do.
+REFUSALS = {
+    rules.NEEDS_SIGN_IN: "sign_in",
+    rules.NOT_ON_LIST: "not_on_list",
+    rules.NEEDS_INVITATION: "invitation",
+}
 
 
 def seat_button(_, entry: dict[str, Any]) -> tuple[str, str]:
@@ -200,7 +206,7 @@ class ProgrammeToggleHandler(EventViewer):
             ids = await programme.set_saved(self.db, self.current_user["_id"], main, item, wanted == "1",
                                             self.may_see_session, shown_in=event)
         except programme.ProgrammeError as exc:
-            raise PageError(400, self._(str(exc))) from None
+            raise PageError(400, self.refusal(exc)) from None
         message = self._("Added to your programme.") if wanted == "1" else self._("Removed from your programme.")
         if self.wants_json():
             seated = await session_seats.seated_ids(self.db, main["_id"], self.current_user["_id"])

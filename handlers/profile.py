@@ -63,7 +63,7 @@ class ProfileHandler(BaseHandler):
         try:
             preferences.clean(name, locale)
         except preferences.ProfileError as exc:
-            self.show(status=400, name=name, locale=locale, details_error=self._(str(exc)))
+            self.show(status=400, name=name, locale=locale, details_error=self.refusal(exc))
             return
         live = self.services.live
         await preferences.update(self.db, self.current_user, name, locale,
@@ -80,7 +80,7 @@ class ProfileHandler(BaseHandler):
         try:
             await visibility.update(self.db, self.current_user, raw)
         except visibility.VisibilityError as exc:
-            self.show(status=400, visibility_error=self._(str(exc)))
+            self.show(status=400, visibility_error=self.refusal(exc))
             return
         self.flash(self._("Your choices of who sees your profile have been saved."))
         self.redirect("/profile")
@@ -98,7 +98,7 @@ class ProfileHandler(BaseHandler):
             self.show(status=429, password_error=throttled_message(self, exc.minutes))
             return
         except signin.SigninError as exc:
-            self.show(status=400, password_error=self._(exc.message) % exc.params)
+            self.show(status=400, password_error=self.refusal(exc))
             return
         message = self._("Your password has been changed.")
         if ended:
@@ -133,7 +133,7 @@ class DeleteAccountHandler(ProfileHandler):
             await erase.erase(self.db, svc.hasher, svc.account_throttle(), self.current_user, confirmation,
                               announce=live.account_erased if live is not None else None)
         except erase.EraseError as exc:
-            self.render_page("public/profile_delete.html", status=400, error=self._(str(exc)))
+            self.render_page("public/profile_delete.html", status=400, error=self.refusal(exc))
             return
         self.clear_cookie(sessions.COOKIE)
         self.current_user = None

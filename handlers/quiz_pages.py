@@ -44,8 +44,8 @@ class QuizViewer(EventViewer):
         space, event, can = opened
         return space, event, can, await self.visible_quiz(event, quiz_id)
 
-    def refusal(self, exc: taking.TakeError) -> PageError:
-        return PageError(409, self._(exc.message) % exc.params)
+    def conflict(self, exc: taking.TakeError) -> PageError:
+        return PageError(409, self.refusal(exc))
 
 
 class QuizListHandler(QuizViewer):
@@ -104,7 +104,7 @@ class QuizStartHandler(QuizViewer):
         try:
             _attempt, created = await taking.start(self.db, quiz, self.current_user)
         except taking.TakeError as exc:
-            raise self.refusal(exc) from None
+            raise self.conflict(exc) from None
         if not created:
             self.flash(self._("You have already started this quiz: it can be taken only once."), "info")
         self.redirect(view.path(space, event) + f"/quizzes/{quiz['_id']}")
@@ -124,7 +124,7 @@ class QuizSubmitHandler(QuizViewer):
         try:
             stored = await taking.submit(self.db, quiz, attempt, raw)
         except taking.TakeError as exc:
-            raise self.refusal(exc) from None
+            raise self.conflict(exc) from None
         if stored["late"]:
             self.flash(self._("Your answers arrived after the time limit, so they were not counted."), "error")
         else:

@@ -25,10 +25,10 @@ from access import roles as R
 from access import rules
 from attendees import registry
 from core.i18n import N_
-from events import model, view
+from events import model, privacy, view
 from handlers.auth import TokenPageMixin
 from handlers.base import BaseHandler, PageError
-from handlers.event import SLUG
+from handlers.event import REFUSALS, SLUG
 from registration import actions, forms, invitations, states
 from registration.model import (
     OFFERED,
@@ -45,13 +45,6 @@ from registration.model import (
 
 EVENT = rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})/register"
 MAX_FIELD = 10_000
-
-# What a refused visitor is told, by the privacy verdict: why, and what to do.
-REFUSALS = {
-    rules.NEEDS_SIGN_IN: "sign_in",
-    rules.NOT_ON_LIST: "not_on_list",
-    rules.NEEDS_INVITATION: "invitation",
-}
 
 
 class RegistrationPage(BaseHandler):
@@ -77,10 +70,7 @@ class RegistrationPage(BaseHandler):
         self.invite = self.form("invite", max_length=200) or None
         user = self.current_user
         roles = await R.roles_in(self.db, user, space["_id"], event["_id"]) if user else {}
-        privacy = model.privacy_of(event)
-        verdict = rules.privacy_verdict(
-            privacy["level"], privacy["emails"], roles, email=user["email"] if user else None,
-            invited=await invitations.invited(self.db, event, user, self.invite))
+        verdict = await privacy.verdict(self.db, event, user, roles, self.invite)
         if verdict != rules.ADMITTED:
             # A link that admits nobody says why (unknown, withdrawn, another event's, taken).
             state = await invitations.token_state(self.db, event, user, self.invite) if self.invite else None
@@ -114,10 +104,6 @@ class RegistrationPage(BaseHandler):
     def require_user(self) -> None:
         if not self.current_user:
             raise PageError(403, self._("Please sign in first."))
-
-    def refusal(self, exc: Exception) -> str:
-        message, params = getattr(exc, "message", str(exc)), getattr(exc, "params", {})
-        return self._(message) % params if params else self._(message)
 
     def state_message(self, membership: dict[str, Any]) -> str:
         state = state_of(membership)

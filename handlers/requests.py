@@ -101,7 +101,7 @@ class RequestAnswerHandler(BaseHandler):
                             error=form_error or self._("Please correct the answers marked below."))
             return
         except requests.RequestError as exc:
-            message = self._(exc.message) % exc.params if exc.params else self._(exc.message)
+            message = self.refusal(exc)
             status = 404 if exc.message == requests.NOT_FOUND else 403
             if status == 404:
                 raise PageError(404, message) from None

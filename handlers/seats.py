@@ -84,10 +84,6 @@ class SeatHandler(EventViewer):
             text += " · " + self._("%(count)s waiting") % {"count": entry["waiting"]}
         return text
 
-    def refusal(self, exc: Exception) -> str:
-        message, params = getattr(exc, "message", str(exc)), getattr(exc, "params", {})
-        return self._(message) % params if params else self._(message)
-
     def seat_message(self, state: str, title: str) -> str:
         if state == REGISTERED:
             return self._("You have a seat at %(session)s.") % {"session": title}

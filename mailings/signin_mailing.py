@@ -48,6 +48,7 @@ from accounts import passwords, tokens, users
 from accounts.users import AccountDoc
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_, text_for
 from core.pagination import Page
 from events import model
@@ -70,13 +71,8 @@ RENEW_BELOW = datetime.timedelta(seconds=60)
 CONCURRENCY = 2
 
 
-class MailingError(ValueError):
+class MailingError(Refusal):
     """A refused mailing; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 # --- choosing recipients ----------------------------------------------------------

@@ -25,6 +25,7 @@ from PIL import Image
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -41,14 +42,9 @@ TOO_MANY_PIXELS = N_("The image is too large in pixels (at most %(side)s pixels 
 EMPTY = N_("This file is empty.")
 
 
-class MediaError(ValueError):
+class MediaError(Refusal):
     """A refused image.  `str(exc)` is the message marked for translation;
     `params` fill its placeholders after it is translated."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 def _limit(max_bytes: int) -> int:

@@ -27,19 +27,15 @@ from pymongo.errors import DuplicateKeyError
 
 from accounts.users import AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from quizzes.authoring import OPEN, SINGLE
 
 GRACE_SECONDS = 5
 
 
-class TakeError(ValueError):
+class TakeError(Refusal):
     """A refused start or submission; `message` is marked for translation."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 def finished(attempt: dict | None) -> bool:

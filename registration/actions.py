@@ -29,6 +29,7 @@ from access.rules import INVITATION as INVITATION_LEVEL
 from accounts import profile_fields, tokens, users
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
@@ -37,7 +38,6 @@ from registration.model import (
     CANCELLED,
     DEFAULT_OFFER_HOURS,
     EXPIRED,
-    HOLDS_PLACE,
     OFFERED,
     PENDING,
     REGISTERED,
@@ -56,19 +56,12 @@ MAX_CAPACITY = 1_000_000
 MAX_OFFER_HOURS = 24 * 30
 # Confirmation mails to one address per quarter hour: a form must not become a way to flood a mailbox.
 MAILS_PER_WINDOW = 5
-# Promotions one freed place can set off at most (each a claimed seat and a claimed person).
-MAX_PROMOTIONS = 1000
 # Seconds between two sweep rounds in each process (read each round, so tests may shorten it).
 SWEEP_SECONDS = 30.0
 
 
-class RegistrationError(ValueError):
+class RegistrationError(Refusal):
     """A refused action; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class Closed(RegistrationError):
@@ -138,17 +131,7 @@ async def _claim_entry(db, event: EventDoc) -> tuple[str, dict[str, Any]]:
     settings = settings_of(event)
     if settings["approval"]:
         return PENDING, {}
-    target = target_of(event)
-    if await places.take(db, target, event["_id"], settings["capacity"]):
-        return REGISTERED, {}
-    return WAITING, {"position": await places.join_queue(db, target, event["_id"])}
-
-
-async def _undo_entry(db, event: EventDoc, state: str) -> None:
-    if state == REGISTERED:
-        await places.give_back(db, target_of(event))
-    elif state == WAITING:
-        await places.leave_queue(db, target_of(event))
+    return await places.enter(db, target_of(event), event["_id"], settings["capacity"])
 
 
 async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str, locale: str,
@@ -189,7 +172,7 @@ async def enter(services, event: EventDoc, user: Mapping[str, Any], *, name: str
                                                 unset=("offer_expires_at", "invite_hash", *stale), now=now)
         except (DuplicateKeyError, states.Conflict):
             # Another request for the same person got there first: undo this one's claim, look again.
-            await _undo_entry(db, event, state)
+            await places.undo_entry(db, target_of(event), state)
             continue
         services.spawn(mails.send_state(services, event, after, state))
         await counts.announce(services, event["_id"])
@@ -394,12 +377,8 @@ async def accept_offer(services, event: EventDoc, membership: Mapping[str, Any],
 
 async def _left(services, event: EventDoc, before_state: str) -> None:
     """After a registration left `before_state`: free its place (and pass it on) or its queue slot."""
-    target = target_of(event)
-    if before_state in HOLDS_PLACE:
-        await places.give_back(services.db, target)
+    if await places.leave(services.db, target_of(event), before_state):
         await promote(services, event)
-    elif before_state == WAITING:
-        await places.leave_queue(services.db, target)
 
 
 async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wanted: str, *, actor_kind: str,
@@ -441,15 +420,12 @@ async def approve(services, event: EventDoc, membership: Mapping[str, Any], acto
     if state_of(membership) != PENDING:
         raise states.IllegalTransition(state_of(membership), REGISTERED)
     db, target = services.db, target_of(event)
-    if await places.take(db, target, event["_id"], settings_of(event)["capacity"]):
-        wanted, fields = REGISTERED, {}
-    else:
-        wanted, fields = WAITING, {"position": await places.join_queue(db, target, event["_id"])}
+    wanted, fields = await places.enter(db, target, event["_id"], settings_of(event)["capacity"])
     try:
         after = await states.transition(db, event, membership, wanted, actor_kind=states.STAFF, actor=actor,
                                         fields=fields)
     except states.TransitionError:
-        await _undo_entry(db, event, wanted)
+        await places.undo_entry(db, target, wanted)
         raise
     services.spawn(mails.send_state(services, event, after, wanted))
     await counts.announce(services, event["_id"])
@@ -475,19 +451,7 @@ async def _place_free(services, event: EventDoc) -> bool:
 
 async def move_from_waiting_list(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
     """Staff give a waiting person a place now, beyond the capacity if need be (an overbooking they choose)."""
-    if state_of(membership) != WAITING:
-        raise states.IllegalTransition(state_of(membership), REGISTERED)
-    db, target = services.db, target_of(event)
-    await places.take(db, target, event["_id"], None, force=True)
-    try:
-        after = await states.transition(db, event, membership, REGISTERED, actor_kind=states.STAFF, actor=actor)
-    except states.TransitionError:
-        await places.give_back(db, target)
-        raise
-    await places.leave_queue(db, target)
-    services.spawn(mails.send_state(services, event, after, REGISTERED))
-    await counts.announce(services, event["_id"])
-    return after
+    return await _out_of_queue(services, event, membership, actor, REGISTERED)
 
 
 async def offer(services, event: EventDoc, membership: Mapping[str, Any], actor) -> dict[str, Any]:
@@ -496,51 +460,40 @@ async def offer(services, event: EventDoc, membership: Mapping[str, Any], actor)
     The place is taken for them at once; they have the event's offer hours
     to accept it, after which it passes on like any offer.
     """
-    if state_of(membership) != WAITING:
-        raise states.IllegalTransition(state_of(membership), OFFERED)
-    db, target = services.db, target_of(event)
-    await places.take(db, target, event["_id"], None, force=True)
     moment = utcnow()
     deadline = moment + datetime.timedelta(hours=settings_of(event)["offer_hours"])
+    return await _out_of_queue(services, event, membership, actor, OFFERED,
+                               fields={"offer_expires_at": deadline}, now=moment)
+
+
+async def _out_of_queue(services, event: EventDoc, membership: Mapping[str, Any], actor, wanted: str,
+                        fields: dict[str, Any] | None = None, now: datetime.datetime | None = None
+                        ) -> dict[str, Any]:
+    """A staff move of a waiting person to `wanted`: a place taken beyond the capacity, given back if refused."""
+    if state_of(membership) != WAITING:
+        raise states.IllegalTransition(state_of(membership), wanted)
+    db, target = services.db, target_of(event)
+    await places.take(db, target, event["_id"], None, force=True)
     try:
-        after = await states.transition(db, event, membership, OFFERED, actor_kind=states.STAFF, actor=actor,
-                                        fields={"offer_expires_at": deadline}, now=moment)
+        after = await states.transition(db, event, membership, wanted, actor_kind=states.STAFF, actor=actor,
+                                        fields=fields, now=now)
     except states.TransitionError:
         await places.give_back(db, target)
         raise
     await places.leave_queue(db, target)
-    services.spawn(mails.send_state(services, event, after, OFFERED))
+    services.spawn(mails.send_state(services, event, after, wanted))
     await counts.announce(services, event["_id"])
     return after
 
 
 async def promote(services, event: EventDoc, now: datetime.datetime | None = None) -> int:
-    """Offer free places to the first waiting people, in order; returns how many were offered.
-
-    Each offer claims a place (the counter's guard) and then the first
-    waiting person (one conditional update sorted by position), so with any
-    number of processes promoting at once each freed place goes to exactly
-    one person and each person is offered once.  No one waiting: the place
-    goes back.
-    """
-    db, target = services.db, target_of(event)
+    """Offer free places to the first waiting people, in order (`places.offer_in_order`); returns how many."""
     settings = settings_of(event)
     if settings["capacity"] is None:
         return 0
-    offered = 0
-    for _ in range(MAX_PROMOTIONS):
-        if not await places.take(db, target, event["_id"], settings["capacity"], queue_first=False):
-            break
-        moment = now or utcnow()
-        person = await states.transition_first(
-            db, event, {"state": WAITING}, OFFERED, sort=[("position", 1), ("_id", 1)], actor_kind=states.SYSTEM,
-            fields={"offer_expires_at": moment + datetime.timedelta(hours=settings["offer_hours"])}, now=moment)
-        if person is None:
-            await places.give_back(db, target)
-            break
-        await places.leave_queue(db, target)
-        services.spawn(mails.send_state(services, event, person, OFFERED))
-        offered += 1
+    offered = await places.offer_in_order(
+        services.db, event, target_of(event), settings["capacity"], settings["offer_hours"],
+        lambda person: services.spawn(mails.send_state(services, event, person, OFFERED)), now=now)
     if offered:
         await counts.announce(services, event["_id"])
     return offered

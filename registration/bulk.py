@@ -35,6 +35,7 @@ from access import roles as R
 from accounts import users
 from accounts.users import AccountDoc
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_, text_for
 from events.model import EventDoc
 from registration import actions, requests, states
@@ -72,13 +73,8 @@ RUNNING, FINISHED = "running", "finished"
 GONE = "gone"
 
 
-class BulkError(ValueError):
+class BulkError(Refusal):
     """A refused request; `message` is marked for translation, `params` fill it.  Nothing is written."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class Skipped(Exception):

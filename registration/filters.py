@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from access import roles as R
+from core.errors import Refusal
 from core.i18n import N_, text_for
 from registration import forms
 from registration import model as M
@@ -49,13 +50,8 @@ SOURCE_LABELS = {
 PARAMS = ("q", "state", "source", "field", "op", "value", "since", "until")
 
 
-class FilterError(ValueError):
+class FilterError(Refusal):
     """A filter that cannot be applied; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class AnswerField(TypedDict):

@@ -26,6 +26,7 @@ from access import audit
 from accounts.tokens import hash_token
 from accounts.users import as_id, normalize_email
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 
 MAX_TOKEN = 128
@@ -55,13 +56,8 @@ class InvitationDoc(TypedDict):
     used_by: ObjectId | None
 
 
-class InvitationError(ValueError):
+class InvitationError(Refusal):
     """A refused change; `message` is marked for translation, `params` fill it in."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 def path(space_slug: str, event_slug: str, raw: str) -> str:

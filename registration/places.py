@@ -25,7 +25,7 @@ process dying between the two leaves the counter off by one; `reconcile`
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -33,9 +33,12 @@ from pymongo.errors import DuplicateKeyError
 
 from access import roles as R
 from core.clock import utcnow
-from registration.model import HOLDS_PLACE, WAITING
+from registration import states
+from registration.model import HOLDS_PLACE, OFFERED, REGISTERED, WAITING
 
 COUNTERS = "registration_counters"
+# Promotions one freed place can set off at most (each a claimed place and a claimed holder).
+MAX_PROMOTIONS = 1000
 # How long a target's counter and registrations must have been still before
 # `reconcile` trusts a recount (see there).
 QUIET = datetime.timedelta(seconds=60)
@@ -135,6 +138,60 @@ async def join_queue(db, target: str, event_id) -> int:
 async def leave_queue(db, target: str) -> None:
     """Someone left the waiting list (offered a place, cancelled, rejected)."""
     await db[COUNTERS].update_one({"_id": target, "waiting": {"$gt": 0}}, _bump(utcnow(), waiting=-1))
+
+
+async def enter(db, target: str, event_id, capacity: int | None) -> tuple[str, dict[str, Any]]:
+    """A place if one is free (REGISTERED), else a waiting position: (state, fields to store)."""
+    if await take(db, target, event_id, capacity):
+        return REGISTERED, {}
+    return WAITING, {"position": await join_queue(db, target, event_id)}
+
+
+async def undo_entry(db, target: str, state: str) -> None:
+    """Give back what `enter` claimed for `state` when the transition that follows it was refused."""
+    if state == REGISTERED:
+        await give_back(db, target)
+    elif state == WAITING:
+        await leave_queue(db, target)
+
+
+async def leave(db, target: str, before_state: str) -> bool:
+    """After a holder left `before_state`: free its place or its queue slot; True when a place was freed."""
+    if before_state in HOLDS_PLACE:
+        await give_back(db, target)
+        return True
+    if before_state == WAITING:
+        await leave_queue(db, target)
+    return False
+
+
+async def offer_in_order(db, event: Mapping[str, Any], target: str, capacity: int, offer_hours: int,
+                         offered: Callable[[dict[str, Any]], None], *, now: datetime.datetime | None = None,
+                         scope: states.Scope | None = None) -> int:
+    """Offer free places to the first waiting holders, in order; returns how many were offered.
+
+    Each offer claims a place (the counter's guard) and then the first
+    waiting holder (one conditional update sorted by position), so with any
+    number of processes promoting at once each freed place goes to exactly
+    one holder and each holder is offered once.  No one waiting: the place
+    goes back.  `offered` is told of each offer as it is made (to mail it);
+    `scope`: the holders' collection (`states.Scope`), else the event's registrations.
+    """
+    count = 0
+    for _ in range(MAX_PROMOTIONS):
+        if not await take(db, target, event["_id"], capacity, queue_first=False):
+            break
+        moment = now or utcnow()
+        holder = await states.transition_first(
+            db, event, {"state": WAITING}, OFFERED, sort=[("position", 1), ("_id", 1)], actor_kind=states.SYSTEM,
+            fields={"offer_expires_at": moment + datetime.timedelta(hours=offer_hours)}, now=moment, scope=scope)
+        if holder is None:
+            await give_back(db, target)
+            break
+        await leave_queue(db, target)
+        offered(holder)
+        count += 1
+    return count
 
 
 def _event_query(event_id) -> dict[str, Any]:

@@ -25,10 +25,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from access import roles as R
-from access import rules
 from core.clock import utcnow
 from core.i18n import N_
-from events import catalogue, model, programme, tags
+from events import catalogue, model, privacy, programme, tags
 from registration import model as reg
 
 ATTENDED, WATCHED, REGISTERED, SAVED = "attended", "watched", "registered", "saved"
@@ -165,23 +164,16 @@ async def for_person(db, user, *, space_ids: Sequence | None = None, now: dateti
              "privacy.level": {"$in": catalogue.listed_levels(True)}, **model.MAIN_EVENTS}
     candidates = [Candidate(e, None, frozenset(tags.of(e))) for e in await db.events.find(query).to_list(None)]
     holding = {m["scope_id"] for m in memberships if m["scope"] == "event" and R.holds(m)}
-    for event_id in holding:
-        event = events.get(event_id)
-        if event is None or event["space_id"] not in spaces:
-            continue
-        for item in programme.visible_items(event).values():
-            if tags.of(item) and _session_admits(item, user):
+    held = [events[i] for i in holding if i in events and events[i]["space_id"] in spaces]
+    # Sessions as the event page shows them to this person (`events.privacy.session_admits`).
+    keys: list[R.RolesKey] = [(user["_id"], bool(user.get("platform_admin")), e["space_id"], e["_id"],
+                               e.get("parent_id")) for e in held]
+    roles = await R.roles_in_many(db, keys)
+    for key, event in zip(keys, held):
+        may_see = await privacy.session_filter(db, event, user, roles[key])
+        for item in programme.visible_items(event, may_see).values():
+            if tags.of(item):
                 candidates.append(Candidate(event, item, frozenset(tags.of(item))))
     had_events = {m["scope_id"] for m in memberships if m["scope"] == "event"}
     had_items = {(event_id, item_id) for event_id, ids in saved.items() for item_id in ids}
     return rank(signals, candidates, had_events=had_events, had_items=had_items, now=now, limit=limit)
-
-
-def _session_admits(item, user) -> bool:
-    """Whether a session's own privacy (when it has one) lets this registrant see it."""
-    privacy = item.get("privacy")
-    if not privacy:
-        return True
-    verdict = rules.privacy_verdict(privacy.get("level") or rules.PUBLIC, privacy.get("emails") or [], {},
-                                    email=user.get("email"), invited=False)
-    return verdict == rules.ADMITTED

@@ -37,6 +37,7 @@ from access import audit
 from access import roles as R
 from accounts import users
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_, text_for
 from events import model, view
 from events.model import EventDoc
@@ -90,13 +91,8 @@ FOOTER = N_("You receive this message because you registered for %(event)s.")
 GONE, ANSWERED, MAILED, CLOSED = "gone", "answered", "mailed", "request_closed"
 
 
-class RequestError(ValueError):
+class RequestError(Refusal):
     """A refused change or answer; `message` is marked for translation, `params` fill it.  Nothing is written."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class NotSent(Exception):
@@ -243,15 +239,9 @@ async def update(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping
         version = int(str(expected_version))
     except ValueError:
         raise RequestError(CHANGED) from None
-    after = await db.data_requests.find_one_and_update(
-        {"_id": request["_id"], "event_id": event["_id"], "version": version},
-        {"$set": {**values, "updated_at": utcnow(), "updated_by": actor["_id"]}, "$inc": {"version": 1}},
-        return_document=ReturnDocument.AFTER)
-    if after is None:
-        raise RequestError(CHANGED)
-    await audit.record(db, actor=actor, action="request.update", event=event,
-                       params={"request_id": str(request["_id"])}, before=_summary(request), after=_summary(after))
-    return after
+    return await _change(db, actor, event, request, {"version": version},
+                         {**values, "updated_at": utcnow(), "updated_by": actor["_id"]},
+                         action="request.update", refused=CHANGED)
 
 
 async def end_now(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping[str, Any],
@@ -260,14 +250,22 @@ async def end_now(db, actor: Mapping[str, Any], event: EventDoc, request: Mappin
     now = now or utcnow()
     if status(request, now) == ENDED:
         raise RequestError(ENDED_ALREADY)
+    return await _change(db, actor, event, request, {"ends_at": {"$gt": now}},
+                         {"ends_at": now, "starts_at": min(request["starts_at"], now), "ended_early_at": now,
+                          "updated_at": now, "updated_by": actor["_id"]},
+                         action="request.end", refused=ENDED_ALREADY)
+
+
+async def _change(db, actor: Mapping[str, Any], event: EventDoc, request: Mapping[str, Any],
+                  guard: Mapping[str, Any], values: Mapping[str, Any], *, action: str, refused: str
+                  ) -> dict[str, Any]:
+    """Set `values` on the request (a new version) if it still matches `guard`, audited; else RequestError(refused)."""
     after = await db.data_requests.find_one_and_update(
-        {"_id": request["_id"], "event_id": event["_id"], "ends_at": {"$gt": now}},
-        {"$set": {"ends_at": now, "starts_at": min(request["starts_at"], now), "ended_early_at": now,
-                  "updated_at": now, "updated_by": actor["_id"]}, "$inc": {"version": 1}},
-        return_document=ReturnDocument.AFTER)
+        {"_id": request["_id"], "event_id": event["_id"], **guard},
+        {"$set": dict(values), "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
     if after is None:
-        raise RequestError(ENDED_ALREADY)
-    await audit.record(db, actor=actor, action="request.end", event=event,
+        raise RequestError(refused)
+    await audit.record(db, actor=actor, action=action, event=event,
                        params={"request_id": str(request["_id"])}, before=_summary(request), after=_summary(after))
     return after
 

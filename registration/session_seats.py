@@ -36,29 +36,23 @@ from access import audit
 from access import roles as R
 from attendees import registry
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from events import editing, model, sessions
 from events.model import EventDoc, ScheduleItemDoc
 from registration import mails, places, states
-from registration.model import CANCELLED, EXPIRED, HOLDS_PLACE, OFFERED, REGISTERED, WAITING, settings_of
+from registration.model import CANCELLED, EXPIRED, OFFERED, REGISTERED, WAITING, settings_of
 
 log = logging.getLogger(__name__)
 
 COLLECTION = places.SESSION_SEATS
 # A seat's states that still count: holding it, offered it, waiting for one.
 ACTIVE = frozenset({REGISTERED, OFFERED, WAITING})
-# Promotions one freed seat can set off at most (each a claimed seat and a claimed person).
-MAX_PROMOTIONS = 1000
 MAX_LIST = 5000
 
 
-class SeatError(ValueError):
+class SeatError(Refusal):
     """A refused action; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class NotAttendee(SeatError):
@@ -165,13 +159,6 @@ def _item(event: EventDoc, item_id: str) -> dict[str, Any]:
     return dict(item)
 
 
-async def _undo(db, event_id, item_id: str, state: str) -> None:
-    if state == REGISTERED:
-        await places.give_back(db, target(event_id, item_id))
-    elif state == WAITING:
-        await places.leave_queue(db, target(event_id, item_id))
-
-
 async def take(services, event: EventDoc, item_id: str, user: Mapping[str, Any],
                now: datetime.datetime | None = None) -> dict[str, Any]:
     """Take a seat (REGISTERED) or, when none is free, a place on the session's waiting list (WAITING).
@@ -191,10 +178,7 @@ async def take(services, event: EventDoc, item_id: str, user: Mapping[str, Any],
         existing = await find(db, event["_id"], item_id, user["_id"])
         if existing is not None and existing["state"] in ACTIVE:
             return existing
-        if await places.take(db, tgt, event["_id"], capacity):
-            state, fields = REGISTERED, {}
-        else:
-            state, fields = WAITING, {"position": await places.join_queue(db, tgt, event["_id"])}
+        state, fields = await places.enter(db, tgt, event["_id"], capacity)
         moment = utcnow()
         try:
             if existing is None:
@@ -210,7 +194,7 @@ async def take(services, event: EventDoc, item_id: str, user: Mapping[str, Any],
                                            scope=scope(event, item_id))
         except (DuplicateKeyError, states.Conflict):
             # Another request for the same person got there first: undo this one's claim, look again.
-            await _undo(db, event["_id"], item_id, state)
+            await places.undo_entry(db, tgt, state)
     found = await find(db, event["_id"], item_id, user["_id"])
     if found is None:
         raise states.Conflict()
@@ -243,12 +227,8 @@ async def give_up(services, event: EventDoc, seat: Mapping[str, Any], *, actor_k
 
 
 async def _left(services, event: EventDoc, item_id: str, before: str) -> None:
-    tgt = target(event["_id"], item_id)
-    if before in HOLDS_PLACE:
-        await places.give_back(services.db, tgt)
+    if await places.leave(services.db, target(event["_id"], item_id), before):
         await promote(services, event, item_id)
-    elif before == WAITING:
-        await places.leave_queue(services.db, tgt)
 
 
 async def release_person(services, event: EventDoc, user_id, *, actor_kind: str,
@@ -269,35 +249,15 @@ async def release_person(services, event: EventDoc, user_id, *, actor_kind: str,
 # --- the waiting list ---------------------------------------------------------------------
 
 async def promote(services, event: EventDoc, item_id: str, now: datetime.datetime | None = None) -> int:
-    """Offer free seats to the first waiting people, in order; returns how many were offered.
-
-    Each offer claims a seat (the counter's guard), then the first waiting
-    person (one conditional update sorted by position), so with any number
-    of processes promoting at once each freed seat goes to exactly one
-    person and each person is offered once.  No one waiting: the seat goes back.
-    """
-    db = services.db
+    """Offer free seats to the first waiting people, in order (`places.offer_in_order`); returns how many."""
     item = editing.find_item(event, item_id)
     capacity = sessions.capacity_of(item) if item else None
     if item is None or capacity is None:
         return 0
-    tgt, hours = target(event["_id"], item_id), settings_of(event)["offer_hours"]
-    offered = 0
-    for _ in range(MAX_PROMOTIONS):
-        if not await places.take(db, tgt, event["_id"], capacity, queue_first=False):
-            break
-        moment = now or utcnow()
-        seat = await states.transition_first(
-            db, event, {"state": WAITING}, OFFERED, sort=[("position", 1), ("_id", 1)], actor_kind=states.SYSTEM,
-            fields={"offer_expires_at": moment + datetime.timedelta(hours=hours)}, now=moment,
-            scope=scope(event, item_id))
-        if seat is None:
-            await places.give_back(db, tgt)
-            break
-        await places.leave_queue(db, tgt)
-        services.spawn(mails.send_seat_offer(services, event, item, seat))
-        offered += 1
-    return offered
+    return await places.offer_in_order(
+        services.db, event, target(event["_id"], item_id), capacity, settings_of(event)["offer_hours"],
+        lambda seat: services.spawn(mails.send_seat_offer(services, event, item, seat)), now=now,
+        scope=scope(event, item_id))
 
 
 async def capacity_changed(services, event_id, item_id: str) -> int:

@@ -30,6 +30,7 @@ from pymongo import ReturnDocument
 from access import audit
 from access.roles import ATTENDEE as ATTENDEE_ROLE
 from core.clock import utcnow
+from core.errors import Refusal
 from core.i18n import N_
 from registration.model import (
     CANCELLED,
@@ -95,13 +96,8 @@ ENTRY_STATES = frozenset({PENDING, WAITING, REGISTERED})
 REOPENABLE = frozenset({UNCONFIRMED, CANCELLED, EXPIRED})
 
 
-class TransitionError(ValueError):
+class TransitionError(Refusal):
     """A refused move; `message` is marked for translation, `params` fill it."""
-
-    def __init__(self, message: str, **params):
-        super().__init__(message)
-        self.message = message
-        self.params = params
 
 
 class IllegalTransition(TransitionError):

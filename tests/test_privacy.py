@@ -270,8 +270,31 @@ async def test_a_session_the_person_may_not_see_is_left_out_of_schedule_programm
             assert r.status_code == (302 if title in sees[who] else 400), (who, item_id)
         body = (await b.get(path + "/programme.ics")).content
         assert ics_titles(body) == sees[who], who
+        # The public page lists the same sessions as the event page, by the same rule.
+        about_page = (await b.get(path + "/about")).text
+        assert {t for t in ("Open talk", "Listed talk", "Invited talk") if t in about_page} == sees[who], who
     doc = await db.programmes.find_one({"user_id": people["plain"]["_id"]})
     assert "inv" not in doc["item_ids"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sessions_are_recommended_only_to_whom_the_event_page_shows_them(factory, services, db):
+    from registration import recommend
+    space, event = await session_event(factory, db)
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {
+        "tags": ["ai"], **{f"schedule.{i}.tags": ["ai"] for i in range(3)}}})
+    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    people = {
+        "plain": await factory.member(R.ATTENDEE, event=event),
+        "vip": await factory.member(R.ATTENDEE, event=event, email="vip@example.org"),
+        "invited": await factory.member(R.ATTENDEE, event=event, email="guest@example.org"),
+    }
+    await invitations.invite(db, staff, event, ["guest@example.org"])
+    sees = {"plain": {"Open talk"}, "vip": {"Open talk", "Listed talk"}, "invited": {"Open talk", "Invited talk"}}
+    before = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+    for who, user in people.items():
+        found = await recommend.for_person(db, user, now=before)
+        assert {r.candidate.item["title"]["en"] for r in found if r.candidate.item} == sees[who], who
 
 
 @pytest.mark.gen_test
