@@ -26,6 +26,7 @@ from markupsafe import Markup
 from accounts import sessions, users
 from core import errors, security_headers
 from core.i18n import LOCALES, direction, negotiate
+from events import view
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,16 @@ class BaseHandler(tornado.web.RequestHandler):
     def refusal(self, exc: Exception) -> str:
         """A domain refusal (`core.errors.Refusal`) in the reader's language."""
         return errors.translated(self._, exc)
+
+    async def redirect_to_main(self, channel: dict, page: str) -> None:
+        """Send a channel's visitor to the same page of its main event (query kept).
+
+        A channel is a room of its main event: people read about and register for that one.
+        """
+        main = await view.path_by_id(self.db, channel["parent_id"])
+        if main is None:
+            raise PageError(404, self._("This event does not exist."))
+        self.redirect(main + page + ("?" + self.request.query if self.request.query else ""))
 
     # --- cookies and sessions -------------------------------------------
 

@@ -85,11 +85,7 @@ class AboutHandler(BaseHandler):
         if not event or not space:
             raise PageError(404, self._("This event does not exist."))
         if event.get("parent_id"):
-            # A channel is a room of its main event, which is what people read about and register for.
-            main = await view.path_by_id(self.db, event["parent_id"])
-            if main is None:
-                raise PageError(404, self._("This event does not exist."))
-            self.redirect(main + "/about" + ("?" + self.request.query if self.request.query else ""))
+            await self.redirect_to_main(event, "/about")
             return
         user = self.current_user
         token = self.get_query_argument("invite", "").strip()[:MAX_TOKEN] or None

@@ -61,10 +61,7 @@ class RegistrationPage(BaseHandler):
             raise PageError(404, self._("This event does not exist."))
         if event.get("parent_id"):
             # A channel has no registration of its own: people register for its main event.
-            main = await view.path_by_id(self.db, event["parent_id"])
-            if main is None:
-                raise PageError(404, self._("This event does not exist."))
-            self.redirect(main + "/register" + ("?" + self.request.query if self.request.query else ""))
+            await self.redirect_to_main(event, "/register")
             raise Finish()
         self.space, self.event = space, event
         self.invite = self.form("invite", max_length=200) or None
