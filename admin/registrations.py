@@ -34,6 +34,7 @@ class RegistrationBase(StaffHandler):
             states=STATES, STATE_LABELS=STATE_LABELS,
             lists={state: await actions.in_state(self.db, event["_id"], state) for state in SHOWN},
             taken=(counter or {}).get("taken", 0), places_left=await actions.places_left(self.db, event),
+            per_day=await counts.per_day(self.db, event["_id"], event["timezone"]),
             can_edit=EVENT_EDIT in self.grants, can_act=EVENT_ATTENDEES in self.grants)
 
 

@@ -9,8 +9,12 @@ a second at most however many registrations change (`realtime.registration_frame
 """
 from __future__ import annotations
 
+import datetime
+from zoneinfo import ZoneInfo
+
 from access import roles as R
 from core.changes import REGISTRATIONS
+from core.clock import utcnow
 from registration import model as M
 
 
@@ -26,6 +30,26 @@ async def by_state(db, event_id) -> dict[str, int]:
         state = row["_id"] if row["_id"] in out else M.REGISTERED
         out[state] += int(row["n"])
     return out
+
+
+async def per_day(db, event_id, timezone: str, days: int = 30,
+                  today: datetime.date | None = None) -> list[tuple[datetime.date, int]]:
+    """Registrations made on each of the last `days` days (the event's own calendar), oldest first.
+
+    Every registration counts on the day it was made, whatever its state now:
+    the chart shows when people came.  Only the dates are read.
+    """
+    zone = ZoneInfo(timezone)
+    today = today or utcnow().astimezone(zone).date()
+    first = today - datetime.timedelta(days=days - 1)
+    since = datetime.datetime.combine(first, datetime.time(), tzinfo=zone).astimezone(datetime.UTC)
+    tally = dict.fromkeys((first + datetime.timedelta(days=i) for i in range(days)), 0)
+    async for m in db.memberships.find({"scope_id": event_id, "role": R.ATTENDEE, "created_at": {"$gte": since}},
+                                       {"created_at": 1, "_id": 0}):
+        day = m["created_at"].astimezone(zone).date()
+        if day in tally:
+            tally[day] += 1
+    return list(tally.items())
 
 
 def frame(event_id, counts: dict[str, int]) -> dict:
