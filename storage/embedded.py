@@ -301,13 +301,16 @@ class EmbeddedCollection:
         Mongomock changes documents in place.  When the index can name every
         document the filter may match, those are entered again afterwards
         (an upserted one is entered as it is stored); otherwise an update that
-        may change an indexed field scans, and the index is rebuilt after it.
+        may change an indexed field scans, and the index is rebuilt when next
+        asked.
         """
         index = self._index
         if not index.touches(update):
             return call(*args, **kwargs)
-        found = index.candidates(filter) if filter is not None and not index.dirty else None
-        if found is not None and not index.dirty:
+        # By `_id` the index answers even before it is built (and then has nothing to re-enter:
+        # it is built from the documents as they are when first asked).
+        found = index.candidates(filter) if filter is not None else None
+        if found is not None:
             try:
                 return call(*args, **kwargs)
             finally:

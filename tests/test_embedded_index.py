@@ -154,3 +154,27 @@ async def test_an_update_found_by_the_index_keeps_it_current_without_a_rebuild()
     assert await memberships.count_documents({"user_id": "u5", "scope_id": event, "role": "attendee"}) == 1
     await memberships.delete_one({"user_id": "u7", "scope_id": event, "role": "attendee"})
     assert await memberships.find_one({"user_id": "u7"}) is None and "u7" not in index.by_field["user_id"]
+
+
+@pytest.mark.gen_test
+async def test_an_update_by_id_changing_an_indexed_field_never_scans(monkeypatch):
+    """Mail statuses are updated by `_id` (the outbox indexes `status`): before the index is first
+    built, as after, such an update reads only its document."""
+    import mongomock.collection
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    outbox = db.outbox
+    ids = [(await outbox.insert_one({"status": "queued", "n": i})).inserted_id for i in range(500)]
+    scanned_docs = []
+    real = mongomock.collection.filter_applies
+
+    def counting(filter, doc, *args, **kwargs):
+        scanned_docs.append(doc.get("_id"))
+        return real(filter, doc, *args, **kwargs)
+    monkeypatch.setattr(mongomock.collection, "filter_applies", counting)
+    for _id in ids[:50]:
+        await outbox.update_one({"_id": _id}, {"$set": {"status": "sent"}})
+    assert len(scanned_docs) < 500          # a scan would read all 500 documents at least once
+    monkeypatch.setattr(mongomock.collection, "filter_applies", real)
+    assert await outbox.count_documents({"status": "sent"}) == 50
+    assert await outbox.count_documents({"status": "queued"}) == 450
