@@ -48,7 +48,8 @@ class CertificatesHandler(CertificatesBase):
     async def post(self, event_id):
         layouts = {code: self.form(f"layout_{code}", max_length=templates.MAX_LAYOUT + 1000)
                    for code in self.event["locales"]}
-        values = {"quiz_id": self.form("quiz_id", max_length=40), "min_percent": self.form("min_percent", max_length=10)}
+        values = {"quiz_id": self.form("quiz_id", max_length=40),
+                  "min_percent": self.form("min_percent", max_length=10)}
         quizzes = await authoring.list_quizzes(self.db, self.event["_id"])
         try:
             cleaned = templates.clean(self.event, quizzes, layouts=layouts, **values)
