@@ -32,10 +32,10 @@ import tornado.web
 from prometheus_client import CollectorRegistry
 
 from accounts import erase
-from certificates import issuing
 from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
+from certificates import issuing
 from core import config, logs
 from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy

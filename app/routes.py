@@ -30,7 +30,6 @@ from admin import (
     staff,
 )
 from admin import requests as admin_requests
-from handlers import certificates as certificate_pages
 from admin import session_seats as admin_seats
 from handlers import (
     auth,
@@ -48,6 +47,7 @@ from handlers import (
     requests,
     seats,
 )
+from handlers import certificates as certificate_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is

@@ -23,13 +23,13 @@ from pymongo.errors import DuplicateKeyError
 
 from access import roles as R
 from attendees import registry
+from certificates import render, templates
 from core.clock import utcnow
 from core.i18n import text_for
 from events import model, view
 from events.model import EventDoc
 from mailings import messages
 from registration.model import REGISTERED
-from certificates import render, templates
 
 log = logging.getLogger(__name__)
 

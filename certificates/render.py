@@ -16,8 +16,8 @@ import io
 
 import segno
 
-from core.i18n import direction
 from certificates.templates import PLACEHOLDER
+from core.i18n import direction
 
 BASE_CSS = "@page { size: A4 landscape; margin: 12mm; } .bidi { unicode-bidi: isolate; }"
 
