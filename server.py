@@ -35,6 +35,7 @@ from accounts import erase
 from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
+from certificates import issuing
 from core import config, logs
 from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
@@ -159,6 +160,7 @@ async def start_background(services: Services) -> None:
     """
     await signin_mailing.resume_all(services)
     await bulk.resume_all(services)
+    await issuing.resume_all(services)
     live = services.live
     services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,

@@ -193,6 +193,11 @@ async def _quiz_attempts(db, who: Identity) -> None:
                                           {"$set": {"user_id": ObjectId(), "erased": True}})
 
 
+async def _certificates(db, who: Identity) -> None:
+    # A certificate names its holder: it goes, and its code no longer verifies.
+    await db.certificates.delete_many({"user_id": who.id})
+
+
 async def _memberships(db, who: Identity) -> None:
     # Staff roles go; registrations stay for the event's counts, anonymous.
     await db.memberships.delete_many({"user_id": who.id, "role": {"$ne": "attendee"}})
@@ -302,6 +307,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "invitations": _invitations,
     "registration_files": _files,
     "bulk_jobs": _bulk_jobs,
+    "certificates": _certificates,
     "forms": _forms,
     "data_requests": _data_requests,
     "memberships": _memberships,
@@ -317,6 +323,7 @@ UNTOUCHED = {
     "media": "slide images stored by content hash, no uploader recorded",
     "registration_counters": "places taken and waiting per event: numbers, nobody named",
     "registration_file_chunks": "file bytes, removed with their file (registration_files)",
+    "certificate_templates": "certificate layouts and conditions written by staff, no person's id or address",
 }
 
 

@@ -192,6 +192,11 @@ async def _bulk_jobs(db, user: AccountDoc) -> Any:
     return await _all(db.bulk_jobs.find({"owner_id": user["_id"]}, fields))
 
 
+async def _certificates(db, user: AccountDoc) -> Any:
+    # The PDF itself is downloaded from the cabinet; its text is what is listed here.
+    return await _all(db.certificates.find({"user_id": user["_id"]}, {"pdf": 0}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -216,6 +221,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "invitations": ("invitations", _invitations),
     "registration_files": ("files", _files),
     "bulk_jobs": ("bulk_actions_started", _bulk_jobs),
+    "certificates": ("certificates", _certificates),
 }
 
 EXCLUDED = {
@@ -228,6 +234,8 @@ EXCLUDED = {
     "forms": "registration forms written by staff; a person's answers are in their registrations",
     "registration_file_chunks": "the bytes of the files listed under files",
     "data_requests": "extra data requests written by staff; a person's answers are in their registrations",
+    "certificate_templates": "certificate layouts and conditions written by staff; a person's certificates are "
+                             "in certificates",
 }
 
 

@@ -13,6 +13,7 @@ from tornado.web import URLSpec
 from admin import (
     attendees,
     audit_log,
+    certificates,
     community_editor,
     console,
     dashboard,
@@ -46,6 +47,7 @@ from handlers import (
     requests,
     seats,
 )
+from handlers import certificates as certificate_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
@@ -53,7 +55,7 @@ from realtime import endpoint
 MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, media_files, form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
-           registration_form, requests, admin_requests, admin_seats)
+           registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages)
 
 
 def build(services) -> list[URLSpec]:

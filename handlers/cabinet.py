@@ -1,5 +1,5 @@
 """The attendee's cabinet (/me): my events, registrations, open data requests, programme, materials,
-recommendations.
+certificates, recommendations.
 
 Signed-in people only; everything shown is the person's own
 (`registration.cabinet.read`).  The page writes nothing: cancelling and
@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from access import roles as R
 from accounts.users import find_by_ids
+from certificates import issuing
 from core.clock import utcnow
 from core.pagination import Page, parse_page
 from handlers.base import BaseHandler, PageError
@@ -47,7 +48,8 @@ class CabinetHandler(BaseHandler):
                          registrations=registrations, registrations_page=reg_page, programme=mine.programme,
                          materials=mine.materials, role_labels=R.ROLE_LABELS,
                          data_requests=await requests.open_for(self.db, self.current_user, self.locale_code, now),
-                         recommended=recommendation_cards(self, found, spaces))
+                         recommended=recommendation_cards(self, found, spaces),
+                         certificates=await issuing.of_person(self.db, self.current_user["_id"]))
 
 
 ROUTES = [

@@ -103,6 +103,16 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("event_id", ASC), ("user_id", ASC)], {"name": "event_user"}),
         ([("quiz_id", ASC), ("score", DESC)], {"name": "quiz_score"}),
     ],
+    "certificate_templates": [
+        ([("event_id", ASC)], {"unique": True, "name": "event_unique"}),
+        ([("job.status", ASC)], {"name": "job_status"}),
+    ],
+    "certificates": [
+        # One certificate per event and person, even when two runners race; codes never repeat.
+        ([("event_id", ASC), ("user_id", ASC)], {"unique": True, "name": "event_user_unique"}),
+        ([("code", ASC)], {"unique": True, "name": "code_unique"}),
+        ([("user_id", ASC), ("issued_at", DESC)], {"name": "user_issued"}),
+    ],
     "imports": [
         ([("expires_at", ASC)], {"expireAfterSeconds": 0, "name": "expires_ttl"}),
     ],

@@ -26,7 +26,7 @@ LAYERS = {
     "storage": 1, "mongo_indexes": 1,
     "access": 2,
     "accounts": 3, "events": 3, "attendees": 3, "registration": 3, "mailings": 3, "media": 3,
-    "chat": 3, "questions": 3, "quizzes": 3, "community": 3,
+    "chat": 3, "questions": 3, "quizzes": 3, "community": 3, "certificates": 3,
     "handlers": 4, "admin": 4, "realtime": 4,
     "app": 5,
     "server": 6,
