@@ -134,26 +134,38 @@ def _sender(doc: dict) -> str:
     return email.utils.formataddr((doc.get("from_name", ""), doc["from_address"]))
 
 
-async def space_transport(db, fernet: Fernet | None, settings, space_id) -> Transport:
-    """The space's server when it named one (and its password can be read), else the platform's."""
-    doc = await load(db, space_id) if space_id is not None else None
-    base = platform_transport(settings)
-    if not doc:
-        return base
-    rate = int(doc.get("rate") or 0)
-    if not doc.get("host"):
-        return dataclasses.replace(base, rate=rate, space_id=space_id)
+async def own_transport(db, fernet: Fernet | None, space_id) -> Transport | None:
+    """The space's own server, or None when it named none or its password cannot be read."""
+    doc = await load(db, space_id)
+    if not doc or not doc.get("host"):
+        return None
     password = ""
     if doc.get("password"):
         if fernet is None:
-            return dataclasses.replace(base, rate=rate, space_id=space_id)
+            return None
         try:
             password = fernet.decrypt(doc["password"].encode()).decode()
         except InvalidToken:
             # Encrypted under another key: the space's server cannot be logged into.
-            return dataclasses.replace(base, rate=rate, space_id=space_id)
+            return None
     return Transport(host=doc["host"], port=doc["port"], tls=doc["tls"], user=doc.get("user", ""),
-                     password=password, sender=_sender(doc), rate=rate, space_id=space_id)
+                     password=password, sender=_sender(doc), rate=int(doc.get("rate") or 0), space_id=space_id)
+
+
+async def space_transport(db, fernet: Fernet | None, settings, space_id) -> Transport:
+    """The space's server when it named one (and its password can be read), else the platform's.
+
+    The space's rate holds either way: it is the space's pace, whichever server carries it.
+    """
+    if space_id is None:
+        return platform_transport(settings)
+    own = await own_transport(db, fernet, space_id)
+    if own is not None:
+        return own
+    doc = await load(db, space_id)
+    if not doc:
+        return platform_transport(settings)
+    return dataclasses.replace(platform_transport(settings), rate=int(doc.get("rate") or 0), space_id=space_id)
 
 
 async def event_transport(db, fernet: Fernet | None, settings, event_id) -> Transport:
@@ -166,9 +178,12 @@ async def event_transport(db, fernet: Fernet | None, settings, event_id) -> Tran
 
 @dataclasses.dataclass(frozen=True)
 class TestResult:
+    """The test's outcome: the server's answer (`code`, `text`), or `problem` when none came."""
+
     ok: bool
     code: int | None
     text: str
+    problem: str = ""   # "timeout" | "connect" | "other" when the server gave no answer
 
 
 async def send_test(transport: Transport, to: str, subject: str, body: str, timeout: float = 10) -> TestResult:
@@ -181,13 +196,19 @@ async def send_test(transport: Transport, to: str, subject: str, body: str, time
     msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
     msg.set_content(body)
     try:
-        errors, answer = await deliver(transport, msg, timeout=timeout)
+        refused, answer = await deliver(transport, msg, timeout=timeout)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        return TestResult(False, exc.recipients[0].code, exc.recipients[0].message)
     except aiosmtplib.SMTPResponseException as exc:
         return TestResult(False, exc.code, exc.message)
+    except TimeoutError as exc:
+        return TestResult(False, None, str(exc), "timeout")
+    except ConnectionError as exc:
+        return TestResult(False, None, str(exc), "connect")
     except (aiosmtplib.SMTPException, OSError) as exc:
-        return TestResult(False, None, str(exc) or type(exc).__name__)
-    if errors:
-        code, text = next(iter(errors.values()))
+        return TestResult(False, None, str(exc) or type(exc).__name__, "other")
+    if refused:
+        code, text = next(iter(refused.values()))
         return TestResult(False, code, text)
     return TestResult(True, 250, answer)
 
