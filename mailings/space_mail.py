@@ -28,6 +28,7 @@ from core.i18n import N_
 
 TLS_MODES = ("none", "starttls", "tls")
 MAX_RATE = 10000
+TEST_TIMEOUT = 10.0  # seconds the test button waits for the server
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
 _ADDRESS = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,253}$")
 
@@ -186,7 +187,8 @@ class TestResult:
     problem: str = ""   # "timeout" | "connect" | "other" when the server gave no answer
 
 
-async def send_test(transport: Transport, to: str, subject: str, body: str, timeout: float = 10) -> TestResult:
+async def send_test(transport: Transport, to: str, subject: str, body: str,
+                    timeout: float | None = None) -> TestResult:
     """Send one message now and report the server's answer, or why no server answered."""
     if not transport.enabled:
         raise MailSettingsError(N_("This space has no mail server of its own."))
@@ -196,7 +198,7 @@ async def send_test(transport: Transport, to: str, subject: str, body: str, time
     msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
     msg.set_content(body)
     try:
-        refused, answer = await deliver(transport, msg, timeout=timeout)
+        refused, answer = await deliver(transport, msg, timeout=timeout or TEST_TIMEOUT)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         return TestResult(False, exc.recipients[0].code, exc.recipients[0].message)
     except aiosmtplib.SMTPResponseException as exc:
