@@ -20,7 +20,7 @@ from access import roles as R
 from core import config
 from core.clock import utcnow
 from mailings import mailer as M
-from mailings import space_mail
+from mailings import outbox, space_mail
 from mailings.mailer import Mailer
 from tests.servers import free_port
 from tests.support import translated
@@ -201,6 +201,10 @@ async def test_a_host_that_does_not_answer(services, db, factory, silent_host, b
     stored = await db.outbox.find_one({"_id": entry["_id"]})
     assert stored["status"] == M.QUEUED and stored["attempts"] == 1
     assert stored["last_answer"]["code"] is None and stored["error"] and stored["next_attempt_at"]
+    page = await b.get(f"/admin/events/{event['_id']}/outbox/{entry['_id']}")
+    assert page.status_code == 200
+    assert translated(services, "ru", "waiting to be sent") in page.text
+    assert translated(services, "ru", "Next attempt") in page.text
     assert await services.mailer.deliver_due() == 1
     stored = await db.outbox.find_one({"_id": entry["_id"]})
     assert stored["status"] == M.FAILED and stored["attempts"] == 2 and stored["next_attempt_at"] is None
@@ -224,10 +228,33 @@ async def test_a_temporary_refusal_is_retried_and_then_delivered(services, db, f
     services.mailer.retry_delays = (0, 0)
     entry = await services.mailer.send(to="a@example.org", subject="s", text="t", event_id=event["_id"])
     assert entry["status"] == M.QUEUED and entry["last_answer"]["code"] == 451
+    page_text = (await outbox.platform_entry(db, entry["_id"]))
+    assert page_text["last_answer"]["text"].startswith("4.3.0")
     assert await services.mailer.deliver_due() == 1
     stored = await db.outbox.find_one({"_id": entry["_id"]})
     assert stored["status"] == M.SENT and stored["attempts"] == 2
     assert len(received(server)) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_waiting_message_with_a_secret_is_sent_whole_and_never_shown_whole(
+        services, db, factory, smtp_servers):
+    server = smtp_servers()
+    space = await factory.space()
+    await configure(services, space, server.port, "news@one.example", rate="60")
+    event = await factory.event(space)
+    await services.mailer.send(to="a@example.org", subject="first", text="t", event_id=event["_id"])
+    entry = await services.mailer.send(to="b@example.org", subject="Your link", text="link: SECRET-LINK",
+                                       event_id=event["_id"], staff_copy=("Your link", "link: hidden", None))
+    assert entry["status"] == M.QUEUED
+    shown = await outbox.platform_entry(db, entry["_id"])
+    assert "SECRET-LINK" not in repr(shown) and not shown.get("complete")
+    await db.outbox.update_one({"_id": entry["_id"]}, {"$set": {"next_attempt_at": utcnow(), "slot_at": utcnow()}})
+    assert await services.mailer.deliver_due() == 1
+    [_, (rcpts, msg)] = received(server)
+    assert rcpts == ["b@example.org"] and "SECRET-LINK" in msg.get_body(("plain",)).get_content()
+    stored = await db.outbox.find_one({"_id": entry["_id"]})
+    assert stored["status"] == M.SENT and "full" not in stored
 
 
 # --- the password stays secret -------------------------------------------------------------------
