@@ -42,7 +42,7 @@ from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
 from handlers.base import NotFoundHandler, StaticFileHandler
-from mailings import signin_mailing
+from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from realtime import (
@@ -97,7 +97,8 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     services = Services(
         settings=settings, storage=storage, i18n=i18n,
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
-        notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics),
+        notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics,
+                                                   fernet=space_mail.cipher(settings.mail_settings_key)),
         metrics=metrics, registry=registry, redis=redis_client,
     )
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
@@ -163,6 +164,9 @@ async def start_background(services: Services) -> None:
     await issuing.resume_all(services)
     live = services.live
     services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
+    # Queued mail (rate slots, retries, and what a stopped process held) goes out from every
+    # process; each entry is claimed atomically, so none is sent twice.
+    timers.start(services, timers.every(lambda: mailer.POLL_SECONDS, services.mailer.tick, "mail"), "mail")
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")

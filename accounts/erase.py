@@ -228,6 +228,9 @@ async def _imports(db, who: Identity) -> None:
 
 async def _outbox(db, who: Identity) -> None:
     if who.email:
+        # Mail still waiting to go out is not sent to an erased address.
+        await db.outbox.update_many({"to": who.email, "status": {"$in": ["queued", "sending"]}},
+                                    {"$set": {"status": "failed", "next_attempt_at": None}})
         await db.outbox.update_many(
             {"to": who.email},
             {"$set": {"to": "", "subject": "", "text": "", "html": None, "erased": True},
@@ -317,6 +320,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
 # Collections that hold no personal data, with the reason.
 UNTOUCHED = {
     "spaces": "organiser spaces: names and settings, no person's id or address",
+    "space_mail": "a space's mail server settings, no person's id or address",
     "events": "event documents: titles, schedule, slides and settings, no person's id or address",
     "community_pages": "organiser pages and their texts, no author recorded",
     "quizzes": "quiz questions written by staff, no author recorded",

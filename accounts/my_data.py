@@ -226,6 +226,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
 
 EXCLUDED = {
     "spaces": "organiser spaces: names and settings, nothing about a person",
+    "space_mail": "a space's mail server settings, nothing about a person",
     "events": "event documents: titles, schedule, slides; a person's events are named in their registrations",
     "community_pages": "organiser pages, no author recorded",
     "quizzes": "quiz questions written by staff; a person's answers are in quiz_attempts",

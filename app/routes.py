@@ -27,6 +27,7 @@ from admin import (
     sessions,
     signin_mailings,
     slides,
+    space_mail,
     staff,
 )
 from admin import requests as admin_requests
@@ -55,7 +56,8 @@ from realtime import endpoint
 MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, media_files, form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
-           registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages)
+           registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
+           space_mail)
 
 
 def build(services) -> list[URLSpec]:

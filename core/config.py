@@ -34,6 +34,7 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: str = "starttls"  # starttls | tls | none
     mail_from: str = "Livehall <no-reply@localhost>"
+    mail_settings_key: str = ""  # Fernet key encrypting spaces' SMTP passwords
     demo_password: str = "demo-livehall"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

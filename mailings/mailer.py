@@ -1,50 +1,90 @@
 """Sending mail: every message is written to the outbox first, then sent.
 
-With SMTP settings the message goes out through aiosmtplib and its outbox
-entry is marked sent or failed (with the server's answer).  Without them the
-outbox is the destination, so the demo works with no mail server.  Writing
-first means nothing is lost if the process dies between composing and
-sending.
+With a mail server (the platform's SMTP settings, or the event's space's own
+server: `mailings.space_mail`) the message goes out through aiosmtplib;
+without one the outbox is the destination, so the demo works with no mail
+server.  Writing first means nothing is lost if the process dies between
+composing and sending.
+
+Delivery is a small queue kept in the outbox itself:
+
+- an entry is sent by whoever claims it, atomically: the process that
+  writes it (it is written already claimed), or later the periodic
+  `deliver_due` of any process (a conditional update from "queued" to
+  "sending" with a lease).  Two processes never hold one entry at once; an
+  entry whose holder died is claimed again once its lease has run out;
+- a space's rate (messages per minute) hands out sending slots one
+  `60 / rate` seconds apart, reserved atomically on the space's settings
+  document, so several processes together keep to it.  A message whose slot
+  is later waits in the outbox with `next_attempt_at` at its slot;
+- a temporary failure (a 4xx answer, a refused or timed-out connection)
+  is tried again after a growing delay (`RETRY_DELAYS`), then given up as
+  "failed"; a permanent one (5xx) is final at once.  Each entry records its
+  `attempts`, the server's `last_answer` (code and text), `next_attempt_at`
+  and, when the server refused the recipient at send time, `bounced`.
 
 A message that carries a secret (a sign-in or reset link, a password) comes
 with a staff copy in which every secret is replaced by a placeholder.  The
 outbox entry's `subject`, `text` and `html` are always what staff may read:
 the staff copy for such a message, the message itself otherwise.  The real
-message goes only to the recipient's mail server; where there is none, it
-is kept under `full`, which only the platform outbox shows
-(`mailings.outbox`), so that a platform admin can pass it on.  An event's staff
-never read a working link or password, and so can never obtain a session
-for an account they do not govern.
+message is kept under `full` only while it still has to be sent (and for
+good where no mail server delivers it); only the platform outbox shows
+`full` (`mailings.outbox`).  An event's staff never read a working link or
+password, and so can never obtain a session for an account they do not
+govern.
 """
 from __future__ import annotations
 
+import asyncio
+import datetime
 import email.utils
 import logging
+import os
+import secrets
+import socket
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from core.clock import utcnow
 from core.config import Settings
+from mailings import space_mail
+from mailings.space_mail import Transport
 
 log = logging.getLogger(__name__)
 
-QUEUED, SENT, FAILED, STORED = "queued", "sent", "failed", "stored"
+QUEUED, SENDING, SENT, FAILED, STORED = "queued", "sending", "sent", "failed", "stored"
+# Seconds to wait after the 1st, 2nd, ... temporary failure; after the last one the entry fails.
+RETRY_DELAYS = (60, 300, 1800, 7200)
+LEASE = datetime.timedelta(minutes=2)
+POLL_SECONDS = 5
+BATCH = 200
+SLOT_TRIES = 100
 
 
 class Mailer:
-    def __init__(self, db, settings: Settings, metrics=None):
+    def __init__(self, db, settings: Settings, metrics=None, fernet=None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS, timeout: float = 30):
         self.db = db
         self.settings = settings
         self.metrics = metrics
+        self.fernet = fernet
+        self.retry_delays = retry_delays
+        self.timeout = timeout
+        self.runner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     @property
     def smtp_enabled(self) -> bool:
+        """Whether the platform itself has a mail server (a space may have its own)."""
         return bool(self.settings.smtp_host)
 
-    def build(self, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    async def transport(self, event_id) -> Transport:
+        return await space_mail.event_transport(self.db, self.fernet, self.settings, event_id)
+
+    def build(self, to: str, subject: str, text: str, html: str | None = None,
+              sender: str | None = None) -> EmailMessage:
         msg = EmailMessage()
-        msg["From"] = self.settings.mail_from
+        msg["From"] = sender or self.settings.mail_from
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = email.utils.formatdate(localtime=False)
@@ -56,44 +96,148 @@ class Mailer:
 
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
                    event_id=None, kind: str = "", mailing_id=None,
-                   staff_copy: tuple[str, str, str | None] | None = None) -> dict:
-        """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret."""
+                   staff_copy: tuple[str, str, str | None] | None = None, final: bool = False) -> dict:
+        """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret.
+
+        `final`: the caller needs the outcome now (it settles something on it),
+        so the message waits for its rate slot here and is tried once; a
+        temporary failure is then final too.  Otherwise a message whose slot
+        is later, or whose server failed for now, stays queued for `deliver_due`.
+        """
+        transport = await self.transport(event_id)
         shown = staff_copy or (subject, text, html)
+        now = utcnow()
         entry = {
             "to": to, "subject": shown[0], "text": shown[1], "html": shown[2], "event_id": event_id,
-            "kind": kind, "mailing_id": mailing_id, "created_at": utcnow(),
-            "status": QUEUED if self.smtp_enabled else STORED, "error": None, "sent_at": None,
-            "redacted": staff_copy is not None,
+            "kind": kind, "mailing_id": mailing_id, "created_at": now,
+            "status": SENDING if transport.enabled else STORED, "error": None, "sent_at": None,
+            "redacted": staff_copy is not None, "space_id": transport.space_id,
+            "attempts": 0, "last_answer": None, "next_attempt_at": None,
         }
-        if staff_copy is not None and not self.smtp_enabled:
+        if transport.enabled:
+            # Written already claimed: no other process's deliver_due takes it meanwhile.
+            entry.update(lease_until=now + LEASE, claimed_by=self.runner)
+        if staff_copy is not None:
             entry["full"] = {"subject": subject, "text": text, "html": html}
         await self.db.outbox.insert_one(entry)
-        if not self.smtp_enabled:
+        if not transport.enabled:
             self._count("stored")
             return entry
+        return await self._attempt(entry, transport, final=final)
+
+    async def deliver_due(self, limit: int = BATCH) -> int:
+        """Send queued entries whose time has come (and those a dead process held); how many were tried."""
+        tried = 0
+        while tried < limit:
+            entry = await self._claim()
+            if entry is None:
+                break
+            tried += 1
+            try:
+                await self._attempt(entry, await self.transport(entry.get("event_id")))
+            except Exception:
+                log.exception("mail delivery crashed", extra={"outbox_id": str(entry["_id"])})
+        return tried
+
+    async def tick(self) -> None:
+        """The periodic round: whatever is due, a batch at a time."""
+        await self.deliver_due()
+
+    async def _claim(self) -> dict | None:
+        now = utcnow()
+        return await self.db.outbox.find_one_and_update(
+            {"$or": [{"status": QUEUED, "next_attempt_at": {"$lte": now}},
+                     {"status": SENDING, "lease_until": {"$lte": now}}]},
+            {"$set": {"status": SENDING, "lease_until": now + LEASE, "claimed_by": self.runner}},
+            sort=[("next_attempt_at", 1)], return_document=True)
+
+    async def _attempt(self, entry: dict, transport: Transport, final: bool = False) -> dict:
+        """One try at an entry this process holds; the entry as it now stands."""
+        if not transport.enabled:
+            # The space's server was removed and the platform has none: kept for staff to pass on.
+            return await self._settle(entry, {"status": STORED, "next_attempt_at": None}, "stored")
+        if transport.rate and entry.get("slot_at") is None:
+            slot = await self._reserve_slot(transport)
+            wait = (slot - utcnow()).total_seconds()
+            if wait > 0 and not final:
+                return await self._settle(entry, {"status": QUEUED, "next_attempt_at": slot, "slot_at": slot,
+                                                  "lease_until": None}, None)
+            if wait > 0:
+                await self.db.outbox.update_one({"_id": entry["_id"], "claimed_by": self.runner},
+                                                {"$set": {"lease_until": slot + LEASE, "slot_at": slot}})
+                await asyncio.sleep(wait)
+        message = entry.get("full") or {"subject": entry["subject"], "text": entry["text"],
+                                        "html": entry.get("html")}
+        msg = self.build(entry["to"], message["subject"], message["text"], message.get("html"),
+                         sender=transport.sender)
+        attempts = entry.get("attempts", 0) + 1
+        now = utcnow()
+        code, answer, bounced = None, "", False
         try:
-            await self._deliver(self.build(to, subject, text, html))
+            refused, answer = await space_mail.deliver(transport, msg, timeout=self.timeout)
+            if refused:
+                code, answer = next(iter(refused.values()))
+                bounced = code >= 500
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            code, answer, bounced = first.code, first.message, first.code >= 500
+        except aiosmtplib.SMTPResponseException as exc:
+            code, answer = exc.code, exc.message
         except (aiosmtplib.SMTPException, OSError) as exc:
-            log.warning("smtp delivery failed", extra={"to": to, "error": str(exc)})
-            await self.db.outbox.update_one({"_id": entry["_id"]},
-                                            {"$set": {"status": FAILED, "error": str(exc)[:500]}})
-            entry.update(status=FAILED, error=str(exc)[:500])
-            self._count("failed")
-            return entry
-        await self.db.outbox.update_one({"_id": entry["_id"]},
-                                        {"$set": {"status": SENT, "sent_at": utcnow()}})
-        entry.update(status=SENT)
-        self._count("sent")
+            answer = str(exc) or type(exc).__name__
+        else:
+            if not refused:
+                return await self._settle(entry, {
+                    "status": SENT, "sent_at": now, "attempts": attempts, "error": None,
+                    "last_answer": {"code": 250, "text": answer[:500], "at": now}, "next_attempt_at": None,
+                }, "sent", unset_full=True)
+        last = {"code": code, "text": answer[:500], "at": now}
+        error = f"{code} {answer}"[:500] if code else answer[:500]
+        temporary = code is None or 400 <= code < 500
+        log.warning("smtp delivery failed", extra={"to": entry["to"], "error": error,
+                                                   "attempt": attempts, "temporary": temporary})
+        if temporary and not final and attempts <= len(self.retry_delays):
+            retry_at = now + datetime.timedelta(seconds=self.retry_delays[attempts - 1])
+            return await self._settle(entry, {
+                "status": QUEUED, "attempts": attempts, "error": error, "last_answer": last,
+                "next_attempt_at": retry_at, "slot_at": None, "lease_until": None,
+            }, "deferred")
+        return await self._settle(entry, {
+            "status": FAILED, "attempts": attempts, "error": error, "last_answer": last,
+            "next_attempt_at": None, "bounced": bounced,
+        }, "failed", unset_full=True)
+
+    async def _settle(self, entry: dict, fields: dict, counted: str | None, unset_full: bool = False) -> dict:
+        update: dict = {"$set": fields}
+        if unset_full:
+            # Sent or given up: the secret-bearing copy has no more use.
+            update["$unset"] = {"full": ""}
+        # Only while this process still holds it: a lease taken over elsewhere wins.
+        await self.db.outbox.update_one({"_id": entry["_id"], "claimed_by": self.runner}, update)
+        entry.update(fields)
+        if unset_full:
+            entry.pop("full", None)
+        if counted:
+            self._count(counted)
         return entry
 
-    async def _deliver(self, msg: EmailMessage) -> None:
-        s = self.settings
-        await aiosmtplib.send(
-            msg, hostname=s.smtp_host, port=s.smtp_port,
-            username=s.smtp_user or None, password=s.smtp_password or None,
-            use_tls=s.smtp_tls == "tls", start_tls=s.smtp_tls == "starttls",
-            timeout=30,
-        )
+    async def _reserve_slot(self, transport: Transport) -> datetime.datetime:
+        """The moment this message may leave under its space's rate; the next one's is `60 / rate` later."""
+        gap = datetime.timedelta(seconds=60 / transport.rate)
+        space_id = transport.space_id
+        for _ in range(SLOT_TRIES):
+            doc = await self.db.space_mail.find_one({"_id": space_id}, {"next_slot_at": 1})
+            current = (doc or {}).get("next_slot_at")
+            now = utcnow()
+            slot = max(now, current) if current else now
+            # Compare-and-set: a slot another process took meanwhile is not handed out twice.
+            done = await self.db.space_mail.update_one({"_id": space_id, "next_slot_at": current},
+                                                       {"$set": {"next_slot_at": slot + gap}})
+            if done.modified_count or doc is None:
+                return slot
+        # Outrun that often by other processes: this one waits a whole slot rather than spin.
+        log.warning("rate slot contended", extra={"space_id": str(space_id)})
+        return utcnow() + gap
 
     def _count(self, result: str) -> None:
         if self.metrics:

@@ -8,8 +8,9 @@ reach the outbox:
 - an event's reads never load `full`, and withhold the body of an entry
   written before messages were redacted (no `redacted` field), since such
   an entry may hold a working sign-in link or password;
-- the platform reads show `full` when there is one: without SMTP the outbox
-  is the only place such a message exists.
+- the platform reads show `full` of a message kept in the outbox (no mail
+  server delivers it), where the outbox is the only place it exists; a
+  message still waiting for its server keeps `full` only to send it.
 """
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ async def platform_entry(db, entry_id) -> dict | None:
     if not oid:
         return None
     entry = await db.outbox.find_one({"_id": oid})
-    if entry and entry.get("full"):
-        full = entry.pop("full")
+    # Only a message that no server will deliver is shown whole: one still on its way to the
+    # recipient keeps its working link to itself.
+    full = entry.pop("full", None) if entry else None
+    if full and entry and entry.get("status") == "stored":
         entry.update(subject=full["subject"], text=full["text"], html=full["html"], complete=True)
     return entry

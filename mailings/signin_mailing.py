@@ -329,7 +329,8 @@ async def send_one(services, event: EventDoc, mailing: dict, item: dict) -> str:
                                             f"{s.public_url}/signin/link/{raw}", password)
         entry = await services.mailer.send(to=user["email"], subject=subject, text=text, html=html,
                                            event_id=event["_id"], kind="signin", mailing_id=mailing["_id"],
-                                           staff_copy=render_signin_for_staff(services, event, membership))
+                                           staff_copy=render_signin_for_staff(services, event, membership),
+                                           final=True)
     except Exception:
         await db.tokens.delete_one({"token_hash": tokens.hash_token(raw)})
         raise

@@ -54,7 +54,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("status", ASC), ("created_at", ASC)], {"name": "status_created"}),
         # A bulk message's retry asks whether this recipient already has it.
         ([("mailing_id", ASC), ("to", ASC)], {"name": "mailing_to"}),
+        # The mailer's queue: what is due, and what a stopped process held.
+        ([("status", ASC), ("next_attempt_at", ASC)], {"name": "status_next_attempt"}),
     ],
+    # One document per space (by _id): its mail server and its rate's next slot.
+    "space_mail": [],
     "bulk_jobs": [
         # The same form sent twice finds the job made the first time.
         ([("event_id", ASC), ("key", ASC)], {"unique": True, "name": "event_key_unique"}),

@@ -100,11 +100,16 @@ async def test_refused_recipient_is_marked_failed_with_the_servers_answer(servic
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_server_down_is_marked_failed(services, db):
+async def test_server_down_is_retried_then_marked_failed(services, db):
     server_down(services)
+    services.mailer.retry_delays = (0,)
     entry = await services.mailer.send(to="a@example.org", subject="s", text="t")
     stored = await db.outbox.find_one({"_id": entry["_id"]})
-    assert stored["status"] == "failed" and stored["error"]
+    assert stored["status"] == "queued" and stored["attempts"] == 1 and stored["error"]
+    assert stored["next_attempt_at"] is not None and stored["last_answer"]["code"] is None
+    assert await services.mailer.deliver_due() == 1
+    stored = await db.outbox.find_one({"_id": entry["_id"]})
+    assert stored["status"] == "failed" and stored["attempts"] == 2 and stored["next_attempt_at"] is None
 
 
 @pytest.mark.gen_test
