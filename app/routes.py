@@ -28,6 +28,7 @@ from admin import (
     slides,
     staff,
 )
+from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
 from handlers import (
@@ -45,6 +46,7 @@ from handlers import (
     registration,
     requests,
     seats,
+    unsubscribe,
 )
 from realtime import endpoint
 
@@ -53,7 +55,7 @@ from realtime import endpoint
 MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, media_files, form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
-           registration_form, requests, admin_requests, admin_seats)
+           registration_form, requests, admin_requests, admin_seats, admin_reminders, unsubscribe)
 
 
 def build(services) -> list[URLSpec]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -42,13 +43,16 @@ class Mailer:
     def smtp_enabled(self) -> bool:
         return bool(self.settings.smtp_host)
 
-    def build(self, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    def build(self, to: str, subject: str, text: str, html: str | None = None,
+              headers: Mapping[str, str] | None = None) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.settings.mail_from
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = email.utils.formatdate(localtime=False)
         msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
+        for name, value in (headers or {}).items():
+            msg[name] = value
         msg.set_content(text)
         if html:
             msg.add_alternative(html, subtype="html")
@@ -56,8 +60,12 @@ class Mailer:
 
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
                    event_id=None, kind: str = "", mailing_id=None,
-                   staff_copy: tuple[str, str, str | None] | None = None) -> dict:
-        """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret."""
+                   staff_copy: tuple[str, str, str | None] | None = None,
+                   headers: Mapping[str, str] | None = None) -> dict:
+        """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret.
+
+        `headers`: extra headers such as List-Unsubscribe (`mailings.unsubscribe`).
+        """
         shown = staff_copy or (subject, text, html)
         entry = {
             "to": to, "subject": shown[0], "text": shown[1], "html": shown[2], "event_id": event_id,
@@ -72,7 +80,7 @@ class Mailer:
             self._count("stored")
             return entry
         try:
-            await self._deliver(self.build(to, subject, text, html))
+            await self._deliver(self.build(to, subject, text, html, headers))
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("smtp delivery failed", extra={"to": to, "error": str(exc)})
             await self.db.outbox.update_one({"_id": entry["_id"]},
