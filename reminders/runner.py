@@ -24,10 +24,11 @@ Who gets a reminder is decided when it goes: every registrant whose
 registration admits (REGISTERED), and for a session those of them who have
 it in their programme (for a session with seats, those holding a seat),
 minus those who opted out of reminders (`mailings.unsubscribe`).  A
-reminder that falls due after its moment has passed, or when a closer
-reminder of the event is due too (an event created an hour before it
-starts gets the "one hour" reminder, not also the "one day" one), is
-skipped; a switched-off one is marked off.
+reminder is skipped when less than half its lead is left when it is worked
+(an event moved to three hours from now gets no "tomorrow" mail), or when a
+closer reminder of the event is due too (an event created 40 minutes before
+it starts gets the "one hour" reminder, not also the "one day" one); a
+switched-off one is marked off.
 """
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ CONCURRENCY = 20
 # of processes differ a little, and an edit is stamped before it is stored.
 SYNC_SLACK = datetime.timedelta(seconds=60)
 CLAIMED, SENT = "claimed", "sent"
+# How long a pass that met other processes' claims waits for them to be sent
+# before leaving the job to a later sweep.
+WAIT_FOR_OTHERS = 3.0
 
 
 class Runner:
@@ -113,8 +117,8 @@ class Runner:
             await self._finish(job, verdict)
             return verdict
         busy = await self.send_all(event, job)
-        if busy:
-            return schedule.PENDING  # someone else's claims, fresh: looked at again by a later sweep
+        if busy and not await self._others_finish(job, busy):
+            return schedule.PENDING  # someone else's claims are still open: a later sweep looks again
         await self._finish(job, schedule.DONE)
         return schedule.DONE
 
@@ -122,13 +126,23 @@ class Runner:
         if not texts.is_on(event, job["kind"]):
             return schedule.OFF
         start = schedule.utc(job["starts_at"])
-        if now >= start:
-            return schedule.SKIPPED
+        if start - now < texts.LEADS[job["kind"]] / 2:
+            return schedule.SKIPPED  # too late for what it says ("tomorrow" three hours before)
         if job["kind"] in texts.EVENT_KINDS:
             closer = [k for k in texts.EVENT_KINDS if texts.LEADS[k] < texts.LEADS[job["kind"]]]
             if any(now >= start - texts.LEADS[k] and texts.is_on(event, k) for k in closer):
                 return schedule.SKIPPED
         return None
+
+    async def _others_finish(self, job: Mapping[str, Any], user_ids: list[Any]) -> bool:
+        """Whether the claims other processes hold on this job are all sent within a short wait."""
+        sends = self.services.db[SENDS]
+        for _ in range(int(WAIT_FOR_OTHERS / 0.2)):
+            if not await sends.count_documents({"job_id": job["_id"], "round": job["round"],
+                                                "user_id": {"$in": user_ids}, "state": CLAIMED}):
+                return True
+            await asyncio.sleep(0.2)
+        return False
 
     async def _finish(self, job: Mapping[str, Any], state: str) -> None:
         await self.services.db[schedule.COLLECTION].update_one(
@@ -155,8 +169,8 @@ class Runner:
         out = await unsubscribe.opted_out(db, [m["user_id"] for m in people], TOPIC)
         return [m for m in people if m["user_id"] not in out]
 
-    async def send_all(self, event: EventDoc, job: Mapping[str, Any]) -> int:
-        """Claim and send to every recipient; returns how many are held by another live claim."""
+    async def send_all(self, event: EventDoc, job: Mapping[str, Any]) -> list[Any]:
+        """Claim and send to every recipient; returns those held by another process's live claim."""
         people = await self.recipients(event, job)
         users = {u["_id"]: u async for u in self.services.db.users.find(
             {"_id": {"$in": [m["user_id"] for m in people]}}, {"locale": 1})}
@@ -176,7 +190,7 @@ class Runner:
                 return False
 
         results = await asyncio.gather(*(one(m) for m in people))
-        return sum(results)
+        return [m["user_id"] for m, busy in zip(people, results, strict=True) if busy]
 
     async def claim(self, job: Mapping[str, Any], user_id) -> Any:
         """The record's id when this process may send; False when sent already; None when held by a live claim."""
