@@ -128,6 +128,8 @@ async def test_each_admitted_person_gets_the_due_reminder_once_in_their_language
         assert link in text and msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert unsubscribe.read_token(services.settings.cookie_secret, link.split("t=")[1]) == (person["_id"],
                                                                                               "reminders")
+    assert len({m["Subject"] for m in got}) == 3  # three languages, three subjects
+    assert next(m for m in got if m["To"] == people["ru"]["email"])["Subject"].startswith("Через час")
     stored = await jobs(db, event)
     assert stored[texts.EVENT_1D]["state"] == schedule.SKIPPED
     assert stored[texts.EVENT_1H]["state"] == schedule.DONE
