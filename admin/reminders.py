@@ -61,7 +61,7 @@ class RemindersHandler(StaffHandler):
                 return
             await self.show(settings=typed, preview=self._preview({**self.event, "reminders": settings}, kind, locale))
             return
-        self.event = await texts.save(self.db, self.event, settings)
+        self.event = await texts.save(self.db, self.event, settings, self.current_user)
         self.flash(self._("The reminders are saved."))
         self.redirect(self.base)
 

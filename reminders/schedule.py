@@ -73,7 +73,7 @@ async def sync(db, event: EventDoc) -> None:
     if event.get("parent_id"):
         return  # a channel's sessions are its main event's
     jobs = db[COLLECTION]
-    want = {} if event.get("deleted") else wanted(event)
+    want = wanted(event)
     now = utcnow()
     stored = {j["key"]: j async for j in jobs.find({"event_id": event["_id"]})}
     for key, spec in want.items():

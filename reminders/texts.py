@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from access import audit
 from core.errors import Refusal
 from core.i18n import N_
 from events import model
@@ -45,6 +46,9 @@ FIELD = re.compile(r"\{([^{}]*)\}")
 UNKNOWN_PLACEHOLDER = N_("Unknown placeholder {%(name)s}. Use only: %(known)s.")
 TOO_LONG = N_("This text is too long.")
 UNKNOWN_KIND = N_("Unknown reminder.")
+
+
+AUDIT_ACTION = "reminders_update"
 
 
 class TextError(Refusal):
@@ -107,7 +111,9 @@ def parse(event: EventDoc, form: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-async def save(db, event: EventDoc, settings: dict[str, Any]) -> EventDoc:
-    """Store validated settings (from `parse`) on the event."""
-    _, after = await model.versioned_update(db, event["_id"], lambda _current: {"reminders": settings})
+async def save(db, event: EventDoc, settings: dict[str, Any], actor: Mapping[str, Any] | None) -> EventDoc:
+    """Store validated settings (from `parse`) on the event, and audit the change."""
+    before, after = await model.versioned_update(db, event["_id"], lambda _current: {"reminders": settings})
+    await audit.record(db, actor=actor, action=AUDIT_ACTION, event=after,
+                       before=before.get("reminders"), after=settings)
     return after

@@ -192,7 +192,7 @@ async def test_a_switched_off_reminder_is_not_sent_and_edited_texts_are(services
     await attendee(factory, event, "de")
     form = {f"off_{texts.EVENT_1H}": "1", f"subject_{texts.EVENT_5M}_de": "Gleich: {event_title}",
             f"body_{texts.EVENT_5M}_de": "Hallo {person_name}, los geht's: {event_url}"}
-    event = await texts.save(db, event, texts.parse(event, form))
+    event = await texts.save(db, event, texts.parse(event, form), None)
     await sweep(services)
     assert mails(smtp_server) == []
     assert (await jobs(db, event))[texts.EVENT_1H]["state"] == schedule.OFF
@@ -250,6 +250,7 @@ async def test_staff_texts_with_an_unknown_placeholder_are_refused_and_nothing_i
     assert "reminders" not in await db.events.find_one({"_id": event["_id"]})
     saved = await b.post(page, {f"off_{texts.EVENT_5M}": "1"})
     assert saved.status_code == 302
+    assert (await db.audit.find_one({"action": texts.AUDIT_ACTION}))["actor_id"] == admin["_id"]
     assert texts.settings_of(await db.events.find_one({"_id": event["_id"]}))[texts.EVENT_5M]["off"] is True
 
 
@@ -346,3 +347,23 @@ async def test_a_process_killed_mid_send_is_taken_over_after_the_lease(services,
         assert (await jobs(mine.db, event))[texts.EVENT_1H]["state"] == schedule.DONE
     finally:
         await stop(procs, store, mine)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_event_removed_or_left_without_a_start_cancels_its_waiting_reminders(services, factory, db,
+                                                                                       smtp_server):
+    event = await starting_in(factory, db, datetime.timedelta(days=3))
+    await attendee(factory, event, "en")
+    await sweep(services)
+    assert {j["state"] for j in (await jobs(db, event)).values()} == {schedule.PENDING}
+    await model.versioned_update(db, event["_id"], lambda e: {"gate.official_start": None})
+    await sweep(services)
+    assert {j["state"] for j in (await jobs(db, event)).values()} == {schedule.CANCELLED}
+    # Gone altogether: a due reminder of it is cancelled when it comes up.
+    other = await starting_in(factory, db, datetime.timedelta(minutes=40))
+    await attendee(factory, other, "en")
+    await schedule.sync(db, other)
+    await db.events.delete_one({"_id": other["_id"]})
+    await sweep(services)
+    assert {j["state"] for j in (await jobs(db, other)).values()} == {schedule.CANCELLED}
+    assert mails(smtp_server) == []
