@@ -25,6 +25,7 @@ from core import config
 from core.clock import utcnow
 from events import model, programme
 from mailings import unsubscribe
+from registration import session_seats
 from registration.model import CANCELLED, WAITING
 from reminders import runner, schedule, texts
 from storage.shared import StoreServer
@@ -367,3 +368,19 @@ async def test_an_event_removed_or_left_without_a_start_cancels_its_waiting_remi
     await sweep(services)
     assert {j["state"] for j in (await jobs(db, other)).values()} == {schedule.CANCELLED}
     assert mails(smtp_server) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_session_with_seats_reminds_those_seated_not_those_waiting(services, factory, db, smtp_server):
+    event = await starting_in(factory, db, datetime.timedelta(days=10), locales=("en",))
+    item = {"id": "w1", "day_id": "d1", "starts_at": utcnow() + datetime.timedelta(minutes=12), "ends_at": None,
+            "title": {"en": "Workshop"}, "speaker": "", "capacity": 1}
+    await model.versioned_update(db, event["_id"], lambda e: {"schedule": [item]})
+    event = await db.events.find_one({"_id": event["_id"]})
+    seated, waiting = await attendee(factory, event, "en"), await attendee(factory, event, "en")
+    await programme.set_saved(db, waiting["_id"], event, "w1", True)  # saved, but no seat: not in the programme
+    first = await session_seats.take(services, event, "w1", seated)
+    second = await session_seats.take(services, event, "w1", waiting)
+    assert (first["state"], second["state"]) == ("registered", "waiting")
+    await sweep(services)
+    assert [m["To"] for m in mails(smtp_server) if "Workshop" in m["Subject"]] == [seated["email"]]
