@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
-.PHONY: run test deps translations extract-messages update-messages clean bench bench-registration
+.PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +39,19 @@ bench: deps translations
 	PYTHON=$(PY) sh bench/peers/setup.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
+	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
 
 # Registrations per second and one-click latency (README, Benchmarks); it is also the last
 # step of `make bench`. Options: make bench-registration BENCH_REGISTRATION_ARGS="--people 500".
 BENCH_REGISTRATION_ARGS ?=
 bench-registration: deps translations
 	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
+
+# How soon after their due time reminders for 10,000 registrants arrive (README, Benchmarks);
+# also a step of `make bench`. Options: make bench-reminders BENCH_REMINDERS_ARGS="--people 2000".
+BENCH_REMINDERS_ARGS ?=
+bench-reminders: deps translations
+	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps

@@ -64,6 +64,7 @@ from realtime.live import Live
 from realtime.protocol import HARD_FRAME_BYTES
 from registration import actions as registration_actions
 from registration import bulk
+from reminders import runner as reminders_runner
 from storage import open_database
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -170,6 +171,10 @@ async def start_background(services: Services) -> None:
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")
+    # Reminders: every process sweeps; each mail is claimed before it is written (`reminders.runner`).
+    reminder_sweep = reminders_runner.Runner(services)
+    timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),
+                 "reminders")
 
 
 LISTEN_BACKLOG = 4096

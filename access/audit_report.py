@@ -23,6 +23,7 @@ ACTION_LABELS = {
     "gate_close": N_("Gate closed"),
     "gate_auto": N_("Gate follows the official start"),
     "gate_start": N_("Official start changed"),
+    "reminders_update": N_("Reminders changed"),
     "slides_show": N_("Slides shown"),
     "slides_hide": N_("Slides hidden"),
     "slide_next": N_("Next slide"),

@@ -130,6 +130,14 @@ async def _programmes(db, who: Identity) -> None:
     await db.programmes.delete_many({"user_id": who.id})
 
 
+async def _reminder_sends(db, who: Identity) -> None:
+    await db.reminder_sends.delete_many({"user_id": who.id})
+
+
+async def _mail_optouts(db, who: Identity) -> None:
+    await db.mail_optouts.delete_many({"user_id": who.id})
+
+
 async def _session_seats(db, who: Identity) -> None:
     # Seats stay as numbers under an id that names nobody; held ones are given up, and the sweep's
     # recount passes them to the next person waiting.
@@ -296,6 +304,8 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "throttle": _throttle,
     "programmes": _programmes,
     "session_seats": _session_seats,
+    "reminder_sends": _reminder_sends,
+    "mail_optouts": _mail_optouts,
     "reads": _reads,
     "rooms": _rooms,
     "sanctions": _sanctions,
@@ -319,6 +329,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
 
 # Collections that hold no personal data, with the reason.
 UNTOUCHED = {
+    "reminder_jobs": "reminders of events and sessions: times and states, no person's id or address",
     "spaces": "organiser spaces: names and settings, no person's id or address",
     "space_mail": "a space's mail server settings, no person's id or address",
     "events": "event documents: titles, schedule, slides and settings, no person's id or address",

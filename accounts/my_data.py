@@ -78,6 +78,14 @@ async def _programmes(db, user: AccountDoc) -> Any:
     return await _by_user(db, "programmes", user)
 
 
+async def _reminder_sends(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "reminder_sends", user)
+
+
+async def _mail_optouts(db, user: AccountDoc) -> Any:
+    return await _by_user(db, "mail_optouts", user)
+
+
 async def _session_seats(db, user: AccountDoc) -> Any:
     return await _by_user(db, "session_seats", user)
 
@@ -204,6 +212,8 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "memberships": ("registrations_and_roles", _memberships),
     "programmes": ("programmes", _programmes),
     "session_seats": ("session_seats", _session_seats),
+    "reminder_sends": ("reminders_received", _reminder_sends),
+    "mail_optouts": ("mail_opt_outs", _mail_optouts),
     "messages": ("chat_messages", _messages),
     "questions": ("questions", _questions),
     "quiz_attempts": ("quiz_answers", _quiz_attempts),
@@ -225,6 +235,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
 }
 
 EXCLUDED = {
+    "reminder_jobs": "reminders of events and sessions: times and states, nobody named",
     "spaces": "organiser spaces: names and settings, nothing about a person",
     "space_mail": "a space's mail server settings, nothing about a person",
     "events": "event documents: titles, schedule, slides; a person's events are named in their registrations",

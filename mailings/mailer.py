@@ -42,6 +42,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -82,13 +83,15 @@ class Mailer:
         return await space_mail.event_transport(self.db, self.fernet, self.settings, event_id)
 
     def build(self, to: str, subject: str, text: str, html: str | None = None,
-              sender: str | None = None) -> EmailMessage:
+              sender: str | None = None, headers: Mapping[str, str] | None = None) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = sender or self.settings.mail_from
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = email.utils.formatdate(localtime=False)
         msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
+        for name, value in (headers or {}).items():
+            msg[name] = value
         msg.set_content(text)
         if html:
             msg.add_alternative(html, subtype="html")
@@ -96,8 +99,12 @@ class Mailer:
 
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
                    event_id=None, kind: str = "", mailing_id=None,
-                   staff_copy: tuple[str, str, str | None] | None = None, final: bool = False) -> dict:
+                   staff_copy: tuple[str, str, str | None] | None = None, final: bool = False,
+                   headers: Mapping[str, str] | None = None) -> dict:
         """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret.
+
+        `headers`: extra headers such as List-Unsubscribe (`mailings.unsubscribe`), kept with the
+        entry so a later attempt sends them too.
 
         `final`: the caller needs the outcome now (it settles something on it),
         so the message waits for its rate slot here and is tried once; a
@@ -119,6 +126,8 @@ class Mailer:
             entry.update(lease_until=now + LEASE, claimed_by=self.runner)
         if staff_copy is not None:
             entry["full"] = {"subject": subject, "text": text, "html": html}
+        if headers:
+            entry["headers"] = dict(headers)
         await self.db.outbox.insert_one(entry)
         if not transport.enabled:
             self._count("stored")
@@ -169,7 +178,7 @@ class Mailer:
         message = entry.get("full") or {"subject": entry["subject"], "text": entry["text"],
                                         "html": entry.get("html")}
         msg = self.build(entry["to"], message["subject"], message["text"], message.get("html"),
-                         sender=transport.sender)
+                         sender=transport.sender, headers=entry.get("headers"))
         attempts = entry.get("attempts", 0) + 1
         now = utcnow()
         code, answer, bounced = None, "", False

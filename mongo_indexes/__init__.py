@@ -137,6 +137,19 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("user_id", ASC)], {"name": "user"}),
         ([("state", ASC), ("offer_expires_at", ASC)], {"name": "state_offer_expires"}),
     ],
+    "reminder_jobs": [
+        # One job per reminder of an event (`reminders.schedule`); the sweep asks for the due ones.
+        ([("event_id", ASC), ("key", ASC)], {"unique": True, "name": "event_key_unique"}),
+        ([("state", ASC), ("due_at", ASC)], {"name": "state_due"}),
+    ],
+    "reminder_sends": [
+        # Each reminder round goes to each person once: the insert that wins sends (`reminders.runner`).
+        ([("job_id", ASC), ("round", ASC), ("user_id", ASC)], {"unique": True, "name": "job_round_user_unique"}),
+        ([("user_id", ASC)], {"name": "user"}),
+    ],
+    "mail_optouts": [
+        ([("user_id", ASC), ("topic", ASC)], {"unique": True, "name": "user_topic_unique"}),
+    ],
     "programmes": [
         # One programme per attendee and event: every toggle updates it in place.
         ([("user_id", ASC), ("event_id", ASC)], {"unique": True, "name": "user_event_unique"}),

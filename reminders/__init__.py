@@ -1,0 +1,1 @@
+"""Automatic reminders before an event and before the sessions in a person's programme."""
