@@ -48,7 +48,7 @@ from core.clock import utcnow
 from core.i18n import text_for
 from events import model, view
 from events.model import EventDoc
-from mailings import messages, unsubscribe
+from mailings import templates, unsubscribe
 from registration import session_seats
 from registration.model import REGISTERED
 from reminders import schedule, texts
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 SENDS = "reminder_sends"
 TOPIC = "reminders"
-MAIL = "reminder"
 SWEEP_SECONDS = 5.0
 LEASE_SECONDS = 300.0
 # Mails in flight per process: enough to keep a mail server busy, few
@@ -245,11 +244,13 @@ def compose(i18n, event: EventDoc, job: Mapping[str, Any], locale: str, *, name:
     values = {"person_name": name, "event_title": text_for(event["title"], locale, fallback),
               "starts_at": when(schedule.utc(job["starts_at"]), event), "event_url": event_url,
               "session_title": text_for(item.get("title") or {}, locale, fallback)}
-    subject_t, body_t = texts.texts_for(event, job["kind"], locale, i18n.gettext(locale))
-    return messages.render(i18n, locale, MAIL, subject=texts.fill(subject_t, values),
-                           paragraphs=[p.strip() for p in texts.fill(body_t, values).split("\n\n") if p.strip()],
-                           event_url=event_url, unsubscribe_url=unsubscribe_url, site_url=site_url,
-                           event_title=values["event_title"])
+    gettext = i18n.gettext(locale)
+    return templates.render(
+        i18n, event, texts.TEMPLATES[job["kind"]], locale, values, site_url=site_url,
+        action=(gettext("Open the event"), event_url),
+        footer=[(gettext("You get this reminder because you registered for %(event)s.")
+                 % {"event": values["event_title"]}, ""),
+                (gettext("Stop reminders"), unsubscribe_url)])
 
 
 def when(moment: datetime.datetime, event: EventDoc) -> str:
