@@ -30,6 +30,7 @@ from admin import (
     space_mail,
     staff,
 )
+from admin import invitation_mailings
 from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
@@ -47,6 +48,7 @@ from handlers import (
     quiz_pages,
     registration,
     requests,
+    invite_links,
     seats,
     unsubscribe,
 )
@@ -59,7 +61,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
-           space_mail, admin_reminders, unsubscribe)
+           space_mail, admin_reminders, unsubscribe, invitation_mailings, invite_links)
 
 
 def build(services) -> list[URLSpec]:
