@@ -53,8 +53,8 @@ async def test_the_funnel_of_a_seeded_scenario_counts_exactly(factory, services,
     staff = await factory.member(R.EVENT_ADMIN, event=event)
     gone = await factory.user(email="gone@example.org")
     await unsubscribe.opt_out(db, gone["_id"], campaigns.TOPIC)
-    data = ("email,name,locale\nann@example.org,Ann,en\nbob@example.org,Bob,ru\ncid@example.org,Cid,he\n"
-            "dan@example.org,Dan,\ngone@example.org,Gone,en\n").encode()
+    data = (b"email,name,locale\nann@example.org,Ann,en\nbob@example.org,Bob,ru\ncid@example.org,Cid,he\n"
+            b"dan@example.org,Dan,\ngone@example.org,Gone,en\n")
     people = campaigns.from_csv(data, event["locales"])
     mailing = await campaigns.create(db, staff, event, people, "csv")
     assert await campaigns.send(services, mailing) == 4
@@ -151,7 +151,7 @@ async def test_an_unsubscribed_recipient_gets_no_further_invitation(factory, ser
 @pytest.mark.gen_test(timeout=60)
 async def test_a_csv_with_broken_rows_changes_nothing(factory, services, db, browser):
     space, event = await public_event(db, factory)
-    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    staff = await factory.member(R.EVENT_ADMIN, event=event, locale="ru")
     before = {n: await db[n].count_documents({}) for n in
               (campaigns.MAILINGS, campaigns.ITEMS, "invitations", "outbox", "audit")}
     admin = browser(locale="ru")
