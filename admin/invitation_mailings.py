@@ -72,7 +72,7 @@ class InvitationsHandler(InvitationsBase):
         return await campaigns.from_registrants(self.db, self.event, other, filters.query(other, chosen))
 
     async def post(self, event_id):
-        source = self.form("source", max_length=20)
+        source = self.form("recipients", max_length=20)
         if source not in SOURCES:
             await self.show(400, error=self._("Choose who gets the invitations."))
             return

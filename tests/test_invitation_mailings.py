@@ -5,6 +5,7 @@ the pixel apart from a person's open; an unsubscribed address gets no later
 invitation; a CSV with a broken row writes nothing; a registration belongs
 to the partner link followed last before it.
 """
+import asyncio
 import datetime
 import re
 
@@ -158,7 +159,7 @@ async def test_a_csv_with_broken_rows_changes_nothing(factory, services, db, bro
     await admin.sign_in(staff["login"], factory.PASSWORD)
     data = b"email,name,locale\ngood@example.org,Good,en\nnot-an-address,Bad,en\ngood@example.org,Again,en\n" \
            b"ok@example.org,Ok,xx\n"
-    r = await admin.post(f"/admin/events/{event['_id']}/invitations", {"source": "csv"},
+    r = await admin.post(f"/admin/events/{event['_id']}/invitations", {"recipients": "csv"},
                          files={"file": ("list.csv", data, "text/csv")})
     assert r.status_code == 400
     assert translated(services, "ru", "The file has %(count)s broken rows; nothing was imported.", count=3) in r.text
@@ -197,3 +198,33 @@ async def test_partner_attribution_is_last_touch(factory, services, db, browser)
     assert f"Last Partner,{services.settings.public_url}/p/{last['code']},1,1,1" in exported.text.splitlines()
     page = await admin.get(f"/admin/events/{event['_id']}/partners")
     assert page.status_code == 200 and "First Partner" in page.text
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_recipients_from_filtered_registrants_and_from_past_attendees(factory, services, db, smtp_server,
+                                                                             browser):
+    space, event = await public_event(db, factory)
+    past = await factory.event(space, locales=("en", "ru"))
+    came = await factory.member(R.ATTENDEE, event=past, email="came@example.org")
+    await factory.member(R.ATTENDEE, event=past, email="stayed.away@example.org")
+    await db.memberships.update_one({"user_id": came["_id"]}, {"$set": {"watched_at": utcnow()}})
+    elsewhere = await factory.event(locales=("en",))  # another space: refused as a source
+    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    admin = browser()
+    await admin.sign_in(staff["login"], factory.PASSWORD)
+    url = f"/admin/events/{event['_id']}/invitations"
+    r = await admin.post(url, {"recipients": "attendees", "from_event": str(past["_id"])})
+    assert r.status_code == 302
+    await drain(services)
+    r = await admin.post(url, {"recipients": "registrants", "from_event": str(past["_id"]), "q": "stayed"})
+    assert r.status_code == 302, re.findall(r"error-message[^>]*>([^<]*)", r.text)
+    assert r.status_code == 302
+    await drain(services)
+    for _ in range(50):
+        if await db[campaigns.ITEMS].count_documents({"status": campaigns.SENT}) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(mails_to(smtp_server, "came@example.org")) == 1
+    assert len(mails_to(smtp_server, "stayed.away@example.org")) == 1
+    refused = await admin.post(url, {"recipients": "registrants", "from_event": str(elsewhere["_id"])})
+    assert refused.status_code == 400 and await db[campaigns.MAILINGS].count_documents({}) == 2
