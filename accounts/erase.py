@@ -134,6 +134,21 @@ async def _reminder_sends(db, who: Identity) -> None:
     await db.reminder_sends.delete_many({"user_id": who.id})
 
 
+async def _invite_items(db, who: Identity) -> None:
+    # Counted in the funnel of a mailing as a recipient nobody can name any more.
+    if who.email:
+        await db.invite_items.update_many({"email": who.email}, {"$set": {"email": f"erased-{who.id}", "name": ""}})
+
+
+async def _partner_attributions(db, who: Identity) -> None:
+    if who.email:
+        await db.partner_attributions.delete_many({"email": who.email})
+
+
+async def _invite_mailings(db, who: Identity) -> None:
+    await db.invite_mailings.update_many({"created_by": who.id}, {"$set": {"created_by": None}})
+
+
 async def _mail_optouts(db, who: Identity) -> None:
     await db.mail_optouts.delete_many({"user_id": who.id})
 
@@ -306,6 +321,9 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "session_seats": _session_seats,
     "reminder_sends": _reminder_sends,
     "mail_optouts": _mail_optouts,
+    "invite_items": _invite_items,
+    "invite_mailings": _invite_mailings,
+    "partner_attributions": _partner_attributions,
     "reads": _reads,
     "rooms": _rooms,
     "sanctions": _sanctions,
@@ -329,6 +347,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
 
 # Collections that hold no personal data, with the reason.
 UNTOUCHED = {
+    "partner_links": "partners' links of an event: names and counts, no person's id or address",
     "reminder_jobs": "reminders of events and sessions: times and states, no person's id or address",
     "spaces": "organiser spaces: names and settings, no person's id or address",
     "space_mail": "a space's mail server settings, no person's id or address",

@@ -82,6 +82,18 @@ async def _reminder_sends(db, user: AccountDoc) -> Any:
     return await _by_user(db, "reminder_sends", user)
 
 
+async def _invite_items(db, user: AccountDoc) -> Any:
+    return [_without(d, "token_hash") for d in await _all(db.invite_items.find({"email": user["email"]}))]
+
+
+async def _partner_attributions(db, user: AccountDoc) -> Any:
+    return await _all(db.partner_attributions.find({"email": user["email"]}))
+
+
+async def _invite_mailings(db, user: AccountDoc) -> Any:
+    return await _all(db.invite_mailings.find({"created_by": user["_id"]}))
+
+
 async def _mail_optouts(db, user: AccountDoc) -> Any:
     return await _by_user(db, "mail_optouts", user)
 
@@ -214,6 +226,9 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "session_seats": ("session_seats", _session_seats),
     "reminder_sends": ("reminders_received", _reminder_sends),
     "mail_optouts": ("mail_opt_outs", _mail_optouts),
+    "invite_items": ("invitations_received", _invite_items),
+    "invite_mailings": ("invitation_mailings_started", _invite_mailings),
+    "partner_attributions": ("partner_links_followed", _partner_attributions),
     "messages": ("chat_messages", _messages),
     "questions": ("questions", _questions),
     "quiz_attempts": ("quiz_answers", _quiz_attempts),
@@ -235,6 +250,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
 }
 
 EXCLUDED = {
+    "partner_links": "partners' links of an event: names and counts, nobody named",
     "reminder_jobs": "reminders of events and sessions: times and states, nobody named",
     "spaces": "organiser spaces: names and settings, nothing about a person",
     "space_mail": "a space's mail server settings, nothing about a person",

@@ -18,6 +18,7 @@ from admin import (
     console,
     dashboard,
     events,
+    invitation_mailings,
     live_control,
     outbox_pages,
     privacy,
@@ -42,6 +43,7 @@ from handlers import (
     event,
     form_files,
     home,
+    invite_links,
     media_files,
     ops,
     profile,
@@ -60,7 +62,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
-           space_mail, admin_reminders, admin_mail_templates, unsubscribe)
+           space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links)
 
 
 def build(services) -> list[URLSpec]:

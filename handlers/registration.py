@@ -29,6 +29,7 @@ from events import model, privacy, view
 from handlers.auth import TokenPageMixin
 from handlers.base import BaseHandler, PageError
 from handlers.event import REFUSALS, SLUG
+from invitations import partners
 from registration import actions, forms, invitations, states
 from registration.model import (
     OFFERED,
@@ -119,6 +120,12 @@ class RegistrationPage(BaseHandler):
             raise PageError(400, self._("The request was not understood.")) from None
 
 
+    async def attribute(self, email: str) -> None:
+        """Fix the registration to the partner whose link this browser followed last (`invitations.partners`)."""
+        raw = self.get_signed_cookie(partners.cookie_name(self.event["_id"]), max_age_days=partners.COOKIE_DAYS)
+        await partners.attribute(self.db, self.event, email, raw.decode() if raw else None)
+
+
 class RegisterHandler(RegistrationPage):
     async def show(self, status: int = 200, *, values: dict[str, Any] | None = None,
                    errors: dict[str, str] | None = None, error: str | None = None) -> None:
@@ -189,6 +196,7 @@ class RegisterHandler(RegistrationPage):
         except actions.RegistrationError as exc:
             await self.show(403, values=values, error=self.refusal(exc))
             return
+        await self.attribute(user["email"] if user else person[0])
         if user:
             self.back(self.state_message(membership))
             return
@@ -224,6 +232,7 @@ class OneClickHandler(RegistrationPage):
             return
         except actions.RegistrationError as exc:
             raise PageError(403, self.refusal(exc)) from None
+        await self.attribute(user["email"])
         self.back(self.state_message(membership))
 
 

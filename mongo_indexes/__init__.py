@@ -147,6 +147,23 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("job_id", ASC), ("round", ASC), ("user_id", ASC)], {"unique": True, "name": "job_round_user_unique"}),
         ([("user_id", ASC)], {"name": "user"}),
     ],
+    "invite_mailings": [
+        ([("event_id", ASC), ("created_at", ASC)], {"name": "event_created"}),
+    ],
+    "invite_items": [
+        # A mailing's pending items are claimed one at a time (`invitations.campaigns.send`).
+        ([("mailing_id", ASC), ("status", ASC)], {"name": "mailing_status"}),
+        ([("token_hash", ASC)], {"name": "token_hash"}),
+        ([("email", ASC)], {"name": "email"}),
+    ],
+    "partner_links": [
+        ([("code", ASC)], {"unique": True, "name": "code_unique"}),
+        ([("event_id", ASC)], {"name": "event"}),
+    ],
+    "partner_attributions": [
+        # One partner per registration: the first submission fixes it (`invitations.partners`).
+        ([("event_id", ASC), ("email", ASC)], {"unique": True, "name": "event_email_unique"}),
+    ],
     "mail_optouts": [
         ([("user_id", ASC), ("topic", ASC)], {"unique": True, "name": "user_topic_unique"}),
     ],

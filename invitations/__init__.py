@@ -1,0 +1,1 @@
+"""Invitation mailings with a tracked funnel, and partner links."""
