@@ -50,7 +50,7 @@ class PartnerLinkHandler(BaseHandler):
         # Each partner link followed replaces the remembered one: the last touch wins.
         self.set_signed_cookie(partners.cookie_name(event["_id"]), str(link["_id"]),
                                expires_days=partners.COOKIE_DAYS, httponly=True, samesite="Lax",
-                               secure=self.request.protocol == "https")
+                               secure=self.over_tls)
         self.set_header("Cache-Control", "no-store")
         self.redirect(f"/e/{space['slug']}/{event['slug']}/about")
 
