@@ -95,6 +95,7 @@ class Mailer:
         self.pool = smtp_pool.Pool(timeout=timeout)
         # Hand-over marks of messages going out at the same moment share one write.
         self._handover = TickBatch(self._mark_handed)
+        self._sent = TickBatch(self._mark_sent)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -240,11 +241,14 @@ class Mailer:
 
     async def _claim(self) -> dict | None:
         now = utcnow()
-        return await self.db.outbox.find_one_and_update(
-            {"$or": [{"status": QUEUED, "next_attempt_at": {"$lte": now}},
-                     {"status": SENDING, "lease_until": {"$lte": now}}]},
-            {"$set": {"status": SENDING, "lease_until": now + LEASE, "claimed_by": self.runner}},
-            sort=[("next_attempt_at", 1)], return_document=True)
+        claim = {"$set": {"status": SENDING, "lease_until": now + LEASE, "claimed_by": self.runner}}
+        # Two questions rather than one `$or`: each is answered from the status index alone.
+        due = await self.db.outbox.find_one_and_update({"status": QUEUED, "next_attempt_at": {"$lte": now}}, claim,
+                                                       sort=[("next_attempt_at", 1)], return_document=True)
+        if due is not None:
+            return due
+        return await self.db.outbox.find_one_and_update({"status": SENDING, "lease_until": {"$lte": now}}, claim,
+                                                        return_document=True)
 
     async def _settle_abandoned_handovers(self) -> None:
         """Entries handed over by a process that then stopped: sent as far as anyone can know; never again."""
@@ -269,6 +273,21 @@ class Mailer:
         mine = {e["_id"] async for e in self.db.outbox.find(
             {"_id": {"$in": ids}, "status": HANDED, "claimed_by": self.runner}, {"_id": 1})}
         return [i in mine for i in ids]
+
+    async def _mark_sent(self, items: list[tuple]) -> list[None]:
+        """Settle as sent the entries of one instant, one write per (attempts, server's answer) alike."""
+        now = utcnow()
+        groups: dict[tuple, list] = {}
+        for entry_id, attempts, answer in items:
+            groups.setdefault((attempts, answer), []).append(entry_id)
+        for (attempts, answer), ids in groups.items():
+            # Only while this process still holds them, as every settling write.
+            await self.db.outbox.update_many(
+                {"_id": {"$in": ids}, "claimed_by": self.runner},
+                {"$set": {"status": SENT, "sent_at": now, "attempts": attempts, "error": None,
+                          "last_answer": {"code": 250, "text": answer, "at": now}, "next_attempt_at": None},
+                 "$unset": {"full": ""}})
+        return [None] * len(items)
 
     async def _attempt(self, entry: dict, transport: Transport, final: bool = False) -> dict:
         """One try at an entry this process holds; the entry as it now stands."""
@@ -322,10 +341,13 @@ class Mailer:
             answer = str(exc) or type(exc).__name__
         else:
             if not refused:
-                return await self._settle(entry, {
-                    "status": SENT, "sent_at": now, "attempts": attempts, "error": None,
-                    "last_answer": {"code": 250, "text": answer[:500], "at": now}, "next_attempt_at": None,
-                }, "sent", unset_full=True)
+                await self._sent.submit((entry["_id"], attempts, answer[:500]))
+                entry.update({"status": SENT, "sent_at": now, "attempts": attempts, "error": None,
+                              "last_answer": {"code": 250, "text": answer[:500], "at": now},
+                              "next_attempt_at": None})
+                entry.pop("full", None)
+                self._count("sent")
+                return entry
         last = {"code": code, "text": answer[:500], "at": now}
         error = f"{code} {answer}"[:500] if code else answer[:500]
         temporary = code is None or 400 <= code < 500

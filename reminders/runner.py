@@ -73,10 +73,12 @@ class Runner:
     async def sweep(self) -> None:
         await self.sync_changed()
         db = self.services.db
-        due = db[schedule.COLLECTION].find({"state": schedule.PENDING, "due_at": {"$lte": utcnow()}})
+        # Jobs falling due before the next sweep are started at their due time, not up to a sweep late.
+        soon = utcnow() + datetime.timedelta(seconds=SWEEP_SECONDS)
+        due = db[schedule.COLLECTION].find({"state": schedule.PENDING, "due_at": {"$lte": soon}})
         async for job in due:
             if job["_id"] not in self.working:
-                task = self.services.spawn(self.work(job))
+                task = self.services.spawn(self.work_when_due(job))
                 self.working[job["_id"]] = task
                 task.add_done_callback(lambda _t, key=job["_id"]: self.working.pop(key, None))
 
@@ -89,6 +91,12 @@ class Runner:
         async for event in db.events.find(query):
             await schedule.sync(db, event)
         self.seen_until = started
+
+    async def work_when_due(self, job: Mapping[str, Any]) -> str:
+        wait = (schedule.utc(job["due_at"]) - utcnow()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return await self.work(job)
 
     async def work(self, job: Mapping[str, Any]) -> str:
         """Send the job's mails that nobody has sent; returns the job's state afterwards."""
