@@ -129,6 +129,7 @@ async def close_services(services: Services) -> None:
         await services.broker.close()
     if services.redis is not None:
         await services.redis.aclose()
+    await services.mailer.close()
     await services.storage.close()
 
 

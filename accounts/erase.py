@@ -130,10 +130,6 @@ async def _programmes(db, who: Identity) -> None:
     await db.programmes.delete_many({"user_id": who.id})
 
 
-async def _reminder_sends(db, who: Identity) -> None:
-    await db.reminder_sends.delete_many({"user_id": who.id})
-
-
 async def _invite_items(db, who: Identity) -> None:
     # Counted in the funnel of a mailing as a recipient nobody can name any more.
     if who.email:
@@ -319,7 +315,6 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "throttle": _throttle,
     "programmes": _programmes,
     "session_seats": _session_seats,
-    "reminder_sends": _reminder_sends,
     "mail_optouts": _mail_optouts,
     "invite_items": _invite_items,
     "invite_mailings": _invite_mailings,

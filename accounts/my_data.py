@@ -78,10 +78,6 @@ async def _programmes(db, user: AccountDoc) -> Any:
     return await _by_user(db, "programmes", user)
 
 
-async def _reminder_sends(db, user: AccountDoc) -> Any:
-    return await _by_user(db, "reminder_sends", user)
-
-
 async def _invite_items(db, user: AccountDoc) -> Any:
     return [_without(d, "token_hash") for d in await _all(db.invite_items.find({"email": user["email"]}))]
 
@@ -224,7 +220,6 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "memberships": ("registrations_and_roles", _memberships),
     "programmes": ("programmes", _programmes),
     "session_seats": ("session_seats", _session_seats),
-    "reminder_sends": ("reminders_received", _reminder_sends),
     "mail_optouts": ("mail_opt_outs", _mail_optouts),
     "invite_items": ("invitations_received", _invite_items),
     "invite_mailings": ("invitation_mailings_started", _invite_mailings),

@@ -23,6 +23,18 @@ Delivery is a small queue kept in the outbox itself:
   `attempts`, the server's `last_answer` (code and text), `next_attempt_at`
   and, when the server refused the recipient at send time, `bounced`.
 
+Each message reaches its server at most once, and once unless the
+process stops in one narrow moment.  An entry is marked "handed" (one
+database write, batched with the other messages of that instant) after the
+whole message has been written to the server and before the line that ends
+it (`mailings.smtp_pool`): the server takes a message only with that line.
+So an entry still "sending" when its holder died was never taken, and is
+sent again by whoever claims it; an entry "handed" when its holder died may
+or may not have been taken, and is counted as sent without being sent again,
+marked `unconfirmed` with the reason in `last_answer` (at most once: the
+moment between that write and the server's answer is all that is
+uncertain).  Connections to a server are kept open and reused.
+
 A message that carries a secret (a sign-in or reset link, a password) comes
 with a staff copy in which every secret is replaced by a placeholder.  The
 outbox entry's `subject`, `text` and `html` are always what staff may read:
@@ -43,18 +55,25 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 import aiosmtplib
+from pymongo.errors import BulkWriteError
 
 from core.clock import utcnow
 from core.config import Settings
-from mailings import space_mail
+from mailings import smtp_pool, space_mail
 from mailings.space_mail import Transport
+from storage.batching import TickBatch
 
 log = logging.getLogger(__name__)
 
-QUEUED, SENDING, SENT, FAILED, STORED = "queued", "sending", "sent", "failed", "stored"
+QUEUED, SENDING, HANDED, SENT, FAILED, STORED = "queued", "sending", "handed", "sent", "failed", "stored"
+UNCONFIRMED = ("The sending process stopped after handing the message to the server, before its answer; "
+               "counted as sent and not sent again.")
 # Seconds to wait after the 1st, 2nd, ... temporary failure; after the last one the entry fails.
 RETRY_DELAYS = (60, 300, 1800, 7200)
 LEASE = datetime.timedelta(minutes=2)
@@ -73,6 +92,13 @@ class Mailer:
         self.retry_delays = retry_delays
         self.timeout = timeout
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.pool = smtp_pool.Pool(timeout=timeout)
+        # Hand-over marks of messages going out at the same moment share one write.
+        self._handover = TickBatch(self._mark_handed)
+        self._sent = TickBatch(self._mark_sent)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     @property
     def smtp_enabled(self) -> bool:
@@ -83,18 +109,27 @@ class Mailer:
         return await space_mail.event_transport(self.db, self.fernet, self.settings, event_id)
 
     def build(self, to: str, subject: str, text: str, html: str | None = None,
-              sender: str | None = None, headers: Mapping[str, str] | None = None) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = sender or self.settings.mail_from
+              sender: str | None = None, headers: Mapping[str, str] | None = None) -> Message:
+        """The message: a plain-text part, and an HTML alternative when there is one.
+
+        Built with the email package's classic (compat32) classes: for mail
+        made by the thousand they write the same standard MIME several times
+        faster than the header-parsing `EmailMessage` API.
+        """
+        plain = MIMEText(text, "plain", "utf-8")
+        msg: Message = plain
+        if html:
+            msg = MIMEMultipart("alternative")
+            msg.attach(plain)
+            msg.attach(MIMEText(html, "html", "utf-8"))
+        name, address = email.utils.parseaddr(sender or self.settings.mail_from)
+        msg["From"] = email.utils.formataddr((name, address), charset="utf-8")
         msg["To"] = to
-        msg["Subject"] = subject
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
         msg["Date"] = email.utils.formatdate(localtime=False)
         msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
         for name, value in (headers or {}).items():
             msg[name] = value
-        msg.set_content(text)
-        if html:
-            msg.add_alternative(html, subtype="html")
         return msg
 
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
@@ -112,6 +147,59 @@ class Mailer:
         is later, or whose server failed for now, stays queued for `deliver_due`.
         """
         transport = await self.transport(event_id)
+        entry = self._entry(transport, to=to, subject=subject, text=text, html=html, event_id=event_id,
+                            kind=kind, mailing_id=mailing_id, staff_copy=staff_copy, headers=headers)
+        await self.db.outbox.insert_one(entry)
+        if not transport.enabled:
+            self._count("stored")
+            return entry
+        return await self._attempt(entry, transport, final=final)
+
+    async def send_many(self, messages: list[dict], *, event_id, kind: str,
+                        concurrency: int = 2 * smtp_pool.SIZE) -> tuple[list[dict], int]:
+        """Record and send several messages of one event: (the entries written, how many were already there).
+
+        Each message is a dict of `send`'s arguments (to, subject, text, html,
+        staff_copy, headers) with a `key` naming it uniquely (a unique index):
+        a message whose key is in the outbox already is neither written nor
+        sent again, so a batch that a crash interrupted, or that two
+        processes make at once, reaches each recipient once.
+        """
+        transport = await self.transport(event_id)
+        entries = [self._entry(transport, event_id=event_id, kind=kind, **m) for m in messages]
+        if not entries:
+            return [], 0
+        taken = await self._insert_new(entries)
+        if not transport.enabled:
+            self._count("stored", len(taken))
+            return taken, len(entries) - len(taken)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(entry: dict) -> dict:
+            async with gate:
+                try:
+                    return await self._attempt(entry, transport)
+                except Exception:
+                    # Left "sending": its lease runs out and `deliver_due` takes it.
+                    log.exception("mail delivery crashed", extra={"outbox_id": str(entry["_id"])})
+                    return entry
+        return list(await asyncio.gather(*(one(e) for e in taken))), len(entries) - len(taken)
+
+    async def _insert_new(self, entries: list[dict]) -> list[dict]:
+        try:
+            await self.db.outbox.insert_many(entries, ordered=False)
+            return entries
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            repeated = {e["index"] for e in errors}
+            return [e for i, e in enumerate(entries) if i not in repeated]
+
+    def _entry(self, transport: Transport, *, to: str, subject: str, text: str, html: str | None = None,
+               event_id=None, kind: str = "", mailing_id=None,
+               staff_copy: tuple[str, str, str | None] | None = None,
+               headers: Mapping[str, str] | None = None, key: str | None = None) -> dict:
         shown = staff_copy or (subject, text, html)
         now = utcnow()
         entry = {
@@ -128,14 +216,13 @@ class Mailer:
             entry["full"] = {"subject": subject, "text": text, "html": html}
         if headers:
             entry["headers"] = dict(headers)
-        await self.db.outbox.insert_one(entry)
-        if not transport.enabled:
-            self._count("stored")
-            return entry
-        return await self._attempt(entry, transport, final=final)
+        if key is not None:
+            entry["key"] = key
+        return entry
 
     async def deliver_due(self, limit: int = BATCH) -> int:
         """Send queued entries whose time has come (and those a dead process held); how many were tried."""
+        await self._settle_abandoned_handovers()
         tried = 0
         while tried < limit:
             entry = await self._claim()
@@ -154,11 +241,53 @@ class Mailer:
 
     async def _claim(self) -> dict | None:
         now = utcnow()
-        return await self.db.outbox.find_one_and_update(
-            {"$or": [{"status": QUEUED, "next_attempt_at": {"$lte": now}},
-                     {"status": SENDING, "lease_until": {"$lte": now}}]},
-            {"$set": {"status": SENDING, "lease_until": now + LEASE, "claimed_by": self.runner}},
-            sort=[("next_attempt_at", 1)], return_document=True)
+        claim = {"$set": {"status": SENDING, "lease_until": now + LEASE, "claimed_by": self.runner}}
+        # Two questions rather than one `$or`: each is answered from the status index alone.
+        due = await self.db.outbox.find_one_and_update({"status": QUEUED, "next_attempt_at": {"$lte": now}}, claim,
+                                                       sort=[("next_attempt_at", 1)], return_document=True)
+        if due is not None:
+            return due
+        return await self.db.outbox.find_one_and_update({"status": SENDING, "lease_until": {"$lte": now}}, claim,
+                                                        return_document=True)
+
+    async def _settle_abandoned_handovers(self) -> None:
+        """Entries handed over by a process that then stopped: sent as far as anyone can know; never again."""
+        now = utcnow()
+        done = await self.db.outbox.update_many(
+            {"status": HANDED, "lease_until": {"$lte": now}},
+            {"$set": {"status": SENT, "sent_at": now, "unconfirmed": True, "next_attempt_at": None,
+                      "last_answer": {"code": None, "text": UNCONFIRMED, "at": now}},
+             "$unset": {"full": ""}})
+        if done.modified_count:
+            log.warning("mail handed over by a stopped process counted as sent",
+                        extra={"count": done.modified_count})
+            self._count("unconfirmed", done.modified_count)
+
+    async def _mark_handed(self, ids: list) -> list[bool]:
+        """Mark entries this process holds as handed over; for each, whether it still held it."""
+        found = {"_id": {"$in": ids}, "status": SENDING, "claimed_by": self.runner}
+        done = await self.db.outbox.update_many(found, {"$set": {"status": HANDED, "handed_at": utcnow()}})
+        if done.modified_count == len(ids):
+            return [True] * len(ids)
+        # Some lease was taken over meanwhile: those are not ours to send.
+        mine = {e["_id"] async for e in self.db.outbox.find(
+            {"_id": {"$in": ids}, "status": HANDED, "claimed_by": self.runner}, {"_id": 1})}
+        return [i in mine for i in ids]
+
+    async def _mark_sent(self, items: list[tuple]) -> list[None]:
+        """Settle as sent the entries of one instant, one write per (attempts, server's answer) alike."""
+        now = utcnow()
+        groups: dict[tuple, list] = {}
+        for entry_id, attempts, answer in items:
+            groups.setdefault((attempts, answer), []).append(entry_id)
+        for (attempts, answer), ids in groups.items():
+            # Only while this process still holds them, as every settling write.
+            await self.db.outbox.update_many(
+                {"_id": {"$in": ids}, "claimed_by": self.runner},
+                {"$set": {"status": SENT, "sent_at": now, "attempts": attempts, "error": None,
+                          "last_answer": {"code": 250, "text": answer, "at": now}, "next_attempt_at": None},
+                 "$unset": {"full": ""}})
+        return [None] * len(items)
 
     async def _attempt(self, entry: dict, transport: Transport, final: bool = False) -> dict:
         """One try at an entry this process holds; the entry as it now stands."""
@@ -182,24 +311,43 @@ class Mailer:
         attempts = entry.get("attempts", 0) + 1
         now = utcnow()
         code, answer, bounced = None, "", False
+        handed = False
+
+        async def commit() -> bool:
+            nonlocal handed
+            handed = await self._handover.submit(entry["_id"])
+            return handed
         try:
-            refused, answer = await space_mail.deliver(transport, msg, timeout=self.timeout)
+            refused, answer = await self.pool.send(transport, msg, commit)
             if refused:
                 code, answer = next(iter(refused.values()))
                 bounced = code >= 500
+        except smtp_pool.Abandoned:
+            log.info("mail taken over by another process", extra={"outbox_id": str(entry["_id"])})
+            return entry
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
             code, answer, bounced = first.code, first.message, first.code >= 500
         except aiosmtplib.SMTPResponseException as exc:
             code, answer = exc.code, exc.message
         except (aiosmtplib.SMTPException, OSError) as exc:
+            if handed:
+                # The message's end went out and no answer came back: it may have been taken.
+                return await self._settle(entry, {
+                    "status": SENT, "sent_at": now, "attempts": attempts, "unconfirmed": True,
+                    "last_answer": {"code": None, "text": f"{UNCONFIRMED} ({exc or type(exc).__name__})"[:500],
+                                    "at": now}, "next_attempt_at": None,
+                }, "unconfirmed", unset_full=True)
             answer = str(exc) or type(exc).__name__
         else:
             if not refused:
-                return await self._settle(entry, {
-                    "status": SENT, "sent_at": now, "attempts": attempts, "error": None,
-                    "last_answer": {"code": 250, "text": answer[:500], "at": now}, "next_attempt_at": None,
-                }, "sent", unset_full=True)
+                await self._sent.submit((entry["_id"], attempts, answer[:500]))
+                entry.update({"status": SENT, "sent_at": now, "attempts": attempts, "error": None,
+                              "last_answer": {"code": 250, "text": answer[:500], "at": now},
+                              "next_attempt_at": None})
+                entry.pop("full", None)
+                self._count("sent")
+                return entry
         last = {"code": code, "text": answer[:500], "at": now}
         error = f"{code} {answer}"[:500] if code else answer[:500]
         temporary = code is None or 400 <= code < 500
@@ -248,6 +396,6 @@ class Mailer:
         log.warning("rate slot contended", extra={"space_id": str(space_id)})
         return utcnow() + gap
 
-    def _count(self, result: str) -> None:
+    def _count(self, result: str, n: int = 1) -> None:
         if self.metrics:
-            self.metrics.mail.labels(result).inc()
+            self.metrics.mail.labels(result).inc(n)

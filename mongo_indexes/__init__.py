@@ -56,6 +56,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("mailing_id", ASC), ("to", ASC)], {"name": "mailing_to"}),
         # The mailer's queue: what is due, and what a stopped process held.
         ([("status", ASC), ("next_attempt_at", ASC)], {"name": "status_next_attempt"}),
+        # A message made for one purpose once (a reminder round to a person) is written once
+        # (`Mailer.send_many`); mail without a key is not indexed.
+        ([("key", ASC)], {"unique": True, "sparse": True, "name": "key_unique"}),
     ],
     # One document per space (by _id): its mail server and its rate's next slot.
     "space_mail": [],
@@ -141,11 +144,6 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # One job per reminder of an event (`reminders.schedule`); the sweep asks for the due ones.
         ([("event_id", ASC), ("key", ASC)], {"unique": True, "name": "event_key_unique"}),
         ([("state", ASC), ("due_at", ASC)], {"name": "state_due"}),
-    ],
-    "reminder_sends": [
-        # Each reminder round goes to each person once: the insert that wins sends (`reminders.runner`).
-        ([("job_id", ASC), ("round", ASC), ("user_id", ASC)], {"unique": True, "name": "job_round_user_unique"}),
-        ([("user_id", ASC)], {"name": "user"}),
     ],
     "invite_mailings": [
         ([("event_id", ASC), ("created_at", ASC)], {"name": "event_created"}),

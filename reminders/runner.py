@@ -3,22 +3,21 @@
 The sweep (`Runner.sweep`, every `SWEEP_SECONDS` in every process, started
 by `server.start_background`) first re-derives the jobs of every event whose
 `updated_at` moved since its last look (`reminders.schedule.sync`), then
-works every due job.  A due job is worked by whichever processes see it,
-at the same time if they happen to: before writing a person's mail a process
-claims the pair (job round, person) by inserting a record into
-`reminder_sends`, whose unique index lets exactly one insert win.  The
-winner writes the mail and marks the record sent; the others skip that
-person.  A job is done once a pass finds every recipient's record sent.
+works every due job.  A due job is worked by whichever processes see it, at
+the same time if they happen to.  Each person's mail of a job's round is an
+outbox entry with a key naming (job, round, person), and the outbox keeps
+one entry per key (`Mailer.send_many`): the process whose entry is written
+sends it, the others skip that person.  From there the mailer owns it: an
+entry whose process stopped is taken over once its lease runs out, and a
+message is never handed to the mail server twice (`mailings.mailer`).  So
+each reminder reaches each person once, with several processes and after a
+crash mid-send; a job is done once every recipient has their entry.
 
-A process that dies between its claim and its "sent" leaves a claim behind;
-once it is older than `LEASE_SECONDS` another process takes it over (an
-update conditional on the old claim time, so one taker wins) and sends.
-This is at-least-once at that point, chosen over at-most-once because a
-missed reminder costs more than a second copy: a process that died before
-the mail server accepted the mail costs nothing (the taker sends the only
-copy), while one that died in the moment after the server accepted it and
-before the record said so makes the taker send a second copy.  That moment
-is a single database write long.
+For speed with thousands of registrants, people are taken in chunks (their
+accounts read together, the chunk's entries written in one call, two chunks
+in flight so one is composed while the other goes out), the mail is
+rendered once per language with markers where each person's name and link go
+(`Composer`), and the mailer reuses its connections to the mail server.
 
 Who gets a reminder is decided when it goes: every registrant whose
 registration admits (REGISTERED), and for a session those of them who have
@@ -35,13 +34,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import os
 import random
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from markupsafe import escape
 
 from attendees import registry
 from core.clock import utcnow
@@ -55,20 +53,13 @@ from reminders import schedule, texts
 
 log = logging.getLogger(__name__)
 
-SENDS = "reminder_sends"
 TOPIC = "reminders"
 SWEEP_SECONDS = 5.0
-LEASE_SECONDS = 300.0
-# Mails in flight per process: enough to keep a mail server busy, few
-# enough that a slow one does not pile up thousands of connections.
-CONCURRENCY = 20
+# People per chunk: their accounts are read, and their mails written, in one call each.
+CHUNK = 200
 # Events edited this long before the last look are looked at again: clocks
 # of processes differ a little, and an edit is stamped before it is stored.
 SYNC_SLACK = datetime.timedelta(seconds=60)
-CLAIMED, SENT = "claimed", "sent"
-# How long a pass that met other processes' claims waits for them to be sent
-# before leaving the job to a later sweep.
-WAIT_FOR_OTHERS = 3.0
 
 
 class Runner:
@@ -78,15 +69,16 @@ class Runner:
         self.services = services
         self.seen_until: datetime.datetime | None = None
         self.working: dict[Any, asyncio.Task] = {}
-        self.owner = f"{os.getpid()}-{ObjectId()}"
 
     async def sweep(self) -> None:
         await self.sync_changed()
         db = self.services.db
-        due = db[schedule.COLLECTION].find({"state": schedule.PENDING, "due_at": {"$lte": utcnow()}})
+        # Jobs falling due before the next sweep are started at their due time, not up to a sweep late.
+        soon = utcnow() + datetime.timedelta(seconds=SWEEP_SECONDS)
+        due = db[schedule.COLLECTION].find({"state": schedule.PENDING, "due_at": {"$lte": soon}})
         async for job in due:
             if job["_id"] not in self.working:
-                task = self.services.spawn(self.work(job))
+                task = self.services.spawn(self.work_when_due(job))
                 self.working[job["_id"]] = task
                 task.add_done_callback(lambda _t, key=job["_id"]: self.working.pop(key, None))
 
@@ -99,6 +91,12 @@ class Runner:
         async for event in db.events.find(query):
             await schedule.sync(db, event)
         self.seen_until = started
+
+    async def work_when_due(self, job: Mapping[str, Any]) -> str:
+        wait = (schedule.utc(job["due_at"]) - utcnow()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return await self.work(job)
 
     async def work(self, job: Mapping[str, Any]) -> str:
         """Send the job's mails that nobody has sent; returns the job's state afterwards."""
@@ -116,9 +114,7 @@ class Runner:
         if verdict is not None:
             await self._finish(job, verdict)
             return verdict
-        busy = await self.send_all(event, job)
-        if busy and not await self._others_finish(job, busy):
-            return schedule.PENDING  # someone else's claims are still open: a later sweep looks again
+        await self.send_all(event, job)
         await self._finish(job, schedule.DONE)
         return schedule.DONE
 
@@ -133,16 +129,6 @@ class Runner:
             if any(now >= start - texts.LEADS[k] and texts.is_on(event, k) for k in closer):
                 return schedule.SKIPPED
         return None
-
-    async def _others_finish(self, job: Mapping[str, Any], user_ids: list[Any]) -> bool:
-        """Whether the claims other processes hold on this job are all sent within a short wait."""
-        sends = self.services.db[SENDS]
-        for _ in range(int(WAIT_FOR_OTHERS / 0.2)):
-            if not await sends.count_documents({"job_id": job["_id"], "round": job["round"],
-                                                "user_id": {"$in": user_ids}, "state": CLAIMED}):
-                return True
-            await asyncio.sleep(0.2)
-        return False
 
     async def _finish(self, job: Mapping[str, Any], state: str) -> None:
         await self.services.db[schedule.COLLECTION].update_one(
@@ -169,71 +155,81 @@ class Runner:
         out = await unsubscribe.opted_out(db, [m["user_id"] for m in people], TOPIC)
         return [m for m in people if m["user_id"] not in out]
 
-    async def send_all(self, event: EventDoc, job: Mapping[str, Any]) -> list[Any]:
-        """Claim and send to every recipient; returns those held by another process's live claim."""
+    async def send_all(self, event: EventDoc, job: Mapping[str, Any]) -> int:
+        """Write and send the mail of every recipient who has none yet; how many this process wrote."""
         people = await self.recipients(event, job)
-        gate = asyncio.Semaphore(CONCURRENCY)
-        shared = {"url": await self._event_url(event, job)}
-
-        async def one(membership) -> bool:
-            async with gate:
-                claim = await self.claim(job, membership["user_id"])
-                if claim is None:
-                    return True
-                if claim is False:
-                    return False
-                # One account read by id per mail sent: an `$in` over ten thousand ids is
-                # far slower on the embedded store, and most of them another process sends.
-                user = await self.services.db.users.find_one({"_id": membership["user_id"]}, {"locale": 1})
-                await self.send_one(event, job, membership, user, shared["url"])
-                await self.services.db[SENDS].update_one({"_id": claim, "owner": self.owner},
-                                                         {"$set": {"state": SENT, "sent_at": utcnow()}})
-                return False
-
         # Each process starts at its own random point of the list, so processes
-        # working the same job claim different people instead of racing for the same ones.
+        # working the same job write different people's mail instead of racing for the same.
         if people:
             start = random.randrange(len(people))
             people = people[start:] + people[:start]
-        results = await asyncio.gather(*(one(m) for m in people))
-        return [m["user_id"] for m, busy in zip(people, results, strict=True) if busy]
-
-    async def claim(self, job: Mapping[str, Any], user_id) -> Any:
-        """The record's id when this process may send; False when sent already; None when held by a live claim."""
-        sends = self.services.db[SENDS]
-        now = utcnow()
-        key = {"job_id": job["_id"], "round": job["round"], "user_id": user_id}
-        try:
-            result = await sends.insert_one({**key, "state": CLAIMED, "owner": self.owner, "claimed_at": now})
-            return result.inserted_id
-        except DuplicateKeyError:
-            pass
-        record = await sends.find_one(key)
-        if record is None or record["state"] == SENT:
-            return False
-        if schedule.utc(record["claimed_at"]) > now - datetime.timedelta(seconds=LEASE_SECONDS):
-            return None
-        # The claim outlived its lease: its process died.  One taker wins.
-        taken = await sends.update_one({"_id": record["_id"], "state": CLAIMED, "claimed_at": record["claimed_at"]},
-                                       {"$set": {"owner": self.owner, "claimed_at": now}})
-        return record["_id"] if taken.modified_count == 1 else None
-
-    async def send_one(self, event: EventDoc, job: Mapping[str, Any], membership: Mapping[str, Any],
-                       user: Mapping[str, Any] | None, url: str) -> None:
         services = self.services
-        locale = registry.attendee_locale(event, user, membership)  # type: ignore[arg-type]
-        link = unsubscribe.url(services.settings.public_url, services.settings.cookie_secret,
-                               membership["user_id"], TOPIC)
-        subject, text, html = compose(services.i18n, event, job, locale, name=membership.get("name") or "",
-                                      event_url=url, unsubscribe_url=link, site_url=services.settings.public_url)
-        await services.mailer.send(to=membership["email"], subject=subject, text=text, html=html,
-                                   event_id=event["_id"], kind=f"reminder_{job['kind']}",
-                                   headers=unsubscribe.headers(link))
+        composer = Composer(services, event, job, await self._event_url(event, job))
+        gate = asyncio.Semaphore(2)
+
+        async def chunk(part: list[dict[str, Any]]) -> int:
+            async with gate:
+                keys = {m["user_id"]: key(job, m["user_id"]) for m in part}
+                have = {e["key"] async for e in services.db.outbox.find({"key": {"$in": list(keys.values())}},
+                                                                       {"key": 1})}
+                part = [m for m in part if keys[m["user_id"]] not in have]
+                if not part:
+                    return 0
+                users = {u["_id"]: u async for u in services.db.users.find(
+                    {"_id": {"$in": [m["user_id"] for m in part]}}, {"locale": 1})}
+                mails = [{**composer.mail(m, users.get(m["user_id"])), "key": keys[m["user_id"]]} for m in part]
+                written, _ = await services.mailer.send_many(mails, event_id=event["_id"],
+                                                             kind=f"reminder_{job['kind']}")
+                return len(written)
+
+        counts = await asyncio.gather(*(chunk(people[i:i + CHUNK]) for i in range(0, len(people), CHUNK)))
+        return sum(counts)
 
     async def _event_url(self, event: EventDoc, job: Mapping[str, Any]) -> str:
         space = await model.get_space(self.services.db, event["space_id"])
         url = f"{self.services.settings.public_url}/e/{space['slug'] if space else ''}/{event['slug']}"
         return url + (f"#item-{job['item_id']}" if job.get("item_id") else "")
+
+
+def key(job: Mapping[str, Any], user_id) -> str:
+    """The outbox key of one person's mail of one round of a job: written once, sent once."""
+    return f"reminder:{job['_id']}:{job['round']}:{user_id}"
+
+
+class Composer:
+    """One job's mail for each person: rendered once per language, then each person's name and link put in.
+
+    Rendering (the template, the layout, inlining its CSS) costs far more
+    than the mail itself; the parts that differ per person are left as
+    markers no text can contain (a random nonce) and replaced, escaped for
+    HTML in the HTML part.
+    """
+
+    def __init__(self, services, event: EventDoc, job: Mapping[str, Any], url: str):
+        self.services, self.event, self.job, self.url = services, event, job, url
+        nonce = secrets.token_hex(8)
+        self.name_mark, self.link_mark = f"LHNAME{nonce}X", f"LHLINK{nonce}X"
+        self.rendered: dict[str, tuple[str, str, str]] = {}
+
+    def mail(self, membership: Mapping[str, Any], user: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The `Mailer.send_many` arguments of one person's reminder."""
+        settings = self.services.settings
+        locale = registry.attendee_locale(self.event, user, membership)  # type: ignore[arg-type]
+        parts = self.rendered.get(locale)
+        if parts is None:
+            parts = self.rendered[locale] = compose(
+                self.services.i18n, self.event, self.job, locale, name=self.name_mark, event_url=self.url,
+                unsubscribe_url=self.link_mark, site_url=settings.public_url)
+        name = membership.get("name") or ""
+        link = unsubscribe.url(settings.public_url, settings.cookie_secret, membership["user_id"], TOPIC)
+        subject, text, html = parts
+
+        def put(part: str, who: str, where: str) -> str:
+            return part.replace(self.name_mark, who).replace(self.link_mark, where)
+        return {"to": membership["email"], "subject": put(subject, " ".join(name.split()), link),
+                "text": put(text, name, link),
+                "html": put(html, str(escape(name)), str(escape(link))),
+                "headers": unsubscribe.headers(link)}
 
 
 def compose(i18n, event: EventDoc, job: Mapping[str, Any], locale: str, *, name: str, event_url: str,

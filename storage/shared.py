@@ -130,6 +130,10 @@ class StoreServer:
             else:
                 value = await getattr(target, op)(*args, **kwargs)
             return {"id": rid, "ok": True, "value": _result(value)}
+        except errors.BulkWriteError as exc:
+            # Which documents of an unordered insert were refused is the caller's answer.
+            return {"id": rid, "ok": False, "error": "BulkWriteError", "message": str(exc),
+                    "code": exc.code, "details": exc.details}
         except errors.PyMongoError as exc:
             return {"id": rid, "ok": False, "error": type(exc).__name__, "message": str(exc),
                     "code": getattr(exc, "code", None)}
@@ -216,6 +220,8 @@ class SharedClient:
         if reply["ok"]:
             return _unwrap(reply["value"])
         cls = getattr(errors, reply["error"], errors.OperationFailure)
+        if cls is errors.BulkWriteError:
+            raise errors.BulkWriteError(reply.get("details") or {})
         if issubclass(cls, errors.OperationFailure):
             raise cls(reply["message"], reply.get("code"))
         raise cls(reply["message"])

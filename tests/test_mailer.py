@@ -28,6 +28,12 @@ class Collector:
 
     def __init__(self):
         self.envelopes = []
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address == REFUSED:
@@ -88,6 +94,55 @@ async def test_mail_is_delivered_and_marked_sent(services, db, smtp_server):
     assert "events@example.org" in msg["From"]
     assert body(msg, "plain").strip() == "Plain body ✓"
     assert "<p>HTML body</p>" in body(msg, "html")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_connections_are_reused_and_a_message_whose_hand_over_is_refused_never_arrives(services, db,
+                                                                                             smtp_server):
+    """Mail goes over kept connections; a message whose entry another process took over before its
+    ending line (the hand-over mark finds it no longer held) is dropped by the server unfinished."""
+    messages = [{"to": f"p{i}@example.org", "subject": f"s{i}", "text": "t", "key": f"k{i}"} for i in range(12)]
+    written, repeated = await services.mailer.send_many(messages, event_id=None, kind="test")
+    assert len(written) == 12 and repeated == 0 and {e["status"] for e in written} == {"sent"}
+    assert len(smtp_server.handler.envelopes) == 12
+    assert smtp_server.handler.connections < 12
+    # The same keys again: nothing written, nothing sent.
+    assert (await services.mailer.send_many(messages, event_id=None, kind="test"))[0] == []
+    assert len(smtp_server.handler.envelopes) == 12
+
+    mailer = services.mailer
+    original = mailer._handover.submit
+
+    async def taken_over(entry_id):
+        await db.outbox.update_one({"_id": entry_id}, {"$set": {"claimed_by": "another process"}})
+        return await original(entry_id)
+    mailer._handover.submit = taken_over
+    [entry], _ = await mailer.send_many([{"to": "late@example.org", "subject": "s", "text": "t", "key": "late"}],
+                                        event_id=None, kind="test")
+    mailer._handover.submit = original
+    await asyncio.sleep(0.3)
+    assert len(smtp_server.handler.envelopes) == 12  # the unfinished message was discarded
+    stored = await db.outbox.find_one({"key": "late"})
+    assert stored["status"] == "sending" and stored["claimed_by"] == "another process"
+    # The connection is not reused after an abandoned message; the next one goes out as usual.
+    assert (await mailer.send(to="next@example.org", subject="s", text="t"))["status"] == "sent"
+    assert len(smtp_server.handler.envelopes) == 13
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_entry_handed_over_by_a_stopped_process_is_counted_sent_and_not_sent_again(services, db,
+                                                                                            smtp_server):
+    from mailings import mailer as mailer_module
+    past = mailer_module.utcnow() - mailer_module.LEASE * 2
+    held = {"to": "a@example.org", "subject": "s", "text": "t", "html": None, "status": "handed",
+            "lease_until": past, "claimed_by": "gone", "attempts": 0, "created_at": past, "event_id": None}
+    waiting = {**held, "to": "b@example.org", "status": "sending"}
+    await db.outbox.insert_many([held, waiting])
+    assert await services.mailer.deliver_due() == 1
+    handed = await db.outbox.find_one({"to": "a@example.org"})
+    assert handed["status"] == "sent" and handed["unconfirmed"] is True
+    assert "not sent again" in handed["last_answer"]["text"]
+    assert [rcpts for rcpts, _ in smtp_server.handler.messages()] == [["b@example.org"]]
 
 
 @pytest.mark.gen_test(timeout=30)
