@@ -141,7 +141,7 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
             "The link works once, within {link_valid_for}, and signs you in.\n\n"
             "If it was not you, ignore this email: nothing happens without the link."),
          group=REGISTRATION, secrets=("confirm_url",), action=(N_("Confirm my registration"), "confirm_url")),
-    _state("registered", N_("Registered"), N_("You are registered for {event_title}"),
+    _state("registered", N_("Registration complete"), N_("You are registered for {event_title}"),
            N_("Hello, {person_name}!\n\nYou are registered for {event_title}.\n\nYour registration: {event_url}")),
     _state("waiting", N_("On the waiting list"), N_("You are on the waiting list for {event_title}"),
            N_("Hello, {person_name}!\n\n{event_title} is full, so you are on the waiting list. When a place frees "
@@ -179,7 +179,7 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          N_("{request_title} ({event_title})"),
          N_("Hello, {person_name}!\n\nThe organisers of {event_title} ask you for a few more answers: "
             "{request_title}.\n\nAnswer here (sign in to the site if asked): {answer_url}"),
-         group=REQUESTS, action=(N_("Answer"), "answer_url")),
+         group=REQUESTS, action=(N_("Answer the request"), "answer_url")),
     Kind("certificate", N_("Certificate issued"), ("person_name", "event_title", "download_url", "code", "verify_url"),
          N_("Your certificate for {event_title}"),
          N_("Hello, {person_name}!\n\nThank you for attending {event_title}. Your certificate is ready.\n\n"
