@@ -255,6 +255,7 @@ async def test_each_kind_sends_the_organisers_text_or_the_translated_default_and
             assert len(values[name]) > 5 and values[name] not in shown, name
         if kind.secrets:
             assert hidden[loc] in entry["text"]
+        assert not templates.FIELD.search(entry["subject"] + entry["text"])  # every placeholder filled
 
 
 def test_an_empty_value_takes_its_comma_along_and_addresses_become_links(services):
