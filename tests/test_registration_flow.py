@@ -128,6 +128,31 @@ async def test_an_address_with_an_account_gets_the_same_answer_and_the_account_n
     assert await db.sessions.count_documents({"user_id": owner["_id"]}) == 1  # the link holder, signed in
 
 
+@pytest.mark.gen_test(timeout=90)
+async def test_the_organisers_confirmation_and_state_texts_reach_the_registrant(browser, factory, services, db,
+                                                                               smtp_server):
+    space, event = await public_event(db, factory)
+    for key, body_ in ((mails.CONFIRM, "Hi {person_name}, confirm here: {confirm_url} ({link_valid_for})"),
+                       ("registration_registered", "Welcome aboard, {person_name}: {event_url}")):
+        event = await templates.save(db, event, templates.KINDS[key], {"en": {"subject": "", "body": body_}}, None)
+    r = await browser(locale="en").post(register_url(space, event), {"name": "Eve", "email": "eve@example.org"})
+    assert r.status_code == 200
+    await drain(services)
+    (mail,) = mails_to(smtp_server, "eve@example.org")
+    text = body(mail, "plain").replace("\r\n", "\n")
+    assert re.search(r"^Hi Eve, confirm here: \S+/register/confirm\?token=\S+ \(\d+ hours\)$", text, re.M), text
+    assert mail["Subject"] == f"Confirm your registration for {event['title']['en']}"  # the default subject
+    # The staff copy holds the organiser's text with the link hidden.
+    entry = await db.outbox.find_one({"kind": mails.CONFIRM})
+    assert "Hi Eve, confirm here: [hidden: sent only to the recipient]" in entry["text"]
+    assert "/register/confirm" not in entry["text"] + entry["html"]
+    r = await browser(locale="en").post(f"/register/confirm?token={CONFIRM.search(text).group(1)}")
+    assert r.status_code == 302
+    await drain(services)
+    welcome = mails_to(smtp_server, "eve@example.org")[1]
+    assert f"Welcome aboard, Eve: {services.settings.public_url}/e/" in body(welcome, "plain")
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_one_click_for_a_signed_in_person(browser, factory, services, db):
     space, event = await public_event(db, factory, capacity=1)
