@@ -7,8 +7,8 @@ import re
 import pytest
 
 from access import roles as R
-from realtime import timers
 from mailings import templates
+from realtime import timers
 from registration import actions, mails
 from tests.support import error_text, translated
 from tests.test_mailer import body, settings, smtp_server  # noqa: F401 (the fixtures)
