@@ -42,6 +42,7 @@ from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
 from handlers.base import NotFoundHandler, StaticFileHandler
+from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
@@ -154,14 +155,15 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 async def start_background(services: Services) -> None:
-    """Resume work that outlives a request (mailings, bulk actions and account deletions interrupted
-    by a restart) and start periodic work.
+    """Resume work that outlives a request (sign-in and invitation mailings, bulk actions and account
+    deletions interrupted by a restart) and start periodic work.
 
     The registration sweep (expired offers, recounted places, promotions)
     runs in every process; it claims each piece of work atomically, so
     several processes share it without doing anything twice.
     """
     await signin_mailing.resume_all(services)
+    await campaigns.resume_all(services)
     await bulk.resume_all(services)
     await issuing.resume_all(services)
     live = services.live

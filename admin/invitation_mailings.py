@@ -6,7 +6,6 @@ rows is shown back with every broken row and nothing is stored.
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
@@ -25,8 +24,6 @@ MAILING = r"/invitations/(?P<mailing_id>[0-9a-f]{24})"
 SOURCES = {"registrants": N_("Registrants of an event, with the list's filters"),
            "attendees": N_("Attendees of a past event"), "csv": N_("A CSV file: email, name, language")}
 NOT_FOUND = N_("This mailing does not exist.")
-# Sending runs after the page has answered; the tasks are kept so they are not collected midway.
-_RUNNING: set[asyncio.Task] = set()
 
 
 class InvitationsBase(StaffHandler):
@@ -87,9 +84,7 @@ class InvitationsHandler(InvitationsBase):
         except (campaigns.InviteError, filters.FilterError) as exc:
             await self.show(400, error=self.refusal(exc), chosen=source)
             return
-        task = asyncio.get_running_loop().create_task(campaigns.send(self.services, mailing))
-        _RUNNING.add(task)
-        task.add_done_callback(_RUNNING.discard)
+        campaigns.start(self.services, mailing["_id"])
         self.flash(self._("The invitations are being sent."))
         self.redirect(f"{self.base}/{mailing['_id']}")
 

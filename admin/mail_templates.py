@@ -1,6 +1,7 @@
 """The staff page of an event's mail templates: every kind of mail, its subject and text per locale, a preview.
 
-`?kind=<key>` opens one kind.  Saving validates every text first
+The kinds are listed in their groups (sign-in, registration, invitations,
+reminders, data requests, certificates); `?kind=<key>` opens one kind.  Saving validates every text first
 (`mailings.templates.parse`): an unknown placeholder is refused with a
 translated error and nothing is saved.  The preview renders the mail, both
 its plain-text and its HTML part, for the sample recipient from the texts in
@@ -39,7 +40,7 @@ class MailTemplatesHandler(StaffHandler):
         if kind is not None:
             defaults = {loc: templates.texts_for({}, kind, loc, self.i18n.gettext(loc)) for loc in event["locales"]}
         self.render_page("admin/mail_templates.html", status=status, active="mail_templates", error=error,
-                         kinds=list(templates.KINDS.values()), kind=kind, defaults=defaults, preview=preview,
+                         groups=templates.grouped(), kind=kind, defaults=defaults, preview=preview,
                          own={k.key: templates.stored(event, k) for k in templates.KINDS.values()},
                          typed=typed if typed is not None else (templates.stored(event, kind) if kind else {}))
 

@@ -72,7 +72,7 @@ class RequestsBase(StaffHandler):
                          targetable=requests.TARGETABLE, state_labels=M.STATE_LABELS,
                          timezone=self.event.get("timezone") or "UTC", base=self.base,
                          default_locale=self.event["default_locale"], locales=list(self.event["locales"]),
-                         **extra)
+                         mail_placeholders=requests.MAIL_KIND.placeholders, **extra)
 
 
 class RequestsHandler(RequestsBase):

@@ -28,7 +28,7 @@ from core.clock import utcnow
 from core.i18n import text_for
 from events import model, view
 from events.model import EventDoc
-from mailings import messages
+from mailings import templates as mail_templates
 from registration.model import REGISTERED
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,12 @@ async def _mail(services, event: EventDoc, doc: dict) -> None:
         return
     try:
         site = services.settings.public_url.rstrip("/")
-        subject, text, html = messages.render(
-            services.i18n, doc["locale"], MAIL, person_name=doc["name"], event_title=doc["event_title"],
-            site_url=site, download_url=f"{site}/me/certificates/{doc['code']}.pdf",
-            verify_url=verification_url(services, doc["code"]), code=doc["code"])
+        values = {"person_name": doc["name"], "event_title": doc["event_title"], "code": doc["code"],
+                  "download_url": f"{site}/me/certificates/{doc['code']}.pdf",
+                  "verify_url": verification_url(services, doc["code"])}
+        # The organiser's "certificate" mail template (`mailings.templates`), else its translated default.
+        subject, text, html = mail_templates.render(services.i18n, event, mail_templates.KINDS["certificate"],
+                                                    doc["locale"], values, site_url=site)
         await services.mailer.send(to=doc["email"], subject=subject, text=text, html=html,
                                    event_id=event["_id"], kind=MAIL)
     except Exception:

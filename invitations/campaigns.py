@@ -26,6 +26,25 @@ The funnel of a mailing, per recipient and in total:
   made after the invitation was sent;
 - attended: that registration has opened the event (`watched_at`).
 
+Sending survives a restart.  A mailing is worked by one runner at a time
+under a lease it renews (`mailings.lease`), started in the background
+(`start`) and continued at server start (`resume_all`) when a stop left it
+pending or running; a runner that died is taken over once its lease ran
+out.  Each item is claimed (pending -> sending, naming the runner), then
+marked as being handed to the mailer (`handing_off_at`) by an update that
+matches only while that runner still holds it, then written to the outbox,
+then recorded sent.  Nobody is mailed twice: an item whose outbox entry
+exists (one per address and mailing) is never sent again; an item a
+stopped runner left "sending" goes back to pending when it was not yet
+being handed off, and is failed when it was and no outbox entry shows (the
+one write in between cannot be known to have landed).  Stopping on purpose
+first finishes the mail in hand.
+
+The mail is the event's "invitation" mail template (`mailings.templates`):
+its text with {invitation_url}, the tracked link, as a button; the pixel and
+the unsubscribe footer are added by the layout, whatever the text says.  The
+staff copy in the outbox has both links hidden.
+
 Every invitation carries the one-click unsubscribe of topic "invitations"
 (`mailings.unsubscribe`), and nobody who used it is mailed an invitation
 again.  The link names the recipient's account, or for an address without
@@ -34,9 +53,11 @@ account or any earlier item to it opted out.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,19 +73,22 @@ from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import N_, text_for
 from events import model
+from events.model import EventDoc
 from invitations import tracking
-from mailings import messages, unsubscribe
+from mailings import lease, templates, unsubscribe
 from registration import invitations
 
 log = logging.getLogger(__name__)
 
 MAILINGS, ITEMS = "invite_mailings", "invite_items"
 TOPIC = "invitations"
-MAIL = "invitation"
 KIND = "invitation"
+TEMPLATE = templates.KINDS["invitation"]
+STOP = N_("Stop invitations")
 MAX_RECIPIENTS = 10000
 MAX_CSV_BYTES = 2_000_000
-PENDING, SENT, SKIPPED = "pending", "sent", "skipped"
+PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped", "failed"
+RUNNING, DONE = "running", "done"
 STAGES = ("recipients", "sent", "delivered", "opened", "prefetched", "clicked", "registered", "attended")
 
 
@@ -176,7 +200,8 @@ async def create(db, actor: Mapping[str, Any], event: Mapping[str, Any], people:
     now = utcnow()
     mailing = {"_id": ObjectId(), "event_id": event["_id"], "space_id": event["space_id"], "source": source,
                "created_at": now, "created_by": actor["_id"], "total": len(unique), "unsubscribed": len(out),
-               "status": PENDING}
+               "status": PENDING, "runner": None, "lease_until": None, "started_at": None, "finished_at": None,
+               "error": None}
     items = []
     for p in unique.values():
         items.append({"_id": ObjectId(), "mailing_id": mailing["_id"], "event_id": event["_id"], "email": p["email"],
@@ -192,67 +217,171 @@ async def create(db, actor: Mapping[str, Any], event: Mapping[str, Any], people:
     return mailing
 
 
-async def _invitation_token(db, actor_id, event: Mapping[str, Any], email: str) -> str | None:
-    """A new personal invitation's raw token, or None when the address holds a live one already."""
+async def _invitation_token(db, actor_id, event: Mapping[str, Any], email: str, item_id) -> str | None:
+    """A new personal invitation's raw token, or None when the address holds a live one already.
+
+    The invitation names the item it was made for: an item sent again after
+    a stop (its first token never reached anyone) gets its invitation's
+    token renewed rather than a link without the invitation.
+    """
     raw, hashed = invitations._token()
     now = utcnow()
     try:
         await db.invitations.insert_one({
             "_id": ObjectId(), "event_id": event["_id"], "space_id": event["space_id"], "email": email,
-            "token_hash": hashed, "created_at": now, "created_by": actor_id,
+            "token_hash": hashed, "created_at": now, "created_by": actor_id, "invite_item_id": item_id,
             "revoked_at": None, "used_at": None, "used_by": None})
         return raw
     except DuplicateKeyError:
         renewed = await db.invitations.update_one(
-            {"event_id": event["_id"], "email": email, "revoked_at": {"$ne": None}},
-            {"$set": {"token_hash": hashed, "created_at": now, "created_by": actor_id,
+            {"event_id": event["_id"], "email": email,
+             "$or": [{"revoked_at": {"$ne": None}}, {"invite_item_id": item_id, "used_at": None}]},
+            {"$set": {"token_hash": hashed, "created_at": now, "created_by": actor_id, "invite_item_id": item_id,
                       "revoked_at": None, "used_at": None, "used_by": None}})
         return raw if renewed.modified_count else None
 
 
-async def send(services, mailing: Mapping[str, Any]) -> int:
-    """Send every pending item (each claimed first, so two runs never mail one person twice); how many went."""
+def start(services, mailing_id) -> asyncio.Task:
+    """Send a mailing in the background; the task is kept until it ends and cancelled at shutdown."""
+    return services.spawn(run(services, mailing_id))
+
+
+async def resume_all(services) -> list[asyncio.Task]:
+    """Continue every mailing a stop left pending or running (called at server start)."""
+    ids = await services.db[MAILINGS].distinct("_id", {"status": {"$in": [PENDING, RUNNING]}})
+    return [start(services, mailing_id) for mailing_id in ids]
+
+
+async def run(services, mailing_id) -> int:
+    """Send every pending item of a mailing under its lease, then mark it done; how many this run sent."""
     db = services.db
-    event = await model.get_event(db, mailing["event_id"])
-    if event is None:
+    runner = secrets.token_hex(8)
+    mailing = await lease.acquire(db[MAILINGS], mailing_id, runner, waiting=(PENDING, RUNNING), running=RUNNING)
+    if mailing is None:
         return 0
-    space = await model.get_space(db, event["space_id"])
-    public = services.settings.public_url
-    event_path = f"/e/{space['slug'] if space else ''}/{event['slug']}"
+    hold = lease.Lease(db[MAILINGS], mailing_id, runner)
     sent = 0
-    while True:
-        item = await db[ITEMS].find_one_and_update({"mailing_id": mailing["_id"], "status": PENDING},
-                                                   {"$set": {"status": "sending"}}, return_document=True)
-        if item is None:
-            break
-        # Asked again at the moment of sending: an opt-out made since the mailing was created counts.
-        if await suppressed(db, [item]):
-            await db[ITEMS].update_one({"_id": item["_id"]}, {"$set": {"status": SKIPPED}})
-            continue
-        raw = await _invitation_token(db, mailing["created_by"], event, item["email"])
-        track = raw or invitations._token()[0]
-        account = await db.users.find_one({"email": item["email"]}, {"_id": 1})
-        owner = account["_id"] if account else item["_id"]
-        link = unsubscribe.url(public, services.settings.cookie_secret, owner, TOPIC)
-        title = text_for(event["title"], item["locale"], (event["default_locale"],))
-        subject, text, html = messages.render(
-            services.i18n, item["locale"], MAIL, person_name=item["name"], event_title=title,
-            click_url=f"{public}/i/c/{track}", pixel_url=f"{public}/i/o/{track}.gif",
-            unsubscribe_url=link, site_url=public)
-        # The staff copy hides the personal link: it admits whoever holds it.
-        staff = messages.render_for_staff(services.i18n, item["locale"], MAIL, person_name=item["name"],
-                                          event_title=title, click_url="", pixel_url="",
-                                          unsubscribe_url="", site_url=public)
-        await db[ITEMS].update_one({"_id": item["_id"]}, {"$set": {"token_hash": hash_token(track),
-                                                                   "has_invitation": raw is not None}})
-        entry = await services.mailer.send(to=item["email"], subject=subject, text=text, html=html,
-                                           event_id=event["_id"], kind=KIND, mailing_id=mailing["_id"],
-                                           staff_copy=staff, headers=unsubscribe.headers(link))
-        await db[ITEMS].update_one({"_id": item["_id"]}, {"$set": {
-            "status": SENT, "sent_at": utcnow(), "outbox_id": entry.get("_id"), "event_path": event_path}})
-        sent += 1
-    await db[MAILINGS].update_one({"_id": mailing["_id"]}, {"$set": {"status": "done", "finished_at": utcnow()}})
+    try:
+        if not mailing.get("started_at"):
+            await db[MAILINGS].update_one({"_id": mailing_id}, {"$set": {"started_at": utcnow()}})
+        event = await model.get_event(db, mailing["event_id"])
+        if event is None:
+            raise RuntimeError("the event of this mailing no longer exists")
+        space = await model.get_space(db, event["space_id"])
+        event_path = f"/e/{space['slug'] if space else ''}/{event['slug']}"
+        await _settle_interrupted(db, mailing_id, event_path)
+        while await hold.keep():
+            item = await db[ITEMS].find_one_and_update(
+                {"mailing_id": mailing_id, "status": PENDING},
+                {"$set": {"status": SENDING, "runner": runner, "claimed_at": utcnow()}},
+                sort=[("_id", 1)], return_document=True)
+            if item is None:
+                break
+            try:
+                sent += await _send_one(services, event, mailing, item, runner, event_path)
+            except Exception as exc:
+                log.exception("invitation failed", extra={"mailing_id": str(mailing_id)})
+                await db[ITEMS].update_one({"_id": item["_id"], "runner": runner}, {"$set": {
+                    "status": FAILED, "error": str(exc)[:500] or type(exc).__name__}})
+        if not hold.lost:
+            await _finish(db, mailing_id, runner, DONE)
+    except asyncio.CancelledError:
+        # Shutting down: give the lease back so the next start resumes at once.
+        await hold.release()
+        raise
+    except Exception as exc:
+        log.exception("invitation mailing failed", extra={"mailing_id": str(mailing_id)})
+        await _finish(db, mailing_id, runner, FAILED, error=str(exc)[:500] or type(exc).__name__)
     return sent
+
+
+async def _finish(db, mailing_id, runner: str, status: str, error: str | None = None) -> None:
+    await db[MAILINGS].update_one({"_id": mailing_id, "runner": runner}, {"$set": {
+        "status": status, "error": error, "finished_at": utcnow(), "lease_until": None}})
+
+
+async def _outbox_entry(db, mailing_id, email: str) -> dict | None:
+    """The item's outbox entry, if it was written: one item per address and mailing, so (mailing, address)."""
+    return await db.outbox.find_one({"mailing_id": mailing_id, "to": email}, {"_id": 1, "status": 1})
+
+
+async def _mark_sent(db, item: Mapping[str, Any], outbox_id, event_path: str) -> None:
+    await db[ITEMS].update_one({"_id": item["_id"]}, {"$set": {
+        "status": SENT, "sent_at": utcnow(), "outbox_id": outbox_id, "event_path": event_path}})
+
+
+async def _settle_interrupted(db, mailing_id, event_path: str) -> None:
+    """Items a stopped runner left "sending", decided by what reached the outbox; never mailed twice.
+
+    Written to the outbox: sent.  Not written and not yet handed to the
+    mailer: pending again, so it goes out now.  Handed to the mailer
+    (`handing_off_at`) but not in the outbox: the runner died within that
+    one write, and whether it landed cannot be known for sure, so the item
+    is failed rather than risk a second mail.
+    """
+    async for item in db[ITEMS].find({"mailing_id": mailing_id, "status": SENDING}):
+        entry = await _outbox_entry(db, mailing_id, item["email"])
+        if entry:
+            await _mark_sent(db, item, entry["_id"], event_path)
+        elif item.get("handing_off_at"):
+            await db[ITEMS].update_one({"_id": item["_id"], "status": SENDING}, {"$set": {
+                "status": FAILED, "error": "interrupted while handing it to the mailer"}})
+        else:
+            await db[ITEMS].update_one({"_id": item["_id"], "status": SENDING},
+                                       {"$set": {"status": PENDING, "runner": None}})
+
+
+async def _send_one(services, event: EventDoc, mailing: Mapping[str, Any], item: dict, runner: str,
+                    event_path: str) -> int:
+    """Compose and hand one claimed item to the mailer; 1 if this call sent it."""
+    db = services.db
+    mine = {"_id": item["_id"], "status": SENDING, "runner": runner}
+    # Asked again at the moment of sending: an opt-out made since the mailing was created counts.
+    if await suppressed(db, [item]):
+        await db[ITEMS].update_one(mine, {"$set": {"status": SKIPPED}})
+        return 0
+    entry = await _outbox_entry(db, mailing["_id"], item["email"])
+    if entry:  # written by a runner that stopped before recording it: not sent again
+        await _mark_sent(db, item, entry["_id"], event_path)
+        return 0
+    public = services.settings.public_url
+    raw = await _invitation_token(db, mailing["created_by"], event, item["email"], item["_id"])
+    track = raw or invitations._token()[0]
+    account = await db.users.find_one({"email": item["email"]}, {"_id": 1})
+    link = unsubscribe.url(public, services.settings.cookie_secret, account["_id"] if account else item["_id"], TOPIC)
+    locale, i18n = item["locale"], services.i18n
+    gettext = i18n.gettext(locale)
+    values = {"person_name": item["name"], "event_title": text_for(event["title"], locale, (event["default_locale"],))}
+    subject, text, html = templates.render(
+        i18n, event, TEMPLATE, locale, {**values, "invitation_url": f"{public}/i/c/{track}"}, site_url=public,
+        footer=[(gettext(STOP), link)], pixel_url=f"{public}/i/o/{track}.gif")
+    # The staff copy hides the personal link (it admits whoever holds it) and the unsubscribe link.
+    staff = templates.render(i18n, event, TEMPLATE, locale, values, site_url=public, staff=True,
+                             footer=[(f"{gettext(STOP)}: {templates.hidden(i18n, locale)}", "")])
+    # From this update on the item is being handed to the mailer: a runner that finds it so
+    # after a stop never sends it again, and one that took it over meanwhile makes this match nothing.
+    fenced = await db[ITEMS].update_one(mine, {"$set": {
+        "token_hash": hash_token(track), "has_invitation": raw is not None, "handing_off_at": utcnow()}})
+    if fenced.modified_count != 1:
+        return 0
+    handing = asyncio.ensure_future(_hand_off(services, event, mailing, item, event_path, link,
+                                              (subject, text, html), staff))
+    try:
+        await asyncio.shield(handing)
+    except asyncio.CancelledError:
+        # Stopping: the mail in hand is written and recorded first, so a restart never finds it half done.
+        await asyncio.wait([handing])
+        raise
+    return 1
+
+
+async def _hand_off(services, event: EventDoc, mailing: Mapping[str, Any], item: Mapping[str, Any], event_path: str,
+                    link: str, message: tuple[str, str, str], staff: tuple[str, str, str]) -> None:
+    subject, text, html = message
+    entry = await services.mailer.send(to=item["email"], subject=subject, text=text, html=html,
+                                       event_id=event["_id"], kind=KIND, mailing_id=mailing["_id"],
+                                       staff_copy=staff, headers=unsubscribe.headers(link))
+    await _mark_sent(services.db, item, entry.get("_id"), event_path)
 
 
 # --- tracking ----------------------------------------------------------------------------

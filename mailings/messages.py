@@ -1,14 +1,16 @@
-"""Emails rendered from templates in the recipient's language.
+"""Platform mails, rendered from Jinja templates in the recipient's language.
 
-Each email `name` has three templates in templates/email/: `name.subject.txt`
-(one line), `name.txt` (plain text) and `name.html`.  They are rendered with
-the same per-locale Jinja environments as pages, so every email is
-translated like the rest of the UI.
+The mails no organiser owns (the password reset) have three templates in
+templates/email/: `name.subject.txt` (one line), `name.txt` (plain text) and
+`name.html`.  They are rendered with the same per-locale Jinja environments
+as pages, so every such email is translated like the rest of the UI.  The
+mails an event sends (sign-in, registration, invitations, reminders, data
+requests, certificates) are organiser-editable instead: `mailings.templates`.
 
-A mail that carries a secret (a sign-in or reset link, a password) is also
-rendered as the copy staff may read in the outbox (`render_for_staff`): the
-templates get `hidden`, the translated placeholder they print wherever the
-recipient's copy has a secret.
+A mail that carries a secret (a reset link) is also rendered as the copy
+staff may read in the outbox (`render_for_staff`): the templates get
+`hidden`, the translated placeholder they print wherever the recipient's
+copy has a secret.
 """
 from __future__ import annotations
 

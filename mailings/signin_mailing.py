@@ -9,6 +9,9 @@ staff elsewhere, so a mailing must never hand them a credential: the outbox
 keeps only a copy with the link, login and password hidden
 (`mailings.mailer`), rendered from what staff entered (the registration's name
 and language), so it does not tell whether the account existed either.
+The texts are the event's "signin" mail template (`mailings.templates`);
+the staff copy is the same template with the link, login and password
+replaced by the hidden marker.
 
 A mailing is a document with its progress (total, sent, failed, status) and
 one `mailing_items` document per recipient (pending -> sending -> sent or
@@ -16,7 +19,7 @@ failed).  Sending runs in a background task; the state lives in the
 database so that a restart resumes exactly where it stopped:
 
 - one runner at a time holds a mailing through a lease (`runner`,
-  `lease_until`) that it renews while it works; a second process, or a
+  `lease_until`, `mailings.lease`) that it renews while it works; a second process, or a
   restart while the old lease is still valid, waits for the lease to lapse
   before taking over;
 - each item is claimed atomically (pending -> sending) before its mail is
@@ -53,8 +56,8 @@ from core.i18n import N_, text_for
 from core.pagination import Page
 from events import model
 from events.model import EventDoc
+from mailings import lease, templates
 from mailings import mailer as mail_status
-from mailings import messages
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +66,11 @@ PENDING, SENDING, SENT = "pending", "sending", "sent"
 ALL, NEVER_MAILED, ONE_LOCALE = "all", "never_mailed", "locale"
 AUDIENCES = (ALL, NEVER_MAILED, ONE_LOCALE)
 PER_PAGE = 50
-LEASE = datetime.timedelta(seconds=90)
-RENEW_BELOW = datetime.timedelta(seconds=60)
 # Each recipient costs one argon2 hash (tens of MB of memory, tens of ms of
 # CPU) and one SMTP conversation; two at a time overlaps the network waits
 # without letting a big mailing take over the machine.
 CONCURRENCY = 2
+KIND = templates.KINDS["signin"]
 
 
 class MailingError(Refusal):
@@ -169,48 +171,14 @@ async def resume_all(services) -> list[asyncio.Task]:
     return [start(services, mailing_id) for mailing_id in ids]
 
 
-async def _claim(db, mailing_id, runner: str) -> dict | None:
-    now = utcnow()
-    return await db.mailings.find_one_and_update(
-        {"_id": mailing_id, "status": {"$in": [QUEUED, RUNNING]},
-         "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
-        {"$set": {"status": RUNNING, "runner": runner, "lease_until": now + LEASE}})
-
-
-class _Lease:
-    """The runner's hold on a mailing, renewed while it works."""
-
-    def __init__(self, db, mailing_id, runner: str):
-        self.db, self.mailing_id, self.runner = db, mailing_id, runner
-        self.until = utcnow() + LEASE
-        self.lost = False
-
-    async def keep(self) -> bool:
-        if not self.lost and self.until - utcnow() < RENEW_BELOW:
-            until = utcnow() + LEASE
-            result = await self.db.mailings.update_one(
-                {"_id": self.mailing_id, "runner": self.runner}, {"$set": {"lease_until": until}})
-            self.lost = result.matched_count == 0
-            self.until = until
-        return not self.lost
-
-
 async def run(services, mailing_id) -> None:
     """Send every pending item of a mailing, then record the outcome."""
     db = services.db
     runner = secrets.token_hex(8)
-    while True:
-        mailing = await _claim(db, mailing_id, runner)
-        if mailing:
-            break
-        current = await db.mailings.find_one({"_id": mailing_id})
-        if not current or current["status"] not in (QUEUED, RUNNING):
-            return
-        # Another runner holds it (or held it just before a restart): wait
-        # for its lease to lapse; if it is alive it renews and we wait again.
-        left = (current["lease_until"] - utcnow()).total_seconds() if current.get("lease_until") else 0
-        await asyncio.sleep(min(max(left, 0) + 1, LEASE.total_seconds()))
-    lease = _Lease(db, mailing_id, runner)
+    mailing = await lease.acquire(db.mailings, mailing_id, runner, waiting=(QUEUED, RUNNING), running=RUNNING)
+    if mailing is None:
+        return
+    hold = lease.Lease(db.mailings, mailing_id, runner)
     try:
         if not mailing.get("started_at"):
             await db.mailings.update_one({"_id": mailing_id}, {"$set": {"started_at": utcnow()}})
@@ -222,13 +190,13 @@ async def run(services, mailing_id) -> None:
         # than go on sending for a mailing already marked failed.
         async with asyncio.TaskGroup() as group:
             for _ in range(CONCURRENCY):
-                group.create_task(_worker(services, event, mailing, lease))
-        if lease.lost:
+                group.create_task(_worker(services, event, mailing, hold))
+        if hold.lost:
             return
         await _finish(db, mailing_id, runner, DONE)
     except asyncio.CancelledError:
         # Shutting down: give the lease back so the next start resumes at once.
-        await db.mailings.update_one({"_id": mailing_id, "runner": runner}, {"$set": {"lease_until": None}})
+        await hold.release()
         raise
     except Exception as exc:
         log.exception("mailing failed", extra={"mailing_id": str(mailing_id)})
@@ -247,9 +215,9 @@ async def _finish(db, mailing_id, runner: str, status: str, error: str | None = 
                   "finished_at": utcnow(), "lease_until": None}})
 
 
-async def _worker(services, event: EventDoc, mailing: dict, lease: _Lease) -> None:
+async def _worker(services, event: EventDoc, mailing: dict, hold: lease.Lease) -> None:
     db = services.db
-    while await lease.keep():
+    while await hold.keep():
         item = await db.mailing_items.find_one_and_update(
             {"mailing_id": mailing["_id"], "status": PENDING},
             {"$set": {"status": SENDING, "claimed_at": utcnow()}}, sort=[("_id", 1)])
@@ -281,30 +249,35 @@ async def _handed_off(db, event_id, user_id, new_hash: str | None) -> None:
                                     {"$set": {"mailed_at": utcnow()}})
 
 
+def _values(services, event: EventDoc, locale: str, name: str) -> dict[str, str]:
+    s = services.settings
+    return {"person_name": name, "event_title": text_for(event["title"], locale, (event["default_locale"],)),
+            "signin_url": s.public_url + "/signin",
+            "link_valid_for": templates.link_valid_for(services.i18n, locale, s.signin_link_ttl_hours)}
+
+
 def render_signin(services, event: EventDoc, user: AccountDoc, locale: str, link: str, password: str | None):
     """(subject, text, html) of a sign-in mail in `locale`; `password` None: they keep their own."""
     s = services.settings
-    return messages.render(
-        services.i18n, locale, "signin",
-        person_name=user.get("name", ""), event_title=text_for(event["title"], locale, (event["default_locale"],)),
-        link=link, login=user["login"], password=password, hours=s.signin_link_ttl_hours,
-        signin_url=s.public_url + "/signin", forgot_url=s.public_url + "/password/forgot",
-        site_url=s.public_url)
+    if password is None:
+        password = services.i18n.gettext(locale)(templates.OWN_PASSWORD) % {"url": s.public_url + "/password/forgot"}
+    values = {**_values(services, event, locale, user.get("name", "")),
+              "signin_link": link, "login": user["login"], "password": password}
+    return templates.render(services.i18n, event, KIND, locale, values, site_url=s.public_url)
 
 
 def render_signin_for_staff(services, event: EventDoc, membership: MembershipDoc):
     """The outbox copy of a sign-in mail: the registration's name and language, no secrets.
 
     Nothing of the account goes in (its name, language, login, whether it
-    has a password), so the copy is the same for a new and an existing one.
+    has a password), so the copy is the same for a new and an existing one;
+    the link, login and password show the hidden marker (`templates.render`
+    with `staff`).
     """
-    s = services.settings
     locale = registry.registration_locale(event, membership)
-    return messages.render_for_staff(
-        services.i18n, locale, "signin",
-        person_name=membership.get("name", ""),
-        event_title=text_for(event["title"], locale, (event["default_locale"],)),
-        hours=s.signin_link_ttl_hours, signin_url=s.public_url + "/signin", site_url=s.public_url)
+    return templates.render(services.i18n, event, KIND, locale,
+                            _values(services, event, locale, membership.get("name", "")),
+                            site_url=services.settings.public_url, staff=True)
 
 
 async def send_one(services, event: EventDoc, mailing: dict, item: dict) -> str:

@@ -149,8 +149,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("event_id", ASC), ("created_at", ASC)], {"name": "event_created"}),
     ],
     "invite_items": [
-        # A mailing's pending items are claimed one at a time (`invitations.campaigns.send`).
+        # A mailing's pending items are claimed one at a time (`invitations.campaigns.run`).
         ([("mailing_id", ASC), ("status", ASC)], {"name": "mailing_status"}),
+        # One item per address and mailing: its outbox entry is found by (mailing, address).
+        ([("mailing_id", ASC), ("email", ASC)], {"unique": True, "name": "mailing_email_unique"}),
         ([("token_hash", ASC)], {"name": "token_hash"}),
         ([("email", ASC)], {"name": "email"}),
     ],

@@ -6,6 +6,11 @@ waits for a mail server, and the time a page takes does not tell whether an
 address had an account.  The confirmation carries a link that signs its
 holder in, so the outbox keeps a copy with the link hidden
 (`mailings.mailer`), rendered from what the registrant typed.
+
+The texts are the event's mail templates (`mailings.templates`): kind
+"registration_confirm", "registration_<state>" for each mailed state, and
+"session_seat_offered".  The confirmation's staff copy is the same template
+with its link replaced by the hidden marker.
 """
 from __future__ import annotations
 
@@ -18,22 +23,26 @@ from attendees import registry
 from core.i18n import text_for
 from events import model, view
 from events.model import EventDoc
-from mailings import messages
+from mailings import templates
 from registration.model import CANCELLED, OFFERED, REGISTERED, REJECTED, WAITING
 
 log = logging.getLogger(__name__)
 
 CONFIRM = "registration_confirm"
-STATE = "registration_state"
+STATE = "registration"  # each mailed state is the kind "registration_<state>"
 SEAT_OFFER = "session_seat_offered"
 # The states whose arrival is mailed to the person.  A cancellation is
 # mailed only when staff made it: the attendee knows what they did.
 MAILED_STATES = frozenset({REGISTERED, WAITING, OFFERED, REJECTED, CANCELLED})
 
 
-def _common(services, event: EventDoc, locale: str, name: str) -> dict[str, Any]:
-    return {"person_name": name, "site_url": services.settings.public_url,
-            "event_title": text_for(event["title"], locale, (event["default_locale"],))}
+def _common(event: EventDoc, locale: str, name: str) -> dict[str, str]:
+    return {"person_name": name, "event_title": text_for(event["title"], locale, (event["default_locale"],))}
+
+
+def _render(services, event: EventDoc, key: str, locale: str, values: Mapping[str, str], staff: bool = False):
+    return templates.render(services.i18n, event, templates.KINDS[key], locale, values,
+                            site_url=services.settings.public_url, staff=staff)
 
 
 async def _event_url(services, event: EventDoc) -> str:
@@ -50,12 +59,13 @@ async def send_confirmation(services, event: EventDoc, *, email: str, name: str,
                             hours: int) -> None:
     """The link that confirms the address (and signs its owner in)."""
     try:
-        common = {**_common(services, event, locale, name), "hours": hours}
+        values = {**_common(event, locale, name),
+                  "link_valid_for": templates.link_valid_for(services.i18n, locale, hours)}
         link = f"{services.settings.public_url}/register/confirm?token={raw_token}"
-        subject, text, html = messages.render(services.i18n, locale, CONFIRM, link=link, **common)
+        subject, text, html = _render(services, event, CONFIRM, locale, {**values, "confirm_url": link})
         await services.mailer.send(
             to=email, subject=subject, text=text, html=html, event_id=event["_id"], kind=CONFIRM,
-            staff_copy=messages.render_for_staff(services.i18n, locale, CONFIRM, **common))
+            staff_copy=_render(services, event, CONFIRM, locale, values, staff=True))
     except Exception:
         log.exception("registration confirmation mail failed")
 
@@ -68,12 +78,11 @@ async def send_state(services, event: EventDoc, membership: Mapping[str, Any], s
         user = await services.db.users.find_one({"_id": membership["user_id"]}, {"locale": 1})
         locale = registry.attendee_locale(event, user, membership)  # type: ignore[arg-type]
         deadline = membership.get("offer_expires_at")
-        subject, text, html = messages.render(
-            services.i18n, locale, STATE, state=state, position=membership.get("position"),
-            deadline=_when(deadline, event), event_url=await _event_url(services, event) + "/register",
-            **_common(services, event, locale, membership.get("name", "")))
+        values = {**_common(event, locale, membership.get("name", "")), "deadline": _when(deadline, event),
+                  "event_url": await _event_url(services, event) + "/register"}
+        subject, text, html = _render(services, event, f"{STATE}_{state}", locale, values)
         await services.mailer.send(to=membership["email"], subject=subject, text=text, html=html,
-                                   event_id=event["_id"], kind=f"registration_{state}")
+                                   event_id=event["_id"], kind=f"{STATE}_{state}")
     except Exception:
         log.exception("registration state mail failed", extra={"state": state})
 
@@ -87,11 +96,11 @@ async def send_seat_offer(services, event: EventDoc, item: Mapping[str, Any], se
             return
         user = await services.db.users.find_one({"_id": seat["user_id"]}, {"locale": 1})
         locale = registry.attendee_locale(event, user, membership)
-        subject, text, html = messages.render(
-            services.i18n, locale, SEAT_OFFER, deadline=_when(seat.get("offer_expires_at"), event),
-            session_title=text_for(item.get("title") or {}, locale, (event["default_locale"],)),
-            event_url=await _event_url(services, event) + f"#item-{item['id']}",
-            **_common(services, event, locale, membership.get("name", "")))
+        values = {**_common(event, locale, membership.get("name", "")),
+                  "deadline": _when(seat.get("offer_expires_at"), event),
+                  "session_title": text_for(item.get("title") or {}, locale, (event["default_locale"],)),
+                  "event_url": await _event_url(services, event) + f"#item-{item['id']}"}
+        subject, text, html = _render(services, event, SEAT_OFFER, locale, values)
         await services.mailer.send(to=membership["email"], subject=subject, text=text, html=html,
                                    event_id=event["_id"], kind=SEAT_OFFER)
     except Exception:

@@ -21,6 +21,20 @@ Everything a person gives or gets is kept on their registration:
 
 Mails carry a plain link to the answer page, never a sign-in link: the
 page asks the person to sign in.
+
+What the mail says (`mail_one`), the least surprising rule between a
+request's own text and the event's mail template:
+- a request with a mail of its own (its subject and text written at least
+  in the event's default language) is mailed with it, each part in the
+  reader's language, else the default language, as every text of a
+  request: the organiser wrote it for this request;
+- a request whose mail is left empty in every language is mailed with the
+  event's "data_request" mail template (`mailings.templates`): the
+  organiser's text for the reader's language, else the translated default.
+Either way the texts take the template's placeholders ({person_name},
+{event_title}, {request_title}, {answer_url}; an unknown one is refused
+when the request is saved), the answer link is added below a text that does
+not show it, and the mail has the template layout's plain and HTML parts.
 """
 from __future__ import annotations
 
@@ -41,6 +55,7 @@ from core.errors import Refusal
 from core.i18n import N_, text_for
 from events import model, view
 from events.model import EventDoc
+from mailings import templates
 from registration import filters, forms
 from registration import model as M
 
@@ -53,6 +68,7 @@ TARGETABLE = (M.REGISTERED, M.PENDING, M.WAITING, M.OFFERED)
 DEFAULT_STATES = (M.REGISTERED,)
 AUTO = "auto"
 KIND_PREFIX = "request:"
+MAIL_KIND = templates.KINDS["data_request"]
 
 MAX_TITLE = 200
 MAX_SUBJECT = 200
@@ -188,8 +204,14 @@ def clean(event: EventDoc, raw: Mapping[str, Any]) -> dict[str, Any]:
     subject = {k: " ".join(v.split()) for k, v in
                _texts(raw.get("subject"), locales, MAX_SUBJECT, SUBJECT_TOO_LONG).items()}
     body = _texts(raw.get("text"), locales, MAX_TEXT, MAIL_TOO_LONG)
-    if not subject.get(default) or not body.get(default):
+    # A mail of its own is whole in the default language; none at all means the event's template.
+    if (subject or body) and (not subject.get(default) or not body.get(default)):
         raise RequestError(NO_MAIL, language=default)
+    for value in (*subject.values(), *body.values()):
+        try:
+            templates.check(MAIL_KIND, value, MAX_TEXT)
+        except templates.TextError as exc:
+            raise RequestError(exc.message, **exc.params) from None
     success_title = _texts(raw.get("success_title"), locales, MAX_TITLE, SUCCESS_TOO_LONG)
     success_text = _texts(raw.get("success_text"), locales, MAX_SUCCESS_TEXT, SUCCESS_TOO_LONG)
     timezone = event.get("timezone") or "UTC"
@@ -412,13 +434,29 @@ async def mail_one(services, event: EventDoc, request: Mapping[str, Any], member
         raise NotSent(f"state:{M.state_of(current)}")
     user = await db.users.find_one({"_id": claimed["user_id"]}, {"locale": 1})
     locale = attendee_locale(event, user, claimed)
-    gettext = services.i18n.gettext(locale)
-    link = await answer_url(services, event, request)
-    title = text_for(event.get("title"), locale, (event["default_locale"],))
-    body = (f"{text(event, request['mail_text'], locale).rstrip()}\n\n"
-            f"{gettext(ANSWER_HERE) % {'link': link}}\n\n-- \n{gettext(FOOTER) % {'event': title}}\n")
-    await services.mailer.send(to=claimed["email"], subject=text(event, request["mail_subject"], locale), text=body,
+    subject, body, html = render_mail(services, event, request, locale, claimed.get("name") or "",
+                                      await answer_url(services, event, request))
+    await services.mailer.send(to=claimed["email"], subject=subject, text=body, html=html,
                                event_id=event["_id"], kind="data_request", mailing_id=request["_id"])
+
+
+def render_mail(services, event: EventDoc, request: Mapping[str, Any], locale: str, name: str,
+                link: str) -> tuple[str, str, str]:
+    """(subject, text, html) of the request's mail in `locale` (the rule is in the module docstring)."""
+    gettext = services.i18n.gettext(locale)
+    own_subject = text(event, request.get("mail_subject"), locale)
+    own_body = text(event, request.get("mail_text"), locale)
+    if not (own_subject or own_body):
+        own_subject, own_body = templates.texts_for(event, MAIL_KIND, locale, gettext)
+    texts = {"subject": own_subject, "body": own_body}
+    if "{answer_url}" not in texts["body"]:
+        texts["body"] = f"{texts['body'].rstrip()}\n\n{gettext(ANSWER_HERE) % {'link': '{answer_url}'}}"
+    fallback = (event["default_locale"],)
+    values = {"person_name": name, "event_title": text_for(event.get("title"), locale, fallback),
+              "request_title": text(event, request.get("title"), locale), "answer_url": link}
+    return templates.render(services.i18n, templates.with_texts(event, MAIL_KIND, {locale: texts}), MAIL_KIND,
+                            locale, values, footer=[(gettext(FOOTER) % {"event": values["event_title"]}, "")],
+                            site_url=services.settings.public_url)
 
 
 async def unanswered(db, event: EventDoc, request: Mapping[str, Any], limit: int) -> list[str]:

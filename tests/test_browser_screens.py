@@ -176,7 +176,8 @@ async def test_key_pages_in_every_locale_at_phone_and_desktop_width(locale, serv
                                ("admin-program", admin_path + "/program"),
                                ("admin-quizzes", admin_path + "/quizzes"),
                                ("admin-quiz-results", admin_path + f"/quizzes/{quiz['_id']}/results"),
-                               ("admin-community", admin_path + "/community")):
+                               ("admin-community", admin_path + "/community"),
+                               ("admin-mail-templates", admin_path + "/mail-templates?kind=signin")):
                 await shoot(page, base_url, path, locale, name, width, problems)
             await admin.close()
     assert problems == []

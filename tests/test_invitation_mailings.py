@@ -14,7 +14,7 @@ import pytest
 from access import roles as R
 from core.clock import utcnow
 from invitations import campaigns, partners, tracking
-from mailings import unsubscribe
+from mailings import lease, unsubscribe
 from tests.support import translated
 from tests.test_mailer import body, settings, smtp_server  # noqa: F401 (the fixtures)
 from tests.test_registration_flow import drain, public_event, register_url
@@ -58,11 +58,11 @@ async def test_the_funnel_of_a_seeded_scenario_counts_exactly(factory, services,
             b"dan@example.org,Dan,\ngone@example.org,Gone,en\n")
     people = campaigns.from_csv(data, event["locales"])
     mailing = await campaigns.create(db, staff, event, people, "csv")
-    assert await campaigns.send(services, mailing) == 4
+    assert await campaigns.run(services, mailing["_id"]) == 4
     assert mails_to(smtp_server, "gone@example.org") == []
     bob_mail, = mails_to(smtp_server, "bob@example.org")
-    assert bob_mail["Subject"] == services.i18n.gettext("ru")("You are invited: %(event)s") % {
-        "event": event["title"]["ru"]}
+    assert bob_mail["Subject"] == services.i18n.gettext("ru")(campaigns.TEMPLATE.subject).format(
+        event_title=event["title"]["ru"])
     assert bob_mail["List-Unsubscribe"] and bob_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/i/o/" in body(bob_mail, "html")
     ann, bob, cid = (token_of(smtp_server, f"{n}@example.org") for n in ("ann", "bob", "cid"))
@@ -130,7 +130,7 @@ async def test_an_unsubscribed_recipient_gets_no_further_invitation(factory, ser
     space, event = await public_event(db, factory)
     staff = await factory.member(R.EVENT_ADMIN, event=event)
     people = campaigns.from_csv(b"new@example.org,New\nstays@example.org,Stays\n", event["locales"])
-    await campaigns.send(services, await campaigns.create(db, staff, event, people, "csv"))
+    await campaigns.run(services, (await campaigns.create(db, staff, event, people, "csv"))["_id"])
     (mail,) = mails_to(smtp_server, "new@example.org")
     link = re.search(r"<(.+)>", mail["List-Unsubscribe"]).group(1)
     assert link in body(mail, "plain")
@@ -139,13 +139,13 @@ async def test_an_unsubscribed_recipient_gets_no_further_invitation(factory, ser
                              xsrf=False)
     assert r.status_code == 200
     second = await campaigns.create(db, staff, event, people, "csv")
-    assert await campaigns.send(services, second) == 1
+    assert await campaigns.run(services, second["_id"]) == 1
     assert len(mails_to(smtp_server, "new@example.org")) == 1
     assert len(mails_to(smtp_server, "stays@example.org")) == 2
     # Once the address has an account, its earlier opt-out still holds, and so does one made by the account.
     await factory.user(email="new@example.org")
     third = await campaigns.create(db, staff, event, people, "csv")
-    assert await campaigns.send(services, third) == 1
+    assert await campaigns.run(services, third["_id"]) == 1
     assert len(mails_to(smtp_server, "new@example.org")) == 1
 
 
@@ -228,3 +228,97 @@ async def test_recipients_from_filtered_registrants_and_from_past_attendees(fact
     assert len(mails_to(smtp_server, "stayed.away@example.org")) == 1
     refused = await admin.post(url, {"recipients": "registrants", "from_event": str(elsewhere["_id"])})
     assert refused.status_code == 400 and await db[campaigns.MAILINGS].count_documents({}) == 2
+
+
+# --- surviving a restart ---------------------------------------------------------------------
+
+def count_by_address(smtp_server) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rcpts, _ in smtp_server.handler.messages():
+        for address in rcpts:
+            counts[address] = counts.get(address, 0) + 1
+    return counts
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_an_interrupted_mailing_is_resumed_and_everyone_gets_exactly_one_invitation(
+        factory, services, db, smtp_server):
+    space, event = await public_event(db, factory)
+    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    emails = [f"p{i}@example.org" for i in range(8)]
+    people = campaigns.from_csv("\n".join(f"{e},P{i},en" for i, e in enumerate(emails)).encode(), event["locales"])
+    mailing = await campaigns.create(db, staff, event, people, "csv")
+    items = db[campaigns.ITEMS]
+
+    # The runner is stopped (as a shutdown cancels it) while it hands its third invitation to the mailer.
+    send = services.mailer.send
+    handed = []
+
+    async def stopping_at_the_third(**message):
+        handed.append(message["to"])
+        if len(handed) == 3:
+            task.cancel()
+        return await send(**message)
+
+    services.mailer.send = stopping_at_the_third
+    task = campaigns.start(services, mailing["_id"])
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    services.mailer.send = send
+    # The mail in hand was finished first; the lease is given back.
+    assert await items.count_documents({"mailing_id": mailing["_id"], "status": campaigns.SENT}) == 3
+    assert sum(count_by_address(smtp_server).values()) == 3
+    stopped = await db[campaigns.MAILINGS].find_one({"_id": mailing["_id"]})
+    assert stopped["status"] == campaigns.RUNNING and stopped["lease_until"] is None
+
+    # Then a runner dies (no clean stop): it had claimed one item and was composing it, and had written
+    # another to the outbox without recording it; its lease has run out since.
+    composing = await items.find_one_and_update({"mailing_id": mailing["_id"], "status": campaigns.PENDING},
+                                                {"$set": {"status": campaigns.SENDING, "runner": "dead"}})
+    written = await items.find_one_and_update(
+        {"mailing_id": mailing["_id"], "status": campaigns.PENDING},
+        {"$set": {"status": campaigns.SENDING, "runner": "dead", "handing_off_at": utcnow()}})
+    entry = await send(to=written["email"], subject="Invitation", text="t", event_id=event["_id"],
+                       kind=campaigns.KIND, mailing_id=mailing["_id"])
+    await db[campaigns.MAILINGS].update_one({"_id": mailing["_id"]}, {"$set": {
+        "runner": "dead", "lease_until": utcnow() - datetime.timedelta(seconds=1)}})
+
+    # The server starts again.
+    tasks = await campaigns.resume_all(services)
+    assert len(tasks) == 1
+    assert sum(await asyncio.gather(*tasks)) == 4  # the composing one and the three never claimed
+
+    assert count_by_address(smtp_server) == {e: 1 for e in emails}
+    assert await items.count_documents({"mailing_id": mailing["_id"], "status": campaigns.SENT}) == 8
+    assert (await items.find_one({"_id": written["_id"]}))["outbox_id"] == entry["_id"]
+    assert (await items.find_one({"_id": composing["_id"]}))["outbox_id"] is not None
+    done = await db[campaigns.MAILINGS].find_one({"_id": mailing["_id"]})
+    assert done["status"] == campaigns.DONE and done["lease_until"] is None
+    # Nothing left to resume; running it again mails nobody.
+    assert await campaigns.resume_all(services) == []
+    assert await campaigns.run(services, mailing["_id"]) == 0
+    assert sum(count_by_address(smtp_server).values()) == 8
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_live_lease_is_not_taken_and_an_uncertain_hand_off_is_never_sent_twice(factory, services, db,
+                                                                                         smtp_server):
+    space, event = await public_event(db, factory)
+    staff = await factory.member(R.EVENT_ADMIN, event=event)
+    people = campaigns.from_csv(b"a@example.org,A\nb@example.org,B\n", event["locales"])
+    mailing = await campaigns.create(db, staff, event, people, "csv")
+    mailings = db[campaigns.MAILINGS]
+    # Another runner holds it: nobody else may claim it until its lease runs out.
+    await mailings.update_one({"_id": mailing["_id"]}, {"$set": {
+        "status": campaigns.RUNNING, "runner": "alive", "lease_until": utcnow() + datetime.timedelta(minutes=1)}})
+    assert await lease.claim(mailings, mailing["_id"], "me", waiting=(campaigns.PENDING, campaigns.RUNNING),
+                             running=campaigns.RUNNING) is None
+    # It died while handing a.example.org's invitation to the mailer, and no outbox entry shows.
+    await db[campaigns.ITEMS].update_one({"mailing_id": mailing["_id"], "email": "a@example.org"}, {"$set": {
+        "status": campaigns.SENDING, "runner": "alive", "handing_off_at": utcnow()}})
+    await mailings.update_one({"_id": mailing["_id"]}, {"$set": {"lease_until": utcnow()}})
+    assert await campaigns.run(services, mailing["_id"]) == 1
+    # Whether its write landed cannot be known: failed, never a second mail.
+    assert count_by_address(smtp_server) == {"b@example.org": 1}
+    item = await db[campaigns.ITEMS].find_one({"email": "a@example.org"})
+    assert item["status"] == campaigns.FAILED and item["error"]

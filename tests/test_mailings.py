@@ -180,7 +180,7 @@ async def test_an_account_with_a_password_keeps_it_and_gets_a_working_link(brows
     mail = full(entry)
     assert person["login"] in mail["text"] and "the one you already use for this account" in mail["text"]
     assert "/password/forgot" in mail["text"] and "/password/forgot" in mail["html"]
-    assert "the link gives access to your account" in mail["text"]
+    assert "the link and the sign-in details give access to your account" in mail["text"]
     stored = await db.users.find_one({"_id": person["_id"]})
     assert stored["password_hash"] == person["password_hash"]
     assert await db.mailing_items.count_documents({"new_hash": {"$exists": True}}) == 0

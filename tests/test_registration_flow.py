@@ -7,8 +7,9 @@ import re
 import pytest
 
 from access import roles as R
+from mailings import templates
 from realtime import timers
-from registration import actions
+from registration import actions, mails
 from tests.support import error_text, translated
 from tests.test_mailer import body, settings, smtp_server  # noqa: F401 (the fixtures)
 
@@ -62,8 +63,9 @@ async def test_register_without_an_account_confirm_by_mail_then_registered(brows
 
     (mail,) = mails_to(smtp_server, "anna.new@example.org")
     text = body(mail, "plain")
-    assert translated(services, "ru", "Open this link to confirm your address; your registration counts from "
-                      "then on:") in text
+    # The Russian default text of the confirmation, its link on the line below.
+    intro = services.i18n.gettext("ru")(templates.KINDS[mails.CONFIRM].body).split("\n\n")[1].split("\n")[0]
+    assert intro.format(event_title=event["title"]["ru"]) in text and intro.startswith("Кто-то")
     token = CONFIRM.search(text).group(1)
     # The outbox staff read keeps the link hidden.
     entry = await db.outbox.find_one({"kind": "registration_confirm"})
@@ -124,6 +126,31 @@ async def test_an_address_with_an_account_gets_the_same_answer_and_the_account_n
     m = await db.memberships.find_one({"user_id": owner["_id"], "scope_id": event["_id"]})
     assert m["state"] == "registered"
     assert await db.sessions.count_documents({"user_id": owner["_id"]}) == 1  # the link holder, signed in
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_the_organisers_confirmation_and_state_texts_reach_the_registrant(browser, factory, services, db,
+                                                                               smtp_server):
+    space, event = await public_event(db, factory)
+    for key, body_ in ((mails.CONFIRM, "Hi {person_name}, confirm here: {confirm_url} ({link_valid_for})"),
+                       ("registration_registered", "Welcome aboard, {person_name}: {event_url}")):
+        event = await templates.save(db, event, templates.KINDS[key], {"en": {"subject": "", "body": body_}}, None)
+    r = await browser(locale="en").post(register_url(space, event), {"name": "Eve", "email": "eve@example.org"})
+    assert r.status_code == 200
+    await drain(services)
+    (mail,) = mails_to(smtp_server, "eve@example.org")
+    text = body(mail, "plain").replace("\r\n", "\n")
+    assert re.search(r"^Hi Eve, confirm here: \S+/register/confirm\?token=\S+ \(\d+ hours\)$", text, re.M), text
+    assert mail["Subject"] == f"Confirm your registration for {event['title']['en']}"  # the default subject
+    # The staff copy holds the organiser's text with the link hidden.
+    entry = await db.outbox.find_one({"kind": mails.CONFIRM})
+    assert "Hi Eve, confirm here: [hidden: sent only to the recipient]" in entry["text"]
+    assert "/register/confirm" not in entry["text"] + entry["html"]
+    r = await browser(locale="en").post(f"/register/confirm?token={CONFIRM.search(text).group(1)}")
+    assert r.status_code == 302
+    await drain(services)
+    welcome = mails_to(smtp_server, "eve@example.org")[1]
+    assert f"Welcome aboard, Eve: {services.settings.public_url}/e/" in body(welcome, "plain")
 
 
 @pytest.mark.gen_test(timeout=60)

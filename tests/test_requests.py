@@ -14,6 +14,7 @@ import pytest
 from access import roles as R
 from attendees import registry
 from core.clock import utcnow
+from mailings import templates
 from realtime import timers
 from registration import actions, bulk, form_edit, forms, requests, states
 from tests.support import error_text, translated
@@ -466,3 +467,51 @@ async def test_another_spaces_staff_get_nothing(browser, factory, db, services):
     assert listing.status_code == 200 and "Diet and size" not in listing.text
     csv_text = (await b.get(f"/admin/events/{other_event['_id']}/attendees/list.csv")).text
     assert "Diet" not in csv_text and "Vegetarian" not in csv_text
+
+
+# --- the mail's text: the request's own, else the event's template ----------------------------------
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_request_without_a_mail_of_its_own_is_mailed_with_the_events_template(browser, factory, db,
+                                                                                     services):
+    space, event, admin, request, form = await setup(factory, db)
+    event = await templates.save(db, event, requests.MAIL_KIND, {"en": {
+        "subject": "Please answer: {request_title}", "body": "Dear {person_name}, see {answer_url} soon."}}, None)
+    link = await requests.answer_url(services, event, request)
+    # Its own mail: that text, in the reader's language or else the default one, even with the template set.
+    subject, text, html = requests.render_mail(services, event, request, "en", "Ann", link)
+    assert subject == "Tell us your diet" and "Please answer." in text and "Dear Ann" not in text
+    assert translated(services, "en", requests.ANSWER_HERE, link=link) in text and f'href="{link}"' in html
+    assert requests.render_mail(services, event, request, "ru", "Boris", link)[0] == "Расскажите о питании"
+
+    # Without one (left empty in every language): the event's template, else the translated default.
+    staff = await signed_in(browser, factory, admin)
+    bare = values(event, subject={}, text={})
+    r = await staff.post(staff_path(event, f"/{request['_id']}"), {**as_form(bare), "version": "1"})
+    assert r.status_code == 302, error_text(r.text)
+    request = await db.data_requests.find_one({"_id": request["_id"]})
+    assert request["mail_subject"] == {} and request["mail_text"] == {}
+    subject, text, html = requests.render_mail(services, event, request, "en", "Ann", link)
+    assert subject == "Please answer: Diet and size" and f"Dear Ann, see {link} soon." in text
+    assert text.count(link) == 1  # the text shows the link: no line added
+    gettext = services.i18n.gettext("ru")
+    subject, text, html = requests.render_mail(services, event, request, "ru", "Борис", link)
+    assert subject == gettext(requests.MAIL_KIND.subject).format(request_title="Питание и размер",
+                                                                 event_title=event["title"]["ru"])
+    assert text.startswith(gettext(requests.MAIL_KIND.body).split("\n\n")[0].format(person_name="Борис"))
+    assert "<style" not in html and 'style="' in html
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_requests_own_mail_is_refused_with_an_unknown_placeholder_or_without_its_default_language(
+        browser, factory, db, services):
+    space, event, admin, request, form = await setup(factory, db)
+    staff = await signed_in(browser, factory, await factory.member(R.EVENT_ADMIN, event=event, locale="ru"), "ru")
+    before = await db.data_requests.find_one({"_id": request["_id"]})
+    for changed, message, params in (
+            (values(event, text={"en": "Hi {nobody}", "ru": "Привет"}), templates.UNKNOWN_PLACEHOLDER,
+             {"name": "nobody", "known": ", ".join("{%s}" % p for p in requests.MAIL_KIND.placeholders)}),
+            (values(event, subject={"ru": "Тема"}, text={"ru": "Текст"}), requests.NO_MAIL, {"language": "en"})):
+        r = await staff.post(staff_path(event, f"/{request['_id']}"), {**as_form(changed), "version": "1"})
+        assert r.status_code == 400 and error_text(r.text) == translated(services, "ru", message, **params)
+    assert await db.data_requests.find_one({"_id": request["_id"]}) == before
