@@ -125,7 +125,8 @@ class Mailer:
         name, address = email.utils.parseaddr(sender or self.settings.mail_from)
         msg["From"] = email.utils.formataddr((name, address), charset="utf-8")
         msg["To"] = to
-        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+        # A Header object (not its encoded text) is folded by the generator without a stray space.
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         msg["Date"] = email.utils.formatdate(localtime=False)
         msg["Message-ID"] = email.utils.make_msgid(domain="livehall")
         for name, value in (headers or {}).items():
