@@ -35,10 +35,11 @@ marked as being handed to the mailer (`handing_off_at`) by an update that
 matches only while that runner still holds it, then written to the outbox,
 then recorded sent.  Nobody is mailed twice: an item whose outbox entry
 exists (one per address and mailing) is never sent again; an item a
-stopped runner left "sending" goes back to pending when it was not yet
-being handed off, and is failed when it was and no outbox entry shows (the
-one write in between cannot be known to have landed).  Stopping on purpose
-first finishes the mail in hand.
+stopped runner left "sending" and that has no outbox entry goes back to
+pending and out again: the outbox entry carries the item's key under a
+unique index (`Mailer.send`), so even a write of the stopped runner that
+lands late cannot make a second mail.  Stopping on purpose first finishes
+the mail in hand.
 
 The mail is the event's "invitation" mail template (`mailings.templates`):
 its text with {invitation_url}, the tracked link, as a button; the pixel and
@@ -313,19 +314,14 @@ async def _mark_sent(db, item: Mapping[str, Any], outbox_id, event_path: str) ->
 async def _settle_interrupted(db, mailing_id, event_path: str) -> None:
     """Items a stopped runner left "sending", decided by what reached the outbox; never mailed twice.
 
-    Written to the outbox: sent.  Not written and not yet handed to the
-    mailer: pending again, so it goes out now.  Handed to the mailer
-    (`handing_off_at`) but not in the outbox: the runner died within that
-    one write, and whether it landed cannot be known for sure, so the item
-    is failed rather than risk a second mail.
+    Written to the outbox: sent.  Not written: pending again, so it goes out
+    now; its outbox key keeps a late write of the stopped runner from making
+    a second mail.
     """
     async for item in db[ITEMS].find({"mailing_id": mailing_id, "status": SENDING}):
         entry = await _outbox_entry(db, mailing_id, item["email"])
         if entry:
             await _mark_sent(db, item, entry["_id"], event_path)
-        elif item.get("handing_off_at"):
-            await db[ITEMS].update_one({"_id": item["_id"], "status": SENDING}, {"$set": {
-                "status": FAILED, "error": "interrupted while handing it to the mailer"}})
         else:
             await db[ITEMS].update_one({"_id": item["_id"], "status": SENDING},
                                        {"$set": {"status": PENDING, "runner": None}})
@@ -380,7 +376,8 @@ async def _hand_off(services, event: EventDoc, mailing: Mapping[str, Any], item:
     subject, text, html = message
     entry = await services.mailer.send(to=item["email"], subject=subject, text=text, html=html,
                                        event_id=event["_id"], kind=KIND, mailing_id=mailing["_id"],
-                                       staff_copy=staff, headers=unsubscribe.headers(link))
+                                       staff_copy=staff, headers=unsubscribe.headers(link),
+                                       key=f"invitation:{item['_id']}")
     await _mark_sent(services.db, item, entry.get("_id"), event_path)
 
 

@@ -61,7 +61,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import aiosmtplib
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.clock import utcnow
 from core.config import Settings
@@ -136,7 +136,7 @@ class Mailer:
     async def send(self, *, to: str, subject: str, text: str, html: str | None = None,
                    event_id=None, kind: str = "", mailing_id=None,
                    staff_copy: tuple[str, str, str | None] | None = None, final: bool = False,
-                   headers: Mapping[str, str] | None = None) -> dict:
+                   headers: Mapping[str, str] | None = None, key: str | None = None) -> dict:
         """Record and send one message; `staff_copy` (subject, text, html) when it holds a secret.
 
         `headers`: extra headers such as List-Unsubscribe (`mailings.unsubscribe`), kept with the
@@ -149,8 +149,13 @@ class Mailer:
         """
         transport = await self.transport(event_id)
         entry = self._entry(transport, to=to, subject=subject, text=text, html=html, event_id=event_id,
-                            kind=kind, mailing_id=mailing_id, staff_copy=staff_copy, headers=headers)
-        await self.db.outbox.insert_one(entry)
+                            kind=kind, mailing_id=mailing_id, staff_copy=staff_copy, headers=headers, key=key)
+        try:
+            await self.db.outbox.insert_one(entry)
+        except DuplicateKeyError:
+            if key is None:
+                raise
+            return await self.db.outbox.find_one({"key": key}) or entry
         if not transport.enabled:
             self._count("stored")
             return entry
