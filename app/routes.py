@@ -54,6 +54,8 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
+from handlers import payment_webhooks
+from handlers import payments as payment_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
@@ -62,7 +64,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
-           space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links)
+           space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
+           payment_webhooks, payment_pages)
 
 
 def build(services) -> list[URLSpec]:

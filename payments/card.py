@@ -161,9 +161,9 @@ class StripeCard:
             pi = await self.client().v1.payment_intents.retrieve_async(attempt["provider_ref"])
         except stripe.StripeError as exc:
             raise ProviderUnavailable() from exc
-        facts = intent_facts(pi.to_dict())
-        charge = _id(pi.get("latest_charge"))
-        if charge and pi.status == "succeeded":
+        data = pi.to_dict()
+        facts = intent_facts(data)
+        if _id(data.get("latest_charge")) and data.get("status") == "succeeded":
             refunds = await self.client().v1.refunds.list_async(params={"payment_intent": pi.id, "limit": 100})
             facts += [refund_fact(r.to_dict(), pi.id) for r in refunds.data]
         return facts
