@@ -32,6 +32,7 @@ from admin import (
     staff,
 )
 from admin import mail_templates as admin_mail_templates
+from admin import payments as admin_payments
 from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
@@ -65,7 +66,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
-           payment_webhooks, payment_pages)
+           payment_webhooks, payment_pages, admin_payments)
 
 
 def build(services) -> list[URLSpec]:

@@ -62,14 +62,14 @@ IBAN_SHAPE = N_("A Kazakh IIK is an IBAN of 20 characters starting with KZ.")
 IBAN_CHECK = N_("This IBAN's check digits do not match: check it for a typo.")
 BIC_SHAPE = N_("A BIC has 8 or 11 characters: 4 letters, the country, 2 letters or digits, and maybe 3 more.")
 VAT_SHAPE = N_("A VAT number is 4 to 16 letters and digits, usually starting with the country code.")
-INVALID = N_("The organisation's details are not valid: %(fields)s.")
 
 
 class InvalidDetails(Refusal):
-    """Some fields are wrong; `fields` maps each to its (message, params)."""
+    """Some fields are wrong; `fields` maps each to its (message, params); the first one is the message."""
 
     def __init__(self, fields: dict[str, tuple[str, dict[str, Any]]]):
-        super().__init__(INVALID, fields=", ".join(fields))
+        message, params = next(iter(fields.values()))
+        super().__init__(message, **params)
         self.fields = fields
 
 

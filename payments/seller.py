@@ -25,8 +25,11 @@ EXTRA = ("bank_name", "invoice_prefix", "terms")
 
 
 class SellerError(Refusal):
+    """Some fields are wrong; `fields` maps each to its (message, params), the first is the message."""
+
     def __init__(self, fields: dict[str, tuple[str, dict[str, Any]]]):
-        super().__init__(legal.INVALID, fields=", ".join(fields))
+        message, params = next(iter(fields.values()))
+        super().__init__(message, **params)
         self.fields = fields
 
 
