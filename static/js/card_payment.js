@@ -36,7 +36,7 @@
         .then(function (s) {
           var state = document.querySelector("[data-pay-state]");
           if (state) { state.textContent = s.label; state.setAttribute("data-pay-state", s.state); }
-          if (s.paid) { say(form.getAttribute("data-msg-paid")); button.hidden = true; announce("paid"); return; }
+          if (s.paid) { say(form.getAttribute("data-msg-paid")); button.remove(); announce("paid"); return; }
           if (s.state === "failed" || s.state === "cancelled") {
             say(form.getAttribute("data-msg-failed"), true); button.disabled = false; announce(s.state); return;
           }
