@@ -47,6 +47,7 @@ from handlers import (
     invite_links,
     media_files,
     ops,
+    payment_webhooks,
     profile,
     quiz_pages,
     registration,
@@ -55,7 +56,6 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
-from handlers import payment_webhooks
 from handlers import payments as payment_pages
 from realtime import endpoint
 

@@ -8,8 +8,8 @@ code never trusts that alone and always checks the expiry date too.
 """
 from __future__ import annotations
 
-from mongo_indexes.payments import PAYMENT_INDEXES
 from mongo_indexes.keys import ASC, DESC
+from mongo_indexes.payments import PAYMENT_INDEXES
 
 # collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {

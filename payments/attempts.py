@@ -248,10 +248,17 @@ async def apply(services, provider_name: str, fact: Fact, *, by: str = "provider
     the state machine has no move for (a late failure after a success, a
     success after a refund, the same fact twice) changes nothing.
     """
+    found, _ = await apply_moved(services, provider_name, fact, by=by, attempt=attempt)
+    return found
+
+
+async def apply_moved(services, provider_name: str, fact: Fact, *, by: str = "provider",
+                      attempt: Mapping[str, Any] | None = None) -> tuple[AttemptDoc | None, bool]:
+    """`apply`, also saying whether this call moved the attempt (of several at once, one does)."""
     db = services.db
     found = await get(db, attempt["_id"]) if attempt is not None else await _find(db, provider_name, fact)
     if found is None:
-        return None
+        return None, False
     moved = None
     if fact.kind == providers.SUCCEEDED:
         moved = await _succeeded(db, found, fact, by)
@@ -267,8 +274,8 @@ async def apply(services, provider_name: str, fact: Fact, *, by: str = "provider
         moved = await _refund(db, found, fact, by)
     if moved is not None:
         await fire(services, found["_id"])
-        return await get(db, found["_id"])
-    return found
+        return await get(db, found["_id"]) or moved, True
+    return found, False
 
 
 async def _succeeded(db, attempt: AttemptDoc, fact: Fact, by: str) -> AttemptDoc | None:
@@ -319,13 +326,14 @@ async def _refund(db, attempt: AttemptDoc, fact: Fact, by: str) -> AttemptDoc | 
         return None
     if fact.refund_status not in ("succeeded", "") or not fact.refund_ref or not fact.amount:
         return None
+    amount: int = fact.amount
     current: AttemptDoc | None = attempt
     for _ in range(states.TRIES):
         if current is None:
             current = await get(db, attempt["_id"])
         if current is None or fact.refund_ref in current.get("refund_refs", []):
             return None
-        total = current.get("refunded", 0) + fact.amount
+        total = current.get("refunded", 0) + amount
         wanted = REFUNDED if total >= current["amount"] else PARTIALLY_REFUNDED
         if not states.allowed(current["state"], wanted):
             return None
@@ -333,21 +341,21 @@ async def _refund(db, attempt: AttemptDoc, fact: Fact, by: str) -> AttemptDoc | 
                      if fact.refund_key and r.get("key") == fact.refund_key and r.get("state") == "requested"), None)
 
         def make(now_: AttemptDoc, mine=mine, wanted=wanted, total=total) -> states.Move | None:
-            if now_.get("refunded", 0) + fact.amount != total or fact.refund_ref in now_.get("refund_refs", []):
+            if now_.get("refunded", 0) + amount != total or fact.refund_ref in now_.get("refund_refs", []):
                 return None
-            entry = ledger.entry(now_, ledger.REFUND, fact.amount, fact.refund_ref)  # type: ignore[arg-type]
-            move = states.Move(by=by, why=fact.message, inc={"refunded": fact.amount},
+            entry = ledger.entry(now_, ledger.REFUND, amount, fact.refund_ref)
+            move = states.Move(by=by, why=fact.message, inc={"refunded": amount},
                                push={"refund_refs": fact.refund_ref},
                                guard={"refund_refs": {"$ne": fact.refund_ref}},
-                               callbacks=[_callback("refunded", f"refund-{fact.refund_ref}", amount=fact.amount,
+                               callbacks=[_callback("refunded", f"refund-{fact.refund_ref}", amount=amount,
                                                     ledger=entry)])
             if mine is not None:
                 move.guard["refunds"] = {"$elemMatch": {"key": mine["key"], "state": "requested"}}
                 move.set.update({"refunds.$.state": "succeeded", "refunds.$.provider_ref": fact.refund_ref})
             else:
                 # Made at the provider, not through this platform: it was never reserved.
-                move.inc["refundable"] = -fact.amount
-                move.push["refunds"] = {"key": f"external-{fact.refund_ref}", "amount": fact.amount,
+                move.inc["refundable"] = -amount
+                move.push["refunds"] = {"key": f"external-{fact.refund_ref}", "amount": amount,
                                         "state": "succeeded", "provider_ref": fact.refund_ref, "reason": "",
                                         "by": by, "at": utcnow()}
             return move

@@ -50,7 +50,7 @@ def _id(value: Any) -> str:
 def intent_facts(pi: Mapping[str, Any]) -> list[Fact]:
     """What a PaymentIntent's state says, as facts."""
     status = pi.get("status")
-    base = {"provider_ref": str(pi.get("id") or ""),
+    base: dict[str, Any] = {"provider_ref": str(pi.get("id") or ""),
             "attempt_id": str((pi.get("metadata") or {}).get("livehall_attempt") or ""),
             "currency": str(pi.get("currency") or "").upper()}
     error = pi.get("last_payment_error") or {}

@@ -35,7 +35,7 @@ from core.errors import Refusal
 from core.i18n import N_, direction
 from mailings import messages
 from payments import attempts, legal, providers, seller
-from payments.model import INVOICE, SUCCEEDED, format_amount
+from payments.model import INVOICE, SUCCEEDED, AttemptDoc, format_amount
 from payments.providers import Fact
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ async def mail(services, attempt_id: Any) -> None:
 
 
 async def mark_paid(services, attempt_id: Any, *, actor: Mapping[str, Any], confirmed: bool,
-                    space_id: Any = None) -> dict[str, Any]:
+                    space_id: Any = None) -> AttemptDoc:
     """Staff say the transfer arrived: the attempt succeeds and its purpose is told, once."""
     db = services.db
     attempt = await attempts.get(db, attempt_id)
@@ -156,12 +156,12 @@ async def mark_paid(services, attempt_id: Any, *, actor: Mapping[str, Any], conf
         raise InvoiceError(NOT_CONFIRMED)
     if attempt["state"] in (SUCCEEDED, "partially_refunded", "refunded"):
         raise InvoiceError(ALREADY_PAID)
-    number = attempt["invoice"]["number"]
+    number = (attempt.get("invoice") or {})["number"]
     fact = Fact(providers.SUCCEEDED, amount=attempt["amount"], currency=attempt["currency"],
                 charge_ref=f"invoice-{attempt['space_id']}-{number}", message="marked paid")
-    after = await attempts.apply(services, InvoiceProvider.name, fact, by=f"staff:{actor['_id']}", attempt=attempt)
-    if after is None or not any(h["to"] == SUCCEEDED and h["by"] == f"staff:{actor['_id']}"
-                                for h in after.get("history", [])[-1:]):
+    after, moved = await attempts.apply_moved(services, InvoiceProvider.name, fact, by=f"staff:{actor['_id']}",
+                                              attempt=attempt)
+    if after is None or not moved:
         current = after or attempt
         if current["state"] in (SUCCEEDED, "partially_refunded", "refunded"):
             raise InvoiceError(ALREADY_PAID)

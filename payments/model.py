@@ -75,6 +75,11 @@ class AttemptDoc(TypedDict, total=False):
     refunded: int
     refundable: int
     refunds: list[dict[str, Any]]
+    refund_refs: list[str]
+    paid_at: Any
+    checks: int
+    preparing_until: Any
+    payer_erased: bool
     history: list[dict[str, Any]]
     callbacks: list[dict[str, Any]]
     check_at: Any

@@ -25,13 +25,13 @@ THREE_D_SECURE = "4000002500003155"
 
 
 @pytest.fixture
-def settings(localstripe):  # noqa: F811
+def settings(localstripe):
     return stripe_settings(localstripe)
 
 
 @pytest.mark.gen_test(timeout=120)
 async def test_a_payer_pays_on_the_card_page_and_sees_it_arrive(services, db, base_url, http_server,
-                                                                  localstripe):  # noqa: F811
+                                                                  localstripe):
     await hook(localstripe, base_url)
     calls = register(services)
     attempt = await attempts.start(services, purpose=PURPOSE, ref="order-7", amount=4200, currency="EUR",

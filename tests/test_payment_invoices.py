@@ -146,7 +146,7 @@ async def test_marking_an_invoice_paid_calls_on_paid_once(factory, services, db)
                                      for _ in range(3)), return_exceptions=True)
     assert sum(isinstance(r, dict) for r in results) == 1
     assert all(r.message == invoices.ALREADY_PAID for r in results if not isinstance(r, dict))
-    assert calls.paid == [(f"order-inv-1", attempt["_id"], "succeeded")]
+    assert calls.paid == [("order-inv-1", attempt["_id"], "succeeded")]
     assert await ledger.balance(db, {"space_id": space["_id"]}) == {"RUB": 1500000}
     assert await db.audit.count_documents({"action": "payment.invoice_paid"}) == 1
     # A refund of an invoice (a bank transfer back) is recorded like any other.

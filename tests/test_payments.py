@@ -31,12 +31,12 @@ from tests.payments_support import (  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def settings(localstripe):  # noqa: F811
+def settings(localstripe):
     return stripe_settings(localstripe)
 
 
 @pytest.fixture
-def hooked(io_loop, http_server, base_url, localstripe):  # noqa: F811
+def hooked(io_loop, http_server, base_url, localstripe):
     io_loop.run_sync(lambda: hook(localstripe, base_url))
 
 
@@ -58,7 +58,7 @@ async def pay(services, attempt, payment_method="pm_card_visa"):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_payment_confirmed_through_localstripe_calls_on_paid_once(services, db, localstripe, hooked):  # noqa: F811
+async def test_a_payment_confirmed_through_localstripe_calls_on_paid_once(services, db, localstripe, hooked):
     calls = register(services)
     attempt = await start(services)
     assert attempt["state"] == "created" and attempt["provider_ref"].startswith("pi_")
@@ -78,7 +78,7 @@ async def test_a_payment_confirmed_through_localstripe_calls_on_paid_once(servic
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_the_same_notification_twice_changes_the_attempt_once(services, db, localstripe, hooked,  # noqa: F811
+async def test_the_same_notification_twice_changes_the_attempt_once(services, db, localstripe, hooked,
                                                                     base_url):
     calls = register(services)
     attempt = await start(services)
@@ -100,7 +100,7 @@ async def test_the_same_notification_twice_changes_the_attempt_once(services, db
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_forged_or_stale_signature_is_refused_and_changes_nothing(services, db, localstripe,  # noqa: F811
+async def test_a_forged_or_stale_signature_is_refused_and_changes_nothing(services, db, localstripe,
                                                                           hooked, base_url):
     calls = register(services)
     attempt = await start(services)
@@ -130,7 +130,7 @@ async def test_a_forged_or_stale_signature_is_refused_and_changes_nothing(servic
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_retried_start_makes_one_payment_intent_and_one_charge(services, db, localstripe, hooked):  # noqa: F811
+async def test_a_retried_start_makes_one_payment_intent_and_one_charge(services, db, localstripe, hooked):
     calls = register(services)
     first, second, third = await asyncio.gather(start(services), start(services), start(services))
     assert first["_id"] == second["_id"] == third["_id"]
@@ -154,7 +154,7 @@ async def test_a_retried_start_makes_one_payment_intent_and_one_charge(services,
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_partial_refund_then_the_rest(services, db, localstripe, hooked):  # noqa: F811
+async def test_a_partial_refund_then_the_rest(services, db, localstripe, hooked):
     calls = register(services)
     admin = {"_id": "staff-1", "email": "staff@example.org"}
     attempt = await start(services, amount=1500)
@@ -197,7 +197,7 @@ async def test_a_partial_refund_then_the_rest(services, db, localstripe, hooked)
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_declined_card_fails_the_attempt(services, db, localstripe, hooked, base_url):  # noqa: F811
+async def test_a_declined_card_fails_the_attempt(services, db, localstripe, hooked, base_url):
     calls = register(services)
     attempt = await start(services)
     with pytest.raises(providers.ProviderRefused):
@@ -224,7 +224,7 @@ async def test_a_declined_card_fails_the_attempt(services, db, localstripe, hook
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_notification_for_an_unknown_intent_is_acknowledged_and_changes_nothing(  # noqa: F811
+async def test_a_notification_for_an_unknown_intent_is_acknowledged_and_changes_nothing(
         services, db, localstripe, hooked):
     calls = register(services)
     attempt = await start(services)
@@ -242,7 +242,7 @@ async def test_a_notification_for_an_unknown_intent_is_acknowledged_and_changes_
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_late_and_out_of_order_notifications_change_nothing(services, db, localstripe, hooked, base_url):  # noqa: F811
+async def test_late_and_out_of_order_notifications_change_nothing(services, db, localstripe, hooked, base_url):
     calls = register(services)
     attempt = await start(services)
     await pay(services, attempt)
@@ -277,7 +277,7 @@ async def test_late_and_out_of_order_notifications_change_nothing(services, db, 
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_an_attempt_whose_notification_never_came_is_asked_after(services, db, localstripe, base_url,  # noqa: F811
+async def test_an_attempt_whose_notification_never_came_is_asked_after(services, db, localstripe, base_url,
                                                                        http_server):
     # Notifications go nowhere: a closed port.
     await hook(localstripe, base_url, url="http://127.0.0.1:9/nowhere")
@@ -300,7 +300,7 @@ async def test_an_attempt_whose_notification_never_came_is_asked_after(services,
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_callback_left_by_a_dead_process_is_called_once_by_the_sweep(services, db, localstripe, hooked):  # noqa: F811
+async def test_a_callback_left_by_a_dead_process_is_called_once_by_the_sweep(services, db, localstripe, hooked):
     calls = register(services)
     attempt = await start(services)
     # The move is written but its process dies before calling back: the callback stays queued, claimed.
@@ -326,7 +326,7 @@ async def test_a_callback_left_by_a_dead_process_is_called_once_by_the_sweep(ser
 
 
 @pytest.mark.gen_test(timeout=90)
-async def test_the_ledger_sums_match_the_attempts(services, db, localstripe, hooked):  # noqa: F811
+async def test_the_ledger_sums_match_the_attempts(services, db, localstripe, hooked):
     register(services)
     made = []
     for n, (amount, currency, back) in enumerate([(1500, "EUR", [500]), (990000, "RUB", []),
@@ -347,7 +347,7 @@ async def test_the_ledger_sums_match_the_attempts(services, db, localstripe, hoo
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_bad_starts_are_refused_and_store_nothing(services, db, localstripe):  # noqa: F811
+async def test_bad_starts_are_refused_and_store_nothing(services, db, localstripe):
     register(services)
     for kwargs, message in [({"amount": 0}, attempts.BAD_AMOUNT), ({"amount": 15.5}, attempts.BAD_AMOUNT),
                             ({"currency": "XXX"}, attempts.BAD_CURRENCY), ({"key": ""}, attempts.BAD_KEY),
