@@ -381,10 +381,7 @@ async def fire(services, attempt_id: Any) -> None:
         if not due:
             return
         call = due[0]
-        claimed = await db.payment_attempts.find_one_and_update(
-            {"_id": attempt["_id"],
-             "callbacks": {"$elemMatch": {"id": call["id"], "claimed_until": call.get("claimed_until")}}},
-            {"$set": {"callbacks.$.claimed_until": now + CALLBACK_LEASE}}, return_document=ReturnDocument.AFTER)
+        claimed = await claim(db, attempt["_id"], call)
         if claimed is None:
             continue  # another process took it (or it is done): look again
         try:
@@ -394,6 +391,14 @@ async def fire(services, attempt_id: Any) -> None:
             log.exception("payment callback failed", extra={"attempt": str(attempt_id), "callback": call["kind"]})
             return
         await db.payment_attempts.update_one({"_id": attempt["_id"]}, {"$pull": {"callbacks": {"id": call["id"]}}})
+
+
+async def claim(db, attempt_id: Any, call: Mapping[str, Any]) -> AttemptDoc | None:
+    """Take one queued callback as read (its claim unchanged since): of two processes, one gets it."""
+    return await db.payment_attempts.find_one_and_update(
+        {"_id": attempt_id,
+         "callbacks": {"$elemMatch": {"id": call["id"], "claimed_until": call.get("claimed_until")}}},
+        {"$set": {"callbacks.$.claimed_until": utcnow() + CALLBACK_LEASE}}, return_document=ReturnDocument.AFTER)
 
 
 def _aware(value: datetime.datetime) -> datetime.datetime:

@@ -260,6 +260,14 @@ async def test_late_and_out_of_order_notifications_change_nothing(services, db, 
         return await db.payment_attempts.find_one({"_id": attempt["_id"]})
 
     paid = await db.payment_attempts.find_one({"_id": attempt["_id"]})
+    # Another intent's notification naming this attempt in its metadata is not this attempt's.
+    body, signature = signed({"id": "evt_other_intent", "type": "payment_intent.succeeded", "created": 1,
+                              "data": {"object": {**pi, "id": "pi_someone_elses", "status": "succeeded",
+                                                  "amount_received": 1500}}})
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}/payments/stripe/webhook", content=body,
+                              headers={"Stripe-Signature": signature})
+    assert r.json() == {"received": "unmatched"}
     # A failure reported after the success (the first card failed, the second paid; the order of
     # delivery is not the order of events).
     late = await send("evt_late_failure", "payment_intent.payment_failed", status="requires_payment_method",
@@ -290,9 +298,12 @@ async def test_an_attempt_whose_notification_never_came_is_asked_after(services,
     assert (await reconcile.sweep(services))["checked"] == 0
     await db.payment_attempts.update_one({"_id": attempt["_id"]},
                                          {"$set": {"check_at": utcnow() - datetime.timedelta(seconds=1)}})
-    # Two processes sweeping at once: one of them checks it, and the purpose hears once.
-    results = await asyncio.gather(reconcile.sweep(services), reconcile.sweep(services))
-    assert sorted(r["checked"] for r in results) == [0, 1]
+    # Two processes that both read it as due: one of them checks it, and the purpose hears once.
+    due = await db.payment_attempts.find_one({"_id": attempt["_id"]})
+    now = utcnow()
+    assert sorted(await asyncio.gather(reconcile.check(services, due, now), reconcile.check(services, due, now))) \
+        == [False, True]
+    assert (await reconcile.sweep(services))["checked"] == 0   # checked: not due again for a while
     done = await db.payment_attempts.find_one({"_id": attempt["_id"]})
     assert done["state"] == "succeeded" and done["history"][-1]["by"] == "sweep"
     assert len(calls.paid) == 1 and await ledger.balance(db, {}) == {"EUR": 1500}
@@ -317,6 +328,12 @@ async def test_a_callback_left_by_a_dead_process_is_called_once_by_the_sweep(ser
     await db.payment_attempts.update_one(
         {"_id": attempt["_id"]}, {"$set": {"callbacks.0.claimed_until": utcnow() + datetime.timedelta(minutes=1)}})
     assert (await reconcile.sweep(services))["callbacks"] == 0 and calls.paid == []   # still claimed
+    await db.payment_attempts.update_one(
+        {"_id": attempt["_id"]}, {"$set": {"callbacks.0.claimed_until": utcnow() - datetime.timedelta(seconds=1)}})
+    # Two processes that both read the expired claim: one of them takes it.
+    stale = (await db.payment_attempts.find_one({"_id": attempt["_id"]}))["callbacks"][0]
+    assert await attempts.claim(db, attempt["_id"], stale) is not None
+    assert await attempts.claim(db, attempt["_id"], stale) is None
     await db.payment_attempts.update_one(
         {"_id": attempt["_id"]}, {"$set": {"callbacks.0.claimed_until": utcnow() - datetime.timedelta(seconds=1)}})
     await asyncio.gather(reconcile.sweep(services), reconcile.sweep(services))
@@ -356,3 +373,21 @@ async def test_bad_starts_are_refused_and_store_nothing(services, db, localstrip
             await start(services, **kwargs)
         assert refused.value.message == message
     assert await db.payment_attempts.count_documents({}) == 0
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_success_for_another_amount_is_not_counted(services, db, localstripe, hooked, base_url):  # noqa: F811
+    calls = register(services)
+    attempt = await start(services, amount=1500)
+    body, signature = signed({"id": "evt_wrong_amount", "type": "payment_intent.succeeded", "created": 1,
+                              "data": {"object": {"id": attempt["provider_ref"], "object": "payment_intent",
+                                                  "status": "succeeded", "amount": 15, "amount_received": 15,
+                                                  "currency": "eur",
+                                                  "metadata": {"livehall_attempt": str(attempt["_id"])}}}})
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}/payments/stripe/webhook", content=body,
+                              headers={"Stripe-Signature": signature})
+    assert r.status_code == 200
+    after = await db.payment_attempts.find_one({"_id": attempt["_id"]})
+    assert after["state"] == "created" and after["failure"]["code"] == "amount_mismatch"
+    assert calls.paid == [] and await db.payments_ledger.count_documents({}) == 0
