@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from core import security_headers
 from handlers.base import BaseHandler, PageError
 from payments import attempts, invoices
 from payments.model import CARD, INVOICE, PAID, STATE_LABELS, format_amount
@@ -41,15 +42,13 @@ class PaymentPage(BaseHandler):
 
 
 class PayHandler(PaymentPage):
-    def set_default_headers(self):
-        # Stripe.js's origin may load its script, frames and API on this page only.
-        services = self.application.settings.get("services")
-        self.payment_origin = _origin(services.settings.stripe_js_url) if services else ""
-        super().set_default_headers()
-
     async def get(self, attempt_id):
         attempt = await self.attempt(attempt_id)
         card = self.services.payments.provider(attempt) if attempt["method"] == CARD else None
+        if card is not None and card.configured:
+            # Stripe.js's origin may load its script, frames and API on this card page only.
+            self.payment_origin = _origin(card.js_url)
+            security_headers.apply(self)
         self.set_header("Referrer-Policy", "no-referrer")  # the address carries the page's token
         self.set_header("Cache-Control", "no-store")
         self.render_page(

@@ -376,7 +376,7 @@ async def test_bad_starts_are_refused_and_store_nothing(services, db, localstrip
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_success_for_another_amount_is_not_counted(services, db, localstripe, hooked, base_url):  # noqa: F811
+async def test_a_success_for_another_amount_is_not_counted(services, db, localstripe, hooked, base_url):
     calls = register(services)
     attempt = await start(services, amount=1500)
     body, signature = signed({"id": "evt_wrong_amount", "type": "payment_intent.succeeded", "created": 1,
