@@ -46,6 +46,8 @@ from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
+from payments import reconcile as payments_reconcile
+from payments.registry import Payments
 from realtime import (
     chat_frames,
     device_frames,
@@ -101,7 +103,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics,
                                                    fernet=space_mail.cipher(settings.mail_settings_key)),
-        metrics=metrics, registry=registry, redis=redis_client,
+        metrics=metrics, registry=registry, redis=redis_client, payments=Payments(settings),
     )
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
         else InProcessBroker()
@@ -126,6 +128,7 @@ async def close_services(services: Services) -> None:
         task.cancel()
     if services.background:
         await asyncio.gather(*services.background, return_exceptions=True)
+    await services.payments.close()
     if services.broker is not None:
         await services.broker.close()
     if services.redis is not None:
@@ -175,6 +178,10 @@ async def start_background(services: Services) -> None:
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")
     # Reminders: every process sweeps; each mail is claimed before it is written (`reminders.runner`).
+    # Payments: callbacks a dead process left queued, and card payments whose notification never
+    # came; each claimed atomically (`payments.reconcile`).
+    timers.start(services, timers.every(lambda: payments_reconcile.SWEEP_SECONDS,
+                                        lambda: payments_reconcile.sweep(services), "payments"), "payments")
     reminder_sweep = reminders_runner.Runner(services)
     timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),
                  "reminders")

@@ -23,6 +23,8 @@ What is kept, without anything that leads back to the person:
 - audit entries keep the action, with the person's id, email, name and
   login taken out of them.
 - seats in sessions keep their session, given up, under an id that names nobody;
+- payments keep their amounts, states, ledger entries and an invoice's
+  organisation details (accounting keeps them); the payer's address goes;
 Everything else (the account, sessions, tokens, throttles, programmes,
 read positions, sanctions, staff roles, import previews) is deleted.
 """
@@ -301,6 +303,21 @@ async def _data_requests(db, who: Identity) -> None:
     await db.data_requests.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
 
 
+async def _payment_attempts(db, who: Identity) -> None:
+    # Money records stay (amounts, states, ledger, an invoice's organisation details, which accounting
+    # keeps); the payer's address and the staff member's id on refunds go.
+    if who.email:
+        await db.payment_attempts.update_many({"payer_email": who.email},
+                                              {"$set": {"payer_email": "", "payer_erased": True}})
+    async for doc in db.payment_attempts.find({"refunds.by": who.id}, {"refunds": 1}):
+        refunds = [{**r, "by": None} if r.get("by") == who.id else r for r in doc.get("refunds", [])]
+        await db.payment_attempts.update_one({"_id": doc["_id"]}, {"$set": {"refunds": refunds}})
+
+
+async def _payment_sellers(db, who: Identity) -> None:
+    await db.payment_sellers.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -336,12 +353,17 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "certificates": _certificates,
     "forms": _forms,
     "data_requests": _data_requests,
+    "payment_attempts": _payment_attempts,
+    "payment_sellers": _payment_sellers,
     "memberships": _memberships,
     "users": _users,
 }
 
 # Collections that hold no personal data, with the reason.
 UNTOUCHED = {
+    "payments_ledger": "money movements: amounts, currencies and provider ids, no person's id or address",
+    "payment_events": "provider notifications: ids and types, no person's id or address",
+    "payment_counters": "invoice numbers taken per space, no person's id or address",
     "partner_links": "partners' links of an event: names and counts, no person's id or address",
     "reminder_jobs": "reminders of events and sessions: times and states, no person's id or address",
     "spaces": "organiser spaces: names and settings, no person's id or address",

@@ -186,6 +186,13 @@ async def _files(db, user: AccountDoc) -> Any:
                                                  {"owner_id": 0}))
 
 
+async def _payments(db, user: AccountDoc) -> Any:
+    """Payments the person made (by the address they paid from): amounts, states, invoices; no secret."""
+    fields = {"client_secret": 0, "callbacks": 0, "preparing_until": 0, "idempotency_key": 0,
+              "invoice.seller": 0}
+    return await _all(db.payment_attempts.find({"payer_email": user["email"]}, fields).sort("created_at", 1))
+
+
 async def file_ids(db, user_id) -> list[Any]:
     """Ids of the files a person gave: uploaded while signed in, or named by their registrations' answers."""
     ids = [d["_id"] async for d in db.registration_files.find({"owner_id": user_id}, {"_id": 1})]
@@ -242,9 +249,15 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "registration_files": ("files", _files),
     "bulk_jobs": ("bulk_actions_started", _bulk_jobs),
     "certificates": ("certificates", _certificates),
+    "payment_attempts": ("payments", _payments),
 }
 
 EXCLUDED = {
+    "payments_ledger": "money movements of payments: amounts and provider ids, nobody named; a person's "
+                       "payments are under payments",
+    "payment_events": "provider notifications: their ids and types, nobody named",
+    "payment_counters": "invoice numbers taken per space: numbers, nobody named",
+    "payment_sellers": "a space's legal details as a seller, nothing about a person",
     "partner_links": "partners' links of an event: names and counts, nobody named",
     "reminder_jobs": "reminders of events and sessions: times and states, nobody named",
     "spaces": "organiser spaces: names and settings, nothing about a person",

@@ -32,6 +32,7 @@ from admin import (
     staff,
 )
 from admin import mail_templates as admin_mail_templates
+from admin import payments as admin_payments
 from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
@@ -46,6 +47,7 @@ from handlers import (
     invite_links,
     media_files,
     ops,
+    payment_webhooks,
     profile,
     quiz_pages,
     registration,
@@ -54,6 +56,7 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
+from handlers import payments as payment_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
@@ -62,7 +65,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
-           space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links)
+           space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
+           payment_webhooks, payment_pages, admin_payments)
 
 
 def build(services) -> list[URLSpec]:

@@ -18,6 +18,7 @@ from accounts.throttle import Throttle
 from core.changes import StateChanges
 from core.config import Settings
 from core.i18n import I18n
+from payments.registry import Payments
 from storage import Storage
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Services:
     mailer: Mailer
     metrics: Metrics
     registry: CollectorRegistry
+    payments: Payments
     redis: Redis | None = None
     broker: Broker | None = None
     hub: Hub | None = None

@@ -50,6 +50,14 @@ class Settings:
     log_level: str = "INFO"
     default_locale: str = "en"
     event_loop: str = "uvloop"  # uvloop | asyncio
+    # Card payments (Stripe); unset secret key: no card payments.
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    # How long a card payment may wait for its notification before the provider is asked.
+    payment_check_minutes: int = 10
 
     @property
     def public_url(self) -> str:

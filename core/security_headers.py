@@ -26,6 +26,11 @@ What it allows, and why:
   with;
 - images from this site (slides come from /media);
 - no plugins, <base> only to this site, forms post only to this site;
+- the card payment page alone also allows the card provider's script
+  origin (Stripe.js: its script, the frames it draws the card fields in,
+  and its API), named by the handler's `payment_origin`; that page is a
+  full page load of its own (it carries `data-reload`, which nav.js never
+  swaps in), so no other page lives under this policy;
 - framing: nobody (`frame-ancestors 'none'`, X-Frame-Options DENY for old
   browsers).  A handler meant to be embedded elsewhere (a widget) sets its
   own `frame_ancestors` source list; nothing else may be framed.
@@ -54,16 +59,17 @@ HSTS = "max-age=31536000; includeSubDomains"
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 
 
-def content_security_policy(frame_ancestors: str = NONE) -> str:
+def content_security_policy(frame_ancestors: str = NONE, payment_origin: str = "") -> str:
+    extra = f" {payment_origin}" if payment_origin else ""
     return "; ".join((
         "default-src 'self'",
-        "script-src 'self'",
+        "script-src 'self'" + extra,
         "style-src 'self'",
         "img-src 'self'",
         "media-src 'self' blob: https:",
-        "connect-src 'self' https:",
+        "connect-src 'self' https:" + extra,
         "worker-src 'self' blob:",
-        "frame-src 'self' " + " ".join(EMBED_ORIGINS),
+        "frame-src 'self' " + " ".join(EMBED_ORIGINS) + extra,
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",
@@ -72,10 +78,11 @@ def content_security_policy(frame_ancestors: str = NONE) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def for_response(over_tls: bool, frame_ancestors: str = NONE) -> tuple[tuple[str, str], ...]:
+def for_response(over_tls: bool, frame_ancestors: str = NONE,
+                 payment_origin: str = "") -> tuple[tuple[str, str], ...]:
     """(name, value) pairs for one response; `over_tls` as the request came to nginx."""
     headers = [
-        ("Content-Security-Policy", content_security_policy(frame_ancestors)),
+        ("Content-Security-Policy", content_security_policy(frame_ancestors, payment_origin)),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", REFERRER_POLICY),
     ]
@@ -99,5 +106,6 @@ def apply(handler) -> None:
     """
     handler.clear_header("Server")
     over_tls = handler.request.protocol == "https"
-    for name, value in for_response(over_tls, getattr(handler, "frame_ancestors", NONE)):
+    for name, value in for_response(over_tls, getattr(handler, "frame_ancestors", NONE),
+                                    getattr(handler, "payment_origin", "")):
         handler.set_header(name, value)

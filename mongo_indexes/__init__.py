@@ -8,7 +8,8 @@ code never trusts that alone and always checks the expiry date too.
 """
 from __future__ import annotations
 
-ASC, DESC = 1, -1
+from mongo_indexes.keys import ASC, DESC
+from mongo_indexes.payments import PAYMENT_INDEXES
 
 # collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
@@ -188,6 +189,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("auto", ASC), ("ends_at", ASC)], {"name": "auto_ends"}),
     ],
 }
+INDEXES.update(PAYMENT_INDEXES)
 
 
 async def ensure_indexes(db) -> list[str]:

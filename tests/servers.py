@@ -1,4 +1,4 @@
-"""Real external servers for tests: redis-server started on a free port.
+"""Real external servers for tests: redis-server and localstripe, each started on a free port.
 
 When the binary is missing the test is skipped, which conftest turns into a
 failure under CI=true.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -61,6 +62,51 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LocalStripe:
+    """localstripe (a stateful stand-in for Stripe's API, with signed webhooks and its own Stripe.js)
+    on a free port, started from scratch and stopped after."""
+
+    SECRET_KEY = "sk_test_livehall"
+    PUBLISHABLE_KEY = "pk_test_livehall"
+
+    def __init__(self):
+        try:
+            import localstripe  # noqa: F401
+        except ImportError:
+            pytest.skip("localstripe is not installed (requirements-dev.txt)")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="livehall-localstripe-")
+        # It keeps its data in /tmp/localstripe.pickle; --from-scratch never reads it back.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
+            cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("localstripe did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def js_url(self) -> str:
+        return f"{self.url}/js.stripe.com/v3/"
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -29,6 +29,7 @@ LAYERS = {
     "chat": 3, "questions": 3, "quizzes": 3, "community": 3, "certificates": 3,
     "reminders": 3,
     "invitations": 3,
+    "payments": 3,
     "handlers": 4, "admin": 4, "realtime": 4,
     "app": 5,
     "server": 6,

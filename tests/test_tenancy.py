@@ -21,6 +21,7 @@ kind of staff URL or frame has to say here how it is aimed at A.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
@@ -45,6 +46,9 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
+from payments import attempts as payment_attempts
+from payments import invoices as payment_invoices
+from payments import seller as payment_seller
 from questions import store as questions
 from quizzes import authoring, taking
 from registration import bulk, form_edit, invitations, requests
@@ -59,7 +63,8 @@ B_ROLES = (R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER, R.MODERATOR, R.COMMENT
 PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 # Path parameters naming an object: filled with A's real object of that kind.
 OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
-                 "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request"}
+                 "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request",
+                 "attempt_id": "payment"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -145,6 +150,25 @@ async def build_alpha(factory, services) -> Alpha:
                                 {"text": {"en": f"no {MARK}"}}]}])
     a.quiz = await authoring.set_status(db, a.admin, a.event, a.quiz, authoring.OPEN)
     await taking.start(db, a.quiz, a.attendee)
+
+    # A payment of A's space: an invoice to an organisation, with A's legal details as the seller.
+    if "tenancy" not in services.payments.purposes:
+        async def paid(*_args):
+            return None
+        services.payments.register("tenancy", on_paid=paid)
+    await payment_seller.save(db, a.admin, a.space, {
+        "country": "RU", "name": f"Seller {MARK}", "inn": "7707083893", "kpp": "773601001", "ogrn": "1027700132195",
+        "address": f"Street {MARK}", "bik": "044525225", "account": "40702810638050013199"})
+    a.payment = await payment_attempts.start(
+        services, purpose="tenancy", ref=f"order-{MARK}", amount=1000, currency="RUB", idempotency_key=MARK,
+        payer_email=f"{MARK}-payer@example.org", locale="en", description=f"Tickets {MARK}", method="invoice",
+        details={"country": "DE", "name": f"Buyer {MARK}", "address": f"Road {MARK}"}, space_id=a.space["_id"])
+    # Paid: A's ledger has an entry too.
+    a.payment = await payment_invoices.mark_paid(services, a.payment["_id"], actor=a.admin, confirmed=True)
+    for _ in range(100):  # the invoice's mail goes out in the background: A is complete once it is stored
+        if await db.outbox.find_one({"kind": "payment_invoice"}):
+            break
+        await asyncio.sleep(0.05)
 
     a.question, _ = await questions.ask(db, event_id=a.event["_id"], item=a.item["id"], user=a.attendee,
                                         locale="en", text=f"Why {MARK}?", client="q1")
@@ -261,7 +285,7 @@ def unknown_parameters(pattern: str) -> list[str]:
 def object_id(alpha: Alpha, kind: str) -> str:
     return str({"attendee": alpha.attendee, "registration": alpha.registration, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
                 "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job,
-                "data request": alpha.data_request}[kind]["_id"])
+                "data request": alpha.data_request, "payment": alpha.payment}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:
@@ -423,6 +447,10 @@ async def test_reads_of_one_space_show_nothing_of_another(browser, factory, serv
         f"{event}/staff", f"{event}/console", f"{event}/control", f"{event}/slides",
         f"{event}/community", f"{event}/quizzes", f"{event}/requests",
         f"{event}/requests/{alpha.data_request['_id']}", f"{event}/requests/{alpha.data_request['_id']}/form",
+        f"/admin/spaces/{beta.space['_id']}/payments", f"/admin/spaces/{beta.space['_id']}/payments?q={MARK}",
+        f"/admin/spaces/{beta.space['_id']}/payments.csv",
+        f"/admin/spaces/{beta.space['_id']}/payments/ledger.csv", f"/admin/spaces/{beta.space['_id']}/seller",
+        f"/admin/spaces/{beta.space['_id']}/payments/{alpha.payment['_id']}",
     ]
     for url in reads:
         for role, (_, person) in people.items():
