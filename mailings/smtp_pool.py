@@ -27,10 +27,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from email.message import Message
 
 import aiosmtplib
-from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.typing import SMTPStatus
 
@@ -68,7 +66,7 @@ class Pool:
             smtp.close()
         return None
 
-    async def send(self, transport: Transport, message: Message,
+    async def send(self, transport: Transport, sender: str, recipients: list[str], data: bytes,
                    commit: Callable[[], Awaitable[bool]]) -> tuple[dict[str, tuple[int, str]], str]:
         """Send one message: (refused recipients, the server's answer), as `aiosmtplib.send` gives them.
 
@@ -85,13 +83,13 @@ class Pool:
                 smtp = await self._open(transport)
             try:
                 try:
-                    result = await _send(smtp, message, commit, self.timeout)
+                    result = await _send(smtp, sender, recipients, data, commit, self.timeout)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
                     # A kept connection the server had closed meanwhile: once more on a new one.
                     smtp = await self._open(transport)
-                    result = await _send(smtp, message, commit, self.timeout)
+                    result = await _send(smtp, sender, recipients, data, commit, self.timeout)
             except BaseException:
                 smtp.close()
                 raise
@@ -112,23 +110,15 @@ class Abandoned(Exception):
     """The commit before the ending line said no: the message was not handed over."""
 
 
-async def _send(smtp: aiosmtplib.SMTP, message: Message, commit, timeout: float):
-    # Sender, recipients and options as aiosmtplib's own send_message works them out.
-    sender = extract_sender(message)
-    recipients = extract_recipients(message)
-    if sender is None or not recipients:
-        raise ValueError("a message needs a From and a To header")
+async def _send(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes, commit, timeout: float):
     await smtp._ehlo_or_helo_if_needed()
     options: list[str] = []
+    # The message is 7-bit (`mailings.mime`); only addresses outside ASCII need the server's SMTPUTF8.
     utf8 = not (sender + "".join(recipients)).isascii()
     if utf8:
         if not smtp.supports_extension("smtputf8"):
             raise aiosmtplib.SMTPNotSupported("this server takes no addresses outside ASCII (SMTPUTF8)")
         options.append("SMTPUTF8")
-    eight_bit = smtp.supports_extension("8BITMIME")
-    if eight_bit:
-        options.append("BODY=8BITMIME")
-    data = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
     try:
         await smtp.mail(sender, options=options, encoding="utf-8" if utf8 else "ascii")
         refused: dict[str, tuple[int, str]] = {}

@@ -55,8 +55,8 @@ async def main(address: str, db_name: str, smtp_port: str, lease: str, mode: str
 
     send = services.mailer.pool.send
 
-    async def watched_send(transport, message, commit):
-        result = await send(transport, message, commit)
+    async def watched_send(transport, sender, recipients, data, commit):
+        result = await send(transport, sender, recipients, data, commit)
         counts["sent"] += 1
         if hang == "hang-after-accept" and counts["sent"] == int(at):
             await stop_here()

@@ -227,3 +227,26 @@ async def test_mailing_with_smtp_down_fails_every_item_and_finishes(services, db
     assert await db.memberships.count_documents({"role": R.ATTENDEE, "mailed_at": {"$ne": None}}) == 0
     # Everyone is still waiting for a mail, so "never mailed" reaches them all next time.
     assert len(await signin_mailing.recipients(db, event, signin_mailing.NEVER_MAILED)) == 3
+
+
+def test_a_built_message_reads_back_with_the_email_package():
+    from mailings import mime
+    subject = "Через час: Международный саммит по образованию — " + "очень длинное название " * 4
+    raw = mime.build(sender="Школа «Ромашка» <events@example.org>", to="anna@example.org", subject=subject,
+                     text="Привет, Анна!\n\n.точка в начале строки\n", html="<p>Привет, <b>Анна</b>!</p>",
+                     headers={"List-Unsubscribe": "<https://example.org/u?t=abc>",
+                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == " ".join(subject.split())
+    assert msg["From"].addresses[0].display_name == "Школа «Ромашка»"
+    assert msg["From"].addresses[0].addr_spec == "events@example.org" and msg["To"] == "anna@example.org"
+    assert msg["List-Unsubscribe"] == "<https://example.org/u?t=abc>" and msg["Message-ID"] and msg["Date"]
+    assert not msg.defects and msg.get_content_type() == "multipart/alternative"
+    assert body(msg, "plain") == "Привет, Анна!\n\n.точка в начале строки\n"
+    assert body(msg, "html") == "<p>Привет, <b>Анна</b>!</p>"
+    plain = email.message_from_bytes(mime.build(sender="a@example.org", to="b@example.org", subject="Hi",
+                                                text="Just text"), policy=email.policy.default)
+    assert plain.get_content_type() == "text/plain" and plain.get_content() == "Just text"
+    assert mime.envelope("Школа <events@example.org>", "anna@example.org") == ("events@example.org",
+                                                                              ["anna@example.org"])

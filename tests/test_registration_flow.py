@@ -271,6 +271,7 @@ async def test_staff_page_settings_and_actions(browser, factory, services, db):
 
     ab = browser()
     await ab.sign_in(admin["login"], factory.PASSWORD)
+    await drain(services)  # the approval's mail goes out in the background
     before = await snapshot(db)
     r = await ab.post(f"{base}/settings", {"open": "1", "capacity": "-3", "offer_hours": "12"})
     assert r.status_code == 400
