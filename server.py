@@ -45,6 +45,7 @@ from handlers.base import NotFoundHandler, StaticFileHandler
 from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
+from orders import actions as order_actions
 from realtime import (
     chat_frames,
     device_frames,
@@ -55,6 +56,7 @@ from realtime import (
     protocol,
     question_frames,
     registration_frames,
+    ticket_frames,
     timers,
 )
 from realtime.broker import Broker, InProcessBroker
@@ -115,6 +117,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     moderation_frames.install(live)
     discussion_frames.install(live)
     registration_frames.install(live)
+    ticket_frames.install(live)
     keepalive.install(live)
     live.start()
     return services
@@ -171,6 +174,10 @@ async def start_background(services: Services) -> None:
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")
+    # Tickets: reservations and unpaid orders past their deadline give their tickets back; every
+    # process sweeps, each reservation and order is claimed by a guarded transition (`orders.actions`).
+    timers.start(services, timers.every(lambda: order_actions.SWEEP_SECONDS,
+                                        lambda: order_actions.sweep(services), "orders"), "orders")
     # Reminders: every process sweeps; each mail is claimed before it is written (`reminders.runner`).
     reminder_sweep = reminders_runner.Runner(services)
     timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),

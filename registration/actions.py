@@ -387,6 +387,8 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     after = await states.transition(services.db, event, membership, wanted, actor_kind=actor_kind, actor=actor,
                                     unset=("offer_expires_at",))
     await _left(services, event, before)
+    if before == REGISTERED:
+        await counts.access_changed(services, event["_id"], membership["user_id"])
     # Seats in sessions are for registered attendees only: theirs pass on.
     await session_seats.release_person(services, event, membership["user_id"], actor_kind=actor_kind, actor=actor)
     await counts.announce(services, event["_id"])

@@ -22,6 +22,7 @@ import datetime
 from typing import Any
 
 from access import roles as R
+from access import rules
 from accounts.users import find_by_ids
 from core.clock import utcnow
 from events import catalogue, model, privacy, programme, sessions, view
@@ -124,10 +125,11 @@ async def _recordings_and_materials(db, user, event, locale: str, now: datetime.
     """What the event page would still show the person of a past event: recordings and materials."""
     roles = await R.roles_in(db, user, **R.event_scopes(event))
     may_see = await privacy.session_filter(db, event, user, roles)
-    shown = [i for i in event["schedule"] if may_see(i)]
+    shown = [i for i in event["schedule"] if may_see(i) and rules.may_enter_session(roles, i.get("id"))]
     recordings = []
     for item in sorted(shown, key=lambda i: (i["starts_at"], i.get("id", ""))):
-        url = sessions.availability(item, now)["recording_url"]
+        url = sessions.availability(item, now)["recording_url"] if rules.may_watch_recording(roles, item.get("id")) \
+            else None
         if url:
             recordings.append({"title": view.text(event, item.get("title"), locale), "url": url,
                                "starts_at": item["starts_at"]})

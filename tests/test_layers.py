@@ -28,7 +28,7 @@ LAYERS = {
     "accounts": 3, "events": 3, "attendees": 3, "registration": 3, "mailings": 3, "media": 3,
     "chat": 3, "questions": 3, "quizzes": 3, "community": 3, "certificates": 3,
     "reminders": 3,
-    "invitations": 3,
+    "invitations": 3, "orders": 3,
     "handlers": 4, "admin": 4, "realtime": 4,
     "app": 5,
     "server": 6,
