@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TICKET = "order_ticket"
 RECEIPT = "order_receipt"
+SIGNIN = "order_signin"
 
 
 async def _event_url(services, event: EventDoc) -> str:
@@ -84,3 +85,34 @@ async def send_receipt(services, event: EventDoc, order: Mapping[str, Any], type
     except Exception:
         log.exception("receipt mail failed", extra={"order_id": str(order["_id"])})
         return False
+
+
+async def send_signin(services, event: EventDoc, email: str, locale: str) -> None:
+    """A sign-in link for someone who wants to buy tickets and is not signed in.
+
+    An address without an account gets one (no password, as a registration
+    makes it); an existing account is used as it is.  Only the address
+    receives the link, so the page that asked learns nothing and gains
+    nothing.  A few links per address per quarter hour at most.
+    """
+    from attendees import registry
+    db = services.db
+    try:
+        throttle = services.account_throttle()
+        key = "tickets:" + email
+        if await throttle.blocked(key):
+            return
+        await throttle.fail(key)
+        user = await db.users.find_one({"email": email}) or await registry._create_user(db, email, "", locale)
+        s = services.settings
+        raw = await tokens.issue(db, user["_id"], tokens.SIGNIN, datetime.timedelta(hours=s.signin_link_ttl_hours),
+                                 event_id=event["_id"])
+        common = {"event_title": text_for(event["title"], locale, (event["default_locale"],)),
+                  "hours": s.signin_link_ttl_hours, "site_url": s.public_url}
+        subject, text, html = messages.render(services.i18n, locale, SIGNIN,
+                                              link=f"{s.public_url}/signin/link/{raw}", **common)
+        staff = messages.render_for_staff(services.i18n, locale, SIGNIN, **common)
+        await services.mailer.send(to=email, subject=subject, text=text, html=html, event_id=event["_id"],
+                                   kind=SIGNIN, staff_copy=staff)
+    except Exception:
+        log.exception("sign-in link for tickets not sent")
