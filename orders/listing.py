@@ -89,5 +89,5 @@ async def export_csv(db, event: EventDoc, names: Mapping[Any, str], *, actor: Ma
                 "yes" if t.get("issued") else "no")])
             rows += 1
     await audit.record(db, actor=actor, action="orders.export", event=event,
-                       params={"filters": {k: v for k, v in filters.items() if v}, "rows": rows})
+                       params={"filtered_by": sorted(k for k, v in filters.items() if v), "rows": rows})
     return out.getvalue()
