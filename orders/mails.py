@@ -40,7 +40,11 @@ def _locale(event: EventDoc, wanted: str | None) -> str:
 
 async def send_ticket(services, event: EventDoc, order: Mapping[str, Any], ticket: Mapping[str, Any],
                       user: Mapping[str, Any], type_name: str) -> bool:
-    """Mail the holder their ticket and a link that signs them in; True when it was handed to the mailer."""
+    """Mail the holder their ticket and a link that signs them in; True when it was handed to the mailer.
+
+    The buyer is not named: the outbox keeps the mail, and it must not keep another person's name
+    (`accounts.erase` leaves nobody in mails to others).
+    """
     s = services.settings
     holder = ticket.get("holder") or {}
     locale = _locale(event, holder.get("locale"))
@@ -49,7 +53,7 @@ async def send_ticket(services, event: EventDoc, order: Mapping[str, Any], ticke
                                  datetime.timedelta(hours=s.signin_link_ttl_hours), event_id=event["_id"])
         common = {"person_name": holder.get("name", ""), "site_url": s.public_url,
                   "event_title": text_for(event["title"], locale, (event["default_locale"],)),
-                  "ticket_type": type_name, "buyer_name": order["buyer"].get("name") or order["buyer"]["email"],
+                  "ticket_type": type_name,
                   "ticket_url": f"{s.public_url}/me/tickets/{order['_id']}/{ticket['id']}",
                   "event_url": await _event_url(services, event), "hours": s.signin_link_ttl_hours}
         subject, text, html = messages.render(services.i18n, locale, TICKET,
