@@ -22,10 +22,10 @@ from mongo_indexes import INDEXES
 from orders import checkout
 from questions import store as questions
 from registration import actions, form_edit, forms, invitations, requests
+from tests import orders_support
 from tests.support import error_text, translated
 from tests.test_questions import ask, with_schedule
 from tests.test_quizzes import answers, make_quiz
-from tests import orders_support
 from tests.test_realtime import live
 
 EMAIL = "zofia.quenby@example.org"

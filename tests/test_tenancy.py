@@ -45,9 +45,9 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
+from orders import checkout
 from questions import store as questions
 from quizzes import authoring, taking
-from orders import checkout
 from registration import bulk, form_edit, invitations, requests
 from tests import orders_support
 from tests.live_client import LiveClient
