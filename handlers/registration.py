@@ -267,7 +267,7 @@ class CancelHandler(RegistrationPage):
         try:
             await actions.cancel(self.services, self.event, self.membership, actor_kind=states.ATTENDEE,
                                  actor=self.current_user)
-        except states.TransitionError as exc:
+        except (states.TransitionError, actions.HoldsTicket) as exc:
             raise PageError(409, self.refusal(exc)) from None
         self.back(self._("Your registration is cancelled."), "info")
 

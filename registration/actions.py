@@ -397,9 +397,21 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     return after
 
 
+class HoldsTicket(RegistrationError):
+    def __init__(self):
+        super().__init__(N_("This registration comes with a ticket: whoever bought it passes it on, or the "
+                            "organisers cancel its order."))
+
+
 async def cancel(services, event: EventDoc, membership: Mapping[str, Any], *, actor_kind: str,
                  actor: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Cancel a registration (by the attendee or by staff); a place it held passes on."""
+    """Cancel a registration (by the attendee or by staff); a place it held passes on.
+
+    A registration that carries a ticket of an order (`orders.holders`) ends with its ticket: its
+    holder does not cancel it here (the ticket would stay counted and assigned to them).
+    """
+    if actor_kind == states.ATTENDEE and membership.get("order_id") and state_of(membership) == REGISTERED:
+        raise HoldsTicket()
     return await _leave(services, event, membership, CANCELLED, actor_kind=actor_kind, actor=actor,
                         mail=actor_kind == states.STAFF)
 

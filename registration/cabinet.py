@@ -75,7 +75,9 @@ async def read(db, user, locale: str, now: datetime.datetime | None = None) -> C
             registrations.append({**_entry(event, space, locale, now), "state": state,
                                   "label": reg.STATE_LABELS.get(state, state),
                                   "at": m.get("state_at") or m["created_at"],
-                                  "cancellable": state in CANCELLABLE, "offered": state == reg.OFFERED,
+                                  # One that carries a ticket of an order ends with its ticket (`orders`).
+                                  "cancellable": state in CANCELLABLE and not m.get("order_id"),
+                                  "offered": state == reg.OFFERED,
                                   "offer_expires_at": m.get("offer_expires_at")})
         if R.holds(m):
             entry = entries.setdefault(event["_id"], _entry(event, space, locale, now))

@@ -10,6 +10,7 @@ from tornado.httpclient import HTTPClientError
 from access import roles as R
 from events import sessions
 from orders import checkout, states
+from registration import actions
 from realtime import protocol
 from tests.live_client import LiveClient
 from tests.orders_support import drain, quota, ticket_type
@@ -176,6 +177,25 @@ async def test_an_event_that_sells_tickets_admits_only_ticket_holders(services, 
     assert (await b.get(path)).status_code == 200
     client = await watch(base_url, b, event)
     client.close()
+    # A ticket of an order is not cancelled by its holder: it ends with the ticket.
+    r = await b.post(path + "/register/cancel", {"confirm": "yes"})
+    assert r.status_code == 409
+    assert error_text(r.text) == translated(services, "en", actions.HoldsTicket().message)
+    assert (await db.memberships.find_one({"user_id": old["_id"], "scope_id": event["_id"]})).get("state", "registered") \
+        == "registered"
+    # Staff registering someone by hand give them a ticket type; without one they are refused.
+    sb = browser()
+    await sb.sign_in(admin["login"], factory.PASSWORD)
+    new = f"/admin/events/{event['_id']}/attendees/new"
+    r = await sb.post(new, {"email": "guest@example.org", "name": "Guest", "locale": "en"})
+    assert r.status_code == 400
+    assert error_text(r.text) == translated(services, "en", "Choose a ticket type: this event admits only ticket holders.")
+    assert await db.users.find_one({"email": "guest@example.org"}) is None
+    r = await sb.post(new, {"email": "guest@example.org", "name": "Guest", "locale": "en",
+                            "ticket_type": str(free["_id"])})
+    assert r.status_code == 302
+    guest = await db.memberships.find_one({"email": "guest@example.org", "scope_id": event["_id"]})
+    assert guest["ticket_type_id"] == free["_id"] and guest["state"] == "registered"
     # One ticket per person: a second one for the same address is refused with its reason.
     reservation = await checkout.reserve(services, event, admin, {str(free["_id"]): "1"}, currency="EUR")
     with pytest.raises(checkout.HolderError) as no:
