@@ -10,8 +10,8 @@ from tornado.httpclient import HTTPClientError
 from access import roles as R
 from events import sessions
 from orders import checkout, states
-from registration import actions
 from realtime import protocol
+from registration import actions
 from tests.live_client import LiveClient
 from tests.orders_support import drain, quota, ticket_type
 from tests.support import error_text, translated
