@@ -201,6 +201,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # The sweep: held ones past their deadline, half-done ones past their lease.
         ([("state", ASC), ("expires_at", ASC)], {"name": "state_expires"}),
         ([("state", ASC), ("state_at", ASC)], {"name": "state_at"}),
+        # Gone a week after their deadline: the sweep has long given back what they held (an order
+        # keeps its reservation's key itself).
+        ([("expires_at", ASC)], {"expireAfterSeconds": 7 * 86400, "name": "expires_ttl"}),
     ],
     "orders": [
         ([("code", ASC)], {"unique": True, "name": "code_unique"}),

@@ -64,6 +64,11 @@ class NoSuchTicket(states.OrderError):
         super().__init__(N_("This ticket does not exist."))
 
 
+class OrderEnded(states.OrderError):
+    def __init__(self):
+        super().__init__(N_("This order has ended: its tickets can no longer be given to anyone."))
+
+
 def _fields(order: Mapping[str, Any], ticket: Mapping[str, Any]) -> dict[str, Any]:
     return {"ticket_type_id": ticket["ticket_type_id"], "order_id": order["_id"], "ticket_id": ticket["id"]}
 
@@ -230,7 +235,7 @@ async def assign(services, event: EventDoc, order: Mapping[str, Any], ticket_id:
     """
     db = services.db
     if order["state"] not in states.LIVE:
-        raise states.IllegalTransition(order["state"], order["state"])
+        raise OrderEnded()
     index, ticket = ticket_of(order, ticket_id)
     holder = checkout.clean_holder(event, email, name, locale)
     if holder is None:

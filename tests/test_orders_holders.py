@@ -9,7 +9,7 @@ from tornado.httpclient import HTTPClientError
 
 from access import roles as R
 from events import sessions
-from orders import checkout, states
+from orders import checkout, holders, states
 from realtime import protocol
 from registration import actions
 from tests.live_client import LiveClient
@@ -153,6 +153,11 @@ async def test_a_ticket_passed_on_moves_access_at_once(services, factory, browse
     await drain(services)
     assert (await bob.get(f"{prefix}/{event['slug']}")).status_code == 302
     assert (await db.quotas.find_one({"event_id": event["_id"]}))["left"] == 10
+    # An ended order's ticket goes to nobody any more.
+    r = await pb.post(f"/me/orders/{order['_id']}/holders",
+                      {"ticket": "t1", "email": "carl@example.org", "name": "Carl", "locale": "en"})
+    assert r.status_code == 400 and error_text(r.text) == translated(services, "en", holders.OrderEnded().message)
+    assert await db.users.find_one({"email": "carl@example.org"}) is None
 
 
 @pytest.mark.gen_test(timeout=60)
