@@ -228,8 +228,10 @@ async def roles_in_many(db, keys: Sequence[RolesKey]) -> dict[RolesKey, dict[str
     for key in keys:
         for m in by_user.get(key[0], ()):
             if m["scope_id"] in key[2:5] and holds(m):
-                # A key of five (no `ticketed`) is an event that sells no tickets.
-                applied = with_ticket(m, key[3], key[4], bool(key[5:6] and key[5]), by_type)
+                # Shorter keys (no main event, no `ticketed`) are an event that is no channel and sells
+                # no tickets.
+                applied = with_ticket(m, key[3], key[4] if len(key) > 4 else None,
+                                      bool(key[5:6] and key[5]), by_type)
                 if applied is not None:
                     found[key][m["role"]] = applied  # type: ignore[assignment]
     return found

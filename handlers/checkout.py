@@ -315,7 +315,6 @@ class TicketHandler(TicketPage):
         if not event or not space:
             raise PageError(404, self._("This event does not exist."))
         names = await actions.type_names(self.db, event, self.locale_code)
-        self.set_header("Referrer-Policy", "no-referrer")
         self.render_page("public/ticket.html", order=order, ticket=ticket, event=event, space=space,
                          title=view.text(event, event["title"], self.locale_code),
                          type_name=names.get(ticket["ticket_type_id"], ""), event_path=view.path(space, event),

@@ -32,7 +32,10 @@ about half a megabyte.
 
 Changing the size moves `left` by the difference in the same update
 (guarded by the size read), so tickets held stay held: lowering a quota
-below what is held takes nothing from anybody, it only stops sales.
+below what is held takes nothing from anybody, it only stops sales.  A
+quota counts what was taken through it: a type added to a quota counts
+there from its next sale on (lower the size by what was sold before, if it
+should count too).
 """
 from __future__ import annotations
 
