@@ -46,6 +46,7 @@ from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
+from orders import actions as order_actions
 from payments import reconcile as payments_reconcile
 from payments.registry import Payments
 from realtime import (
@@ -58,6 +59,7 @@ from realtime import (
     protocol,
     question_frames,
     registration_frames,
+    ticket_frames,
     timers,
 )
 from realtime.broker import Broker, InProcessBroker
@@ -118,6 +120,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     moderation_frames.install(live)
     discussion_frames.install(live)
     registration_frames.install(live)
+    ticket_frames.install(live)
     keepalive.install(live)
     live.start()
     return services
@@ -177,6 +180,10 @@ async def start_background(services: Services) -> None:
     timers.start(services, timers.every(lambda: registration_actions.SWEEP_SECONDS,
                                         lambda: registration_actions.sweep(services), "registration"),
                  "registration")
+    # Tickets: reservations and unpaid orders past their deadline give their tickets back; every
+    # process sweeps, each reservation and order is claimed by a guarded transition (`orders.actions`).
+    timers.start(services, timers.every(lambda: order_actions.SWEEP_SECONDS,
+                                        lambda: order_actions.sweep(services), "orders"), "orders")
     # Reminders: every process sweeps; each mail is claimed before it is written (`reminders.runner`).
     # Payments: callbacks a dead process left queued, and card payments whose notification never
     # came; each claimed atomically (`payments.reconcile`).

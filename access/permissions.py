@@ -24,12 +24,15 @@ EVENT_STAFF = "event.staff"              # grant and revoke event roles
 EVENT_AUDIT = "event.audit"              # read the audit log
 EVENT_COMMUNITY = "event.community"      # write community pages, publish them, set their discussion
 EVENT_QUIZZES = "event.quizzes"          # write quizzes, open and close them, read their results
+EVENT_TICKETS = "event.tickets"          # ticket types (prices, grants, sale windows) and quotas
+EVENT_ORDERS = "event.orders"            # orders: list, export, mark paid, cancel, refund
 EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
 EVENT_WATCH = "event.watch"              # open the event page once the gate is open
 
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
             EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH}
-_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY}
+# Money is the event admins': what is sold, for how much, and what happens to an order.
+_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVENT_TICKETS, EVENT_ORDERS}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT, SPACE_PAYMENTS}),

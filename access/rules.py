@@ -19,6 +19,7 @@ nothing beyond the permission set of `admission`.
 """
 from __future__ import annotations
 
+from access import grants as G
 from access import permissions as P
 from access import roles as R
 
@@ -100,6 +101,44 @@ def may_see_presence(roles: R.Roles) -> bool:
     return may_manage(roles)
 
 
+# --- what a ticket grants ------------------------------------------------------------------
+
+def ticket_grants(roles: R.Roles) -> G.Grants | None:
+    """The grants of the attendee's ticket when they limit these roles, else None.
+
+    Staff (any role but attendee) are never limited by a ticket, and an
+    attendee without one (an event that sells none) is not either.  Which
+    channels a ticket opens is decided with the roles themselves
+    (`roles.with_ticket`): a channel its ticket does not grant holds no role.
+    """
+    held = roles.get(R.ATTENDEE)
+    if held is None or len(roles) > 1:
+        return None
+    return held.get("grants")
+
+
+def may_use(roles: R.Roles, feature: str) -> bool:
+    """Whether these roles may use an interactive feature (`access.grants.FEATURES`) of the event."""
+    grants = ticket_grants(roles)
+    return grants is None or grants.allows(feature)
+
+
+def may_enter_session(roles: R.Roles, item_id) -> bool:
+    """Whether a session is open to these roles as far as tickets go (privacy is `privacy_verdict`'s).
+
+    A session the ticket does not grant is not entered: it is left out of
+    the schedule and programme, takes no seat and hears no questions.
+    """
+    grants = ticket_grants(roles)
+    return grants is None or grants.admits_session(item_id)
+
+
+def may_watch_recording(roles: R.Roles, item_id) -> bool:
+    """Whether these roles see a session's recording once it is published."""
+    grants = ticket_grants(roles)
+    return grants is None or grants.admits_recording(item_id)
+
+
 # --- watching: the gate ----------------------------------------------------------------
 
 WATCH = "watch"        # the event page and the full live connection
@@ -143,13 +182,18 @@ def may_enter_room(roles: R.Roles, user_id: str, chat_locale: str, *,
       language and their own support room in it.
     Stored state decides the rest: sanctions (`held_to_sanctions`), whether
     a support room's owner is of this event, whether a discussion is open.
+    A ticket limits its holder: language rooms need CHAT, rooms of every
+    language (community discussions) NETWORKING; a support room is help, and
+    every holder keeps theirs.
     """
     if not roles:
         return False
     if locale is None:
-        return True
+        return may_use(roles, G.NETWORKING)
     if is_moderator(roles) or serves(roles, locale):
         return True
+    if owner is None and not may_use(roles, G.CHAT):
+        return False
     return locale == chat_locale and (owner is None or owner == user_id)
 
 

@@ -25,6 +25,9 @@ What is kept, without anything that leads back to the person:
 - seats in sessions keep their session, given up, under an id that names nobody;
 - payments keep their amounts, states, ledger entries and an invoice's
   organisation details (accounting keeps them); the payer's address goes;
+- orders keep their money record (code, lines, totals, state, refunds) for the
+  bookkeeping, without the person as buyer or holder; reservations keep their
+  tickets until the sweep gives them back, under an id that names nobody;
 Everything else (the account, sessions, tokens, throttles, programmes,
 read positions, sanctions, staff roles, import previews) is deleted.
 """
@@ -316,6 +319,35 @@ async def _payment_attempts(db, who: Identity) -> None:
 
 async def _payment_sellers(db, who: Identity) -> None:
     await db.payment_sellers.update_many({"updated_by": who.id}, {"$set": {"updated_by": None}})
+async def _orders(db, who: Identity) -> None:
+    """Orders keep their money record (codes, lines, totals, states, refunds) for the bookkeeping;
+    the person as buyer or holder, and their id in the logs, are taken out."""
+    ors: list[dict[str, Any]] = [{"buyer_id": who.id}, {"tickets.holder_id": who.id}, {"log.actor_id": who.id},
+                                 {"refunds.actor_id": who.id}]
+    if who.email:
+        ors += [{"buyer.email": who.email}, {"tickets.holder.email": who.email}]
+    async for order in db.orders.find({"$or": ors}):
+        change: dict[str, Any] = {}
+        if order.get("buyer_id") == who.id or (order.get("buyer") or {}).get("email") == who.email:
+            change["buyer_id"] = None
+            change["buyer"] = {"email": "", "name": "", "locale": (order.get("buyer") or {}).get("locale", "")}
+        tickets = []
+        for t in order.get("tickets") or []:
+            holder = t.get("holder") or {}
+            if t.get("holder_id") == who.id or holder.get("email") == who.email:
+                t = {**t, "holder_id": None, "holder": {"email": "", "name": "", "locale": holder.get("locale", "")},
+                     "erased": True}
+            tickets.append(t)
+        change["tickets"] = tickets
+        change["log"] = [who.redact(e) for e in order.get("log") or []]
+        change["refunds"] = [who.redact(r) for r in order.get("refunds") or []]
+        change["idempotency_key"] = who.redact(order.get("idempotency_key"))
+        await db.orders.update_one({"_id": order["_id"]}, {"$set": change})
+
+
+async def _reservations(db, who: Identity) -> None:
+    # A live one still holds its tickets until the sweep gives them back: kept, naming nobody.
+    await db.reservations.update_many({"buyer_id": who.id}, {"$set": {"buyer_id": ERASED_ID}})
 
 
 async def _users(db, who: Identity) -> None:
@@ -355,6 +387,8 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "data_requests": _data_requests,
     "payment_attempts": _payment_attempts,
     "payment_sellers": _payment_sellers,
+    "orders": _orders,
+    "reservations": _reservations,
     "memberships": _memberships,
     "users": _users,
 }
@@ -375,6 +409,8 @@ UNTOUCHED = {
     "registration_counters": "places taken and waiting per event: numbers, nobody named",
     "registration_file_chunks": "file bytes, removed with their file (registration_files)",
     "certificate_templates": "certificate layouts and conditions written by staff, no person's id or address",
+    "ticket_types": "what an event sells, written by staff, no person's id or address",
+    "quotas": "ticket counts and the ids of the reservations holding them, no person's id or address",
 }
 
 

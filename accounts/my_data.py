@@ -220,6 +220,25 @@ async def _certificates(db, user: AccountDoc) -> Any:
     return await _all(db.certificates.find({"user_id": user["_id"]}, {"pdf": 0}))
 
 
+async def _orders(db, user: AccountDoc) -> Any:
+    """The orders the person paid for, whole; and of orders others paid for, the tickets they hold."""
+    bought = await _all(db.orders.find({"buyer_id": user["_id"]}, {"idempotency_key": 0, "hold_key": 0}))
+    held = []
+    async for order in db.orders.find({"buyer_id": {"$ne": user["_id"]}, "$or": [
+            {"tickets.holder_id": user["_id"]}, {"tickets.holder.email": user["email"]}]}):
+        for t in order["tickets"]:
+            if t.get("holder_id") == user["_id"] or (t.get("holder") or {}).get("email") == user["email"]:
+                # Only the ticket: the buyer and the other holders are other people.
+                held.append({"order_code": order["code"], "event_id": order["event_id"], "ticket": t["id"],
+                             "ticket_type_id": t["ticket_type_id"], "holder": t.get("holder"),
+                             "valid": order["state"] in ("paid", "partially_refunded")})
+    return {"bought": bought, "tickets_held": held}
+
+
+async def _reservations(db, user: AccountDoc) -> Any:
+    return await _all(db.reservations.find({"buyer_id": user["_id"]}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -250,6 +269,8 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "bulk_jobs": ("bulk_actions_started", _bulk_jobs),
     "certificates": ("certificates", _certificates),
     "payment_attempts": ("payments", _payments),
+    "orders": ("orders_and_tickets", _orders),
+    "reservations": ("ticket_reservations", _reservations),
 }
 
 EXCLUDED = {
@@ -272,6 +293,8 @@ EXCLUDED = {
     "data_requests": "extra data requests written by staff; a person's answers are in their registrations",
     "certificate_templates": "certificate layouts and conditions written by staff; a person's certificates are "
                              "in certificates",
+    "ticket_types": "what an event sells, written by staff; a person's tickets are in orders",
+    "quotas": "how many tickets may be sold: numbers, and the ids of the reservations holding them",
 }
 
 

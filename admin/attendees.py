@@ -23,6 +23,7 @@ from attendees import csv_import, registry
 from core.i18n import N_
 from core.pagination import Page, parse_page
 from handlers.base import PageError
+from orders import ticket_types
 from registration import actions, bulk, counts, filters, forms, requests
 from registration import model as M
 
@@ -102,21 +103,30 @@ class AttendeesHandler(AttendeesBase):
 
 
 class AttendeeNewHandler(AttendeesBase):
-    def get(self, event_id):
-        self.show_form({"email": "", "name": "", "locale": self.event["default_locale"]})
+    async def get(self, event_id):
+        await self.show_form({"email": "", "name": "", "locale": self.event["default_locale"], "ticket_type": ""})
 
-    def show_form(self, values: dict, error: str | None = None, status: int = 200) -> None:
+    async def show_form(self, values: dict, error: str | None = None, status: int = 200) -> None:
+        # An event that sells tickets admits only ticket holders: staff give the person one.
+        types = [(str(t["_id"]), ticket_types.name(t, self.locale_code, self.event))
+                 for t in await ticket_types.of_event(self.db, self.event["_id"])]
         self.render_page("admin/attendees_new.html", status=status, active="attendees",
-                         values=values, error=error)
+                         values=values, error=error, ticket_types=types)
 
     async def post(self, event_id):
         values = {"email": self.form("email", max_length=254), "name": self.form("name", max_length=500),
                   "locale": self.form("locale", max_length=20)}
+        chosen = self.form("ticket_type", max_length=30)
         try:
+            ticket_type_id = None
+            if self.event.get("ticketed"):
+                if not chosen:
+                    raise registry.AttendeeError(N_("Choose a ticket type: this event admits only ticket holders."))
+                ticket_type_id = (await ticket_types.get(self.db, self.event, chosen))["_id"]
             membership = await registry.register(self.db, self.event, actor=self.current_user,
-                                                 services=self.services, **values)
-        except registry.AttendeeError as exc:
-            self.show_form(values, self.refusal(exc), 400)
+                                                 services=self.services, ticket_type_id=ticket_type_id, **values)
+        except (registry.AttendeeError, ticket_types.TicketTypeError) as exc:
+            await self.show_form({**values, "ticket_type": chosen}, self.refusal(exc), 400)
             return
         self.flash(self._("%(email)s is registered.") % {"email": membership["email"]})
         self.redirect(self.base)

@@ -20,6 +20,7 @@ from admin import (
     events,
     invitation_mailings,
     live_control,
+    orders,
     outbox_pages,
     privacy,
     quiz_editor,
@@ -30,6 +31,7 @@ from admin import (
     slides,
     space_mail,
     staff,
+    ticket_types,
 )
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
@@ -40,6 +42,7 @@ from handlers import (
     auth,
     cabinet,
     catalogue,
+    checkout,
     community_pages,
     event,
     form_files,
@@ -61,12 +64,14 @@ from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
 # thousands of upgrades a second.
-MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, media_files, form_files,
+MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats, registration, checkout, media_files,
+           form_files,
            dashboard, events, sessions, live_control, console, slides, staff, audit_log, attendees, registrations,
            privacy, signin_mailings, outbox_pages, community_pages, community_editor, quiz_pages, quiz_editor,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
-           payment_webhooks, payment_pages, admin_payments)
+           payment_webhooks, payment_pages, admin_payments,
+           ticket_types, orders)
 
 
 def build(services) -> list[URLSpec]:

@@ -229,15 +229,22 @@ async def _create_user(db, email: str, name: str, locale: str) -> AccountDoc:
 
 
 async def register(db, event: EventDoc, *, email: str, name: str = "", locale: str = "",
-                   actor: AccountDoc | None = None, services=None) -> MembershipDoc:
+                   actor: AccountDoc | None = None, services=None, ticket_type_id=None) -> MembershipDoc:
     """Register one attendee; returns the membership.  Validates before writing.
 
     `services`: when given, the change is announced (live registration counts).
+    `ticket_type_id`: in an event that sells tickets, the type (already checked
+    to be the event's) of the ticket staff give the person: the registration
+    carries it, so it admits to what the type grants, outside any order and
+    any quota (staff may let in whom they choose, as they may overbook).
     """
     email, name, locale = clean(event, email, name, locale)
     membership = await attach(db, event, email, name, locale, again=True, actor=actor)
+    if ticket_type_id is not None:
+        await db.memberships.update_one({"_id": membership["_id"]}, {"$set": {"ticket_type_id": ticket_type_id}})
+        membership["ticket_type_id"] = ticket_type_id
     await audit.record(db, actor=actor, action="attendee.register", event=event,
-                       params={"email": email},
+                       params={"email": email, **({"ticket_type_id": str(ticket_type_id)} if ticket_type_id else {})},
                        after={"email": email, "name": name, "locale": locale})
     if services is not None:
         await counts.announce(services, event["_id"])

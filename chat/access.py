@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
+from access import grants as G
 from access import rules
 from chat import room_names
 from events.model import EventDoc
@@ -78,9 +79,12 @@ async def support_room_exists(db, event: EventDoc, room: str) -> bool:
 
 
 def default_rooms(event: EventDoc, user_id: str, roles: dict, chat_locale: str) -> list[str]:
-    """The rooms a client joins on connecting; staff open the others from their console."""
+    """The rooms a client joins on connecting; staff open the others from their console.
+
+    A ticket without the chat keeps its holder out of the language room (`access.rules.may_enter_room`).
+    """
     event_id = str(event["_id"])
-    rooms = [room_names.public_room(event_id, chat_locale)]
+    rooms = [room_names.public_room(event_id, chat_locale)] if rules.may_use(roles, G.CHAT) else []
     if not rules.is_chat_staff(roles):
         rooms.append(room_names.support_room(event_id, chat_locale, user_id))
     for locale in sorted(rules.commentator_locales(roles) & set(event["locales"])):

@@ -14,6 +14,7 @@ the chat store agree on them.
     ev:<event_id>:qmod               questions to speakers, as moderators see them
     ev:<event_id>:user:<uid>         one account's connections to one event (sanctions)
     ev:<event_id>:reg                registration counts, for the staff who manage registrations
+    ev:<event_id>:tix                what is left of the event's tickets, for pages that sell them
     user:<uid>                       per-account control (device takeover)
     accounts                         account changes (display names), joined once per process
 
@@ -30,6 +31,7 @@ from typing import TypedDict
 PUBLIC, SUPPORT, QUESTIONS, QUESTIONS_MOD, STATE = "pub", "sup", "q", "qmod", "state"
 COMMUNITY = "com"
 REGISTRATIONS = "reg"
+TICKETS = "tix"
 ACCOUNTS = "accounts"
 _ROOM = re.compile(r"^ev:\{([0-9a-f]{24})\}:(pub:[a-z]{2}|sup:[a-z]{2}:[0-9a-f]{24}|com:[0-9a-f]{24})$")
 
@@ -40,6 +42,10 @@ def state_channel(event_id) -> str:
 
 def registrations_channel(event_id) -> str:
     return f"ev:{{{event_id}}}:{REGISTRATIONS}"
+
+
+def tickets_channel(event_id) -> str:
+    return f"ev:{{{event_id}}}:{TICKETS}"
 
 
 def public_room(event_id, locale: str) -> str:

@@ -7,8 +7,10 @@ state on their next load.
 
 A change without a `kind` is a change of the event's live state (slides,
 broadcast, days, gate).  A change with one concerns something else that pages
-watch live (REGISTRATIONS: the registrations of the event changed); each
-listener acts only on the kinds it knows.
+watch live (REGISTRATIONS: the registrations of the event changed; TICKETS:
+what is left of its tickets may have changed; ACCESS: one person's access to
+it changed, `user` naming them, so their open connections are closed and
+re-admitted); each listener acts only on the kinds it knows.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 REGISTRATIONS = "registrations"
+TICKETS = "tickets"
+ACCESS = "access"
 
 Listener = Callable[[object, dict], Awaitable[None]]
 

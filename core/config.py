@@ -49,6 +49,9 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     default_locale: str = "en"
+    reservation_minutes: int = 15      # checkout holds the chosen tickets this long
+    order_card_minutes: int = 30       # an unpaid order to be paid by card waits this long
+    order_invoice_days: int = 3        # an unpaid order to be paid by invoice waits this long
     event_loop: str = "uvloop"  # uvloop | asyncio
     # Card payments (Stripe); unset secret key: no card payments.
     stripe_secret_key: str = ""

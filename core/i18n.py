@@ -116,7 +116,7 @@ class I18n:
         fmt = Formatter(code)
         env.filters.update(
             datetime=fmt.datetime, date=fmt.date, time=fmt.time,
-            number=fmt.number, text_for=lambda v: text_for(v, code),
+            number=fmt.number, money=fmt.money, text_for=lambda v: text_for(v, code),
         )
         env.globals.update(
             locale_code=code, direction=direction(code), LOCALES=LOCALES,
@@ -155,3 +155,8 @@ class Formatter:
 
     def number(self, value):
         return numbers.format_decimal(value, locale=self.locale)
+
+    def money(self, amount: int, currency: str) -> str:
+        """Integer minor units of `currency` as this locale writes money (`core.money`)."""
+        from core import money  # core.money imports this module for N_
+        return money.format(amount, currency, self.code)

@@ -161,6 +161,9 @@ class EventDoc(TypedDict):
     # A channel: a live room of the main event `parent_id` (its own broadcast,
     # slides and chat); its sessions are the main event's with its channel_id.
     parent_id: NotRequired[ObjectId]
+    # The event (and each of its channels) sells tickets: only a registration with a ticket
+    # type admits (`orders.ticket_types`, `access.roles.with_ticket`).
+    ticketed: NotRequired[bool]
     state_version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime

@@ -153,6 +153,9 @@ async def create_channel(db, actor: AccountDoc, parent: EventDoc, *, slug: str, 
     channel["gate"] = {"mode": parent["gate"]["mode"], "official_start": parent["gate"].get("official_start")}
     if "privacy" in parent:
         channel["privacy"] = model.privacy_of(parent)
+    if parent.get("ticketed"):
+        # Its main event sells tickets: here too only a ticket granting this channel admits (`orders`).
+        channel["ticketed"] = True
     try:
         await model.create_event(db, channel)
     except model.DuplicateSlug:

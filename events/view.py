@@ -106,7 +106,7 @@ def countdown(event: EventDoc, viewer_locale: str, now: datetime.datetime | None
 
 def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | None = None,
          main: EventDoc | None = None, track: str | None = None,
-         now: datetime.datetime | None = None) -> dict:
+         now: datetime.datetime | None = None, recordings: Callable[[Any], bool] | None = None) -> dict:
     """Everything the event page shows, for one viewer's language.
 
     `may_see`: whether this viewer may see a session (`events.privacy.session_filter`);
@@ -115,6 +115,8 @@ def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | N
     event itself by default): the sessions shown are those running in
     `event` (`events.sessions.sessions_in`), or all of them on a main event.
     `track`: only that track's sessions.
+    `recordings`: whether this viewer sees a session's recording, by its id
+    (`access.rules.may_watch_recording`: their ticket's); None: everyone who sees the session.
     """
     now = now or utcnow()
     main = main or event
@@ -147,7 +149,7 @@ def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | N
             "sessions": [{"id": i.get("id", ""), "starts_at": i["starts_at"], "ends_at": i.get("ends_at"),
                           "title": text(event, i.get("title"), viewer_locale),
                           "speaker": i.get("speaker", ""),
-                          **_session_extras(main, i, viewer_locale, now)} for i in items],
+                          **_session_extras(main, i, viewer_locale, now, recordings)} for i in items],
         })
 
     materials = [{"title": text(event, m.get("title"), viewer_locale) or m.get("url", ""),
@@ -176,10 +178,12 @@ def page(event: EventDoc, viewer_locale: str, may_see: Callable[[Any], bool] | N
 
 
 def _session_extras(main: EventDoc, item: ScheduleItemDoc, viewer_locale: str,
-                    now: datetime.datetime) -> dict:
+                    now: datetime.datetime, recordings: Callable[[Any], bool] | None = None) -> dict:
     """What the schedule shows of a session beyond its time and title (`events.sessions`)."""
     track = sessions.find_track(main, item.get("track_id"))
     available = sessions.availability(item, now)
+    if recordings is not None and not recordings(item.get("id")):
+        available = {**available, "recording_url": None}
     return {"speakers": [s["name"] for s in sessions.speakers_of(item)],
             "track": {"id": track["id"], "title": text(main, track["title"], viewer_locale),
                       "colour": track["colour"]} if track else None,

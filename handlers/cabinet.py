@@ -1,5 +1,5 @@
-"""The attendee's cabinet (/me): my events, registrations, open data requests, programme, materials,
-certificates, recommendations.
+"""The attendee's cabinet (/me): my events, registrations, tickets and orders, open data requests, programme,
+materials, certificates, recommendations.
 
 Signed-in people only; everything shown is the person's own
 (`registration.cabinet.read`).  The page writes nothing: cancelling and
@@ -17,6 +17,7 @@ from core.clock import utcnow
 from core.pagination import Page, parse_page
 from handlers.base import BaseHandler, PageError
 from handlers.catalogue import recommendation_cards
+from orders import cabinet as orders_cabinet
 from registration import cabinet, recommend, requests
 
 PER_PAGE = 20
@@ -49,7 +50,8 @@ class CabinetHandler(BaseHandler):
                          materials=mine.materials, role_labels=R.ROLE_LABELS,
                          data_requests=await requests.open_for(self.db, self.current_user, self.locale_code, now),
                          recommended=recommendation_cards(self, found, spaces),
-                         certificates=await issuing.of_person(self.db, self.current_user["_id"]))
+                         certificates=await issuing.of_person(self.db, self.current_user["_id"]),
+                         mine=await orders_cabinet.read(self.db, self.current_user, self.locale_code))
 
 
 ROUTES = [

@@ -20,6 +20,7 @@ from core.pagination import Page, parse_page
 from events import about, catalogue, model, privacy, view
 from handlers.base import BaseHandler, PageError
 from handlers.event import REFUSALS, SLUG
+from orders import shop
 from registration import cabinet, recommend
 from registration import model as reg
 
@@ -89,7 +90,7 @@ class AboutHandler(BaseHandler):
             return
         user = self.current_user
         token = self.get_query_argument("invite", "").strip()[:MAX_TOKEN] or None
-        roles = await R.roles_in(self.db, user, space["_id"], event["_id"])
+        roles = await R.roles_in(self.db, user, **R.event_scopes(event))
         verdict = await privacy.verdict(self.db, event, user, roles, token)
         self.set_header("Cache-Control", "no-store")
         if verdict != rules.ADMITTED:
@@ -103,8 +104,13 @@ class AboutHandler(BaseHandler):
         state = reg.state_of(registration) if registration else None
         path = view.path(space, event)
         public = self.services.settings.public_url.rstrip("/")
+        # An event that sells tickets shows them, live (`realtime.ticket_frames`), where others show Register.
+        tickets = await shop.offer(self.db, event, code=None, locale=self.locale_code, now=now) \
+            if event.get("ticketed") else None
         self.render_page(
             "public/about.html", space=space, about=about.page(space, event, self.locale_code, now, session_shown),
+            tickets=tickets, tickets_url=path + "/tickets" + ("?" + urlencode({"invite": token}) if token else ""),
+            event_id=str(event["_id"]),
             access=rules.page_access(roles), state=state,
             state_label=reg.STATE_LABELS.get(state or "", ""),
             registration_open=settings["open"], event_path=path,

@@ -76,7 +76,10 @@ class EventViewer(BaseHandler):
             return None
         # A channel's sessions are its main event's, and so are their privacy and invitations.
         self.main_event = await sessions.main_of(self.db, event)
-        self.may_see_session = await privacy.session_filter(self.db, self.main_event, self.current_user, roles)
+        privacy_admits = await privacy.session_filter(self.db, self.main_event, self.current_user, roles)
+        # A ticket's sessions (`access.rules.may_enter_session`): one not granted is not entered.
+        self.may_see_session = lambda item: privacy_admits(item) and rules.may_enter_session(roles, item.get("id"))
+        self.may_watch_recording = lambda item_id: rules.may_watch_recording(roles, item_id)
         can = rules.page_access(roles)
         self._staff_hint = can["manage"]
         self.set_header("Cache-Control", "no-store")
@@ -155,7 +158,8 @@ class EventPageHandler(EventViewer):
         channels = [{"id": str(c["_id"]), "title": view.text(c, c["title"], self.locale_code),
                      "path": view.path(space, c)} for c in await sessions.channels_of(self.db, main)]
         self.render_page("public/event.html", event=event, space=space, can=can,
-                         page=view.page(event, self.locale_code, self.may_see_session, main=main, track=track),
+                         page=view.page(event, self.locale_code, self.may_see_session, main=main, track=track,
+                                        recordings=self.may_watch_recording),
                          channels=channels, main_event=None if main is event else {
                              "title": view.text(main, main["title"], self.locale_code),
                              "path": view.path(space, main)},

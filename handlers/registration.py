@@ -127,6 +127,14 @@ class RegistrationPage(BaseHandler):
 
 
 class RegisterHandler(RegistrationPage):
+    async def to_tickets(self) -> bool:
+        """An event that sells tickets is registered for by getting one (`handlers.checkout`)."""
+        if self.event.get("ticketed"):
+            self.redirect(view.path(self.space, self.event) + "/tickets"
+                          + ("?" + urlencode({"invite": self.invite}) if self.invite else ""))
+            return True
+        return False
+
     async def show(self, status: int = 200, *, values: dict[str, Any] | None = None,
                    errors: dict[str, str] | None = None, error: str | None = None) -> None:
         event, user = self.event, self.current_user
@@ -146,10 +154,14 @@ class RegisterHandler(RegistrationPage):
 
     async def get(self, space_slug, event_slug):
         await self.open_event(space_slug, event_slug)
+        if await self.to_tickets():
+            return
         await self.show()
 
     async def post(self, space_slug, event_slug):
         await self.open_event(space_slug, event_slug)
+        if await self.to_tickets():
+            return
         event, user = self.event, self.current_user
         if user and self.membership is not None and state_of(self.membership) not in states.REOPENABLE:
             # A retried submission: the registration counts already.
@@ -210,6 +222,10 @@ class OneClickHandler(RegistrationPage):
         await self.open_event(space_slug, event_slug)
         self.require_user()
         event, user = self.event, self.current_user
+        if event.get("ticketed"):
+            # Registering for an event that sells tickets is getting one.
+            self.redirect(view.path(self.space, event) + "/tickets")
+            return
         if self.membership is not None and state_of(self.membership) not in states.REOPENABLE:
             self.back(self.state_message(self.membership), "info")
             return
@@ -251,7 +267,7 @@ class CancelHandler(RegistrationPage):
         try:
             await actions.cancel(self.services, self.event, self.membership, actor_kind=states.ATTENDEE,
                                  actor=self.current_user)
-        except states.TransitionError as exc:
+        except (states.TransitionError, actions.HoldsTicket) as exc:
             raise PageError(409, self.refusal(exc)) from None
         self.back(self._("Your registration is cancelled."), "info")
 

@@ -188,6 +188,37 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # The sweep finds the automatic requests active now.
         ([("auto", ASC), ("ends_at", ASC)], {"name": "auto_ends"}),
     ],
+    # Tickets (`orders`): what an event sells, its quotas, checkout reservations and orders.
+    "ticket_types": [
+        ([("event_id", ASC), ("position", ASC)], {"name": "event_position"}),
+    ],
+    "quotas": [
+        # A type's quotas, read by every reservation (`orders.quotas.of_types`).
+        ([("event_id", ASC), ("ticket_type_ids", ASC)], {"name": "event_types"}),
+    ],
+    "reservations": [
+        # A buyer's live reservation for an event (a new choice gives it back).
+        ([("event_id", ASC), ("buyer_id", ASC), ("state", ASC)], {"name": "event_buyer_state"}),
+        # The sweep: held ones past their deadline, half-done ones past their lease.
+        ([("state", ASC), ("expires_at", ASC)], {"name": "state_expires"}),
+        ([("state", ASC), ("state_at", ASC)], {"name": "state_at"}),
+        # Gone a week after their deadline: the sweep has long given back what they held (an order
+        # keeps its reservation's key itself).
+        ([("expires_at", ASC)], {"expireAfterSeconds": 7 * 86400, "name": "expires_ttl"}),
+    ],
+    "orders": [
+        ([("code", ASC)], {"unique": True, "name": "code_unique"}),
+        # A reservation becomes one order, and a retried "place order" form (its key) finds it.
+        ([("reservation_id", ASC)], {"unique": True, "name": "reservation_unique"}),
+        ([("buyer_id", ASC), ("idempotency_key", ASC)], {"unique": True, "name": "buyer_key_unique"}),
+        ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),
+        ([("event_id", ASC), ("state", ASC)], {"name": "event_state"}),
+        # The sweep: unpaid orders past their deadline.
+        ([("state", ASC), ("expires_at", ASC)], {"name": "state_expires"}),
+        ([("buyer_id", ASC), ("created_at", DESC)], {"name": "buyer_created"}),
+        ([("tickets.holder.email", ASC)], {"name": "holder_email"}),
+        ([("tickets.holder_id", ASC)], {"name": "holder_id"}),
+    ],
 }
 INDEXES.update(PAYMENT_INDEXES)
 

@@ -1,5 +1,9 @@
 """The WebSocket endpoint `/ws?event=<event id>`: the handshake, then frames to Live.
 
+`/ws?event=<event id>&view=tickets` is the narrow connection of a page that
+sells the event's tickets (`realtime.ticket_frames`): it needs no session,
+only the event's privacy, and receives nothing but the ticket statuses.
+
 The upgrade is answered here, below Tornado's RequestHandler.  In a
 reconnect storm thousands of sockets open each second, and a RequestHandler
 per socket (response headers, cookie parsing, template namespace, its
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
+TICKETS_VIEW = "tickets"          # `/ws?event=<id>&view=tickets`: follows the ticket sale only
 
 
 class Refused(Exception):
@@ -91,8 +96,11 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                 # Shutting down: its sockets are being closed with 1001, and
                 # one opened now would be cut again; the next try goes elsewhere.
                 raise Refused(503, "Service Unavailable", {"Retry-After": "1"})
-            event_id = self.check(up.start_line, up.headers)
-            who = await self.authenticate(up.headers, event_id)
+            event_id, view = self.check(up.start_line, up.headers)
+            if view == TICKETS_VIEW:
+                who = await self.authenticate_visitor(up.headers, event_id)
+            else:
+                who = await self.authenticate(up.headers, event_id)
         except Refused as no:
             self._finish(up, started, no.status)
             if not up.gone:
@@ -108,7 +116,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             self._finish(up, started, 499)
             return
         self._finish(up, started, 101)
-        ws = await self.upgrade(up, *who)
+        ws = await (self.upgrade_visitor(up, *who) if view == TICKETS_VIEW else self.upgrade(up, *who))
         # This coroutine reads the socket's frames for as long as it is open:
         # it must not keep the handshake alive with it (the request and its
         # headers, the whole account, session and membership documents).
@@ -116,8 +124,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         if ws is not None:
             await ws.read_frames()
 
-    def check(self, start_line, headers) -> str:
-        """The request's event id, if it is a WebSocket upgrade this site may accept."""
+    def check(self, start_line, headers) -> tuple[str, str]:
+        """(event id, view) of the request, if it is a WebSocket upgrade this site may accept.
+
+        `view=tickets` asks for a connection that only follows the event's
+        ticket sale (`realtime.ticket_frames`); anything else is the event's
+        live connection.
+        """
         if start_line.method != "GET":
             raise Refused(405, "Method Not Allowed", {"Allow": "GET"})
         if headers.get("Upgrade", "").lower() != "websocket":
@@ -131,8 +144,9 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         origin = headers.get("Origin")
         if origin is not None and not self.same_site(origin, headers["Host"]):
             raise Refused(403, "Cross origin websockets not allowed")
-        values = parse_qs(urlsplit(start_line.path).query, keep_blank_values=True).get("event")
-        return values[-1].strip() if values else ""
+        query = parse_qs(urlsplit(start_line.path).query, keep_blank_values=True)
+        values, view = query.get("event"), query.get("view")
+        return (values[-1].strip() if values else ""), (view[-1].strip() if view else "")
 
     def same_site(self, origin: str, host: str) -> bool:
         allowed = {host.lower()}
@@ -175,9 +189,47 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             raise Refused(403, "not admitted by the event's privacy")
         return user, event, roles, session, admission == rules.WAIT
 
+    async def authenticate_visitor(self, headers, event_id: str) -> tuple:
+        """(user or None, event) of someone the event's privacy shows its public page (and tickets) to.
+
+        Signed in or not: the tickets block is on the public page.  The same
+        verdict as that page (`access.rules.privacy_verdict`); an invitation
+        link is not carried here, so an event by invitation only shows its
+        sale live to those it already admits.  A channel has no sale of its own.
+        """
+        reads = self.live.reads
+        if self.live.tickets is None:
+            raise Refused(404, "no ticket sale here")
+        raw = httputil.parse_cookie(headers.get("Cookie", "")).get(sessions.COOKIE)
+        token = tornado.web.decode_signed_value(self.services.settings.cookie_secret, sessions.COOKIE,
+                                                raw, max_age_days=366) if raw else None
+        session = await reads.session(token.decode() if token else None)
+        user = await reads.user(session["user_id"]) if session else None
+        event = await reads.event(event_id)
+        if not event or event.get("parent_id"):
+            raise Refused(404, "unknown event")
+        roles = await reads.roles(user, event) if user else {}
+        privacy: dict[str, Any] = dict(event.get("privacy") or {})
+        if rules.privacy_verdict(privacy.get("level") or model.DEFAULT_PRIVACY, privacy.get("emails") or (),
+                                 roles, email=user.get("email") if user else None, invited=False) != rules.ADMITTED:
+            raise Refused(403, "not admitted by the event's privacy")
+        return user, event
+
+    async def upgrade_visitor(self, up: Upgrade, user: dict | None, event: EventDoc) -> FrameProtocol | None:
+        assert self.live.tickets is not None  # checked by authenticate_visitor
+        tickets = self.live.tickets
+        return await self._upgrade(up, lambda sock: tickets.open(sock, event, user))
+
     async def upgrade(self, up: Upgrade, user: dict, event: EventDoc, roles: dict,
                       session: dict, waiting: bool = False) -> FrameProtocol | None:
         """The 101 response and `Live.open`; the open socket's protocol, or None."""
+        user_locale = user.get("locale")
+        locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
+        return await self._upgrade(up, lambda sock: self.live.open(sock, user, event, roles, locale,
+                                                                    session=session["token_hash"], waiting=waiting))
+
+    async def _upgrade(self, up: Upgrade, opener) -> FrameProtocol | None:
+        """The 101 response, then `opener(socket)` opens the live connection; the open socket's protocol, or None."""
         offer, deflate = compression.negotiate(up.headers.get("Sec-WebSocket-Extensions", ""))
         stream = up.request.detach()
         # Corked until `open` has written its first frames: the 101 response,
@@ -194,12 +246,9 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                     + (f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else "") + "\r\n")
         # The detached HTTP connection still refers to the request's headers.
         del up.request, up.headers, up.start_line
-        user_locale = user.get("locale")
-        locale = user_locale if user_locale in LOCALES else self.services.settings.default_locale
         try:
             stream.write(response.encode())
-            conn = sock.conn = await self.live.open(sock, user, event, roles, locale,
-                                                    session=session["token_hash"], waiting=waiting)
+            conn = sock.conn = await opener(sock)
         except StreamClosedError:
             ws.abort()      # the client left at the last moment
             return None

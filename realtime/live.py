@@ -22,6 +22,13 @@ accounts channel; each process updates its connections of that account
 A deleted account is announced the same way, and every process closes its
 connections of that account (close code `CLOSE_SIGNED_OUT`) and forgets
 the rooms' recent entries it wrote (read again from storage).
+
+Access: when one person's access to an event changes (a ticket passed to
+another holder, an order cancelled or refunded, a registration ended:
+`core.changes.ACCESS`), this process publishes it once on the accounts
+channel, and every process closes that person's connections to the event
+and its channels (close code `CLOSE_ACCESS_CHANGED`).  The page reloads,
+and its next connection is admitted, or refused, by what is stored now.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from access import rules
 from chat import access, room_names
+from core.changes import ACCESS
 from events import model, view
 from events.model import EventDoc
 from realtime import protocol
@@ -53,6 +61,7 @@ if TYPE_CHECKING:
     from realtime.presence import Presence
     from realtime.registration_frames import RegistrationCounts
     from realtime.services import LiveServices
+    from realtime.ticket_frames import TicketAvailability
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,7 @@ USER_FIELDS = ("_id", "email", "login", "name", "locale", "platform_admin")
 WAITING = "waiting"   # the state channel's view for connections behind the closed gate (not a language)
 PROFILE = "profile_changed"  # accounts channel notice; clients get a `profile` frame instead
 ERASED = "account_erased"    # accounts channel notice: the account's connections close
+ACCESS_CHANGED = "access_changed"  # accounts channel notice: the account's connections to one event close
 
 FrameHandler = Callable[[Connection, dict], Awaitable[None]]   # (conn, msg)
 ConnectionHook = Callable[[Connection], Awaitable[None]]       # (conn)
@@ -114,6 +124,7 @@ class Live:
         self.devices: Devices | None = None
         self.community: CommunityRooms | None = None
         self.registrations: RegistrationCounts | None = None
+        self.tickets: TicketAvailability | None = None
         self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
@@ -123,6 +134,8 @@ class Live:
         self.services.notifier.subscribe(self.on_state_change)
         self.hub.controls[PROFILE] = self._on_profile
         self.hub.controls[ERASED] = self._on_erased
+        self.hub.controls[ACCESS_CHANGED] = self._on_access
+        self.services.notifier.subscribe(self.on_access_change)
         self._accounts = self.services.spawn(self.hub.join(ProcessMember(), room_names.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------
@@ -235,15 +248,17 @@ class Live:
     def _shared_roles(self, roles: dict) -> dict:
         """One read-only copy per distinct set of roles, holding what frames check.
 
-        Frames look at role names and a commentator's languages only; ten
-        thousand attendees share one `{"attendee": ...}` instead of each
-        keeping its membership documents.
+        Frames look at role names, a commentator's languages and a ticket's
+        grants only; ten thousand attendees share one `{"attendee": ...}`
+        instead of each keeping its membership documents.
         """
-        key = tuple(sorted((role, tuple(m.get("locales") or ())) for role, m in roles.items()))
+        key = tuple(sorted((role, tuple(m.get("locales") or ()), m.get("grants")) for role, m in roles.items()))
         shared = self._roles.get(key)
         if shared is None:
-            shared = self._roles[key] = {role: {"role": role, "locales": list(locales)}
-                                         for role, locales in key}
+            # A ticket's grants (`access.grants`) are shared as they are: one frozen copy per type.
+            shared = self._roles[key] = {role: {"role": role, "locales": list(locales),
+                                                **({"grants": grants} if grants is not None else {})}
+                                         for role, locales, grants in key}
         return shared
 
     async def close(self, conn: Connection) -> None:
@@ -273,6 +288,8 @@ class Live:
             if conn.info.get("waiting") and msg["type"] != "ping":
                 raise FrameError(protocol.NOT_STARTED,
                                  "the event has not started: this connection only waits for the gate", ref)
+            if conn.info.get("tickets_only") and msg["type"] != "ping":
+                raise FrameError(protocol.TICKETS_ONLY, "this connection only follows the ticket sale", ref)
             handler = self.frames.get(msg["type"])
             if handler is None:
                 raise FrameError(protocol.UNKNOWN_TYPE, f"unknown frame type {msg['type'][:40]!r}", ref)
@@ -312,6 +329,26 @@ class Live:
         if self._accounts is not None and not self._accounts.done():
             await self._accounts
         await self.hub.publish(room_names.ACCOUNTS, {"type": ERASED, "user": str(user_id)})
+
+    async def on_access_change(self, event_id, change: dict) -> None:
+        """Change bus listener: a person's access to an event changed (`core.changes.ACCESS`)."""
+        if change.get("kind") != ACCESS or not isinstance(change.get("user"), str):
+            return
+        if self._accounts is not None and not self._accounts.done():
+            await self._accounts
+        await self.hub.publish(room_names.ACCOUNTS, {"type": ACCESS_CHANGED, "user": change["user"],
+                                                     "event": str(event_id)})
+
+    def _on_access(self, channel: str, message: dict, members) -> None:
+        """Hub control: close this process's connections of the account to the event and its channels."""
+        user_id, event_id = message.get("user"), message.get("event")
+        if not isinstance(user_id, str) or not isinstance(event_id, str):
+            log.error("malformed access notice", extra={"channel": channel})
+            return
+        for conn in list(self.hub.by_user.get(user_id, ())):
+            event = conn.info.get("event") or {}
+            if conn.event_id == event_id or str(event.get("parent_id") or "") == event_id:
+                conn.close(protocol.CLOSE_ACCESS_CHANGED, "access changed")
 
     def _on_erased(self, channel: str, message: dict, members) -> None:
         user_id = message.get("user")

@@ -40,12 +40,15 @@ SLOW_MODE = "slow_mode"              # too soon in a slow-mode room (`retry_afte
 READ_ONLY = "read_only"              # the room is a closed community discussion: read, not write
 INTERNAL = "internal"                # the server failed on this frame
 NOT_STARTED = "not_started"          # a connection waiting behind the closed gate sends only `ping`
+TICKETS_ONLY = "tickets_only"        # a connection that follows the ticket sale sends only `ping`
 
 # close codes the server sends (see docs/protocol.md, "Close codes")
 CLOSE_GOING_AWAY = 1001              # this server process is shutting down (or a ping went unanswered)
 CLOSE_INVALID_DATA = 1007            # a text frame that is not UTF-8, or a message that cannot be decompressed
 CLOSE_TOO_BIG = 1009                 # a frame over HARD_FRAME_BYTES (Tornado closes with it)
 CLOSE_SIGNED_OUT = 4003              # the account was deleted: its sessions are gone
+CLOSE_ACCESS_CHANGED = 4004          # the person's access to the event changed (a ticket passed on, a
+                                     # registration ended): reload the page, which admits or refuses afresh
 
 
 class FrameError(Exception):

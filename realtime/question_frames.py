@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from access import grants as G
 from access import rules
 from chat import room_names
 from events import model, privacy
@@ -96,7 +97,9 @@ class QuestionFrames:
         settings = model.privacy_of(holder)  # type: ignore[arg-type]
         invited = (privacy.invitation_matters(items, settings, roles, email=email)
                    and await self._invited(conn, self._main(conn)))
-        return [privacy.session_admits(i, settings, roles, email=email, invited=invited) for i in items]
+        # A session the person's ticket does not grant is as closed to them as one privacy keeps out.
+        return [privacy.session_admits(i, settings, roles, email=email, invited=invited)
+                and rules.may_enter_session(roles, i.get("id")) for i in items]
 
     async def _admits(self, conn: Connection, item: dict, holder: dict) -> bool:
         return (await self._verdicts(conn, [item], holder))[0]
@@ -112,6 +115,8 @@ class QuestionFrames:
     async def ask(self, conn: Connection, msg: dict) -> None:
         if not rules.is_member(conn.info["roles"]):
             raise FrameError(protocol.FORBIDDEN, "only members of the event ask questions", msg.get("ref"))
+        if not rules.may_use(conn.info["roles"], G.QUESTIONS):
+            raise FrameError(protocol.FORBIDDEN, "your ticket does not include questions", msg.get("ref"))
         main = conn.info.get("main")
         try:
             doc, created = await store.ask(
@@ -127,6 +132,8 @@ class QuestionFrames:
                    "question": store.fields(doc), "duplicate": not created})
 
     async def vote(self, conn: Connection, msg: dict, on: bool = True) -> None:
+        if not rules.may_use(conn.info["roles"], G.QUESTIONS):
+            raise FrameError(protocol.FORBIDDEN, "your ticket does not include questions", msg.get("ref"))
         try:
             doc, changed = await store.vote(self.live.db, event_id=ObjectId(conn.event_id),
                                             question=msg.get("question"),

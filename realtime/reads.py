@@ -34,7 +34,8 @@ class ConnectReads:
         return await self._events.submit(event_id)
 
     async def roles(self, user: dict, event: EventDoc) -> dict:
-        """The account's roles in the event, its space and its main event (`roles.roles_in`)."""
+        """The account's roles in the event, its space and its main event, as its tickets admit
+        (`roles.roles_in`)."""
         key = (user["_id"], bool(user.get("platform_admin")), event.get("space_id"), event["_id"],
-               event.get("parent_id"))
+               event.get("parent_id"), bool(event.get("ticketed")))
         return await self._roles.submit(key)

@@ -387,6 +387,8 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     after = await states.transition(services.db, event, membership, wanted, actor_kind=actor_kind, actor=actor,
                                     unset=("offer_expires_at",))
     await _left(services, event, before)
+    if before == REGISTERED:
+        await counts.access_changed(services, event["_id"], membership["user_id"])
     # Seats in sessions are for registered attendees only: theirs pass on.
     await session_seats.release_person(services, event, membership["user_id"], actor_kind=actor_kind, actor=actor)
     await counts.announce(services, event["_id"])
@@ -395,9 +397,21 @@ async def _leave(services, event: EventDoc, membership: Mapping[str, Any], wante
     return after
 
 
+class HoldsTicket(RegistrationError):
+    def __init__(self):
+        super().__init__(N_("This registration comes with a ticket: whoever bought it passes it on, or the "
+                            "organisers cancel its order."))
+
+
 async def cancel(services, event: EventDoc, membership: Mapping[str, Any], *, actor_kind: str,
                  actor: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Cancel a registration (by the attendee or by staff); a place it held passes on."""
+    """Cancel a registration (by the attendee or by staff); a place it held passes on.
+
+    A registration that carries a ticket of an order (`orders.holders`) ends with its ticket: its
+    holder does not cancel it here (the ticket would stay counted and assigned to them).
+    """
+    if actor_kind == states.ATTENDEE and membership.get("order_id") and state_of(membership) == REGISTERED:
+        raise HoldsTicket()
     return await _leave(services, event, membership, CANCELLED, actor_kind=actor_kind, actor=actor,
                         mail=actor_kind == states.STAFF)
 

@@ -22,6 +22,7 @@ import datetime
 from typing import Any
 
 from access import roles as R
+from access import rules
 from accounts.users import find_by_ids
 from core.clock import utcnow
 from events import catalogue, model, privacy, programme, sessions, view
@@ -74,7 +75,9 @@ async def read(db, user, locale: str, now: datetime.datetime | None = None) -> C
             registrations.append({**_entry(event, space, locale, now), "state": state,
                                   "label": reg.STATE_LABELS.get(state, state),
                                   "at": m.get("state_at") or m["created_at"],
-                                  "cancellable": state in CANCELLABLE, "offered": state == reg.OFFERED,
+                                  # One that carries a ticket of an order ends with its ticket (`orders`).
+                                  "cancellable": state in CANCELLABLE and not m.get("order_id"),
+                                  "offered": state == reg.OFFERED,
                                   "offer_expires_at": m.get("offer_expires_at")})
         if R.holds(m):
             entry = entries.setdefault(event["_id"], _entry(event, space, locale, now))
@@ -124,10 +127,11 @@ async def _recordings_and_materials(db, user, event, locale: str, now: datetime.
     """What the event page would still show the person of a past event: recordings and materials."""
     roles = await R.roles_in(db, user, **R.event_scopes(event))
     may_see = await privacy.session_filter(db, event, user, roles)
-    shown = [i for i in event["schedule"] if may_see(i)]
+    shown = [i for i in event["schedule"] if may_see(i) and rules.may_enter_session(roles, i.get("id"))]
     recordings = []
     for item in sorted(shown, key=lambda i: (i["starts_at"], i.get("id", ""))):
-        url = sessions.availability(item, now)["recording_url"]
+        url = sessions.availability(item, now)["recording_url"] if rules.may_watch_recording(roles, item.get("id")) \
+            else None
         if url:
             recordings.append({"title": view.text(event, item.get("title"), locale), "url": url,
                                "starts_at": item["starts_at"]})

@@ -13,7 +13,7 @@ import datetime
 from zoneinfo import ZoneInfo
 
 from access import roles as R
-from core.changes import REGISTRATIONS
+from core.changes import ACCESS, REGISTRATIONS
 from core.clock import utcnow
 from registration import model as M
 
@@ -61,3 +61,9 @@ def frame(event_id, counts: dict[str, int]) -> dict:
 async def announce(services, event_id) -> None:
     """Registrations of this event changed (already persisted): tell whoever listens."""
     await services.notifier.announce(event_id, {"kind": REGISTRATIONS})
+
+
+async def access_changed(services, event_id, user_id) -> None:
+    """One person's registration stopped admitting them (already persisted): every process closes their
+    live connections to the event, and a reconnect is admitted or refused afresh (`realtime.live`)."""
+    await services.notifier.announce(event_id, {"kind": ACCESS, "user": str(user_id)})

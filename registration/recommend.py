@@ -167,7 +167,7 @@ async def for_person(db, user, *, space_ids: Sequence | None = None, now: dateti
     held = [events[i] for i in holding if i in events and events[i]["space_id"] in spaces]
     # Sessions as the event page shows them to this person (`events.privacy.session_admits`).
     keys: list[R.RolesKey] = [(user["_id"], bool(user.get("platform_admin")), e["space_id"], e["_id"],
-                               e.get("parent_id")) for e in held]
+                               e.get("parent_id"), bool(e.get("ticketed"))) for e in held]
     roles = await R.roles_in_many(db, keys)
     for key, event in zip(keys, held):
         may_see = await privacy.session_filter(db, event, user, roles[key])

@@ -64,23 +64,28 @@ _COUNTS = frozenset({ATTENDEE, SYSTEM})
 # (the one document per person and event is reused); a rejection is final
 # for the person, and only staff may register them again (as staff register
 # anyone, taking a place whatever the capacity: `attendees.registry`).
+# The system also moves registrations for tickets (`orders.holders`): a
+# ticket paid for admits its holder whatever their registration waited for,
+# and a ticket that ends (passed to another holder, its order cancelled or
+# refunded) cancels its holder's registration.
+_TICKETED = frozenset({STAFF, SYSTEM})
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (UNCONFIRMED, PENDING): _COUNTS,
     (UNCONFIRMED, WAITING): _COUNTS,
     (UNCONFIRMED, REGISTERED): _COUNTS,
-    (PENDING, REGISTERED): _STAFF,
+    (PENDING, REGISTERED): _TICKETED,
     (PENDING, WAITING): _STAFF,
     (PENDING, REJECTED): _STAFF,
     (PENDING, CANCELLED): _PERSON,
     (WAITING, OFFERED): frozenset({SYSTEM, STAFF}),
-    (WAITING, REGISTERED): _STAFF,
+    (WAITING, REGISTERED): _TICKETED,
     (WAITING, CANCELLED): _PERSON,
     (WAITING, REJECTED): _STAFF,
-    (OFFERED, REGISTERED): frozenset({ATTENDEE, STAFF}),
+    (OFFERED, REGISTERED): _ANY,
     (OFFERED, EXPIRED): _SYS,
     (OFFERED, CANCELLED): _PERSON,
     (OFFERED, REJECTED): _STAFF,
-    (REGISTERED, CANCELLED): _PERSON,
+    (REGISTERED, CANCELLED): _ANY,
     (REGISTERED, REJECTED): _STAFF,
     (CANCELLED, PENDING): _COUNTS,
     (CANCELLED, WAITING): _COUNTS,

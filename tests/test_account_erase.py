@@ -19,8 +19,10 @@ from chat import moderation, room_names
 from events import view
 from mailings import signin_mailing
 from mongo_indexes import INDEXES
+from orders import checkout
 from questions import store as questions
 from registration import actions, form_edit, forms, invitations, requests
+from tests import orders_support
 from tests.support import error_text, translated
 from tests.test_questions import ask, with_schedule
 from tests.test_quizzes import answers, make_quiz
@@ -145,6 +147,21 @@ async def populate(factory, browser, base_url, db, services):
     await requests.answer(services, event, request, person, {}, {"f_doc": [{**pdf, "filename": f"{NAME} 2.pdf"}]},
                           submitted_version=request_form["version"])
 
+    # Tickets: she buys one for a friend, and holds one a colleague bought for her (`orders`).
+    shop = await factory.event(locales=("ru", "en"))
+    await db.events.update_one({"_id": shop["_id"]}, {"$set": {"privacy": {"level": "public", "emails": []}}})
+    ticket = await orders_support.ticket_type(services, shop, admin, name="Pass", prices="EUR 0")
+    shop = await db.events.find_one({"_id": shop["_id"]})
+    reservation = await checkout.reserve(services, shop, person, {str(ticket["_id"]): "1"}, currency="EUR")
+    await checkout.place(services, shop, person, reservation["_id"], buyer_name=NAME, method="", locale="ru",
+                         idempotency_key="mine", holders=[{"email": "friend@example.org", "name": "Friend",
+                                                           "locale": "ru"}])
+    reservation = await checkout.reserve(services, shop, moderator, {str(ticket["_id"]): "1"}, currency="EUR")
+    await checkout.place(services, shop, moderator, reservation["_id"], buyer_name="Mod", method="", locale="en",
+                         idempotency_key="theirs", holders=[{"email": EMAIL, "name": TYPED_NAME, "locale": "ru"}])
+    await checkout.reserve(services, shop, person, {str(ticket["_id"]): "1"}, currency="EUR")
+    await orders_support.drain(services)
+
     # Every kind of record exists before the deletion (so the scan proves something).
     for collection, query in (
             ("users", {"_id": person["_id"]}), ("sessions", {"user_id": person["_id"]}),
@@ -160,7 +177,9 @@ async def populate(factory, browser, base_url, db, services):
             ("invitations", {"used_by": person["_id"]}), ("registration_files", {"owner_id": person["_id"]}),
             ("registration_file_chunks", {}), ("memberships", {"request_answers": {"$exists": True}}),
             ("registration_files", {"form_kind": requests.form_kind(request)}),
-            ("outbox", {"to": EMAIL, "kind": "data_request"})):
+            ("outbox", {"to": EMAIL, "kind": "data_request"}), ("orders", {"buyer_id": person["_id"]}),
+            ("orders", {"tickets.holder_id": person["_id"]}), ("reservations", {"buyer_id": person["_id"]}),
+            ("outbox", {"to": EMAIL, "kind": "order_ticket"})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)
     return event, space, person, b, other, public, mine

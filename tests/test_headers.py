@@ -129,6 +129,9 @@ async def seeded(factory, services):
         "membership_id": secrets.token_hex(12), "media_id": secrets.token_hex(32), "import_id": secrets.token_hex(12),
         "mailing_id": secrets.token_hex(12), "file_id": secrets.token_hex(12), "job_id": secrets.token_hex(12),
         "request_id": secrets.token_hex(12), "attempt_id": secrets.token_hex(12),
+        "reservation_id": secrets.token_hex(12),
+        "order_id": secrets.token_hex(12), "ticket_id": "t1", "ticket_type_id": secrets.token_hex(12),
+        "quota_id": secrets.token_hex(12),
         "token": secrets.token_urlsafe(16), "code": "ABCDEFGHJKLM",
         "action": "slides_show", "locale": "en",
     }

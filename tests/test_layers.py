@@ -30,6 +30,7 @@ LAYERS = {
     "reminders": 3,
     "invitations": 3,
     "payments": 3,
+    "orders": 3,
     "handlers": 4, "admin": 4, "realtime": 4,
     "app": 5,
     "server": 6,

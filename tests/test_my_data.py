@@ -72,8 +72,15 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert {t["purpose"] for t in data["links"]} == {"reset", "signin"}
     assert data["chat_sanctions"][0]["kind"] == "mute" and "by" not in data["chat_sanctions"][0]
     assert data["sign_in_attempts"] and data["support_rooms"]
-    # The reset mail, the sign-in mailing, the second event's registration, the data request.
-    assert len(data["mails"]) == 4 and "data_request" in {m["kind"] for m in data["mails"]}
+    # The reset mail, the sign-in mailing, the second event's registration, the data request, the receipt
+    # of the order she placed and the ticket someone bought for her.
+    assert len(data["mails"]) == 6 and {"data_request", "order_receipt", "order_ticket"} <= {m["kind"] for m in data["mails"]}
+    # Her order, whole; of the order a colleague placed for her, only her ticket.
+    assert [o["buyer"]["email"] for o in data["orders_and_tickets"]["bought"]] == [EMAIL]
+    assert data["orders_and_tickets"]["bought"][0]["tickets"][0]["holder"]["email"] == "friend@example.org"
+    held = data["orders_and_tickets"]["tickets_held"]
+    assert len(held) == 1 and held[0]["holder"]["email"] == EMAIL and held[0]["valid"]
+    assert len(data["ticket_reservations"]) == 2   # the one ordered, and one still held
     assert all(m["to"] == EMAIL for m in data["mails"]) and "full" not in text
     assert data["mailing_deliveries"][0]["email"] == EMAIL
     assert {"attendee.register", "chat_mute"} <= {e["action"] for e in data["audit_entries"]}

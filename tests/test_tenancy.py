@@ -46,12 +46,14 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
+from orders import checkout
 from payments import attempts as payment_attempts
 from payments import invoices as payment_invoices
 from payments import seller as payment_seller
 from questions import store as questions
 from quizzes import authoring, taking
 from registration import bulk, form_edit, invitations, requests
+from tests import orders_support
 from tests.live_client import LiveClient
 from tests.support import error_text, translated
 from tests.test_role_matrix import staff_routes
@@ -64,7 +66,8 @@ PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 # Path parameters naming an object: filled with A's real object of that kind.
 OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
                  "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request",
-                 "attempt_id": "payment"}
+                 "attempt_id": "payment",
+                 "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -192,6 +195,19 @@ async def build_alpha(factory, services) -> Alpha:
     await moderation.set_slow_mode(db, event=a.event, room=a.public, seconds=30, actor=a.admin)
     await moderation.mark_read(db, a.moderator["_id"], a.public, 1)
 
+    # A second event of A sells tickets (its own: A's first event stays open to its registrations):
+    # a ticket type, a quota and an order of A's buyer, with a holder.
+    a.shop = await factory.event(a.space, locales=("en", "ru"), slug=f"{MARK}-shop")
+    a.ticket_type = await orders_support.ticket_type(services, a.shop, a.admin, name=f"Pass {MARK}")
+    a.quota = await orders_support.quota(services, a.shop, a.admin, 10, a.ticket_type, name=f"Quota {MARK}")
+    a.shop = await db.events.find_one({"_id": a.shop["_id"]})
+    reservation = await checkout.reserve(services, a.shop, a.attendee, {str(a.ticket_type["_id"]): "1"},
+                                         currency="EUR")
+    a.order = await checkout.place(services, a.shop, a.attendee, reservation["_id"], buyer_name=f"Ann {MARK}",
+                                   method="invoice", idempotency_key=f"{MARK}-order", locale="en",
+                                   holders=[{"email": f"{MARK}-holder@example.org", "name": f"Holder {MARK}",
+                                             "locale": "en"}])
+
     # Every id A has now, and the short ids inside its event document.
     for name in await db.list_collection_names():
         async for doc in db[name].find({}, {"_id": 1}):
@@ -285,7 +301,9 @@ def unknown_parameters(pattern: str) -> list[str]:
 def object_id(alpha: Alpha, kind: str) -> str:
     return str({"attendee": alpha.attendee, "registration": alpha.registration, "import": alpha.import_, "page": alpha.page, "quiz": alpha.quiz,
                 "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job,
-                "data request": alpha.data_request, "payment": alpha.payment}[kind]["_id"])
+                "data request": alpha.data_request, "payment": alpha.payment,
+                "ticket type": alpha.ticket_type, "quota": alpha.quota,
+                "order": alpha.order}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:

@@ -39,6 +39,9 @@
     ws.onclose = function (ev) {
       self.ws = null;
       if (ev.code === 4001 || self.stopped) { self.emit("status", "stopped"); return; }
+      // 4004: this person's access to the event changed (a ticket passed on, a registration ended):
+      // the page is loaded again, and admits or refuses them as things are now.
+      if (ev.code === 4004) { self.emit("status", "stopped"); window.location.reload(); return; }
       self.emit("status", "reconnecting");
       // Exponential backoff with jitter: 0.5 s doubling up to 30 s.
       var delay = Math.min(30000, 500 * Math.pow(2, self.attempt++)) * (0.5 + Math.random() / 2);

@@ -1,0 +1,1 @@
+"""Tickets: ticket types as access levels, quotas, checkout reservations, orders and their holders."""
