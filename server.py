@@ -56,6 +56,7 @@ from realtime import (
     question_frames,
     registration_frames,
     timers,
+    watch_frames,
 )
 from realtime.broker import Broker, InProcessBroker
 from realtime.broker_redis import RedisBroker
@@ -116,11 +117,18 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     discussion_frames.install(live)
     registration_frames.install(live)
     keepalive.install(live)
+    watch_frames.install(live)
     live.start()
     return services
 
 
 async def close_services(services: Services) -> None:
+    if services.live is not None and services.live.watching is not None:
+        # Watch time added up since the last write is not lost on a clean stop.
+        try:
+            await services.live.watching.flush()
+        except Exception:
+            log.exception("watch time not written at stop")
     for task in list(services.background):
         task.cancel()
     if services.background:

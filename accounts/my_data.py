@@ -217,6 +217,11 @@ async def _certificates(db, user: AccountDoc) -> Any:
     return await _all(db.certificates.find({"user_id": user["_id"]}, {"pdf": 0}))
 
 
+async def _watch_time(db, user: AccountDoc) -> Any:
+    # Seconds per minute of wall time in which the person's player played the broadcast.
+    return await _all(db.watch_time.find({"user_id": user["_id"]}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -247,6 +252,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "registration_files": ("files", _files),
     "bulk_jobs": ("bulk_actions_started", _bulk_jobs),
     "certificates": ("certificates", _certificates),
+    "watch_time": ("watch_time", _watch_time),
 }
 
 EXCLUDED = {

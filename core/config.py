@@ -50,6 +50,8 @@ class Settings:
     log_level: str = "INFO"
     default_locale: str = "en"
     event_loop: str = "uvloop"  # uvloop | asyncio
+    watch_heartbeat_seconds: int = 30  # the player's heartbeat period (registration.watch_time)
+    pdf_workers: int = 0  # processes rendering certificate PDFs; 0: one per CPU
 
     @property
     def public_url(self) -> str:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from realtime.presence import Presence
     from realtime.registration_frames import RegistrationCounts
     from realtime.services import LiveServices
+    from realtime.watch_frames import WatchFrames
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Live:
         self.devices: Devices | None = None
         self.community: CommunityRooms | None = None
         self.registrations: RegistrationCounts | None = None
+        self.watching: WatchFrames | None = None
         self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
@@ -320,6 +322,9 @@ class Live:
             return
         for conn in list(self.hub.by_user.get(user_id, ())):
             conn.close(protocol.CLOSE_SIGNED_OUT, "signed out")
+        if self.watching is not None:
+            # Unwritten watch time would otherwise be written after the deletion removed it.
+            self.watching.ledger.forget(user_id)
         # The rooms this process keeps recent entries of would hand a resuming client the person's
         # messages under their name: forgotten, they are read again from storage, where the deletion
         # leaves them by "deleted user" (announced once before it and once after, so a room read
