@@ -36,6 +36,7 @@ from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
 from certificates import issuing
+from certificates.pdf_pool import PdfPool
 from core import config, logs
 from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
@@ -101,7 +102,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics,
                                                    fernet=space_mail.cipher(settings.mail_settings_key)),
-        metrics=metrics, registry=registry, redis=redis_client,
+        metrics=metrics, registry=registry, redis=redis_client, pdfs=PdfPool(settings.pdf_workers),
     )
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
         else InProcessBroker()
@@ -133,6 +134,7 @@ async def close_services(services: Services) -> None:
         task.cancel()
     if services.background:
         await asyncio.gather(*services.background, return_exceptions=True)
+    await services.pdfs.close()
     if services.broker is not None:
         await services.broker.close()
     if services.redis is not None:

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from access import roles as R
 from registration import watch_time
 from tests.live_client import LiveClient
 from tests.test_realtime import live, person, seeded
