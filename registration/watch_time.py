@@ -148,7 +148,7 @@ async def broadcast_live(db, event_id) -> bool:
     """Whether the event's broadcast is live now: switched on, and the gate open (the LIVE banner's rule)."""
     event = await db.events.find_one({"_id": event_id}, {"broadcast.on": 1, "gate": 1})
     return bool(event and (event.get("broadcast") or {}).get("on") and event.get("gate")
-                and model.gate_open(event))  # type: ignore[arg-type]
+                and model.gate_open(event))
 
 
 async def minutes_by_user(db, event_id, user_ids: Iterable[Any]) -> dict[Any, int]:
