@@ -249,6 +249,6 @@ async def test_issuing_in_batches_renders_each_pdf_once_and_resumes_after_a_fail
     # Every certificate drawn once, except the one whose drawing failed (drawn again on resuming).
     assert len(drawn) == 8 and len(set(drawn)) == 7
     assert await db.outbox.count_documents({"kind": issuing.MAIL}) == 7
-    assert len(set((await db.outbox.distinct("to", {"kind": issuing.MAIL})))) == 7
+    assert len(set(await db.outbox.distinct("to", {"kind": issuing.MAIL}))) == 7
     job = (await db.certificate_templates.find_one({"event_id": event["_id"]}))["job"]
     assert job["status"] == "done" and job["issued"] + job["existing"] == 7
