@@ -141,3 +141,23 @@ async def test_two_processes_crediting_one_minute_count_it_once(db):
     assert doc["minutes"] == {str(minute // 60): 60 + 45, str(minute // 60 + 1): 30}
     assert watch_time.seconds_of(doc) == 60 + 30
     assert watch_time.minutes_of(doc) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_deleted_accounts_unwritten_credit_is_dropped_in_every_process(factory, browser, base_url, db,
+                                                                                services, clock):
+    event = await seeded(factory)
+    await broadcast(db, event, True)
+    user, b = await person(factory, browser, event)
+    client, _, _ = await live(base_url, b, event)
+    clock.now += 30
+    assert (await beat(client, 30, "a"))["credited"] == 30
+    assert services.live.watching.ledger.pending() == 1
+    await services.live.account_erased(user["_id"])   # as accounts.erase announces it
+    for _ in range(50):
+        if not services.live.watching.ledger.pending():
+            break
+        await asyncio.sleep(0.02)
+    assert services.live.watching.ledger.pending() == 0
+    await services.live.watching.flush()
+    assert await db.watch_time.count_documents({}) == 0
