@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bson import Binary
@@ -48,6 +49,7 @@ from registration.model import REGISTERED
 log = logging.getLogger(__name__)
 
 BATCH = 50
+PAGE = 1000     # registrations read at once (`qualifying`)
 IN_FLIGHT = 2   # batches under way at once (see the module's docstring)
 LEASE = datetime.timedelta(minutes=2)
 MAIL = "certificate_issued"
@@ -64,21 +66,27 @@ def verification_url(services, code: str) -> str:
     return f"{services.settings.public_url.rstrip('/')}/certificates/{code}"
 
 
-async def qualifying(db, event: EventDoc, template: dict, after=None, limit: int | None = None) -> list[dict]:
-    """The next registrations (by _id, after `after`) that meet the template's conditions, `BATCH` or so."""
-    limit = limit or BATCH
+async def qualifying(db, event: EventDoc, template: dict, after=None) -> AsyncIterator[list[dict]]:
+    """The registrations (by _id, after `after`) that meet the template's conditions, in lists of `BATCH`
+    at most.
+
+    Registrations are read `PAGE` at a time: each read looks through the
+    event's registrations for those after `after` (the embedded store scans
+    them all, and MongoDB sorts them by _id), so reading them a batch at a
+    time would cost the square of their number.
+    """
     query: dict = {"scope_id": event["_id"], "role": R.ATTENDEE, "state": REGISTERED,
                    "watched_at": {"$exists": True}, "user_id": {"$ne": None}}
-    out: list[dict] = []
-    while len(out) < limit:
+    while True:
         if after is not None:
             query["_id"] = {"$gt": after}
-        batch = await db.memberships.find(query).sort("_id", 1).limit(limit).to_list(None)
-        if not batch:
-            break
-        after = batch[-1]["_id"]
-        out.extend(await _watched_enough(db, event, template, await _passed_quiz(db, template, batch)))
-    return out
+        page = await db.memberships.find(query).sort("_id", 1).limit(PAGE).to_list(None)
+        if not page:
+            return
+        after = page[-1]["_id"]
+        chosen = await _watched_enough(db, event, template, await _passed_quiz(db, template, page))
+        for i in range(0, len(chosen), BATCH):
+            yield chosen[i:i + BATCH]
 
 
 async def _watched_enough(db, event: EventDoc, template: dict, batch: list[dict]) -> list[dict]:
@@ -226,28 +234,16 @@ async def run(services, event_id) -> None:
     event = await model.get_event(db, event_id)
     # (the last registration of a batch, the batch's work), oldest first.
     under_way: collections.deque[tuple[Any, asyncio.Future[tuple[int, int]]]] = collections.deque()
-    after = template["job"].get("after")
     try:
-        while event is not None:
-            batch = await qualifying(db, event, template, after)
-            if batch:
-                after = batch[-1]["_id"]
-                under_way.append((after, asyncio.ensure_future(issue_batch(services, event, template, batch))))
-                if len(under_way) < IN_FLIGHT:
-                    continue
-            if not under_way:
-                break
-            done_after, work = under_way.popleft()
-            issued, existing = await work
-            # Progress and the lease in one guarded step: a runner that lost
-            # its lease stops here instead of going on beside the new one.
-            template = await db.certificate_templates.find_one_and_update(
-                {"_id": template["_id"], "job.runner": runner},
-                {"$set": {"job.after": done_after, "job.lease_until": utcnow() + LEASE},
-                 "$inc": {"job.issued": issued, "job.existing": existing}}, return_document=True)
-            if template is None:
-                await _abandon(under_way)
-                return
+        if event is not None:
+            async for batch in qualifying(db, event, template, template["job"].get("after")):
+                under_way.append((batch[-1]["_id"],
+                                  asyncio.ensure_future(issue_batch(services, event, template, batch))))
+                if len(under_way) >= IN_FLIGHT and not await _record(db, template, runner, under_way):
+                    return
+            while under_way:
+                if not await _record(db, template, runner, under_way):
+                    return
         await db.certificate_templates.update_one(
             {"event_id": event_id, "job.runner": runner},
             {"$set": {"job.status": "done", "job.finished_at": utcnow(), "job.lease_until": None}})
@@ -262,6 +258,22 @@ async def run(services, event_id) -> None:
         await _abandon(under_way, cancel=False)
         await db.certificate_templates.update_one({"event_id": event_id, "job.runner": runner},
                                                   {"$set": {"job.lease_until": None}})
+
+
+async def _record(db, template: dict, runner: str, under_way: collections.deque) -> bool:
+    """Wait for the oldest batch under way and record it as done; False when the lease was lost."""
+    done_after, work = under_way.popleft()
+    issued, existing = await work
+    # Progress and the lease in one guarded step: a runner that lost
+    # its lease stops here instead of going on beside the new one.
+    kept = await db.certificate_templates.find_one_and_update(
+        {"_id": template["_id"], "job.runner": runner},
+        {"$set": {"job.after": done_after, "job.lease_until": utcnow() + LEASE},
+         "$inc": {"job.issued": issued, "job.existing": existing}}, return_document=True)
+    if kept is None:
+        await _abandon(under_way)
+        return False
+    return True
 
 
 async def _abandon(under_way: collections.deque, cancel: bool = True) -> None:

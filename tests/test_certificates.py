@@ -220,7 +220,8 @@ async def test_only_those_who_watched_long_enough_get_a_certificate(browser, fac
 @pytest.mark.gen_test(timeout=120)
 async def test_issuing_in_batches_renders_each_pdf_once_and_resumes_after_a_failure(factory, db, services,
                                                                                     monkeypatch):
-    monkeypatch.setattr(issuing, "BATCH", 2)   # several batches under way at once
+    monkeypatch.setattr(issuing, "BATCH", 2)   # several batches under way at once,
+    monkeypatch.setattr(issuing, "PAGE", 3)    # from several pages of registrations
     space = await factory.space("certb")
     event = await make_event(factory, db, space, starts_in_days=-1)
     people = [await factory.user() for _ in range(7)]
