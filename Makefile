@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
-.PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders
+.PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders \
+	bench-certificates
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,7 @@ bench: deps translations
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
 	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
+	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
 
 # Registrations per second and one-click latency (README, Benchmarks); it is also the last
 # step of `make bench`. Options: make bench-registration BENCH_REGISTRATION_ARGS="--people 500".
@@ -52,6 +54,12 @@ bench-registration: deps translations
 BENCH_REMINDERS_ARGS ?=
 bench-reminders: deps translations
 	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
+
+# How long issuing 10,000 certificates takes, PDFs and mails included (README, Benchmarks); also
+# a step of `make bench`. Options: make bench-certificates BENCH_CERTIFICATES_ARGS="--people 2000".
+BENCH_CERTIFICATES_ARGS ?=
+bench-certificates: deps translations
+	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps

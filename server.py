@@ -36,6 +36,7 @@ from accounts.passwords import PasswordHasher
 from app import routes
 from app.services import Services
 from certificates import issuing
+from certificates.pdf_pool import PdfPool
 from core import config, logs
 from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
@@ -61,6 +62,7 @@ from realtime import (
     registration_frames,
     ticket_frames,
     timers,
+    watch_frames,
 )
 from realtime.broker import Broker, InProcessBroker
 from realtime.broker_redis import RedisBroker
@@ -106,6 +108,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
         notifier=StateChanges(), mailer=Mailer(storage.db, settings, metrics,
                                                    fernet=space_mail.cipher(settings.mail_settings_key)),
         metrics=metrics, registry=registry, redis=redis_client, payments=Payments(settings),
+        pdfs=PdfPool(settings.pdf_workers),
     )
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
         else InProcessBroker()
@@ -122,16 +125,24 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     registration_frames.install(live)
     ticket_frames.install(live)
     keepalive.install(live)
+    watch_frames.install(live)
     live.start()
     return services
 
 
 async def close_services(services: Services) -> None:
+    if services.live is not None and services.live.watching is not None:
+        # Watch time added up since the last write is not lost on a clean stop.
+        try:
+            await services.live.watching.flush()
+        except Exception:
+            log.exception("watch time not written at stop")
     for task in list(services.background):
         task.cancel()
     if services.background:
         await asyncio.gather(*services.background, return_exceptions=True)
     await services.payments.close()
+    await services.pdfs.close()
     if services.broker is not None:
         await services.broker.close()
     if services.redis is not None:

@@ -222,6 +222,11 @@ async def _certificates(db, who: Identity) -> None:
     await db.certificates.delete_many({"user_id": who.id})
 
 
+async def _watch_time(db, who: Identity) -> None:
+    # When the person watched: theirs alone, and no count of the organiser's needs it.
+    await db.watch_time.delete_many({"user_id": who.id})
+
+
 async def _memberships(db, who: Identity) -> None:
     # Staff roles go; registrations stay for the event's counts, anonymous.
     await db.memberships.delete_many({"user_id": who.id, "role": {"$ne": "attendee"}})
@@ -383,6 +388,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "registration_files": _files,
     "bulk_jobs": _bulk_jobs,
     "certificates": _certificates,
+    "watch_time": _watch_time,
     "forms": _forms,
     "data_requests": _data_requests,
     "payment_attempts": _payment_attempts,

@@ -237,6 +237,9 @@ async def _orders(db, user: AccountDoc) -> Any:
 
 async def _reservations(db, user: AccountDoc) -> Any:
     return await _all(db.reservations.find({"buyer_id": user["_id"]}))
+async def _watch_time(db, user: AccountDoc) -> Any:
+    # Seconds per minute of wall time in which the person's player played the broadcast.
+    return await _all(db.watch_time.find({"user_id": user["_id"]}))
 
 
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
@@ -271,6 +274,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "payment_attempts": ("payments", _payments),
     "orders": ("orders_and_tickets", _orders),
     "reservations": ("ticket_reservations", _reservations),
+    "watch_time": ("watch_time", _watch_time),
 }
 
 EXCLUDED = {

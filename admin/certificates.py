@@ -6,8 +6,6 @@ handlers parse, authorise (the event-editing permission) and render.
 """
 from __future__ import annotations
 
-import asyncio
-
 from access.permissions import EVENT_EDIT
 from admin.staff_base import StaffHandler
 from certificates import issuing, templates
@@ -40,16 +38,19 @@ class CertificatesHandler(CertificatesBase):
         self.render_page("admin/certificates.html", status=status, active="certificates",
                          layouts=layouts if layouts is not None else template.get("layouts") or {},
                          default_layout=templates.DEFAULT_LAYOUT, placeholders=templates.PLACEHOLDERS,
+                         max_minutes=templates.MAX_MINUTES,
                          quizzes=quizzes, error=error, values=values or {
                              "quiz_id": str(template.get("quiz_id") or ""),
-                             "min_percent": "" if template.get("min_percent") is None else template["min_percent"]},
+                             "min_percent": "" if template.get("min_percent") is None else template["min_percent"],
+                             "min_minutes": template.get("min_minutes") or ""},
                          issued=await issuing.count(self.db, self.event["_id"]), job=template.get("job"))
 
     async def post(self, event_id):
         layouts = {code: self.form(f"layout_{code}", max_length=templates.MAX_LAYOUT + 1000)
                    for code in self.event["locales"]}
         values = {"quiz_id": self.form("quiz_id", max_length=40),
-                  "min_percent": self.form("min_percent", max_length=10)}
+                  "min_percent": self.form("min_percent", max_length=10),
+                  "min_minutes": self.form("min_minutes", max_length=10)}
         quizzes = await authoring.list_quizzes(self.db, self.event["_id"])
         try:
             cleaned = templates.clean(self.event, quizzes, layouts=layouts, **values)
@@ -70,7 +71,7 @@ class PreviewHandler(CertificatesBase):
             raise PageError(404, self._("This event has no such language."))
         template = await templates.load(self.db, self.event)
         name = SAMPLE_NAMES.get(locale) or self.i18n.gettext(locale)(SAMPLE_NAME)
-        data = await asyncio.to_thread(issuing.sample_pdf, self.services, template, self.event, locale, name)
+        data = await issuing.sample_pdf(self.services, template, self.event, locale, name)
         self.set_header("Content-Type", "application/pdf")
         self.set_header("Content-Disposition", 'inline; filename="certificate-preview.pdf"')
         self.set_header("Cache-Control", "no-store")

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from accounts.passwords import PasswordHasher
 from accounts.throttle import Throttle
+from certificates.pdf_pool import PdfPool
 from core.changes import StateChanges
 from core.config import Settings
 from core.i18n import I18n
@@ -50,6 +51,8 @@ class Services:
     hub: Hub | None = None
     live: Live | None = None
     background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
+    # Certificate PDFs are drawn in worker processes, started on first use (`certificates.pdf_pool`).
+    pdfs: PdfPool = dataclasses.field(default_factory=PdfPool)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run work beyond a request; kept referenced until done, cancelled at shutdown."""

@@ -34,7 +34,7 @@ from core.i18n import LOCALES, N_
 from core.pagination import Page
 from core.text import strip_bidi
 from events.model import EventDoc
-from registration import counts, forms, places, requests, states
+from registration import counts, forms, places, requests, states, watch_time
 from registration import model as M
 from registration.filters import Filters
 from registration.filters import query as filter_query
@@ -55,7 +55,7 @@ DEFAULT_SORT = "name"
 EXPORT_COLUMNS = ("email", "name", "locale", "registered_at", "mailed_at", "link_used_at")
 # The registrant list's export: these, then one column per answer of the form.
 LIST_COLUMNS = ("email", "name", "locale", "state", "source", "registered_at", "state_at",
-                "mailed_at", "link_used_at")
+                "mailed_at", "link_used_at", "minutes_watched")
 EXPORT_BATCH = 500
 # A spreadsheet treats a cell starting with one of these as a formula; a name
 # such as "=HYPERLINK(...)" typed at registration must stay text when staff
@@ -280,7 +280,8 @@ async def count(db, event_id) -> int:
     return await db.memberships.count_documents({"scope_id": event_id, "role": R.ATTENDEE, **ADMITTING})
 
 
-def _row(event: EventDoc, membership: MembershipDoc) -> dict:
+def _row(event: EventDoc, membership: MembershipDoc, minutes: dict | None = None) -> dict:
+    """A registration as staff see it; `minutes`: minutes watched by user id (`watch_time.minutes_by_user`)."""
     return {
         "id": membership["_id"], "email": membership["email"], "name": membership.get("name", ""),
         "locale": registration_locale(event, membership),
@@ -288,7 +289,12 @@ def _row(event: EventDoc, membership: MembershipDoc) -> dict:
         "link_used_at": membership.get("link_used_at"),
         "state": M.state_of(membership), "source": membership.get("source") or M.SOURCE_STAFF,
         "state_at": membership.get("state_at"), "request_answers": membership.get("request_answers") or {},
+        "minutes_watched": (minutes or {}).get(membership.get("user_id"), 0),
     }
+
+
+async def _minutes(db, event: EventDoc, memberships: list) -> dict:
+    return await watch_time.minutes_by_user(db, event["_id"], [m.get("user_id") for m in memberships])
 
 
 async def search(db, event: EventDoc, q: str = "", sort: str = DEFAULT_SORT, page_number: int = 1,
@@ -301,7 +307,8 @@ async def search(db, event: EventDoc, q: str = "", sort: str = DEFAULT_SORT, pag
         page = Page(page.pages, per_page, total)
     found = await db.memberships.find(query).sort(SORTS.get(sort, SORTS[DEFAULT_SORT])) \
         .skip(page.skip).limit(per_page).to_list(None)
-    return [_row(event, m) for m in found], page
+    minutes = await _minutes(db, event, found)
+    return [_row(event, m, minutes) for m in found], page
 
 
 # --- removing ------------------------------------------------------------------
@@ -379,18 +386,30 @@ async def stream_csv(db, event: EventDoc, filters: Filters, sort: str, locale: s
     writer.writerow([*LIST_COLUMNS, *(_cell(c["label"]) for c in answer_columns),
                      *(_cell(h) for h in requests.headers(request_columns))])
     n = 0
-    # The driver's cursor fetches from the server in batches of its own as it is read.
+
+    async def rows(memberships: list) -> None:
+        minutes = await _minutes(db, event, memberships)
+        for m in memberships:
+            row = _row(event, m, minutes)
+            writer.writerow([_cell(row[c]) for c in LIST_COLUMNS]
+                            + [_cell(cell) for cell in forms.row(form, answer_columns, m.get("answers"), locale)]
+                            + [_cell(cell) for cell in requests.cells(request_columns, m.get("request_answers"),
+                                                                       locale)])
+
+    # The driver's cursor fetches from the server in batches of its own as it is read; the minutes
+    # watched are read once per `batch` rows.
     cursor = db.memberships.find(filter_query(event, filters)).sort(SORTS.get(sort, SORTS[DEFAULT_SORT]))
+    held: list = []
     async for m in cursor:
-        row = _row(event, m)
-        writer.writerow([_cell(row[c]) for c in LIST_COLUMNS]
-                        + [_cell(cell) for cell in forms.row(form, answer_columns, m.get("answers"), locale)]
-                        + [_cell(cell) for cell in requests.cells(request_columns, m.get("request_answers"), locale)])
+        held.append(m)
         n += 1
-        if n % batch == 0:
+        if len(held) == batch:
+            await rows(held)
+            held = []
             yield out.getvalue()
             out.seek(0)
             out.truncate()
+    await rows(held)
     await audit.record(db, actor=actor, action="attendees.export", event=event,
                        # Which filters, not what was typed in them: a search may be a person's name.
                        params={"count": n, "filters": sorted(filters.params())})

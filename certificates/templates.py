@@ -5,9 +5,10 @@ placeholders in braces: {name}, {event}, {date}, {code}, {url}, {qr}.  The
 values are escaped when filled in, so a person's name is never markup; a
 placeholder outside that list is refused when saved, so a misspelt one is
 not silently printed.  Conditions: a registration in state registered whose
-event page was opened (`watched_at`), and optionally a finished quiz with at
-least a share of right answers.  Minutes watched are not offered: the
-platform does not measure watching time yet.
+event page was opened (`watched_at`), and optionally a number of minutes of
+the broadcast watched (`min_minutes`, from the player's heartbeat:
+`registration.watch_time`) and a finished quiz with at least a share of
+right answers.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from events.model import EventDoc
 PLACEHOLDERS = ("name", "event", "date", "code", "url", "qr")
 PLACEHOLDER = re.compile(r"\{([^{}\s]{0,40})\}")
 MAX_LAYOUT = 50_000
+MAX_MINUTES = 10_000   # a week of broadcast, about
 
 DEFAULT_LAYOUT = """<style>
   body { font-family: "DejaVu Serif", serif; text-align: center; color: #1b1f2a; }
@@ -50,7 +52,8 @@ class TemplateError(Refusal):
 
 
 def blank(event_id) -> dict:
-    return {"event_id": event_id, "layouts": {}, "quiz_id": None, "min_percent": None, "version": 0}
+    return {"event_id": event_id, "layouts": {}, "quiz_id": None, "min_percent": None, "min_minutes": None,
+            "version": 0}
 
 
 async def load(db, event: EventDoc) -> dict:
@@ -75,7 +78,7 @@ def check_layout(layout: str) -> str:
 
 
 def clean(event: EventDoc, quizzes: list[dict], *, layouts: dict[str, str], quiz_id: str,
-          min_percent: str) -> dict:
+          min_percent: str, min_minutes: str = "") -> dict:
     """The settings as they will be stored, or a `TemplateError`; nothing is written here."""
     cleaned = {}
     for locale in event["locales"]:
@@ -95,7 +98,21 @@ def clean(event: EventDoc, quizzes: list[dict], *, layouts: dict[str, str], quiz
             percent = -1
         if not 0 <= percent <= 100:
             raise TemplateError(N_("The minimum score is a whole percentage from 0 to 100."))
-    return {"layouts": cleaned, "quiz_id": quiz, "min_percent": percent}
+    return {"layouts": cleaned, "quiz_id": quiz, "min_percent": percent, "min_minutes": clean_minutes(min_minutes)}
+
+
+def clean_minutes(raw: str) -> int | None:
+    """The minutes of the broadcast a certificate asks for; None (empty or 0) asks for none."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        minutes = int(raw)
+    except ValueError:
+        minutes = -1
+    if not 0 <= minutes <= MAX_MINUTES:
+        raise TemplateError(N_("The minutes watched are a whole number from 0 to %(most)s."), most=MAX_MINUTES)
+    return minutes or None
 
 
 async def save(db, actor: AccountDoc, event: EventDoc, values: dict) -> None:
@@ -104,4 +121,5 @@ async def save(db, actor: AccountDoc, event: EventDoc, values: dict) -> None:
         {"$set": {**values, "updated_at": utcnow()}, "$inc": {"version": 1},
          "$setOnInsert": {"event_id": event["_id"]}}, upsert=True)
     await audit.record(db, actor=actor, action="certificate_template_save", event=event,
-                       params={"locales": sorted(values["layouts"]), "quiz": bool(values["quiz_id"])})
+                       params={"locales": sorted(values["layouts"]), "quiz": bool(values["quiz_id"]),
+                               "min_minutes": values.get("min_minutes")})

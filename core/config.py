@@ -61,6 +61,8 @@ class Settings:
     stripe_js_url: str = "https://js.stripe.com/v3/"
     # How long a card payment may wait for its notification before the provider is asked.
     payment_check_minutes: int = 10
+    watch_heartbeat_seconds: int = 30  # the player's heartbeat period (registration.watch_time)
+    pdf_workers: int = 0  # processes rendering certificate PDFs; 0: one per CPU
 
     @property
     def public_url(self) -> str:

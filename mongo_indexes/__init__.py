@@ -111,6 +111,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("event_id", ASC), ("user_id", ASC)], {"name": "event_user"}),
         ([("quiz_id", ASC), ("score", DESC)], {"name": "quiz_score"}),
     ],
+    "watch_time": [
+        # One document per event and person, which every flush adds to (`registration.watch_time`).
+        ([("event_id", ASC), ("user_id", ASC)], {"unique": True, "name": "event_user_unique"}),
+        ([("user_id", ASC)], {"name": "user"}),
+    ],
     "certificate_templates": [
         ([("event_id", ASC)], {"unique": True, "name": "event_unique"}),
         ([("job.status", ASC)], {"name": "job_status"}),

@@ -38,7 +38,7 @@ class Connection:
     """One client socket as the hub sees it; the handler owns its lifetime."""
 
     __slots__ = ("handler", "user_id", "event_id", "locale", "rooms", "recovering",
-                 "closed", "max_buffer", "info", "joined", "ping_slot", "ponged", "deflate")
+                 "closed", "max_buffer", "info", "joined", "ping_slot", "ponged", "deflate", "heard_at")
 
     def __init__(self, handler, user_id: str, event_id: str, locale: str, max_buffer: int):
         self.handler = handler
@@ -54,6 +54,8 @@ class Connection:
         self.ping_slot = 0     # realtime.keepalive: the tick on which this socket is pinged
         self.ponged = True     # whether the last ping was answered
         self.deflate = False   # takes shared compressed frames (realtime.compression)
+        # realtime.watch_frames: when the player's previous heartbeat came (or the socket opened), wall time.
+        self.heard_at = 0.0
 
     def write_frame(self, frame: bytes) -> bool:
         if self.closed:

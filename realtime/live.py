@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from realtime.registration_frames import RegistrationCounts
     from realtime.services import LiveServices
     from realtime.ticket_frames import TicketAvailability
+    from realtime.watch_frames import WatchFrames
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Live:
         self.community: CommunityRooms | None = None
         self.registrations: RegistrationCounts | None = None
         self.tickets: TicketAvailability | None = None
+        self.watching: WatchFrames | None = None
         self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)
@@ -357,6 +359,9 @@ class Live:
             return
         for conn in list(self.hub.by_user.get(user_id, ())):
             conn.close(protocol.CLOSE_SIGNED_OUT, "signed out")
+        if self.watching is not None:
+            # Unwritten watch time would otherwise be written after the deletion removed it.
+            self.watching.ledger.forget(user_id)
         # The rooms this process keeps recent entries of would hand a resuming client the person's
         # messages under their name: forgotten, they are read again from storage, where the deletion
         # leaves them by "deleted user" (announced once before it and once after, so a room read

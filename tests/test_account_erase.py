@@ -8,6 +8,8 @@ account through the page, and then no document of any collection holds
 their email, names, login or id.  Chat history shows a deleted user.  A
 deletion that stops midway completes when run again.
 """
+import asyncio
+
 import pytest
 from bson import ObjectId
 
@@ -85,8 +87,13 @@ async def populate(factory, browser, base_url, db, services):
     mailing = await signin_mailing.create(db, event, audience="all", locale=None, actor=admin)
     await signin_mailing.run(services, mailing["_id"])
 
-    # Chat: the public room and the private support room, over the socket.
+    # Chat: the public room and the private support room, over the socket; and the broadcast watched.
+    await db.events.update_one({"_id": event["_id"]}, {"$set": {"broadcast.on": True}})
     client, welcome, _ = await live(base_url, b, event)
+    await asyncio.sleep(1.1)
+    await client.send({"type": "watching", "seconds": 1, "ref": "w"})
+    assert (await client.expect("watched", ref="w"))["credited"] > 0
+    await services.live.watching.flush()
     public = room_names.public_room(event["_id"], "ru")
     support = room_names.support_room(event["_id"], "ru", person["_id"])
     for room, text in ((public, f"Привет, я {NAME}"), (support, "Нужна помощь")):
@@ -179,7 +186,7 @@ async def populate(factory, browser, base_url, db, services):
             ("registration_files", {"form_kind": requests.form_kind(request)}),
             ("outbox", {"to": EMAIL, "kind": "data_request"}), ("orders", {"buyer_id": person["_id"]}),
             ("orders", {"tickets.holder_id": person["_id"]}), ("reservations", {"buyer_id": person["_id"]}),
-            ("outbox", {"to": EMAIL, "kind": "order_ticket"})):
+            ("outbox", {"to": EMAIL, "kind": "order_ticket"}), ("watch_time", {"user_id": person["_id"]})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)
     return event, space, person, b, other, public, mine

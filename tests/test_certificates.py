@@ -142,7 +142,7 @@ async def test_a_quiz_condition_and_the_staff_page(browser, factory, db, service
     await b.sign_in(editor["login"], factory.PASSWORD)
     base = f"/admin/events/{event['_id']}/certificates"
     r = await b.get(base)
-    assert r.status_code == 200 and "Minutes watched cannot be a condition yet" in r.text
+    assert r.status_code == 200 and 'name="min_minutes"' in r.text
     r = await b.post(base, {"layout_en": "<p>{name} {surname}</p>", "quiz_id": str(quiz_id), "min_percent": "70"})
     assert r.status_code == 400 and "{surname}" in r.text
     assert await db.certificate_templates.find_one({"event_id": event["_id"]}) is None
@@ -165,3 +165,91 @@ async def test_a_quiz_condition_and_the_staff_page(browser, factory, db, service
     attendee = browser()
     await attendee.sign_in(failed["login"], factory.PASSWORD)
     assert (await attendee.post(base + "/issue")).status_code in (403, 404)
+
+
+async def watched_minutes(db, event, user, minutes: int):
+    """Watch time as the live side stores it: `minutes` full minutes of wall time."""
+    first = 29_000_000
+    await db.watch_time.insert_one({"event_id": event["_id"], "user_id": user["_id"],
+                                    "minutes": {str(first + i): 60 for i in range(minutes)}})
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_only_those_who_watched_long_enough_get_a_certificate(browser, factory, db, services):
+    """Two attendees watched 5 and 50 minutes; the condition is 30: only the second gets one."""
+    space = await factory.space("certw")
+    event = await make_event(factory, db, space, starts_in_days=-1)
+    short, long_ = await factory.user(), await factory.user()
+    for person, minutes in ((short, 5), (long_, 50)):
+        await watched(db, person, event)
+        await watched_minutes(db, event, person, minutes)
+
+    editor = await factory.member(R.EVENT_ADMIN, event=event, locale="de")
+    b = browser()
+    await b.sign_in(editor["login"], factory.PASSWORD)
+    base = f"/admin/events/{event['_id']}/certificates"
+    for bad in ("-1", "thirty", "10001", "2.5"):
+        r = await b.post(base, {"layout_en": "", "quiz_id": "", "min_percent": "", "min_minutes": bad})
+        assert r.status_code == 400, bad
+        assert translated(services, "de", "The minutes watched are a whole number from 0 to %(most)s.") \
+            % {"most": "10000"} in r.text.replace("10,000", "10000").replace("10.000", "10000")
+    assert await db.certificate_templates.find_one({"event_id": event["_id"]}) is None
+    r = await b.post(base, {"layout_en": "", "quiz_id": "", "min_percent": "", "min_minutes": "30"})
+    assert r.status_code == 302
+    template = await db.certificate_templates.find_one({"event_id": event["_id"]})
+    assert template["min_minutes"] == 30
+    assert 'value="30"' in (await b.get(base)).text
+
+    assert await issuing.start_job(db, event)
+    await issuing.run(services, event["_id"])
+    holders = {d["user_id"] for d in await db.certificates.find({"event_id": event["_id"]}, {"pdf": 0}).to_list(None)}
+    assert holders == {long_["_id"]}
+
+    # Watching more later qualifies the first one at the next issue; the second keeps the one they have.
+    await db.watch_time.delete_one({"user_id": short["_id"]})
+    await watched_minutes(db, event, short, 31)
+    assert await issuing.start_job(db, event)
+    await issuing.run(services, event["_id"])
+    docs = await db.certificates.find({"event_id": event["_id"]}).to_list(None)
+    assert {d["user_id"] for d in docs} == {short["_id"], long_["_id"]}
+    assert all(bytes(d["pdf"]).startswith(b"%PDF") for d in docs)
+    job = (await db.certificate_templates.find_one({"event_id": event["_id"]}))["job"]
+    assert job["issued"] == 1 and job["existing"] == 1
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_issuing_in_batches_renders_each_pdf_once_and_resumes_after_a_failure(factory, db, services,
+                                                                                    monkeypatch):
+    monkeypatch.setattr(issuing, "BATCH", 2)   # several batches under way at once,
+    monkeypatch.setattr(issuing, "PAGE", 3)    # from several pages of registrations
+    space = await factory.space("certb")
+    event = await make_event(factory, db, space, starts_in_days=-1)
+    people = [await factory.user() for _ in range(7)]
+    for person in people:
+        await watched(db, person, event)
+
+    drawn = []
+    render = services.pdfs.render
+
+    async def failing(layout, values, locale):
+        drawn.append(values["code"])
+        if len(drawn) == 4:
+            raise RuntimeError("the PDF worker failed")
+        return await render(layout, values, locale)
+    monkeypatch.setattr(services.pdfs, "render", failing)
+
+    assert await issuing.start_job(db, event)
+    await issuing.run(services, event["_id"])
+    job = (await db.certificate_templates.find_one({"event_id": event["_id"]}))["job"]
+    assert job["status"] == "running" and job["lease_until"] is None   # failed: another run takes it over
+    assert job["issued"] < 7
+    await issuing.run(services, event["_id"])
+    docs = await db.certificates.find({"event_id": event["_id"]}).to_list(None)
+    assert sorted(d["user_id"] for d in docs) == sorted(p["_id"] for p in people)
+    assert all(bytes(d["pdf"]).startswith(b"%PDF") and d["rendered_at"] for d in docs)
+    # Every certificate drawn once, except the one whose drawing failed (drawn again on resuming).
+    assert len(drawn) == 8 and len(set(drawn)) == 7
+    assert await db.outbox.count_documents({"kind": issuing.MAIL}) == 7
+    assert len(set(await db.outbox.distinct("to", {"kind": issuing.MAIL}))) == 7
+    job = (await db.certificate_templates.find_one({"event_id": event["_id"]}))["job"]
+    assert job["status"] == "done" and job["issued"] + job["existing"] == 7

@@ -90,6 +90,7 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     answered = [m for m in registration if m.get("request_answers")]
     assert [answers["f_doc"]["v"] for m in answered for answers in m["request_answers"].values()] == [1]
     assert len(data["invitations"]) == 1 and data["invitations"][0]["used_at"] and "token_hash" not in text
+    assert [w["event_id"] for w in data["watch_time"]] == [str(event["_id"])] and data["watch_time"][0]["minutes"]
 
     # Nobody else's data: not the stranger, not the staff around her.
     staff = [m async for m in db.memberships.find({"scope_id": event["_id"], "role": {"$ne": "attendee"}})]

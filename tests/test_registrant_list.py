@@ -102,6 +102,11 @@ async def seed(db, event) -> dict:
     return people
 
 
+async def watched(db, event, membership, minutes: dict) -> None:
+    """Watch time as the live side stores it (`registration.watch_time`)."""
+    await db.watch_time.insert_one({"event_id": event["_id"], "user_id": membership["user_id"], "minutes": minutes})
+
+
 async def emails(db, event, args: dict, sort: str = "email") -> list[str]:
     chosen = filters.parse(args, filters.answer_fields(await forms.load(db, event["_id"]), "en"))
     rows, _ = await registry.search(db, event, sort=sort, filters=chosen, per_page=100)
@@ -390,6 +395,10 @@ async def test_the_csv_is_exactly_the_filtered_list_with_every_script_intact(bro
     await db.memberships.update_one({"_id": p["dana"]["_id"]}, {"$set": {"answers.f_note": {"v": 1, "value": "שלום עולם"}}})
     await db.memberships.update_one({"_id": p["erlan"]["_id"]}, {"$set": {"answers.f_city": {"v": 1, "value": "Қарағанды"}}})
     await db.memberships.update_one({"_id": p["boris"]["_id"]}, {"$set": {"answers.f_note": {"v": 1, "value": "Привет, мир"}}})
+    # Dana watched 7 minutes and 30 s (two minutes of it on two processes at once), Chen 3 minutes.
+    await watched(db, event, p["dana"], {"100": 60, "101": 90, "102": 60, "103": 60, "104": 60, "105": 60,
+                                         "106": 60, "107": 30})
+    await watched(db, event, p["chen"], {"5000": 60, "5001": 60, "5002": 60})
     b, _ = await staff(browser, factory, event)
 
     page_emails, n = [], 1
@@ -412,8 +421,14 @@ async def test_the_csv_is_exactly_the_filtered_list_with_every_script_intact(bro
         "boris@example.org": {"name": "Борис", "Note": "Привет, мир", "state": "waiting", "source": "one_click"},
         "dana@example.org": {"name": "דנה", "Note": "שלום עולם", "state": "registered", "source": "staff"},
         "erlan@example.org": {"name": "Ерлан Әлібек", "City": "Қарағанды", "Note": "'=HYPERLINK(\"http://x\")"},
-        "anna@example.org": {"Track": "Machine learning; Web", "City": "Riga", "state": "pending"},
+        "anna@example.org": {"Track": "Machine learning; Web", "City": "Riga", "state": "pending",
+                             "minutes_watched": "0"},
+        "chen@example.org": {"minutes_watched": "3"},
     }
+    if "dana@example.org" in by_email:
+        assert by_email["dana@example.org"]["minutes_watched"] == "7"
+    # The list shows the same minutes.
+    assert 'data-minutes-watched="7"' in (await b.get(path(event, "?q=dana"))).text
     for email, cells in expected.items():
         if email in by_email:
             assert {k: by_email[email][k] for k in cells} == cells

@@ -519,6 +519,8 @@ def frame_cases(alpha: Alpha, beta: Beta) -> dict[str, tuple[str, list[dict]]]:
         "moderate_question": ("refused", [{"question": str(q["_id"]), "status": s} for q in questions_
                                           for s in questions.MODERATED]),
         "questions": ("answered", [{}, {"item": alpha.item["id"]}]),
+        # A heartbeat credits the connection's own event; a field naming A's is not read.
+        "watching": ("answered", [{"seconds": 30}, {"seconds": 30, "event": str(alpha.event["_id"])}]),
     }
 
 

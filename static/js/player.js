@@ -13,6 +13,13 @@
 // by nav.js on the next page, only picks up videos it has not seen.
 // event.js calls Livehall.player.attach(video) for a video it creates from a
 // `state` frame and Livehall.player.stop(box) before it empties the box.
+//
+// Heartbeat: while the video plays (paused, buffering or ended does not
+// count; a hidden tab that plays does), the seconds played are added up and
+// sent every 30 s (the box's data-heartbeat) over the page's live connection
+// as {type: "watching", seconds: n}; the server credits minutes watched from
+// them (docs/protocol.md, "Minutes watched"). Seconds that could not be sent
+// (the connection was down) go with the next heartbeat.
 (function () {
   "use strict";
   var L = window.Livehall = window.Livehall || {};
@@ -20,6 +27,7 @@
 
   var HLS_TYPE = "application/vnd.apple.mpegurl";
   var FIRST_RETRY = 2000, LAST_RETRY = 30000;  // ms, doubling in between
+  var HEARTBEAT = 30;                           // seconds between heartbeats, unless the box says
   var library = null;                           // promise of window.Hls, once asked for
 
   function boxOf(video) {
@@ -57,19 +65,44 @@
     this.recovered = false; // one in-place recovery from a media error per attempt
     this.loading = false;   // hls.js fetches segments
     this.wantPlay = false;  // the viewer pressed play: a retry resumes playing
+    this.played = 0;        // ms played and not yet sent in a heartbeat
+    this.since = null;      // when the stretch playing now began (performance.now()), or null
     var self = this;
     this.onPlay = function () { self.wantPlay = true; self.begin(); };
     // Pauses that the teardown before a retry causes are not the viewer's.
     this.onPause = function () { if (!video.ended && !self.timer) self.wantPlay = false; };
-    this.onPlaying = function () { self.attempt = 0; self.notice(null); };
+    this.onPlaying = function () { self.attempt = 0; self.notice(null); self.playing(true); };
+    this.onHeld = function () { self.playing(false); };
     this.onError = function () { if (self.native && video.error) self.failed(); };
     video.addEventListener("play", this.onPlay);
     video.addEventListener("pause", this.onPause);
     video.addEventListener("playing", this.onPlaying);
     video.addEventListener("error", this.onError);
+    HELD.forEach(function (name) { video.addEventListener(name, self.onHeld); });
+    var period = parseFloat(text(video, "heartbeat")) || HEARTBEAT;
+    this.beat = setInterval(function () { self.heartbeat(); }, period * 1000);
     this.native = !!video.canPlayType(HLS_TYPE);
     this.start();
   }
+
+  // Events after which the video is not playing (until its next "playing").
+  var HELD = ["pause", "waiting", "ended", "emptied", "error"];
+
+  // Adds the stretch that ends now to what was played; `on`: whether one begins now.
+  Controller.prototype.playing = function (on) {
+    var now = performance.now();
+    if (this.since !== null) this.played += now - this.since;
+    this.since = on && !this.video.paused ? now : null;
+  };
+
+  // Sends the whole seconds played since the last heartbeat, if any.
+  Controller.prototype.heartbeat = function () {
+    this.playing(this.since !== null);
+    var seconds = Math.floor(this.played / 1000);
+    var client = L.client;
+    if (seconds < 1 || !client || !client.send) return;
+    if (client.send({type: "watching", seconds: seconds})) this.played -= seconds * 1000;
+  };
 
   Controller.prototype.begin = function () {
     if (!this.hls || this.loading || !this.parsed) return;
@@ -140,13 +173,18 @@
   };
 
   Controller.prototype.stop = function () {
+    // What played since the last heartbeat is sent now: the player goes away.
+    this.heartbeat();
+    clearInterval(this.beat);
+    this.since = null;
     this.stopped = true;
     this.teardown();
-    var v = this.video;
+    var v = this.video, self = this;
     v.removeEventListener("play", this.onPlay);
     v.removeEventListener("pause", this.onPause);
     v.removeEventListener("playing", this.onPlaying);
     v.removeEventListener("error", this.onError);
+    HELD.forEach(function (name) { v.removeEventListener(name, self.onHeld); });
     delete v.livehallPlayer;
     this.notice(null);
   };
