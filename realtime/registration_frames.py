@@ -15,13 +15,13 @@ carries the final numbers.  Clients cannot send `registrations`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from access import permissions as P
 from chat import room_names
 from core.changes import REGISTRATIONS
+from realtime.coalesce import Coalescer
 from realtime.connection import Connection
 from registration import counts
 
@@ -37,8 +37,7 @@ class RegistrationCounts:
     def __init__(self, live: Live, window: float = WINDOW):
         self.live = live
         self.window = window
-        self._last: dict[str, float] = {}         # event -> loop time of its last push
-        self._due: dict[str, asyncio.Task[None]] = {}  # event -> the push waiting for its window
+        self.coalescer = Coalescer(live.services.spawn, self._push, window, "registration counts")
 
     @staticmethod
     def watches(conn: Connection) -> bool:
@@ -55,35 +54,13 @@ class RegistrationCounts:
             log.exception("registration counts unreadable", extra={"event_id": conn.event_id})
 
     async def on_change(self, event_id, change: dict) -> None:
-        if change.get("kind") != REGISTRATIONS:
-            return
-        key = str(event_id)
-        if key in self._due:
-            return  # a push is already waiting: it will read the numbers as they are then
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last.get(key, -self.window) + self.window - loop.time())
-        self._due[key] = self.live.services.spawn(self._push(event_id, key, wait))
+        if change.get("kind") == REGISTRATIONS:
+            self.coalescer.changed(event_id)
 
-    async def _push(self, event_id, key: str, wait: float) -> None:
-        try:
-            if wait:
-                await asyncio.sleep(wait)
-            # Taken off first: a change during the read below schedules the next push.
-            self._due.pop(key, None)
-            self._last[key] = asyncio.get_running_loop().time()
-            numbers = await counts.by_state(self.live.db, event_id)
-            await self.live.hub.publish(room_names.registrations_channel(key), counts.frame(key, numbers))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("registration counts not pushed", extra={"event_id": key})
-        finally:
-            if self._due.get(key) is asyncio.current_task():
-                self._due.pop(key, None)
-            if len(self._last) > 10000:
-                # Old windows mean nothing: forget the ones long past.
-                now = asyncio.get_running_loop().time()
-                self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+    async def _push(self, event_id) -> None:
+        key = str(event_id)
+        numbers = await counts.by_state(self.live.db, event_id)
+        await self.live.hub.publish(room_names.registrations_channel(key), counts.frame(key, numbers))
 
 
 def install(live: Live) -> RegistrationCounts:

@@ -18,7 +18,6 @@ second, and the last frame carries the final statuses.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -29,6 +28,7 @@ from core.changes import TICKETS
 from events.model import EventDoc
 from orders import shop
 from realtime import protocol
+from realtime.coalesce import Coalescer
 from realtime.connection import Connection
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ class TicketAvailability:
     def __init__(self, live: Live, window: float = WINDOW):
         self.live = live
         self.window = window
-        self._last: dict[str, float] = {}              # event -> loop time of its last push
-        self._due: dict[str, asyncio.Task[None]] = {}  # event -> the push waiting for its window
+        self.coalescer = Coalescer(live.services.spawn, self._push, window, "ticket availability")
 
     async def open(self, handler: Any, event: EventDoc, user: dict | None) -> Connection:
         """A connection that follows the event's ticket sale (see the module's docstring)."""
@@ -68,34 +67,13 @@ class TicketAvailability:
         return conn
 
     async def on_change(self, event_id, change: dict) -> None:
-        if change.get("kind") != TICKETS:
-            return
-        key = str(event_id)
-        if key in self._due:
-            return  # a push is already waiting: it will read the statuses as they are then
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last.get(key, -self.window) + self.window - loop.time())
-        self._due[key] = self.live.services.spawn(self._push(event_id, key, wait))
+        if change.get("kind") == TICKETS:
+            self.coalescer.changed(event_id)
 
-    async def _push(self, event_id, key: str, wait: float) -> None:
-        try:
-            if wait:
-                await asyncio.sleep(wait)
-            # Taken off first: a change during the read below schedules the next push.
-            self._due.pop(key, None)
-            self._last[key] = asyncio.get_running_loop().time()
-            found = await shop.statuses(self.live.db, event_id)
-            await self.live.hub.publish(room_names.tickets_channel(key), shop.frame(key, found))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("ticket availability not pushed", extra={"event_id": key})
-        finally:
-            if self._due.get(key) is asyncio.current_task():
-                self._due.pop(key, None)
-            if len(self._last) > 10000:
-                now = asyncio.get_running_loop().time()
-                self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+    async def _push(self, event_id) -> None:
+        key = str(event_id)
+        found = await shop.statuses(self.live.db, event_id)
+        await self.live.hub.publish(room_names.tickets_channel(key), shop.frame(key, found))
 
 
 def install(live: Live) -> TicketAvailability:
