@@ -186,11 +186,13 @@ async def _sanctions(db, who: Identity) -> None:
 async def _messages(db, who: Identity) -> None:
     # One update per message: the client id becomes the message's own, so the
     # unique (room, user_id, client_id) holds for every deleted author alike.
-    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1}):
+    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1, "room": 1}):
         changes = {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}
         if "text" in doc:
             changes["text"] = who.scrub(doc["text"])
-        await db.messages.update_one({"_id": doc["_id"], "user_id": who.id}, {"$set": changes})
+        # The room is the shard key (`mongo_indexes.sharding`): on a sharded cluster one shard is asked.
+        await db.messages.update_one({"_id": doc["_id"], "room": doc["room"], "user_id": who.id},
+                                     {"$set": changes})
     await db.messages.update_many({"deleted_by": who.id}, {"$set": {"deleted_by": ERASED_ID}})
 
 
@@ -272,7 +274,8 @@ async def _audit(db, who: Identity) -> None:
         changes = {k: who.redact(entry.get(k)) for k in ("params", "before", "after")}
         if entry.get("actor_id") == who.id or entry.get("actor_email") == who.email:
             changes.update(actor_id=None, actor_email=None)
-        await db.audit.update_one({"_id": entry["_id"]}, {"$set": changes})
+        # The event is the shard key (`mongo_indexes.sharding`): on a sharded cluster one shard is asked.
+        await db.audit.update_one({"_id": entry["_id"], "event_id": entry.get("event_id")}, {"$set": changes})
 
 
 async def _invitations(db, who: Identity) -> None:
