@@ -18,6 +18,7 @@ def db(io_loop):
 
 @pytest.mark.gen_test
 async def test_errors_cross_the_socket_as_pymongo_errors(db):
+    """Every caller that catches DuplicateKeyError (idempotent retries) and reads a write's counts."""
     from pymongo.errors import DuplicateKeyError
     await db.u.create_index([("email", 1)], unique=True)
     await db.u.insert_one({"email": "a@x.org"})
@@ -29,6 +30,7 @@ async def test_errors_cross_the_socket_as_pymongo_errors(db):
 
 @pytest.mark.gen_test
 async def test_insert_gives_the_callers_document_its_id_as_pymongo_does():
+    """Callers that use a document's `_id` after inserting it (registrations, chat entries, audit)."""
     store = StoreServer()
     port = await store.start()
     client = SharedClient(f"127.0.0.1:{port}")
