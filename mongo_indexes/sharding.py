@@ -18,9 +18,11 @@ shard.  What decides the choice here:
   others stay small enough for one replica set, and a hot counter (places,
   quotas) is one document, which no shard key spreads.
 
-`SHARD_KEYS` are the sharded collections; every one's reads and
-single-document writes name its key, so each goes to one shard (the
-embedded store checks this in the test suite, `storage.targeting`).
+`SHARD_KEYS` are the sharded collections; their single-document writes
+name the key, so each goes to one shard (the embedded store checks this in
+the test suite, `storage.targeting`), and so do their everyday reads; the
+rare reads that do not (an account's deletion, the platform's whole audit
+log) ask every shard.
 `UNSHARDED` says why each other collection stays whole.  A hashed key
 spreads new values evenly (new events' rooms would otherwise all land on the
 last range); its hashed index is created by `apply` before sharding, on
