@@ -2,6 +2,7 @@
 
     python server.py [serve] [--demo] [--port N] [--processes N]
     python server.py ensure-indexes
+    python server.py shard-collections      (a sharded cluster: `mongo_indexes.sharding`)
     python server.py create-admin --email E [--name N] [--password P]
     python server.py seed-demo
 
@@ -343,6 +344,28 @@ async def cmd_ensure_indexes(settings) -> int:
     return 0
 
 
+async def cmd_shard_collections(settings) -> int:
+    """Shard the collections `mongo_indexes.sharding` declares, on a sharded cluster (through a mongos)."""
+    from mongo_indexes import sharding
+    if not settings.mongodb_uri:
+        print("error: set MONGODB_URI to a sharded cluster's mongos", file=sys.stderr)
+        return 2
+    storage = await open_database(settings)
+    try:
+        hello = await storage.db.command("hello")
+        if hello.get("msg") != "isdbgrid":
+            print("error: MONGODB_URI names no mongos: only a sharded cluster's collections are sharded",
+                  file=sys.stderr)
+            return 2
+        # The declared unique indexes first: MongoDB checks them against each shard key.
+        await ensure_indexes(storage.db)
+        for line in await sharding.apply(storage.client, settings.mongodb_db):
+            print(line)
+    finally:
+        await storage.close()
+    return 0
+
+
 async def cmd_create_admin(settings, args) -> int:
     from accounts import users
     services = await make_services(settings)
@@ -392,6 +415,7 @@ def parse_args(argv):
         target.add_argument("--port", type=int, help="port (default: PORT or 8888)")
         target.add_argument("--processes", type=int, help="server processes on consecutive ports")
     sub.add_parser("ensure-indexes", help="create every declared MongoDB index")
+    sub.add_parser("shard-collections", help="shard the declared collections on a sharded cluster (mongos)")
     ca = sub.add_parser("create-admin", help="create or promote a platform admin")
     ca.add_argument("--email", required=True)
     ca.add_argument("--name", default="")
@@ -415,6 +439,8 @@ def main(argv=None) -> int:
     command = args.command or "serve"
     if command == "ensure-indexes":
         return asyncio.run(cmd_ensure_indexes(settings))
+    if command == "shard-collections":
+        return asyncio.run(cmd_shard_collections(settings))
     if command == "create-admin":
         return asyncio.run(cmd_create_admin(settings, args))
     if command == "seed-demo":

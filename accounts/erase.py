@@ -33,6 +33,7 @@ read positions, sanctions, staff roles, import previews) is deleted.
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -60,6 +61,10 @@ LAST_ADMIN = N_("This is the last platform admin account. Make another account a
                 "before you delete this one.")
 NOT_CONFIRMED = N_("Type your email address or your password to confirm.")
 THROTTLED = N_("Too many wrong passwords. Wait a quarter of an hour, or type your email address instead.")
+
+
+# How long an admin's intent to delete their account holds another admin's deletion back.
+LEAVING_HOLDS = datetime.timedelta(minutes=1)
 
 
 class EraseError(Refusal):
@@ -189,11 +194,13 @@ async def _sanctions(db, who: Identity) -> None:
 async def _messages(db, who: Identity) -> None:
     # One update per message: the client id becomes the message's own, so the
     # unique (room, user_id, client_id) holds for every deleted author alike.
-    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1}):
+    async for doc in db.messages.find({"user_id": who.id}, {"_id": 1, "text": 1, "room": 1}):
         changes = {"user_id": ERASED_ID, "name": "", "erased": True, "client_id": f"erased:{doc['_id']}"}
         if "text" in doc:
             changes["text"] = who.scrub(doc["text"])
-        await db.messages.update_one({"_id": doc["_id"], "user_id": who.id}, {"$set": changes})
+        # The room is the shard key (`mongo_indexes.sharding`): on a sharded cluster one shard is asked.
+        await db.messages.update_one({"_id": doc["_id"], "room": doc["room"], "user_id": who.id},
+                                     {"$set": changes})
     await db.messages.update_many({"deleted_by": who.id}, {"$set": {"deleted_by": ERASED_ID}})
 
 
@@ -280,7 +287,8 @@ async def _audit(db, who: Identity) -> None:
         changes = {k: who.redact(entry.get(k)) for k in ("params", "before", "after")}
         if entry.get("actor_id") == who.id or entry.get("actor_email") == who.email:
             changes.update(actor_id=None, actor_email=None)
-        await db.audit.update_one({"_id": entry["_id"]}, {"$set": changes})
+        # The event is the shard key (`mongo_indexes.sharding`): on a sharded cluster one shard is asked.
+        await db.audit.update_one({"_id": entry["_id"], "event_id": entry.get("event_id")}, {"$set": changes})
 
 
 async def _invitations(db, who: Identity) -> None:
@@ -441,10 +449,30 @@ async def check(db, hasher, throttle: Throttle, user: AccountDoc, confirmation: 
             await throttle.fail(key)
             raise EraseError(NOT_CONFIRMED)
     if user.get("platform_admin"):
-        others = await db.users.count_documents({"platform_admin": True, "_id": {"$ne": user["_id"]},
-                                                 "erasing_at": None})
-        if others == 0:
-            raise EraseError(LAST_ADMIN)
+        await _not_the_last_admin(db, user)
+
+
+async def _not_the_last_admin(db, user: AccountDoc) -> None:
+    """Refuse when no other platform admin would remain.
+
+    Two admins deleting their accounts at once must not both pass.  Each
+    first writes its intent (`leaving_at`), then counts the admins that
+    neither leave nor are being erased: whichever counts second sees the
+    other's intent, so of two racing deletions at most one goes on (both may
+    be refused; the one tried again goes through).  Counting first and
+    writing after would let both through, and so would the same two steps
+    in a multi-document transaction: under snapshot isolation each reads the
+    other as staying and they write different documents (`docs/storage.md`).
+    An intent left by a stopped process holds others back for LEAVING_HOLDS.
+    """
+    now = utcnow()
+    await db.users.update_one({"_id": user["_id"]}, {"$set": {"leaving_at": now}})
+    others = await db.users.count_documents({
+        "platform_admin": True, "_id": {"$ne": user["_id"]}, "erasing_at": None,
+        "$or": [{"leaving_at": None}, {"leaving_at": {"$lt": now - LEAVING_HOLDS}}]})
+    if others == 0:
+        await db.users.update_one({"_id": user["_id"], "leaving_at": now}, {"$unset": {"leaving_at": ""}})
+        raise EraseError(LAST_ADMIN)
 
 
 async def start(db, user: AccountDoc) -> Mapping[str, Any] | None:

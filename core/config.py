@@ -23,6 +23,9 @@ class Settings:
     base_url: str = ""
     mongodb_uri: str = ""
     mongodb_db: str = "livehall"
+    # Where the public catalogue reads from: "primary", or "secondary" (a secondary at most
+    # 90 s behind, else the primary).
+    mongodb_catalogue_reads: str = "primary"
     embedded_store_address: str = ""
     redis_url: str = ""
     redis_shards: int = 4

@@ -30,7 +30,11 @@ MAX_TOKEN = 200
 
 class CatalogueHandler(BaseHandler):
     async def get(self, space_slug):
-        space = await self.db.spaces.find_one({"slug": space_slug})
+        # The listing may come from a secondary (`MONGODB_CATALOGUE_READS`): it shows what anyone
+        # may see, and a second's lag harms nobody.  The person's recommendations read their own
+        # registrations, so they come from the primary.
+        listing = self.services.storage.catalogue_db
+        space = await listing.spaces.find_one({"slug": space_slug})
         if not space:
             raise PageError(404, self._("This page does not exist."))
         filters = catalogue.parse_filters(self.get_query_argument("when", ""), self.get_query_argument("tag", ""),
@@ -38,7 +42,7 @@ class CatalogueHandler(BaseHandler):
         number = parse_page(self.get_query_argument("page", "1"))
         signed_in = self.current_user is not None
         now = utcnow()
-        events, total = await catalogue.page(self.db, space["_id"], filters, signed_in=signed_in,
+        events, total = await catalogue.page(listing, space["_id"], filters, signed_in=signed_in,
                                              skip=(number - 1) * PER_PAGE, limit=PER_PAGE, now=now)
         recommended = []
         if signed_in and number == 1:
@@ -51,7 +55,7 @@ class CatalogueHandler(BaseHandler):
                          page=Page(number, PER_PAGE, total), base_url=f"/s/{space['slug']}?" + urlencode(params),
                          when_urls={w: f"/s/{space['slug']}?" + urlencode({**params, "when": w})
                                     for w in catalogue.WHENS},
-                         tags=await catalogue.tags_in_use(self.db, space["_id"], signed_in=signed_in),
+                         tags=await catalogue.tags_in_use(listing, space["_id"], signed_in=signed_in),
                          recommended=recommended)
 
 

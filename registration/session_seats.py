@@ -16,7 +16,8 @@ number of processes each freed seat goes to exactly one person, in order.
 
 Only a person whose event registration admits them (`access.roles.holds`)
 may take a seat; when that registration ends (`release_person`, called by
-`registration.actions`) every seat and waiting place of theirs goes too.
+`registration.actions`) every seat and waiting place of theirs goes too,
+also one taken or accepted while it ended (each side checks after it writes).
 An offer lasts the event's `offer_hours`; `sweep` (run by the registration
 sweep) expires offers, passes their seats on, and recounts the counters.
 """
@@ -188,17 +189,39 @@ async def take(services, event: EventDoc, item_id: str, user: Mapping[str, Any],
                 await audit.record(db, actor=user, action=f"session_seat.{state}", event=event,
                                    params={**_describe(doc), "by": states.ATTENDEE},
                                    before=None, after={"state": state})
-                return doc
-            return await states.transition(db, event, existing, state, actor_kind=states.ATTENDEE, actor=user,
-                                           fields=fields, unset=("offer_expires_at",), now=moment,
-                                           scope=scope(event, item_id))
+                seat = doc
+            else:
+                seat = await states.transition(db, event, existing, state, actor_kind=states.ATTENDEE, actor=user,
+                                               fields=fields, unset=("offer_expires_at",), now=moment,
+                                               scope=scope(event, item_id))
         except (DuplicateKeyError, states.Conflict):
             # Another request for the same person got there first: undo this one's claim, look again.
             await places.undo_entry(db, tgt, state)
+            continue
+        await _still_admitted(services, event, seat, user)
+        return seat
     found = await find(db, event["_id"], item_id, user["_id"])
     if found is None:
         raise states.Conflict()
     return found
+
+
+async def _still_admitted(services, event: EventDoc, seat: Mapping[str, Any], user: Mapping[str, Any]) -> None:
+    """Give up a seat just taken when the person's registration ended meanwhile, and refuse.
+
+    The registration's end is written first and then releases the seats it
+    finds (`release_person`); a seat is written first and then its holder's
+    registration is read again here.  Whichever of the two reads second sees
+    the other's write, so a seat taken while the registration ended is given
+    back by one of them (`docs/storage.md`, write then check).
+    """
+    if await admitted(services.db, event, user["_id"]):
+        return
+    try:
+        await give_up(services, event, seat, actor=user)
+    except states.TransitionError:
+        pass  # released by the registration's end meanwhile
+    raise NotAttendee()
 
 
 async def accept(services, event: EventDoc, seat: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,13 +259,20 @@ async def release_person(services, event: EventDoc, user_id, *, actor_kind: str,
     """The person's event registration ended: each of their seats and waiting places goes; returns how many."""
     released = 0
     for seat in (await of_person(services.db, event["_id"], user_id)).values():
-        if seat["state"] not in ACTIVE:
-            continue
-        try:
-            await give_up(services, event, seat, actor_kind=actor_kind, actor=actor)
-        except states.TransitionError:
-            continue  # moved meanwhile (accepted, expired): the sweep's recount settles the counter
-        released += 1
+        for _ in range(3):
+            if seat["state"] not in ACTIVE:
+                break
+            try:
+                await give_up(services, event, seat, actor_kind=actor_kind, actor=actor)
+            except states.TransitionError:
+                # Moved meanwhile (an offer accepted, expired): a seat still held is given up as it is now.
+                found = await find(services.db, event["_id"], seat["item_id"], user_id)
+                if found is None:
+                    break
+                seat = found
+                continue
+            released += 1
+            break
     return released
 
 

@@ -13,17 +13,24 @@ users.  `EqualityIndex` gives the fields that `mongo_indexes` declares what a
 MongoDB index gives equality lookups: the candidates for `{field: value}`
 come from a dictionary, and mongomock's own filter still decides on each
 candidate, so a stale entry can only cost a check, never a wrong answer.
+
+With `SHARD_KEYS` set (the test suite sets it), a single-document write to
+a sharded collection that a sharded cluster's router could not send to one
+shard is refused as the router would refuse it (`storage.targeting`).
 """
 from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import mongomock
 import mongomock.store
 from bson import ObjectId
 from mongomock.filtering import filter_applies
+
+from storage import targeting
 
 _UTC = datetime.UTC
 
@@ -75,6 +82,10 @@ class EmbeddedCursor:
     async def close(self):
         self._cursor.close()
 
+
+# Shard keys whose single-document writes are checked as a mongos would (`storage.targeting`);
+# None, the default, checks nothing.  The test suite sets it to `mongo_indexes.sharding.SHARD_KEYS`.
+SHARD_KEYS: Mapping[str, Mapping[str, Any]] | None = None
 
 _KEY_TYPES = (str, ObjectId, int)
 TTL_SWEEP = 1.0  # seconds between sweeps of a collection's TTL-expired documents
@@ -322,6 +333,10 @@ class EmbeddedCollection:
             index.scanning -= 1
             index.dirty = True
 
+    def _targeted(self, op: str, filter, kwargs) -> None:
+        if SHARD_KEYS is not None:
+            targeting.check(SHARD_KEYS, self.name, op, filter, bool(kwargs.get("upsert")))
+
     def find(self, *args, **kwargs) -> EmbeddedCursor:
         return EmbeddedCursor(self._c.find(*args, **kwargs))
 
@@ -332,22 +347,30 @@ class EmbeddedCollection:
         return _aware(self._c.find_one(*args, **kwargs))
 
     async def find_one_and_update(self, filter, update, *args, **kwargs):
+        self._targeted("find_one_and_update", filter, kwargs)
         return _aware(self._writing(filter, update, self._c.find_one_and_update, filter, update, *args, **kwargs))
 
     async def update_one(self, filter, update, *args, **kwargs):
+        self._targeted("update_one", filter, kwargs)
         return self._writing(filter, update, self._c.update_one, filter, update, *args, **kwargs)
 
     async def update_many(self, filter, update, *args, **kwargs):
         return self._writing(filter, update, self._c.update_many, filter, update, *args, **kwargs)
 
     async def replace_one(self, filter, replacement, *args, **kwargs):
+        self._targeted("replace_one", filter, kwargs)
         return self._writing(filter, None, self._c.replace_one, filter, replacement, *args, **kwargs)
 
     async def bulk_write(self, requests, *args, **kwargs):
         return self._writing(None, None, self._c.bulk_write, requests, *args, **kwargs)
 
-    async def find_one_and_delete(self, *args, **kwargs):
-        return _aware(self._c.find_one_and_delete(*args, **kwargs))
+    async def find_one_and_delete(self, filter, *args, **kwargs):
+        self._targeted("find_one_and_delete", filter, kwargs)
+        return _aware(self._c.find_one_and_delete(filter, *args, **kwargs))
+
+    async def delete_one(self, filter, *args, **kwargs):
+        self._targeted("delete_one", filter, kwargs)
+        return self._c.delete_one(filter, *args, **kwargs)
 
     async def distinct(self, key, filter=None):
         return self._c.distinct(key, filter)
@@ -360,7 +383,7 @@ def _passthrough(name):
     return method
 
 
-for _name in ("insert_one", "insert_many", "delete_one", "delete_many", "count_documents",
+for _name in ("insert_one", "insert_many", "delete_many", "count_documents",
               "estimated_document_count", "create_index", "drop_index",
               "index_information", "drop"):
     setattr(EmbeddedCollection, _name, _passthrough(_name))

@@ -3,7 +3,8 @@
 Every test gets a fresh database: the embedded store by default, or a
 uniquely named database on a real server when MONGODB_URI is set (dropped
 afterwards).  With CI=true a skipped test fails, so a missing component can
-never pass unnoticed.
+never pass unnoticed.  The embedded store checks single-document writes to
+sharded collections as a sharded cluster's router would (`storage.targeting`).
 """
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import pytest
 import tornado.httpserver
 
 import server
+import storage.embedded
 from core import config
+from mongo_indexes.sharding import SHARD_KEYS
 from tests.support import Browser, Factory
 
 CI = os.environ.get("CI", "").lower() == "true"
+storage.embedded.SHARD_KEYS = SHARD_KEYS
 
 
 @pytest.hookimpl(hookwrapper=True)

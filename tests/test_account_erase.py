@@ -9,6 +9,7 @@ their email, names, login or id.  Chat history shows a deleted user.  A
 deletion that stops midway completes when run again.
 """
 import asyncio
+import datetime
 
 import pytest
 from bson import ObjectId
@@ -18,6 +19,7 @@ from accounts import erase
 from accounts.my_data import SECTIONS
 from attendees import registry
 from chat import moderation, room_names
+from core.clock import utcnow
 from events import view
 from mailings import signin_mailing
 from mongo_indexes import INDEXES
@@ -345,3 +347,35 @@ async def test_a_resume_after_a_deletion_hands_out_no_name_from_the_processs_roo
     replayed = await again.expect("message", room=room)
     assert replayed["user"] == {"id": "", "name": "", "role": "attendee", "erased": True}
     assert "Ilze Gone" not in replayed["text"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_two_last_admins_deleting_themselves_at_once_leave_one(factory, db, services):
+    """Each checks before either is marked: the second to check sees the first one's intent."""
+    first = await factory.user(platform_admin=True)
+    second = await factory.user(platform_admin=True)
+    throttle = services.account_throttle()
+    await erase.check(db, services.hasher, throttle, first, first["email"])
+    with pytest.raises(erase.EraseError) as refused:
+        await erase.check(db, services.hasher, throttle, second, second["email"])
+    assert refused.value.message == erase.LAST_ADMIN
+    assert (await db.users.find_one({"_id": second["_id"]})).get("leaving_at") is None
+    await erase.finish(db, await erase.start(db, first))
+    assert await db.users.count_documents({"platform_admin": True, "erasing_at": None}) == 1
+    # The one left stays the last: refused again, and nothing of theirs changed.
+    with pytest.raises(erase.EraseError):
+        await erase.check(db, services.hasher, throttle, second, second["email"])
+    assert (await db.users.find_one({"_id": second["_id"]}))["password_hash"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_intent_left_by_a_stopped_process_holds_back_for_a_minute_only(factory, db, services):
+    stuck = await factory.user(platform_admin=True)
+    other = await factory.user(platform_admin=True)
+    await db.users.update_one({"_id": stuck["_id"]}, {"$set": {"leaving_at": utcnow()}})
+    throttle = services.account_throttle()
+    with pytest.raises(erase.EraseError):
+        await erase.check(db, services.hasher, throttle, other, other["email"])
+    await db.users.update_one({"_id": stuck["_id"]},
+                              {"$set": {"leaving_at": utcnow() - erase.LEAVING_HOLDS - datetime.timedelta(seconds=1)}})
+    await erase.check(db, services.hasher, throttle, other, other["email"])

@@ -369,3 +369,35 @@ async def test_the_first_view_of_the_event_page_is_noted_once(browser, factory, 
     await sb.sign_in(staff["login"], factory.PASSWORD)
     assert (await sb.get(f"/e/{space['slug']}/{event['slug']}")).status_code == 200
     assert "watched_at" not in await db.memberships.find_one({"user_id": staff["_id"]})
+
+
+class _Recording:
+    """A database that notes which collections are read through it (and passes everything on)."""
+
+    def __init__(self, db):
+        self._db, self.read = db, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._db, name)
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return self._db[name]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_listing_reads_through_the_catalogue_view_and_recommendations_do_not(browser, factory, db,
+                                                                                        services):
+    """`MONGODB_CATALOGUE_READS=secondary` routes the listing alone (`storage.catalogue_db`)."""
+    space = await factory.space("routed")
+    event = await make_event(factory, db, space, tags=("ai",), title={"en": "Routed event"})
+    user = await factory.user()
+    await register(db, user, event)
+    listing = _Recording(services.db)
+    services.storage.catalogue_db = listing
+    b = browser()
+    await b.sign_in(user["login"], factory.PASSWORD)
+    r = await b.get("/s/routed")
+    assert r.status_code == 200 and "Routed event" in r.text
+    assert listing.read == {"spaces", "events"}

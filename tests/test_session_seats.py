@@ -273,6 +273,55 @@ async def test_cancelling_the_event_registration_frees_the_seats(services, facto
     assert (await counter(db, event, "w2"))["taken"] == 0
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_seat_taken_while_the_registration_ends_is_given_back(services, factory, db, monkeypatch):
+    """The registration is cancelled (and its seats released) after `take` found it admitting and before
+    its seat is written: the seat written late is given back, and the person told they are not registered."""
+    event = await seats_event(db, factory, capacity=1)
+    persons = await people(db, 2)
+    regs = await register_all(services, event, persons)
+    enter = places.enter
+
+    async def cancelled_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(places, "enter", enter)
+        await actions.cancel(services, event, regs[0], actor_kind=states.ATTENDEE, actor=persons[0])
+        return await enter(*args, **kwargs)
+
+    monkeypatch.setattr(places, "enter", cancelled_meanwhile)
+    with pytest.raises(session_seats.NotAttendee):
+        await session_seats.take(services, event, "w1", persons[0])
+    assert (await session_seats.find(db, event["_id"], "w1", persons[0]["_id"]))["state"] == CANCELLED
+    assert (await counter(db, event))["taken"] == 0
+    assert (await session_seats.take(services, event, "w1", persons[1]))["state"] == REGISTERED
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_offer_accepted_while_the_registration_ends_is_released_too(services, factory, db, monkeypatch):
+    """Releasing finds the seat offered, and the person accepts it before the release's own move: the
+    release's move is refused, and it gives up the seat as it is now (held)."""
+    event = await seats_event(db, factory, capacity=1)
+    persons = await people(db, 2)
+    regs = await register_all(services, event, persons)
+    first = await session_seats.take(services, event, "w1", persons[0])
+    waiting = await session_seats.take(services, event, "w1", persons[1])
+    await session_seats.give_up(services, event, first, actor=persons[0])
+    offered = await seat_of(db, waiting)
+    assert offered["state"] == OFFERED
+    give_up = session_seats.give_up
+
+    async def accepted_meanwhile(services_, event_, seat, **kwargs):
+        monkeypatch.setattr(session_seats, "give_up", give_up)
+        if seat["state"] == OFFERED:
+            await states.transition(db, event_, seat, REGISTERED, actor_kind=states.ATTENDEE, actor=persons[1],
+                                    unset=("offer_expires_at",), scope=session_seats.scope(event_, "w1"))
+        return await give_up(services_, event_, seat, **kwargs)
+
+    monkeypatch.setattr(session_seats, "give_up", accepted_meanwhile)
+    await actions.cancel(services, event, regs[1], actor_kind=states.ATTENDEE, actor=persons[1])
+    assert (await seat_of(db, waiting))["state"] == CANCELLED
+    assert (await counter(db, event))["taken"] == 0
+
+
 # --- pages ------------------------------------------------------------------------------------
 
 @pytest.mark.gen_test(timeout=90)

@@ -18,6 +18,7 @@ def db(io_loop):
 
 @pytest.mark.gen_test
 async def test_errors_cross_the_socket_as_pymongo_errors(db):
+    """Every caller that catches DuplicateKeyError (idempotent retries) and reads a write's counts."""
     from pymongo.errors import DuplicateKeyError
     await db.u.create_index([("email", 1)], unique=True)
     await db.u.insert_one({"email": "a@x.org"})
@@ -29,6 +30,7 @@ async def test_errors_cross_the_socket_as_pymongo_errors(db):
 
 @pytest.mark.gen_test
 async def test_insert_gives_the_callers_document_its_id_as_pymongo_does():
+    """Callers that use a document's `_id` after inserting it (registrations, chat entries, audit)."""
     store = StoreServer()
     port = await store.start()
     client = SharedClient(f"127.0.0.1:{port}")
@@ -41,4 +43,28 @@ async def test_insert_gives_the_callers_document_its_id_as_pymongo_does():
         assert [d["_id"] for d in docs] == many.inserted_ids
     finally:
         await client.close()
+        await store.close()
+
+
+@pytest.mark.gen_test
+async def test_guarded_updates_from_several_processes_connections_admit_exactly_the_room_there_is():
+    """Each server process has its own connection to the store; a guarded `$inc` stays one operation
+    across them (`registration.places.take` with PROCESSES > 1 and no MongoDB)."""
+    import asyncio
+    store = StoreServer()
+    port = await store.start()
+    clients = [SharedClient(f"127.0.0.1:{port}") for _ in range(4)]
+    try:
+        await clients[0]["t"].counters.insert_one({"_id": "event:1", "taken": 0})
+
+        async def take(client):
+            return await client["t"].counters.find_one_and_update(
+                {"_id": "event:1", "taken": {"$lt": 5}}, {"$inc": {"taken": 1}}) is not None
+
+        results = await asyncio.gather(*(take(clients[i % 4]) for i in range(24)))
+        assert sum(results) == 5
+        assert (await clients[1]["t"].counters.find_one({"_id": "event:1"}))["taken"] == 5
+    finally:
+        for client in clients:
+            await client.close()
         await store.close()
