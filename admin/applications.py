@@ -44,7 +44,7 @@ class ApplicationsPage(StaffHandler):
                 "state": self.get_query_argument("state", "").strip()[:30],
                 "type_id": self.get_query_argument("type", "").strip()[:30]}
 
-    async def application(self, application_id: str) -> dict[str, Any]:
+    async def load_application(self, application_id: str) -> dict[str, Any]:
         try:
             return await applications.get(self.db, self.event, application_id)
         except applications.NotFound as exc:
@@ -116,18 +116,18 @@ class ApplicationsCsvHandler(ApplicationsPage):
 
 class ApplicationHandler(ApplicationsPage):
     async def get(self, event_id, application_id):
-        await self.show_one(await self.application(application_id))
+        await self.show_one(await self.load_application(application_id))
 
 
 class ApproveHandler(ApplicationsPage):
     async def post(self, event_id, application_id):
-        found = await self.application(application_id)
+        found = await self.load_application(application_id)
         note = self.form("note", max_length=applications.MAX_REASON * 2)
         try:
             after = await applications.approve(self.services, self.event, found, actor=self.current_user,
                                                note=note, locale=self.locale_code)
         except applications.ApplicationError as exc:
-            await self.show_one(await self.application(application_id), 409, error=self.refusal(exc),
+            await self.show_one(await self.load_application(application_id), 409, error=self.refusal(exc),
                                 values={"note": note})
             return
         if after["state"] == applications.APPROVED:
@@ -142,7 +142,7 @@ class RejectHandler(ApplicationsPage):
     """Reject with a reason, after a confirmation step (a form posted without `confirm=yes` shows it)."""
 
     async def post(self, event_id, application_id):
-        found = await self.application(application_id)
+        found = await self.load_application(application_id)
         reason = self.form("reason", max_length=applications.MAX_REASON * 2)
         values = {"reason": reason}
         try:
@@ -159,7 +159,7 @@ class RejectHandler(ApplicationsPage):
         try:
             await applications.reject(self.services, self.event, found, actor=self.current_user, reason=reason)
         except applications.ApplicationError as exc:
-            await self.show_one(await self.application(application_id), 409, error=self.refusal(exc),
+            await self.show_one(await self.load_application(application_id), 409, error=self.refusal(exc),
                                 values=values)
             return
         self.flash(self._("The application is rejected; %(email)s gets your reason by email.")

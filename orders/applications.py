@@ -310,6 +310,8 @@ async def approve(services, event: EventDoc, application: Mapping[str, Any], *, 
         if await checkout.holds_ticket(db, event, current["email"]):
             raise HoldsTicket(current["email"])
         by_type = await quotas.of_types(db, event["_id"], [ticket_type["_id"]])
+        if closed(quotas.left_for(by_type[ticket_type["_id"]])):
+            raise QuotaFull(ticket_types.name(ticket_type, locale, event))   # known full: nothing is tried
         wanted = quotas.needed(by_type, {ticket_type["_id"]: 1})
         # What it will take is on record before anything is taken: a crash midway is finished
         # (or given back) with exactly these quotas.
@@ -327,20 +329,24 @@ async def approve(services, event: EventDoc, application: Mapping[str, Any], *, 
         if again["state"] == REJECTED:
             raise CannotApprove()
         return again       # approved, or being approved, by another request meanwhile
-    return await _finish(services, event, claimed, ticket_type, actor, locale)
+    # What a refused approval puts back: the application as it was before the claim.
+    before: dict[str, Any] = {"state": PENDING, "quotas": {}, "decided_by": None, "reason": "",
+                              "state_at": current["state_at"] if current["state"] == PENDING else now}
+    if current["state"] == PENDING:
+        before.update(quotas=current.get("quotas") or {}, decided_by=current.get("decided_by"),
+                      reason=current.get("reason") or "")
+    return await _finish(services, event, claimed, ticket_type, actor, locale, before)
 
 
 async def _finish(services, event: EventDoc, claimed: Mapping[str, Any], ticket_type: Mapping[str, Any],
-                  actor: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
+                  actor: Mapping[str, Any] | None, locale: str, before: Mapping[str, Any]) -> dict[str, Any]:
     """The claimed approval's steps, each idempotent: the quota place, the account, the order, the ticket."""
     db = services.db
     key = hold_key(claimed)
     full = await quotas.take_all(db, claimed["quotas"], key)
     if full is not None:
         # Whatever was taken before the full quota is given back (`take_all`): pending again, as it was.
-        await db[APPLICATIONS].update_one({"_id": claimed["_id"], "state": APPROVING},
-                                          {"$set": {"state": PENDING, "quotas": {}, "decided_by": None,
-                                                    "reason": "", "state_at": utcnow()}})
+        await db[APPLICATIONS].update_one({"_id": claimed["_id"], "state": APPROVING}, {"$set": dict(before)})
         raise QuotaFull(ticket_types.name(ticket_type, locale, event))
     user = await db.users.find_one({"email": claimed["email"]}) \
         or await registry._create_user(db, claimed["email"], claimed["name"], claimed["locale"])
