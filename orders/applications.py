@@ -363,8 +363,7 @@ async def _finish(services, event: EventDoc, claimed: Mapping[str, Any], ticket_
     # Files given before the address was known to be the applicant's are theirs now.
     await form_files.adopt(db, user["_id"], done.get("answers"))
     await audit.record(db, actor=actor, action="application.approved", event=event,
-                       params={"application_id": str(done["_id"]), "email": done["email"], "code": order["code"],
-                               **({"why": done["reason"]} if done.get("reason") else {})},
+                       params={"application_id": str(done["_id"]), "email": done["email"], "code": order["code"]},
                        before={"state": PENDING}, after={"state": APPROVED})
     services.spawn(application_mails.send(services, event, done, ticket_type, APPROVED))
     return done
@@ -464,8 +463,10 @@ async def reject(services, event: EventDoc, application: Mapping[str, Any], *, a
         if current["state"] == REJECTED:
             return current
         raise CannotReject()
+    # The reason stays on the application (it speaks of the person, and goes with them when their
+    # account is erased); the log says who decided what.
     await audit.record(db, actor=actor, action="application.rejected", event=event,
-                       params={"application_id": str(done["_id"]), "email": done["email"], "why": reason},
+                       params={"application_id": str(done["_id"]), "email": done["email"]},
                        before={"state": PENDING}, after={"state": REJECTED})
     ticket_type = await db.ticket_types.find_one({"_id": done["ticket_type_id"]}) or {}
     services.spawn(application_mails.send(services, event, done, ticket_type, REJECTED))

@@ -277,7 +277,8 @@ async def test_a_rejection_needs_a_confirmation_and_a_reason_mailed_in_the_appli
     assert "Private schools are not in the programme." in mails[0]["text"]
     kind = templates.KINDS["application_rejected"]
     assert mails[0]["text"].startswith(services.i18n.gettext("de")(kind.body).split("{")[0] + "Teacher 1")
-    assert await db.audit.find_one({"action": "application.rejected", "params.why": application["reason"]})
+    assert await db.audit.find_one({"action": "application.rejected", "params.application_id": str(application["_id"]),
+                                    "actor_id": manager["_id"]})
     # A rejected application is not approved later, and the address cannot apply again.
     with pytest.raises(applications.CannotApprove):
         await applications.approve(services, event, application, actor=admin)
