@@ -40,10 +40,10 @@ async def teachers(services, factory, *, size: int | None = 5, locales=("en", "r
     return event, admin, teacher, q, f"/e/{space['slug']}/{event['slug']}"
 
 
-async def apply(services, event, teacher, n: int, locale="en", **more):
+async def apply(services, event, teacher, n: int, locale="en", key: str | None = None):
     return await applications.apply(services, event, teacher, email=f"teacher{n}@example.org", name=f"Teacher {n}",
                                     locale=locale, raw={"f_school": [f"School {n}"]}, files={},
-                                    submitted_version=1, user=None, key=f"key-{n}", **more)
+                                    submitted_version=1, user=None, key=key or f"key-{n}")
 
 
 async def staff(factory, browser, event, role=R.EVENT_MANAGER, locale="en"):
