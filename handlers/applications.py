@@ -89,7 +89,7 @@ class ApplyHandler(RegistrationPage):
             await self.show(ticket_type, 400, values=values, errors=errors,
                             error=form_error or self._("Please correct the answers marked below."))
             return
-        except registry.AttendeeError as exc:
+        except (registry.AttendeeError, applications.NameNeeded) as exc:
             await self.show(ticket_type, 400, values=values, error=self.refusal(exc))
             return
         except applications.ApplicationError as exc:

@@ -101,6 +101,11 @@ class NotByApplication(ApplicationError):
         super().__init__(N_("This ticket type is not given by application."))
 
 
+class NameNeeded(ApplicationError):
+    def __init__(self):
+        super().__init__(N_("Please enter your name."))
+
+
 class NotOpen(ApplicationError):
     def __init__(self, name: str):
         super().__init__(N_("Applications for “%(name)s” are not open now."), name=name)
@@ -233,8 +238,8 @@ async def apply(services, event: EventDoc, ticket_type: Mapping[str, Any], *, em
     A signed-in applicant applies with their account's address.  Refused
     (nothing written, no file kept): a type not given by application, a bad
     address, name or language, an address that applied for the type before
-    or holds a ticket of the event, the type off its window or its quota
-    full (ApplicationError, AttendeeError), answers the form refuses
+    or holds a ticket of the event, no name, the type off its window or its
+    quota full (ApplicationError, AttendeeError), answers the form refuses
     (FormErrors).
     """
     db = services.db
@@ -243,6 +248,8 @@ async def apply(services, event: EventDoc, ticket_type: Mapping[str, Any], *, em
     if not ticket_types.by_application(ticket_type) or ticket_type["event_id"] != event["_id"]:
         raise NotByApplication()
     norm, clean_name, clean_locale = registry.clean(event, user["email"] if user else email, name, locale)
+    if not clean_name:
+        raise NameNeeded()
     type_name = ticket_types.name(ticket_type, clean_locale, event)
     existing = await of_person(db, ticket_type, norm)
     if existing is not None:

@@ -307,6 +307,7 @@ async def test_bad_input_is_refused_in_the_visitors_language_and_nothing_is_stor
         (f"{path}/apply/{teacher['_id']}", {**good, "email": "not an address"}, 400,
          ("This is not a valid email address.", {})),
         (f"{path}/apply/{teacher['_id']}", {**good, "locale": "fr"}, 400, None),
+        (f"{path}/apply/{teacher['_id']}", {**good, "name": " "}, 400, (applications.NameNeeded().message, {})),
         (f"{path}/apply/{teacher['_id']}", {**good, "form_version": "0"}, 400, None),
     ]
     for url, data, status, message in cases:
@@ -329,6 +330,15 @@ async def test_bad_input_is_refused_in_the_visitors_language_and_nothing_is_stor
     buyer = await factory.user()
     with pytest.raises(checkout.NoPrice):
         await checkout.reserve(services, event, buyer, {str(teacher["_id"]): "1"}, currency="EUR")
+    # Outside the type's window the form says applications are not open, and refuses them.
+    await db.ticket_types.update_one({"_id": teacher["_id"]}, {"$set": {
+        "sale_ends_at": datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)}})
+    assert 'data-applications="not-open"' in (await b.get(f"{path}/apply/{teacher['_id']}")).text
+    before = await stored(db)
+    r = await b.post(f"{path}/apply/{teacher['_id']}", good, files={"f_proof": ("p.pdf", PDF, "application/pdf")})
+    assert r.status_code == 409
+    assert error_text(r.text) == translated(services, "ru", applications.NotOpen("").message, name="Teacher")
+    assert await stored(db) == before
     # The staff pages of another event's application or type are unknown.
     application = await apply(services, other_event, other_type, 1)
     manager, sb = await staff(factory, browser, event)
