@@ -358,8 +358,8 @@ async def _finish(services, event: EventDoc, claimed: Mapping[str, Any], ticket_
     user = await db.users.find_one({"email": claimed["email"]}) \
         or await registry._create_user(db, claimed["email"], claimed["name"], claimed["locale"])
     order = await _order(db, event, claimed, user, actor)
-    await actions.mark_paid(services, order["_id"], payment_ref=None, actor=actor, by=states.STAFF,
-                            why="application approved")
+    await actions.mark_paid(services, order["_id"], payment_ref=None, actor=actor,
+                            by=states.STAFF if actor else states.SYSTEM, why="application approved")
     now = utcnow()
     done = await db[APPLICATIONS].find_one_and_update(
         {"_id": claimed["_id"], "state": APPROVING},
@@ -405,7 +405,8 @@ async def _order(db, event: EventDoc, application: Mapping[str, Any], user: Mapp
         # No receipt: the applicant gets the decision and the ticket.
         "receipt_mailed": True,
         "idempotency_key": f"application:{application['_id']}", "payment_ref": None,
-        "log": [{"at": now, "action": "placed", "before": None, "after": states.PENDING, "by": states.STAFF,
+        "log": [{"at": now, "action": "placed", "before": None, "after": states.PENDING,
+                 "by": states.STAFF if actor else states.SYSTEM,
                  "actor_id": actor["_id"] if actor else None, "why": "application approved"}],
         "version": 1, "created_at": now, "updated_at": now,
     }
