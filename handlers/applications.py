@@ -66,12 +66,12 @@ class ApplyHandler(RegistrationPage):
             or secrets.token_urlsafe(16), apply_path=self.path(ticket_type),
             tickets_path=view.path(self.space, event) + "/tickets", **self.common())
 
-    async def get(self, space_slug, event_slug, type_id):
-        ticket_type = await self.open_type(space_slug, event_slug, type_id)
+    async def get(self, space_slug, event_slug, ticket_type_id):
+        ticket_type = await self.open_type(space_slug, event_slug, ticket_type_id)
         await self.show(ticket_type)
 
-    async def post(self, space_slug, event_slug, type_id):
-        ticket_type = await self.open_type(space_slug, event_slug, type_id)
+    async def post(self, space_slug, event_slug, ticket_type_id):
+        ticket_type = await self.open_type(space_slug, event_slug, ticket_type_id)
         user = self.current_user
         raw = self.raw_form()
         values = {"prefill": raw, "email": self.form("email", max_length=254),
@@ -99,5 +99,5 @@ class ApplyHandler(RegistrationPage):
 
 
 ROUTES = [
-    (EVENT + r"/apply/(?P<type_id>[0-9a-f]{24})", ApplyHandler),
+    (EVENT + r"/apply/(?P<ticket_type_id>[0-9a-f]{24})", ApplyHandler),
 ]
