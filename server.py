@@ -49,6 +49,7 @@ from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from orders import actions as order_actions
+from orders import applications as order_applications
 from payments import reconcile as payments_reconcile
 from payments.registry import Payments
 from realtime import (
@@ -196,6 +197,9 @@ async def start_background(services: Services) -> None:
     # process sweeps, each reservation and order is claimed by a guarded transition (`orders.actions`).
     timers.start(services, timers.every(lambda: order_actions.SWEEP_SECONDS,
                                         lambda: order_actions.sweep(services), "orders"), "orders")
+    # Approvals of applications for free tickets a stopped process left half done (`orders.applications`).
+    timers.start(services, timers.every(lambda: order_applications.SWEEP_SECONDS,
+                                        lambda: order_applications.sweep(services), "applications"), "applications")
     # Reminders: every process sweeps; each mail is claimed before it is written (`reminders.runner`).
     # Payments: callbacks a dead process left queued, and card payments whose notification never
     # came; each claimed atomically (`payments.reconcile`).

@@ -28,6 +28,9 @@ What is kept, without anything that leads back to the person:
 - orders keep their money record (code, lines, totals, state, refunds) for the
   bookkeeping, without the person as buyer or holder; reservations keep their
   tickets until the sweep gives them back, under an id that names nobody;
+- applications for free tickets keep their type, state and dates (the
+  queue's counts; an approved one's order); address, name, answers, files,
+  the staff's reason and the account go;
 Everything else (the account, sessions, tokens, throttles, programmes,
 read positions, sanctions, staff roles, import previews) is deleted.
 """
@@ -301,7 +304,7 @@ async def _invitations(db, who: Identity) -> None:
 async def _files(db, who: Identity) -> None:
     # Before the registrations, whose answers name the files; chunks before their file, so a
     # rerun finds the file again.
-    for file_id in await file_ids(db, who.id):
+    for file_id in await file_ids(db, who.id, who.email):
         await db.registration_file_chunks.delete_many({"file_id": file_id})
         await db.registration_files.delete_one({"_id": file_id})
 
@@ -363,6 +366,18 @@ async def _reservations(db, who: Identity) -> None:
     await db.reservations.update_many({"buyer_id": who.id}, {"$set": {"buyer_id": ERASED_ID}})
 
 
+async def _applications(db, who: Identity) -> None:
+    # After the files (their answers name them); each keeps an address of its own, unique per type.
+    ors: list[dict[str, Any]] = [{"user_id": who.id}]
+    if who.email:
+        ors.append({"email": who.email})
+    async for doc in db.applications.find({"$or": ors}, {"_id": 1}):
+        await db.applications.update_one(
+            {"_id": doc["_id"]}, {"$set": {"email": f"erased:{doc['_id']}", "name": "", "user_id": None,
+                                            "answers": {}, "reason": "", "erased": True}})
+    await db.applications.update_many({"decided_by": who.id}, {"$set": {"decided_by": None}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -403,6 +418,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "payment_sellers": _payment_sellers,
     "orders": _orders,
     "reservations": _reservations,
+    "applications": _applications,
     "memberships": _memberships,
     "users": _users,
 }

@@ -182,7 +182,7 @@ async def _invitations(db, user: AccountDoc) -> Any:
 
 async def _files(db, user: AccountDoc) -> Any:
     """Files the person gave with a form: the ones they uploaded and those their registrations name."""
-    return await _all(db.registration_files.find({"_id": {"$in": await file_ids(db, user["_id"])}},
+    return await _all(db.registration_files.find({"_id": {"$in": await file_ids(db, user["_id"], user["email"])}},
                                                  {"owner_id": 0}))
 
 
@@ -193,20 +193,24 @@ async def _payments(db, user: AccountDoc) -> Any:
     return await _all(db.payment_attempts.find({"payer_email": user["email"]}, fields).sort("created_at", 1))
 
 
-async def file_ids(db, user_id) -> list[Any]:
-    """Ids of the files a person gave: uploaded while signed in, or named by their registrations' answers."""
+async def file_ids(db, user_id, email: str = "") -> list[Any]:
+    """Ids of the files a person gave: uploaded while signed in, or named by their registrations' answers
+    and by their applications' (from their address too: one made before they signed in)."""
     ids = [d["_id"] async for d in db.registration_files.find({"owner_id": user_id}, {"_id": 1})]
+    given: list[Any] = []
     async for m in db.memberships.find({"user_id": user_id}, {"answers": 1, "request_answers": 1}):
-        given = list((m.get("answers") or {}).values())
+        given += list((m.get("answers") or {}).values())
         for answers in (m.get("request_answers") or {}).values():
             given += list(answers.values()) if isinstance(answers, dict) else []
-        for answer in given:
-            value = answer.get("value") if isinstance(answer, dict) else None
-            if isinstance(value, dict) and value.get("file"):
-                oid = as_id(value["file"])
-                if oid is not None:
-                    ids.append(oid)
-    return ids
+    async for a in db.applications.find(_applications_of(user_id, email), {"answers": 1}):
+        given += list((a.get("answers") or {}).values())
+    for answer in given:
+        value = answer.get("value") if isinstance(answer, dict) else None
+        if isinstance(value, dict) and value.get("file"):
+            oid = as_id(value["file"])
+            if oid is not None:
+                ids.append(oid)
+    return list(dict.fromkeys(ids))
 
 
 async def _bulk_jobs(db, user: AccountDoc) -> Any:
@@ -242,6 +246,16 @@ async def _watch_time(db, user: AccountDoc) -> Any:
     return await _all(db.watch_time.find({"user_id": user["_id"]}))
 
 
+def _applications_of(user_id, email: str) -> dict[str, Any]:
+    return {"$or": [{"user_id": user_id}, *([{"email": email}] if email else [])]}
+
+
+async def _applications(db, user: AccountDoc) -> Any:
+    """Applications for free tickets, by their account or their address; not who decided them (staff)."""
+    return await _all(db.applications.find(_applications_of(user["_id"], user["email"]),
+                                           {"idempotency_key": 0, "quotas": 0, "decided_by": 0}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -275,6 +289,7 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "orders": ("orders_and_tickets", _orders),
     "reservations": ("ticket_reservations", _reservations),
     "watch_time": ("watch_time", _watch_time),
+    "applications": ("ticket_applications", _applications),
 }
 
 EXCLUDED = {

@@ -1,7 +1,9 @@
 """Staff pages of what an event sells: its ticket types and its quotas.
 
 A ticket type's form sets its name and description per language, its
-prices (one per line, "EUR 15.00"), sale window, visibility (public, or
+prices (one per line, "EUR 15.00"), or that it is free and given by
+application (its application form is then built on its own page,
+`admin.applications`), sale window, visibility (public, or
 hidden behind a code), fewest and most per order, and what it grants:
 channels, sessions, recordings and features.  A quota's form sets its
 name, size and types.  Both are saved against the version the form was
@@ -74,7 +76,8 @@ class TicketsPage(StaffHandler):
                 "max_per_order": self.form("max_per_order", max_length=10),
                 "channels_all": self.form("channels_all", max_length=2) == "1", "channels": many("channels"),
                 "sessions_all": self.form("sessions_all", max_length=2) == "1", "sessions": many("sessions"),
-                "recordings": self.form("recordings", max_length=2) == "1", "features": many("features")}
+                "recordings": self.form("recordings", max_length=2) == "1", "features": many("features"),
+                "by_application": self.form("by_application", max_length=2) == "1"}
 
     async def ticket_type(self, type_id: str) -> dict[str, Any]:
         try:

@@ -11,6 +11,7 @@ from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.web import URLSpec
 
 from admin import (
+    applications,
     attendees,
     audit_log,
     certificates,
@@ -38,6 +39,7 @@ from admin import payments as admin_payments
 from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
+from handlers import applications as application_pages
 from handlers import (
     auth,
     cabinet,
@@ -71,7 +73,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
-           ticket_types, orders)
+           ticket_types, orders, application_pages, applications)
 
 
 def build(services) -> list[URLSpec]:

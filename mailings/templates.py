@@ -3,8 +3,9 @@
 Every mail an event sends to a person is one of `KINDS`: the sign-in mail,
 the registration mails (address confirmation, each change of state, a seat
 in a session offered), the invitation, the reminders, the data request and
-the certificate mail.  Each kind declares its placeholders, its translated
-default texts, a sample recipient for the preview, the group it is listed
+the certificate mail, and the decisions on applications for free tickets.
+Each kind declares its placeholders, its translated default texts, a
+sample recipient for the preview, the group it is listed
 under on the staff page, and where in the event document the organiser's
 texts live (`Kind.path`: a mapping {locale: {"subject", "body"}}).  A text
 with a `{field}` its kind does not declare is refused with a translated
@@ -68,15 +69,16 @@ SAMPLE = {"person_name": "Alex Sample", "event_title": "Livehall Summit", "start
           "confirm_url": "https://livehall.example/register/confirm?token=SAMPLE",
           "deadline": "2030-05-16 18:00 (UTC)", "invitation_url": "https://livehall.example/i/c/SAMPLE",
           "request_title": "A few questions before the event",
-          "answer_url": "https://livehall.example/e/space/summit/requests/1"}
+          "answer_url": "https://livehall.example/e/space/summit/requests/1",
+          "ticket_type": "Teacher's pass", "reason": "Thank you for applying."}
 # Hours a sample link lasts: {link_valid_for} is said in the preview's language.
 SAMPLE_HOURS = 72
 
-SIGNIN, REGISTRATION, INVITATIONS, REMINDERS, REQUESTS, CERTIFICATES = (
-    "signin", "registration", "invitations", "reminders", "requests", "certificates")
+SIGNIN, REGISTRATION, INVITATIONS, REMINDERS, REQUESTS, CERTIFICATES, APPLICATIONS = (
+    "signin", "registration", "invitations", "reminders", "requests", "certificates", "applications")
 GROUPS: dict[str, str] = {SIGNIN: N_("Sign-in"), REGISTRATION: N_("Registration"), INVITATIONS: N_("Invitations"),
                           REMINDERS: N_("Reminders"), REQUESTS: N_("Data requests"),
-                          CERTIFICATES: N_("Certificates")}
+                          CERTIFICATES: N_("Certificates"), APPLICATIONS: N_("Applications for free tickets")}
 
 REMINDER_EVENT_BODY = N_("Hello, {person_name}!\n\n{event_title} starts at {starts_at}.\n\n"
                          "Join here: {event_url}")
@@ -84,6 +86,7 @@ REMINDER_SESSION_BODY = N_("Hello, {person_name}!\n\n{session_title} ({event_tit
                            "Join here: {event_url}")
 EVENT_FIELDS = ("person_name", "event_title", "starts_at", "event_url")
 STATE_FIELDS = ("person_name", "event_title", "event_url")
+APPLICATION_FIELDS = ("person_name", "event_title", "ticket_type", "reason", "event_url")
 
 
 class TextError(Refusal):
@@ -185,6 +188,18 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          N_("Hello, {person_name}!\n\nThank you for attending {event_title}. Your certificate is ready.\n\n"
             "Download it (sign in first): {download_url}\n\nAnyone can check it with the code {code}: {verify_url}"),
          group=CERTIFICATES, action=(N_("Download the certificate"), "download_url")),
+    # {reason}: the staff's note on an approval (often empty), their reason for a rejection.
+    Kind("application_approved", N_("Application approved"), APPLICATION_FIELDS,
+         N_("Your application for {event_title} is approved"),
+         N_("Hello, {person_name}!\n\nYour application for the ticket “{ticket_type}” to {event_title} is "
+            "approved. Your ticket, with a link that signs you in, comes in a separate email.\n\n"
+            "The event: {event_url}"),
+         group=APPLICATIONS, action=(N_("Go to the event"), "event_url")),
+    Kind("application_rejected", N_("Application declined"), APPLICATION_FIELDS,
+         N_("Your application for {event_title}"),
+         N_("Hello, {person_name}!\n\nThe organisers of {event_title} have declined your application for the "
+            "ticket “{ticket_type}”.\n\nTheir reason: {reason}\n\nThe event: {event_url}"),
+         group=APPLICATIONS),
 )}
 
 

@@ -10,6 +10,9 @@
 - `orders`: what a buyer (the payer) bought for its holders, with its money
   (integer minor units and a currency), its state (`orders.states`) and the
   log of its transitions.
+- `applications`: requests for a free ticket of a type given by
+  application, with the form's answers, moderated by staff
+  (`orders.applications`); an approved one has an order of total 0.
 
 A ticket is a line of an order for one person: its holder is assigned by
 the payer (now or later) and holds the registration (`access.roles`) with
@@ -28,6 +31,7 @@ TICKET_TYPES = "ticket_types"
 QUOTAS = "quotas"
 RESERVATIONS = "reservations"
 ORDERS = "orders"
+APPLICATIONS = "applications"
 
 PUBLIC, HIDDEN = "public", "hidden"
 VISIBILITIES = (PUBLIC, HIDDEN)
@@ -77,6 +81,7 @@ class TicketTypeDoc(TypedDict):
     min_per_order: int
     max_per_order: int
     grants: dict[str, Any]                # `access.grants.stored`
+    by_application: NotRequired[bool]     # free, never sold: given to approved applications (`orders.applications`)
     position: int
     version: int
     created_at: datetime.datetime
@@ -182,7 +187,30 @@ class OrderDoc(TypedDict):
     idempotency_key: str
     payment_ref: str | None
     paid_at: NotRequired[datetime.datetime]
+    application_id: NotRequired[ObjectId]  # the approved application that made it (then `reservation_id` too)
     log: list[LogEntry]
     version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
+
+
+class ApplicationDoc(TypedDict):
+    _id: ObjectId
+    event_id: ObjectId
+    space_id: ObjectId
+    ticket_type_id: ObjectId
+    email: str                            # unique with the type: one application per address and type
+    name: str
+    locale: str                           # the applicant's language: their mails are in it
+    user_id: ObjectId | None              # the account: the applicant's if signed in, else made on approval
+    answers: dict[str, Any]               # `registration.forms` answers to the type's application form
+    form_version: int
+    state: str                            # `orders.applications` STATES
+    reason: str                           # the staff's reason (a rejection) or note (an approval)
+    quotas: dict[str, int]                # quota id -> 1: what an approval takes (written before it takes)
+    order_id: ObjectId | None             # the order of total 0 holding the ticket, once approved
+    idempotency_key: str                  # the form's key: a retried submit finds the application
+    decided_by: ObjectId | None
+    decided_at: datetime.datetime | None
+    created_at: datetime.datetime
+    state_at: datetime.datetime

@@ -4,7 +4,9 @@ One read for the tickets page and the event's public page (`offer`), and
 the same statuses, public types only, for the live frame that tells open
 pages when a type sells out or comes back (`statuses`,
 `realtime.ticket_frames`).  A type is SOLD_OUT when one of its quotas has
-fewer tickets left than its fewest per order.
+fewer tickets left than its fewest per order.  A type given by application
+is offered as a link to its application form (`orders.applications`), not
+as a quantity to buy.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ async def offer(db, event: EventDoc, *, code: str | None, locale: str,
                     "description": ticket_types.name({"name": t.get("description") or {}}, locale, event),
                     "prices": dict(t.get("prices") or {}), "status": found, "hidden": t.get("visibility") != PUBLIC,
                     "min": int(t["min_per_order"]), "max": max(most, 0),
+                    "by_application": ticket_types.by_application(t),
                     "sale_starts_at": t.get("sale_starts_at"), "sale_ends_at": t.get("sale_ends_at")})
     return out
 

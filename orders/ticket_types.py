@@ -8,6 +8,12 @@ grants (`access.grants`): the channels and sessions a holder enters, whether
 they see the recordings, and which features (chat, questions, networking)
 they use.
 
+A type may be *given by application* (`by_application`): it is free and
+never sold (it has no price, so checkout refuses it and the shop shows a
+link to its application form instead); people apply with the type's own
+form and staff approve or reject each application (`orders.applications`).
+Its quotas count the approved applications.
+
 An event with ticket types is *ticketed*: registering for it is buying (or
 getting) a ticket, and only a registration carrying a ticket type admits
 (`access.roles.with_ticket`).  The flag is kept on the event and on each of
@@ -40,6 +46,7 @@ from core.text import strip_bidi
 from events import sessions
 from events.model import EventDoc
 from orders.model import (
+    APPLICATIONS,
     HIDDEN,
     MAX_CODE,
     MAX_DESCRIPTION,
@@ -120,8 +127,16 @@ def visible(ticket_type: Mapping[str, Any], code: str | None) -> bool:
     return ticket_type.get("visibility", PUBLIC) == PUBLIC or code_matches(ticket_type, code)
 
 
+def by_application(ticket_type: Mapping[str, Any]) -> bool:
+    """Whether the type is given to approved applications only (free, never sold)."""
+    return bool(ticket_type.get("by_application"))
+
+
 def price(ticket_type: Mapping[str, Any], currency: str) -> int | None:
-    """The type's price in minor units of `currency`, or None when it is not sold in it."""
+    """The type's price in minor units of `currency`, or None when it is not sold in it (a type given by
+    application is sold in none)."""
+    if by_application(ticket_type):
+        return None
     value = (ticket_type.get("prices") or {}).get(currency)
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -232,7 +247,9 @@ async def clean(db, event: EventDoc, raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     names = _texts(raw.get("name"), event, MAX_NAME, "name", required=True)
     descriptions = _texts(raw.get("description"), event, MAX_DESCRIPTION, "description", required=False)
-    prices = parse_prices(str(raw.get("prices") or ""))
+    applied = bool(raw.get("by_application"))
+    # A type given by application is free and never sold: it has no price at all.
+    prices = {} if applied else parse_prices(str(raw.get("prices") or ""))
     starts = _moment(str(raw.get("sale_starts") or ""), event["timezone"], "sale_starts")
     ends = _moment(str(raw.get("sale_ends") or ""), event["timezone"], "sale_ends")
     if starts and ends and ends <= starts:
@@ -245,8 +262,8 @@ async def clean(db, event: EventDoc, raw: Mapping[str, Any]) -> dict[str, Any]:
         raise TicketTypeError(N_("A text is too long (at most %(count)s characters)."), "code", count=MAX_CODE)
     if visibility == HIDDEN and not code:
         raise TicketTypeError(N_("A hidden ticket type needs a code: buyers see it only with the code."), "code")
-    low = _count(raw.get("min_per_order"), "min_per_order", 1, MAX_PER_ORDER, 1)
-    high = _count(raw.get("max_per_order"), "max_per_order", 1, MAX_PER_ORDER, 10)
+    low = 1 if applied else _count(raw.get("min_per_order"), "min_per_order", 1, MAX_PER_ORDER, 1)
+    high = 1 if applied else _count(raw.get("max_per_order"), "max_per_order", 1, MAX_PER_ORDER, 10)
     if high < low:
         raise TicketTypeError(N_("The most tickets per order cannot be fewer than the fewest."), "max_per_order")
     channel_ids = {str(c["_id"]) for c in await sessions.channels_of(db, event)}
@@ -265,7 +282,7 @@ async def clean(db, event: EventDoc, raw: Mapping[str, Any]) -> dict[str, Any]:
                       recordings=bool(raw.get("recordings")), features=frozenset(features))
     return {"name": names, "description": descriptions, "prices": prices, "sale_starts_at": starts,
             "sale_ends_at": ends, "visibility": visibility, "code": code if visibility == HIDDEN else None,
-            "min_per_order": low, "max_per_order": high, "grants": G.stored(grants)}
+            "min_per_order": low, "max_per_order": high, "grants": G.stored(grants), "by_application": applied}
 
 
 def blank_form() -> dict[str, Any]:
@@ -273,7 +290,7 @@ def blank_form() -> dict[str, Any]:
     return {"name": {}, "description": {}, "prices": "EUR 0.00", "sale_starts": "", "sale_ends": "",
             "visibility": PUBLIC, "code": "", "min_per_order": "1", "max_per_order": "10",
             "channels_all": True, "channels": [], "sessions_all": True, "sessions": [], "recordings": True,
-            "features": list(G.FEATURES)}
+            "features": list(G.FEATURES), "by_application": False}
 
 
 def form_values(event: EventDoc, ticket_type: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +304,8 @@ def form_values(event: EventDoc, ticket_type: Mapping[str, Any]) -> dict[str, An
             "max_per_order": str(ticket_type.get("max_per_order", 10)),
             "channels_all": grants.channels is None, "channels": sorted(grants.channels or ()),
             "sessions_all": grants.sessions is None, "sessions": sorted(grants.sessions or ()),
-            "recordings": grants.recordings, "features": sorted(grants.features)}
+            "recordings": grants.recordings, "features": sorted(grants.features),
+            "by_application": by_application(ticket_type)}
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -346,6 +364,9 @@ async def remove(db, actor, event: EventDoc, ticket_type: Mapping[str, Any]) -> 
                                                 "released": False}, {"_id": 1}) \
             or await db.memberships.find_one({"scope_id": event["_id"], "ticket_type_id": tid}, {"_id": 1}):
         raise TicketTypeError(N_("Tickets of this type were ordered; it cannot be removed. End its sale instead."))
+    if await db[APPLICATIONS].find_one({"event_id": event["_id"], "ticket_type_id": tid}, {"_id": 1}):
+        raise TicketTypeError(N_("People applied for this ticket type; it cannot be removed. End its sale "
+                                 "instead."))
     await db[TICKET_TYPES].delete_one({"_id": tid, "event_id": event["_id"]})
     await db[QUOTAS].update_many({"event_id": event["_id"]}, {"$pull": {"ticket_type_ids": tid}})
     if not await db[TICKET_TYPES].find_one({"event_id": event["_id"]}, {"_id": 1}):
@@ -359,4 +380,5 @@ def _shown(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": dict(values.get("name") or {}), "prices": dict(values.get("prices") or {}),
             "visibility": values.get("visibility"), "min_per_order": values.get("min_per_order"),
             "max_per_order": values.get("max_per_order"), "grants": values.get("grants"),
-            "sale_starts_at": values.get("sale_starts_at"), "sale_ends_at": values.get("sale_ends_at")}
+            "sale_starts_at": values.get("sale_starts_at"), "sale_ends_at": values.get("sale_ends_at"),
+            "by_application": bool(values.get("by_application"))}

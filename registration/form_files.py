@@ -55,6 +55,14 @@ async def adopt(db, owner_id, answers) -> None:
                                                 {"$set": {"owner_id": owner_id}})
 
 
+async def remove(db, answers) -> None:
+    """Delete the files these answers give (a submission refused after its files were stored);
+    chunks first, so a file that is described is still complete."""
+    for file_id in named_in(answers):
+        await db.registration_file_chunks.delete_many({"file_id": file_id})
+        await db.registration_files.delete_one({"_id": file_id})
+
+
 async def describe(db, file_id) -> dict | None:
     try:
         oid = ObjectId(str(file_id))

@@ -23,7 +23,7 @@ from core.clock import utcnow
 from events import view
 from mailings import signin_mailing
 from mongo_indexes import INDEXES
-from orders import checkout
+from orders import applications, checkout
 from questions import store as questions
 from registration import actions, form_edit, forms, invitations, requests
 from tests import orders_support
@@ -169,6 +169,16 @@ async def populate(factory, browser, base_url, db, services):
     await checkout.place(services, shop, moderator, reservation["_id"], buyer_name="Mod", method="", locale="en",
                          idempotency_key="theirs", holders=[{"email": EMAIL, "name": TYPED_NAME, "locale": "ru"}])
     await checkout.reserve(services, shop, person, {str(ticket["_id"]): "1"}, currency="EUR")
+    # She applied for a free ticket before signing in, with a file, and was turned down by name.
+    free = await factory.event(locales=("ru", "en"))
+    teacher = await orders_support.ticket_type(services, free, admin, name="Teacher", by_application=True)
+    applied_form = await form_edit.save(db, admin, free, [
+        {"id": "f_proof", "type": "file", "label": {"ru": "Справка", "en": "Proof"}, "extensions": ["pdf"],
+         "max_bytes": 100_000}], expected_version=0, kind=applications.form_kind(teacher["_id"]))
+    applied = await applications.apply(services, free, teacher, email=EMAIL, name=NAME, locale="ru", raw={},
+                                       files={"f_proof": [{**pdf, "filename": f"{NAME} 3.pdf"}]},
+                                       submitted_version=applied_form["version"], user=None, key="mine")
+    await applications.reject(services, free, applied, actor=admin, reason=f"Sorry, {NAME}: not a teacher.")
     await orders_support.drain(services)
 
     # Every kind of record exists before the deletion (so the scan proves something).
@@ -188,7 +198,9 @@ async def populate(factory, browser, base_url, db, services):
             ("registration_files", {"form_kind": requests.form_kind(request)}),
             ("outbox", {"to": EMAIL, "kind": "data_request"}), ("orders", {"buyer_id": person["_id"]}),
             ("orders", {"tickets.holder_id": person["_id"]}), ("reservations", {"buyer_id": person["_id"]}),
-            ("outbox", {"to": EMAIL, "kind": "order_ticket"}), ("watch_time", {"user_id": person["_id"]})):
+            ("outbox", {"to": EMAIL, "kind": "order_ticket"}), ("watch_time", {"user_id": person["_id"]}),
+            ("applications", {"email": EMAIL}),
+            ("registration_files", {"owner_id": None}), ("outbox", {"to": EMAIL, "kind": "application_rejected"})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)
     return event, space, person, b, other, public, mine

@@ -140,7 +140,7 @@ async def test_the_staff_page_refuses_an_unknown_placeholder_previews_and_saves(
 
 NEW_KINDS = ("signin", "registration_confirm", "registration_registered", "registration_waiting",
              "registration_offered", "registration_rejected", "registration_cancelled", "session_seat_offered",
-             "invitation", "data_request", "certificate")
+             "invitation", "data_request", "certificate", "application_approved", "application_rejected")
 HOUR = datetime.timedelta(hours=1)
 
 
@@ -178,6 +178,14 @@ async def send_kind(key: str, services, factory, db, event, people: list[dict]) 
         for p in people:
             await mails.send_confirmation(services, event, email=p["email"], name=p["name"], locale=p["locale"],
                                           raw_token=secrets.token_urlsafe(16), hours=24)
+        return
+    if key.startswith("application_"):
+        from orders import application_mails
+        from tests.orders_support import ticket_type
+        teacher = await ticket_type(services, event, staff, name="Teacher", by_application=True)
+        for p in people:
+            application = {"_id": None, **p, "reason": "Thank you, Sample."}
+            await application_mails.send(services, event, application, teacher, key.split("_", 1)[1])
         return
     if key == "certificate":
         for p in people:

@@ -73,8 +73,9 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert data["chat_sanctions"][0]["kind"] == "mute" and "by" not in data["chat_sanctions"][0]
     assert data["sign_in_attempts"] and data["support_rooms"]
     # The reset mail, the sign-in mailing, the second event's registration, the data request, the receipt
-    # of the order she placed and the ticket someone bought for her.
-    assert len(data["mails"]) == 6 and {"data_request", "order_receipt", "order_ticket"} <= {m["kind"] for m in data["mails"]}
+    # of the order she placed, the ticket someone bought for her and the decision on her application.
+    assert len(data["mails"]) == 7 and {"data_request", "order_receipt", "order_ticket", "application_rejected"} \
+        <= {m["kind"] for m in data["mails"]}
     # Her order, whole; of the order a colleague placed for her, only her ticket.
     assert [o["buyer"]["email"] for o in data["orders_and_tickets"]["bought"]] == [EMAIL]
     assert data["orders_and_tickets"]["bought"][0]["tickets"][0]["holder"]["email"] == "friend@example.org"
@@ -84,7 +85,11 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert all(m["to"] == EMAIL for m in data["mails"]) and "full" not in text
     assert data["mailing_deliveries"][0]["email"] == EMAIL
     assert {"attendee.register", "chat_mute"} <= {e["action"] for e in data["audit_entries"]}
-    assert sorted(f["name"] for f in data["files"]) == [NAME + " 2.pdf", NAME + ".pdf"]
+    assert sorted(f["name"] for f in data["files"]) == [NAME + " 2.pdf", NAME + " 3.pdf", NAME + ".pdf"]
+    # Her application, made before she signed in: found by her address, without who decided it.
+    [application] = data["ticket_applications"]
+    assert application["email"] == EMAIL and application["state"] == "rejected" and application["reason"]
+    assert "decided_by" not in application and "idempotency_key" not in application
     assert all("owner_id" not in f for f in data["files"])
     # The answers to a data request are the registration's, with their field versions.
     answered = [m for m in registration if m.get("request_answers")]

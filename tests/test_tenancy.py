@@ -46,7 +46,7 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
-from orders import checkout
+from orders import applications, checkout
 from payments import attempts as payment_attempts
 from payments import invoices as payment_invoices
 from payments import seller as payment_seller
@@ -67,7 +67,8 @@ PLAIN_PARAMS = {"locale": ["en"], "action": list(control.ACTIONS)}
 OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import_id": "import", "page_id": "page", "quiz_id": "quiz",
                  "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request",
                  "attempt_id": "payment",
-                 "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order"}
+                 "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order",
+                 "application_id": "application"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -207,6 +208,14 @@ async def build_alpha(factory, services) -> Alpha:
                                    method="invoice", idempotency_key=f"{MARK}-order", locale="en",
                                    holders=[{"email": f"{MARK}-holder@example.org", "name": f"Holder {MARK}",
                                              "locale": "en"}])
+    # A free type of it given by application, its form, and an application waiting for a decision.
+    a.free_type = await orders_support.ticket_type(services, a.shop, a.admin, name=f"Teacher {MARK}",
+                                                   by_application=True)
+    await form_edit.save(db, a.admin, a.shop, [{"id": "f_school", "type": "text", "label": {"en": f"School {MARK}"}}],
+                         expected_version=0, kind=applications.form_kind(a.free_type["_id"]))
+    a.application = await applications.apply(
+        services, a.shop, a.free_type, email=f"{MARK}-teacher@example.org", name=f"Teacher {MARK}", locale="en",
+        raw={"f_school": [f"School {MARK}"]}, files={}, submitted_version=1, user=None, key=MARK)
 
     # Every id A has now, and the short ids inside its event document.
     for name in await db.list_collection_names():
@@ -303,7 +312,7 @@ def object_id(alpha: Alpha, kind: str) -> str:
                 "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job,
                 "data request": alpha.data_request, "payment": alpha.payment,
                 "ticket type": alpha.ticket_type, "quota": alpha.quota,
-                "order": alpha.order}[kind]["_id"])
+                "order": alpha.order, "application": alpha.application}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:
@@ -469,6 +478,8 @@ async def test_reads_of_one_space_show_nothing_of_another(browser, factory, serv
         f"/admin/spaces/{beta.space['_id']}/payments.csv",
         f"/admin/spaces/{beta.space['_id']}/payments/ledger.csv", f"/admin/spaces/{beta.space['_id']}/seller",
         f"/admin/spaces/{beta.space['_id']}/payments/{alpha.payment['_id']}",
+        f"{event}/applications?q={MARK}", f"{event}/applications.csv?q={MARK}",
+        f"{event}/applications/{alpha.application['_id']}",
     ]
     for url in reads:
         for role, (_, person) in people.items():
