@@ -85,7 +85,7 @@ class Mailer:
         self.metrics = metrics
         self.fernet = fernet
         self.retry_delays = retry_delays
-        self.timeout = timeout
+        self._timeout = timeout
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.pool = smtp_pool.Pool(timeout=timeout)
         # Hand-over marks of messages going out at the same moment share one write.
@@ -94,6 +94,15 @@ class Mailer:
 
     async def close(self) -> None:
         await self.pool.close()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds the mail server may take to answer, on each connection the pool opens."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._timeout = self.pool.timeout = seconds
 
     @property
     def smtp_enabled(self) -> bool:
