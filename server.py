@@ -47,6 +47,7 @@ from mailings import mailer, signin_mailing, space_mail
 from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from orders import actions as order_actions
+from orders import payments as order_payments
 from payments import reconcile as payments_reconcile
 from payments.registry import Payments
 from realtime import (
@@ -107,6 +108,8 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
                                                    fernet=space_mail.cipher(settings.mail_settings_key)),
         metrics=metrics, registry=registry, redis=redis_client, payments=Payments(settings),
     )
+    # What each purpose of a payment is told when money arrives, fails or goes back.
+    order_payments.install(services.payments)
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
         else InProcessBroker()
     services.broker = broker

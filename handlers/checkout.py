@@ -14,6 +14,10 @@
   by the form's key.
 - `/me/orders/<order id>`: the payer's order: its state, its tickets and
   their holders (assign, change, pass on), cancelling an unpaid order.
+  Paying: a card order sends the payer to its payment page
+  (`/pay/<attempt>`, `handlers.payments`) when placed, and `.../pay` again
+  from the order; an invoice order asks for the organisation's details at
+  `.../invoice`, then issues and mails the invoice (`orders.payments`).
 - `/me/tickets/<order id>/<ticket id>`: the holder's ticket, printable, with
   a QR code of its signed check-in code (`.../qr.svg`).
 
@@ -32,13 +36,17 @@ from tornado.web import Finish
 from accounts import users
 from attendees import registry
 from core.clock import utcnow
+from core.countries import names as country_names
+from core.errors import Refusal
 from core.i18n import N_
 from events import model, view
 from handlers.base import BaseHandler, PageError
 from handlers.event import SLUG
 from handlers.registration import RegistrationPage
 from orders import actions, cabinet, checkout, holders, mails, shop, states, ticket_types, tickets
+from orders import payments as order_payments
 from orders.model import CARD, INVOICE, METHOD_LABELS
+from payments import attempts, legal
 
 EVENT = rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})"
 ID = r"[0-9a-f]{24}"
@@ -205,8 +213,19 @@ class CheckoutHandler(ShopPage):
         except (checkout.CheckoutError, registry.AttendeeError, states.OrderError) as exc:
             await self.render_checkout(reservation, 400, error=self.refusal(exc), values=values)
             return
-        self.flash(self._(N_("Your order is paid: your tickets are on their way.")) if order["state"] in states.VALID
-                   else self._(N_("Your order is placed and waits for its payment.")))
+        if order["state"] in states.VALID:
+            self.flash(self._(N_("Your order is paid: your tickets are on their way.")))
+            self.redirect(f"/me/orders/{order['_id']}")
+            return
+        if order["method"] == INVOICE:
+            # The organisation's details come next; the invoice is issued from them.
+            self.redirect(f"/me/orders/{order['_id']}/invoice")
+            return
+        attempt = await order_payments.attempt_of(self.db, order)
+        if attempt is not None:
+            self.redirect(attempts.pay_url(self.services, attempt))
+            return
+        self.flash(self._(N_("Your order is placed and waits for its payment.")))
         self.redirect(f"/me/orders/{order['_id']}")
 
 
@@ -236,14 +255,17 @@ class OrderPage(BaseHandler):
         return order, event, space
 
     async def show(self, order: dict, event: dict, space: dict, status: int = 200, *, error: str | None = None,
-                   ticket_error: tuple[str, str] | None = None) -> None:
+                   ticket_error: tuple[str, str] | None = None, confirm: bool = False) -> None:
         names = await actions.type_names(self.db, event, self.locale_code)
+        attempt = await order_payments.attempt_of(self.db, order) if order["state"] == states.PENDING else None
         self.render_page("public/order.html", status=status, order=order, event=event, space=space,
                          title=view.text(event, event["title"], self.locale_code), names=names,
                          event_path=view.path(space, event), state_label=states.LABELS.get(order["state"], ""),
                          method_label=METHOD_LABELS.get(order["method"], ""), error=error, ticket_error=ticket_error,
                          live=order["state"] in states.LIVE, valid=order["state"] in states.VALID,
-                         pending=order["state"] == states.PENDING, confirm=False)
+                         pending=order["state"] == states.PENDING, confirm=confirm,
+                         pay_url=attempts.pay_url(self.services, attempt) if attempt else None,
+                         invoice_issued=bool(attempt and attempt.get("invoice")), card=CARD, invoice=INVOICE)
 
 
 class OrderHandler(OrderPage):
@@ -275,13 +297,7 @@ class OrderCancelHandler(OrderPage):
     async def post(self, order_id):
         order, event, space = await self.load(order_id)
         if self.form("confirm", max_length=10) != "yes":
-            names = await actions.type_names(self.db, event, self.locale_code)
-            self.render_page("public/order.html", order=order, event=event, space=space, names=names,
-                             title=view.text(event, event["title"], self.locale_code),
-                             event_path=view.path(space, event), state_label=states.LABELS.get(order["state"], ""),
-                             method_label=METHOD_LABELS.get(order["method"], ""), error=None, ticket_error=None,
-                             live=order["state"] in states.LIVE, valid=order["state"] in states.VALID,
-                             pending=order["state"] == states.PENDING, confirm=True)
+            await self.show(order, event, space, confirm=True)
             return
         try:
             await actions.cancel(self.services, event, order, by=states.PAYER, actor=self.current_user,
@@ -291,6 +307,68 @@ class OrderCancelHandler(OrderPage):
             return
         self.flash(self._("Your order is cancelled."), "info")
         self.redirect(f"/me/orders/{order['_id']}")
+
+
+class OrderPayHandler(OrderPage):
+    """The payer pays a pending card order: the payment starts once (or is found again), and the payer goes
+    to its page; after a declined card, the same page takes another."""
+
+    async def post(self, order_id):
+        order, event, space = await self.load(order_id)
+        try:
+            attempt = await order_payments.start(self.services, event, order)
+        except Refusal as exc:
+            await self.show(order, event, space, 409 if isinstance(exc, order_payments.NotPayable) else 400,
+                            error=self.refusal(exc))
+            return
+        self.redirect(attempts.pay_url(self.services, attempt))
+
+
+class OrderInvoiceHandler(OrderPage):
+    """A pending invoice order: the paying organisation's details (checked for its country), then the
+    invoice, numbered by the organiser's space, mailed to the payer and downloadable from its page."""
+
+    FIELDS = ("country", *legal.ALL_FIELDS)
+
+    async def form_page(self, order: dict, event: dict, space: dict, values: dict, status: int = 200, *,
+                        errors: dict | None = None, error: str | None = None) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.render_page("public/order_invoice.html", status=status, order=order, event=event,
+                         title=view.text(event, event["title"], self.locale_code), event_path=view.path(space, event),
+                         form=values, errors=errors or {}, error=error, labels=legal.LABELS,
+                         ru=legal.FIELDS[legal.RU], kz=legal.FIELDS[legal.KZ],
+                         countries=country_names(self.locale_code))
+
+    async def usable(self, order_id: str) -> tuple[dict, dict, dict]:
+        order, event, space = await self.load(order_id)
+        if order["method"] != INVOICE or order["state"] != states.PENDING:
+            raise PageError(409, self.refusal(order_payments.NotPayable()))
+        attempt = await order_payments.attempt_of(self.db, order)
+        if attempt is not None and attempt.get("invoice"):
+            # Issued already: its page has the invoice.
+            self.redirect(attempts.pay_url(self.services, attempt))
+            raise Finish()
+        return order, event, space
+
+    async def get(self, order_id):
+        order, event, space = await self.usable(order_id)
+        await self.form_page(order, event, space, {"country": "RU", "name": order["buyer"].get("name", "")})
+
+    async def post(self, order_id):
+        order, event, space = await self.usable(order_id)
+        values = {name: self.form(name, max_length=legal.MAX_TEXT) for name in self.FIELDS}
+        try:
+            attempt = await order_payments.start(self.services, event, order, details=values)
+        except legal.InvalidDetails as exc:
+            errors = {name: self._(message) % params if params else self._(message)
+                      for name, (message, params) in exc.fields.items()}
+            await self.form_page(order, event, space, values, 400, errors=errors, error=self.refusal(exc))
+            return
+        except Refusal as exc:
+            await self.form_page(order, event, space, values, 400, error=self.refusal(exc))
+            return
+        self.flash(self._("The invoice is issued and mailed to you. The order waits for the transfer."))
+        self.redirect(attempts.pay_url(self.services, attempt))
 
 
 # --- the holder's ticket ------------------------------------------------------------------------
@@ -336,6 +414,8 @@ ROUTES = [
     (rf"/me/orders/(?P<order_id>{ID})", OrderHandler),
     (rf"/me/orders/(?P<order_id>{ID})/holders", OrderHolderHandler),
     (rf"/me/orders/(?P<order_id>{ID})/cancel", OrderCancelHandler),
+    (rf"/me/orders/(?P<order_id>{ID})/pay", OrderPayHandler),
+    (rf"/me/orders/(?P<order_id>{ID})/invoice", OrderInvoiceHandler),
     (rf"/me/tickets/(?P<order_id>{ID})/(?P<ticket_id>{TICKET_ID})", TicketHandler),
     (rf"/me/tickets/(?P<order_id>{ID})/(?P<ticket_id>{TICKET_ID})/qr\.svg", TicketQrHandler),
 ]
