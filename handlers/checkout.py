@@ -43,7 +43,7 @@ from events import model, view
 from handlers.base import BaseHandler, PageError
 from handlers.event import SLUG
 from handlers.registration import RegistrationPage
-from orders import actions, cabinet, checkout, holders, mails, shop, states, ticket_types, tickets
+from orders import actions, cabinet, checkout, holders, mails, promo_codes, shop, states, ticket_types, tickets
 from orders import payments as order_payments
 from orders.model import CARD, INVOICE, METHOD_LABELS
 from payments import attempts, legal
@@ -56,7 +56,7 @@ QTY = "qty."
 
 def refuse_prices(handler: BaseHandler) -> None:
     """A form that names a price is refused: prices are the organiser's, read on the server."""
-    if any(name.lower().startswith(("price", "unit_price", "total", "amount"))
+    if any(name.lower().startswith(("price", "unit_price", "total", "amount", "discount"))
            for name in handler.request.body_arguments):
         raise checkout.PriceSent()
 
@@ -78,11 +78,15 @@ class ShopPage(RegistrationPage):
     def code(self) -> str:
         return self.form("code", max_length=64)
 
+    def promo(self) -> str:
+        return self.form("promo", max_length=64)
+
     async def show(self, status: int = 200, *, error: str | None = None, chosen: dict[str, str] | None = None,
                    sent: str | None = None) -> None:
         event, user = self.event, self.current_user
-        code = self.code()
-        offer = await shop.offer(self.db, event, code=code, locale=self.locale_code)
+        code, promo = self.code(), self.promo()
+        extra = await promo_codes.seats_for(self.db, event, promo, utcnow()) if promo else {}
+        offer = await shop.offer(self.db, event, code=code, locale=self.locale_code, extra=extra)
         choices = ticket_types.currencies(row["type"] for row in offer)
         currency = self.form("currency", max_length=3).upper()
         currency = currency if currency in choices else (choices[0] if choices else "EUR")
@@ -97,7 +101,8 @@ class ShopPage(RegistrationPage):
             found = await self.db.ticket_types.find_one({"_id": held["ticket_type_id"]})
             held_name = ticket_types.name(found, self.locale_code, event) if found else ""
         self.render_page("public/tickets.html", status=status, offer=offer, currency=currency, currencies=choices,
-                         code=code, error=error, chosen=chosen or {}, reservation=mine, held=held, held_name=held_name,
+                         code=code, promo=promo, error=error, chosen=chosen or {}, reservation=mine, held=held,
+                         held_name=held_name,
                          sent=sent, shop_path=self.shop_path, event_id=str(event["_id"]),
                          event_path=view.path(self.space, event),
                          has_hidden=any(r["hidden"] for r in offer), **self.common())
@@ -116,10 +121,10 @@ class TicketsHandler(ShopPage):
         try:
             refuse_prices(self)
             reservation = await checkout.reserve(self.services, self.event, self.current_user, quantities,
-                                                 code=self.code() or None,
+                                                 code=self.code() or None, promo=self.promo() or None,
                                                  currency=self.form("currency", max_length=3).upper(),
                                                  locale=self.locale_code)
-        except checkout.CheckoutError as exc:
+        except (checkout.CheckoutError, promo_codes.PromoRefused) as exc:
             await self.show(409 if isinstance(exc, checkout.SoldOut) else 400, error=self.refusal(exc),
                             chosen=quantities)
             return
@@ -167,8 +172,8 @@ class CheckoutHandler(ShopPage):
         event, user = self.event, self.current_user
         names = await actions.type_names(self.db, event, self.locale_code)
         lines = [{"name": names.get(line["ticket_type_id"], ""), "quantity": line["quantity"],
-                  "unit": line["unit_price"], "total": line["unit_price"] * line["quantity"]}
-                 for line in reservation["lines"]]
+                  "unit": line["unit_price"], "discount": int(line.get("discount") or 0),
+                  "total": checkout.line_total(line)} for line in reservation["lines"]]
         seats = [names.get(line["ticket_type_id"], "") for line in reservation["lines"]
                  for _ in range(line["quantity"])]
         total = checkout.total(reservation["lines"])
@@ -176,6 +181,7 @@ class CheckoutHandler(ShopPage):
                             "holders": [{"email": user["email"], "name": user.get("name", ""),
                                          "locale": model.locale_for(event, self.locale_code)}]}
         self.render_page("public/checkout.html", status=status, reservation=reservation, lines=lines, seats=seats,
+                         promo=(reservation.get("promo") or {}).get("code"),
                          total=total, currency=reservation["currency"], values=values, error=error,
                          methods=[(m, METHOD_LABELS[m]) for m in (CARD, INVOICE)],
                          expires_iso=reservation["expires_at"].isoformat().replace("+00:00", "Z"),

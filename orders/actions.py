@@ -10,6 +10,7 @@ can be done again:
   language (once: `receipt_mailed`);
 - cancelled, expired, refunded in full: the order's holds go back to its
   quotas (`orders.quotas.release_all`, idempotent by the order's key), its
+  promo code's uses back to the code (`orders.promo_codes.release`), its
   holders' registrations end (`orders.holders.end_all`), and the change is
   announced so the pages selling the event show the tickets again;
 - refunded in part: money only, the tickets stay valid.  A refund of an
@@ -38,7 +39,7 @@ from core.errors import Refusal
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from orders import checkout, holders, mails, payments, quotas, states, ticket_types
+from orders import checkout, holders, mails, payments, promo_codes, quotas, states, ticket_types
 from orders.model import CARD, ORDERS
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ async def after_ended(services, event: EventDoc, order: Mapping[str, Any], actor
     db = services.db
     if not order.get("quota_released"):
         await quotas.release_all(db, order["quotas"], order["hold_key"])
+        await promo_codes.release(db, order.get("promo"), order["hold_key"])
         await db[ORDERS].update_one({"_id": order["_id"]}, {"$set": {"quota_released": True}})
         await checkout.announce(services, event)
     if not order.get("tickets_ended"):
@@ -251,6 +253,10 @@ async def sweep(services, now: datetime.datetime | None = None, limit: int = 200
         await checkout.sweep(services, now)
     except Exception:
         log.exception("reservation sweep failed")
+    try:
+        await promo_codes.sweep(services, now)
+    except Exception:
+        log.exception("promo code sweep failed")
     events: dict[Any, EventDoc | None] = {}
 
     async def event_of(order) -> EventDoc | None:

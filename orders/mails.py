@@ -74,7 +74,9 @@ async def send_receipt(services, event: EventDoc, order: Mapping[str, Any], type
     locale = _locale(event, buyer.get("locale"))
     try:
         lines = [{"name": type_names.get(line["ticket_type_id"], ""), "quantity": line["quantity"],
-                  "unit": money.format(line["unit_price"], order["currency"], locale),
+                  # What each ticket cost, after a promo code's discount.
+                  "unit": money.format(int(line["unit_price"]) - int(line.get("discount") or 0), order["currency"],
+                                       locale),
                   "total": money.format(line["total"], order["currency"], locale)} for line in order["lines"]]
         subject, text, html = messages.render(
             services.i18n, locale, RECEIPT, person_name=buyer.get("name", ""), site_url=s.public_url,

@@ -22,7 +22,7 @@ from core import money
 from core.clock import utcnow
 from orders import actions, states
 from orders import payments as order_payments
-from payments import attempts, invoices, legal
+from payments import attempts, invoices, legal, providers
 from payments import seller as payment_seller
 from tests.orders_support import drain, quota, ticket_type, ticketed_event
 from tests.payments_support import (  # noqa: F401 (fixtures)
@@ -279,7 +279,7 @@ async def test_a_declined_card_leaves_the_order_pending_for_another_card(service
     await place(b, path, standard["_id"], 1, "card", HOLDER)
     order = await order_of(db, buyer)
     attempt = await order_payments.attempt_of(db, order)
-    with pytest.raises(Exception):
+    with pytest.raises(providers.ProviderRefused):
         await pay(services, attempt, "pm_card_chargeCustomerFail")
 
     async def noted():
