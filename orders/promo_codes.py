@@ -146,7 +146,7 @@ class UsedUp(PromoRefused):
 
 class TooFewUsesLeft(PromoRefused):
     def __init__(self, count: int):
-        super().__init__(N_("This promo code can be used for %(count)s more tickets only."), count=count)
+        super().__init__(N_("Uses left on this promo code: %(count)s. Choose fewer tickets for it."), count=count)
 
 
 class NotApplicable(PromoRefused):
