@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from orders import promo_codes, states
 from orders import payments as order_payments
+from orders import promo_codes, states
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.orders_support import drain
 from tests.payments_support import hook, localstripe, stripe_api, stripe_settings, until  # noqa: F401
