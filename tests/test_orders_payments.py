@@ -142,8 +142,10 @@ async def test_a_card_order_is_paid_by_its_notification_once(services, factory, 
     assert holder["ticket_type_id"] == standard["_id"] and holder.get("state", "registered") == "registered"
     receipts = await db.outbox.find({"to": buyer["email"], "kind": "order_receipt"}).to_list(None)
     assert len(receipts) == 1
-    assert receipts[0]["subject"] == translated(services, LOCALE, "Your order %(code)s for %(event)s",
-                                                code=paid["code"], event=event["title"]["ru"])
+    # In the buyer's language: the default text of the organiser-editable receipt, with what they paid.
+    assert receipts[0]["subject"] == services.i18n.gettext(LOCALE)("Your order {code} for {event_title}").format(
+        code=paid["code"], event_title=event["title"]["ru"])
+    assert "2 × Standard: " in receipts[0]["text"] and money.format(3000, "EUR", LOCALE) in receipts[0]["text"]
 
     # The very notification localstripe sent, delivered twice more: the order changes once.
     sent = await stripe_api(localstripe, "GET", "/v1/events", type="payment_intent.succeeded", limit=100)
