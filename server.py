@@ -50,6 +50,7 @@ from mailings.mailer import Mailer
 from mongo_indexes import ensure_indexes
 from orders import actions as order_actions
 from orders import applications as order_applications
+from orders import payments as order_payments
 from payments import reconcile as payments_reconcile
 from payments.registry import Payments
 from realtime import (
@@ -112,6 +113,8 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
         metrics=metrics, registry=registry, redis=redis_client, payments=Payments(settings),
         pdfs=PdfPool(settings.pdf_workers),
     )
+    # What each purpose of a payment is told when money arrives, fails or goes back.
+    order_payments.install(services.payments)
     broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
         else InProcessBroker()
     services.broker = broker

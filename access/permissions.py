@@ -27,6 +27,7 @@ EVENT_QUIZZES = "event.quizzes"          # write quizzes, open and close them, r
 EVENT_TICKETS = "event.tickets"          # ticket types (prices, grants, sale windows) and quotas
 EVENT_ORDERS = "event.orders"            # orders: list, export, mark paid, cancel, refund
 EVENT_APPLICATIONS = "event.applications"  # the queue of applications for free tickets: approve, reject, export
+EVENT_PROMO_CODES = "event.promo_codes"  # promo codes: create, generate in bulk, export, change, delete
 EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
 EVENT_WATCH = "event.watch"              # open the event page once the gate is open
 
@@ -35,7 +36,8 @@ EVENT_WATCH = "event.watch"              # open the event page once the gate is 
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
             EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH, EVENT_APPLICATIONS}
 # Money is the event admins': what is sold, for how much, and what happens to an order.
-_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVENT_TICKETS, EVENT_ORDERS}
+_EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVENT_TICKETS, EVENT_ORDERS,
+                           EVENT_PROMO_CODES}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT, SPACE_PAYMENTS}),

@@ -441,6 +441,8 @@ UNTOUCHED = {
     "certificate_templates": "certificate layouts and conditions written by staff, no person's id or address",
     "ticket_types": "what an event sells, written by staff, no person's id or address",
     "quotas": "ticket counts and the ids of the reservations holding them, no person's id or address",
+    "promo_codes": "promo codes and their use counts with the ids of the reservations using them, no "
+                   "person's id or address",
 }
 
 

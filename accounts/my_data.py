@@ -314,6 +314,8 @@ EXCLUDED = {
                              "in certificates",
     "ticket_types": "what an event sells, written by staff; a person's tickets are in orders",
     "quotas": "how many tickets may be sold: numbers, and the ids of the reservations holding them",
+    "promo_codes": "promo codes written by staff: numbers, and the ids of the reservations using them; an "
+                   "order names the code it used",
 }
 
 

@@ -4,7 +4,9 @@ On an order staff mark it paid by hand (a bank transfer), cancel it, or
 record a refund in full or in part; each asks for confirmation first (a
 form posted without `confirm=yes` shows the confirmation) and is one
 transition of `orders.states`, logged on the order with the staff's reason.
-Refunds are bookkeeping until a payment provider pays them out.  The
+A refund of an order paid by card (or by an invoice) goes through the
+payments package, and the order records it when the provider reports it;
+one paid by hand is recorded as it is.  The
 permission is `event.orders`; an order of another event is unknown (404).
 """
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 from access.permissions import EVENT_ORDERS
 from admin.staff_base import StaffHandler
 from core import money
+from core.errors import Refusal
 from core.pagination import parse_page
 from handlers.base import PageError
 from orders import actions, listing, states, ticket_types
+from orders import payments as order_payments
 from orders.model import METHOD_LABELS
 
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
@@ -59,6 +63,7 @@ class OrdersPage(StaffHandler):
                          can_pay=states.allowed(order["state"], states.PAID, states.STAFF),
                          can_cancel=states.allowed(order["state"], states.CANCELLED, states.STAFF),
                          can_refund=order["state"] in states.VALID and order["paid_amount"] > order["refunded_amount"],
+                         through_provider=await order_payments.paid_attempt(self.db, order) is not None,
                          key=secrets.token_hex(12))
 
 
@@ -104,7 +109,7 @@ class OrderActionPage(OrdersPage):
             return
         try:
             message = await self.act(order, why, values)
-        except (states.OrderError, money.MoneyError) as exc:
+        except (states.OrderError, money.MoneyError, Refusal) as exc:
             await self.show_order(await self.order(order_id), 409 if isinstance(exc, states.Conflict) else 400,
                                   error=self.refusal(exc), values=values)
             return
@@ -134,14 +139,17 @@ class CancelHandler(OrderActionPage):
 
 
 class RefundHandler(OrderActionPage):
+    """A refund in full or in part: through the provider that took the payment (keyed by the form's key, so
+    a form sent twice refunds once), or recorded for an order paid by hand."""
+
     action = "refund"
 
     async def act(self, order, why, values):
         amount = money.parse(values["amount"], order["currency"]) if values["amount"] else \
             order["paid_amount"] - order["refunded_amount"]
-        await actions.refund(self.services, order["_id"], amount=amount, actor=self.current_user, by=states.STAFF,
-                             why=why or "refunded by staff", key=values["key"] or secrets.token_hex(12),
-                             locale=self.locale_code)
+        await order_payments.refund(self.services, order, amount=amount, actor=self.current_user,
+                                    why=why or "refunded by staff", key=values["key"] or secrets.token_hex(12),
+                                    locale=self.locale_code)
         return self._("The refund is recorded.")
 
 

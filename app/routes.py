@@ -36,6 +36,7 @@ from admin import (
 )
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
+from admin import promo_codes as admin_promo_codes
 from admin import reminders as admin_reminders
 from admin import requests as admin_requests
 from admin import session_seats as admin_seats
@@ -73,7 +74,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
-           ticket_types, orders, application_pages, applications)
+           ticket_types, orders, application_pages, applications,
+           admin_promo_codes)
 
 
 def build(services) -> list[URLSpec]:

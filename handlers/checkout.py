@@ -14,6 +14,10 @@
   by the form's key.
 - `/me/orders/<order id>`: the payer's order: its state, its tickets and
   their holders (assign, change, pass on), cancelling an unpaid order.
+  Paying: a card order sends the payer to its payment page
+  (`/pay/<attempt>`, `handlers.payments`) when placed, and `.../pay` again
+  from the order; an invoice order asks for the organisation's details at
+  `.../invoice`, then issues and mails the invoice (`orders.payments`).
 - `/me/tickets/<order id>/<ticket id>`: the holder's ticket, printable, with
   a QR code of its signed check-in code (`.../qr.svg`).
 
@@ -32,13 +36,17 @@ from tornado.web import Finish
 from accounts import users
 from attendees import registry
 from core.clock import utcnow
+from core.countries import names as country_names
+from core.errors import Refusal
 from core.i18n import N_
 from events import model, view
 from handlers.base import BaseHandler, PageError
 from handlers.event import SLUG
 from handlers.registration import RegistrationPage
-from orders import actions, cabinet, checkout, holders, mails, shop, states, ticket_types, tickets
+from orders import actions, cabinet, checkout, holders, mails, promo_codes, shop, states, ticket_types, tickets
+from orders import payments as order_payments
 from orders.model import CARD, INVOICE, METHOD_LABELS
+from payments import attempts, legal
 
 EVENT = rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})"
 ID = r"[0-9a-f]{24}"
@@ -48,7 +56,7 @@ QTY = "qty."
 
 def refuse_prices(handler: BaseHandler) -> None:
     """A form that names a price is refused: prices are the organiser's, read on the server."""
-    if any(name.lower().startswith(("price", "unit_price", "total", "amount"))
+    if any(name.lower().startswith(("price", "unit_price", "total", "amount", "discount"))
            for name in handler.request.body_arguments):
         raise checkout.PriceSent()
 
@@ -70,11 +78,15 @@ class ShopPage(RegistrationPage):
     def code(self) -> str:
         return self.form("code", max_length=64)
 
+    def promo(self) -> str:
+        return self.form("promo", max_length=64)
+
     async def show(self, status: int = 200, *, error: str | None = None, chosen: dict[str, str] | None = None,
                    sent: str | None = None) -> None:
         event, user = self.event, self.current_user
-        code = self.code()
-        offer = await shop.offer(self.db, event, code=code, locale=self.locale_code)
+        code, promo = self.code(), self.promo()
+        extra = await promo_codes.seats_for(self.db, event, promo, utcnow()) if promo else {}
+        offer = await shop.offer(self.db, event, code=code, locale=self.locale_code, extra=extra)
         choices = ticket_types.currencies(row["type"] for row in offer)
         currency = self.form("currency", max_length=3).upper()
         currency = currency if currency in choices else (choices[0] if choices else "EUR")
@@ -89,7 +101,8 @@ class ShopPage(RegistrationPage):
             found = await self.db.ticket_types.find_one({"_id": held["ticket_type_id"]})
             held_name = ticket_types.name(found, self.locale_code, event) if found else ""
         self.render_page("public/tickets.html", status=status, offer=offer, currency=currency, currencies=choices,
-                         code=code, error=error, chosen=chosen or {}, reservation=mine, held=held, held_name=held_name,
+                         code=code, promo=promo, error=error, chosen=chosen or {}, reservation=mine, held=held,
+                         held_name=held_name,
                          sent=sent, shop_path=self.shop_path, event_id=str(event["_id"]),
                          event_path=view.path(self.space, event),
                          has_hidden=any(r["hidden"] for r in offer), **self.common())
@@ -108,10 +121,10 @@ class TicketsHandler(ShopPage):
         try:
             refuse_prices(self)
             reservation = await checkout.reserve(self.services, self.event, self.current_user, quantities,
-                                                 code=self.code() or None,
+                                                 code=self.code() or None, promo=self.promo() or None,
                                                  currency=self.form("currency", max_length=3).upper(),
                                                  locale=self.locale_code)
-        except checkout.CheckoutError as exc:
+        except (checkout.CheckoutError, promo_codes.PromoRefused) as exc:
             await self.show(409 if isinstance(exc, checkout.SoldOut) else 400, error=self.refusal(exc),
                             chosen=quantities)
             return
@@ -159,8 +172,8 @@ class CheckoutHandler(ShopPage):
         event, user = self.event, self.current_user
         names = await actions.type_names(self.db, event, self.locale_code)
         lines = [{"name": names.get(line["ticket_type_id"], ""), "quantity": line["quantity"],
-                  "unit": line["unit_price"], "total": line["unit_price"] * line["quantity"]}
-                 for line in reservation["lines"]]
+                  "unit": line["unit_price"], "discount": int(line.get("discount") or 0),
+                  "total": checkout.line_total(line)} for line in reservation["lines"]]
         seats = [names.get(line["ticket_type_id"], "") for line in reservation["lines"]
                  for _ in range(line["quantity"])]
         total = checkout.total(reservation["lines"])
@@ -168,6 +181,7 @@ class CheckoutHandler(ShopPage):
                             "holders": [{"email": user["email"], "name": user.get("name", ""),
                                          "locale": model.locale_for(event, self.locale_code)}]}
         self.render_page("public/checkout.html", status=status, reservation=reservation, lines=lines, seats=seats,
+                         promo=(reservation.get("promo") or {}).get("code"),
                          total=total, currency=reservation["currency"], values=values, error=error,
                          methods=[(m, METHOD_LABELS[m]) for m in (CARD, INVOICE)],
                          expires_iso=reservation["expires_at"].isoformat().replace("+00:00", "Z"),
@@ -205,8 +219,19 @@ class CheckoutHandler(ShopPage):
         except (checkout.CheckoutError, registry.AttendeeError, states.OrderError) as exc:
             await self.render_checkout(reservation, 400, error=self.refusal(exc), values=values)
             return
-        self.flash(self._(N_("Your order is paid: your tickets are on their way.")) if order["state"] in states.VALID
-                   else self._(N_("Your order is placed and waits for its payment.")))
+        if order["state"] in states.VALID:
+            self.flash(self._(N_("Your order is paid: your tickets are on their way.")))
+            self.redirect(f"/me/orders/{order['_id']}")
+            return
+        if order["method"] == INVOICE:
+            # The organisation's details come next; the invoice is issued from them.
+            self.redirect(f"/me/orders/{order['_id']}/invoice")
+            return
+        attempt = await order_payments.attempt_of(self.db, order)
+        if attempt is not None:
+            self.redirect(attempts.pay_url(self.services, attempt))
+            return
+        self.flash(self._(N_("Your order is placed and waits for its payment.")))
         self.redirect(f"/me/orders/{order['_id']}")
 
 
@@ -236,14 +261,17 @@ class OrderPage(BaseHandler):
         return order, event, space
 
     async def show(self, order: dict, event: dict, space: dict, status: int = 200, *, error: str | None = None,
-                   ticket_error: tuple[str, str] | None = None) -> None:
+                   ticket_error: tuple[str, str] | None = None, confirm: bool = False) -> None:
         names = await actions.type_names(self.db, event, self.locale_code)
+        attempt = await order_payments.attempt_of(self.db, order) if order["state"] == states.PENDING else None
         self.render_page("public/order.html", status=status, order=order, event=event, space=space,
                          title=view.text(event, event["title"], self.locale_code), names=names,
                          event_path=view.path(space, event), state_label=states.LABELS.get(order["state"], ""),
                          method_label=METHOD_LABELS.get(order["method"], ""), error=error, ticket_error=ticket_error,
                          live=order["state"] in states.LIVE, valid=order["state"] in states.VALID,
-                         pending=order["state"] == states.PENDING, confirm=False)
+                         pending=order["state"] == states.PENDING, confirm=confirm,
+                         pay_url=attempts.pay_url(self.services, attempt) if attempt else None,
+                         invoice_issued=bool(attempt and attempt.get("invoice")), card=CARD, invoice=INVOICE)
 
 
 class OrderHandler(OrderPage):
@@ -275,13 +303,7 @@ class OrderCancelHandler(OrderPage):
     async def post(self, order_id):
         order, event, space = await self.load(order_id)
         if self.form("confirm", max_length=10) != "yes":
-            names = await actions.type_names(self.db, event, self.locale_code)
-            self.render_page("public/order.html", order=order, event=event, space=space, names=names,
-                             title=view.text(event, event["title"], self.locale_code),
-                             event_path=view.path(space, event), state_label=states.LABELS.get(order["state"], ""),
-                             method_label=METHOD_LABELS.get(order["method"], ""), error=None, ticket_error=None,
-                             live=order["state"] in states.LIVE, valid=order["state"] in states.VALID,
-                             pending=order["state"] == states.PENDING, confirm=True)
+            await self.show(order, event, space, confirm=True)
             return
         try:
             await actions.cancel(self.services, event, order, by=states.PAYER, actor=self.current_user,
@@ -291,6 +313,68 @@ class OrderCancelHandler(OrderPage):
             return
         self.flash(self._("Your order is cancelled."), "info")
         self.redirect(f"/me/orders/{order['_id']}")
+
+
+class OrderPayHandler(OrderPage):
+    """The payer pays a pending card order: the payment starts once (or is found again), and the payer goes
+    to its page; after a declined card, the same page takes another."""
+
+    async def post(self, order_id):
+        order, event, space = await self.load(order_id)
+        try:
+            attempt = await order_payments.start(self.services, event, order)
+        except Refusal as exc:
+            await self.show(order, event, space, 409 if isinstance(exc, order_payments.NotPayable) else 400,
+                            error=self.refusal(exc))
+            return
+        self.redirect(attempts.pay_url(self.services, attempt))
+
+
+class OrderInvoiceHandler(OrderPage):
+    """A pending invoice order: the paying organisation's details (checked for its country), then the
+    invoice, numbered by the organiser's space, mailed to the payer and downloadable from its page."""
+
+    FIELDS = ("country", *legal.ALL_FIELDS)
+
+    async def form_page(self, order: dict, event: dict, space: dict, values: dict, status: int = 200, *,
+                        errors: dict | None = None, error: str | None = None) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.render_page("public/order_invoice.html", status=status, order=order, event=event,
+                         title=view.text(event, event["title"], self.locale_code), event_path=view.path(space, event),
+                         form=values, errors=errors or {}, error=error, labels=legal.LABELS,
+                         ru=legal.FIELDS[legal.RU], kz=legal.FIELDS[legal.KZ],
+                         countries=country_names(self.locale_code))
+
+    async def usable(self, order_id: str) -> tuple[dict, dict, dict]:
+        order, event, space = await self.load(order_id)
+        if order["method"] != INVOICE or order["state"] != states.PENDING:
+            raise PageError(409, self.refusal(order_payments.NotPayable()))
+        attempt = await order_payments.attempt_of(self.db, order)
+        if attempt is not None and attempt.get("invoice"):
+            # Issued already: its page has the invoice.
+            self.redirect(attempts.pay_url(self.services, attempt))
+            raise Finish()
+        return order, event, space
+
+    async def get(self, order_id):
+        order, event, space = await self.usable(order_id)
+        await self.form_page(order, event, space, {"country": "RU", "name": order["buyer"].get("name", "")})
+
+    async def post(self, order_id):
+        order, event, space = await self.usable(order_id)
+        values = {name: self.form(name, max_length=legal.MAX_TEXT) for name in self.FIELDS}
+        try:
+            attempt = await order_payments.start(self.services, event, order, details=values)
+        except legal.InvalidDetails as exc:
+            errors = {name: self._(message) % params if params else self._(message)
+                      for name, (message, params) in exc.fields.items()}
+            await self.form_page(order, event, space, values, 400, errors=errors, error=self.refusal(exc))
+            return
+        except Refusal as exc:
+            await self.form_page(order, event, space, values, 400, error=self.refusal(exc))
+            return
+        self.flash(self._("The invoice is issued and mailed to you. The order waits for the transfer."))
+        self.redirect(attempts.pay_url(self.services, attempt))
 
 
 # --- the holder's ticket ------------------------------------------------------------------------
@@ -336,6 +420,8 @@ ROUTES = [
     (rf"/me/orders/(?P<order_id>{ID})", OrderHandler),
     (rf"/me/orders/(?P<order_id>{ID})/holders", OrderHolderHandler),
     (rf"/me/orders/(?P<order_id>{ID})/cancel", OrderCancelHandler),
+    (rf"/me/orders/(?P<order_id>{ID})/pay", OrderPayHandler),
+    (rf"/me/orders/(?P<order_id>{ID})/invoice", OrderInvoiceHandler),
     (rf"/me/tickets/(?P<order_id>{ID})/(?P<ticket_id>{TICKET_ID})", TicketHandler),
     (rf"/me/tickets/(?P<order_id>{ID})/(?P<ticket_id>{TICKET_ID})/qr\.svg", TicketQrHandler),
 ]

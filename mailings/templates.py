@@ -2,10 +2,10 @@
 
 Every mail an event sends to a person is one of `KINDS`: the sign-in mail,
 the registration mails (address confirmation, each change of state, a seat
-in a session offered), the invitation, the reminders, the data request and
-the certificate mail, and the decisions on applications for free tickets.
-Each kind declares its placeholders, its translated default texts, a
-sample recipient for the preview, the group it is listed
+in a session offered), the receipt of a paid order, the invitation, the
+reminders, the data request and the certificate mail, and the decisions on
+applications for free tickets.  Each kind declares its placeholders, its translated
+default texts, a sample recipient for the preview, the group it is listed
 under on the staff page, and where in the event document the organiser's
 texts live (`Kind.path`: a mapping {locale: {"subject", "body"}}).  A text
 with a `{field}` its kind does not declare is refused with a translated
@@ -70,14 +70,17 @@ SAMPLE = {"person_name": "Alex Sample", "event_title": "Livehall Summit", "start
           "deadline": "2030-05-16 18:00 (UTC)", "invitation_url": "https://livehall.example/i/c/SAMPLE",
           "request_title": "A few questions before the event",
           "answer_url": "https://livehall.example/e/space/summit/requests/1",
-          "ticket_type": "Teacher's pass", "reason": "Thank you for applying."}
+          "ticket_type": "Teacher's pass", "reason": "Thank you for applying.",
+          "lines": "2 × Standard: €15.00 = €30.00\n1 × VIP: €80.00 = €80.00", "total": "€110.00",
+          "holders_note": "1 ticket has no holder yet: name its holder on your order page.",
+          "order_url": "https://livehall.example/me/orders/1"}
 # Hours a sample link lasts: {link_valid_for} is said in the preview's language.
 SAMPLE_HOURS = 72
 
-SIGNIN, REGISTRATION, INVITATIONS, REMINDERS, REQUESTS, CERTIFICATES, APPLICATIONS = (
-    "signin", "registration", "invitations", "reminders", "requests", "certificates", "applications")
-GROUPS: dict[str, str] = {SIGNIN: N_("Sign-in"), REGISTRATION: N_("Registration"), INVITATIONS: N_("Invitations"),
-                          REMINDERS: N_("Reminders"), REQUESTS: N_("Data requests"),
+SIGNIN, REGISTRATION, TICKETS, INVITATIONS, REMINDERS, REQUESTS, CERTIFICATES, APPLICATIONS = (
+    "signin", "registration", "tickets", "invitations", "reminders", "requests", "certificates", "applications")
+GROUPS: dict[str, str] = {SIGNIN: N_("Sign-in"), REGISTRATION: N_("Registration"), TICKETS: N_("Tickets"),
+                          INVITATIONS: N_("Invitations"), REMINDERS: N_("Reminders"), REQUESTS: N_("Data requests"),
                           CERTIFICATES: N_("Certificates"), APPLICATIONS: N_("Applications for free tickets")}
 
 REMINDER_EVENT_BODY = N_("Hello, {person_name}!\n\n{event_title} starts at {starts_at}.\n\n"
@@ -167,6 +170,12 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          N_("Hello, {person_name}!\n\nA seat at {session_title} ({event_title}) has freed up and is offered to you "
             "until {deadline}. After that it passes to the next person waiting.\n\nAccept it here: {event_url}"),
          group=REGISTRATION, action=(N_("Accept the seat"), "event_url")),
+    Kind("order_receipt", N_("Receipt of a paid order"),
+         ("person_name", "event_title", "code", "lines", "total", "holders_note", "order_url"),
+         N_("Your order {code} for {event_title}"),
+         N_("Hello, {person_name}!\n\nThank you for your order {code} for {event_title}: it is paid.\n\n"
+            "{lines}\nTotal: {total}\n\n{holders_note}\n\nYour order, its tickets and their holders: {order_url}"),
+         group=TICKETS, action=(N_("See your order"), "order_url")),
     Kind("invitation", N_("Invitation"), ("person_name", "event_title", "invitation_url"),
          N_("You are invited: {event_title}"),
          N_("Hello, {person_name}!\n\nYou are invited to {event_title}.\n\n"

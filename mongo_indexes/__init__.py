@@ -225,6 +225,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("tickets.holder.email", ASC)], {"name": "holder_email"}),
         ([("tickets.holder_id", ASC)], {"name": "holder_id"}),
     ],
+    "promo_codes": [
+        # A code is found by its text within its event (one per event), and listed by age.
+        ([("event_id", ASC), ("code", ASC)], {"unique": True, "name": "event_code_unique"}),
+        ([("event_id", ASC), ("created_at", DESC)], {"name": "event_created"}),
+        ([("event_id", ASC), ("batch", ASC)], {"name": "event_batch"}),
+        # The sweep: half-made or half-deleted codes, and expired codes still reserving seats.
+        ([("state", ASC), ("created_at", ASC)], {"name": "state_created"}),
+        ([("reserve", ASC), ("seats_released", ASC), ("valid_until", ASC)], {"name": "reserving_until"}),
+    ],
 }
 INDEXES.update(PAYMENT_INDEXES)
 INDEXES.update(APPLICATION_INDEXES)

@@ -102,6 +102,7 @@ UNSHARDED: dict[str, str] = {
     "payments_ledger": "one entry per movement of money, unique by key; should it outgrow one replica set, "
                        "its unique index allows the shard key {key: hashed}",
     "payment_counters": "one invoice counter per space, by _id",
+    "promo_codes": "unique code per event; uses counted by conditional updates on the code's own document",
     "applications": "unique per ticket type and email (one application each); a queue per event",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",

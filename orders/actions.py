@@ -10,11 +10,13 @@ can be done again:
   language (once: `receipt_mailed`);
 - cancelled, expired, refunded in full: the order's holds go back to its
   quotas (`orders.quotas.release_all`, idempotent by the order's key), its
+  promo code's uses back to the code (`orders.promo_codes.release`), its
   holders' registrations end (`orders.holders.end_all`), and the change is
   announced so the pages selling the event show the tickets again;
-- refunded in part: money only, the tickets stay valid.  Refunds are
-  bookkeeping until the payments package pays them out; each has a key, and
-  a refund applied twice counts once.
+- refunded in part: money only, the tickets stay valid.  A refund of an
+  order paid through a provider is made there first and recorded here when
+  the provider reports it (`orders.payments`); one paid by hand is recorded
+  directly.  Each has a key, and a refund applied twice counts once.
 
 A process that dies after a transition and before its consequences leaves
 the order with `quota_released`, `tickets_ended` or `issued` unset; the
@@ -37,8 +39,8 @@ from core.errors import Refusal
 from core.i18n import N_
 from events import model
 from events.model import EventDoc
-from orders import checkout, holders, mails, payments, quotas, states, ticket_types
-from orders.model import ORDERS
+from orders import checkout, holders, mails, payments, promo_codes, quotas, states, ticket_types
+from orders.model import CARD, ORDERS
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +100,22 @@ async def type_names(db, event: EventDoc, locale: str) -> dict[Any, str]:
 
 # --- payment ----------------------------------------------------------------------------------
 
-async def ask_for_payment(services, event: EventDoc, order: Mapping[str, Any]) -> None:
-    """Start the order's payment through the payments package (nothing while none is installed)."""
-    description = f"{model.locale_for(event, order['buyer'].get('locale') or '')}:{order['code']}"
+async def ask_for_payment(services, event: EventDoc, order: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Start a card order's payment at once (the payer is sent to it); None when it could not start.
+
+    An invoice waits for the organisation's details (`orders.payments.start`
+    with them, from the order's invoice page).
+    """
+    if order["method"] != CARD:
+        return None
     try:
-        await payments.start(services, order, description)
+        return await payments.start(services, event, order)
+    except Refusal as exc:
+        # Card payments not configured, say: the order stands; its page offers paying again and says why.
+        log.info("payment not started", extra={"order_id": str(order["_id"]), "why": exc.message})
     except Exception:
-        # The order stands; the buyer can pay again from their order page, staff can mark it paid.
         log.exception("payment not started", extra={"order_id": str(order["_id"])})
+    return None
 
 
 async def mark_paid(services, order_id, *, payment_ref: str | None, actor: Mapping[str, Any] | None,
@@ -171,11 +181,21 @@ async def after_ended(services, event: EventDoc, order: Mapping[str, Any], actor
     db = services.db
     if not order.get("quota_released"):
         await quotas.release_all(db, order["quotas"], order["hold_key"])
+        await promo_codes.release(db, order.get("promo"), order["hold_key"])
         await db[ORDERS].update_one({"_id": order["_id"]}, {"$set": {"quota_released": True}})
         await checkout.announce(services, event)
     if not order.get("tickets_ended"):
         await holders.end_all(services, event, order, actor)
         await db[ORDERS].update_one({"_id": order["_id"]}, {"$set": {"tickets_ended": True}})
+
+
+def check_refund(order: Mapping[str, Any], amount: Any, locale: str = "en") -> None:
+    """Whether `amount` can be given back of the order as read: IllegalTransition or BadAmount if not."""
+    refundable = int(order["paid_amount"]) - int(order["refunded_amount"])
+    if order["state"] not in states.VALID:
+        raise states.IllegalTransition(order["state"], states.REFUNDED)
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= refundable:
+        raise BadAmount(money.format(refundable, order["currency"], locale))
 
 
 async def refund(services, order_id, *, amount: int, actor: Mapping[str, Any] | None, by: str = states.STAFF,
@@ -187,11 +207,8 @@ async def refund(services, order_id, *, amount: int, actor: Mapping[str, Any] | 
     event = await _event_of(db, order)
     if any(r.get("key") == key for r in order.get("refunds") or ()):
         return order
+    check_refund(order, amount, locale)
     refundable = int(order["paid_amount"]) - int(order["refunded_amount"])
-    if order["state"] not in states.VALID:
-        raise states.IllegalTransition(order["state"], states.REFUNDED)
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= refundable:
-        raise BadAmount(money.format(refundable, order["currency"], locale))
     wanted = states.REFUNDED if amount == refundable else states.PARTIALLY_REFUNDED
     entry = {"key": key, "amount": amount, "at": utcnow(), "by": by, "actor_id": actor["_id"] if actor else None,
              "why": why[:MAX_WHY]}
@@ -236,6 +253,10 @@ async def sweep(services, now: datetime.datetime | None = None, limit: int = 200
         await checkout.sweep(services, now)
     except Exception:
         log.exception("reservation sweep failed")
+    try:
+        await promo_codes.sweep(services, now)
+    except Exception:
+        log.exception("promo code sweep failed")
     events: dict[Any, EventDoc | None] = {}
 
     async def event_of(order) -> EventDoc | None:

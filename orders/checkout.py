@@ -4,15 +4,18 @@
    checked against the stored types (the event's own, on sale, visible with
    the code given, within the fewest and most per order, priced in the
    currency chosen); prices come from the types, never from the client.
-   The reservation is written first, naming every quota it will take
-   (state TAKING), then each quota is taken (`orders.quotas.take_all`),
+   A promo code entered with the choice (`orders.promo_codes.apply`) is
+   checked and its discount put on the lines, on the server.
+   The reservation is written first, naming every quota it will take and
+   the code's uses (state TAKING), then the code's uses are taken
+   (`orders.promo_codes.take`), then each quota (`orders.quotas.take_all`),
    then it is HELD until `expires_at` (`RESERVATION_MINUTES`).  A buyer has
    one live reservation per event: a new one gives back the last.
 2. `place`: the buyer's details, the holders (now or later) and how they
    pay.  The reservation is claimed (HELD -> ORDERING, guarded by its
    deadline), the order inserted, and the reservation closed (ORDERED);
-   the order keeps the reservation's holds under the same key, so no
-   ticket is counted twice or dropped between the two.  Placing is
+   the order keeps the reservation's holds (and code uses) under the same
+   key, so no ticket or use is counted twice or dropped between the two.  Placing is
    idempotent: a retry with the same form (its idempotency key) or for the
    same reservation answers the order made the first time, and a second
    order is impossible (unique indexes on both).
@@ -48,7 +51,7 @@ from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import N_
 from events.model import EventDoc
-from orders import quotas, states, ticket_types
+from orders import promo_codes, quotas, states, ticket_types
 from orders.model import (
     FREE,
     LEASE,
@@ -166,8 +169,13 @@ def live(reservation: Mapping[str, Any], now: datetime.datetime) -> bool:
     return reservation["state"] == HELD and reservation["expires_at"] > now
 
 
+def line_total(line: Mapping[str, Any]) -> int:
+    """What a line costs: its tickets at their price less the promo code's discount, in minor units."""
+    return (int(line["unit_price"]) - int(line.get("discount") or 0)) * int(line["quantity"])
+
+
 def total(lines: Sequence[Mapping[str, Any]]) -> int:
-    return sum(int(line["unit_price"]) * int(line["quantity"]) for line in lines)
+    return sum(line_total(line) for line in lines)
 
 
 # --- choosing -----------------------------------------------------------------------------------
@@ -224,32 +232,48 @@ async def choose(db, event: EventDoc, quantities: Mapping[str, str], *, code: st
 
 
 async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantities: Mapping[str, str], *,
-                  code: str | None = None, currency: str, locale: str = "",
+                  code: str | None = None, promo: str | None = None, currency: str, locale: str = "",
                   now: datetime.datetime | None = None) -> dict[str, Any]:
     """Hold the chosen tickets for the buyer until the reservation's deadline; returns the reservation.
 
-    SoldOut when a quota lacks room (nothing is then held).  The buyer's
-    earlier live reservation for the event is given back first.
+    `promo`: a promo code the buyer entered (`orders.promo_codes`): checked
+    before anything is held, its discount on the lines, its uses taken with
+    the tickets.  SoldOut when a quota lacks room, UsedUp when the code's
+    last uses went to someone else meanwhile (nothing is then held).  The
+    buyer's earlier live reservation for the event is given back first.
     """
     db = services.db
     now = now or utcnow()
     lines, types = await choose(db, event, quantities, code=code, currency=currency, now=now, locale=locale)
+    use = None
+    if (promo or "").strip():
+        lines, use = await promo_codes.apply(db, event, promo or "", lines, currency=currency, now=now)
     by_type = await quotas.of_types(db, event["_id"], [line["ticket_type_id"] for line in lines])
     wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
+    # A code that reserves seats lends its covered tickets in its quota.
+    lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} if use else {}
     await give_back_mine(services, event, buyer, now)
     doc = {"_id": ObjectId(), "event_id": event["_id"], "buyer_id": buyer["_id"], "currency": currency,
-           "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "state": TAKING,
+           "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "promo": use, "state": TAKING,
            "released": False, "expires_at": now + reservation_for(services.settings), "created_at": now,
            "state_at": now}
     # Written before anything is taken: what it will take is on record, so a crash midway
-    # is given back by the sweep (`orders.quotas`).
+    # is given back by the sweep (`orders.quotas`, `orders.promo_codes`).
     await db[RESERVATIONS].insert_one(doc)
     key = str(doc["_id"])
-    full = await quotas.take_all(db, wanted, key)
-    if full is not None:
+
+    async def refuse() -> None:
         await db[RESERVATIONS].update_one({"_id": doc["_id"], "state": TAKING},
                                           {"$set": {"state": REFUSED, "released": True, "state_at": utcnow()}})
         await announce(services, event)
+
+    if use is not None and not await promo_codes.take(db, use, key):
+        await refuse()
+        raise promo_codes.UsedUp()
+    full = await quotas.take_all(db, wanted, key, lend)
+    if full is not None:
+        await promo_codes.release(db, use, key)
+        await refuse()
         raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
     held = await db[RESERVATIONS].find_one_and_update(
         {"_id": doc["_id"], "state": TAKING}, {"$set": {"state": HELD, "state_at": utcnow()}},
@@ -286,6 +310,7 @@ async def _release(services, event: EventDoc | None, reservation: Mapping[str, A
         if claimed is None:
             return False  # ordered or given back by someone else meanwhile
     await quotas.release_all(db, reservation["quotas"], str(reservation["_id"]))
+    await promo_codes.release(db, reservation.get("promo"), str(reservation["_id"]))
     await db[RESERVATIONS].update_one({"_id": reservation["_id"]}, {"$set": {"released": True}})
     if event is not None:
         await announce(services, event)
@@ -401,13 +426,14 @@ async def place(services, event: EventDoc, buyer: Mapping[str, Any], reservation
         "buyer_id": buyer["_id"], "buyer": {"email": buyer["email"], "name": name, "locale": locale},
         "currency": reservation["currency"],
         "lines": [{"ticket_type_id": line["ticket_type_id"], "quantity": int(line["quantity"]),
-                   "unit_price": int(line["unit_price"]), "discount": 0, "voucher_id": None,
-                   "total": int(line["unit_price"]) * int(line["quantity"])} for line in reservation["lines"]],
+                   "unit_price": int(line["unit_price"]), "discount": int(line.get("discount") or 0),
+                   "voucher_id": line.get("voucher_id"), "total": line_total(line)} for line in reservation["lines"]],
         "tickets": _tickets(reservation["lines"], holders), "total": amount, "paid_amount": 0,
         "refunded_amount": 0, "refunds": [], "method": method, "state": states.PENDING,
         "expires_at": None if amount == 0 else now + pending_for(services.settings, method),
         "reservation_id": reservation["_id"], "hold_key": str(reservation["_id"]),
-        "quotas": dict(reservation["quotas"]), "quota_released": False, "tickets_ended": False, "issued": False,
+        "quotas": dict(reservation["quotas"]), "promo": reservation.get("promo"),
+        "quota_released": False, "tickets_ended": False, "issued": False,
         "receipt_mailed": False, "idempotency_key": key or str(reservation["_id"]), "payment_ref": None,
         "log": [{"at": now, "action": "placed", "before": None, "after": states.PENDING, "by": states.PAYER,
                  "actor_id": buyer["_id"], "why": ""}],

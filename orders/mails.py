@@ -1,7 +1,9 @@
 """The mails of orders: a holder's ticket (with a sign-in link), and the buyer's receipt.
 
 Each in its reader's language (the holder's as the payer gave it, the
-buyer's as they bought), through the mailer like every other mail.  A
+buyer's as they bought), through the mailer like every other mail.  The
+receipt's text is the organiser's to edit (`mailings.templates`, kind
+`order_receipt`), with its translated default.  A
 holder's mail carries a sign-in link to their account, so the outbox keeps
 a copy with the link hidden (`mailings.messages.render_for_staff`), as the
 sign-in mailings do.  Neither raises: a mail that fails is logged, and its
@@ -19,8 +21,7 @@ from core import money
 from core.i18n import text_for
 from events import model
 from events.model import EventDoc
-from mailings import messages
-from orders import states
+from mailings import messages, templates
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +68,36 @@ async def send_ticket(services, event: EventDoc, order: Mapping[str, Any], ticke
         return False
 
 
-async def send_receipt(services, event: EventDoc, order: Mapping[str, Any], type_names: Mapping[Any, str]) -> bool:
-    """Mail the buyer what they paid for; True when it was handed to the mailer."""
+def receipt_values(services, event: EventDoc, order: Mapping[str, Any], type_names: Mapping[Any, str],
+                   locale: str) -> dict[str, str]:
+    """The placeholders of the receipt (`mailings.templates` kind `order_receipt`), in `locale`."""
     s = services.settings
+    currency = order["currency"]
+    # One line per ticket type: what each ticket cost after a promo code's discount, and the line's total.
+    lines = "\n".join(
+        f"{line['quantity']} × {type_names.get(line['ticket_type_id'], '')}: "
+        f"{money.format(int(line['unit_price']) - int(line.get('discount') or 0), currency, locale)} = "
+        f"{money.format(int(line['total']), currency, locale)}" for line in order["lines"])
+    unassigned = sum(1 for t in order["tickets"] if not t.get("holder"))
+    note = services.i18n.translations(locale).ngettext(
+        "%(num)s ticket has no holder yet: name its holder on your order page.",
+        "%(num)s tickets have no holder yet: name their holders on your order page.", unassigned) \
+        % {"num": unassigned} if unassigned else ""
+    return {"person_name": order["buyer"].get("name", ""),
+            "event_title": text_for(event["title"], locale, (event["default_locale"],)), "code": order["code"],
+            "lines": lines, "total": money.format(int(order["total"]), currency, locale), "holders_note": note,
+            "order_url": f"{s.public_url}/me/orders/{order['_id']}"}
+
+
+async def send_receipt(services, event: EventDoc, order: Mapping[str, Any], type_names: Mapping[Any, str]) -> bool:
+    """Mail the buyer what they paid for, in the organiser's text or the default (`order_receipt`); True when it
+    was handed to the mailer."""
     buyer = order["buyer"]
     locale = _locale(event, buyer.get("locale"))
     try:
-        lines = [{"name": type_names.get(line["ticket_type_id"], ""), "quantity": line["quantity"],
-                  "unit": money.format(line["unit_price"], order["currency"], locale),
-                  "total": money.format(line["total"], order["currency"], locale)} for line in order["lines"]]
-        subject, text, html = messages.render(
-            services.i18n, locale, RECEIPT, person_name=buyer.get("name", ""), site_url=s.public_url,
-            event_title=text_for(event["title"], locale, (event["default_locale"],)), code=order["code"],
-            lines=lines, total=money.format(order["total"], order["currency"], locale),
-            state=states.LABELS.get(order["state"], order["state"]),
-            order_url=f"{s.public_url}/me/orders/{order['_id']}",
-            unassigned=sum(1 for t in order["tickets"] if not t.get("holder")))
+        subject, text, html = templates.render(
+            services.i18n, event, templates.KINDS[RECEIPT], locale,
+            receipt_values(services, event, order, type_names, locale), site_url=services.settings.public_url)
         await services.mailer.send(to=buyer["email"], subject=subject, text=text, html=html,
                                    event_id=event["_id"], kind=RECEIPT)
         return True

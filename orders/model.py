@@ -13,6 +13,8 @@
 - `applications`: requests for a free ticket of a type given by
   application, with the form's answers, moderated by staff
   (`orders.applications`); an approved one has an order of total 0.
+- `promo_codes`: codes that lower the price of some types (`orders.promo_codes`),
+  each with its own counter of uses.
 
 A ticket is a line of an order for one person: its holder is assigned by
 the payer (now or later) and holds the registration (`access.roles`) with
@@ -32,6 +34,7 @@ QUOTAS = "quotas"
 RESERVATIONS = "reservations"
 ORDERS = "orders"
 APPLICATIONS = "applications"
+PROMO_CODES = "promo_codes"
 
 PUBLIC, HIDDEN = "public", "hidden"
 VISIBILITIES = (PUBLIC, HIDDEN)
@@ -105,6 +108,16 @@ class ReservationLine(TypedDict):
     ticket_type_id: ObjectId
     quantity: int
     unit_price: int
+    discount: NotRequired[int]            # minor units off each ticket, by the promo code
+    voucher_id: NotRequired[ObjectId | None]
+
+
+class PromoUse(TypedDict):
+    """The promo code a reservation (then its order) uses, and what it took."""
+    id: ObjectId
+    code: str
+    uses: int                             # tickets it discounts: what it holds of the code's uses
+    lend: dict[str, str]                  # quota id -> the code's hold key (a code that reserves seats)
 
 
 class ReservationDoc(TypedDict):
@@ -115,6 +128,7 @@ class ReservationDoc(TypedDict):
     lines: list[ReservationLine]
     quotas: dict[str, int]                # quota id -> tickets to hold there (written before any is taken)
     code: str | None                      # the hidden types' code it was made with
+    promo: NotRequired[PromoUse | None]
     state: str                            # `orders.checkout` RESERVATION_STATES
     released: bool                        # its holds were given back
     expires_at: datetime.datetime
@@ -143,9 +157,9 @@ class OrderLine(TypedDict):
     ticket_type_id: ObjectId
     quantity: int
     unit_price: int                       # minor units, from the type when the reservation was made
-    discount: int                         # minor units off each ticket (promo codes: later)
-    voucher_id: ObjectId | None
-    total: int
+    discount: int                         # minor units off each ticket (a promo code's; 0 without one)
+    voucher_id: ObjectId | None           # the promo code that gave the discount
+    total: int                            # (unit_price - discount) * quantity
 
 
 class LogEntry(TypedDict):
@@ -180,7 +194,9 @@ class OrderDoc(TypedDict):
     reservation_id: ObjectId              # unique: a reservation becomes one order
     hold_key: str                         # the key of its holds in the quotas (its reservation's)
     quotas: dict[str, int]
-    quota_released: bool                  # its holds were given back (a state that returns them)
+    promo: NotRequired[PromoUse | None]   # its reservation's, with the same key
+    attempt_ids: NotRequired[list[ObjectId]]   # its payment attempts (`orders.payments`)
+    quota_released: bool                  # its holds (and its promo code's uses) were given back
     tickets_ended: bool                   # its holders' registrations were ended (idem)
     issued: bool                          # every assigned ticket of a paid order has its registration
     receipt_mailed: bool
@@ -214,3 +230,27 @@ class ApplicationDoc(TypedDict):
     decided_at: datetime.datetime | None
     created_at: datetime.datetime
     state_at: datetime.datetime
+class PromoCodeDoc(TypedDict):
+    _id: ObjectId
+    event_id: ObjectId
+    code: str                             # upper case, unique in the event
+    note: str                             # the staff's own note
+    batch: str | None                     # the bulk generation it came from
+    mode: str                             # `orders.promo_codes` PERCENT, AMOUNT or PRICE
+    percent: int                          # PERCENT: hundredths of a percent (1250 is 12.5 %)
+    amounts: dict[str, int]               # AMOUNT: off each ticket, PRICE: the price; currency -> minor units
+    scope: str                            # ALL, TYPES or QUOTA
+    ticket_type_ids: list[ObjectId]       # TYPES
+    quota_id: ObjectId | None             # QUOTA: the types of this quota
+    max_uses: int                         # tickets it may discount in all
+    used: int                             # tickets it discounts now (live reservations and orders)
+    holds: dict[str, int]                 # reservation key -> its tickets (taken and given back idempotently)
+    min_tickets: int                      # the fewest tickets it applies to in one order
+    valid_from: datetime.datetime | None
+    valid_until: datetime.datetime | None
+    reserve: bool                         # holds max_uses seats of its quota while it lives
+    seats_released: bool                  # reserve: its seats went back (expired or deleted)
+    state: str                            # creating, active, deleting
+    version: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime

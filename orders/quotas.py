@@ -30,6 +30,16 @@ One key per live order or reservation (not per ticket) stays in the
 document while the order lives; a quota of 10,000 orders is a document of
 about half a megabyte.
 
+A promo code that reserves seats (`orders.promo_codes`) holds them here
+under its own key (`promo:<code id>`) from its creation until it expires
+or is deleted, so nobody else can buy them.  A purchase through the code
+*borrows* its tickets from that hold instead of `left`: one update moves
+`k` from the code's hold to the buyer's key and records the loan
+(`lent.<key>`).  Giving the buyer's key back returns the loan to the
+code's hold while the code still reserves (the seat is the code's again),
+and to `left` once it no longer does, in one update either way.  So the
+document still equals `size - sum(holds)` at every step.
+
 Changing the size moves `left` by the difference in the same update
 (guarded by the size read), so tickets held stay held: lowering a quota
 below what is held takes nothing from anybody, it only stops sales.  A
@@ -72,13 +82,14 @@ class UnknownQuota(QuotaError):
 # --- reads ------------------------------------------------------------------------------
 
 async def of_event(db, event_id) -> list[dict[str, Any]]:
-    return await db[QUOTAS].find({"event_id": event_id}, {"holds": 0}).sort([("created_at", 1), ("_id", 1)]) \
-        .to_list(MAX_QUOTAS)
+    return await db[QUOTAS].find({"event_id": event_id}, {"holds": 0, "lent": 0}) \
+        .sort([("created_at", 1), ("_id", 1)]).to_list(MAX_QUOTAS)
 
 
 async def get(db, event: EventDoc, quota_id) -> dict[str, Any]:
     oid = as_id(quota_id)
-    found = await db[QUOTAS].find_one({"_id": oid, "event_id": event["_id"]}, {"holds": 0}) if oid else None
+    found = await db[QUOTAS].find_one({"_id": oid, "event_id": event["_id"]}, {"holds": 0, "lent": 0}) \
+        if oid else None
     if found is None:
         raise UnknownQuota()
     return found
@@ -88,7 +99,8 @@ async def of_types(db, event_id, type_ids: Iterable[Any]) -> dict[Any, list[dict
     """Each type's quotas (without their holds): type id -> quotas (none: no limit)."""
     wanted = list(type_ids)
     out: dict[Any, list[dict[str, Any]]] = {t: [] for t in wanted}
-    async for q in db[QUOTAS].find({"event_id": event_id, "ticket_type_ids": {"$in": wanted}}, {"holds": 0}):
+    async for q in db[QUOTAS].find({"event_id": event_id, "ticket_type_ids": {"$in": wanted}},
+                                   {"holds": 0, "lent": 0}):
         for t in q["ticket_type_ids"]:
             if t in out:
                 out[t].append(q)
@@ -117,10 +129,26 @@ async def availability(db, event_id, type_ids: Iterable[Any]) -> dict[Any, int |
 
 # --- taking and giving back ----------------------------------------------------------------
 
-async def take(db, quota_id: str, key: str, n: int) -> bool:
-    """Hold `n` tickets of the quota under `key` if it has room; True when held (now or by an earlier try)."""
+async def take(db, quota_id: str, key: str, n: int, lend: tuple[str, int] | None = None) -> bool:
+    """Hold `n` tickets of the quota under `key` if it has room; True when held (now or by an earlier try).
+
+    `lend`: (a code's hold key, k): k of the n come from that hold rather
+    than from `left`, while the code still holds seats here (once it holds
+    none, all n come from `left`).
+    """
     oid = ObjectId(quota_id)
     hold = f"holds.{key}"
+    if lend is not None and lend[1] > 0:
+        source, k = lend
+        borrowed = await db[QUOTAS].find_one_and_update(
+            {"_id": oid, "left": {"$gte": n - k}, hold: {"$exists": False}, f"holds.{source}": {"$gte": k}},
+            {"$inc": {"left": -(n - k), f"holds.{source}": -k},
+             "$set": {hold: n, f"lent.{key}": {"from": source, "n": k}}}, {"_id": 1})
+        if borrowed is not None:
+            return True
+        if await db[QUOTAS].find_one({"_id": oid, f"holds.{source}": {"$exists": True}}, {"_id": 1}) is not None:
+            # The code still reserves here but has fewer seats, or `left` lacks the rest (or a retry).
+            return await db[QUOTAS].find_one({"_id": oid, hold: {"$exists": True}}, {"_id": 1}) is not None
     taken = await db[QUOTAS].find_one_and_update(
         {"_id": oid, "left": {"$gte": n}, hold: {"$exists": False}},
         {"$inc": {"left": -n}, "$set": {hold: n}}, {"_id": 1})
@@ -131,24 +159,43 @@ async def take(db, quota_id: str, key: str, n: int) -> bool:
 
 
 async def release(db, quota_id: str, key: str) -> bool:
-    """Give back what `key` holds in the quota, if it holds anything; True when something was given back."""
+    """Give back what `key` holds in the quota, if it holds anything; True when something was given back.
+
+    A loan from a code's hold goes back to that hold while it exists.
+    """
     oid = ObjectId(quota_id)
     hold = f"holds.{key}"
-    before = await db[QUOTAS].find_one({"_id": oid, hold: {"$exists": True}}, {hold: 1})
-    if before is None:
-        return False
-    n = int(before["holds"][key])
-    # Guarded by the hold as read: of two processes giving it back at once, one does.
-    done = await db[QUOTAS].find_one_and_update(
-        {"_id": oid, hold: n}, {"$inc": {"left": n}, "$unset": {hold: ""}}, {"_id": 1})
-    return done is not None
+    for _ in range(20):
+        before = await db[QUOTAS].find_one({"_id": oid, hold: {"$exists": True}}, {hold: 1, f"lent.{key}": 1})
+        if before is None:
+            return False
+        n = int(before["holds"][key])
+        loan = (before.get("lent") or {}).get(key)
+        unset = {hold: "", f"lent.{key}": ""}
+        if loan and int(loan.get("n", 0)) > 0:
+            source, k = f"holds.{loan['from']}", int(loan["n"])
+            done = await db[QUOTAS].find_one_and_update(
+                {"_id": oid, hold: n, source: {"$exists": True}},
+                {"$inc": {"left": n - k, source: k}, "$unset": unset}, {"_id": 1})
+            if done is not None:
+                return True
+        # Guarded by the hold as read: of two processes giving it back at once, one does.  A code's own
+        # hold changes while buyers borrow from it: read it again and retry.
+        done = await db[QUOTAS].find_one_and_update(
+            {"_id": oid, hold: n, **({} if not loan else {f"holds.{loan['from']}": {"$exists": False}})},
+            {"$inc": {"left": n}, "$unset": unset}, {"_id": 1})
+        if done is not None:
+            return True
+    return False
 
 
-async def take_all(db, wanted: Mapping[str, int], key: str) -> str | None:
+async def take_all(db, wanted: Mapping[str, int], key: str,
+                   lend: Mapping[str, tuple[str, int]] | None = None) -> str | None:
     """Hold every quota's share under `key`, or none: returns None when all are held, else the id of a
-    quota that had no room (whatever was taken before it is given back)."""
+    quota that had no room (whatever was taken before it is given back).  `lend`: quota id -> (a code's
+    hold key, tickets borrowed from it) (`take`)."""
     for quota_id in sorted(wanted):
-        if not await take(db, quota_id, key, wanted[quota_id]):
+        if not await take(db, quota_id, key, wanted[quota_id], (lend or {}).get(quota_id)):
             await release_all(db, wanted, key)
             return quota_id
     return None
@@ -212,7 +259,7 @@ async def update(db, actor, event: EventDoc, quota: Mapping[str, Any], *, name: 
     after = await db[QUOTAS].find_one_and_update(
         {"_id": quota["_id"], "event_id": event["_id"], "version": quota["version"], "size": quota["size"]},
         {"$set": {**values, "updated_at": utcnow()}, "$inc": {"left": delta, "version": 1}},
-        {"holds": 0}, return_document=ReturnDocument.AFTER)
+        {"holds": 0, "lent": 0}, return_document=ReturnDocument.AFTER)
     if after is None:
         raise QuotaConflict()
     await audit.record(db, actor=actor, action="quota.update", event=event, params={"quota_id": str(quota["_id"])},

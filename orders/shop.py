@@ -32,12 +32,19 @@ def status(ticket_type: Mapping[str, Any], left: int | None, now: datetime.datet
     return ON_SALE
 
 
-async def offer(db, event: EventDoc, *, code: str | None, locale: str,
-                now: datetime.datetime | None = None) -> list[dict[str, Any]]:
-    """The types a buyer sees (public ones, and hidden ones whose code was given), in the staff's order."""
+async def offer(db, event: EventDoc, *, code: str | None, locale: str, now: datetime.datetime | None = None,
+                extra: Mapping[Any, int] | None = None) -> list[dict[str, Any]]:
+    """The types a buyer sees (public ones, and hidden ones whose code was given), in the staff's order.
+
+    `extra`: type id -> seats a promo code the buyer has reserves for them
+    (`orders.promo_codes.seats_for`), on top of what is left for everyone.
+    """
     now = now or utcnow()
     types = [t for t in await ticket_types.of_event(db, event["_id"]) if ticket_types.visible(t, code)]
     left = await quotas.availability(db, event["_id"], [t["_id"] for t in types])
+    for type_id, seats in (extra or {}).items():
+        if left.get(type_id) is not None:
+            left[type_id] = int(left[type_id] or 0) + int(seats)
     out = []
     for t in types:
         found = status(t, left[t["_id"]], now)

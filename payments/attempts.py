@@ -100,10 +100,12 @@ def _check(amount: Any, currency: str, method: str, key: str) -> None:
 
 async def start(services, *, purpose: str, ref: Any, amount: int, currency: str, idempotency_key: str,
                 payer_email: str, locale: str, description: str, method: str = CARD,
-                details: dict | None = None, space_id: Any = None) -> AttemptDoc:
+                details: dict | None = None, space_id: Any = None, return_path: str | None = None) -> AttemptDoc:
     """The attempt for this purpose's `ref` and key, created and prepared with its provider once.
 
     `space_id`, when not given, is asked of the purpose (`space_of`).
+    `return_path`: where the payer's page leads back to (a path on this
+    site, such as the order's page; anything else is dropped).
     Invoices need a space with legal details (`payments.seller`) and valid
     organisation `details` (`payments.legal.clean`); a refusal stores nothing.
     """
@@ -133,6 +135,7 @@ async def start(services, *, purpose: str, ref: Any, amount: int, currency: str,
         "amount": amount, "currency": currency, "idempotency_key": key,
         "payer_email": (payer_email or "").strip().lower()[:320], "locale": locale if locale in LOCALES else "en",
         "description": (description or "")[:500], "details": clean_details,
+        "return_path": local_path(return_path),
         "state": "created", "version": 0, "created_at": now, "updated_at": now,
         "provider_ref": None, "client_secret": None, "charge_ref": None,
         "refunded": 0, "refundable": 0, "refunds": [], "refund_refs": [], "history": [], "callbacks": [],
@@ -152,6 +155,15 @@ async def start(services, *, purpose: str, ref: Any, amount: int, currency: str,
             raise PaymentError(KEY_REUSED) from None
         attempt = found
     return await _prepare(services, attempt)
+
+
+def local_path(path: str | None) -> str | None:
+    """A path on this site, or None: never another origin (`//host`, `/\\host`, a scheme)."""
+    path = (path or "").strip()
+    if not path.startswith("/") or path.startswith("//") or len(path) > 300 or \
+            any(c.isspace() or c == "\\" for c in path):
+        return None
+    return path
 
 
 def _prepared(attempt: Mapping[str, Any]) -> bool:
@@ -348,7 +360,9 @@ async def _refund(db, attempt: AttemptDoc, fact: Fact, by: str) -> AttemptDoc | 
                                push={"refund_refs": fact.refund_ref},
                                guard={"refund_refs": {"$ne": fact.refund_ref}},
                                callbacks=[_callback("refunded", f"refund-{fact.refund_ref}", amount=amount,
-                                                    ledger=entry)])
+                                                    ledger=entry, refund_ref=fact.refund_ref,
+                                                    refund_key=mine["key"] if mine is not None
+                                                    else f"external-{fact.refund_ref}")])
             if mine is not None:
                 move.guard["refunds"] = {"$elemMatch": {"key": mine["key"], "state": "requested"}}
                 move.set.update({"refunds.$.state": "succeeded", "refunds.$.provider_ref": fact.refund_ref})
@@ -417,7 +431,10 @@ async def _call(services, attempt: AttemptDoc, call: Mapping[str, Any]) -> None:
     elif call["kind"] == "failed" and purpose.on_failed is not None:
         await purpose.on_failed(services, attempt["ref"], attempt)
     elif call["kind"] == "refunded" and purpose.on_refunded is not None:
-        await purpose.on_refunded(services, attempt["ref"], attempt, call["amount"])
+        # Which refund this is: the purpose keys its own bookkeeping by it, so a callback called
+        # again (after a process died mid-way) counts once.
+        refund = {"id": call["id"], "ref": call.get("refund_ref", ""), "key": call.get("refund_key", "")}
+        await purpose.on_refunded(services, attempt["ref"], {**attempt, "refund": refund}, call["amount"])
 
 
 # --- refunds -----------------------------------------------------------------------------------

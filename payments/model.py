@@ -64,6 +64,7 @@ class AttemptDoc(TypedDict, total=False):
     payer_email: str
     locale: str
     description: str
+    return_path: str | None
     details: dict[str, Any] | None
     state: str
     version: int

@@ -169,11 +169,11 @@ async def test_a_crash_between_two_quotas_leaks_nothing(services, factory, db):
     real_take = quotas.take
     calls = []
 
-    async def dies_at_the_second(db_, quota_id, key, n):
+    async def dies_at_the_second(db_, quota_id, key, n, lend=None):
         calls.append(quota_id)
         if len(calls) == 2:
             raise RuntimeError("the process died here")
-        return await real_take(db_, quota_id, key, n)
+        return await real_take(db_, quota_id, key, n, lend)
 
     quotas.take = dies_at_the_second
     try:

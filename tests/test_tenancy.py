@@ -46,7 +46,7 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
-from orders import applications, checkout
+from orders import applications, checkout, promo_codes
 from payments import attempts as payment_attempts
 from payments import invoices as payment_invoices
 from payments import seller as payment_seller
@@ -68,7 +68,8 @@ OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import
                  "mailing_id": "mailing", "entry_id": "outbox", "job_id": "bulk job", "request_id": "data request",
                  "attempt_id": "payment",
                  "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order",
-                 "application_id": "application"}
+                 "application_id": "application",
+                 "promo_code_id": "promo code"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -216,6 +217,10 @@ async def build_alpha(factory, services) -> Alpha:
     a.application = await applications.apply(
         services, a.shop, a.free_type, email=f"{MARK}-teacher@example.org", name=f"Teacher {MARK}", locale="en",
         raw={"f_school": [f"School {MARK}"]}, files={}, submitted_version=1, user=None, key=MARK)
+    # A promo code of A's shop that reserves seats of its quota.
+    a.promo_code = await promo_codes.create(services, a.admin, a.shop, await promo_codes.clean(db, a.shop, {
+        **promo_codes.blank_form(), "code": f"{MARK}-code", "note": f"Note {MARK}", "value": "10",
+        "scope": promo_codes.QUOTA, "quota_id": str(a.quota["_id"]), "max_uses": "2", "reserve": True}))
 
     # Every id A has now, and the short ids inside its event document.
     for name in await db.list_collection_names():
@@ -312,7 +317,8 @@ def object_id(alpha: Alpha, kind: str) -> str:
                 "mailing": alpha.mailing, "outbox": alpha.outbox, "bulk job": alpha.bulk_job,
                 "data request": alpha.data_request, "payment": alpha.payment,
                 "ticket type": alpha.ticket_type, "quota": alpha.quota,
-                "order": alpha.order, "application": alpha.application}[kind]["_id"])
+                "order": alpha.order, "application": alpha.application,
+                "promo code": alpha.promo_code}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:
