@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Browser libraries (hls.js, SortableJS) from the npm registry, verified against the lock
+# Browser libraries (hls.js, SortableJS, uPlot, jsQR) from the npm registry, verified against the lock
 # file; fetched again only when the lock file or the script changes.
 static/vendor/.installed: tools/browser_libs.py tools/browser_libs.lock.json
 	$(PYTHON) tools/browser_libs.py
