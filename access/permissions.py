@@ -26,11 +26,12 @@ EVENT_COMMUNITY = "event.community"      # write community pages, publish them, 
 EVENT_QUIZZES = "event.quizzes"          # write quizzes, open and close them, read their results
 EVENT_TICKETS = "event.tickets"          # ticket types (prices, grants, sale windows) and quotas
 EVENT_ORDERS = "event.orders"            # orders: list, export, mark paid, cancel, refund
+EVENT_CHECKIN = "event.checkin"          # admit ticket holders at the door (scan or type their code)
 EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
 EVENT_WATCH = "event.watch"              # open the event page once the gate is open
 
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
-            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH}
+            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH, EVENT_CHECKIN}
 # Money is the event admins': what is sold, for how much, and what happens to an order.
 _EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVENT_TICKETS, EVENT_ORDERS}
 

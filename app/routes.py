@@ -14,6 +14,7 @@ from admin import (
     attendees,
     audit_log,
     certificates,
+    checkin,
     community_editor,
     console,
     dashboard,
@@ -71,7 +72,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            registration_form, requests, admin_requests, admin_seats, certificates, certificate_pages,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
-           ticket_types, orders)
+           ticket_types, orders, checkin)
 
 
 def build(services) -> list[URLSpec]:
