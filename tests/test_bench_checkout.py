@@ -17,7 +17,8 @@ def test_checkout_benchmark_sells_exactly_the_last_tickets_and_reports_the_rate(
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "checkout.py"),
                            "--contenders", str(CONTENDERS), "--last", str(LAST), "--quota-size", "40",
-                           "--sustained", str(SUSTAINED), "--concurrency", "6", "--phase-timeout", "60",
+                           "--sustained", str(SUSTAINED), "--sustained-seconds", "60", "--concurrency", "6",
+                           "--phase-timeout", "60",
                            "--max-seconds", "150", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=200)
     files = list(out.glob("checkout-*.json"))
