@@ -76,9 +76,9 @@ class NotPaid(CheckinRefused):
 
 
 class OrderEnded(CheckinRefused):
-    def __init__(self, state: str):
-        super().__init__(N_("This ticket's order is “%(state)s”: the ticket no longer admits."),
-                         state=states.LABELS.get(state, state))
+    def __init__(self):
+        super().__init__(N_("This ticket's order was cancelled, refunded or has expired: the ticket no longer "
+                            "admits."))
 
 
 class NotIssued(CheckinRefused):
@@ -115,7 +115,7 @@ def _check_valid(order: Mapping[str, Any]) -> None:
     if order["state"] == states.PENDING:
         raise NotPaid()
     if order["state"] not in states.VALID:
-        raise OrderEnded(order["state"])
+        raise OrderEnded()
 
 
 async def admit(services, event: EventDoc, code: str, *, actor: Mapping[str, Any],
