@@ -388,7 +388,7 @@ def parse_args(argv=None):
                    help="the most checkouts in the sustained phase (one buyer each)")
     p.add_argument("--sustained-seconds", type=float, default=60,
                    help="the sustained phase starts checkouts for this long (those under way then finish)")
-    p.add_argument("--concurrency", type=int, default=32, help="sustained checkouts in flight")
+    p.add_argument("--concurrency", type=int, default=16, help="sustained checkouts in flight")
     p.add_argument("--buyers", type=int, default=None, help="accounts (default: the larger of the two phases)")
     p.add_argument("--price", default="EUR 0.00", help='price of the ticket type, e.g. "EUR 15.00" (default free)')
     p.add_argument("--generator-policy", choices=["batch", "normal"], default="batch",
