@@ -11,10 +11,9 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 import server
-
 from access import roles as R
-from orders import actions, checkin, checkout, states, tickets
 from mongo_indexes import ensure_indexes
+from orders import actions, checkin, checkout, states, tickets
 from storage import Storage
 from storage.shared import SharedClient, StoreServer
 from tests.orders_support import drain, quota, ticket_type, ticketed_event
