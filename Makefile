@@ -6,7 +6,7 @@ PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
 .PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders \
-	bench-certificates
+	bench-certificates bench-checkout
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Browser libraries (hls.js, SortableJS) from the npm registry, verified against the lock
+# Browser libraries (hls.js, SortableJS, uPlot, jsQR) from the npm registry, verified against the lock
 # file; fetched again only when the lock file or the script changes.
 static/vendor/.installed: tools/browser_libs.py tools/browser_libs.lock.json
 	$(PYTHON) tools/browser_libs.py
@@ -42,6 +42,7 @@ bench: deps translations
 	$(PY) bench/registration.py $(BENCH_REGISTRATION_ARGS)
 	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
 	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
+	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
 
 # Registrations per second and one-click latency (README, Benchmarks); it is also the last
 # step of `make bench`. Options: make bench-registration BENCH_REGISTRATION_ARGS="--people 500".
@@ -60,6 +61,13 @@ bench-reminders: deps translations
 BENCH_CERTIFICATES_ARGS ?=
 bench-certificates: deps translations
 	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
+
+# 1,000 buyers at once for the last 10 tickets of a quota, then checkouts per second and the p99 of
+# one (README, Benchmarks); also a step of `make bench`. Options:
+# make bench-checkout BENCH_CHECKOUT_ARGS="--sustained 500 --price 'EUR 15.00'".
+BENCH_CHECKOUT_ARGS ?=
+bench-checkout: deps translations
+	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps

@@ -28,13 +28,15 @@ EVENT_TICKETS = "event.tickets"          # ticket types (prices, grants, sale wi
 EVENT_ORDERS = "event.orders"            # orders: list, export, mark paid, cancel, refund
 EVENT_APPLICATIONS = "event.applications"  # the queue of applications for free tickets: approve, reject, export
 EVENT_PROMO_CODES = "event.promo_codes"  # promo codes: create, generate in bulk, export, change, delete
+EVENT_CHECKIN = "event.checkin"          # admit ticket holders at the door (scan or type their code)
 EVENT_ENTER_EARLY = "event.enter_early"  # pass the gate before the official start
 EVENT_WATCH = "event.watch"              # open the event page once the gate is open
 
 # Moderating applications is the attendee work of managers too; what a type grants and its quotas
 # stay the admins' (EVENT_TICKETS).
 _CONTENT = {EVENT_OVERVIEW, EVENT_CONTROL, EVENT_SLIDES, EVENT_ATTENDEES,
-            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH, EVENT_APPLICATIONS}
+            EVENT_MAILINGS, EVENT_COMMUNITY, EVENT_QUIZZES, EVENT_ENTER_EARLY, EVENT_WATCH, EVENT_APPLICATIONS,
+            EVENT_CHECKIN}
 # Money is the event admins': what is sold, for how much, and what happens to an order.
 _EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVENT_TICKETS, EVENT_ORDERS,
                            EVENT_PROMO_CODES}

@@ -1,4 +1,5 @@
-"""Staff pages of an event's orders: the list (search, filters, pages, CSV) and each order with its log.
+"""Staff pages of an event's orders: the list (search, filters, pages, CSV), each order with its log, and
+the revenue (per ticket type, promo code and day: `orders.revenue`) as a chart, tables and CSV.
 
 On an order staff mark it paid by hand (a bank transfer), cancel it, or
 record a refund in full or in part; each asks for confirmation first (a
@@ -20,7 +21,7 @@ from core import money
 from core.errors import Refusal
 from core.pagination import parse_page
 from handlers.base import PageError
-from orders import actions, listing, states, ticket_types
+from orders import actions, listing, revenue, states, ticket_types
 from orders import payments as order_payments
 from orders.model import METHOD_LABELS
 
@@ -86,6 +87,28 @@ class OrdersCsvHandler(OrdersPage):
                                         **self.filters())
         self.set_header("Content-Type", "text/csv; charset=UTF-8")
         self.set_header("Content-Disposition", f'attachment; filename="orders-{self.event["slug"]}.csv"')
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body.encode("utf-8"))
+
+
+class RevenuePage(OrdersPage):
+    async def revenue(self) -> revenue.Revenue:
+        return await revenue.of_event(self.db, self.event, await self.names(), self._("No code"))
+
+
+class RevenueHandler(RevenuePage):
+    async def get(self, event_id):
+        found = await self.revenue()
+        self.set_header("Cache-Control", "no-store")
+        self.render_page("admin/revenue.html", active="orders", revenue=found, base=self.base,
+                         charts=[revenue.chart_series(found, c) for c in found.currencies])
+
+
+class RevenueCsvHandler(RevenuePage):
+    async def get(self, event_id):
+        body = await revenue.csv_text(self.db, self.event, await self.revenue(), actor=self.current_user)
+        self.set_header("Content-Type", "text/csv; charset=UTF-8")
+        self.set_header("Content-Disposition", f'attachment; filename="revenue-{self.event["slug"]}.csv"')
         self.set_header("Cache-Control", "no-store")
         self.finish(body.encode("utf-8"))
 
@@ -156,6 +179,8 @@ class RefundHandler(OrderActionPage):
 ROUTES = [
     (EVENT + r"/orders", OrdersHandler),
     (EVENT + r"/orders\.csv", OrdersCsvHandler),
+    (EVENT + r"/orders/revenue", RevenueHandler),
+    (EVENT + r"/orders/revenue\.csv", RevenueCsvHandler),
     (EVENT + rf"/orders/{ORDER}", OrderHandler),
     (EVENT + rf"/orders/{ORDER}/mark-paid", MarkPaidHandler),
     (EVENT + rf"/orders/{ORDER}/cancel", CancelHandler),

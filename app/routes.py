@@ -15,6 +15,7 @@ from admin import (
     attendees,
     audit_log,
     certificates,
+    checkin,
     community_editor,
     console,
     dashboard,
@@ -75,7 +76,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes)
+           admin_promo_codes, checkin)
 
 
 def build(services) -> list[URLSpec]:

@@ -104,8 +104,32 @@ def _one_of(value: object) -> list[Any] | None:
     return None
 
 
+def _values_at(doc, field: str) -> list[Any]:
+    """The values a filter on `field` compares with: a top-level field's value (each element of a list),
+    or for a dotted path (`tickets.holder.email`) every value reached through subdocuments and the
+    elements of lists on the way, as MongoDB's multikey indexes enter them."""
+    found: list[Any] = [doc]
+    for part in field.split("."):
+        reached: list[Any] = []
+        for value in found:
+            if isinstance(value, dict):
+                value = value.get(part)
+                if isinstance(value, list):
+                    reached.extend(value)
+                else:
+                    reached.append(value)
+            elif isinstance(value, list):
+                reached.extend(v.get(part) for v in value if isinstance(v, dict))
+        found = reached
+    return found
+
+
 class EqualityIndex:
-    """Top-level field -> value -> document ids in insertion order, for one collection.
+    """Field -> value -> document ids in insertion order, for one collection.
+
+    A field is a top-level one or a dotted path into subdocuments and the
+    documents of arrays (`tickets.holder.email`: every ticket's holder's
+    address), each value entered as MongoDB's multikey indexes enter it.
 
     Kept current on inserts and deletes (the store reports every document
     it stores or drops) and on updates whose documents the index itself
@@ -117,6 +141,8 @@ class EqualityIndex:
     def __init__(self, store, fields, compounds=()):
         self.store = store
         self.fields = frozenset(fields)
+        # What an update path must start with to change an indexed value (`tickets` for `tickets.holder.email`).
+        self.roots = frozenset(f.split(".")[0] for f in self.fields)
         # Compound indexes, used when a filter gives every one of their fields
         # (the unique checks on insert do): one lookup instead of every entry
         # sharing the first field's value (all messages of a room).
@@ -143,10 +169,13 @@ class EqualityIndex:
         _id = doc["_id"]
         entries = []
         for field, table in self.by_field.items():
-            value = doc.get(field)
-            for v in (value if isinstance(value, list) else (value,)):
-                if _indexable(v):
-                    entries.append((table, v))
+            if "." in field:
+                values = _values_at(doc, field)
+            else:
+                value = doc.get(field)
+                values = value if isinstance(value, list) else [value]
+            for v in dict.fromkeys(v for v in values if _indexable(v)):
+                entries.append((table, v))
         for fields, table in self.by_compound.items():
             key = tuple(doc.get(f) for f in fields)
             if all(_indexable(v) for v in key):
@@ -230,7 +259,7 @@ class EqualityIndex:
                 return True
             for path in spec:
                 root = path.split(".")[0]
-                if root in self.fields or root == "_id" or any(root in c for c in self.compounds):
+                if root in self.roots or root == "_id" or any(root in c for c in self.compounds):
                     return True
         return False
 
@@ -266,13 +295,12 @@ class IndexedCollectionStore(mongomock.store.CollectionStore):
 
 
 def _indexed_fields(name: str) -> tuple[set[str], list[tuple[str, ...]]]:
-    """The first field of each declared index, and the compound indexes' full keys."""
+    """The first field of each declared index (a dotted path too), and the compound indexes' full keys."""
     from mongo_indexes import INDEXES
     fields, compounds = set(), []
     for keys, _options in INDEXES.get(name, ()):
         names = tuple(k for k, _ in keys)
-        if "." not in names[0]:
-            fields.add(names[0])
+        fields.add(names[0])
         if len(names) > 1 and not any("." in n for n in names):
             compounds.append(names)
     return fields, compounds

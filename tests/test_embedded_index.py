@@ -178,3 +178,31 @@ async def test_an_update_by_id_changing_an_indexed_field_never_scans(monkeypatch
     monkeypatch.setattr(mongomock.collection, "filter_applies", real)
     assert await outbox.count_documents({"status": "sent"}) == 50
     assert await outbox.count_documents({"status": "queued"}) == 450
+
+
+@pytest.mark.gen_test
+async def test_a_dotted_path_into_arrays_is_indexed_as_mongodb_indexes_it():
+    """`tickets.holder.email` (an index of orders): every ticket's holder, through the array, kept current
+    by positional updates and holders passed on; lookups answer what a scan finds, without one."""
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    orders = db.orders
+    await orders.insert_many([{"event_id": "e", "code": f"C{i}", "reservation_id": f"r{i}", "buyer_id": f"b{i}",
+                               "idempotency_key": f"k{i}",
+                               "tickets": [{"id": "t1", "holder": {"email": f"h{i}@example.org"}},
+                                           {"id": "t2", "holder": None},
+                                           {"id": "t3", "holder": {"email": f"x{i % 3}@example.org"}}]}
+                              for i in range(300)])
+    index = orders._index
+    assert [d["code"] for d in index.candidates({"tickets.holder.email": "h42@example.org"})] == ["C42"]
+    assert len(index.candidates({"tickets.holder.email": "x1@example.org"})) == 100
+    one = await orders.find_one({"code": "C7"})
+    await orders.update_one({"_id": one["_id"]}, {"$set": {"tickets.1.holder": {"email": "new@example.org"},
+                                                           "tickets.0.holder": {"email": "other@example.org"}}})
+    await orders.update_one({"code": "C8"}, {"$set": {"tickets.2.holder": None}})   # not narrowed by the index
+    for f in ({"tickets.holder.email": "new@example.org"}, {"tickets.holder.email": "h7@example.org"},
+              {"tickets.holder.email": "other@example.org"}, {"tickets.holder.email": "x2@example.org"},
+              {"event_id": "e", "tickets.holder.email": {"$in": ["h9@example.org", "x0@example.org"]}}):
+        assert sorted([d["_id"] async for d in orders.find(f)]) == sorted(scanned(orders, f)), f
+    assert [d["code"] for d in index.candidates({"tickets.holder.email": "new@example.org"})] == ["C7"]
+    assert index.candidates({"tickets.holder.email": "h7@example.org"}) == []

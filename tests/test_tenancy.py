@@ -46,7 +46,9 @@ from chat import store as chat_store
 from community import pages
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
+from orders import actions as order_actions
 from orders import applications, checkout, promo_codes
+from orders import tickets as ticket_codes
 from payments import attempts as payment_attempts
 from payments import invoices as payment_invoices
 from payments import seller as payment_seller
@@ -498,6 +500,35 @@ async def test_reads_of_one_space_show_nothing_of_another(browser, factory, serv
     # The search found B's own attendee, so the page was not simply empty.
     r = await admin.get(f"{event}/attendees?q=carol")
     assert "Carol Beta" in r.text
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_ticket_of_one_space_is_refused_at_another_spaces_door(browser, factory, services, db):
+    """A's paid ticket, its holder's registration admitting, scanned at B's door: refused, A unchanged."""
+    alpha = await build_alpha(factory, services)
+    order = await order_actions.mark_paid(services, alpha.order["_id"], payment_ref=None, actor=alpha.admin,
+                                          why=MARK)
+    await orders_support.drain(services)
+    order = await db.orders.find_one({"_id": order["_id"]})
+    assert order["tickets"][0]["issued"]
+    code = ticket_codes.check_in_code(services.settings.cookie_secret, order, order["tickets"][0])
+    beta = await build_beta(factory, services)
+    people = await sign_in_staff(factory, browser, beta)
+    before = await snapshot(db)
+    door = f"/admin/events/{beta.event['_id']}/checkin"
+    for role in (R.SPACE_ADMIN, R.EVENT_ADMIN, R.EVENT_MANAGER):
+        _, person = people[role]
+        for accept in ("text/html", "application/json"):
+            r = await person.post(door, {"code": code}, headers={"Accept": accept})
+            assert r.status_code == 400, (role, accept, r.status_code)
+            assert not leaked_text(alpha, r.text) and str(alpha.attendee["_id"]) not in r.text
+            assert translated(services, "en", "This ticket is for another event.") in r.text \
+                or "This ticket is for another event." in r.text
+    # Aimed at A's own door, B's staff are refused before any code is read.
+    _, admin = people[R.SPACE_ADMIN]
+    r = await admin.post(f"/admin/events/{alpha.shop['_id']}/checkin", {"code": code})
+    assert r.status_code == 403 and error_text(r.text)
+    assert not changes(before, await snapshot(db))
 
 
 # --- the live side -----------------------------------------------------------------------------
