@@ -248,11 +248,17 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     use = None
     if (promo or "").strip():
         lines, use = await promo_codes.apply(db, event, promo or "", lines, currency=currency, now=now)
+    await give_back_mine(services, event, buyer, now)
+    # Read after the buyer's own earlier reservation went back: its tickets count as free again.
     by_type = await quotas.of_types(db, event["_id"], [line["ticket_type_id"] for line in lines])
     wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
     # A code that reserves seats lends its covered tickets in its quota.
     lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} if use else {}
-    await give_back_mine(services, event, buyer, now)
+    full = quotas.lacking(by_type, wanted, lend)
+    if full is not None:
+        # Sold out as read a moment ago: refused before anything is written, so a rush for the last
+        # tickets costs each refused buyer one read.  The conditional take below stays the authority.
+        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
     doc = {"_id": ObjectId(), "event_id": event["_id"], "buyer_id": buyer["_id"], "currency": currency,
            "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "promo": use, "state": TAKING,
            "released": False, "expires_at": now + reservation_for(services.settings), "created_at": now,

@@ -122,6 +122,20 @@ def left_for(quotas: Iterable[Mapping[str, Any]]) -> int | None:
     return min(lefts) if lefts else None
 
 
+def lacking(by_type: Mapping[Any, list[dict[str, Any]]], wanted: Mapping[str, int],
+            lend: Mapping[str, Any]) -> str | None:
+    """A quota that, as read, has less room than `wanted` takes from it (None: all seem to have room).
+
+    A read, not a decision: `take` decides.  Quotas a code lends seats in are left to `take`.
+    """
+    for quotas in by_type.values():
+        for q in quotas:
+            qid = str(q["_id"])
+            if qid in wanted and qid not in lend and int(q.get("left", 0)) < wanted[qid]:
+                return qid
+    return None
+
+
 async def availability(db, event_id, type_ids: Iterable[Any]) -> dict[Any, int | None]:
     """Type id -> tickets left (None: no limit), in one query."""
     return {t: left_for(qs) for t, qs in (await of_types(db, event_id, type_ids)).items()}

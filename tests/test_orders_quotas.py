@@ -67,7 +67,10 @@ async def test_200_concurrent_reservations_for_10_tickets_hold_exactly_10(servic
         assert await left(db, q) == 0
         await consistent(db, q)
         assert await db[RESERVATIONS].count_documents({"state": checkout.HELD}) == 10
-        assert await db[RESERVATIONS].count_documents({"state": checkout.REFUSED, "released": True}) == 190
+        # A refused buyer wrote nothing, or a reservation refused and released (those who read room
+        # just before it ran out); none is left taking or holding.
+        assert await db[RESERVATIONS].count_documents({"state": {"$nin": [checkout.HELD, checkout.REFUSED]}}) == 0
+        assert await db[RESERVATIONS].count_documents({"state": checkout.REFUSED, "released": False}) == 0
         # The ten place their orders; retried, each still makes one.
         for i, r in enumerate(held):
             buyer = next(b for b in rush if b["_id"] == r["buyer_id"])
