@@ -123,6 +123,8 @@ class Live:
         self.services.notifier.subscribe(self.on_state_change)
         self.hub.controls[PROFILE] = self._on_profile
         self.hub.controls[ERASED] = self._on_erased
+        # Account changes concern every connection here: losing some re-syncs them all.
+        self.hub.whole_process.add(room_names.ACCOUNTS)
         self._accounts = self.services.spawn(self.hub.join(ProcessMember(), room_names.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------

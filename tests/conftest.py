@@ -15,6 +15,7 @@ import tornado.httpserver
 
 import server
 from core import config
+from tests.servers import RedisClusterServers
 from tests.support import Browser, Factory
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -89,3 +90,13 @@ def browser(http_server, base_url):
         return b
 
     yield make
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real six-node Redis Cluster (three masters, three replicas) for the session's cluster
+    tests: started once, when a test first asks for it, and stopped at the end.  A test that
+    kills a master starts it again (`restart`) before it ends."""
+    servers = RedisClusterServers()
+    yield servers
+    servers.stop()
