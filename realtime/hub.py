@@ -309,9 +309,10 @@ class Hub:
         for channel in lost:
             stream = self.streams.get(channel)
             if stream is not None:
-                while stream.held:  # nothing more is coming for these gaps
-                    stream.expected = min(stream.held)
-                    self._release(channel, stream, None)
+                # What waits behind a gap is not written: the gap may be what
+                # was lost, and a client given what lies past it would resume
+                # from past it.  The resync's resume sends it all, in order.
+                stream.held.clear()
                 self._flush(channel)
                 self.streams.pop(channel).cancel()
             self.caches.pop(channel, None)

@@ -19,6 +19,7 @@ from tests.servers import RedisClusterServers
 from tests.support import Browser, Factory
 
 CI = os.environ.get("CI", "").lower() == "true"
+FIGURES: list[str] = []  # measured along the way; printed at the end of the run
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -100,3 +101,16 @@ def redis_cluster():
     servers = RedisClusterServers()
     yield servers
     servers.stop()
+
+
+@pytest.fixture
+def report_figure():
+    """`report_figure(line)`: a figure a test measured, shown in the run's summary."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
