@@ -23,6 +23,14 @@ OnMessage = Callable[[str, bytes], None]
 OnReconnect = Callable[[Collection[str] | None], Awaitable[None]]
 
 
+def being_cancelled() -> bool:
+    """Whether the running task has been asked to stop.  A reader loop that catches a
+    client library's errors checks it: a cancellation that surfaces as some other error
+    (a timeout racing it) must still end the loop, or closing the broker waits forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Broker(abc.ABC):
     """The interface the hub uses; `on_message` and `on_reconnect` are set by the hub."""
 

@@ -32,7 +32,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import MovedError, ResponseError
 
 from chat import room_names
-from realtime.broker import Broker
+from realtime.broker import Broker, being_cancelled
 from storage import redis_client
 
 if TYPE_CHECKING:
@@ -110,9 +110,14 @@ class _Link:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if being_cancelled():
+                raise asyncio.CancelledError from exc
             failure = exc
-            log.warning("redis cluster pub/sub connection lost; moving its channels",
-                        extra={"node": self.key[0], "error": repr(exc)})
+            # A link that had been delivering is news; one that never came up
+            # is the retry of a channel whose master is still dead.
+            log.log(logging.WARNING if self.delivering else logging.DEBUG,
+                    "redis cluster pub/sub connection lost; moving its channels",
+                    extra={"node": self.key[0], "error": repr(exc)})
         finally:
             self.pubsub = None
             if self.broker.links.get(self.key) is self:
@@ -287,6 +292,8 @@ class ClusterBroker(Broker):
                 await self.client.initialize()
                 await self.client.nodes_manager.initialize()
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("cluster slot map unavailable; will retry", extra={"error": repr(exc)})
             for channel in channels:
                 if channel not in self._wanted or channel in self._home:
@@ -294,6 +301,8 @@ class ClusterBroker(Broker):
                 try:
                     await self._place(channel)
                 except Exception as exc:
+                    if being_cancelled():
+                        raise asyncio.CancelledError from exc
                     log.warning("channel not placed; will retry", extra={"channel": channel, "error": repr(exc)})
                     self.lost({channel}, missed=set())
 

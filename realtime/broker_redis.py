@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chat import room_names
-from realtime.broker import Broker
+from realtime.broker import Broker, being_cancelled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -105,6 +105,8 @@ class _Shard:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("redis pub/sub connection lost; reconnecting",
                             extra={"shard": self.index, "error": repr(exc)})
                 first = False

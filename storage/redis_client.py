@@ -99,7 +99,10 @@ async def ride_out(call: Callable[[], Awaitable[T]], wait: float = FAILOVER_WAIT
     while True:
         try:
             return await call()
-        except TRANSIENT:
+        except TRANSIENT as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from exc  # a cancellation that surfaced as a timeout
             if loop.time() + pause > deadline:
                 raise
             await asyncio.sleep(pause)
