@@ -233,7 +233,7 @@ class ClusterBroker(Broker):
             await link.remove(channel)
 
     async def ping(self) -> bool:
-        return bool(await self.client.ping())
+        return await redis_client.ping(self.client)
 
     # --- placing channels on their master ---------------------------------------------
 

@@ -136,6 +136,15 @@ def connect(url: str, **options: Any) -> Redis | FailoverCluster:
                            **{**options, **from_url})
 
 
+async def ping(client: Redis | RedisCluster) -> bool:
+    """Whether Redis serves: the one server answers, or on a cluster every master does
+    (a replica down leaves every slot served; a master down, until its replica takes
+    over, does not)."""
+    if isinstance(client, RedisCluster):
+        return bool(await client.ping(target_nodes=RedisCluster.PRIMARIES))
+    return bool(await client.ping())
+
+
 def is_cluster(client: object) -> bool:
     return isinstance(client, RedisCluster)
 

@@ -10,6 +10,7 @@ the one-device rule and slow mode still hold.  How long until every client
 receives again is reported in the run's summary.
 """
 import asyncio
+import json
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -18,6 +19,7 @@ from tornado.websocket import WebSocketClosedError
 
 from chat import room_names
 from tests.cluster import Cluster, signed_in
+from tests.support import Browser
 from tests.test_nginx import (  # noqa: F401 (collected again here, on the cluster)
     connect,
     join,
@@ -238,6 +240,11 @@ async def test_a_killed_master_fails_over_and_every_client_keeps_receiving(clust
                       f"(chat {max(chat_back):.1f} s, the slide flip {max(slide_back):.1f} s; "
                       f"resync sent {max(min(w.resyncs) for w in watchers) - killed_at:.1f} s after the kill)")
         assert max(chat_back + slide_back) < RECOVERY_BOUND
+        # With the replica promoted every slot is served again: both processes say so,
+        # though the dead node is still down.
+        for port in cluster.ports:
+            health = json.loads((await Browser(f"http://127.0.0.1:{port}").get("/healthz")).text)
+            assert health["redis"] == {"status": "ok"}, health
 
         await _one_device_and_slow_mode_hold(cluster, event_id, room)
     finally:
