@@ -103,7 +103,12 @@ class _Link:
                     self._moved(exc.slot_id)
                     continue
                 except ResponseError as exc:
-                    log.warning("pub/sub command refused", extra={"node": self.key[0], "error": str(exc)})
+                    # Refused without naming a channel (CLUSTERDOWN, TRYAGAIN): the
+                    # subscriptions still unconfirmed are placed again after a pause.
+                    log.warning("ssubscribe refused", extra={"node": self.key[0], "error": str(exc)})
+                    pending = self.channels - self.delivering
+                    self.channels -= pending
+                    self.broker.lost(pending, missed=set())
                     continue
                 if msg:
                     self._dispatch(msg)
@@ -181,6 +186,7 @@ class ClusterBroker(Broker):
         self._waiting: dict[str, list[asyncio.Future]] = {}
         self._wake = asyncio.Event()
         self._pause = 0.0
+        self._failures = 0  # placing rounds that failed since a master last confirmed
         self._placer: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -207,6 +213,9 @@ class ClusterBroker(Broker):
         """Return once the channel's master has confirmed the subscription (see
         `realtime.broker_redis._Shard.subscribe` for why), or after CONFIRM_TIMEOUT."""
         self._wanted.add(channel)
+        home = self._home.get(channel)
+        if home is not None and channel in home.delivering:
+            return
         confirmed = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(channel, []).append(confirmed)
         if channel not in self._home and channel not in self._homeless:
@@ -286,6 +295,7 @@ class ClusterBroker(Broker):
             channels, self._homeless = self._homeless & self._wanted, set()
             if not channels:
                 continue
+            error: Exception | None = None
             try:
                 # The slot map as the cluster sees it now (a replica promoted,
                 # a slot migrated): not the copy this client last learned.
@@ -294,7 +304,7 @@ class ClusterBroker(Broker):
             except Exception as exc:
                 if being_cancelled():
                     raise asyncio.CancelledError from exc
-                log.warning("cluster slot map unavailable; will retry", extra={"error": repr(exc)})
+                error = exc
             for channel in channels:
                 if channel not in self._wanted or channel in self._home:
                     continue
@@ -303,12 +313,20 @@ class ClusterBroker(Broker):
                 except Exception as exc:
                     if being_cancelled():
                         raise asyncio.CancelledError from exc
-                    log.warning("channel not placed; will retry", extra={"channel": channel, "error": repr(exc)})
+                    error = error or exc
                     self.lost({channel}, missed=set())
+            if error is not None:
+                self._failures += 1
+                # Said once, then every twentieth round: a cluster down for
+                # minutes must not fill the log twice a second.
+                if self._failures % 20 == 1:
+                    log.warning("redis cluster channels not placed; will retry",
+                                extra={"error": repr(error), "tries": self._failures})
 
     def confirmed(self, channel: str) -> None:
         """A master confirmed a subscription: wake its waiters, and resync it if it had been lost."""
         self._pause = 0.0
+        self._failures = 0
         for waiter in self._waiting.pop(channel, []):
             if not waiter.done():
                 waiter.set_result(True)
