@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import MovedError, ResponseError
+from redis.exceptions import ConnectionError, MovedError, ResponseError
 
 from chat import room_names
 from realtime.broker import Broker, being_cancelled
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT = 1.0
+HEARTBEAT = 2.0  # seconds of quiet after which a link asks its master for a PONG
+SILENCE = 3.0    # seconds without the PONG after which the master counts as gone
 CONFIRM_TIMEOUT = 5.0
 FIRST_PAUSE = 0.05   # seconds before placing lost channels again; doubled while they keep failing
 LONGEST_PAUSE = 0.5
@@ -92,10 +94,22 @@ class _Link:
                 by_slot.setdefault(self.broker.client.keyslot(channel), []).append(channel)
             for group in by_slot.values():
                 await pubsub.ssubscribe(*group)
+            loop = asyncio.get_running_loop()
+            heard = loop.time()
+            pinged: float | None = None
             while True:
                 if not self.channels and not self.unsubscribing:
                     self.broker.retire(self)  # no await between the check and this: nothing joins meanwhile
                     return
+                # A master that vanished without closing the connection (a machine
+                # gone, a network cut, a hung process) says nothing at all: a quiet
+                # connection is asked for a PONG, and one that stays silent is lost.
+                now = loop.time()
+                if pinged is not None and now - pinged > SILENCE:
+                    raise ConnectionError(f"no answer from {self.key[0]} for {SILENCE:.0f} s")
+                if pinged is None and now - heard > HEARTBEAT:
+                    pinged = now
+                    await pubsub.ping()
                 try:
                     msg = await pubsub.get_message(timeout=READ_TIMEOUT)
                 except MovedError as exc:
@@ -111,6 +125,7 @@ class _Link:
                     self.broker.lost(pending, missed=set())
                     continue
                 if msg:
+                    heard, pinged = loop.time(), None
                     self._dispatch(msg)
         except asyncio.CancelledError:
             raise

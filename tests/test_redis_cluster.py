@@ -204,3 +204,37 @@ async def test_broker_carries_every_master_and_follows_a_moved_slot(redis_cluste
     finally:
         for p in (a, b):
             await p.close()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_broker_leaves_a_master_that_hangs_for_its_replica(redis_cluster):
+    """A master that stops answering without closing its connections (SIGSTOP: a machine
+    gone, a network cut) is noticed by the links' own heartbeat, not only by a reset."""
+    a, b = Process(redis_cluster.url), Process(redis_cluster.url)
+    try:
+        for p in (a, b):
+            await p.broker.start()
+        await a.client.initialize()
+        by_master = spread(a.client, event_ids(24))
+        channels = [room_names.state_channel(e) for ids in by_master.values() for e in ids]
+        for p in (a, b):
+            for channel in channels:
+                await p.broker.subscribe(channel)
+        hung_master = next(iter(by_master))
+        hung = {room_names.state_channel(e) for e in by_master[hung_master]}
+        node = next(n for n in redis_cluster.nodes if n.address == hung_master)
+        node.freeze()
+        try:
+            # Neither process publishes: each finds out by itself, then resubscribes on
+            # the promoted replica and has the members of those channels resync.
+            await until(lambda: set().union(*a.resynced) == hung and set().union(*b.resynced) == hung,
+                        timeout=40)
+            for channel in channels:
+                await b.broker.publish(channel, b"after " + channel.encode())
+            await until(lambda: len(a.got) == len(b.got) == len(channels))
+        finally:
+            node.thaw()
+            redis_cluster.wait_healthy()
+    finally:
+        for p in (a, b):
+            await p.close()
