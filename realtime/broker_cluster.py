@@ -10,9 +10,11 @@ one event carries the event's `{hash tag}`, so an event lives on one master
 and one link.
 
 Slot moves are followed.  A link gives its channels back to the broker
-when its connection fails (the master died, or the network did) and when
-the master says it no longer serves a channel (an unrequested
-`sunsubscribe`, sent when a slot migrates or the master is demoted).  The
+when its connection fails (the master died, or the network did), when its
+master stays silent (a quiet link asks for a PONG every `HEARTBEAT`
+seconds: a machine that vanished closes nothing), and when the master says
+it no longer serves a channel (an unrequested `sunsubscribe`, sent when a
+slot migrates or the master is demoted).  The
 broker then refreshes the slot map and subscribes them on their master,
 again and again with a growing pause (at most `LONGEST_PAUSE`) while the
 map still names a dead master, until its replica has taken over.  Whatever
@@ -185,6 +187,8 @@ class _Link:
 
 
 class ClusterBroker(Broker):
+    """The links of this process, the channel each carries, and the channels waiting for one."""
+
     def __init__(self, client: RedisCluster, shards: int = 1,
                  node_client: Callable[[RedisCluster, str, int], Redis] = redis_client.node_client):
         self.client = client
