@@ -68,6 +68,7 @@ from realtime import (
     watch_frames,
 )
 from realtime.broker import Broker, InProcessBroker
+from realtime.broker_cluster import ClusterBroker
 from realtime.broker_redis import RedisBroker
 from realtime.hub import Hub
 from realtime.live import Live
@@ -76,6 +77,7 @@ from registration import actions as registration_actions
 from registration import bulk
 from reminders import runner as reminders_runner
 from storage import open_database
+from storage import redis_client as redis_clients
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 log = logging.getLogger("livehall")
@@ -93,13 +95,13 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     metrics = Metrics(registry)
     redis_client = None
     if settings.redis_url:
-        import redis.asyncio as aioredis
         # Ten thousand sockets opening at once each claim their device and
         # publish: hundreds of commands in flight.  redis-py's async pool fails
         # with "Too many connections" past its cap, and a small blocking pool
-        # starves the opens, so the cap is set well above such a burst.
-        redis_client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2,
-                                         health_check_interval=15, max_connections=REDIS_POOL_SIZE)
+        # starves the opens, so the cap is set well above such a burst (on a
+        # cluster, per master).
+        redis_client = redis_clients.connect(settings.redis_url, socket_connect_timeout=2,
+                                             health_check_interval=15, max_connections=REDIS_POOL_SIZE)
     i18n = I18n()
     missing = i18n.missing_catalogs()
     if missing:
@@ -115,8 +117,13 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     )
     # What each purpose of a payment is told when money arrives, fails or goes back.
     order_payments.install(services.payments)
-    broker: Broker = RedisBroker(redis_client, settings.redis_shards) if redis_client is not None \
-        else InProcessBroker()
+    broker: Broker
+    if isinstance(redis_client, redis_clients.FailoverCluster):
+        broker = ClusterBroker(redis_client, settings.redis_shards)
+    elif redis_client is not None:
+        broker = RedisBroker(redis_client, settings.redis_shards)
+    else:
+        broker = InProcessBroker()
     services.broker = broker
     await broker.start()
     hub = services.hub = Hub(broker)

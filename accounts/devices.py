@@ -19,27 +19,36 @@ whose notice it missed), and a connection finding no record simply claims it.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 
-from storage import batching
+from storage import batching, redis_client
 
 TTL = 600  # seconds
 
-# Extend a record's life while it still names the same session, and claim
-# it again when it is gone (Redis restarted with no data): 1.  A record
-# naming another session is left alone: 0, the caller has been taken over.
+# For each record (KEYS[i], its session ARGV[i + 1]; ARGV[1] the TTL): extend
+# its life while it still names the same session, and claim it again when it
+# is gone (Redis restarted with no data): 1.  A record naming another session
+# is left alone: 0, the caller has been taken over.  One call carries records
+# of one event only: they share the event's hash tag, so on a Redis Cluster
+# they sit in one slot, which is what lets one script touch them all.
 _REFRESH = """
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return 1
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local session = ARGV[i + 1]
+  local current = redis.call('GET', key)
+  if current == session then
+    redis.call('EXPIRE', key, ARGV[1])
+    answers[i] = 1
+  elseif not current then
+    redis.call('SET', key, session, 'EX', ARGV[1])
+    answers[i] = 1
+  else
+    answers[i] = 0
+  end
 end
-if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 1
-end
-return 0
+return answers
 """
 
 
@@ -96,7 +105,8 @@ class MemoryDevices:
 class RedisDevices:
     """The records shared by every process: one string key per (event, account)."""
 
-    BATCH = 500
+    BATCH = 500   # records per script call
+    CALLS = 50    # script calls per round trip (a pipeline, or concurrent calls on a cluster)
 
     def __init__(self, client, ttl: int = TTL):
         self.client = client
@@ -115,16 +125,32 @@ class RedisDevices:
         return _text(await self._batch.submit(lambda pipe: pipe.get(k)))
 
     async def refresh(self, watching: Iterable[tuple[str, str, str]]) -> set[tuple[str, str]]:
-        items = list(watching)
+        # One script call per event and BATCH records (a cluster slot each).
+        calls: list[list[tuple[str, str, str]]] = []
+        by_event: dict[str, list[tuple[str, str, str]]] = {}
+        for event_id, user_id, session in watching:
+            by_event.setdefault(str(event_id), []).append((str(event_id), str(user_id), session))
+        for items in by_event.values():
+            calls.extend(items[start:start + self.BATCH] for start in range(0, len(items), self.BATCH))
         lost: set[tuple[str, str]] = set()
-        for start in range(0, len(items), self.BATCH):
-            batch = items[start:start + self.BATCH]
-            async with self.client.pipeline(transaction=False) as pipe:
-                for event_id, user_id, session in batch:
-                    await self._refresh(keys=[key(event_id, user_id)], args=[session, self.ttl], client=pipe)
-                results = await pipe.execute()
-            lost.update((str(e), str(u)) for (e, u, _), ok in zip(batch, results) if not ok)
+        for start in range(0, len(calls), self.CALLS):
+            group = calls[start:start + self.CALLS]
+            for batch, answers in zip(group, await self._run(group)):
+                lost.update((e, u) for (e, u, _), ok in zip(batch, answers) if not ok)
         return lost
+
+    async def _run(self, group: list[list[tuple[str, str, str]]]) -> list[list[int]]:
+        def staged(batch, client=None):
+            return self._refresh(keys=[key(e, u) for e, u, _ in batch],
+                                 args=[self.ttl, *(s for _, _, s in batch)], client=client)
+
+        if redis_client.is_cluster(self.client):
+            # A cluster pipeline refuses scripts; the calls go side by side instead.
+            return list(await asyncio.gather(*(staged(batch) for batch in group)))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for batch in group:
+                await staged(batch, pipe)
+            return await pipe.execute()
 
 
 def _text(value) -> str | None:

@@ -25,6 +25,7 @@ from storage import Storage
 if TYPE_CHECKING:
     # Types only: the live side and the mailer are built from this bundle.
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
     from core.metrics import Metrics
     from mailings.mailer import Mailer
@@ -46,7 +47,7 @@ class Services:
     metrics: Metrics
     registry: CollectorRegistry
     payments: Payments
-    redis: Redis | None = None
+    redis: Redis | RedisCluster | None = None  # a cluster client when REDIS_URL names one
     broker: Broker | None = None
     hub: Hub | None = None
     live: Live | None = None

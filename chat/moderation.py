@@ -160,6 +160,12 @@ return 0
 """
 
 
+def slow_key(room: str, user_id) -> str:
+    """The stamp of a user's last send in a room.  The room name carries the event's
+    {hash tag}, so the stamp sits in the event's Redis Cluster slot."""
+    return f"slow:{room}:{user_id}"
+
+
 class SlowGate:
     """One message per window per (room, user), atomically across processes.
 
@@ -183,8 +189,7 @@ class SlowGate:
         if seconds <= 0:
             return 0
         if self._script is not None:
-            # The room name carries the event's {hash tag}: one cluster slot.
-            wait_ms = int(await self._script(keys=[f"slow:{room}:{user_id}"], args=[seconds * 1000]))
+            wait_ms = int(await self._script(keys=[slow_key(room, user_id)], args=[seconds * 1000]))
             return max(1, math.ceil(wait_ms / 1000)) if wait_ms > 0 else 0
         now = self.clock()
         self._calls += 1

@@ -26,6 +26,7 @@ import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handlers.base import BaseHandler
+from storage import redis_client
 
 CHECK_TIMEOUT = 2.0
 
@@ -48,7 +49,7 @@ class HealthHandler(BaseHandler):
             checks["redis"] = {"status": "disabled"}
         else:
             try:
-                await asyncio.wait_for(services.redis.ping(), CHECK_TIMEOUT)
+                await asyncio.wait_for(redis_client.ping(services.redis), CHECK_TIMEOUT)
                 checks["redis"] = {"status": "ok"}
             except Exception as exc:
                 checks["redis"] = {"status": "error", "error": type(exc).__name__}

@@ -1,24 +1,34 @@
 """The broker: carries a published payload to every process subscribed to its channel.
 
-A narrow interface with two implementations: `InProcessBroker` (one process,
-no Redis: the embedded default) and `realtime.broker_redis.RedisBroker`
-(sharded pub/sub across processes and machines).  The hub subscribes a
+A narrow interface with three implementations: `InProcessBroker` (one
+process, no Redis: the embedded default), `realtime.broker_redis.RedisBroker`
+(sharded pub/sub on one Redis server, across processes and machines) and
+`realtime.broker_cluster.ClusterBroker` (the same on a Redis Cluster).  The hub subscribes a
 channel while it has local members and gives the broker one callback,
 `on_message(channel, payload)`, called once per message per process.
 
 Delivery is at most once, like any pub/sub: durability comes from storing
 first (chat messages, event state) and from clients resuming by offset.
-`on_reconnect` tells the hub that messages may have been missed while the
-broker's connection was down, so it can make its clients resynchronise.
+`on_reconnect(channels)` tells the hub that messages of those channels (None:
+of every channel) may have been missed while the broker's connection was
+down, so it can make their members resynchronise.
 """
 from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 OnMessage = Callable[[str, bytes], None]
-OnReconnect = Callable[[], Awaitable[None]]
+OnReconnect = Callable[[Collection[str] | None], Awaitable[None]]
+
+
+def being_cancelled() -> bool:
+    """Whether the running task has been asked to stop.  A reader loop that catches a
+    client library's errors checks it: a cancellation that surfaces as some other error
+    (a timeout racing it) must still end the loop, or closing the broker waits forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class Broker(abc.ABC):

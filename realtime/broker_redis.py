@@ -1,9 +1,10 @@
-"""The Redis broker: sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7+).
+"""The Redis broker on one Redis server: sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7+).
 
-Sharded pub/sub routes a channel by its hash slot, which is what lets the
-same code run on a Redis Cluster, where classic PUBLISH would be broadcast
-to every node.  Subscriptions are spread over `shards` connections by
-`room_names.shard`, so one busy event cannot stall the reading of another.
+Sharded pub/sub routes a channel by its hash slot, so the same channels work
+on a Redis Cluster (`realtime.broker_cluster`), where classic PUBLISH would
+be broadcast to every node.  Subscriptions are spread over `shards`
+connections by `room_names.shard`, so one busy event cannot stall the
+reading of another.
 
 When a connection drops, its reader re-creates it, subscribes again to
 every channel it carried, and calls `on_reconnect`: anything published in
@@ -17,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chat import room_names
-from realtime.broker import Broker
+from realtime.broker import Broker, being_cancelled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -84,7 +85,7 @@ class _Shard:
                 if self.channels:
                     await pubsub.ssubscribe(*self.channels)
                 if not first and self.broker.on_reconnect:
-                    await self.broker.on_reconnect()
+                    await self.broker.on_reconnect(None)
                 first = False
                 delay = 0.1
                 while True:
@@ -104,6 +105,8 @@ class _Shard:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("redis pub/sub connection lost; reconnecting",
                             extra={"shard": self.index, "error": repr(exc)})
                 first = False

@@ -12,7 +12,8 @@ A room's chat messages pass through its `RoomStream` (`realtime.room_stream`:
 offset order, gap skipping, batching windows) and into its `RoomCache`
 (`realtime.room_cache`: the recent entries that answer resumes,
 `realtime.resume`).  When the broker reconnects it may have dropped
-messages: every client is told to re-sync.
+messages: the members of the channels concerned (every client, after a
+single Redis server comes back) are told to re-sync.
 """
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ class Hub:
         # on itself; such messages are never forwarded to clients as they are.
         self.controls: dict[str, NoticeCallback] = {}
         self.delivered = 0
+        # Channels whose lost messages concern every connection of the
+        # process, not only the channel's members (see _on_reconnect).
+        self.whole_process: set[str] = set()
         # Set when the process is shutting down: the endpoint refuses new
         # sockets (503) while the open ones are closed with 1001.
         self.draining = False
@@ -292,19 +296,32 @@ class Hub:
             conn.deliver_batch(channel, batch, blob, combine, deflated)
         self.delivered += len(members) * len(batch)
 
-    async def _on_reconnect(self) -> None:
-        """The broker may have dropped messages: every client re-syncs."""
-        for channel in list(self.streams):
-            stream = self.streams[channel]
-            while stream.held:  # nothing more is coming for these gaps
-                stream.expected = min(stream.held)
-                self._release(channel, stream, None)
-            self._flush(channel)
-            self.streams.pop(channel).cancel()
-        self.caches.clear()
-        for members in list(self.channels.values()):
-            for conn in list(members):
-                conn.send({"type": "resync", "reason": "broker_reconnected"})
+    async def _on_reconnect(self, channels: Collection[str] | None = None) -> None:
+        """The broker may have dropped messages of `channels` (None: of every channel):
+        their members re-sync, each connection once.
+
+        A channel in `whole_process` concerns every connection of the process
+        (account changes), so losing it re-syncs them all.
+        """
+        if channels is None or not self.whole_process.isdisjoint(channels):
+            channels = list(self.channels)
+        lost = [c for c in channels if c in self.channels or c in self.streams]
+        for channel in lost:
+            stream = self.streams.get(channel)
+            if stream is not None:
+                # What waits behind a gap is not written: the gap may be what
+                # was lost, and a client given what lies past it would resume
+                # from past it.  The resync's resume sends it all, in order.
+                stream.held.clear()
+                self._flush(channel)
+                self.streams.pop(channel).cancel()
+            self.caches.pop(channel, None)
+        told: set[Connection] = set()
+        for channel in lost:
+            for conn in list(self.channels.get(channel, ())):
+                if conn not in told:
+                    told.add(conn)
+                    conn.send({"type": "resync", "reason": "broker_reconnected"})
 
     # --- recovery cache -------------------------------------------------------
 

@@ -138,6 +138,8 @@ class Live:
         self.hub.controls[ERASED] = self._on_erased
         self.hub.controls[ACCESS_CHANGED] = self._on_access
         self.services.notifier.subscribe(self.on_access_change)
+        # Account changes concern every connection here: losing some re-syncs them all.
+        self.hub.whole_process.add(room_names.ACCOUNTS)
         self._accounts = self.services.spawn(self.hub.join(ProcessMember(), room_names.ACCOUNTS))
 
     # --- event state ------------------------------------------------------------

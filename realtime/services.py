@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
     from core.changes import StateChanges
     from core.config import Settings
@@ -42,7 +43,7 @@ class LiveServices(Spawner, Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def redis(self) -> Redis | None: ...
+    def redis(self) -> Redis | RedisCluster | None: ...
 
     @property
     def live(self) -> Live | None: ...

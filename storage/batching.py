@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+from storage import redis_client
+
 
 class TickBatch:
     """`await batch.submit(item)`; `run(items)` answers a whole turn's items, in order.
@@ -76,13 +78,42 @@ def redis_pipeline(client, limit: int = 1000) -> TickBatch:
     An item is a function that stages its command on the pipeline it is
     given (`lambda pipe: pipe.get(key)`), so redis-py builds and parses it
     exactly as it would a single call.
-    """
 
-    async def run(commands: list) -> list:
+    On a Redis Cluster redis-py splits the pipeline per master and puts the
+    answers back in the order of the commands, so each caller still gets
+    its own.  A master that is failing over answers its share with errors
+    (connection lost, CLUSTERDOWN): those commands alone are sent again,
+    with a growing pause, until the replica has taken over or the cluster
+    client's failover wait is spent (`storage.redis_client`).
+    """
+    wait = redis_client.failover_wait(client)
+
+    async def once(commands: list) -> list:
         async with client.pipeline(transaction=False) as pipe:
             for stage in commands:
                 stage(pipe)
             return await pipe.execute(raise_on_error=False)
+
+    async def run(commands: list) -> list:
+        if not wait:
+            return await once(commands)
+        results: list = [None] * len(commands)
+        todo = list(range(len(commands)))
+
+        async def attempt() -> None:
+            answers = await once([commands[i] for i in todo])
+            for i, answer in zip(list(todo), answers):
+                results[i] = answer
+            todo[:] = [i for i in todo if isinstance(results[i], redis_client.TRANSIENT)]
+            if todo:
+                raise results[todo[0]]
+
+        try:
+            await redis_client.ride_out(attempt, wait)
+        except redis_client.TRANSIENT as exc:
+            for i in todo:
+                results[i] = exc if results[i] is None else results[i]
+        return results
 
     return TickBatch(run, limit)
 

@@ -78,13 +78,15 @@ def wait_http(url: str, seconds: float = 30) -> None:
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, redis_url: str | None = None):
+        """`redis_url`: a Redis (Cluster) run by the caller; by default one redis-server of its own."""
         binary = nginx_binary()
-        self.redis = RedisServer()
+        self.redis = RedisServer() if redis_url is None else None
+        self.redis_url = self.redis.url if self.redis is not None else redis_url
         self.dir = tempfile.mkdtemp(prefix="livehall-cluster-")
         self.port = free_port_pair()
         self.ports = [self.port, self.port + 1]
-        env = dict(os.environ, PROCESSES="2", REDIS_URL=self.redis.url, ARGON2_TIME_COST="1",
+        env = dict(os.environ, PROCESSES="2", REDIS_URL=self.redis_url, ARGON2_TIME_COST="1",
                    ARGON2_MEMORY_KIB="1024", LOG_FORMAT="json", TRUST_PROXY="true")
         self.log = open(os.path.join(self.dir, "servers.log"), "w")  # noqa: SIM115 (closed in stop())
         self.servers = subprocess.Popen([sys.executable, "server.py", "--demo", "--port", str(self.port)],
@@ -114,7 +116,8 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 self.servers.kill()
         self.log.close()
-        self.redis.stop()
+        if self.redis is not None:
+            self.redis.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -18,10 +18,12 @@ import server
 import storage.embedded
 from core import config
 from mongo_indexes.sharding import SHARD_KEYS
+from tests.servers import RedisClusterServers
 from tests.support import Browser, Factory
 
 CI = os.environ.get("CI", "").lower() == "true"
 storage.embedded.SHARD_KEYS = SHARD_KEYS
+FIGURES: list[str] = []  # measured along the way; printed at the end of the run
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -93,3 +95,26 @@ def browser(http_server, base_url):
         return b
 
     yield make
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real six-node Redis Cluster (three masters, three replicas) for the session's cluster
+    tests: started once, when a test first asks for it, and stopped at the end.  A test that
+    kills a master starts it again (`restart`) before it ends."""
+    servers = RedisClusterServers()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def report_figure():
+    """`report_figure(line)`: a figure a test measured, shown in the run's summary."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -156,3 +156,41 @@ async def test_roles_and_sanctions_read_together_equal_the_single_reads(db):
     for uid in ids:
         assert found[uid] == await moderation.active(db, str(event), uid)
     assert set(found[str(plain["_id"])]) == {"mute"} and found[str(nobody["_id"])] == {}
+
+
+@pytest.mark.gen_test
+async def test_on_a_cluster_commands_a_failing_over_master_answered_with_errors_are_sent_again():
+    from redis.exceptions import ClusterDownError, ConnectionError
+
+    from storage import redis_client
+
+    sent = []
+
+    class Pipe:
+        """A cluster pipeline whose first round finds one master failing over."""
+
+        def __init__(self):
+            self.staged = []
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        def get(self, key):
+            self.staged.append(key)
+
+        async def execute(self, raise_on_error=True):
+            sent.append(list(self.staged))
+            if len(sent) == 1:
+                return [ClusterDownError("CLUSTERDOWN") if k == "b" else (ConnectionError("gone") if k == "c"
+                        else f"v-{k}") for k in self.staged]
+            return [f"v-{k}" for k in self.staged]
+
+    client = redis_client.FailoverCluster(host="127.0.0.1", port=1)   # never connects here
+    client.pipeline = lambda transaction=False: Pipe()
+    batch = batching.redis_pipeline(client)
+    got = await asyncio.gather(*(batch.submit(lambda pipe, k=k: pipe.get(k)) for k in "abcd"))
+    assert got == ["v-a", "v-b", "v-c", "v-d"]
+    assert sent == [["a", "b", "c", "d"], ["b", "c"]]   # only the failed ones, once more

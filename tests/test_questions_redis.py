@@ -5,6 +5,7 @@ import pytest
 
 from access import roles as R
 from chat import room_names
+from storage import redis_client
 from tests.instances import other, redis_server, settings  # noqa: F401 (fixtures)
 from tests.live_client import LiveClient
 from tests.test_questions import ask, with_schedule
@@ -20,8 +21,10 @@ async def on(base_url, factory, browser, event, role=R.ATTENDEE, locale="ru"):
 
 async def subscribed(redis, channel: str, processes: int) -> None:
     """Wait until `processes` instances listen on the channel (subscribing is asynchronous)."""
+    # On a cluster, the master serving the channel is the one that knows.
+    where = {"target_nodes": redis.get_node_from_key(channel)} if redis_client.is_cluster(redis) else {}
     for _ in range(100):
-        _, count = await redis.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+        _, count = await redis.execute_command("PUBSUB", "SHARDNUMSUB", channel, **where)
         if count >= processes:
             return
         await asyncio.sleep(0.05)
