@@ -43,6 +43,7 @@ for path in (HERE, ROOT):
 
 import targets as T  # noqa: E402
 from bson import ObjectId  # noqa: E402
+from harness import free_port, spawn, wait_for_port  # noqa: E402
 
 from core import config  # noqa: E402
 from events import model  # noqa: E402
@@ -52,24 +53,6 @@ LOCALES = ("ru", "en", "he", "kk")
 NAMES = {"ru": "Анна Иванова", "en": "Mary Smith", "he": "דוד כהן", "kk": "Әлия Нұрланқызы"}
 WATCHED, SHORT, CONDITION = 40, 10, 30   # minutes
 FIRST_MINUTE = 29_000_000
-
-
-def wait_for_port(port: int, seconds: float = 60) -> None:
-    import socket
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def fill(settings: config.Settings, people: int) -> dict:
@@ -184,12 +167,6 @@ def pdf_workers(pid: int) -> list[int]:
         except OSError:
             continue
     return out
-
-
-def spawn(args: list[str], env: dict[str, str], log_path: str) -> subprocess.Popen:
-    with open(log_path, "w") as log:
-        return subprocess.Popen([sys.executable, os.path.join(ROOT, "server.py"), *args], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def table(result: dict) -> str:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import binascii
 import datetime
 import json
 import os
@@ -61,6 +60,7 @@ import loadgen  # noqa: E402
 import prepare as P  # noqa: E402
 import report  # noqa: E402
 import targets as T  # noqa: E402
+from harness import cpu, log, xsrf_value  # noqa: E402
 from tornado.web import create_signed_value  # noqa: E402
 
 from accounts import sessions, users  # noqa: E402
@@ -72,10 +72,6 @@ from storage.shared import SharedClient  # noqa: E402
 SPACE = "bench-checkout"
 SOLD_OUT = b"Not enough tickets of"        # the English sold-out refusal (`orders.checkout.SoldOut`)
 EARLIER = "earlier-sales"                  # the hold key standing for the rush quota's tickets sold before
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --- what is prepared ---------------------------------------------------------------------------
@@ -125,17 +121,6 @@ async def prepare_store(address: str, args, cookie_secret: str) -> dict:
 
 
 # --- one checkout, as a browser makes it ----------------------------------------------------------
-
-def _masked(mask: bytes, token: bytes) -> bytes:
-    return bytes(b ^ mask[i % 4] for i, b in enumerate(token))
-
-
-def xsrf_value() -> str:
-    """An XSRF token as Tornado's version 2 writes it (the cookie and the form field carry the same)."""
-    token, mask = os.urandom(16), os.urandom(4)
-    return "2|%s|%s|%d" % (binascii.b2a_hex(mask).decode(), binascii.b2a_hex(_masked(mask, token)).decode(),
-                           int(time.time()))
-
 
 def refusal(html: bytes) -> str:
     """The page's error message, if it shows one (a run that fails says why)."""
@@ -273,11 +258,6 @@ async def verify(address: str, data: dict, expected: dict[str, int]) -> tuple[di
 
 
 # --- the run ---------------------------------------------------------------------------------------
-
-def cpu(target) -> dict:
-    return {"server": T.cpu_seconds(target.server_pids()),
-            **{k: T.cpu_seconds(v) for k, v in target.helper_pids().items()}}
-
 
 def measured(target, coro_factory, count_key: str) -> dict:
     before = cpu(target)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import binascii
 import datetime
 import json
 import os
@@ -60,6 +59,7 @@ import loadgen  # noqa: E402
 import prepare as P  # noqa: E402
 import report  # noqa: E402
 import targets as T  # noqa: E402
+from harness import cpu, log, xsrf_value  # noqa: E402
 from tornado.web import create_signed_value  # noqa: E402
 
 from access import roles as R  # noqa: E402
@@ -73,15 +73,8 @@ from storage.shared import SharedClient  # noqa: E402
 SPACE = "bench-reg"
 
 
-def _masked(mask: bytes, token: bytes) -> bytes:
-    """The XSRF token's version-2 masking (each byte XORed with the 4-byte mask, cycled), as Tornado writes it."""
-    return bytes(b ^ mask[i % 4] for i, b in enumerate(token))
 ROLES = ("teacher", "student", "other")
 COUNTRIES = ("LV", "LT", "EE", "KZ", "DE", "IL")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --- what is prepared ---------------------------------------------------------------------
@@ -173,13 +166,6 @@ async def prepare(address: str, people: int, capacity: int, cookie_secret: str) 
     finally:
         for client in clients:
             await client.close()
-
-
-def xsrf_value() -> str:
-    """An XSRF token as Tornado's version 2 writes it (the cookie and the form field carry the same)."""
-    token, mask = os.urandom(16), os.urandom(4)
-    return "2|%s|%s|%d" % (binascii.b2a_hex(mask).decode(), binascii.b2a_hex(_masked(mask, token)).decode(),
-                           int(time.time()))
 
 
 def multipart(fields: list[tuple[str, str]]) -> tuple[str, bytes]:
@@ -404,11 +390,6 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
-
-
-def cpu(target) -> dict:
-    return {"server": T.cpu_seconds(target.server_pids()),
-            **{k: T.cpu_seconds(v) for k, v in target.helper_pids().items()}}
 
 
 def measured(target, coro_factory) -> dict:

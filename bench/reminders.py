@@ -24,7 +24,6 @@ import datetime
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ if ROOT not in sys.path:
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from bson import ObjectId  # noqa: E402
+from harness import free_port, spawn, wait_for_port  # noqa: E402
 
 from core import config  # noqa: E402
 from events import model  # noqa: E402
@@ -55,22 +55,6 @@ class Sink:
         now = time.time()
         self.arrivals.extend((rcpt, now) for rcpt in envelope.rcpt_tos)
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def fill(settings: config.Settings, people: int, lead: float) -> tuple[list[str], datetime.datetime]:
@@ -105,13 +89,6 @@ async def fill(settings: config.Settings, people: int, lead: float) -> tuple[lis
         return emails, due
     finally:
         await server.close_services(services)
-
-
-def spawn(args: list[str], env: dict[str, str], log_path: str) -> subprocess.Popen:
-    """A `server.py` process writing its output to `log_path`."""
-    with open(log_path, "w") as log:
-        return subprocess.Popen([sys.executable, os.path.join(ROOT, "server.py"), *args], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def percentile(values: list[float], p: float) -> float:
