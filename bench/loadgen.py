@@ -231,6 +231,7 @@ class Client(WSListener):
         self.drops = 0                         # closed without being asked to
         self.chat = 0                          # chat frames received
         self.flips: dict = {}                  # flip id -> first arrival time
+        self.flip_bytes = 0                    # the payload of the last flip frame
         self.errors: dict = {}
         self.sample = self.role == "sample"
         self.ids = array.array("q") if self.sample else None
@@ -405,6 +406,7 @@ class LivehallClient(Client):
             while data[end:end + 1].isdigit():
                 end += 1
             version = int(data[k:end])
+            self.flip_bytes = len(data)
             if version not in self.flips:
                 self.flips[version] = t
             self.version = max(self.version, version)
@@ -459,6 +461,7 @@ class SocketIOClient(Client):
             self.send(b"3")
         elif data.startswith(b'42["slide"'):
             n = orjson.loads(data[2:])[1]["n"]
+            self.flip_bytes = len(data)
             if n not in self.flips:
                 self.flips[n] = t
         elif data.startswith(b'42["joined"'):
@@ -504,6 +507,7 @@ class PlainClient(SocketIOClient):
         msg = orjson.loads(data)
         kind = msg.get("type")
         if kind == "slide":
+            self.flip_bytes = len(data)
             if msg["n"] not in self.flips:
                 self.flips[msg["n"]] = t
         elif kind == "joined":
@@ -591,6 +595,8 @@ class Worker:
         self.clients = [cls(spec, target) for spec in clients]
         for client, spec in zip(self.clients, clients):
             client.token = spec.get("token")
+            if spec.get("cookie"):   # a session made beforehand (bench/prepare.py): no sign-in
+                client.jar = {"lh_session": spec["cookie"]}
         return {"clients": len(self.clients), "nofile": raise_nofile()}
 
     async def bounded(self, coros, seconds: float) -> int:
@@ -606,7 +612,7 @@ class Worker:
         return len(pending)
 
     async def cmd_signin(self, concurrency: int, seconds: float) -> dict:
-        """Livehall: every client (and staff) signs in by its link; returns durations."""
+        """Livehall: every client (and staff) without a session signs in by its link; returns durations."""
         sem = asyncio.Semaphore(concurrency)
         took = array.array("d")
         failed: dict = {}
@@ -622,7 +628,7 @@ class Worker:
                     key = str(exc)[:80]
                     failed[key] = failed.get(key, 0) + 1
 
-        cut = await self.bounded((one(c) for c in self.clients), seconds)
+        cut = await self.bounded((one(c) for c in self.clients if not c.jar), seconds)
         if cut:
             failed["not signed in within the phase's time"] = cut
         return {"ok": len(took), "failed": failed, "took": took.tobytes(), "started": started,
@@ -684,7 +690,8 @@ class Worker:
                     missing += 1
                 else:
                     lat.append(t - t0)
-        return {"lat": lat.tobytes(), "missing": missing, "viewers": len(held)}
+        return {"lat": lat.tobytes(), "missing": missing, "viewers": len(held),
+                "frame_bytes": max((c.flip_bytes for c in held), default=0)}
 
     async def cmd_counts(self) -> dict:
         return {"chat": sum(c.chat for c in self.viewers),
@@ -752,9 +759,11 @@ class Worker:
         self.storm_failed = 0
         start = now()
         stormed = [c for c in self.viewers if c.closed is not None and not c.closed.done()]
+        self.storm_last_reconnect = start
         for c in stormed:
             drop_at = random.random() * drop_spread
             back_at = random.uniform(drop_spread, window)
+            self.storm_last_reconnect = max(self.storm_last_reconnect, start + back_at)
             self.spawn(self._storm_one(c, sem, start, drop_at, back_at, connect_timeout))
         return {"viewers": len(stormed)}
 
@@ -780,6 +789,7 @@ class Worker:
         return {
             "rejoined": len(self.storm_done), "failed": self.storm_failed,
             "last_rejoin": max(self.storm_done, default=0.0),
+            "last_reconnect": self.storm_last_reconnect,   # when the last client was due to reconnect
             "recovered": sum(1 for c in vs if c.recovered is True),
             "not_recovered": sum(1 for c in vs if c.recovered is False),
             "missed": sum(c.missed for c in vs if c.recovered),

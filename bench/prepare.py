@@ -23,8 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from tornado.web import create_signed_value  # noqa: E402
+
 from access import roles as R  # noqa: E402
-from accounts import tokens, users  # noqa: E402
+from accounts import sessions, tokens, users  # noqa: E402
 from events import model  # noqa: E402
 from mongo_indexes import ensure_indexes  # noqa: E402
 from storage.shared import SharedClient  # noqa: E402
@@ -58,8 +60,13 @@ async def _in_parallel(clients, items, work) -> list:
 
 
 async def prepare(address: str, attendee_locales: list[str], sender_locale: str, senders: int,
-                  event_locales: list[str], link_hours: int = 6) -> dict:
-    """Create the event and accounts; returns what the load generator needs (tokens in clear)."""
+                  event_locales: list[str], link_hours: int = 6, cookie_secret: str | None = None) -> dict:
+    """Create the event and accounts; returns what the load generator needs (tokens in clear).
+
+    With `cookie_secret`, attendees and senders also get a session each and its
+    cookie, signed as the server signs it: they connect without signing in
+    (the scaling runs measure holding an audience, not signing it in).
+    """
     clients = [SharedClient(address) for _ in range(PARALLEL)]
     db = clients[0][DB_NAME]
     try:
@@ -82,7 +89,11 @@ async def prepare(address: str, attendee_locales: list[str], sender_locale: str,
                                       locale=locale, login=f"bench-{kind}-{i}")
             await R.grant(db, user, "event", event["_id"], R.ATTENDEE, [locale])
             raw = await tokens.issue(db, user["_id"], tokens.SIGNIN, ttl, event_id=event["_id"])
-            return {"kind": kind, "locale": locale, "user_id": str(user["_id"]), "token": raw}
+            out = {"kind": kind, "locale": locale, "user_id": str(user["_id"]), "token": raw}
+            if cookie_secret:
+                session = await sessions.create(db, user["_id"], ttl, "bench", "127.0.0.1")
+                out["cookie"] = create_signed_value(cookie_secret, sessions.COOKIE, session).decode()
+            return out
 
         accounts = await _in_parallel(clients, list(enumerate(people)), make)
         staff = await users.create(db, email="staff@bench.invalid", name="Bench staff",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-PEER_SHORT = {"socketio-node": "sio-node", "python-socketio": "py-sio", "plain-tornado": "plain"}
-ORDER = ["livehall", "socketio-node", "python-socketio", "plain-tornado"]
+PEER_SHORT = {"socketio-node": "sio-node", "python-socketio": "py-sio", "plain-tornado": "plain", "floor": "floor"}
+ORDER = ["livehall", "socketio-node", "python-socketio", "plain-tornado", "floor"]
 
 
 def percentiles(values, scale: float = 1.0) -> dict:
@@ -47,6 +47,17 @@ def _per_cpu_second(result, phase):
     return round(1e6 / us) if us else None
 
 
+def _per_flip(result, counter):
+    total, flips = _get(result, "phases", "flips", "cpu", counter), _get(result, "phases", "flips", "flips")
+    return round(total / flips, 1) if total is not None and flips else None
+
+
+def _per_sent(result, counter):
+    """A counter over the chat phase per message sent (the phase's pings and timers included)."""
+    total, sent = _get(result, "phases", "chat", "cpu", counter), _get(result, "phases", "chat", "sent")
+    return round(total / sent, 2) if total is not None and sent else None
+
+
 def _mib(kib):
     return round(kib / 1024, 1) if kib is not None else None
 
@@ -64,6 +75,8 @@ ROWS = [
     ("flips never arrived", lambda r: _get(r, "phases", "flips", "never_arrived")),
     ("flip: server CPU us/frame", lambda r: _get(r, "phases", "flips", "server_cpu_us_per_frame")),
     ("flip: frames per server CPU-s", lambda r: _per_cpu_second(r, "flips")),
+    ("flip: Redis commands per flip", lambda r: _per_flip(r, "redis_commands")),
+    ("flip: store operations per flip", lambda r: _per_flip(r, "store_operations")),
     ("chat: room viewers", lambda r: _get(r, "phases", "chat", "room_viewers")),
     ("chat: sent per second", lambda r: _get(r, "phases", "chat", "send_rate")),
     ("chat: sends not acked in time", lambda r: _get(r, "phases", "chat", "unanswered")),
@@ -79,8 +92,12 @@ ROWS = [
     ("chat: messages per server CPU-s", lambda r: _per_cpu_second(r, "chat")),
     ("chat: Redis CPU s", lambda r: _get(r, "phases", "chat", "cpu", "redis")),
     ("chat: store CPU s", lambda r: _get(r, "phases", "chat", "cpu", "store")),
+    ("chat: Redis commands per message", lambda r: _per_sent(r, "redis_commands")),
+    ("chat: store operations per message", lambda r: _per_sent(r, "store_operations")),
     ("chat: generator cores busy", lambda r: _get(r, "phases", "chat", "generator_busy")),
     ("storm: all back within, s", lambda r: _get(r, "phases", "storm", "all_back_seconds")),
+    ("storm: last back after the last reconnect, s",
+     lambda r: _get(r, "phases", "storm", "back_after_last_reconnect_seconds")),
     ("storm: resume wait p50, ms", lambda r: _get(r, "phases", "storm", "resume_wait_ms", "p50")),
     ("storm: resume wait p99, ms", lambda r: _get(r, "phases", "storm", "resume_wait_ms", "p99")),
     ("storm: resumed (recovered)", lambda r: _get(r, "phases", "storm", "recovered")),

@@ -62,7 +62,7 @@ import loadgen  # noqa: E402
 import report  # noqa: E402
 import targets as T  # noqa: E402
 
-ORDER = ["livehall", "socketio-node", "python-socketio", "plain-tornado"]
+ORDER = ["livehall", "socketio-node", "python-socketio", "plain-tornado", "floor"]
 
 
 def log(msg: str) -> None:
@@ -132,11 +132,13 @@ def plan_clients(n: int, locales: list[str], senders: int, sample_every: int, ro
         spec = {"i": i, "role": role, "locale": locale}
         if accounts:
             spec["token"] = accounts["attendees"][i]["token"]
+            spec["cookie"] = accounts["attendees"][i].get("cookie")
         specs.append(spec)
     for k in range(senders):
         spec = {"i": n + k, "role": "sender", "locale": room_locale, "sid": k + 1}
         if accounts:
             spec["token"] = accounts["senders"][k]["token"]
+            spec["cookie"] = accounts["senders"][k].get("cookie")
         specs.append(spec)
     staff = {"i": n + senders, "role": "staff", "locale": room_locale}
     if accounts:
@@ -155,7 +157,7 @@ class Meter:
         helpers = self.target.helper_pids()
         return {"t": time.monotonic(), "server": T.cpu_seconds(self.target.server_pids()),
                 "generator": T.cpu_seconds(self.workers.pids()),
-                **{k: T.cpu_seconds(v) for k, v in helpers.items()}}
+                **{k: T.cpu_seconds(v) for k, v in helpers.items()}, **self.target.load_counters()}
 
     @staticmethod
     def delta(a: dict, b: dict) -> dict:
@@ -242,8 +244,10 @@ def livehall_gaps(fig: dict, all_offsets: list) -> tuple[int, int]:
     return gaps, behind
 
 
-def run_target(name: str, args, workdir: str) -> dict:
+def run_target(name: str, args, workdir: str, frame_bytes: int = 0) -> dict:
+    """One server through the scenario; `frame_bytes`: the floor pads its flips to this size."""
     target = T.TARGETS[name](workdir)
+    target.frame_bytes = frame_bytes
     mix = [(part.split(":")[0], float(part.split(":")[1])) for part in args.locales.split(",")]
     room_locale = mix[0][0]
     import prepare
@@ -255,8 +259,11 @@ def run_target(name: str, args, workdir: str) -> dict:
         t0 = time.monotonic()
         if name == "livehall":
             address = target.start_store()
+            if args.sessions:   # sessions made beforehand, signed with the secret the server is given
+                target.cookie_secret = "bench-" + os.urandom(16).hex()
             accounts = asyncio.run(prepare.prepare(address, locales, room_locale, args.senders,
-                                                   [m[0] for m in mix]))
+                                                   [m[0] for m in mix],
+                                                   cookie_secret=target.cookie_secret if args.sessions else None))
             result["prepare_seconds"] = round(time.monotonic() - t0, 2)
             log(f"{name}: {args.connections} attendees, {args.senders} senders and their links prepared "
                 f"in {result['prepare_seconds']} s")
@@ -306,7 +313,10 @@ def run_target(name: str, args, workdir: str) -> dict:
         for r in replies:
             took.extend(array.array("d", r["took"]))
         wall = max(r["ended"] for r in replies) - min(r["started"] for r in replies)
-        time.sleep(args.idle_seconds)
+        time.sleep(min(1.0, args.idle_seconds))   # the last connects settle
+        i0 = meter.read()
+        time.sleep(max(0.0, args.idle_seconds - 1.0))
+        i1 = meter.read()
         rss1 = T.rss_kib(target.server_pids())
         helpers = {k: T.rss_kib(v) for k, v in target.helper_pids().items()}
         phases["connect"] = {"wanted": wanted, "held": held, "seconds": round(wall, 2),
@@ -314,7 +324,10 @@ def run_target(name: str, args, workdir: str) -> dict:
                              "errors": report.merge_counts(r["errors"] for r in replies),
                              "rss_before_kib": rss0, "rss_after_kib": rss1,
                              "rss_per_connection_kib": round((rss1 - rss0) / held, 2) if held else None,
-                             "helpers_rss_kib": helpers, "cpu": Meter.delta(m0, m1)}
+                             "helpers_rss_kib": helpers, "cpu": Meter.delta(m0, m1),
+                             # What holding the audience costs with nothing happening (pings, timers).
+                             "idle_server_cores": round((i1["server"] - i0["server"]) / (i1["t"] - i0["t"]), 4)
+                             if i1["t"] > i0["t"] else None}
         log(f"{name}: {held}/{wanted} connections held ({wall:.1f} s), "
             f"RSS {rss0 // 1024} -> {rss1 // 1024} MiB")
 
@@ -340,31 +353,33 @@ def run_target(name: str, args, workdir: str) -> dict:
         phases["flips"] = {"flips": args.flips, "viewers": sum(r["viewers"] for r in replies), "delivered": delivered,
                            "never_arrived": missing, "latency_ms": report.percentiles(lat, 1000),
                            "http_status": sorted(set(statuses)), "cpu": cpu,
+                           "frame_bytes": max(r.get("frame_bytes", 0) for r in replies),
                            "server_cpu_us_per_frame": round(cpu["server"] / delivered * 1e6, 2) if delivered else None}
         log(f"{name}: flips delivered {delivered}, never arrived {missing}, "
             f"p99 {phases['flips']['latency_ms'].get('p99')} ms")
 
         # 4. chat fan-out
-        senders_per = [sum(1 for s in sl if s["role"] == "sender") for sl in slices]
-        rate_each = args.chat_rate / max(1, args.senders)
-        m0 = meter.read()
-        workers.call("chat_start", rate_per_sender=rate_each, seconds=args.chat_seconds, timeout=30)
-        time.sleep(args.chat_seconds)
-        wait_stable(workers, args.drain, args.quiet, target.kind == "livehall")
-        m1 = meter.read()
-        replies = workers.call("chat_report", locale=room_locale, timeout=120)
-        chat = chat_figures(replies, target.kind, room_viewers, args.chat_seconds)
-        cpu = Meter.delta(m0, m1)
-        frames = chat["delivered"] + chat["senders_chat"]
-        chat.update(cpu=cpu, senders=sum(senders_per), seconds=round(m1["t"] - m0["t"], 2),
-                    server_cpu_us_per_frame=round(cpu["server"] / frames * 1e6, 2) if frames else None,
-                    generator_busy=round(cpu["generator"] / (m1["t"] - m0["t"]), 2))
-        all_offsets = chat.pop("offsets", [])
-        if name == "livehall":
-            chat["gaps_all"], chat["behind_all"] = livehall_gaps(chat, all_offsets)
-        phases["chat"] = chat
-        log(f"{name}: chat sent {chat['sent']}, delivered {chat['delivered']}/{chat['expected']}, "
-            f"p99 {chat['latency_ms'].get('p99')} ms")
+        if target.chat and args.chat_seconds > 0:
+            senders_per = [sum(1 for s in sl if s["role"] == "sender") for sl in slices]
+            rate_each = args.chat_rate / max(1, args.senders)
+            m0 = meter.read()
+            workers.call("chat_start", rate_per_sender=rate_each, seconds=args.chat_seconds, timeout=30)
+            time.sleep(args.chat_seconds)
+            wait_stable(workers, args.drain, args.quiet, target.kind == "livehall")
+            m1 = meter.read()
+            replies = workers.call("chat_report", locale=room_locale, timeout=120)
+            chat = chat_figures(replies, target.kind, room_viewers, args.chat_seconds)
+            cpu = Meter.delta(m0, m1)
+            frames = chat["delivered"] + chat["senders_chat"]
+            chat.update(cpu=cpu, senders=sum(senders_per), seconds=round(m1["t"] - m0["t"], 2),
+                        server_cpu_us_per_frame=round(cpu["server"] / frames * 1e6, 2) if frames else None,
+                        generator_busy=round(cpu["generator"] / (m1["t"] - m0["t"]), 2))
+            all_offsets = chat.pop("offsets", [])
+            if name == "livehall":
+                chat["gaps_all"], chat["behind_all"] = livehall_gaps(chat, all_offsets)
+            phases["chat"] = chat
+            log(f"{name}: chat sent {chat['sent']}, delivered {chat['delivered']}/{chat['expected']}, "
+                f"p99 {chat['latency_ms'].get('p99')} ms")
 
         # 5. reconnect storm (Livehall)
         if name == "livehall" and args.storm_window > 0:
@@ -401,6 +416,9 @@ def run_target(name: str, args, workdir: str) -> dict:
                 "not_recovered": sum(s["not_recovered"] for s in storm),
                 "missed_replayed": sum(s["missed"] for s in storm),
                 "all_back_seconds": round(last - started, 2) if last else None,
+                # The part the server controls: the reconnects themselves are spread over the window.
+                "back_after_last_reconnect_seconds":
+                    round(last - max(s["last_reconnect"] for s in storm), 2) if last else None,
                 "resume_wait_ms": report.percentiles(waits, 1000),
                 "chat_stored": schat["stored"], "chat_delivered": schat["delivered"],
                 "chat_expected": schat["expected"], "gaps": gaps, "viewers_behind": behind,
@@ -448,6 +466,9 @@ def parse_args(argv=None):
                    help="Livehall reconnect storm: every viewer is back within this many seconds (0: skip)")
     p.add_argument("--storm-rate", type=float, default=20, help="chat messages per second during the storm")
     p.add_argument("--sample-every", type=int, default=100, help="1 in N room viewers checks every message")
+    p.add_argument("--sessions", action="store_true",
+                   help="Livehall: give viewers sessions beforehand instead of signing each in by link "
+                        "(the staff still signs in)")
     p.add_argument("--signin-concurrency", type=int, default=16, help="sign-ins in flight per worker")
     p.add_argument("--connect-concurrency", type=int, default=200, help="connects in flight per worker")
     p.add_argument("--connect-timeout", type=float, default=60)
@@ -485,7 +506,8 @@ def main(argv=None) -> int:
     try:
         for name in args.targets:
             log(f"=== {name} ===")
-            results[name] = run_target(name, args, workdir)
+            size = report._get(results.get("livehall", {}), "phases", "flips", "frame_bytes") or 0
+            results[name] = run_target(name, args, workdir, size)
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         T.stop_all()

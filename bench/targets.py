@@ -9,6 +9,7 @@ Redis and the embedded store are reported on their own.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import resource
@@ -178,6 +179,29 @@ def rss_kib(pids) -> int:
     return total
 
 
+def redis_commands(port: int) -> int:
+    """Commands the Redis on `port` has served (INFO stats), this call included."""
+    import redis
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+def store_operations(address: str) -> int:
+    """Operations the shared embedded store has served (its opcounters, as MongoDB's serverStatus)."""
+    from storage.shared import SharedClient
+
+    async def read():
+        client = SharedClient(address)
+        try:
+            return await client.call("opcounters")
+        finally:
+            await client.close()
+    return sum(asyncio.run(read()).values())
+
+
 def machine() -> dict:
     model = ""
     try:
@@ -216,8 +240,9 @@ class Redis:
 # --- targets -----------------------------------------------------------------------------
 
 class Target:
-    """A server under test; `kind` names the generator adapter."""
+    """A server under test; `kind` names the generator adapter; `chat`: it relays chat."""
     name = kind = ""
+    chat = True
 
     def __init__(self, workdir: str):
         self.workdir = workdir
@@ -230,6 +255,10 @@ class Target:
 
     def helper_pids(self) -> dict:
         return {"redis": [self.redis.proc.pid]} if self.redis else {}
+
+    def load_counters(self) -> dict:
+        """Work done by the shared services so far: Redis commands and (Livehall) database operations."""
+        return {"redis_commands": redis_commands(self.redis.port)} if self.redis else {}
 
     def log(self, name: str) -> str:
         return os.path.join(self.workdir, f"{self.name}-{name}.log")
@@ -277,6 +306,12 @@ class Livehall(Target):
     def helper_pids(self) -> dict:
         return {"redis": [self.redis.proc.pid] if self.redis else [],
                 "store": [self.store.pid] if getattr(self, "store", None) else []}
+
+    def load_counters(self) -> dict:
+        out = super().load_counters()
+        if getattr(self, "store", None):
+            out["store_operations"] = store_operations(f"127.0.0.1:{self.store_port}")
+        return out
 
     def stop(self) -> None:
         if getattr(self, "supervisor", None):
@@ -330,7 +365,25 @@ class PlainTornado(Target):
         wait_ready(proc, port)
 
 
-TARGETS = {t.name: t for t in (Livehall, SocketIONode, PythonSocketIO, PlainTornado)}
+class Floor(Target):
+    """The least any server can do per delivered frame (bench/peers/floor): no protocol, no rooms."""
+    name, kind = "floor", "plain"
+    chat = False   # it carries flips only: the chat and storm phases are not its to measure
+    frame_bytes = 0  # pad flips to this size: the size of Livehall's flip frame when it ran first
+
+    def start(self) -> None:
+        port = free_port(2)
+        self.ports = [port, port + 1]
+        for p in self.ports:
+            siblings = ",".join(str(q) for q in self.ports if q != p)
+            proc = start([PYTHON, "server.py", "--port", str(p), "--siblings", siblings,
+                          "--frame-bytes", str(self.frame_bytes)],
+                         self.log(str(p)), cwd=os.path.join(PEERS, "floor"), pipe_stdout=True)
+            self.procs.append(proc)
+            wait_ready(proc, p)
+
+
+TARGETS = {t.name: t for t in (Livehall, SocketIONode, PythonSocketIO, PlainTornado, Floor)}
 
 
 def scrape_history_reads(ports) -> float:

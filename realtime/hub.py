@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection
 
 import orjson
@@ -292,8 +293,10 @@ class Hub:
             deflated = deflated_frame(payload_of(blob))
         else:
             blob = b"".join(frame for _, frame in batch)
+        started = time.perf_counter()
         for conn in list(members):
             conn.deliver_batch(channel, batch, blob, combine, deflated)
+        stream.wrote(len(members), time.perf_counter() - started)
         self.delivered += len(members) * len(batch)
 
     async def _on_reconnect(self, channels: Collection[str] | None = None) -> None:

@@ -12,16 +12,18 @@ went past it before it arrived (`lacking`).
 Batching windows: when a room is busy, what arrives within a window of the
 last write is written to each socket at once (as one `messages` frame when
 the room has at least the hub's `combine_members` local members, so that
-clients parse one frame, not one per message): a socket costs one write per window, not one per
-message, while a quiet room is written at once.  The window grows with the
-room's local members (`WRITE_COST` each, at most `BATCH_WINDOW`): a write
-to a socket costs about 9 µs of CPU (measured in a reconnect storm, the
-kernel's loopback delivery included), so fan-out of a busy room stays
-under a sixth of a core while small rooms keep low latency; a room with
-4,500 members in this process is written every 250 ms.  A longer window
-trades latency for CPU, the server's and every client's; at this length
-the bench's 200 messages a second into 9,000 viewers arrive within about
-0.3 s at p99, and a reconnect storm has the CPU it needs for the handshakes.
+clients parse one frame, not one per message): a socket costs one write per
+window, not one per message, while a quiet room is written at once.  The
+window is the room's last writes' measured cost times `DUTY` (at least
+`MIN_WINDOW`, at most `BATCH_WINDOW`): the time one window's writes took,
+divided by its members, averaged over the room's recent writes
+(`write_cost`), times the room's local members now.  Fan-out of a busy room
+so stays near a `DUTY`-th of a core whatever the machine: where a write is
+cheap the window is short and messages arrive sooner; where writes are dear
+(a slower machine, a loaded one, a kernel with costlier sends) the window
+grows, the CPU stays bounded, and a reconnect storm keeps the CPU it needs
+for the handshakes.  A room starts at `WRITE_COST`, a write's cost measured
+on the build machine (about 9 µs with the kernel's loopback delivery).
 
 The hub owns the timers and the writes; a stream holds the state and its
 steps.
@@ -31,8 +33,11 @@ from __future__ import annotations
 import asyncio
 
 BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be batched
-WRITE_COST = 56e-6   # seconds of window per local member (see above)
+WRITE_COST = 9e-6    # seconds one socket's write costs, until the room has measured its own
+DUTY = 6.0           # a window is this many times what writing it costs: fan-out takes about 1/DUTY of a core
 MIN_WINDOW = 0.02
+MEASURE_FROM = 50    # members from which a window's writes are timed (fewer: too short to time)
+SMOOTHING = 0.25     # weight of the newest measurement in `write_cost`
 GAP_WAIT = 2.0       # seconds a message waits for an earlier offset before the gap is skipped
 OWED_LIMIT = 10000   # skipped offsets remembered per room, to deliver if they come late
 
@@ -41,7 +46,7 @@ class RoomStream:
     """Per room and process: puts messages back in offset order and batches bursts."""
 
     __slots__ = ("expected", "held", "gap_timer", "batch", "flush_timer", "last_write", "joins", "owed",
-                 "lacking")
+                 "lacking", "write_cost")
 
     def __init__(self):
         self.expected: int | None = None    # the next offset to deliver
@@ -54,6 +59,7 @@ class RoomStream:
         self.owed: dict[int, int] = {}      # skipped offset -> joins when it was skipped
         # offset -> connections whose resume went past it before it arrived
         self.lacking: dict[int, set] = {}
+        self.write_cost = WRITE_COST        # seconds per member write, averaged over recent windows
 
     def release(self, cache) -> bool:
         """Move every held offset that no longer waits on a gap into the batch
@@ -70,8 +76,14 @@ class RoomStream:
         return released
 
     def due(self, members: int, batch_window: float) -> float:
-        """When the batch may be written: a window after the last write, longer for more members."""
-        return self.last_write + min(batch_window, max(MIN_WINDOW, members * WRITE_COST))
+        """When the batch may be written: a window after the last write, as long as
+        `DUTY` times what writing it to `members` costs."""
+        return self.last_write + min(batch_window, max(MIN_WINDOW, members * self.write_cost * DUTY))
+
+    def wrote(self, members: int, seconds: float) -> None:
+        """A window's writes to `members` sockets took `seconds`: the room's cost per write follows."""
+        if members >= MEASURE_FROM:
+            self.write_cost += SMOOTHING * (seconds / members - self.write_cost)
 
     def skip_gap(self) -> None:
         """Stop waiting for the offsets before the first held one; the members

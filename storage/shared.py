@@ -15,6 +15,7 @@ production uses MongoDB.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import itertools
 import logging
@@ -85,6 +86,9 @@ class StoreServer:
     def __init__(self):
         self.client = EmbeddedClient()
         self.server: asyncio.base_events.Server | None = None
+        # Operations served, by kind: what MongoDB's serverStatus().opcounters tells of a
+        # server, for the benchmarks' database load per flip and per chat message.
+        self.opcounters: collections.Counter[str] = collections.Counter()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self.server = await asyncio.start_server(self._serve, host, port)
@@ -110,6 +114,9 @@ class StoreServer:
 
     async def _execute(self, request: dict) -> dict:
         rid, op = request.get("id"), request.get("op")
+        if op == "opcounters":
+            return {"id": rid, "ok": True, "value": dict(self.opcounters)}
+        self.opcounters[str(op)] += 1
         args = [_pairs(a) for a in request.get("args", [])]
         kwargs = {k: _pairs(v) for k, v in request.get("kwargs", {}).items()}
         target: Any  # the client, a database or a collection: the operation is looked up by name
