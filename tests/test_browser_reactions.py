@@ -2,7 +2,7 @@
 import pytest
 
 from access import roles as R
-from events import control, view
+from events import view
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.test_realtime import seeded
 
@@ -17,6 +17,11 @@ async def test_a_click_on_one_page_shows_the_reaction_on_another(factory, base_u
     async with chromium() as browser:
         one = await signed_in_page(browser, base_url, sender["login"], factory.PASSWORD)
         two = await signed_in_page(browser, base_url, watcher["login"], factory.PASSWORD, width=375)
+        staff = await signed_in_page(browser, base_url, admin["login"], factory.PASSWORD)
+        await staff.goto(f"{base_url}/admin/events/{event['_id']}/control")
+        await staff.wait_for_function("() => window.Livehall && Livehall.controlClient && Livehall.controlClient.ws"
+                                      " && Livehall.controlClient.ws.readyState === 1")
+        assert await staff.text_content("[data-reaction-total='clap']") == "0"
         for page in (one, two):
             await page.goto(base_url + view.path(space, event))
             await page.wait_for_function("() => window.Livehall && Livehall.client && Livehall.client.ws"
@@ -36,9 +41,16 @@ async def test_a_click_on_one_page_shows_the_reaction_on_another(factory, base_u
         await screenshot(two, "event-reactions-he-phone")
         # The person rests a second: the buttons say so and stay focusable.
         assert await clap.get_attribute("aria-disabled") == "true"
-        # Staff turn reactions off: the buttons go away on every page.
-        await control.apply(services.db, services.notifier, event["_id"], admin, "reactions_off")
+        # The control page keeps the running total current.
+        await staff.wait_for_function("() => document.querySelector(\"[data-reaction-total='clap']\").textContent"
+                                      " === '1'", timeout=5000)
+        # Staff turn reactions off there: the buttons go away on every page.
+        await staff.click("#reactions-off")
+        await staff.wait_for_selector("#reactions-on", state="visible", timeout=5000)
         await two.wait_for_selector("#reactions", state="hidden", timeout=5000)
+        await one.wait_for_selector("#reactions", state="hidden", timeout=5000)
+        await screenshot(staff, "control-reactions-en-desktop")
+        assert (await services.db.events.find_one({"_id": event["_id"]}))["reactions_off"] is True
 
 
 @pytest.mark.gen_test(timeout=90)
