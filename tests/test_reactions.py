@@ -89,7 +89,8 @@ async def test_a_burst_reaches_each_viewer_as_one_frame_per_window_and_staff_get
         await client.send({"type": "react", "emoji": name})
     frames = await reactions_of(viewer)
     staff_frames = await reactions_of(staff, 0.2)
-    assert 1 <= len(frames) <= 2, frames
+    # The first reaction at once, the rest at the window's end (a third if sending took over a window).
+    assert 1 <= len(frames) <= 3, frames
     summed: dict[str, int] = {}
     for f in frames:
         for name, n in f["counts"].items():
