@@ -116,6 +116,9 @@ class Reactions:
                              retry_after=wait)
         window = self.outgoing.get(conn.event_id)
         if window is None:
+            if len(self.outgoing) > 10000:
+                # Events whose reactions stopped a while ago: a new one starts a window afresh.
+                self.outgoing = {k: w for k, w in self.outgoing.items() if w.timer is not None or w.counts}
             window = self.outgoing[conn.event_id] = _Window()
         window.add({name: 1})
         window.schedule(self.window, lambda: self._publish(conn.event_id, event_id))
