@@ -62,6 +62,7 @@ from realtime import (
     presence,
     protocol,
     question_frames,
+    reaction_frames,
     registration_frames,
     ticket_frames,
     timers,
@@ -138,6 +139,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     ticket_frames.install(live)
     keepalive.install(live)
     watch_frames.install(live)
+    reaction_frames.install(live)
     live.start()
     return services
 

@@ -1,4 +1,4 @@
-"""Live control of one event: days, broadcast, gate, slides and the viewer count on one page.
+"""Live control of one event: days, broadcast, gate, slides, the viewer count and reactions on one page.
 
 GET shows the live state and how many viewers watch now (realtime.presence,
 summed over every server process); every button POSTs to /control/<action>,
@@ -30,12 +30,13 @@ from core.clock import utcnow
 from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
 from events import broadcast, control, model, sessions
 from handlers.base import PageError
+from reactions import totals
 
 log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 # Which part of the page to scroll back to after an action.
 SECTIONS = {"day": "days", "broadcast": "broadcast", "broadcast_source": "sources", "gate": "gate",
-            "slide": "slides", "slides": "slides", "viewers": "viewers"}
+            "slide": "slides", "slides": "slides", "viewers": "viewers", "reactions": "reactions"}
 BAD_START = N_("Enter the official start as a date and time.")
 
 
@@ -119,6 +120,7 @@ def snapshot(event: dict, start_text: str) -> dict:
                  "official_start_text": start_text},
         "days": {day["id"]: bool(day.get("enabled")) for day in event["days"]},
         "viewers_shown": model.viewers_shown(event),
+        "reactions_on": model.reactions_on(event),
     }
 
 
@@ -152,6 +154,7 @@ class ControlBase(StaffHandler):
             except Exception:
                 # Redis being away must not take the control page with it.
                 log.exception("viewer counts unavailable")
+        reaction_totals = await totals.totals(self.db, event["_id"])
         sources = sources_state(event)
         typed = typed or {}
         if "source" in typed:
@@ -167,7 +170,8 @@ class ControlBase(StaffHandler):
             slides=slides_state(event), goto_value=typed.get("number", ""),
             can_edit_slides=EVENT_SLIDES in self.grants, viewers=viewers,
             start_text=self.start_text(event), state_version=event.get("state_version", 0),
-            snapshot=self.snapshot(event),
+            snapshot=self.snapshot(event), reactions=totals.REACTIONS, reaction_totals=reaction_totals,
+            reactions_on=model.reactions_on(event),
             sessions_now=await sessions.running(self.db, event, utcnow()),
         )
 
@@ -262,6 +266,8 @@ class ControlAction(ControlBase):
             "slides_hide": _("The slides are hidden."),
             "viewers_show": _("Attendees see the number of viewers while the event is live."),
             "viewers_hide": _("Attendees no longer see the number of viewers."),
+            "reactions_on": _("Attendees can send reactions."),
+            "reactions_off": _("Reactions are off for attendees."),
         }[action]
 
 

@@ -1,4 +1,4 @@
-"""Live control of an event: days, broadcast, gate, slides and the viewer count shown to attendees.
+"""Live control of an event: days, broadcast, gate, slides, the viewer count shown to attendees, reactions.
 
 Each action reads the event, computes the new state, persists it guarded by
 `state_version` (so two admins clicking at once never lose a flip), writes
@@ -25,7 +25,7 @@ ACTIONS = (
     "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",
     "gate_open", "gate_close", "gate_auto", "gate_start",
     "slides_show", "slides_hide", "slide_next", "slide_prev", "slide_goto",
-    "viewers_show", "viewers_hide",
+    "viewers_show", "viewers_hide", "reactions_on", "reactions_off",
 )
 
 
@@ -43,6 +43,7 @@ def _snapshot(event: EventDoc) -> dict:
         "gate": copy.deepcopy(event["gate"]),
         "slides": {"visible": event["slides"]["visible"], "index": event["slides"]["index"]},
         "viewers_shown": model.viewers_shown(event),
+        "reactions_on": model.reactions_on(event),
     }
 
 
@@ -78,6 +79,8 @@ def _changes(event: EventDoc, action: str, params: dict) -> dict:
         return {"gate.official_start": start}
     if action in ("viewers_show", "viewers_hide"):
         return {"banner.viewers": action == "viewers_show"}
+    if action in ("reactions_on", "reactions_off"):
+        return {"reactions_off": action == "reactions_off"}
     if action == "slides_show":
         return {"slides.visible": True}
     if action == "slides_hide":

@@ -164,6 +164,8 @@ class EventDoc(TypedDict):
     # The event (and each of its channels) sells tickets: only a registration with a ticket
     # type admits (`orders.ticket_types`, `access.roles.with_ticket`).
     ticketed: NotRequired[bool]
+    # Staff turned the live page's reactions off (absent: on; `reactions_on`).
+    reactions_off: NotRequired[bool]
     state_version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -294,6 +296,11 @@ def privacy_of(event: EventDoc) -> PrivacyDoc:
 def viewers_shown(event: EventDoc) -> bool:
     """Whether attendees see how many watch (staff switch it on the live-control page)."""
     return bool((event.get("banner") or {}).get("viewers"))
+
+
+def reactions_on(event: EventDoc) -> bool:
+    """Whether viewers may send reactions (staff switch them off on the live-control page)."""
+    return not event.get("reactions_off")
 
 
 def enabled_days(event: EventDoc) -> list[DayDoc]:

@@ -269,6 +269,7 @@ def live_state(event: EventDoc, viewer_locale: str, now: datetime.datetime | Non
                 if day else None),
         "enabled_days": [d["id"] for d in model.enabled_days(event)],
         "viewers": {"shown": model.viewers_shown(event)},
+        "reactions": {"on": model.reactions_on(event)},
     }
 
 

@@ -24,6 +24,7 @@ from community import pages as community_pages
 from events import model, privacy, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
+from reactions import totals as reaction_totals
 from registration import invitations, session_seats, watching
 from registration.model import OFFERED, REGISTERED, WAITING
 
@@ -168,7 +169,8 @@ class EventPageHandler(EventViewer):
                          programme_ids=await self.programme_ids(main),
                          seats=await self.seats(main),
                          has_community=await community_pages.has_published(self.db, event["_id"]),
-                         has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]))
+                         has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]),
+                         reactions=reaction_totals.REACTIONS)
 
 
     async def seats(self, main: dict) -> dict[str, dict[str, Any]]:

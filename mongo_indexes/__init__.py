@@ -64,6 +64,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     ],
     # One document per space (by _id): its mail server and its rate's next slot.
     "space_mail": [],
+    # One document per event, found by _id (`reactions.totals`).
+    "reaction_totals": [],
     "bulk_jobs": [
         # The same form sent twice finds the job made the first time.
         ([("event_id", ASC), ("key", ASC)], {"unique": True, "name": "event_key_unique"}),

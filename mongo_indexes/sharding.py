@@ -62,6 +62,7 @@ UNSHARDED: dict[str, str] = {
     "registration_counters": "one document per event or session, found by _id and claimed by a sweep; the hot "
                              "counters, which no shard key spreads",
     "rooms": "one document per chat room, made and counted by _id (`chat.store._next_offset`)",
+    "reaction_totals": "one document per event, made and counted by _id (`reactions.totals.add`)",
     "outbox": "the mail queue is claimed by state and time, naming no key (`mailings.mailer`), and a mail "
               "with a key is written once by a sparse unique index on the key alone; the largest of the "
               "unsharded collections: old entries are what to prune",

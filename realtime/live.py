@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from realtime.discussion_frames import CommunityRooms
     from realtime.keepalive import Keepalive
     from realtime.presence import Presence
+    from realtime.reaction_frames import Reactions
     from realtime.registration_frames import RegistrationCounts
     from realtime.services import LiveServices
     from realtime.ticket_frames import TicketAvailability
@@ -127,6 +128,7 @@ class Live:
         self.registrations: RegistrationCounts | None = None
         self.tickets: TicketAvailability | None = None
         self.watching: WatchFrames | None = None
+        self.reactions: Reactions | None = None
         self._events: dict[str, EventDoc] = {}
         self._roles: dict[tuple, dict] = {}
         self.reads = ConnectReads(self.db)

@@ -27,7 +27,7 @@ LAYERS = {
     "access": 2,
     "accounts": 3, "events": 3, "attendees": 3, "registration": 3, "mailings": 3, "media": 3,
     "chat": 3, "questions": 3, "quizzes": 3, "community": 3, "certificates": 3,
-    "reminders": 3,
+    "reminders": 3, "reactions": 3,
     "invitations": 3,
     "payments": 3,
     "orders": 3,

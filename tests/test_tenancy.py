@@ -569,6 +569,10 @@ def frame_cases(alpha: Alpha, beta: Beta) -> dict[str, tuple[str, list[dict]]]:
         "questions": ("answered", [{}, {"item": alpha.item["id"]}]),
         # A heartbeat credits the connection's own event; a field naming A's is not read.
         "watching": ("answered", [{"seconds": 30}, {"seconds": 30, "event": str(alpha.event["_id"])}]),
+        # A reaction counts for the connection's own event (accepted ones get no answer to wait for);
+        # a field naming A's is not read, and a bad one is refused before anything is counted.
+        "react": ("refused", [{"emoji": "nope", "event": str(alpha.event["_id"])},
+                              {"emoji": 5, "room": alpha.public}]),
     }
 
 

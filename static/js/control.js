@@ -7,7 +7,8 @@
 // as `state` frames over the event's WebSocket (static/js/live.js); a newer
 // state_version makes the page fetch the snapshot again, since the frame
 // only carries the reader's own language and the page shows every language.
-// `presence` frames bring the viewer counts.
+// `presence` frames bring the viewer counts, `reactions` frames the running
+// totals of reactions.
 //
 // Keyboard: next / previous slide with the arrow keys in the reading
 // direction (in right-to-left languages ← is "next") and with Page Down /
@@ -97,7 +98,8 @@
       "gate-open": open, "gate-closed": !open,
       "gate-mode-open": s.gate.mode === "open", "gate-mode-closed": s.gate.mode === "closed",
       "gate-mode-auto": s.gate.mode === "auto",
-      "viewers-shown": !!s.viewers_shown, "viewers-hidden": !s.viewers_shown
+      "viewers-shown": !!s.viewers_shown, "viewers-hidden": !s.viewers_shown,
+      "reactions-on": s.reactions_on !== false, "reactions-off": s.reactions_on === false
     };
     Object.keys(s.days).forEach(function (id) {
       c["day-on:" + id] = s.days[id];
@@ -304,6 +306,19 @@
     els.unavailable.hidden = true;
   }
 
+  // Running totals only grow: a frame that arrives late never takes one back.
+  function showReactions(r) {
+    var totals = r.totals || {};
+    each("[data-reaction-total]", function (el) {
+      var n = totals[el.getAttribute("data-reaction-total")];
+      var shownNow = Number(el.getAttribute("data-count") || -1);
+      if (typeof n === "number" && n > shownNow) {
+        el.setAttribute("data-count", String(n));
+        el.textContent = numbers.format(n);
+      }
+    });
+  }
+
   if (window.Livehall && window.Livehall.LiveClient && window.WebSocket) {
     window.Livehall.controlClient = new window.Livehall.LiveClient(t.eventId, {
       state: function (frame, client) {
@@ -311,6 +326,7 @@
         if (client.stateVersion > state.state_version) refresh();
       },
       presence: showPresence,
+      reactions: showReactions,
       status: function (st) {
         if (st === "online") connection("online", "");
         else if (st === "reconnecting") connection("reconnecting", t.reconnecting);
