@@ -6,7 +6,7 @@ PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
 .PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders \
-	bench-certificates bench-checkout
+	bench-certificates bench-checkout bench-scale
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ bench: deps translations
 	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
 	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
 	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
+
+# The scaling curve: Livehall, Socket.IO on Node and the floor peer at 1,000, 3,000, 10,000 and
+# 30,000 viewers (README, Benchmarks, Scaling); draws docs/scale.svg. About 15 minutes on 2 cores.
+# Options: make bench-scale BENCH_SCALE_ARGS="--viewers 1000,3000 --targets livehall,floor".
+BENCH_SCALE_ARGS ?=
+bench-scale: deps translations
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	PYTHON=$(PY) sh bench/peers/setup.sh
+	$(PY) bench/scale.py $(BENCH_SCALE_ARGS)
 
 # Registrations per second and one-click latency (README, Benchmarks); it is also the last
 # step of `make bench`. Options: make bench-registration BENCH_REGISTRATION_ARGS="--people 500".
