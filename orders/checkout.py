@@ -51,7 +51,7 @@ from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import N_
 from events.model import EventDoc
-from orders import promo_codes, quotas, states, ticket_types
+from orders import availability, promo_codes, quotas, states, ticket_types
 from orders.model import (
     FREE,
     LEASE,
@@ -129,8 +129,11 @@ class NoPrice(CheckoutError):
 
 
 class SoldOut(CheckoutError):
-    def __init__(self, name: str):
+    def __init__(self, name: str, snapshot: availability.Snapshot | None = None):
         super().__init__(N_("Not enough tickets of “%(name)s” are left."), name=name)
+        # The event's types and quotas as read for the refusal (the buyer then holds no reservation):
+        # the page that says so is drawn from them, and reads neither again.
+        self.snapshot = snapshot
 
 
 class ReservationGone(CheckoutError):
@@ -192,17 +195,16 @@ def _quantity(raw: str) -> int:
     return value
 
 
-async def choose(db, event: EventDoc, quantities: Mapping[str, str], *, code: str | None, currency: str,
-                 now: datetime.datetime, locale: str = "") -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The lines a choice makes, checked against the stored types: ([{ticket_type_id, quantity,
-    unit_price}], the event's types by id).
+def lines_of(event: EventDoc, types: Mapping[str, dict[str, Any]], quantities: Mapping[str, str], *,
+             code: str | None, currency: str, now: datetime.datetime, locale: str = "") -> list[dict[str, Any]]:
+    """The lines a choice makes, checked against the event's types (type id as text -> type, as stored):
+    [{ticket_type_id, quantity, unit_price}].
 
     `quantities`: type id (as sent) -> quantity (as sent).  An id that is
     not a type of this event is refused (another event's type included), as
     is a hidden type without its code, a type off sale or not priced in
     `currency`, and a quantity below the type's fewest or above its most.
     """
-    types = {str(t["_id"]): t for t in await ticket_types.of_event(db, event["_id"])}
     lines = []
     for raw_id, raw_qty in quantities.items():
         quantity = _quantity(raw_qty)
@@ -228,7 +230,7 @@ async def choose(db, event: EventDoc, quantities: Mapping[str, str], *, code: st
         raise NothingChosen()
     if sum(line["quantity"] for line in lines) > MAX_TICKETS_PER_ORDER:
         raise TooManyTickets()
-    return lines, types
+    return lines
 
 
 async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantities: Mapping[str, str], *,
@@ -244,21 +246,27 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     """
     db = services.db
     now = now or utcnow()
-    lines, types = await choose(db, event, quantities, code=code, currency=currency, now=now, locale=locale)
+    # The types and quotas as read after this request began, the read shared with every buyer asking
+    # at once in this process (`orders.availability`): a rush costs the store a few reads, not one each.
+    seen = await services.availability.read(db, event["_id"])
+    types = seen.types_by_id()
+    lines = lines_of(event, types, quantities, code=code, currency=currency, now=now, locale=locale)
     use = None
     if (promo or "").strip():
         lines, use = await promo_codes.apply(db, event, promo or "", lines, currency=currency, now=now)
-    await give_back_mine(services, event, buyer, now)
-    # Read after the buyer's own earlier reservation went back: its tickets count as free again.
-    by_type = await quotas.of_types(db, event["_id"], [line["ticket_type_id"] for line in lines])
+    if await give_back_mine(services, event, buyer, now):
+        # Read again after the buyer's own earlier reservation went back: its tickets count as free.
+        seen = await services.availability.read(db, event["_id"])
+    by_type = seen.by_type([line["ticket_type_id"] for line in lines])
     wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
     # A code that reserves seats lends its covered tickets in its quota.
     lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} if use else {}
     full = quotas.lacking(by_type, wanted, lend)
     if full is not None:
-        # Sold out as read a moment ago: refused before anything is written, so a rush for the last
-        # tickets costs each refused buyer one read.  The conditional take below stays the authority.
-        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
+        # Sold out as read a moment ago: refused before anything is written.  The buyer holds no
+        # reservation now, and the page that says so is drawn from what was read (`SoldOut.snapshot`).
+        # The conditional take below stays the authority.
+        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale), seen)
     doc = {"_id": ObjectId(), "event_id": event["_id"], "buyer_id": buyer["_id"], "currency": currency,
            "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "promo": use, "state": TAKING,
            "released": False, "expires_at": now + reservation_for(services.settings), "created_at": now,
@@ -280,7 +288,9 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     if full is not None:
         await promo_codes.release(db, use, key)
         await refuse()
-        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
+        # What was read showed room that others took meanwhile: the page is drawn from a read made now.
+        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale),
+                      await services.availability.read(db, event["_id"]))
     held = await db[RESERVATIONS].find_one_and_update(
         {"_id": doc["_id"], "state": TAKING}, {"$set": {"state": HELD, "state_at": utcnow()}},
         return_document=ReturnDocument.AFTER)
@@ -299,11 +309,14 @@ def _name_in_quota(event: EventDoc, lines, by_type, types, quota_id: str, locale
     return ""
 
 
-async def give_back_mine(services, event: EventDoc, buyer: Mapping[str, Any], now: datetime.datetime) -> None:
-    """Give back the buyer's live reservations for the event (a new choice replaces them)."""
+async def give_back_mine(services, event: EventDoc, buyer: Mapping[str, Any], now: datetime.datetime) -> bool:
+    """Give back the buyer's live reservations for the event (a new choice replaces them); True if it had any."""
+    found = False
     async for r in services.db[RESERVATIONS].find({"event_id": event["_id"], "buyer_id": buyer["_id"],
                                                    "state": HELD}):
+        found = True
         await _release(services, event, r, now)
+    return found
 
 
 async def _release(services, event: EventDoc | None, reservation: Mapping[str, Any], now: datetime.datetime) -> bool:

@@ -1,0 +1,118 @@
+"""What an event sells and what is left of it, read once for every buyer of this process asking at once.
+
+A checkout decides from the event's ticket types and its quotas (without
+their holds) whether the choice is valid and whether it still has room
+(`orders.checkout.reserve`).  In a rush for the last tickets a thousand
+buyers ask at the same moment, almost all are refused, and each used to
+read the types and quotas itself (and again to draw the page that says
+so), a thousand reads that queue up in the store.
+
+`Availability.read` shares one read among concurrent requests (single
+flight) without ever answering older news than a request's own read would:
+a request joins only a read that *began after it asked*.  While a read is
+under way, everyone who asks meanwhile waits for the next one, which starts
+as soon as it ends and serves them all.  So each process has at most one
+such read in flight per event, a buyer waits for at most two, and every
+answer is as fresh as reading it oneself: a ticket given back (a refund, an
+expiry) is seen by the very next buyer who asks, in every process.
+
+The answer is only ever used to refuse or to check the choice: a sale is
+decided by the conditional take in the store (`orders.quotas.take`).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from orders import quotas, ticket_types
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """An event's ticket types and quotas (without holds), read together."""
+
+    types: list[dict[str, Any]]
+    quotas: list[dict[str, Any]]
+
+    def types_by_id(self) -> dict[str, dict[str, Any]]:
+        return {str(t["_id"]): t for t in self.types}
+
+    def by_type(self, type_ids: Iterable[Any]) -> dict[Any, list[dict[str, Any]]]:
+        """Each type's quotas, as `orders.quotas.of_types` answers."""
+        out: dict[Any, list[dict[str, Any]]] = {t: [] for t in type_ids}
+        for q in self.quotas:
+            for t in q["ticket_type_ids"]:
+                if t in out:
+                    out[t].append(q)
+        return out
+
+    def left(self, type_ids: Iterable[Any]) -> dict[Any, int | None]:
+        """Type id -> tickets left (None: no limit), as `orders.quotas.availability` answers."""
+        return {t: quotas.left_for(qs) for t, qs in self.by_type(type_ids).items()}
+
+
+async def read_now(db, event_id) -> Snapshot:
+    """The event's types and quotas as they are now (two reads, sent together)."""
+    types, found = await asyncio.gather(ticket_types.of_event(db, event_id), quotas.of_event(db, event_id))
+    return Snapshot(types, found)
+
+
+class _Flight:
+    """One event's reads in this process: the one under way, and the next one its latecomers wait for."""
+
+    def __init__(self):
+        self.running: asyncio.Future[Snapshot] | None = None
+        self.next: asyncio.Future[Snapshot] | None = None
+
+
+class Availability:
+    """`await availability.read(db, event_id)`: a `Snapshot` read after the call, shared (see the module)."""
+
+    def __init__(self):
+        self._flights: dict[str, _Flight] = {}
+        self.reads = 0   # reads sent to the store (tests count them)
+
+    async def read(self, db, event_id) -> Snapshot:
+        key = str(event_id)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._flights[key] = _Flight()
+        if flight.running is None:
+            # Nothing under way: this read begins now, after the caller asked; others may join it.
+            flight.running = asyncio.ensure_future(self._run(db, event_id, key, flight))
+            wanted = flight.running
+        else:
+            # The read under way began before this caller asked: wait for the next one.
+            if flight.next is None:
+                flight.next = asyncio.get_running_loop().create_future()
+            wanted = flight.next
+        # Shielded: a request that gives up does not cancel the read the others wait for.
+        return await asyncio.shield(wanted)
+
+    async def _run(self, db, event_id, key: str, flight: _Flight) -> Snapshot:
+        try:
+            self.reads += 1
+            return await read_now(db, event_id)
+        finally:
+            waiting, flight.next = flight.next, None
+            if waiting is None:
+                flight.running = None
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+            else:
+                # Those who asked during this read get the next one, which begins now.
+                flight.running = asyncio.ensure_future(self._run(db, event_id, key, flight))
+                flight.running.add_done_callback(lambda done: _settle(waiting, done))
+
+
+def _settle(target: asyncio.Future[Snapshot], done: asyncio.Future[Snapshot]) -> None:
+    if target.done():
+        return
+    if done.cancelled():
+        target.cancel()
+    elif done.exception() is not None:
+        target.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(done.result())
