@@ -43,8 +43,7 @@ from events import model, view
 from handlers.base import BaseHandler, PageError
 from handlers.event import SLUG
 from handlers.registration import RegistrationPage
-from orders import actions, availability, cabinet, checkout, holders, mails, promo_codes, shop, states, ticket_types
-from orders import tickets
+from orders import actions, cabinet, checkout, holders, mails, promo_codes, shop, states, ticket_types, tickets
 from orders import payments as order_payments
 from orders.model import CARD, INVOICE, METHOD_LABELS
 from payments import attempts, legal
@@ -83,32 +82,23 @@ class ShopPage(RegistrationPage):
         return self.form("promo", max_length=64)
 
     async def show(self, status: int = 200, *, error: str | None = None, chosen: dict[str, str] | None = None,
-                   sent: str | None = None, seen: availability.Snapshot | None = None) -> None:
-        """The tickets page.  `seen`: the event's types and quotas as a refusal just read them
-        (`checkout.SoldOut.snapshot`, the buyer known to hold no reservation): drawn from them, read again
-        from nothing."""
+                   sent: str | None = None) -> None:
         event, user = self.event, self.current_user
         code, promo = self.code(), self.promo()
         extra = await promo_codes.seats_for(self.db, event, promo, utcnow()) if promo else {}
-        if seen is not None:
-            offer = shop.offer_of(event, seen.types, seen.left(t["_id"] for t in seen.types), code=code,
-                                  locale=self.locale_code, extra=extra)
-        else:
-            offer = await shop.offer(self.db, event, code=code, locale=self.locale_code, extra=extra)
+        offer = await shop.offer(self.db, event, code=code, locale=self.locale_code, extra=extra)
         choices = ticket_types.currencies(row["type"] for row in offer)
         currency = self.form("currency", max_length=3).upper()
         currency = currency if currency in choices else (choices[0] if choices else "EUR")
         mine = None
-        if user and seen is None:
+        if user:
             mine = await self.db.reservations.find_one({"event_id": event["_id"], "buyer_id": user["_id"],
                                                         "state": checkout.HELD, "expires_at": {"$gt": utcnow()}})
         held = self.membership if self.membership and self.membership.get("ticket_type_id") \
             and self.membership.get("state", "registered") == "registered" else None
         held_name = ""
         if held:
-            found = seen.types_by_id().get(str(held["ticket_type_id"])) if seen is not None else None
-            if found is None:
-                found = await self.db.ticket_types.find_one({"_id": held["ticket_type_id"]})
+            found = await self.db.ticket_types.find_one({"_id": held["ticket_type_id"]})
             held_name = ticket_types.name(found, self.locale_code, event) if found else ""
         self.render_page("public/tickets.html", status=status, offer=offer, currency=currency, currencies=choices,
                          code=code, promo=promo, error=error, chosen=chosen or {}, reservation=mine, held=held,
@@ -134,10 +124,14 @@ class TicketsHandler(ShopPage):
                                                  code=self.code() or None, promo=self.promo() or None,
                                                  currency=self.form("currency", max_length=3).upper(),
                                                  locale=self.locale_code)
+        except checkout.SoldOut as exc:
+            # A short page, drawn from what this request has read already: in a rush for the last tickets
+            # nearly every buyer gets it.  The tickets page it leads back to shows what is on sale, live.
+            self.render_page("public/sold_out.html", status=409, error=self.refusal(exc), shop_path=self.shop_path,
+                             **self.common())
+            return
         except (checkout.CheckoutError, promo_codes.PromoRefused) as exc:
-            sold_out = exc if isinstance(exc, checkout.SoldOut) else None
-            await self.show(400 if sold_out is None else 409, error=self.refusal(exc), chosen=quantities,
-                            seen=sold_out.snapshot if sold_out is not None else None)
+            await self.show(400, error=self.refusal(exc), chosen=quantities)
             return
         self.redirect(view.path(self.space, self.event) + f"/checkout/{reservation['_id']}")
 

@@ -18,12 +18,25 @@ expiry) is seen by the very next buyer who asks, in every process.
 
 The answer is only ever used to refuse or to check the choice: a sale is
 decided by the conditional take in the store (`orders.quotas.take`).
+
+A read that shows room for 10 is shared by hundreds of buyers, and each
+would write a reservation, try the take and be refused: hundreds of
+writes for ten tickets.  So this process also counts the tickets its own
+buyers are trying to take from each quota (`Availability.attempt`): a
+buyer whose quotas, as read, have no room beyond what this process's
+attempts under way may take waits until one of them ends, then reads
+again.  Nobody is refused on a guess: a buyer waits (for a few store calls
+of the attempts under way) and is refused only by a read that shows no
+room, or by the take itself.  Other processes are not counted, so up to
+each process's share of the last tickets may be tried at once, and the
+take decides between them.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from orders import quotas, ticket_types
@@ -72,6 +85,8 @@ class Availability:
 
     def __init__(self):
         self._flights: dict[str, _Flight] = {}
+        self._trying: dict[str, dict[str, int]] = {}     # event -> quota id -> tickets being taken here
+        self._ended: dict[str, asyncio.Event] = {}       # event -> set when one of its attempts ends
         self.reads = 0   # reads sent to the store (tests count them)
 
     async def read(self, db, event_id) -> Snapshot:
@@ -79,6 +94,7 @@ class Availability:
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = _Flight()
+        wanted: asyncio.Future[Snapshot]
         if flight.running is None:
             # Nothing under way: this read begins now, after the caller asked; others may join it.
             flight.running = asyncio.ensure_future(self._run(db, event_id, key, flight))
@@ -90,6 +106,39 @@ class Availability:
             wanted = flight.next
         # Shielded: a request that gives up does not cancel the read the others wait for.
         return await asyncio.shield(wanted)
+
+    def room_for(self, event_id, seen: Snapshot, wanted: Mapping[str, int]) -> bool:
+        """Whether the quotas, as `seen`, have room for `wanted` beyond what this process is taking."""
+        trying = self._trying.get(str(event_id), {})
+        left = {str(q["_id"]): int(q.get("left", 0)) for q in seen.quotas}
+        return all(trying.get(qid, 0) + n <= left.get(qid, n) for qid, n in wanted.items())
+
+    async def ended(self, event_id) -> None:
+        """Wait until one of this process's attempts at the event's quotas ends."""
+        key = str(event_id)
+        if not self._trying.get(key):
+            return
+        await self._ended.setdefault(key, asyncio.Event()).wait()
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, event_id, wanted: Mapping[str, int]) -> AsyncIterator[None]:
+        """Count `wanted` (quota id -> tickets) as being taken here while the block runs."""
+        key = str(event_id)
+        trying = self._trying.setdefault(key, {})
+        for qid, n in wanted.items():
+            trying[qid] = trying.get(qid, 0) + n
+        try:
+            yield
+        finally:
+            for qid, n in wanted.items():
+                trying[qid] -= n
+                if not trying[qid]:
+                    del trying[qid]
+            if not trying:
+                del self._trying[key]
+            ended = self._ended.pop(key, None)
+            if ended is not None:
+                ended.set()
 
     async def _run(self, db, event_id, key: str, flight: _Flight) -> Snapshot:
         try:

@@ -11,6 +11,11 @@
    (`orders.promo_codes.take`), then each quota (`orders.quotas.take_all`),
    then it is HELD until `expires_at` (`RESERVATION_MINUTES`).  A buyer has
    one live reservation per event: a new one gives back the last.
+   The types and quotas are read once for all the buyers of this process
+   asking at the same moment, never staler than each one's own read
+   (`orders.availability`); a choice they show without room is refused
+   before anything is written, and one whose room this process's buyers
+   are already trying to take waits for those attempts, then reads again.
 2. `place`: the buyer's details, the holders (now or later) and how they
    pay.  The reservation is claimed (HELD -> ORDERING, guarded by its
    deadline), the order inserted, and the reservation closed (ORDERED);
@@ -51,7 +56,7 @@ from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import N_
 from events.model import EventDoc
-from orders import availability, promo_codes, quotas, states, ticket_types
+from orders import promo_codes, quotas, states, ticket_types
 from orders.model import (
     FREE,
     LEASE,
@@ -129,11 +134,8 @@ class NoPrice(CheckoutError):
 
 
 class SoldOut(CheckoutError):
-    def __init__(self, name: str, snapshot: availability.Snapshot | None = None):
+    def __init__(self, name: str):
         super().__init__(N_("Not enough tickets of “%(name)s” are left."), name=name)
-        # The event's types and quotas as read for the refusal (the buyer then holds no reservation):
-        # the page that says so is drawn from them, and reads neither again.
-        self.snapshot = snapshot
 
 
 class ReservationGone(CheckoutError):
@@ -257,16 +259,34 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     if await give_back_mine(services, event, buyer, now):
         # Read again after the buyer's own earlier reservation went back: its tickets count as free.
         seen = await services.availability.read(db, event["_id"])
-    by_type = seen.by_type([line["ticket_type_id"] for line in lines])
-    wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
-    # A code that reserves seats lends its covered tickets in its quota.
-    lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} if use else {}
-    full = quotas.lacking(by_type, wanted, lend)
-    if full is not None:
-        # Sold out as read a moment ago: refused before anything is written.  The buyer holds no
-        # reservation now, and the page that says so is drawn from what was read (`SoldOut.snapshot`).
-        # The conditional take below stays the authority.
-        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale), seen)
+    view = services.availability
+    while True:
+        by_type = seen.by_type([line["ticket_type_id"] for line in lines])
+        wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
+        # A code that reserves seats lends its covered tickets in its quota.
+        lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} \
+            if use else {}
+        full = quotas.lacking(by_type, wanted, lend)
+        if full is not None:
+            # Sold out as read a moment ago: refused before anything is written.  The conditional take
+            # below stays the authority.
+            raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
+        counted = {qid: n for qid, n in wanted.items() if qid not in lend}
+        if view.room_for(event["_id"], seen, counted):
+            break
+        # The room seen may all go to this process's buyers already trying: wait until one of them is
+        # done, then read again (refused only by a read that shows no room, never on a guess).
+        await view.ended(event["_id"])
+        seen = await view.read(db, event["_id"])
+    async with view.attempt(event["_id"], counted):
+        return await _hold(services, event, buyer, lines, types, by_type, wanted, lend, use, code=code,
+                           currency=currency, now=now, locale=locale)
+
+
+async def _hold(services, event: EventDoc, buyer: Mapping[str, Any], lines, types, by_type, wanted: dict[str, int],
+                lend, use, *, code: str | None, currency: str, now: datetime.datetime, locale: str) -> dict[str, Any]:
+    """Write the reservation, take the code's uses and the quotas, and hold it (see `reserve`)."""
+    db = services.db
     doc = {"_id": ObjectId(), "event_id": event["_id"], "buyer_id": buyer["_id"], "currency": currency,
            "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "promo": use, "state": TAKING,
            "released": False, "expires_at": now + reservation_for(services.settings), "created_at": now,
@@ -288,9 +308,7 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     if full is not None:
         await promo_codes.release(db, use, key)
         await refuse()
-        # What was read showed room that others took meanwhile: the page is drawn from a read made now.
-        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale),
-                      await services.availability.read(db, event["_id"]))
+        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
     held = await db[RESERVATIONS].find_one_and_update(
         {"_id": doc["_id"], "state": TAKING}, {"$set": {"state": HELD, "state_at": utcnow()}},
         return_document=ReturnDocument.AFTER)

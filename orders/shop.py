@@ -39,18 +39,9 @@ async def offer(db, event: EventDoc, *, code: str | None, locale: str, now: date
     `extra`: type id -> seats a promo code the buyer has reserves for them
     (`orders.promo_codes.seats_for`), on top of what is left for everyone.
     """
+    now = now or utcnow()
     types = [t for t in await ticket_types.of_event(db, event["_id"]) if ticket_types.visible(t, code)]
     left = await quotas.availability(db, event["_id"], [t["_id"] for t in types])
-    return offer_of(event, types, left, code=code, locale=locale, now=now, extra=extra)
-
-
-def offer_of(event: EventDoc, types: list[dict[str, Any]], left: Mapping[Any, int | None], *, code: str | None,
-             locale: str, now: datetime.datetime | None = None,
-             extra: Mapping[Any, int] | None = None) -> list[dict[str, Any]]:
-    """`offer` from types and what is left of them, already read (`orders.availability.Snapshot`)."""
-    now = now or utcnow()
-    types = [t for t in types if ticket_types.visible(t, code)]
-    left = {t["_id"]: left.get(t["_id"]) for t in types}
     for type_id, seats in (extra or {}).items():
         if left.get(type_id) is not None:
             left[type_id] = int(left[type_id] or 0) + int(seats)
