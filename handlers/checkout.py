@@ -125,8 +125,8 @@ class TicketsHandler(ShopPage):
                                                  currency=self.form("currency", max_length=3).upper(),
                                                  locale=self.locale_code)
         except checkout.SoldOut as exc:
-            # A short page, drawn from what this request has read already: in a rush for the last tickets
-            # nearly every buyer gets it.  The tickets page it leads back to shows what is on sale, live.
+            # A short page of its own (`public/sold_out.html`), drawn from what this request has read
+            # already: in a rush for the last tickets nearly every buyer gets it at the same moment.
             self.render_page("public/sold_out.html", status=409, error=self.refusal(exc), shop_path=self.shop_path,
                              **self.common())
             return
