@@ -1,12 +1,14 @@
 """Sold out, told at once: buyers refused at the same moment share one read of the event's types and
 quotas and write nothing, which a wrapped store client counts (the count fails if it grows back); the
 refusal still names the type in the buyer's language and leads back to the tickets page; a shared read
-never answers older news than the buyer's own would, so a ticket given back is sold to the next buyer."""
+never answers older news than the buyer's own would, so a ticket given back is sold to the next buyer; a
+rush in one process writes only the reservations that can hold, and a buyer who waited for an attempt
+that failed still gets the ticket."""
 import asyncio
 
 import pytest
 
-from orders import actions, availability, checkout, states
+from orders import actions, availability, checkout, quotas, states
 from storage import Storage
 from tests.orders_support import buyers, drain, quota, ticket_type, ticketed_event
 from tests.support import error_text, translated
@@ -244,4 +246,41 @@ async def test_a_rush_in_one_process_writes_only_the_reservations_that_can_hold(
     assert outcome.count(checkout.HELD) == 3 and outcome.count("sold out") == 27
     assert await db.reservations.count_documents({"event_id": event["_id"]}) == 3
     assert counting.calls.count("reservations.insert_one") == 3
+    await drain(services)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_buyer_waiting_for_an_attempt_that_fails_gets_the_ticket(services, factory, db):
+    """The last ticket, five buyers at once: the first buyer's attempt dies before it takes anything, so
+    the room is still there, and one of the buyers who waited for that attempt gets it."""
+    event, admin = await ticketed_event(services, factory)
+    standard = await ticket_type(services, event, admin)
+    await quota(services, event, admin, 1, standard)
+    rush = await buyers(db, 5)
+    real_take_all = quotas.take_all
+    calls = []
+
+    async def first_dies(*args, **kwargs):
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        if len(calls) == 1:
+            raise RuntimeError("the process stalled here")
+        return await real_take_all(*args, **kwargs)
+
+    async def one(buyer):
+        try:
+            return (await checkout.reserve(services, event, buyer, {str(standard["_id"]): "1"}, currency="EUR"))["state"]
+        except checkout.SoldOut:
+            return "sold out"
+        except RuntimeError:
+            return "died"
+
+    quotas.take_all = first_dies
+    try:
+        outcome = await asyncio.gather(*(one(b) for b in rush))
+    finally:
+        quotas.take_all = real_take_all
+    assert sorted(outcome) == sorted(["died", checkout.HELD, "sold out", "sold out", "sold out"])
+    # Only the attempts that could hold were made: the one that died and the one that held.
+    assert len(calls) == 2
     await drain(services)
