@@ -3,9 +3,8 @@
 A checkout decides from the event's ticket types and its quotas (without
 their holds) whether the choice is valid and whether it still has room
 (`orders.checkout.reserve`).  In a rush for the last tickets a thousand
-buyers ask at the same moment, almost all are refused, and each used to
-read the types and quotas itself (and again to draw the page that says
-so), a thousand reads that queue up in the store.
+buyers ask at the same moment and almost all are refused: read by each of
+them, that would be a thousand reads queued up in the store.
 
 `Availability.read` shares one read among concurrent requests (single
 flight) without ever answering older news than a request's own read would:
@@ -27,9 +26,9 @@ buyer whose quotas, as read, have no room beyond what this process's
 attempts under way may take waits until one of them ends, then reads
 again.  Nobody is refused on a guess: a buyer waits (for a few store calls
 of the attempts under way) and is refused only by a read that shows no
-room, or by the take itself.  Other processes are not counted, so up to
-each process's share of the last tickets may be tried at once, and the
-take decides between them.
+room, or by the take itself.  Other processes' attempts are not counted,
+so each process may try for as many tickets as are left, and the take
+decides between them.
 """
 from __future__ import annotations
 
