@@ -19,6 +19,7 @@ from certificates.pdf_pool import PdfPool
 from core.changes import StateChanges
 from core.config import Settings
 from core.i18n import I18n
+from orders.availability import Availability
 from payments.registry import Payments
 from storage import Storage
 
@@ -54,6 +55,9 @@ class Services:
     background: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
     # Certificate PDFs are drawn in worker processes, started on first use (`certificates.pdf_pool`).
     pdfs: PdfPool = dataclasses.field(default_factory=PdfPool)
+    # One read of an event's ticket types and quotas shared by the buyers asking at once
+    # (`orders.availability`), so a rush for the last tickets is refused at once.
+    availability: Availability = dataclasses.field(default_factory=Availability)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run work beyond a request; kept referenced until done, cancelled at shutdown."""

@@ -124,9 +124,14 @@ class TicketsHandler(ShopPage):
                                                  code=self.code() or None, promo=self.promo() or None,
                                                  currency=self.form("currency", max_length=3).upper(),
                                                  locale=self.locale_code)
+        except checkout.SoldOut as exc:
+            # A short page of its own (`public/sold_out.html`), drawn from what this request has read
+            # already: in a rush for the last tickets nearly every buyer gets it at the same moment.
+            self.render_page("public/sold_out.html", status=409, error=self.refusal(exc), shop_path=self.shop_path,
+                             **self.common())
+            return
         except (checkout.CheckoutError, promo_codes.PromoRefused) as exc:
-            await self.show(409 if isinstance(exc, checkout.SoldOut) else 400, error=self.refusal(exc),
-                            chosen=quantities)
+            await self.show(400, error=self.refusal(exc), chosen=quantities)
             return
         self.redirect(view.path(self.space, self.event) + f"/checkout/{reservation['_id']}")
 

@@ -11,6 +11,11 @@
    (`orders.promo_codes.take`), then each quota (`orders.quotas.take_all`),
    then it is HELD until `expires_at` (`RESERVATION_MINUTES`).  A buyer has
    one live reservation per event: a new one gives back the last.
+   The types and quotas are read once for all the buyers of this process
+   asking at the same moment, never staler than each one's own read
+   (`orders.availability`); a choice they show without room is refused
+   before anything is written, and one whose room this process's buyers
+   are already trying to take waits for those attempts, then reads again.
 2. `place`: the buyer's details, the holders (now or later) and how they
    pay.  The reservation is claimed (HELD -> ORDERING, guarded by its
    deadline), the order inserted, and the reservation closed (ORDERED);
@@ -192,17 +197,16 @@ def _quantity(raw: str) -> int:
     return value
 
 
-async def choose(db, event: EventDoc, quantities: Mapping[str, str], *, code: str | None, currency: str,
-                 now: datetime.datetime, locale: str = "") -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The lines a choice makes, checked against the stored types: ([{ticket_type_id, quantity,
-    unit_price}], the event's types by id).
+def lines_of(event: EventDoc, types: Mapping[str, dict[str, Any]], quantities: Mapping[str, str], *,
+             code: str | None, currency: str, now: datetime.datetime, locale: str = "") -> list[dict[str, Any]]:
+    """The lines a choice makes, checked against the event's types (type id as text -> type, as stored):
+    [{ticket_type_id, quantity, unit_price}].
 
     `quantities`: type id (as sent) -> quantity (as sent).  An id that is
     not a type of this event is refused (another event's type included), as
     is a hidden type without its code, a type off sale or not priced in
     `currency`, and a quantity below the type's fewest or above its most.
     """
-    types = {str(t["_id"]): t for t in await ticket_types.of_event(db, event["_id"])}
     lines = []
     for raw_id, raw_qty in quantities.items():
         quantity = _quantity(raw_qty)
@@ -228,7 +232,7 @@ async def choose(db, event: EventDoc, quantities: Mapping[str, str], *, code: st
         raise NothingChosen()
     if sum(line["quantity"] for line in lines) > MAX_TICKETS_PER_ORDER:
         raise TooManyTickets()
-    return lines, types
+    return lines
 
 
 async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantities: Mapping[str, str], *,
@@ -244,21 +248,45 @@ async def reserve(services, event: EventDoc, buyer: Mapping[str, Any], quantitie
     """
     db = services.db
     now = now or utcnow()
-    lines, types = await choose(db, event, quantities, code=code, currency=currency, now=now, locale=locale)
+    # The types and quotas as read after this request began, the read shared with every buyer asking
+    # at once in this process (`orders.availability`): a rush costs the store a few reads, not one each.
+    seen = await services.availability.read(db, event["_id"])
+    types = seen.types_by_id()
+    lines = lines_of(event, types, quantities, code=code, currency=currency, now=now, locale=locale)
     use = None
     if (promo or "").strip():
         lines, use = await promo_codes.apply(db, event, promo or "", lines, currency=currency, now=now)
-    await give_back_mine(services, event, buyer, now)
-    # Read after the buyer's own earlier reservation went back: its tickets count as free again.
-    by_type = await quotas.of_types(db, event["_id"], [line["ticket_type_id"] for line in lines])
-    wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
-    # A code that reserves seats lends its covered tickets in its quota.
-    lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} if use else {}
-    full = quotas.lacking(by_type, wanted, lend)
-    if full is not None:
-        # Sold out as read a moment ago: refused before anything is written, so a rush for the last
-        # tickets costs each refused buyer one read.  The conditional take below stays the authority.
-        raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
+    if await give_back_mine(services, event, buyer, now):
+        # Read again after the buyer's own earlier reservation went back: its tickets count as free.
+        seen = await services.availability.read(db, event["_id"])
+    view = services.availability
+    while True:
+        by_type = seen.by_type([line["ticket_type_id"] for line in lines])
+        wanted = quotas.needed(by_type, {line["ticket_type_id"]: line["quantity"] for line in lines})
+        # A code that reserves seats lends its covered tickets in its quota.
+        lend = {qid: (source, int(use["uses"])) for qid, source in use["lend"].items() if qid in wanted} \
+            if use else {}
+        full = quotas.lacking(by_type, wanted, lend)
+        if full is not None:
+            # Sold out as read a moment ago: refused before anything is written.  The conditional take
+            # below stays the authority.
+            raise SoldOut(_name_in_quota(event, lines, by_type, types, full, locale))
+        counted = {qid: n for qid, n in wanted.items() if qid not in lend}
+        if view.room_for(event["_id"], seen, counted):
+            break
+        # The room seen may all go to this process's buyers already trying: wait until one of them is
+        # done, then read again (refused only by a read that shows no room, never on a guess).
+        await view.ended(event["_id"])
+        seen = await view.read(db, event["_id"])
+    async with view.attempt(event["_id"], counted):
+        return await _hold(services, event, buyer, lines, types, by_type, wanted, lend, use, code=code,
+                           currency=currency, now=now, locale=locale)
+
+
+async def _hold(services, event: EventDoc, buyer: Mapping[str, Any], lines, types, by_type, wanted: dict[str, int],
+                lend, use, *, code: str | None, currency: str, now: datetime.datetime, locale: str) -> dict[str, Any]:
+    """Write the reservation, take the code's uses and the quotas, and hold it (see `reserve`)."""
+    db = services.db
     doc = {"_id": ObjectId(), "event_id": event["_id"], "buyer_id": buyer["_id"], "currency": currency,
            "lines": lines, "quotas": wanted, "code": (code or "").strip() or None, "promo": use, "state": TAKING,
            "released": False, "expires_at": now + reservation_for(services.settings), "created_at": now,
@@ -299,11 +327,14 @@ def _name_in_quota(event: EventDoc, lines, by_type, types, quota_id: str, locale
     return ""
 
 
-async def give_back_mine(services, event: EventDoc, buyer: Mapping[str, Any], now: datetime.datetime) -> None:
-    """Give back the buyer's live reservations for the event (a new choice replaces them)."""
+async def give_back_mine(services, event: EventDoc, buyer: Mapping[str, Any], now: datetime.datetime) -> bool:
+    """Give back the buyer's live reservations for the event (a new choice replaces them); True if it had any."""
+    found = False
     async for r in services.db[RESERVATIONS].find({"event_id": event["_id"], "buyer_id": buyer["_id"],
                                                    "state": HELD}):
+        found = True
         await _release(services, event, r, now)
+    return found
 
 
 async def _release(services, event: EventDoc | None, reservation: Mapping[str, Any], now: datetime.datetime) -> bool:
