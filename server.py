@@ -43,6 +43,7 @@ from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
+from donations import giving as donation_giving
 from handlers.base import NotFoundHandler, StaticFileHandler
 from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
@@ -57,6 +58,7 @@ from realtime import (
     chat_frames,
     device_frames,
     discussion_frames,
+    donation_frames,
     keepalive,
     moderation_frames,
     presence,
@@ -117,6 +119,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     )
     # What each purpose of a payment is told when money arrives, fails or goes back.
     order_payments.install(services.payments)
+    donation_giving.install(services.payments)
     broker: Broker
     if isinstance(redis_client, redis_clients.FailoverCluster):
         broker = ClusterBroker(redis_client, settings.redis_shards)
@@ -136,6 +139,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     discussion_frames.install(live)
     registration_frames.install(live)
     ticket_frames.install(live)
+    donation_frames.install(live)
     keepalive.install(live)
     watch_frames.install(live)
     live.start()

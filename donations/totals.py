@@ -1,0 +1,54 @@
+"""What a campaign has raised and from how many donors: read from its confirmed donations.
+
+The counting rule, the same on every page and in every live frame: a
+donation counts once its payment is confirmed (by the provider's signed
+notification, or from the donor's wallet); a pledge or a payment still
+pending does not; what is counted is the amount the donor gave, before the
+payment provider's fees; a refund takes its amount off again.  Donors are
+distinct people: an account, or a guest's e-mail address.
+
+Nothing keeps a separate counter, so the total shown is the sum of the
+donations by construction; a campaign's totals are read at most a few times
+a second however many gifts arrive (`realtime.donation_frames`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DONATIONS = "donations"
+CONFIRMED, REFUNDED = "confirmed", "refunded"
+CHANGE = "donations"   # the change bus's kind: a campaign's totals may have changed (id: the campaign's)
+
+
+async def of(db, campaign_ids: Iterable[Any]) -> dict[Any, dict[str, int]]:
+    """Campaign id -> {"raised": minor units, "donors": people}, zero for one without donations."""
+    ids = list(campaign_ids)
+    out: dict[Any, dict[str, int]] = {cid: {"raised": 0, "donors": 0} for cid in ids}
+    cursor = await db[DONATIONS].aggregate([
+        {"$match": {"campaign_id": {"$in": ids}, "state": {"$in": [CONFIRMED, REFUNDED]}}},
+        {"$group": {"_id": {"c": "$campaign_id", "d": "$donor_key"},
+                    "given": {"$sum": "$amount"}, "back": {"$sum": "$refunded"}}},
+    ])
+    async for row in cursor:
+        net = int(row["given"]) - int(row["back"] or 0)
+        cell = out.setdefault(row["_id"]["c"], {"raised": 0, "donors": 0})
+        cell["raised"] += net
+        if net > 0:
+            cell["donors"] += 1
+    return out
+
+
+async def one(db, campaign_id: Any) -> dict[str, int]:
+    return (await of(db, [campaign_id]))[campaign_id]
+
+
+def percent(raised: int, goal: int) -> int:
+    """How much of the goal is reached, 0..100 (the bar stops full when a campaign raises more)."""
+    return max(0, min(100, (raised * 100) // goal)) if goal > 0 else 0
+
+
+def frame(campaign: Mapping[str, Any], found: Mapping[str, int]) -> dict[str, Any]:
+    """The `donations` message open campaign pages receive (docs/protocol.md)."""
+    return {"type": "donations", "campaign": str(campaign["_id"]), "raised": int(found["raised"]),
+            "donors": int(found["donors"]), "goal": int(campaign["goal"]), "currency": campaign["currency"]}
