@@ -12,6 +12,7 @@
     var shown = parseInt(box.getAttribute("data-raised"), 10) || 0;
     var format = new Intl.NumberFormat(box.getAttribute("data-locale") || undefined,
                                        {style: "currency", currency: currency});
+    var count = new Intl.NumberFormat(box.getAttribute("data-locale") || undefined);
     var raisedOut = box.querySelector(".campaign-raised");
     var donorsOut = box.querySelector(".campaign-donors");
     var progress = box.querySelector(".progress");
@@ -40,10 +41,7 @@
       box.setAttribute("data-raised", String(msg.raised));
       box.setAttribute("data-donors", String(msg.donors));
       if (msg.raised !== shown) climb(msg.raised);
-      if (donorsOut) {
-        donorsOut.textContent = msg.donors === 1 ? donorsOut.getAttribute("data-one")
-          : donorsOut.getAttribute("data-many").replace("%(num)s", String(msg.donors));
-      }
+      if (donorsOut) donorsOut.textContent = count.format(msg.donors);
       var percent = goal > 0 ? Math.max(0, Math.min(100, Math.floor(msg.raised * 100 / goal))) : 0;
       if (progress) {
         progress.setAttribute("aria-valuenow", String(percent));
