@@ -18,7 +18,6 @@ from bson import ObjectId
 from core import money
 from core.clock import utcnow
 from donations import campaigns, giving, totals, wallet
-from payments import attempts
 from tests.donations_support import Totals, campaign, key_of
 from tests.orders_support import drain
 from tests.payments_support import (  # noqa: F401 (fixtures)
