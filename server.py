@@ -219,6 +219,9 @@ async def start_background(services: Services) -> None:
     # came; each claimed atomically (`payments.reconcile`).
     timers.start(services, timers.every(lambda: payments_reconcile.SWEEP_SECONDS,
                                         lambda: payments_reconcile.sweep(services), "payments"), "payments")
+    # Donations: wallet gifts a stopped process left debited but not confirmed (`donations.giving.sweep`).
+    timers.start(services, timers.every(lambda: donation_giving.SWEEP_SECONDS,
+                                        lambda: donation_giving.sweep(services), "donations"), "donations")
     reminder_sweep = reminders_runner.Runner(services)
     timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),
                  "reminders")

@@ -22,6 +22,7 @@ the wallet once (its entry keyed by the attempt).
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 from collections.abc import Mapping
@@ -216,6 +217,34 @@ async def latest(db, campaign_id: Any, limit: int = 10) -> list[dict]:
     return await db[DONATIONS].find({"campaign_id": campaign_id, "state": CONFIRMED},
                                     {"amount": 1, "currency": 1, "anonymous": 1, "message": 1, "donor.name": 1,
                                      "confirmed_at": 1}).sort([("confirmed_at", -1)]).to_list(limit)
+
+
+# --- the sweep -------------------------------------------------------------------------------------
+
+SWEEP_SECONDS = 60.0
+STALE = 120   # seconds: a wallet gift pending this long was left by a stopped process (or refused)
+
+
+async def sweep(services) -> int:
+    """Confirm the wallet gifts a stopped process left between the debit and the confirmation; how many.
+
+    A wallet gift whose debit is applied (its entry `gift-<donation>` held by
+    the balance) but whose donation is still pending is confirmed, once (the
+    guarded move).  One whose debit was refused stays pending and uncounted.
+    """
+    db = services.db
+    since = utcnow() - datetime.timedelta(seconds=STALE)
+    done = 0
+    async for donation in db[DONATIONS].find({"method": WALLET, "state": PENDING, "created_at": {"$lt": since}},
+                                             {"_id": 1, "donor": 1, "currency": 1}).limit(1000):
+        key = f"gift-{donation['_id']}"
+        bid = wallet.balance_id(donation["donor"]["user_id"], donation["currency"])
+        if await db[wallet.BALANCES].find_one({"_id": bid, "keys": key}, {"_id": 1}):
+            await db[wallet.ENTRIES].update_one({"key": key, "state": wallet.PENDING},
+                                                {"$set": {"state": wallet.APPLIED, "applied_at": utcnow()}})
+            if await confirm(services, donation["_id"], payment_ref=f"wallet:{key}"):
+                done += 1
+    return done
 
 
 # --- what the payments package calls back -------------------------------------------------------

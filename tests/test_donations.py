@@ -10,6 +10,7 @@ clear error and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import httpx
 import pytest
@@ -249,3 +250,37 @@ async def test_totals_equal_the_donations_after_many_concurrent_gifts(services, 
         assert value == entries
     print(f"{n} wallet gifts in {took:.2f} s; {len(live.frames)} frames")
     live.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_sweep_confirms_a_wallet_gift_left_between_debit_and_confirmation(services, factory, db):
+    found = await campaign(services, factory)
+    donor = await factory.user()
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 500, "currency": "EUR"})
+    # A process stopped right after the debit: the donation is pending, the money out of the wallet.
+    confirm = giving.confirm
+    giving.confirm = lambda *a, **k: asyncio.sleep(0, False)
+    try:
+        left = await giving.give(services, found, amount="3", currency="EUR", key="stopped-midway", method="wallet",
+                                 user=donor, locale="en")
+        refused = None
+        try:
+            await giving.give(services, found, amount="4", currency="EUR", key="refused-gift", method="wallet",
+                              user=donor, locale="en")
+        except wallet.NotEnough:
+            refused = await db.donations.find_one({"key": "refused-gift"})
+    finally:
+        giving.confirm = confirm
+    assert left["state"] == giving.PENDING and refused is not None
+    assert await wallet.balance(db, donor["_id"], "EUR") == 200
+    assert await totals.one(db, found["_id"]) == {"raised": 0, "donors": 0}
+    # Too fresh: it may still be under way.
+    assert await giving.sweep(services) == 0
+    await db.donations.update_many({}, {"$set": {"created_at": utcnow() - datetime.timedelta(minutes=5)}})
+    assert await giving.sweep(services) == 1
+    assert await giving.sweep(services) == 0
+    await drain(services)
+    assert (await db.donations.find_one({"_id": left["_id"]}))["state"] == giving.CONFIRMED
+    assert (await db.donations.find_one({"_id": refused["_id"]}))["state"] == giving.PENDING
+    assert await totals.one(db, found["_id"]) == {"raised": 300, "donors": 1}
+    assert await wallet.audit(db, donor["_id"], "EUR") == (200, 200)
