@@ -10,11 +10,18 @@ clear error and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
+import json
+import os
+import secrets
+import sys
 
 import httpx
 import pytest
 from bson import ObjectId
+
+import server
 
 from core import money
 from core.clock import utcnow
@@ -29,7 +36,10 @@ from tests.payments_support import (  # noqa: F401 (fixtures)
     stripe_settings,
     until,
 )
+from storage.shared import StoreServer
 from tests.support import error_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -284,3 +294,50 @@ async def test_the_sweep_confirms_a_wallet_gift_left_between_debit_and_confirmat
     assert (await db.donations.find_one({"_id": refused["_id"]}))["state"] == giving.PENDING
     assert await totals.one(db, found["_id"]) == {"raised": 300, "donors": 1}
     assert await wallet.audit(db, donor["_id"], "EUR") == (200, 200)
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_two_server_processes_never_take_a_wallet_below_zero(services, factory):
+    """Two processes, fifty gifts each from one wallet holding ten; half the keys sent to both (a retry that
+    lands on the other process): ten gifts, a balance of zero, the balance equal to its entries."""
+    store = StoreServer()
+    port = await store.start()
+    address, name = f"127.0.0.1:{port}", f"two_{secrets.token_hex(3)}"
+    settings = dataclasses.replace(services.settings, embedded_store_address=address, mongodb_db=name)
+    mine = await server.make_services(settings)
+    workers = []
+    try:
+        db = mine.db
+        found = await campaign(mine, type(factory)(mine))
+        donor = await type(factory)(mine).user()
+        await giving.on_topup_paid(mine, str(donor["_id"]), {"_id": ObjectId(), "amount": 1000, "currency": "EUR"})
+        plans = [("process-a", 25), ("process-b", 25), ("both-processes", 25), ("both-processes", 25)]
+        for prefix, count in plans:
+            workers.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.donations_worker", address, name, str(found["_id"]),
+                str(donor["_id"]), prefix, str(count), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE))
+        for w in workers:
+            assert (await asyncio.wait_for(w.stdout.readline(), 60)).strip() == b"ready"
+        for w in workers:  # go, all together
+            w.stdin.write(b"go\n")
+            await w.stdin.drain()
+        results = [json.loads(await asyncio.wait_for(w.stdout.readline(), 120)) for w in workers]
+        for w in workers:
+            assert await w.wait() == 0
+        # A key sent to two processes has one outcome.
+        assert results[2] == results[3]
+        outcome = [*results[0].values(), *results[1].values(), *results[2].values()]
+        assert outcome.count("given") == 10 and outcome.count("refused") == 65
+        assert await wallet.balance(db, donor["_id"], "EUR") == 0
+        assert await wallet.audit(db, donor["_id"], "EUR") == (0, 0)
+        assert await db.donations.count_documents({"state": giving.CONFIRMED}) == 10
+        assert await totals.one(db, found["_id"]) == {"raised": 1000, "donors": 1}
+    finally:
+        for w in workers:
+            if w.returncode is None:
+                w.kill()
+                await w.wait()
+        await drain(mine)
+        await server.close_services(mine)
+        await store.close()
