@@ -22,10 +22,10 @@ import pytest
 from bson import ObjectId
 
 import server
-
 from core import money
 from core.clock import utcnow
 from donations import campaigns, giving, totals, wallet
+from storage.shared import StoreServer
 from tests.donations_support import Totals, campaign, key_of
 from tests.orders_support import drain
 from tests.payments_support import (  # noqa: F401 (fixtures)
@@ -36,7 +36,6 @@ from tests.payments_support import (  # noqa: F401 (fixtures)
     stripe_settings,
     until,
 )
-from storage.shared import StoreServer
 from tests.support import error_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
