@@ -1,5 +1,5 @@
 """In Chromium: a donor gives on a campaign's page by card (localstripe's Stripe.js), and a second open
-page of the campaign sees the total climb without a reload.
+page of the campaign, and its fundraising screen, see the total climb without a reload.
 
 localstripe's Stripe.js stand-in does not read the card inputs (see
 `tests/test_browser_payments.py`): the card, one that asks for 3-D Secure, is
@@ -7,6 +7,8 @@ attached to the gift's PaymentIntent as Stripe.js would attach it, and the
 page confirms it with the bank's step, as with the real Stripe.js.
 """
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -34,6 +36,9 @@ async def test_a_gift_by_card_makes_the_total_climb_on_another_open_page(service
         await watcher.goto(base_url + path)
         raised = watcher.locator("[data-campaign-live] .campaign-raised")
         assert await raised.text_content() == money.format(0, "EUR", "de")
+        screen = await (await browser.new_context(locale="de-DE", viewport={"width": 1920, "height": 1080})).new_page()
+        await screen.goto(base_url + path + "/screen")
+        assert await screen.locator(".campaign-raised").text_content() == money.format(0, "EUR", "de")
 
         donor = await (await browser.new_context(locale="de-DE")).new_page()
         await donor.goto(base_url + path)
@@ -71,5 +76,13 @@ async def test_a_gift_by_card_makes_the_total_climb_on_another_open_page(service
         assert await watcher.locator(".campaign-donors").text_content() == "1"
         assert await watcher.locator(".progress").get_attribute("aria-valuenow") == "25"
         await screenshot(watcher, "donation-total-climbed-de")
+        # The fundraising screen, fed by the same frame.
+        for _ in range(50):
+            if await screen.locator(".campaign-raised").text_content() == money.format(2500, "EUR", "de"):
+                break
+            await asyncio.sleep(0.1)
+        assert await screen.locator(".campaign-raised").text_content() == money.format(2500, "EUR", "de")
+        assert await screen.locator(".campaign-goal-reached").is_hidden()
+        await screenshot(screen, "donation-screen-de")
     gift = await db.donations.find_one({})
     assert gift["state"] == "confirmed" and gift["amount"] == 2500 and gift["message"] == "Für den Brunnen"
