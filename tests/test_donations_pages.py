@@ -3,11 +3,16 @@ a refund takes its amount off the totals; a wallet is topped up by card through 
 """
 from __future__ import annotations
 
+import json
+
 import pytest
+from bson import ObjectId
+from tornado.httpclient import HTTPClientError
 
 from access import roles as R
 from donations import campaigns, giving, totals, wallet
 from payments import attempts
+from realtime import protocol
 from tests.donations_support import Totals, campaign, key_of
 from tests.orders_support import drain
 from tests.payments_support import hook, localstripe, stripe_settings, until  # noqa: F401 (fixtures)
@@ -146,3 +151,22 @@ async def test_a_wallet_is_topped_up_by_card_once(services, factory, browser, db
                                                          "amount": "20", "method": "wallet"})
     assert r.status_code == 400 and error_text(r.text) == "Your wallet does not hold enough for this gift."
     assert await wallet.balance(db, donor["_id"], "EUR") == 1750
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_campaign_socket_follows_totals_only_and_drafts_are_not_found(services, factory, base_url, db,
+                                                                              http_server):
+    found = await campaign(services, factory)
+    live = await Totals.follow(base_url, found["_id"])
+    assert (await live.next())["type"] == "donations"
+    await live.conn.write_message(json.dumps({"type": "join", "room": "ev:{x}:pub:en", "ref": "j"}))
+    refused = await live.next()
+    assert refused["type"] == "error" and refused["code"] == protocol.DONATIONS_ONLY and refused["ref"] == "j"
+    await live.conn.write_message(json.dumps({"type": "ping", "ref": "p"}))
+    assert (await live.next())["type"] == "pong"
+    live.close()
+    draft = await campaign(services, factory, state=campaigns.DRAFT)
+    for cid in (draft["_id"], ObjectId(), "nonsense"):
+        with pytest.raises(HTTPClientError) as refused_upgrade:
+            await Totals.follow(base_url, cid)
+        assert refused_upgrade.value.code == 404
