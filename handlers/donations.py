@@ -95,6 +95,10 @@ class CampaignHandler(CampaignBase):
 
 
 class GiveHandler(CampaignHandler):
+    async def get(self, campaign_id):
+        # The form's address opened as a page (a bookmark, a reload after an error): the campaign's page.
+        self.redirect(giving.page_path(await self.public_campaign(campaign_id)))
+
     async def post(self, campaign_id):
         campaign = await self.public_campaign(campaign_id)
         form = {"amount": self.form("amount", max_length=40), "email": self.form("email", max_length=320),
