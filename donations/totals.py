@@ -22,20 +22,25 @@ CHANGE = "donations"   # the change bus's kind: a campaign's totals may have cha
 
 
 async def of(db, campaign_ids: Iterable[Any]) -> dict[Any, dict[str, int]]:
-    """Campaign id -> {"raised": minor units, "donors": people}, zero for one without donations."""
+    """Campaign id -> {"raised": minor units, "donors": people}, zero for one without donations.
+
+    Read with a plain indexed find of three small fields (`campaign_state_donor`) and summed here: on
+    the embedded store a find uses its indexes where an aggregation scans, and on MongoDB the two cost
+    alike.
+    """
     ids = list(campaign_ids)
     out: dict[Any, dict[str, int]] = {cid: {"raised": 0, "donors": 0} for cid in ids}
-    cursor = await db[DONATIONS].aggregate([
-        {"$match": {"campaign_id": {"$in": ids}, "state": {"$in": [CONFIRMED, REFUNDED]}}},
-        {"$group": {"_id": {"c": "$campaign_id", "d": "$donor_key"},
-                    "given": {"$sum": "$amount"}, "back": {"$sum": "$refunded"}}},
-    ])
+    net: dict[Any, dict[str, int]] = {cid: {} for cid in ids}
+    cursor = db[DONATIONS].find({"campaign_id": {"$in": ids}, "state": {"$in": [CONFIRMED, REFUNDED]}},
+                                {"_id": 0, "campaign_id": 1, "donor_key": 1, "amount": 1, "refunded": 1})
     async for row in cursor:
-        net = int(row["given"]) - int(row["back"] or 0)
-        cell = out.setdefault(row["_id"]["c"], {"raised": 0, "donors": 0})
-        cell["raised"] += net
-        if net > 0:
-            cell["donors"] += 1
+        given = int(row["amount"]) - int(row.get("refunded") or 0)
+        per = net.setdefault(row["campaign_id"], {})
+        per[row["donor_key"]] = per.get(row["donor_key"], 0) + given
+        cell = out.setdefault(row["campaign_id"], {"raised": 0, "donors": 0})
+        cell["raised"] += given
+    for cid, per in net.items():
+        out[cid]["donors"] = sum(1 for v in per.values() if v > 0)
     return out
 
 

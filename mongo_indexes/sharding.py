@@ -105,7 +105,7 @@ UNSHARDED: dict[str, str] = {
     "promo_codes": "unique code per event; uses counted by conditional updates on the code's own document",
     "applications": "unique per ticket type and email (one application each); a queue per event",
     "donation_campaigns": "a few documents per space, written by staff",
-    "donations": "unique per campaign and client key, and a campaign's totals are one aggregation over its "
+    "donations": "unique per campaign and client key, and a campaign's totals are one indexed read over its "
                  "donations; at 6,000 gifts a minute one replica set keeps up (a campaign is one hot key, which "
                  "no shard key spreads)",
     "wallet_entries": "unique by the entry's key, found by it on a retry",
