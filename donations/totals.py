@@ -24,9 +24,9 @@ CHANGE = "donations"   # the change bus's kind: a campaign's totals may have cha
 async def of(db, campaign_ids: Iterable[Any]) -> dict[Any, dict[str, int]]:
     """Campaign id -> {"raised": minor units, "donors": people}, zero for one without donations.
 
-    Read with a plain indexed find of three small fields (`campaign_state_donor`) and summed here: on
-    the embedded store a find uses its indexes where an aggregation scans, and on MongoDB the two cost
-    alike.
+    Read with a plain find of the fields one index holds (`campaign_state_donor_amounts`: covered on
+    MongoDB, no document fetched) and summed here; on the embedded store a find uses its indexes where
+    an aggregation scans.
     """
     ids = list(campaign_ids)
     out: dict[Any, dict[str, int]] = {cid: {"raised": 0, "donors": 0} for cid in ids}
