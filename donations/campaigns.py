@@ -155,6 +155,11 @@ async def listing(db, space_id: Any, *, states: tuple[str, ...] = STATES, catego
     return await db[CAMPAIGNS].find(query).sort([("created_at", -1)]).to_list(500)
 
 
+async def of_event(db, event_id: Any) -> list[dict]:
+    """The open campaigns tied to an event, shown with their live totals on its page."""
+    return await db[CAMPAIGNS].find({"event_id": event_id, "state": OPEN}).sort([("created_at", 1)]).to_list(10)
+
+
 def title(campaign: Mapping[str, Any], locale: str) -> str:
     return text_for(campaign["title"], locale, (campaign.get("default_locale") or "en",))
 

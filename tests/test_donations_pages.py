@@ -170,3 +170,25 @@ async def test_a_campaign_socket_follows_totals_only_and_drafts_are_not_found(se
         with pytest.raises(HTTPClientError) as refused_upgrade:
             await Totals.follow(base_url, cid)
         assert refused_upgrade.value.code == 404
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_events_page_shows_the_totals_of_its_open_campaigns(services, factory, browser, db):
+    event = await factory.event(locales=("en",))
+    space = await db.spaces.find_one({"_id": event["space_id"]})
+    tied = await campaign(services, factory, space=space, title={"en": "Wells for the evening"},
+                          event_id=str(event["_id"]))
+    await campaign(services, factory, space=space, title={"en": "A draft for the evening"},
+                   event_id=str(event["_id"]), state=campaigns.DRAFT)
+    await campaign(services, factory, space=space, title={"en": "Not tied"})
+    donor = await factory.user()
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 900, "currency": "EUR"})
+    await giving.give(services, tied, amount="9", currency="EUR", key="evening-gift", method="wallet", user=donor,
+                      locale="en")
+    attendee = await factory.member(R.ATTENDEE, event=event)
+    b = browser(locale="en")
+    await b.sign_in(attendee["login"], factory.PASSWORD)
+    page = (await b.get(f"/e/{space['slug']}/{event['slug']}")).text
+    assert f'data-campaign-live="{tied["_id"]}"' in page and 'data-raised="900"' in page
+    assert "Wells for the evening" in page and "A draft for the evening" not in page and "Not tied" not in page
+    assert "js/campaign.js" in page
