@@ -7,6 +7,8 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "donation_campaigns": [
         # The public list of a space by state and category, newest first.
         ([("space_id", ASC), ("state", ASC), ("created_at", DESC)], {"name": "space_state_created"}),
+        # The open campaigns an event's page shows.
+        ([("event_id", ASC), ("state", ASC)], {"name": "event_state"}),
     ],
     "donations": [
         # One donation per dialog: the same client key again finds the first one.
