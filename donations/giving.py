@@ -173,9 +173,18 @@ async def _proceed(services, campaign, donation: dict) -> dict[str, Any]:
         if donation.get("attempt_id") != attempt["_id"]:
             await services.db[DONATIONS].update_one({"_id": donation["_id"]}, {"$set": {"attempt_id": attempt["_id"]}})
         return {**donation, "attempt_id": attempt["_id"], "attempt": attempt}
-    await wallet.debit(services.db, donation["donor"]["user_id"], donation["currency"], donation["amount"],
-                       key=f"gift-{donation['_id']}", donation_id=donation["_id"],
-                       campaign_id=donation["campaign_id"])
+    # A refused debit marks the gift so the sweep passes it by; the mark goes before any new try, so a
+    # debit that passes is never hidden from the sweep.
+    if donation.get("refused_at"):
+        await services.db[DONATIONS].update_one({"_id": donation["_id"]}, {"$set": {"refused_at": None}})
+    try:
+        await wallet.debit(services.db, donation["donor"]["user_id"], donation["currency"], donation["amount"],
+                           key=f"gift-{donation['_id']}", donation_id=donation["_id"],
+                           campaign_id=donation["campaign_id"])
+    except wallet.NotEnough:
+        await services.db[DONATIONS].update_one({"_id": donation["_id"], "state": PENDING},
+                                                {"$set": {"refused_at": utcnow()}})
+        raise
     await confirm(services, donation["_id"], payment_ref=f"wallet:gift-{donation['_id']}")
     return await get(services.db, donation["_id"]) or donation
 
@@ -230,12 +239,14 @@ async def sweep(services) -> int:
 
     A wallet gift whose debit is applied (its entry `gift-<donation>` held by
     the balance) but whose donation is still pending is confirmed, once (the
-    guarded move).  One whose debit was refused stays pending and uncounted.
+    guarded move).  One whose debit was refused (`refused_at`) stays pending and
+    uncounted, and is not looked at again.
     """
     db = services.db
     since = utcnow() - datetime.timedelta(seconds=STALE)
     done = 0
-    async for donation in db[DONATIONS].find({"method": WALLET, "state": PENDING, "created_at": {"$lt": since}},
+    async for donation in db[DONATIONS].find({"method": WALLET, "state": PENDING, "refused_at": None,
+                                              "created_at": {"$lt": since}},
                                              {"_id": 1, "donor": 1, "currency": 1}).limit(1000):
         key = f"gift-{donation['_id']}"
         bid = wallet.balance_id(donation["donor"]["user_id"], donation["currency"])

@@ -19,6 +19,8 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
          {"name": "campaign_state_donor_amounts"}),
         # Its latest gifts.
         ([("campaign_id", ASC), ("state", ASC), ("confirmed_at", DESC)], {"name": "campaign_state_confirmed"}),
+        # The sweep: wallet gifts left pending.
+        ([("method", ASC), ("state", ASC), ("created_at", ASC)], {"name": "method_state_created"}),
         # A person's own data and its erasure.
         ([("donor.user_id", ASC)], {"name": "donor_user"}),
         ([("donor.email", ASC)], {"name": "donor_email"}),

@@ -297,6 +297,14 @@ async def test_the_sweep_confirms_a_wallet_gift_left_between_debit_and_confirmat
     assert (await db.donations.find_one({"_id": refused["_id"]}))["state"] == giving.PENDING
     assert await totals.one(db, found["_id"]) == {"raised": 300, "donors": 1}
     assert await wallet.audit(db, donor["_id"], "EUR") == (200, 200)
+    # The refused gift, tried again once the wallet holds enough: given, once.
+    assert (await db.donations.find_one({"_id": refused["_id"]}))["refused_at"] is not None
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 300, "currency": "EUR"})
+    again = await giving.give(services, found, amount="4", currency="EUR", key="refused-gift", method="wallet",
+                              user=donor, locale="en")
+    assert again["state"] == giving.CONFIRMED and again["refused_at"] is None
+    assert await wallet.audit(db, donor["_id"], "EUR") == (100, 100)
+    assert await totals.one(db, found["_id"]) == {"raised": 700, "donors": 1}
 
 
 @pytest.mark.gen_test(timeout=180)
