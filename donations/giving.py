@@ -240,7 +240,8 @@ async def sweep(services) -> int:
     A wallet gift whose debit is applied (its entry `gift-<donation>` held by
     the balance) but whose donation is still pending is confirmed, once (the
     guarded move).  One whose debit was refused (`refused_at`) stays pending and
-    uncounted, and is not looked at again.
+    uncounted, and is not looked at again.  A confirmed gift whose receipt did
+    not go out is mailed again.
     """
     db = services.db
     since = utcnow() - datetime.timedelta(seconds=STALE)
@@ -255,6 +256,11 @@ async def sweep(services) -> int:
                                                 {"$set": {"state": wallet.APPLIED, "applied_at": utcnow()}})
             if await confirm(services, donation["_id"], payment_ref=f"wallet:{key}"):
                 done += 1
+    # Receipts whose mail failed (or whose process stopped before it): tried again; the outbox's key
+    # keeps one that did go out from going twice.
+    async for donation in db[DONATIONS].find({"state": CONFIRMED, "receipt": None,
+                                              "confirmed_at": {"$lt": since}}).limit(1000):
+        await send_receipt(services, donation)
     return done
 
 

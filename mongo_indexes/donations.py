@@ -19,8 +19,9 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
          {"name": "campaign_state_donor_amounts"}),
         # Its latest gifts.
         ([("campaign_id", ASC), ("state", ASC), ("confirmed_at", DESC)], {"name": "campaign_state_confirmed"}),
-        # The sweep: wallet gifts left pending.
+        # The sweep: wallet gifts left pending, receipts not sent.
         ([("method", ASC), ("state", ASC), ("created_at", ASC)], {"name": "method_state_created"}),
+        ([("state", ASC), ("receipt", ASC), ("confirmed_at", ASC)], {"name": "state_receipt_confirmed"}),
         # A person's own data and its erasure.
         ([("donor.user_id", ASC)], {"name": "donor_user"}),
         ([("donor.email", ASC)], {"name": "donor_email"}),

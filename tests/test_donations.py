@@ -352,3 +352,25 @@ async def test_two_server_processes_never_take_a_wallet_below_zero(services, fac
         await drain(mine)
         await server.close_services(mine)
         await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_sweep_mails_a_receipt_that_failed_once(services, factory, db, monkeypatch):
+    from donations import mails
+    found = await campaign(services, factory)
+    donor = await factory.user(locale="de")
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 500, "currency": "EUR"})
+
+    async def broken(*args):
+        return False
+    monkeypatch.setattr(mails, "send_receipt", broken)
+    given = await giving.give(services, found, amount="5", currency="EUR", key="receipt-later", method="wallet",
+                              user=donor, locale="de")
+    assert given["state"] == giving.CONFIRMED and given["receipt"] is None
+    monkeypatch.undo()
+    await db.donations.update_many({}, {"$set": {"confirmed_at": utcnow() - datetime.timedelta(minutes=5)}})
+    await giving.sweep(services)
+    await giving.sweep(services)
+    receipts = await db.outbox.find({"kind": "donation_receipt"}).to_list(None)
+    assert len(receipts) == 1 and receipts[0]["to"] == donor["email"]
+    assert (await db.donations.find_one({}))["receipt"] is not None
