@@ -4,6 +4,9 @@
   too) with what it raised, from how many donors, against its goal.
 - `/admin/spaces/<space>/campaigns/new`: a new campaign (`donations.campaigns.clean`).
 - `/admin/spaces/<space>/campaigns/<campaign>`: its form; saving changes it.
+  Below it, the campaign's gifts (newest first, every state); a gift's
+  public message can be hidden (`.../gifts/<donation>/hide`, with `show=1`
+  to show it again): the gift still counts.
 
 A campaign of another space is "not found", as if it did not exist.
 """
@@ -14,7 +17,7 @@ from admin import forms
 from admin.staff_base import StaffHandler
 from core import money
 from core.i18n import LOCALES
-from donations import campaigns, totals
+from donations import campaigns, giving, totals
 from handlers.base import PageError
 
 FIELDS = ("category", "state", "goal", "currency", "deadline", "event_id")
@@ -39,12 +42,13 @@ class CampaignPage(StaffHandler):
         return out
 
     async def show(self, form: dict, campaign: dict | None = None, status: int = 200, error: str | None = None):
+        gifts = await giving.of_campaign(self.db, campaign["_id"]) if campaign else []
         events = await self.db.events.find({"space_id": self.space["_id"], "parent_id": None},
                                            {"title": 1, "default_locale": 1}).to_list(200)
         self.render_page("admin/campaign.html", status=status, active="space", form=form, campaign=campaign,
                          error=error, base=self.base(), categories=campaigns.CATEGORIES,
                          states=campaigns.STATES, state_labels=campaigns.STATE_LABELS, locales=LOCALES,
-                         currencies=sorted(money.CURRENCIES), events=events)
+                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts)
 
 
 class CampaignsHandler(CampaignPage):
@@ -91,10 +95,24 @@ class CampaignHandler(CampaignPage):
         self.redirect(f"{self.base()}/{campaign['_id']}")
 
 
+class HideMessageHandler(CampaignPage):
+    async def post(self, space_id, campaign_id, donation_id):
+        campaign = await self.campaign(campaign_id)
+        try:
+            await giving.hide_message(self.db, self.current_user, campaign, donation_id,
+                                      hidden=self.form("show", max_length=2) != "1")
+        except giving.GiftError as exc:
+            raise PageError(404, self.refusal(exc)) from None
+        self.flash(self._("The gift's message has been changed."))
+        self.redirect(f"{self.base()}/{campaign['_id']}#gifts")
+
+
 _SPACE = r"/admin/spaces/(?P<space_id>[0-9a-f]{24})"
 
 ROUTES = [
     (_SPACE + r"/campaigns", CampaignsHandler),
     (_SPACE + r"/campaigns/new", NewCampaignHandler),
     (_SPACE + r"/campaigns/(?P<campaign_id>[0-9a-f]{24})", CampaignHandler),
+    (_SPACE + r"/campaigns/(?P<campaign_id>[0-9a-f]{24})/gifts/(?P<donation_id>[0-9a-f]{24})/hide",
+     HideMessageHandler),
 ]

@@ -223,9 +223,33 @@ async def send_receipt(services, donation: Mapping[str, Any]) -> None:
 
 async def latest(db, campaign_id: Any, limit: int = 10) -> list[dict]:
     """The latest confirmed gifts, as the campaign page lists them (anonymous ones without a name)."""
-    return await db[DONATIONS].find({"campaign_id": campaign_id, "state": CONFIRMED},
-                                    {"amount": 1, "currency": 1, "anonymous": 1, "message": 1, "donor.name": 1,
-                                     "confirmed_at": 1}).sort([("confirmed_at", -1)]).to_list(limit)
+    found = await db[DONATIONS].find({"campaign_id": campaign_id, "state": CONFIRMED},
+                                     {"amount": 1, "currency": 1, "anonymous": 1, "message": 1, "donor.name": 1,
+                                      "confirmed_at": 1, "message_hidden": 1}) \
+        .sort([("confirmed_at", -1)]).to_list(limit)
+    # A message staff hid is not shown; the gift is.
+    return [{**d, "message": ""} if d.get("message_hidden") else d for d in found]
+
+
+async def of_campaign(db, campaign_id: Any, limit: int = 200) -> list[dict]:
+    """A campaign's gifts for its staff, newest first (every state)."""
+    return await db[DONATIONS].find({"campaign_id": campaign_id}, {"key": 0}).sort([("created_at", -1)]) \
+        .to_list(limit)
+
+
+async def hide_message(db, actor: Mapping[str, Any], campaign: Mapping[str, Any], donation_id: Any,
+                       hidden: bool = True) -> dict:
+    """Staff hide (or show again) a gift's public message; the gift itself counts as before.  Audited."""
+    oid = campaigns.as_id(donation_id)
+    found = await db[DONATIONS].find_one_and_update(
+        {"_id": oid, "campaign_id": campaign["_id"]} if oid else {"_id": None},
+        {"$set": {"message_hidden": bool(hidden)}}, return_document=True)
+    if found is None:
+        raise GiftError(N_("This gift does not exist."))
+    await audit.record(db, actor=actor, action="donations.message_hidden" if hidden else "donations.message_shown",
+                       space_id=campaign["space_id"], params={"donation_id": found["_id"],
+                                                             "campaign_id": campaign["_id"]})
+    return found
 
 
 # --- the sweep -------------------------------------------------------------------------------------

@@ -192,3 +192,32 @@ async def test_an_events_page_shows_the_totals_of_its_open_campaigns(services, f
     assert f'data-campaign-live="{tied["_id"]}"' in page and 'data-raised="900"' in page
     assert "Wells for the evening" in page and "A draft for the evening" not in page and "Not tied" not in page
     assert "js/campaign.js" in page
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_staff_see_a_campaigns_gifts_and_hide_a_message(services, factory, browser, db):
+    space = await factory.space()
+    found = await campaign(services, factory, space=space)
+    other = await campaign(services, factory, space=space, title={"en": "Other"})
+    donor = await factory.user(name="Greta Giver")
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 900, "currency": "EUR"})
+    gift = await giving.give(services, found, amount="9", currency="EUR", key="gift-with-message", method="wallet",
+                             user=donor, locale="en", message="Rude words here")
+    admin = await factory.member(R.SPACE_ADMIN, space=space)
+    b = browser(locale="en")
+    await b.sign_in(admin["login"], factory.PASSWORD)
+    base = f"/admin/spaces/{space['_id']}/campaigns"
+    page = (await b.get(f"{base}/{found['_id']}")).text
+    assert "Greta Giver" in page and "Rude words here" in page
+    assert "Rude words here" in (await b.get(f"/campaigns/{found['_id']}")).text
+    # A gift of another campaign through this one's URL: not found, unchanged.
+    r = await b.post(f"{base}/{other['_id']}/gifts/{gift['_id']}/hide")
+    assert r.status_code == 404 and "message_hidden" not in await db.donations.find_one({})
+    r = await b.post(f"{base}/{found['_id']}/gifts/{gift['_id']}/hide")
+    assert r.status_code == 302
+    public = (await b.get(f"/campaigns/{found['_id']}")).text
+    assert "Rude words here" not in public and "Greta Giver" in public
+    assert await totals.one(db, found["_id"]) == {"raised": 900, "donors": 1}
+    assert await db.audit.find_one({"action": "donations.message_hidden"})
+    r = await b.post(f"{base}/{found['_id']}/gifts/{gift['_id']}/hide", {"show": "1"})
+    assert r.status_code == 302 and "Rude words here" in (await b.get(f"/campaigns/{found['_id']}")).text
