@@ -39,7 +39,8 @@ def settings(localstripe):
 async def test_a_gift_by_card_makes_the_total_climb_on_another_open_page(services, factory, db, base_url,
                                                                          http_server, localstripe):
     await hook(localstripe, base_url)
-    found = await campaign(services, factory, goal="100", title={"en": "Clean water", "de": "Sauberes Wasser"})
+    found = await campaign(services, factory, goal="100", title={"en": "Clean water", "de": "Sauberes Wasser"},
+                           deadline="2099-12-31")
     path = f"/campaigns/{found['_id']}"
     async with chromium() as browser:
         watcher = await (await browser.new_context(locale="de-DE")).new_page()
@@ -49,6 +50,9 @@ async def test_a_gift_by_card_makes_the_total_climb_on_another_open_page(service
         screen = await (await browser.new_context(locale="de-DE", viewport={"width": 1920, "height": 1080})).new_page()
         await screen.goto(base_url + path + "/screen")
         assert await screen.locator(".campaign-raised").text_content() == money.format(0, "EUR", "de")
+        # The countdown to the deadline, in the reader's language.
+        countdown = (await screen.locator(".campaign-countdown").text_content()).strip()
+        assert countdown.startswith("in ") and countdown.endswith(" Tagen"), countdown
 
         donor = await (await browser.new_context(locale="de-DE")).new_page()
         await donor.goto(base_url + path)

@@ -69,5 +69,21 @@
     connect();
   }
 
+  // The fundraising screen's countdown to the deadline, in the reader's language (Intl), each half minute.
+  function countdown(box) {
+    var until = Date.parse(box.getAttribute("data-deadline"));
+    if (isNaN(until) || !window.Intl || !Intl.RelativeTimeFormat) return;
+    var words = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, {numeric: "auto"});
+    function tick() {
+      var minutes = Math.max(0, Math.round((until - Date.now()) / 60000));
+      if (minutes >= 2 * 24 * 60) box.textContent = words.format(Math.floor(minutes / (24 * 60)), "day");
+      else if (minutes >= 120) box.textContent = words.format(Math.floor(minutes / 60), "hour");
+      else box.textContent = words.format(minutes, "minute");
+      if (minutes > 0) setTimeout(tick, 30000);
+    }
+    tick();
+  }
+
   document.querySelectorAll("[data-campaign-live]").forEach(follow);
+  document.querySelectorAll("[data-deadline]").forEach(countdown);
 })();
