@@ -43,6 +43,7 @@ from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
+from donations import giving as donation_giving
 from handlers.base import NotFoundHandler, StaticFileHandler
 from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
@@ -57,6 +58,7 @@ from realtime import (
     chat_frames,
     device_frames,
     discussion_frames,
+    donation_frames,
     keepalive,
     moderation_frames,
     presence,
@@ -118,6 +120,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     )
     # What each purpose of a payment is told when money arrives, fails or goes back.
     order_payments.install(services.payments)
+    donation_giving.install(services.payments)
     broker: Broker
     if isinstance(redis_client, redis_clients.FailoverCluster):
         broker = ClusterBroker(redis_client, settings.redis_shards)
@@ -137,6 +140,7 @@ async def make_services(settings: config.Settings, storage=None) -> Services:
     discussion_frames.install(live)
     registration_frames.install(live)
     ticket_frames.install(live)
+    donation_frames.install(live)
     keepalive.install(live)
     watch_frames.install(live)
     reaction_frames.install(live)
@@ -217,6 +221,9 @@ async def start_background(services: Services) -> None:
     # came; each claimed atomically (`payments.reconcile`).
     timers.start(services, timers.every(lambda: payments_reconcile.SWEEP_SECONDS,
                                         lambda: payments_reconcile.sweep(services), "payments"), "payments")
+    # Donations: wallet gifts a stopped process left debited but not confirmed (`donations.giving.sweep`).
+    timers.start(services, timers.every(lambda: donation_giving.SWEEP_SECONDS,
+                                        lambda: donation_giving.sweep(services), "donations"), "donations")
     reminder_sweep = reminders_runner.Runner(services)
     timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),
                  "reminders")

@@ -14,6 +14,7 @@ PLATFORM_OUTBOX = "platform.outbox"      # the installation-wide outbox
 STAFF_ANY = "staff.any"                  # scope-less staff pages (the dashboard): staff anywhere
 SPACE_EDIT = "space.edit"                # edit a space, create its events, its admins
 SPACE_PAYMENTS = "space.payments"        # a space's payments and ledger, CSV, invoices marked paid
+SPACE_DONATIONS = "space.donations"      # a space's donation campaigns: create, edit, open and close them
 EVENT_OVERVIEW = "event.overview"        # see the event's staff pages at all
 EVENT_EDIT = "event.edit"                # texts, locales, days, schedule, materials
 EVENT_CONTROL = "event.control"          # days on/off, broadcast, gate, slide flips
@@ -42,8 +43,9 @@ _EVENT_ADMIN = _CONTENT | {EVENT_EDIT, EVENT_STAFF, EVENT_AUDIT, STAFF_ANY, EVEN
                            EVENT_PROMO_CODES}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT, SPACE_PAYMENTS}),
-    R.SPACE_ADMIN: frozenset(_EVENT_ADMIN | {SPACE_EDIT, SPACE_PAYMENTS}),
+    R.PLATFORM_ADMIN: frozenset(_EVENT_ADMIN | {PLATFORM_SPACES, PLATFORM_OUTBOX, SPACE_EDIT, SPACE_PAYMENTS,
+                                               SPACE_DONATIONS}),
+    R.SPACE_ADMIN: frozenset(_EVENT_ADMIN | {SPACE_EDIT, SPACE_PAYMENTS, SPACE_DONATIONS}),
     R.EVENT_ADMIN: frozenset(_EVENT_ADMIN),
     R.EVENT_MANAGER: frozenset(_CONTENT | {STAFF_ANY}),
     R.MODERATOR: frozenset({EVENT_OVERVIEW, EVENT_ENTER_EARLY, EVENT_WATCH, STAFF_ANY}),

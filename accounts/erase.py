@@ -378,6 +378,39 @@ async def _applications(db, who: Identity) -> None:
     await db.applications.update_many({"decided_by": who.id}, {"$set": {"decided_by": None}})
 
 
+async def _donations(db, who: Identity) -> None:
+    ors: list[dict[str, Any]] = [{"donor.user_id": who.id}]
+    if who.email:
+        ors.append({"donor.email": who.email})
+    # One key for all of this person's gifts: the campaigns' donor counts stay as they were.
+    nobody = f"erased:{ObjectId()}"
+    async for doc in db.donations.find({"$or": ors}, {"donor": 1, "message": 1}):
+        await db.donations.update_one({"_id": doc["_id"]}, {"$set": {
+            "donor": {"user_id": None, "email": "", "name": "", "locale": (doc.get("donor") or {}).get("locale", "")},
+            "donor_key": nobody, "message": who.scrub(doc.get("message") or ""), "erased": True}})
+
+
+async def _wallet_balances(db, who: Identity) -> None:
+    """Balances and their entries move to one id that names nobody (a balance's `_id` holds the account's id).
+
+    The id is written on the person's balances first, so a run that stops midway goes on with the same one.
+    """
+    await db.wallet_balances.update_many({"user_id": who.id, "erased_as": None}, {"$set": {"erased_as": ObjectId()}})
+    async for doc in db.wallet_balances.find({"user_id": who.id}):
+        nobody = doc["erased_as"]
+        await db.wallet_entries.update_many({"user_id": who.id, "currency": doc["currency"]},
+                                            {"$set": {"user_id": nobody}})
+        copy = {k: v for k, v in doc.items() if k != "erased_as"}
+        copy.update(_id=f"{nobody}:{doc['currency']}", user_id=nobody)
+        await db.wallet_balances.replace_one({"_id": copy["_id"]}, copy, upsert=True)
+        await db.wallet_balances.delete_one({"_id": doc["_id"]})
+
+
+async def _wallet_entries(db, who: Identity) -> None:
+    # Entries of a currency with no balance (a refused first debit): they count for nothing; nobody named.
+    await db.wallet_entries.update_many({"user_id": who.id}, {"$set": {"user_id": ObjectId()}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -418,6 +451,9 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "payment_sellers": _payment_sellers,
     "orders": _orders,
     "reservations": _reservations,
+    "donations": _donations,
+    "wallet_balances": _wallet_balances,
+    "wallet_entries": _wallet_entries,
     "applications": _applications,
     "memberships": _memberships,
     "users": _users,
@@ -443,6 +479,7 @@ UNTOUCHED = {
     "quotas": "ticket counts and the ids of the reservations holding them, no person's id or address",
     "promo_codes": "promo codes and their use counts with the ids of the reservations using them, no "
                    "person's id or address",
+    "donation_campaigns": "donation campaigns written by staff, no person's id or address",
 }
 
 

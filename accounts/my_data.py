@@ -256,6 +256,23 @@ async def _applications(db, user: AccountDoc) -> Any:
                                            {"idempotency_key": 0, "quotas": 0, "decided_by": 0}))
 
 
+def _donations_of(user_id, email: str) -> dict[str, Any]:
+    return {"$or": [{"donor.user_id": user_id}, *([{"donor.email": email}] if email else [])]}
+
+
+async def _donations(db, user: AccountDoc) -> Any:
+    """Gifts to donation campaigns, by their account or the address they gave."""
+    return await _all(db.donations.find(_donations_of(user["_id"], user["email"]), {"key": 0}))
+
+
+async def _wallet_entries(db, user: AccountDoc) -> Any:
+    return await _all(db.wallet_entries.find({"user_id": user["_id"]}))
+
+
+async def _wallet_balances(db, user: AccountDoc) -> Any:
+    return await _all(db.wallet_balances.find({"user_id": user["_id"]}, {"keys": 0}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -290,6 +307,9 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "reservations": ("ticket_reservations", _reservations),
     "watch_time": ("watch_time", _watch_time),
     "applications": ("ticket_applications", _applications),
+    "donations": ("donations", _donations),
+    "wallet_entries": ("wallet_entries", _wallet_entries),
+    "wallet_balances": ("wallet_balances", _wallet_balances),
 }
 
 EXCLUDED = {
@@ -316,6 +336,7 @@ EXCLUDED = {
     "quotas": "how many tickets may be sold: numbers, and the ids of the reservations holding them",
     "promo_codes": "promo codes written by staff: numbers, and the ids of the reservations using them; an "
                    "order names the code it used",
+    "donation_campaigns": "donation campaigns written by staff; a person's gifts are in donations",
 }
 
 

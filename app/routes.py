@@ -35,6 +35,7 @@ from admin import (
     staff,
     ticket_types,
 )
+from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
 from admin import promo_codes as admin_promo_codes
@@ -63,6 +64,7 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
+from handlers import donations as donation_pages
 from handlers import payments as payment_pages
 from realtime import endpoint
 
@@ -76,7 +78,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes, checkin)
+           admin_promo_codes, checkin, donation_pages, admin_donations)
 
 
 def build(services) -> list[URLSpec]:

@@ -6,7 +6,8 @@ opens, people without the "enter early" permission see the
 countdown, which waits for the gate over the event's WebSocket and loads
 the event page once it opens (static/js/gate.js); staff pass with a banner
 saying attendees do not see the page yet.  What the page shows comes from
-`events.view`.
+`events.view`; the open donation campaigns tied to the event show their
+totals beside it, climbing live (`static/js/campaign.js`).
 
 Asked with `Accept: application/json` (a client that is not a browser), the
 event page answers what such a client needs to open the live socket, under
@@ -21,6 +22,9 @@ from urllib.parse import quote, urlparse
 from access import roles as R
 from access import rules
 from community import pages as community_pages
+from core import money
+from donations import campaigns as donation_campaigns
+from donations import totals as donation_totals
 from events import model, privacy, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
@@ -170,7 +174,16 @@ class EventPageHandler(EventViewer):
                          seats=await self.seats(main),
                          has_community=await community_pages.has_published(self.db, event["_id"]),
                          has_quizzes=await quiz_authoring.has_open(self.db, event["_id"]),
-                         reactions=reaction_totals.REACTIONS)
+                         reactions=reaction_totals.REACTIONS,
+                         campaigns=await self.campaigns(main))
+
+    async def campaigns(self, main: dict) -> list[dict]:
+        """The event's open donation campaigns with their totals (climbing live: `static/js/campaign.js`)."""
+        found = await donation_campaigns.of_event(self.db, main["_id"])
+        sums = await donation_totals.of(self.db, [c["_id"] for c in found])
+        return [{"campaign": c, "title": donation_campaigns.title(c, self.locale_code), **sums[c["_id"]],
+                 "percent": donation_totals.percent(sums[c["_id"]]["raised"], c["goal"]),
+                 "exponent": money.exponent(c["currency"])} for c in found]
 
 
     async def seats(self, main: dict) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ code never trusts that alone and always checks the expiry date too.
 from __future__ import annotations
 
 from mongo_indexes.applications import APPLICATION_INDEXES
+from mongo_indexes.donations import DONATION_INDEXES
 from mongo_indexes.keys import ASC, DESC
 from mongo_indexes.payments import PAYMENT_INDEXES
 
@@ -239,6 +240,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
 }
 INDEXES.update(PAYMENT_INDEXES)
 INDEXES.update(APPLICATION_INDEXES)
+INDEXES.update(DONATION_INDEXES)
 
 
 async def ensure_indexes(db) -> list[str]:

@@ -105,6 +105,12 @@ UNSHARDED: dict[str, str] = {
     "payment_counters": "one invoice counter per space, by _id",
     "promo_codes": "unique code per event; uses counted by conditional updates on the code's own document",
     "applications": "unique per ticket type and email (one application each); a queue per event",
+    "donation_campaigns": "a few documents per space, written by staff",
+    "donations": "unique per campaign and client key, and a campaign's totals are one indexed read over its "
+                 "donations; at 6,000 gifts a minute one replica set keeps up (a campaign is one hot key, which "
+                 "no shard key spreads)",
+    "wallet_entries": "unique by the entry's key, found by it on a retry",
+    "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",
     "payment_sellers": "one document per space, by _id",

@@ -3,6 +3,9 @@
 `/ws?event=<event id>&view=tickets` is the narrow connection of a page that
 sells the event's tickets (`realtime.ticket_frames`): it needs no session,
 only the event's privacy, and receives nothing but the ticket statuses.
+`/ws?campaign=<campaign id>` is the same for a campaign's page and its
+fundraising screen (`realtime.donation_frames`): no session, and nothing
+but the campaign's totals.
 
 The upgrade is answered here, below Tornado's RequestHandler.  In a
 reconnect storm thousands of sockets open each second, and a RequestHandler
@@ -58,6 +61,7 @@ log = logging.getLogger(__name__)
 
 COMPRESSION_OPTIONS: dict = {}   # Tornado's defaults; one object shared by every socket
 TICKETS_VIEW = "tickets"          # `/ws?event=<id>&view=tickets`: follows the ticket sale only
+CAMPAIGN_VIEW = "campaign"        # `/ws?campaign=<id>`: follows a campaign's totals only
 
 
 class Refused(Exception):
@@ -97,7 +101,9 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                 # one opened now would be cut again; the next try goes elsewhere.
                 raise Refused(503, "Service Unavailable", {"Retry-After": "1"})
             event_id, view = self.check(up.start_line, up.headers)
-            if view == TICKETS_VIEW:
+            if view == CAMPAIGN_VIEW:
+                who = await self.find_campaign(event_id)
+            elif view == TICKETS_VIEW:
                 who = await self.authenticate_visitor(up.headers, event_id)
             else:
                 who = await self.authenticate(up.headers, event_id)
@@ -116,7 +122,10 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             self._finish(up, started, 499)
             return
         self._finish(up, started, 101)
-        ws = await (self.upgrade_visitor(up, *who) if view == TICKETS_VIEW else self.upgrade(up, *who))
+        if view == CAMPAIGN_VIEW:
+            ws = await self.upgrade_campaign(up, *who)
+        else:
+            ws = await (self.upgrade_visitor(up, *who) if view == TICKETS_VIEW else self.upgrade(up, *who))
         # This coroutine reads the socket's frames for as long as it is open:
         # it must not keep the handshake alive with it (the request and its
         # headers, the whole account, session and membership documents).
@@ -128,8 +137,10 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         """(event id, view) of the request, if it is a WebSocket upgrade this site may accept.
 
         `view=tickets` asks for a connection that only follows the event's
-        ticket sale (`realtime.ticket_frames`); anything else is the event's
-        live connection.
+        ticket sale (`realtime.ticket_frames`); `campaign=<id>` (instead of
+        `event`) one that only follows a campaign's totals
+        (`realtime.donation_frames`); anything else is the event's live
+        connection.
         """
         if start_line.method != "GET":
             raise Refused(405, "Method Not Allowed", {"Allow": "GET"})
@@ -145,6 +156,8 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
         if origin is not None and not self.same_site(origin, headers["Host"]):
             raise Refused(403, "Cross origin websockets not allowed")
         query = parse_qs(urlsplit(start_line.path).query, keep_blank_values=True)
+        if query.get("campaign"):
+            return query["campaign"][-1].strip(), CAMPAIGN_VIEW
         values, view = query.get("event"), query.get("view")
         return (values[-1].strip() if values else ""), (view[-1].strip() if view else "")
 
@@ -214,6 +227,20 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                                  roles, email=user.get("email") if user else None, invited=False) != rules.ADMITTED:
             raise Refused(403, "not admitted by the event's privacy")
         return user, event
+
+    async def find_campaign(self, campaign_id: str) -> tuple:
+        """(campaign,) of a campaign whose totals are public: anyone may follow them, signed in or not."""
+        if self.live.donations is None:
+            raise Refused(404, "no campaigns here")
+        campaign = await self.live.donations.find(campaign_id)
+        if campaign is None:
+            raise Refused(404, "unknown campaign")
+        return (campaign,)
+
+    async def upgrade_campaign(self, up: Upgrade, campaign: dict) -> FrameProtocol | None:
+        assert self.live.donations is not None  # checked by find_campaign
+        donations = self.live.donations
+        return await self._upgrade(up, lambda sock: donations.open(sock, campaign))
 
     async def upgrade_visitor(self, up: Upgrade, user: dict | None, event: EventDoc) -> FrameProtocol | None:
         assert self.live.tickets is not None  # checked by authenticate_visitor

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     # The features import nothing of this module at run time; these names are types only.
     from realtime.device_frames import Devices
     from realtime.discussion_frames import CommunityRooms
+    from realtime.donation_frames import DonationTotals
     from realtime.keepalive import Keepalive
     from realtime.presence import Presence
     from realtime.reaction_frames import Reactions
@@ -127,6 +128,7 @@ class Live:
         self.community: CommunityRooms | None = None
         self.registrations: RegistrationCounts | None = None
         self.tickets: TicketAvailability | None = None
+        self.donations: DonationTotals | None = None
         self.watching: WatchFrames | None = None
         self.reactions: Reactions | None = None
         self._events: dict[str, EventDoc] = {}
@@ -296,6 +298,8 @@ class Live:
                                  "the event has not started: this connection only waits for the gate", ref)
             if conn.info.get("tickets_only") and msg["type"] != "ping":
                 raise FrameError(protocol.TICKETS_ONLY, "this connection only follows the ticket sale", ref)
+            if conn.info.get("donations_only") and msg["type"] != "ping":
+                raise FrameError(protocol.DONATIONS_ONLY, "this connection only follows a campaign's totals", ref)
             handler = self.frames.get(msg["type"])
             if handler is None:
                 raise FrameError(protocol.UNKNOWN_TYPE, f"unknown frame type {msg['type'][:40]!r}", ref)

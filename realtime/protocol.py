@@ -41,6 +41,7 @@ READ_ONLY = "read_only"              # the room is a closed community discussion
 INTERNAL = "internal"                # the server failed on this frame
 NOT_STARTED = "not_started"          # a connection waiting behind the closed gate sends only `ping`
 TICKETS_ONLY = "tickets_only"        # a connection that follows the ticket sale sends only `ping`
+DONATIONS_ONLY = "donations_only"    # a connection that follows a campaign's totals sends only `ping`
 
 # close codes the server sends (see docs/protocol.md, "Close codes")
 CLOSE_GOING_AWAY = 1001              # this server process is shutting down (or a ping went unanswered)

@@ -181,6 +181,17 @@ async def populate(factory, browser, base_url, db, services):
     await applications.reject(services, free, applied, actor=admin, reason=f"Sorry, {NAME}: not a teacher.")
     await orders_support.drain(services)
 
+    # Gifts to a campaign: from the wallet as the account, and as a guest by the same address.
+    from donations import giving
+    from tests.donations_support import campaign as donation_campaign
+    cause = await donation_campaign(services, factory, space=space)
+    await giving.on_topup_paid(services, str(person["_id"]), {"_id": ObjectId(), "amount": 1000, "currency": "EUR"})
+    await giving.give(services, cause, amount="4", currency="EUR", key="erase-wallet-gift", method="wallet",
+                      user=person, locale="ru", message=f"From {NAME}")
+    await giving.give(services, cause, amount="6", currency="EUR", key="erase-guest-gift", method="wallet",
+                      user=person, name=TYPED_NAME, locale="ru")
+    await orders_support.drain(services)
+
     # Every kind of record exists before the deletion (so the scan proves something).
     for collection, query in (
             ("users", {"_id": person["_id"]}), ("sessions", {"user_id": person["_id"]}),
@@ -200,6 +211,8 @@ async def populate(factory, browser, base_url, db, services):
             ("orders", {"tickets.holder_id": person["_id"]}), ("reservations", {"buyer_id": person["_id"]}),
             ("outbox", {"to": EMAIL, "kind": "order_ticket"}), ("watch_time", {"user_id": person["_id"]}),
             ("applications", {"email": EMAIL}),
+            ("donations", {"donor.user_id": person["_id"]}), ("wallet_entries", {"user_id": person["_id"]}),
+            ("wallet_balances", {"user_id": person["_id"]}), ("outbox", {"to": EMAIL, "kind": "donation_receipt"}),
             ("registration_files", {"owner_id": None}), ("outbox", {"to": EMAIL, "kind": "application_rejected"})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)

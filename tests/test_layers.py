@@ -31,6 +31,7 @@ LAYERS = {
     "invitations": 3,
     "payments": 3,
     "orders": 3,
+    "donations": 3,
     "handlers": 4, "admin": 4, "realtime": 4,
     "app": 5,
     "server": 6,

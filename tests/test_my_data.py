@@ -73,9 +73,14 @@ async def test_the_download_holds_the_persons_data_and_nobody_elses(factory, bro
     assert data["chat_sanctions"][0]["kind"] == "mute" and "by" not in data["chat_sanctions"][0]
     assert data["sign_in_attempts"] and data["support_rooms"]
     # The reset mail, the sign-in mailing, the second event's registration, the data request, the receipt
-    # of the order she placed, the ticket someone bought for her and the decision on her application.
-    assert len(data["mails"]) == 7 and {"data_request", "order_receipt", "order_ticket", "application_rejected"} \
-        <= {m["kind"] for m in data["mails"]}
+    # of the order she placed, the ticket someone bought for her, the decision on her application and the
+    # receipts of her two gifts.
+    assert len(data["mails"]) == 9 and {"data_request", "order_receipt", "order_ticket", "application_rejected",
+                                        "donation_receipt"} <= {m["kind"] for m in data["mails"]}
+    # Her gifts and her wallet: two gifts, a top-up and two debits, what is left.
+    assert sorted(d["amount"] for d in data["donations"]) == [400, 600] and "key" not in data["donations"][0]
+    assert sorted(e["amount"] for e in data["wallet_entries"]) == [-600, -400, 1000]
+    assert [(b["currency"], b["balance"]) for b in data["wallet_balances"]] == [("EUR", 0)]
     # Her order, whole; of the order a colleague placed for her, only her ticket.
     assert [o["buyer"]["email"] for o in data["orders_and_tickets"]["bought"]] == [EMAIL]
     assert data["orders_and_tickets"]["bought"][0]["tickets"][0]["holder"]["email"] == "friend@example.org"

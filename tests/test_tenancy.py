@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import httpx
 import pytest
+from bson import ObjectId
 from tornado.httpclient import HTTPClientError
 
 from access import roles as R
@@ -44,6 +45,8 @@ from attendees import csv_import, registry
 from chat import moderation, room_names
 from chat import store as chat_store
 from community import pages
+from donations import campaigns as donation_campaigns
+from donations import giving as donation_giving
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
 from orders import actions as order_actions
@@ -71,7 +74,8 @@ OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import
                  "attempt_id": "payment",
                  "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order",
                  "application_id": "application",
-                 "promo_code_id": "promo code"}
+                 "promo_code_id": "promo code", "campaign_id": "campaign",
+                 "donation_id": "donation"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -224,6 +228,15 @@ async def build_alpha(factory, services) -> Alpha:
         **promo_codes.blank_form(), "code": f"{MARK}-code", "note": f"Note {MARK}", "value": "10",
         "scope": promo_codes.QUOTA, "quota_id": str(a.quota["_id"]), "max_uses": "2", "reserve": True}))
 
+    a.campaign = await donation_campaigns.create(db, a.admin, a.space, await donation_campaigns.clean(db, a.space, {
+        "title": {"en": f"Campaign {MARK}"}, "story": {"en": f"Story {MARK}"}, "category": "water", "state": "open",
+        "goal": "100", "currency": "EUR", "event_id": str(a.event["_id"])}))
+    await donation_giving.on_topup_paid(services, str(a.attendee["_id"]),
+                                        {"_id": ObjectId(), "amount": 500, "currency": "EUR"})
+    a.donation = await donation_giving.give(services, a.campaign, amount="5", currency="EUR", key=f"{MARK}-gift",
+                                            method="wallet", user=a.attendee, locale="en",
+                                            message=f"Message {MARK}")
+
     # Every id A has now, and the short ids inside its event document.
     for name in await db.list_collection_names():
         async for doc in db[name].find({}, {"_id": 1}):
@@ -320,7 +333,8 @@ def object_id(alpha: Alpha, kind: str) -> str:
                 "data request": alpha.data_request, "payment": alpha.payment,
                 "ticket type": alpha.ticket_type, "quota": alpha.quota,
                 "order": alpha.order, "application": alpha.application,
-                "promo code": alpha.promo_code}[kind]["_id"])
+                "promo code": alpha.promo_code, "campaign": alpha.campaign,
+                "donation": alpha.donation}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:

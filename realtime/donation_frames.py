@@ -1,0 +1,88 @@
+"""Live totals for the pages that show a campaign: raised and donors, pushed as gifts are confirmed.
+
+A campaign page (and the fundraising screen) opens `/ws?campaign=<id>`,
+signed in or not: the campaign's totals are public once it is open or
+closed (a draft is not found).  Such a connection joins the campaign's
+channel and nothing else, gets a `donations` frame with the totals at
+once, and sends nothing but `ping`.
+
+When a donation is confirmed or refunded (`donations.giving`, through the
+change bus with kind `donations.totals.CHANGE`), this process reads the
+campaign's totals from its confirmed donations and publishes them on that
+channel; every process with pages open there writes the same frame to each.
+Bursts are coalesced per campaign (`realtime.coalesce`): the first change
+after a quiet `window` is pushed at once, the rest of the window's changes
+become one push at its end, so a hundred gifts a second cost each page a
+few frames a second, and the last frame carries the final totals.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from donations import campaigns, totals
+from realtime import protocol
+from realtime.coalesce import Coalescer
+from realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from realtime.live import Live
+
+log = logging.getLogger(__name__)
+
+WINDOW = 0.25   # seconds between two pushes for one campaign, at least
+
+
+def channel(campaign_id) -> str:
+    """The broker channel of one campaign's totals (the hash tag keeps it in one cluster slot)."""
+    return f"cp:{{{campaign_id}}}:don"
+
+
+class DonationTotals:
+    def __init__(self, live: Live, window: float = WINDOW):
+        self.live = live
+        self.window = window
+        self.coalescer = Coalescer(live.services.spawn, self._push, window, "donation totals")
+
+    async def find(self, campaign_id: str) -> dict | None:
+        """The campaign a page may follow: one that exists and is not a draft."""
+        found = await campaigns.get(self.live.db, campaign_id)
+        return found if found is not None and found["state"] in campaigns.PUBLIC_STATES else None
+
+    async def open(self, handler: Any, campaign: dict) -> Connection:
+        """A connection that follows the campaign's totals (see the module's docstring)."""
+        live = self.live
+        conn_id = secrets.token_hex(8)
+        conn = Connection(handler, f"visitor:{conn_id}", str(campaign["_id"]), "", live.max_buffer)
+        conn.info.update(conn_id=conn_id, user={}, event=None, roles={}, session="", role="",
+                         donations_only=True, bucket=protocol.TokenBucket(live.rate, live.burst, time.monotonic()))
+        live.hub.add(conn)
+        try:
+            if live.keepalive is not None:
+                live.keepalive.assign(conn)
+            await live.hub.join(conn, channel(campaign["_id"]))
+            conn.send(totals.frame(campaign, await totals.one(live.db, campaign["_id"])))
+        except Exception:
+            await live.close(conn)
+            raise
+        return conn
+
+    async def on_change(self, campaign_id, change: dict) -> None:
+        if change.get("kind") == totals.CHANGE:
+            self.coalescer.changed(campaign_id)
+
+    async def _push(self, campaign_id) -> None:
+        campaign = await campaigns.get(self.live.db, campaign_id)
+        if campaign is None:
+            return
+        found = await totals.one(self.live.db, campaign["_id"])
+        await self.live.hub.publish(channel(campaign["_id"]), totals.frame(campaign, found))
+
+
+def install(live: Live) -> DonationTotals:
+    feature = DonationTotals(live)
+    live.services.notifier.subscribe(feature.on_change)
+    live.donations = feature
+    return feature
