@@ -12,9 +12,10 @@ import io
 import pytest
 from PIL import Image
 
+from access import audit
 from access import roles as R
 from events import view
-from tests.browser import chromium, signed_in_page
+from tests.browser import check_accessibility, chromium, signed_in_page
 from tests.support import translated
 from tests.test_realtime import seeded
 
@@ -115,3 +116,29 @@ async def test_every_page_has_a_favicon_and_a_translated_description(base_url, s
             assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml"
             assert not problems, (locale, problems, fetched)
             await context.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_audit_log_json_boxes_scroll_with_the_keyboard(factory, base_url, services, http_server):
+    event = await factory.event()
+    admin = await factory.member(R.EVENT_ADMIN, event=event, locale="de")
+    big = {f"field_{n}": f"value {n} " * 6 for n in range(40)}
+    await audit.record(services.db, actor=admin, action="event_update", event=event, params={"fields": list(big)},
+                       before=big, after={**big, "field_0": "changed"})
+    async with chromium() as browser:
+        page = await signed_in_page(browser, base_url, admin["login"], factory.PASSWORD, locale="de")
+        await page.goto(base_url + f"/admin/events/{event['_id']}/audit")
+        await page.wait_for_selector(".audit-json")
+        await check_accessibility(page, "entries with long JSON")
+        boxes = page.locator(".audit-json")
+        assert await boxes.count() == 3
+        for n, label in enumerate(("Details of the action", "Before", "After")):
+            assert await boxes.nth(n).get_attribute("aria-label") == translated(services, "de", label)
+        # Tab reaches the "Before" box, and the arrow keys scroll it.
+        before = boxes.nth(1)
+        assert await before.evaluate("(e) => e.scrollHeight > e.clientHeight")
+        await page.focus(".audit-json >> nth=0")
+        await page.keyboard.press("Tab")
+        assert await before.evaluate("(e) => document.activeElement === e")
+        await page.keyboard.press("PageDown")
+        await page.wait_for_function("() => document.querySelectorAll('.audit-json')[1].scrollTop > 0")
