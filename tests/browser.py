@@ -30,6 +30,7 @@ import itertools
 import os
 import re
 import shutil
+import time
 import urllib.parse
 import weakref
 
@@ -113,7 +114,7 @@ AXE_RUN = """async (tags) => {
 # Ids and tokens in a path make no new page: /admin/events/<id>/control is one page.
 ID_SEGMENT = re.compile(r"/(?:[0-9a-f]{24}|[0-9]+|[A-Za-z0-9_-]{20,})(?=/|$)")
 _axe_checked: set[str] = set()    # page keys checked in this test session
-_axe_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # one axe run at a time per page
+_axe_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # one axe run at a time per page
 
 
 def page_key(page, state: str | None = None) -> str:
@@ -139,10 +140,10 @@ async def axe_violations(page) -> list[str]:
     return [f"{v['impact']} {v['id']} ({v['help']}): " + "; ".join(v["nodes"]) for v in found]
 
 
-def _record(key: str) -> None:
+def _record(key: str, seconds: float, problems: list[str]) -> None:
     os.makedirs(ARTIFACTS, exist_ok=True)
     with open(os.path.join(ARTIFACTS, "axe-pages.txt"), "a", encoding="utf-8") as f:
-        f.write(key + "\n")
+        f.write(f"{key}\t{seconds:.2f} s\t{len(problems)} violations\n")
 
 
 async def check_accessibility(page, state: str | None = None) -> None:
@@ -155,8 +156,9 @@ async def check_accessibility(page, state: str | None = None) -> None:
     if key in _axe_checked:
         return
     _axe_checked.add(key)
-    _record(key)
+    started = time.monotonic()
     problems = await axe_violations(page)
+    _record(key, time.monotonic() - started, problems)
     assert not problems, f"accessibility violations on {key}:\n" + "\n".join(problems)
 
 
@@ -185,12 +187,13 @@ class AxeWatch:
             if key in _axe_checked:
                 return
             _axe_checked.add(key)
+            started = time.monotonic()
             problems = await axe_violations(page)
         except Exception:
             # Navigated or closed before axe finished: the next load of this page checks it.
             _axe_checked.discard(key)
             return
-        _record(key)
+        _record(key, time.monotonic() - started, problems)
         if problems:
             self.reports.append(f"{key}:\n  " + "\n  ".join(problems))
 
@@ -230,6 +233,8 @@ async def chromium():
     """A headless Chromium; fails the test if any page it showed broke the CSP or failed axe."""
     from playwright.async_api import async_playwright
     path = chromium_path()
+    if not os.path.isfile(AXE_FILE):
+        pytest.skip("axe-core is not installed: run `make deps` (tools/browser_libs.py)")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=path, args=ARGS, headless=True)
         watched = WatchedBrowser(browser, CspWatch())

@@ -29,11 +29,10 @@ def app(services):
 
 async def fetch(base_url: str, path: str, encoding: str | None) -> httpx.Response:
     headers = {"Accept-Encoding": encoding} if encoding else {"Accept-Encoding": "identity"}
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        # Read the raw bytes: httpx would otherwise decode them.
-        async with client.stream("GET", path, headers=headers) as r:
-            r.raw = b"".join([chunk async for chunk in r.aiter_raw()])
-            return r
+    # Read the raw bytes: httpx would otherwise decode them.
+    async with httpx.AsyncClient(base_url=base_url) as client, client.stream("GET", path, headers=headers) as r:
+        r.raw = b"".join([chunk async for chunk in r.aiter_raw()])
+        return r
 
 
 @pytest.mark.gen_test(timeout=30)
