@@ -113,16 +113,24 @@ AXE_RUN = """async (tags) => {
 }"""
 # Ids and tokens in a path make no new page: /admin/events/<id>/control is one page.
 ID_SEGMENT = re.compile(r"/(?:[0-9a-f]{24}|[0-9]+|[A-Za-z0-9_-]{20,})(?=/|$)")
+# Spaces and events by slug: /s/<space>, /e/<space>/<event>/...
+SLUGS = re.compile(r"^/(?:s/[^/]+|e/[^/]+/[^/]+)")
 _axe_checked: set[str] = set()    # page keys checked in this test session
 _axe_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # one axe run at a time per page
 
 
-def page_key(page, state: str | None = None) -> str:
+async def page_key(page, state: str | None = None) -> str:
+    """The page as axe runs are counted: its path without ids, its kind (the class of <main>:
+    the countdown and the event page share a URL) and phone or desktop width."""
     url = urllib.parse.urlsplit(page.url)
-    path = ID_SEGMENT.sub("/<id>", url.path)
+    path = SLUGS.sub(lambda m: "/s/<space>" if m.group().startswith("/s/") else "/e/<space>/<event>", url.path)
+    path = ID_SEGMENT.sub("/<id>", path)
     query = ",".join(sorted({k for k, _ in urllib.parse.parse_qsl(url.query)}))
+    kind = await page.evaluate("() => { const m = document.querySelector('main'); return m ? m.className : ''; }")
+    kind = " ".join(c for c in kind.split() if c != "page")
     width = (page.viewport_size or {}).get("width") or 1280
-    key = f"{path}{'?' + query if query else ''} @{'phone' if width < 700 else 'desktop'}"
+    key = f"{path}{'?' + query if query else ''}{' (' + kind + ')' if kind else ''}"
+    key += f" @{'phone' if width < 700 else 'desktop'}"
     return f"{key} [{state}]" if state else key
 
 
@@ -152,7 +160,7 @@ async def check_accessibility(page, state: str | None = None) -> None:
     `state` names what the test did to reach a state that no page load shows
     (each state is checked once per test session).
     """
-    key = page_key(page, state)
+    key = await page_key(page, state)
     if key in _axe_checked:
         return
     _axe_checked.add(key)
@@ -173,17 +181,16 @@ class AxeWatch:
         url = urllib.parse.urlsplit(page.url)
         if url.scheme not in ("http", "https") or url.path.startswith(("/static/", "/media/", "/test/")):
             return
-        key = page_key(page)
-        if key in _axe_checked:
-            return
-        task = asyncio.ensure_future(self.check(page, key))
+        task = asyncio.ensure_future(self.check(page))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def check(self, page, key: str) -> None:
+    async def check(self, page) -> None:
+        key = ""
         try:
             if not await page.evaluate("() => document.contentType === 'text/html'"):
                 return
+            key = await page_key(page)
             if key in _axe_checked:
                 return
             _axe_checked.add(key)
