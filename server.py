@@ -186,6 +186,9 @@ def make_app(services: Services) -> tornado.web.Application:
         debug=False,
         services=services,
         websocket_max_message_size=HARD_FRAME_BYTES,
+        # gzip for pages, styles, scripts and JSON (Tornado picks the text types and
+        # skips small bodies); the live socket has its own permessage-deflate.
+        compress_response=True,
     )
 
 

@@ -47,6 +47,8 @@ def render_nginx(ports: list[int], listen: int, workdir: str) -> str:
     # not read static files from a checkout in a private directory (a
     # mktemp -d clone is 0700): they run as root, as the test run does.
     user = "user root;" if os.geteuid() == 0 else ""
+    # The content types of a packaged nginx's http{} block, which the site config expects.
+    types = "include /etc/nginx/mime.types;" if os.path.exists("/etc/nginx/mime.types") else ""
     return f"""
 {user}
 worker_processes 1;
@@ -54,6 +56,7 @@ pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
+    {types}
     access_log off;
     client_body_temp_path {workdir}/body;
     proxy_temp_path {workdir}/proxy;

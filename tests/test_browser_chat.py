@@ -6,7 +6,7 @@ import pytest
 from access import roles as R
 from chat import room_names, store
 from events import view
-from tests.browser import chromium, screenshot, signed_in_page
+from tests.browser import check_accessibility, chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded
 
 XSS = "<img src=x onerror=window.__xss=1>"
@@ -142,6 +142,8 @@ async def test_chat_errors_limits_and_earlier_messages(factory, browser, base_ur
         await page.wait_for_function("() => document.querySelectorAll('#chat-pane-pub li.chat-msg').length === 60")
         assert await earlier.is_hidden()
         assert await page.locator("#chat-pane-pub li.chat-msg .chat-text").first.inner_text() == "m0"
+        # A long conversation scrolls inside its box: the keyboard reaches it too.
+        await check_accessibility(page, "60 messages in the chat")
 
         # The limit: the box takes at most 2000 characters and the counter says so.
         assert await page.get_attribute("#chat-text-pub", "maxlength") == "2000"

@@ -5,7 +5,7 @@ import pytest
 
 from access import roles as R
 from chat import room_names
-from tests.browser import chromium, screenshot, signed_in_page
+from tests.browser import check_accessibility, chromium, screenshot, signed_in_page
 from tests.test_moderation import joined
 from tests.test_questions import with_schedule
 from tests.test_realtime import live
@@ -83,6 +83,11 @@ async def test_commentator_sees_support_room_unread_reads_it_and_replies(factory
         assert reply["user"]["id"] == str(commentator["_id"])
         assert await page.input_value("#console-reply") == ""
         await page.wait_for_selector(f'#console-feed li.console-msg[data-offset="{reply["offset"]}"]')
+        # The feed is a log holding a real list: its messages are not orphaned list items.
+        role = await page.evaluate("() => [document.getElementById('console-feed-box').getAttribute('role'),"
+                                   " document.getElementById('console-feed').getAttribute('role')]")
+        assert role == ["log", None]
+        await check_accessibility(page, "support room with messages")
         await both_widths(page, "console-commentator")
     a.close()
 
@@ -130,6 +135,7 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         await page.click(item + " .console-msg-tools button >> nth=1")
         await page.wait_for_selector(item + " form.console-sanction")
         assert await page.evaluate("document.activeElement.id") == "console-sanction-minutes"
+        await check_accessibility(page, "a message's sanction form open")
         await page.select_option("#console-sanction-minutes", "60")
         await page.click(item + ' button[data-kind="mute"]')
         muted = await a.expect("sanction", timeout=10)
@@ -150,6 +156,7 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         await page.wait_for_selector(entry)
         assert await page.text_content(entry + " .console-question-text") == "Will the <slides> be shared?"
         assert "Talk 1 [en]" in await page.text_content(entry + " .console-question-meta")
+        await check_accessibility(page, "a question waiting for moderation")
         await both_widths(page, "console-moderator")
         assert await page.text_content("#console-q-pending-count") == "1"
         await page.click(entry + ' button[data-focus$=":approved"]')
@@ -178,6 +185,7 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         await page.click("#console-q-filter-rejected")
         rejected = f'#console-q-rejected li[data-question="{question["id"]}"]'
         await page.wait_for_selector(rejected)
+        await check_accessibility(page, "rejected questions shown")
         await screenshot(page, "console-questions-desktop")
         await page.set_viewport_size({"width": 375, "height": 800})
         await screenshot(page, "console-questions-phone")

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from access import roles as R
 from events import control, view
 from media import image_store
-from tests.browser import chromium, screenshot, signed_in_page
+from tests.browser import check_accessibility, chromium, screenshot, signed_in_page
 
 COLOURS = {"ru": (31, 95, 191), "en": (27, 122, 61), "de": (138, 90, 0)}
 
@@ -153,6 +153,7 @@ async def test_two_admins_flip_slides_see_viewers_and_switch_the_broadcast_live(
         await a.click("#slide-goto-form button[type=submit]")
         await a.wait_for_selector("#control-errors .error-message")
         assert await a.text_content("#control-errors") == en("There is no slide with that number.")
+        await check_accessibility(a, "an error shown")
         assert (await db.events.find_one({"_id": event["_id"]}))["slides"]["index"] == 2
 
         # The gate and a day, from the English page, show on the Hebrew one.
@@ -161,6 +162,7 @@ async def test_two_admins_flip_slides_see_viewers_and_switch_the_broadcast_live(
         assert await b.get_attribute("#gate-open", "aria-pressed") == "false"
         await a.click('tr[data-day="d2"] form:not([hidden]) button')
         await b.wait_for_selector('tr[data-day="d2"] .badge.on:not([hidden])')
+        await check_accessibility(b, "gate closed and a second day open, in Hebrew")
 
         # The socket drops; a change made meanwhile shows once it is back, without a reload.
         await a.evaluate("window.Livehall.controlClient.ws.close()")

@@ -113,3 +113,10 @@ def test_lock_targets_cannot_leave_the_vendor_folder(tmp_path):
     lock.write_text(json.dumps({"packages": [package(files={"package/dist/hls.min.js": "../../app.js"})]}))
     with pytest.raises(browser_libs.SetupError, match="bad target file name"):
         browser_libs.read_lock(str(lock))
+
+
+def test_the_lock_file_pins_axe_core_for_the_browser_tests():
+    axe = {p["name"]: p for p in browser_libs.read_lock()}["axe-core"]
+    assert axe["tarball"] == f"https://registry.npmjs.org/axe-core/-/axe-core-{axe['version']}.tgz"
+    assert browser_libs.parse_integrity(axe["integrity"])[0] == "sha512"
+    assert axe["files"]["package/axe.min.js"] == "axe.min.js"

@@ -7,7 +7,7 @@ import pytest
 
 from access import roles as R
 from events import control, view
-from tests.browser import chromium, screenshot, signed_in_page
+from tests.browser import check_accessibility, chromium, screenshot, signed_in_page
 from tests.test_realtime import live, person, seeded
 
 UTC = datetime.UTC
@@ -97,6 +97,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         await b.wait_for_timeout(500)
         assert await b.locator(f".question-list li[data-id='{qid}']").count() == 0
         await screenshot(a, "event-questions-pending-ru-desktop")
+        await check_accessibility(a, "questions tab, own question pending")
 
         # Approved: both pages show it live; the author cannot vote for it.
         await moderator.send({"type": "moderate_question", "question": qid, "status": "approved", "ref": "m1"})
@@ -119,6 +120,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         await mine.locator(".question-votes").filter(has_text=votes_text(services, "ru", 1)).wait_for(timeout=10000)
         assert (await services.db.questions.find_one())["votes"] == 1
         await screenshot(b, "event-questions-voted-de-phone")
+        await check_accessibility(b, "questions tab, a question voted for")
         # And back: unvote.
         await vote.click()
         await b.wait_for_function(

@@ -1,6 +1,7 @@
 """Two server processes behind real nginx with real Redis: everything live crosses
 processes, and a process killed in the middle of a chat burst loses nothing."""
 import asyncio
+import gzip
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ from tornado.websocket import WebSocketClosedError
 
 from chat import room_names
 from core import security_headers
-from tests.cluster import PASSWORD, Cluster, cluster, signed_in  # noqa: F401 (the fixture)
+from tests.cluster import PASSWORD, ROOT, Cluster, cluster, signed_in  # noqa: F401 (the fixture)
 from tests.live_client import LiveClient
 from tests.support import Browser
 
@@ -177,6 +178,31 @@ async def test_metrics_not_public_and_security_headers_through_nginx(cluster):
         assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "strict-transport-security" not in r.headers      # plain HTTP here
         assert r.headers["server"] == "nginx", r.headers["server"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_responses_through_nginx_are_compressed(cluster):
+    """nginx gzips the static files it serves; pages and JSON come gzipped from the processes."""
+    import httpx
+    async with httpx.AsyncClient(base_url=cluster.url) as client:
+        for path, kind in (("/static/css/app.css", "text/css"), ("/static/js/chat.js", "javascript"),
+                           ("/signin", "text/html")):
+            async with client.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as r:
+                raw = b"".join([chunk async for chunk in r.aiter_raw()])
+            assert r.status_code == 200 and kind in r.headers["content-type"], (path, r.headers)
+            assert r.headers.get("content-encoding") == "gzip", (path, r.headers)
+            assert "Accept-Encoding" in r.headers.get("vary", ""), (path, r.headers)
+            body = gzip.decompress(raw)
+            assert len(raw) < len(body), path
+            if path.startswith("/static/"):
+                with open(os.path.join(ROOT, path.lstrip("/")), "rb") as f:
+                    assert body == f.read(), path
+        # Too small to gain anything: sent as it is.
+        r = await client.get("/static/favicon.svg", headers={"Accept-Encoding": "gzip"})
+        assert r.headers["content-type"] == "image/svg+xml" and "content-encoding" not in r.headers
+        # A client that does not accept gzip gets the plain bytes.
+        r = await client.get("/static/css/app.css", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in r.headers and r.content.startswith(b"/*")
 
 
 @pytest.mark.gen_test(timeout=180)

@@ -1,4 +1,4 @@
-"""Fetches the browser libraries the pages use (hls.js, SortableJS, uPlot, jsQR) from the npm registry.
+"""Fetches the browser libraries (hls.js, SortableJS, uPlot, jsQR; axe-core for the tests) from the npm registry.
 
 The libraries are not part of the repository: tools/browser_libs.lock.json
 names each package with its exact version, the registry's tarball URL and the

@@ -21,7 +21,10 @@
     if (!fig) {
       fig = document.createElement("figure");
       fig.className = "slide";
-      fig.appendChild(document.createElement("img"));
+      var sized = document.createElement("img");
+      sized.width = 1600;     // a 16:9 box before the image arrives (the CSS keeps it)
+      sized.height = 900;
+      fig.appendChild(sized);
       block.appendChild(fig);
     }
     var img = fig.querySelector("img");
