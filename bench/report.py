@@ -47,15 +47,25 @@ def _per_cpu_second(result, phase):
     return round(1e6 / us) if us else None
 
 
+def _net(result, phase, counter):
+    """A counter's growth over a phase less what the idle audience does in as long (refreshes, presence)."""
+    total, seconds = _get(result, "phases", phase, "cpu", counter), _get(result, "phases", phase, "cpu", "t")
+    idle = _get(result, "phases", "connect", "idle_rates", counter) or 0
+    return None if total is None or seconds is None else max(0.0, total - idle * seconds)
+
+
 def _per_flip(result, counter):
-    total, flips = _get(result, "phases", "flips", "cpu", counter), _get(result, "phases", "flips", "flips")
+    total, flips = _net(result, "flips", counter), _get(result, "phases", "flips", "flips")
     return round(total / flips, 1) if total is not None and flips else None
 
 
 def _per_sent(result, counter):
-    """A counter over the chat phase per message sent (the phase's pings and timers included)."""
-    total, sent = _get(result, "phases", "chat", "cpu", counter), _get(result, "phases", "chat", "sent")
+    total, sent = _net(result, "chat", counter), _get(result, "phases", "chat", "sent")
     return round(total / sent, 2) if total is not None and sent else None
+
+
+def _idle_rate(result, counter):
+    return _get(result, "phases", "connect", "idle_rates", counter)
 
 
 def _mib(kib):
@@ -75,8 +85,10 @@ ROWS = [
     ("flips never arrived", lambda r: _get(r, "phases", "flips", "never_arrived")),
     ("flip: server CPU us/frame", lambda r: _get(r, "phases", "flips", "server_cpu_us_per_frame")),
     ("flip: frames per server CPU-s", lambda r: _per_cpu_second(r, "flips")),
-    ("flip: Redis commands per flip", lambda r: _per_flip(r, "redis_commands")),
-    ("flip: store operations per flip", lambda r: _per_flip(r, "store_operations")),
+    ("idle audience: Redis commands per s", lambda r: _idle_rate(r, "redis_commands")),
+    ("idle audience: store operations per s", lambda r: _idle_rate(r, "store_operations")),
+    ("flip: Redis commands per flip (net)", lambda r: _per_flip(r, "redis_commands")),
+    ("flip: store operations per flip (net)", lambda r: _per_flip(r, "store_operations")),
     ("chat: room viewers", lambda r: _get(r, "phases", "chat", "room_viewers")),
     ("chat: sent per second", lambda r: _get(r, "phases", "chat", "send_rate")),
     ("chat: sends not acked in time", lambda r: _get(r, "phases", "chat", "unanswered")),
@@ -92,8 +104,8 @@ ROWS = [
     ("chat: messages per server CPU-s", lambda r: _per_cpu_second(r, "chat")),
     ("chat: Redis CPU s", lambda r: _get(r, "phases", "chat", "cpu", "redis")),
     ("chat: store CPU s", lambda r: _get(r, "phases", "chat", "cpu", "store")),
-    ("chat: Redis commands per message", lambda r: _per_sent(r, "redis_commands")),
-    ("chat: store operations per message", lambda r: _per_sent(r, "store_operations")),
+    ("chat: Redis commands per message (net)", lambda r: _per_sent(r, "redis_commands")),
+    ("chat: store operations per message (net)", lambda r: _per_sent(r, "store_operations")),
     ("chat: generator cores busy", lambda r: _get(r, "phases", "chat", "generator_busy")),
     ("storm: all back within, s", lambda r: _get(r, "phases", "storm", "all_back_seconds")),
     ("storm: last back after the last reconnect, s",

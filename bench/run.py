@@ -327,7 +327,11 @@ def run_target(name: str, args, workdir: str, frame_bytes: int = 0) -> dict:
                              "helpers_rss_kib": helpers, "cpu": Meter.delta(m0, m1),
                              # What holding the audience costs with nothing happening (pings, timers).
                              "idle_server_cores": round((i1["server"] - i0["server"]) / (i1["t"] - i0["t"]), 4)
-                             if i1["t"] > i0["t"] else None}
+                             if i1["t"] > i0["t"] else None,
+                             # Counters' rates with the audience idle (device refreshes, presence, pings):
+                             # what a flip or a message costs is counted net of these.
+                             "idle_rates": {k: round((i1[k] - i0[k]) / (i1["t"] - i0["t"]), 2) for k in i0
+                                            if k in i1 and k != "t"} if i1["t"] > i0["t"] else {}}
         log(f"{name}: {held}/{wanted} connections held ({wall:.1f} s), "
             f"RSS {rss0 // 1024} -> {rss1 // 1024} MiB")
 

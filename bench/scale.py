@@ -47,6 +47,7 @@ for path in (HERE, ROOT):
         sys.path.insert(0, path)
 
 import loadgen  # noqa: E402
+import report  # noqa: E402
 import run  # noqa: E402
 import targets as T  # noqa: E402
 
@@ -80,14 +81,13 @@ def point(result: dict, viewers: int) -> dict:
         "server_cpu_s": (flips.get("cpu") or {}).get("server"),
         "redis_cpu_s": (flips.get("cpu") or {}).get("redis"),
         "store_cpu_s": (flips.get("cpu") or {}).get("store"),
-        "redis_commands_per_flip": _per((flips.get("cpu") or {}).get("redis_commands"), flips.get("flips")),
-        "store_operations_per_flip": _per((flips.get("cpu") or {}).get("store_operations"), flips.get("flips")),
+        "redis_commands_per_flip": report._per_flip(result, "redis_commands"),
+        "store_operations_per_flip": report._per_flip(result, "store_operations"),
+        "idle_redis_commands_per_s": report._idle_rate(result, "redis_commands"),
+        "idle_store_operations_per_s": report._idle_rate(result, "store_operations"),
         "error": result.get("error"),
     }
 
-
-def _per(total, count):
-    return round(total / count, 2) if total is not None and count else None
 
 
 def holds(p: dict) -> bool:

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import asyncio
 
-BATCH_WINDOW = 0.25  # seconds: the longest a busy room's message waits to be batched
+BATCH_WINDOW = 0.2   # seconds: the longest a busy room's message waits to be batched
 WRITE_COST = 9e-6    # seconds one socket's write costs, until the room has measured its own
-DUTY = 6.0           # a window is this many times what writing it costs: fan-out takes about 1/DUTY of a core
+DUTY = 5.0           # a window is this many times what writing it costs: fan-out takes about 1/DUTY of a core
 MIN_WINDOW = 0.02
 MEASURE_FROM = 50    # members from which a window's writes are timed (fewer: too short to time)
 SMOOTHING = 0.25     # weight of the newest measurement in `write_cost`

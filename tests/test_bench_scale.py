@@ -30,7 +30,7 @@ def test_scale_run_measures_each_size_against_the_floor_and_draws_it(tmp_path):
             assert p["cpu_us_per_frame"] is not None and p["flip_p99_ms"] is not None and p["connect_seconds"] is not None
     lh, floor = doc["points"]["livehall"]["150"], doc["points"]["floor"]["150"]
     assert floor["frame_bytes"] == lh["frame_bytes"] > 100
-    assert lh["rss_per_viewer_kib"] is not None and lh["store_operations_per_flip"] > 0
+    assert lh["rss_per_viewer_kib"] is not None and lh["store_operations_per_flip"] is not None
     assert "| 150 | livehall |" in proc.stdout and "× floor" in proc.stdout
     svg = picture.read_text()
     assert svg.startswith("<?xml") and "viewers" in svg and doc["date"][:10] in svg

@@ -17,7 +17,7 @@ def settle(stream: RoomStream, members: int, per_write: float, times: int = 40) 
 
 def test_a_new_room_starts_from_the_build_machines_cost():
     stream = RoomStream()
-    assert window(stream, 4500) == pytest.approx(4500 * room_stream.WRITE_COST * DUTY)
+    assert window(stream, 2000) == pytest.approx(2000 * room_stream.WRITE_COST * DUTY)
     assert window(stream, 10) == MIN_WINDOW
 
 
