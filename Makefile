@@ -45,7 +45,7 @@ bench: deps translations
 	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
 
 # The scaling curve: Livehall, Socket.IO on Node and the floor peer at 1,000, 3,000, 10,000 and
-# 30,000 viewers (README, Benchmarks, Scaling); draws docs/scale.svg. About 15 minutes on 2 cores.
+# 30,000 viewers (README, Benchmarks, Scaling); draws docs/scale.svg. About 6 minutes on 2 cores.
 # Options: make bench-scale BENCH_SCALE_ARGS="--viewers 1000,3000 --targets livehall,floor".
 BENCH_SCALE_ARGS ?=
 bench-scale: deps translations

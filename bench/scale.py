@@ -157,11 +157,12 @@ def draw(doc: dict, path: str) -> None:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("viewers", fontsize=9)
         ax.grid(True, alpha=0.3)
-    axes.flat[0].legend(fontsize=8, loc="upper right")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     m = doc["machine"]
     fig.suptitle(f"Livehall scaling, {doc['date'][:10]}: {m['cores']} cores ({m['cpu']}), "
                  f"{m['memory_gib']} GiB; servers, Redis, store and load generator on one machine", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})
     plt.close(fig)
@@ -184,6 +185,7 @@ def parse_args(argv=None):
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--picture", default=os.path.join(ROOT, "docs", "scale.svg"), help="where the SVG goes")
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON")
+    p.add_argument("--redraw", metavar="JSON", help="draw --picture again from an earlier run's JSON; run nothing")
     args = p.parse_args(argv)
     args.viewers = sorted(int(v) for v in args.viewers.split(",") if v.strip())
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -213,6 +215,12 @@ def kernel_limits(most: int) -> list[str]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.redraw:
+        with open(args.redraw) as f:
+            doc = json.load(f)
+        draw(doc, args.picture)
+        print(doc["table"])
+        return 0
     for problem in kernel_limits(max(args.viewers)):
         log("warning: " + problem)
     stamp = datetime.datetime.now(datetime.UTC)

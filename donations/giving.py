@@ -83,6 +83,11 @@ def amount_of(text: str, currency: str, campaign: Mapping[str, Any], locale: str
     """The gift's amount in minor units, checked against the campaign; GiftError when not acceptable."""
     if currency != campaign["currency"]:
         raise GiftError(WRONG_CURRENCY, currency=campaign["currency"])
+    return within_limits(text, currency, locale)
+
+
+def within_limits(text: str, currency: str, locale: str = "en") -> int:
+    """`text` in minor units of `currency`, between the currency's least and most; GiftError otherwise."""
     try:
         amount = money.parse(text, currency)
     except money.MoneyError as exc:
@@ -346,15 +351,7 @@ async def top_up(services, user: Mapping[str, Any], *, amount: str, currency: st
     if not KEY.match(key):
         raise GiftError(BAD_KEY)
     currency = (currency or "").strip().upper()
-    try:
-        minor = money.parse(amount, currency)
-    except money.MoneyError as exc:
-        raise GiftError(exc.message, **exc.params) from None
-    low, high = limits(currency)
-    if minor < low:
-        raise GiftError(TOO_SMALL, min=money.format(low, currency, locale))
-    if minor > high:
-        raise GiftError(TOO_LARGE, max=money.format(high, currency, locale))
+    minor = within_limits(amount, currency, locale)
     try:
         return dict(await attempts.start(
             services, purpose=WALLET_PURPOSE, ref=str(user["_id"]), amount=minor, currency=currency,
