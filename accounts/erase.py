@@ -461,6 +461,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
 
 # Collections that hold no personal data, with the reason.
 UNTOUCHED = {
+    "reaction_totals": "reactions counted per event and emoji, no person's id or address",
     "payments_ledger": "money movements: amounts, currencies and provider ids, no person's id or address",
     "payment_events": "provider notifications: ids and types, no person's id or address",
     "payment_counters": "invoice numbers taken per space, no person's id or address",
