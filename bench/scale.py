@@ -81,9 +81,8 @@ def point(result: dict, viewers: int) -> dict:
         "server_cpu_s": (flips.get("cpu") or {}).get("server"),
         "redis_cpu_s": (flips.get("cpu") or {}).get("redis"),
         "store_cpu_s": (flips.get("cpu") or {}).get("store"),
-        "redis_commands_per_flip": report._per_flip(result, "redis_commands"),
+        "redis_publishes_per_flip": report._per_flip(result, "redis_publishes"),
         "store_operations_per_flip": report._per_flip(result, "store_operations"),
-        "idle_redis_commands_per_s": report._idle_rate(result, "redis_commands"),
         "idle_store_operations_per_s": report._idle_rate(result, "store_operations"),
         "error": result.get("error"),
     }

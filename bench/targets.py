@@ -179,12 +179,16 @@ def rss_kib(pids) -> int:
     return total
 
 
-def redis_commands(port: int) -> int:
-    """Commands the Redis on `port` has served (INFO stats), this call included."""
+def redis_counts(port: int) -> dict:
+    """Commands the Redis on `port` has served (INFO stats, this call included) and, of them, the
+    publishes (INFO commandstats: SPUBLISH and PUBLISH), which is what a flip or a message costs Redis."""
     import redis
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
     try:
-        return int(client.info("stats")["total_commands_processed"])
+        stats = client.info("commandstats")
+        publishes = sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("spublish", "publish"))
+        return {"redis_commands": int(client.info("stats")["total_commands_processed"]),
+                "redis_publishes": publishes}
     finally:
         client.close()
 
@@ -258,7 +262,7 @@ class Target:
 
     def load_counters(self) -> dict:
         """Work done by the shared services so far: Redis commands and (Livehall) database operations."""
-        return {"redis_commands": redis_commands(self.redis.port)} if self.redis else {}
+        return redis_counts(self.redis.port) if self.redis else {}
 
     def log(self, name: str) -> str:
         return os.path.join(self.workdir, f"{self.name}-{name}.log")
