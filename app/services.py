@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prometheus_client import CollectorRegistry
 
 from accounts.passwords import PasswordHasher
+from accounts.shared_reads import AccountReads
 from accounts.throttle import Throttle
 from certificates.pdf_pool import PdfPool
 from core.changes import StateChanges
@@ -58,6 +59,9 @@ class Services:
     # One read of an event's ticket types and quotas shared by the buyers asking at once
     # (`orders.availability`), so a rush for the last tickets is refused at once.
     availability: Availability = dataclasses.field(default_factory=Availability)
+    # Every request's session and account, read once per loop turn for all who ask in it
+    # (`accounts.shared_reads`): a rush of requests costs the database a query per turn, not per request.
+    account_reads: AccountReads = dataclasses.field(default_factory=AccountReads)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run work beyond a request; kept referenced until done, cancelled at shutdown."""

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import tornado.web
 from markupsafe import Markup
 
-from accounts import sessions, users
+from accounts import sessions
 from core import errors, security_headers
 from core.i18n import LOCALES, direction, negotiate
 from events import view
@@ -71,9 +71,10 @@ class BaseHandler(tornado.web.RequestHandler):
     async def prepare(self):
         raw = self.get_signed_cookie(sessions.COOKIE, max_age_days=366)
         self._session_raw = raw.decode() if raw else None
-        self.session = await sessions.lookup(self.db, self._session_raw)
+        reads = self.services.account_reads
+        self.session = await reads.session(self.db, self._session_raw)
         if self.session:
-            user = await users.by_id(self.db, self.session["user_id"])
+            user = await reads.user(self.db, self.session["user_id"])
             # An account being deleted is signed out, whatever session survived the start.
             if user is not None and not user.get("erasing_at"):
                 self.current_user = user
