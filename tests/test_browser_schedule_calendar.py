@@ -9,13 +9,25 @@ from tests.browser import chromium, screenshot, signed_in_page
 
 
 async def drag(page, source: str, target: str) -> None:
-    """Drag with the mouse in small steps, as a person does (SortableJS in pointer mode)."""
+    """Drag with the mouse in small steps, as a person does (SortableJS in pointer mode).
+
+    While a session is dragged, SortableJS moves it into the slots it passes
+    over, and the slot it left shrinks: the slots below move up.  A person
+    aims at where the target is now, so the pointer is brought to the
+    target's current middle until it stays put, then released.
+    """
     src = await page.locator(source).bounding_box()
-    dst = await page.locator(target).bounding_box()
     await page.mouse.move(src["x"] + src["width"] / 2, src["y"] + src["height"] / 2)
     await page.mouse.down()
     await page.mouse.move(src["x"] + src["width"] / 2 + 5, src["y"] + src["height"] / 2 + 5, steps=3)
-    await page.mouse.move(dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2, steps=15)
+    last = None
+    for _ in range(6):
+        dst = await page.locator(target).bounding_box()
+        here = (dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2)
+        if here == last:
+            break
+        await page.mouse.move(*here, steps=15 if last is None else 3)
+        last = here
     await page.mouse.up()
 
 
