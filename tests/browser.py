@@ -207,6 +207,12 @@ class AxeWatch:
     def watch(self, context) -> None:
         context.on("page", lambda page: page.on("load", self.loaded))
 
+    async def settled(self) -> None:
+        """Until the axe runs started by page loads so far have finished: a test about to put a page
+        in a passing state of its own (a drag under way) waits, so axe sees the page as loaded."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=30)
+
     async def collect(self) -> list[str]:
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=30)

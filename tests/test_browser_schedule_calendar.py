@@ -53,6 +53,7 @@ async def test_drag_a_session_to_another_time_and_channel_and_it_stays_there(
         # Without dragging, each session is reached by its edit link.
         assert await page.get_attribute(session + " a", "href") == \
             f"/admin/events/{event['_id']}/program/schedule/edit?item={item['id']}"
+        await browser.axe.settled()   # axe looks at the calendar as loaded, not halfway through a drag
         await drag(page, session, target)
         await page.wait_for_selector(session + '[data-saved="1"]', timeout=10000)
         assert await page.text_content(session + " .calendar-when") == "14:00\u201314:45"
