@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,13 +101,13 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
                 # Shutting down: its sockets are being closed with 1001, and
                 # one opened now would be cut again; the next try goes elsewhere.
                 raise Refused(503, "Service Unavailable", {"Retry-After": "1"})
-            event_id, view = self.check(up.start_line, up.headers)
-            if view == CAMPAIGN_VIEW:
-                who = await self.find_campaign(event_id)
-            elif view == TICKETS_VIEW:
-                who = await self.authenticate_visitor(up.headers, event_id)
-            else:
-                who = await self.authenticate(up.headers, event_id)
+            target, view = self.check(up.start_line, up.headers)
+            # Each kind of connection: who may open it, and how it is opened.
+            kinds: dict[str, tuple[Callable[..., Awaitable[tuple]], Callable[..., Awaitable[Any]]]] = {
+                CAMPAIGN_VIEW: (self.find_campaign, self.upgrade_campaign),
+                TICKETS_VIEW: (self.authenticate_visitor, self.upgrade_visitor)}
+            admit, upgrade = kinds.get(view, (self.authenticate, self.upgrade))
+            who = await admit(up.headers, target)
         except Refused as no:
             self._finish(up, started, no.status)
             if not up.gone:
@@ -122,10 +123,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             self._finish(up, started, 499)
             return
         self._finish(up, started, 101)
-        if view == CAMPAIGN_VIEW:
-            ws = await self.upgrade_campaign(up, *who)
-        else:
-            ws = await (self.upgrade_visitor(up, *who) if view == TICKETS_VIEW else self.upgrade(up, *who))
+        ws = await upgrade(up, *who)
         # This coroutine reads the socket's frames for as long as it is open:
         # it must not keep the handshake alive with it (the request and its
         # headers, the whole account, session and membership documents).
@@ -228,7 +226,7 @@ class LiveEndpoint(httputil.HTTPServerConnectionDelegate):
             raise Refused(403, "not admitted by the event's privacy")
         return user, event
 
-    async def find_campaign(self, campaign_id: str) -> tuple:
+    async def find_campaign(self, headers, campaign_id: str) -> tuple:
         """(campaign,) of a campaign whose totals are public: anyone may follow them, signed in or not."""
         if self.live.donations is None:
             raise Refused(404, "no campaigns here")
