@@ -49,6 +49,7 @@ class CampaignPage(StaffHandler):
         if campaign:
             setting = embedding.setting(campaign)
             extra.setdefault("embed_form", {"mode": setting["mode"], "origins": "\n".join(setting["origins"])})
+            extra.setdefault("embed_error", None)
             extra.update(widget_url=f"{self.services.settings.public_url}/campaigns/{campaign['_id']}/widget",
                          embed_modes=embedding.MODES, embed_labels=embedding.MODE_LABELS,
                          qr_targets=qr.TARGETS, qr_sizes=qr.SIZES, qr_max_tag=qr.MAX_TAG,
