@@ -176,8 +176,11 @@ async def test_the_browser_refuses_the_widget_framed_by_a_site_not_listed(servic
                 (LISTED, f"/campaigns/{closed['_id']}/widget", "\"frame-ancestors 'none'\"")):  # not opted in
             context = await chrome._browser.new_context()
             refusals: list[str] = []
-            context.on("console", lambda m: refusals.append(m.text) if "frame-ancestors" in m.text
-                       or "X-Frame-Options" in m.text else None)
+
+            def heard(message, into=refusals):
+                if "frame-ancestors" in message.text or "X-Frame-Options" in message.text:
+                    into.append(message.text)
+            context.on("console", heard)
             await outside_site(context, origin, base_url + framed)
             page = await context.new_page()
             await page.goto(f"{origin}/test/frame.html")

@@ -23,9 +23,9 @@ from admin.outbox_pages import HTML_POLICY
 from app import routes
 from community import pages
 from core import config, security_headers
+from donations import embedding
 from events import broadcast
 from handlers.base import BaseHandler
-from donations import embedding
 from tests.donations_support import campaign as make_campaign
 from tests.test_quizzes import make_quiz
 
