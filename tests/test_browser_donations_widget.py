@@ -2,7 +2,8 @@
 fundraising screen, both open, climb without a reload while gifts arrive (wallet gifts through the
 HTTP form, and one card gift through localstripe made from the widget's own Give link, so counted
 under `widget`); the same widget framed by a site not listed, and the campaign's other pages framed
-even by the listed one, are refused by the browser.
+even by the listed one, are refused by the browser.  Staff copy the widget's snippet, choose who may
+frame it and download a poster's QR code on the campaign's staff page.
 
 The outside sites are pages Playwright answers for (`https://listed.example`,
 `https://unlisted.example`): to the browser they are those https origins, and
@@ -24,10 +25,11 @@ from bson import ObjectId
 from access import roles as R
 from core import money
 from donations import embedding, giving, sources
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, screenshot, signed_in_page
 from tests.donations_support import campaign, key_of
 from tests.payments_support import hook, localstripe, stripe_api, stripe_settings, until  # noqa: F401
 from tests.test_browser_donations import THREE_D_SECURE, until_true
+from tests.test_donations_widget import decode_png
 
 LISTED = "https://listed.example"
 UNLISTED = "https://unlisted.example"
@@ -193,3 +195,38 @@ async def test_the_browser_refuses_the_widget_framed_by_a_site_not_listed(servic
             else:
                 assert not refusals, refusals
             await context.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_staff_copy_the_widgets_snippet_and_download_a_poster_code(services, factory, db, base_url,
+                                                                       http_server):
+    space = await factory.space()
+    found = await campaign(services, factory, space=space, title={"en": "Clean water"})
+    admin = await factory.member(R.SPACE_ADMIN, space=space)
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, admin["login"], factory.PASSWORD)
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        await page.goto(f"{base_url}/admin/spaces/{space['_id']}/campaigns/{found['_id']}")
+        await page.click("button[data-copy=snippet-bar]")
+        await page.wait_for_selector("#snippet-bar-status:has-text('Copied.')")
+        copied = await page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == (f'<iframe src="{services.settings.public_url}/campaigns/{found["_id"]}/widget?size=bar" '
+                          f'title="Clean water" width="420" height="130" style="border:0" loading="lazy"></iframe>')
+        # Who may frame it, chosen on the page.
+        await page.check("input[name=mode][value=listed]")
+        await page.fill("#embed-origins", "https://stream.example.org")
+        await page.click("form[action$='/embedding'] button[type=submit]")
+        await page.wait_for_selector("text=Who may show the widget has been saved.")
+        assert (await db.donation_campaigns.find_one({"_id": found["_id"]}))["embed"] == \
+            {"mode": "listed", "origins": ["https://stream.example.org"]}
+        # A poster's code with its tag, downloaded as the browser saves it.
+        await page.fill("#qr-tag", "hall-poster")
+        await page.select_option("#qr-size", "a5")
+        async with page.expect_download() as downloading:
+            await page.click("form[action$='/qr'] button[value=png]")
+        download = await downloading.value
+        assert download.suggested_filename == f"campaign-{found['_id']}-page-hall-poster-a5.png"
+        with open(await download.path(), "rb") as saved:
+            data = saved.read()
+        assert decode_png(data) == [f"{services.settings.public_url}/campaigns/{found['_id']}?src=qr-hall-poster"]
+        await screenshot(page, "donation-campaign-widget-admin")
