@@ -7,7 +7,9 @@ its own) or for another site's iframe.  `?size=` chooses what it shows:
 - `compact`: the amount raised and the number of donors, in one line;
 - `bar`: the title, the progress bar and the amount raised of the goal;
 - `full` (the default): all that, the latest donor (unless anonymous) and a
-  "Give" link to the campaign's page, counted under the source `widget`.
+  "Give" link to the campaign's page, counted under the source `widget`
+  (or under the widget's own well-formed `?src=`, so that a site, or a QR
+  code leading to the widget, can tag its gifts).
 `?text=light` writes it in white, outlined, for a stream's picture (dark by
 default, for a site's light page).
 
@@ -37,13 +39,15 @@ class WidgetHandler(CampaignBase):
         if size not in SIZES:
             size = DEFAULT_SIZE
         text = "light" if self.get_query_argument("text", "") == "light" else "dark"
+        source = self.get_query_argument("src", "").strip()
+        source = source if sources.valid(source) else sources.WIDGET
         found = await totals.one(self.db, campaign["_id"])
         last = await giving.latest(self.db, campaign["_id"], limit=1)
         self.render_page("public/campaign_widget.html", campaign=campaign, size=size, text=text,
                          title=campaigns.title(campaign, self.locale_code), raised=found["raised"],
                          donors=found["donors"], percent=totals.percent(found["raised"], campaign["goal"]),
                          exponent=money.exponent(campaign["currency"]), latest=last[0] if last else None,
-                         give_path=f"{giving.page_path(campaign)}?src={sources.WIDGET}")
+                         give_path=f"{giving.page_path(campaign)}?src={source}")
 
 
 ROUTES = [

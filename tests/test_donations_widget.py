@@ -188,6 +188,17 @@ async def test_staff_choose_who_may_frame_the_widget_and_a_bad_site_changes_noth
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_the_widgets_give_link_carries_its_source(services, factory, browser):
+    found = await campaign(services, factory)
+    b = browser(locale="en")
+    for query, source in (("", "widget"), ("?src=qr-stage", "qr-stage"), ("?src=Not%20valid", "widget"),
+                          ("?size=bar&src=partner-site", None)):
+        page = (await b.get(f"/campaigns/{found['_id']}/widget{query}")).text
+        links = re.findall(r'<a href="([^"]+)" target="_blank" rel="noopener">', page)
+        assert links == ([f"/campaigns/{found['_id']}?src={source}"] if source else []), (query, links)
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_the_live_frame_names_the_latest_donor_unless_anonymous(services, factory, base_url, http_server, db):
     found = await campaign(services, factory)
     donor = await factory.user(name="Ada")
