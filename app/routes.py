@@ -35,6 +35,7 @@ from admin import (
     staff,
     ticket_types,
 )
+from admin import donation_tools as admin_donation_tools
 from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
@@ -49,6 +50,7 @@ from handlers import (
     catalogue,
     checkout,
     community_pages,
+    donation_widget,
     event,
     form_files,
     home,
@@ -78,7 +80,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes, checkin, donation_pages, admin_donations)
+           admin_promo_codes, checkin, donation_pages, admin_donations, donation_widget, admin_donation_tools)
 
 
 def build(services) -> list[URLSpec]:

@@ -36,7 +36,7 @@ from core import money
 from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import LOCALES, N_
-from donations import campaigns, mails, totals, wallet
+from donations import campaigns, mails, sources, totals, wallet
 from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 from payments import attempts
 
@@ -71,6 +71,7 @@ BAD_METHOD = N_("Choose how to give.")
 NEED_EMAIL = N_("Give an e-mail address for the receipt.")
 NEED_ACCOUNT = N_("Sign in to give from your wallet.")
 LONG_MESSAGE = N_("A message is at most %(max)s characters.")
+BAD_SOURCE = N_("This form was changed: please open the campaign's page again.")
 
 
 def limits(currency: str) -> tuple[int, int]:
@@ -109,12 +110,18 @@ def clean_message(text: str) -> str:
 
 async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: str, key: str, method: str,
                user: Mapping[str, Any] | None, email: str = "", name: str = "", locale: str = "en",
-               anonymous: bool = False, message: str = "") -> dict[str, Any]:
-    """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing."""
+               anonymous: bool = False, message: str = "", source: str = "") -> dict[str, Any]:
+    """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing.
+
+    `source` says where the dialog was opened from (`donations.sources`; empty: `direct`).
+    """
     db = services.db
     key = (key or "").strip()
     if not KEY.match(key):
         raise GiftError(BAD_KEY)
+    source = (source or "").strip() or sources.DIRECT
+    if not sources.valid(source):
+        raise GiftError(BAD_SOURCE)
     if method not in METHODS:
         raise GiftError(BAD_METHOD)
     existing = await db[DONATIONS].find_one({"campaign_id": campaign["_id"], "key": key})
@@ -139,7 +146,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor": {"user_id": user["_id"] if user else None, "email": email, "name": name,
                   "locale": locale if locale in LOCALES else "en"},
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
-        "anonymous": bool(anonymous), "message": message, "attempt_id": None,
+        "anonymous": bool(anonymous), "message": message, "source": source, "attempt_id": None,
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
     }
     try:
@@ -152,7 +159,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         return await _again(services, campaign, found, minor, method, user)
     await audit.record(db, actor=user, action="donations.give", space_id=campaign["space_id"],
                        params={"donation_id": donation["_id"], "campaign_id": campaign["_id"], "amount": minor,
-                               "currency": campaign["currency"], "method": method})
+                               "currency": campaign["currency"], "method": method, "source": source})
     return await _proceed(services, campaign, donation)
 
 
