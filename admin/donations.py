@@ -6,7 +6,8 @@
 - `/admin/spaces/<space>/campaigns/<campaign>`: its form; saving changes it.
   Below it, the campaign's gifts (newest first, every state); a gift's
   public message can be hidden (`.../gifts/<donation>/hide`, with `show=1`
-  to show it again): the gift still counts.
+  to show it again): the gift still counts.  Then its monthly pledges
+  (`donations.pledges`), every state, with when each is charged next.
 
 A campaign of another space is "not found", as if it did not exist.
 """
@@ -17,7 +18,7 @@ from admin import forms
 from admin.staff_base import StaffHandler
 from core import money
 from core.i18n import LOCALES
-from donations import campaigns, giving, totals
+from donations import campaigns, giving, pledges, totals
 from handlers.base import PageError
 
 FIELDS = ("category", "state", "goal", "currency", "deadline", "event_id")
@@ -43,12 +44,17 @@ class CampaignPage(StaffHandler):
 
     async def show(self, form: dict, campaign: dict | None = None, status: int = 200, error: str | None = None):
         gifts = await giving.of_campaign(self.db, campaign["_id"]) if campaign else []
+        found = await pledges.of_campaign(self.db, campaign["_id"]) if campaign else []
+        emails = {u["_id"]: u.get("email", "") for u in await self.db.users.find(
+            {"_id": {"$in": list({p["user_id"] for p in found})}}, {"email": 1}).to_list(None)} if found else {}
         events = await self.db.events.find({"space_id": self.space["_id"], "parent_id": None},
                                            {"title": 1, "default_locale": 1}).to_list(200)
         self.render_page("admin/campaign.html", status=status, active="space", form=form, campaign=campaign,
                          error=error, base=self.base(), categories=campaigns.CATEGORIES,
                          states=campaigns.STATES, state_labels=campaigns.STATE_LABELS, locales=LOCALES,
-                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts)
+                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts,
+                         pledges=[{**p, "donor_email": emails.get(p["user_id"], "")} for p in found],
+                         pledge_labels=pledges.STATE_LABELS)
 
 
 class CampaignsHandler(CampaignPage):
