@@ -284,9 +284,9 @@ class CardRemoveHandler(GivingHandler):
 
 
 class PledgeChangeHandler(GivingHandler):
-    async def post(self, pledge_id, action):
+    async def post(self, pledge_id, change):
         try:
-            await pledges.change(self.services, self.current_user, pledge_id, action)
+            await pledges.change(self.services, self.current_user, pledge_id, change)
         except Refusal as exc:
             await self.show(400, self.refusal(exc))
             return
@@ -303,5 +303,5 @@ ROUTES = [
     (r"/me/wallet/top-up", TopUpHandler),
     (r"/me/giving", GivingHandler),
     (rf"/me/giving/cards/(?P<card_id>{ID})/remove", CardRemoveHandler),
-    (rf"/me/giving/pledges/(?P<pledge_id>{ID})/(?P<action>pause|resume|cancel)", PledgeChangeHandler),
+    (rf"/me/giving/pledges/(?P<pledge_id>{ID})/(?P<change>pause|resume|cancel)", PledgeChangeHandler),
 ]
