@@ -286,3 +286,43 @@ async def test_bad_input_is_refused_with_a_clear_error_and_nothing_written(servi
     await a.sign_in(admin["email"], factory.PASSWORD)
     r = await a.get(f"/admin/spaces/{found['space_id']}/campaigns/{found['_id']}")
     assert r.status_code == 200 and f'data-pledge="{pledge["_id"]}"' in r.text and other["email"] in r.text
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_donor_pauses_resumes_and_cancels_a_monthly_gift_in_the_cabinet(services, factory, browser, db,
+                                                                              localstripe, hooked):
+    found = await campaign(services, factory)
+    donor = await factory.user()
+    card = await saved_card(services, localstripe, donor, found["space_id"])
+    b = browser()
+    await b.sign_in(donor["email"], factory.PASSWORD)
+    # Made from the one-click dialog with "every month" ticked: the first month is charged at once.
+    form = {"key": "monthly-dialog-1", "currency": "EUR", "amount": "7", "method": "saved", "card": str(card["_id"]),
+            "monthly": "1"}
+    answers = [await b.post(f"/campaigns/{found['_id']}/give", form, headers={"Accept": "application/json"})
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200] and answers[0].json()["gift"] == answers[1].json()["gift"]
+    pledge = await db.donation_pledges.find_one({"user_id": donor["_id"]})
+    assert await db.donation_pledges.count_documents({}) == 1 and pledge["amount"] == 700
+    await until(lambda: _confirmed(db, pledge_gift_id(answers[0])))
+    page = await b.get("/me/giving")
+    assert 'data-state="active"' in page.text and f"/me/giving/pledges/{pledge['_id']}/pause" in page.text
+
+    for change, state in (("pause", pledges.PAUSED), ("resume", pledges.ACTIVE), ("cancel", pledges.CANCELLED)):
+        r = await b.post(f"/me/giving/pledges/{pledge['_id']}/{change}")
+        assert r.status_code == 302, (change, r.text[:300])
+        assert (await pledges.get(db, pledge["_id"]))["state"] == state
+        assert await db.audit.count_documents({"action": f"donations.pledge_{change}"}) == 1
+    # Cancelled is final.
+    r = await b.post(f"/me/giving/pledges/{pledge['_id']}/resume")
+    assert r.status_code == 400 and error_text(r.text) == "This monthly gift cannot be changed so: it is cancelled."
+    page = await b.get("/me/giving")
+    assert 'data-state="cancelled"' in page.text and f"/me/giving/pledges/{pledge['_id']}/resume" not in page.text
+    far = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=90)
+    await pledges.sweep(services, far)
+    assert await db.donations.count_documents({"pledge_id": pledge["_id"]}) == 1
+
+
+def pledge_gift_id(answer):
+    from bson import ObjectId
+    return ObjectId(answer.json()["gift"])
