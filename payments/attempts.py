@@ -209,6 +209,7 @@ async def _prepare(services, attempt: AttemptDoc) -> AttemptDoc:
     if facts and not fields.get("provider_ref"):
         # No PaymentIntent to name: the attempt is still marked prepared, so it is never charged twice.
         fields["provider_ref"] = f"declined:{attempt['_id']}"
+        fields["check_at"] = None   # nothing at the provider to ask about
     after = await db.payment_attempts.find_one_and_update(
         {"_id": attempt["_id"], "provider_ref": None, "invoice": None},
         {"$set": {**fields, "preparing_until": None, "updated_at": utcnow()}},
