@@ -80,6 +80,7 @@ BAD_METHOD = N_("Choose how to give.")
 NEED_EMAIL = N_("Give an e-mail address for the receipt.")
 NEED_ACCOUNT = N_("Sign in to give from your wallet.")
 NEED_SIGN_IN = N_("Sign in to give with a saved card.")
+MONTHLY_BY_CARD = N_("A monthly gift is paid by card: sign in and choose to give by card.")
 LONG_MESSAGE = N_("A message is at most %(max)s characters.")
 
 
@@ -120,12 +121,14 @@ def clean_message(text: str) -> str:
 async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: str, key: str, method: str,
                user: Mapping[str, Any] | None, email: str = "", name: str = "", locale: str = "en",
                anonymous: bool = False, message: str = "", remember: bool = False, card_id: str = "",
-               pledge: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               pledge: Mapping[str, Any] | None = None, monthly: bool = False) -> dict[str, Any]:
     """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing.
 
     `card_id` names the donor's saved card for method "saved"; `remember`
     keeps the card of a card gift; `pledge` (with its `period`) marks the
-    gift as that month's charge of a pledge.
+    gift as that month's charge of a pledge; `monthly` (a card gift of a
+    signed-in donor) keeps the card and makes the gift the first month of
+    a pledge once it is paid.
     """
     db = services.db
     key = (key or "").strip()
@@ -139,6 +142,8 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         return await _again(services, campaign, existing, minor, method, user, card_id)
     if not campaigns.taking(campaign):
         raise GiftError(NOT_TAKING)
+    if monthly and (method != CARD or user is None):
+        raise GiftError(MONTHLY_BY_CARD)
     card = None
     if method == SAVED:
         if user is None:
@@ -162,7 +167,8 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
         "anonymous": bool(anonymous), "message": message, "attempt_id": None,
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
-        "remember": bool(remember) and method == CARD and user is not None,
+        "remember": bool(remember or monthly) and method == CARD and user is not None,
+        "monthly": bool(monthly),
         "card_id": card["_id"] if card else None, "try": 0,
         "pledge_id": pledge["_id"] if pledge else None, "period": pledge["period"] if pledge else None,
     }
@@ -382,7 +388,10 @@ async def _keep_card(services, donation: Mapping[str, Any], attempt: Mapping[str
         provider = services.payments.provider(attempt)
         method = await provider.intent_method(attempt["provider_ref"])
         if method:
-            await saved_cards.remember(services, user, donation["space_id"], method)
+            card = await saved_cards.remember(services, user, donation["space_id"], method)
+            if donation.get("monthly"):
+                from donations import pledges
+                await pledges.from_gift(services, user, donation, card)
     except Exception:
         log.exception("card not kept", extra={"donation_id": str(donation["_id"])})
 

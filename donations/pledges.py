@@ -139,6 +139,35 @@ async def create(services, campaign: Mapping[str, Any], user: Mapping[str, Any],
     return existing
 
 
+async def from_gift(services, user: Mapping[str, Any], donation: Mapping[str, Any], card: Mapping[str, Any]) -> dict:
+    """The pledge a paid card gift asked for ("every month"): that gift is its first month (once per gift)."""
+    db = services.db
+    now = donation.get("confirmed_at") or utcnow()
+    now = _aware(now)
+    period = period_of(now)
+    nxt, at = following(period, now.day, now)
+    pledge = {
+        "_id": ObjectId(), "space_id": donation["space_id"], "campaign_id": donation["campaign_id"],
+        "user_id": user["_id"], "key": f"gift-{donation['_id']}", "card_id": card["_id"],
+        "card_label": f"{card['brand'].upper()} {card['last4']}", "amount": donation["amount"],
+        "currency": donation["currency"], "state": ACTIVE, "day": now.day, "period": nxt, "next_charge_at": at,
+        "tries": 0, "failures": 0, "last_failure": "", "anonymous": bool(donation.get("anonymous")),
+        "locale": donation["donor"].get("locale") or "en", "last_donation_id": donation["_id"],
+        "created_at": now, "updated_at": now,
+    }
+    try:
+        await db[PLEDGES].insert_one(pledge)
+    except DuplicateKeyError:
+        return await db[PLEDGES].find_one({"user_id": user["_id"], "key": pledge["key"]}) or pledge
+    await db[giving.DONATIONS].update_one({"_id": donation["_id"]},
+                                          {"$set": {"pledge_id": pledge["_id"], "period": period}})
+    await audit.record(db, actor=user, action="donations.pledge_create", space_id=donation["space_id"],
+                       params={"pledge_id": pledge["_id"], "campaign_id": donation["campaign_id"],
+                               "amount": donation["amount"], "currency": donation["currency"], "day": now.day,
+                               "donation_id": donation["_id"]})
+    return pledge
+
+
 async def get(db, pledge_id: Any) -> dict | None:
     oid = campaigns.as_id(pledge_id)
     return await db[PLEDGES].find_one({"_id": oid}) if oid else None

@@ -146,7 +146,8 @@ class GiveHandler(CampaignHandler):
                 self.services, campaign, amount=form["amount"], currency=form["currency"],
                 key=self.form("key", max_length=100), method=form["method"], user=self.current_user,
                 email=form["email"], name=form["name"], locale=self.locale_code, anonymous=form["anonymous"],
-                message=form["message"], remember=self.form("remember", max_length=2) == "1", card_id=card_id)
+                message=form["message"], remember=self.form("remember", max_length=2) == "1", card_id=card_id,
+                monthly=self.form("monthly", max_length=2) == "1")
         except providers.ProviderUnavailable as exc:
             await self.refuse(campaign, 503, exc, form)
             return

@@ -326,3 +326,40 @@ async def test_a_donor_pauses_resumes_and_cancels_a_monthly_gift_in_the_cabinet(
 def pledge_gift_id(answer):
     from bson import ObjectId
     return ObjectId(answer.json()["gift"])
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_card_gift_given_every_month_is_the_first_month_of_a_pledge(services, factory, browser, db,
+                                                                           localstripe, hooked):
+    found = await campaign(services, factory)
+    donor = await factory.user()
+    b = browser()
+    await b.sign_in(donor["email"], factory.PASSWORD)
+    page = await b.get(f"/campaigns/{found['_id']}")
+    r = await b.post(f"/campaigns/{found['_id']}/give", {"key": key_of(page.text), "currency": "EUR", "amount": "12",
+                                                          "method": "card", "monthly": "1"})
+    assert r.status_code == 302 and r.headers["location"].startswith("/pay/")
+    attempt = await db.payment_attempts.find_one({"purpose": "donation"})
+    pm = await card_method(localstripe)
+    await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}", payment_method=pm)
+    await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}/confirm")
+    pledge = await until(lambda: db.donation_pledges.find_one({"user_id": donor["_id"]}))
+    first = await db.donations.find_one({"_id": pledge["last_donation_id"]})
+    assert first["state"] == giving.CONFIRMED and first["pledge_id"] == pledge["_id"]
+    # This month is paid by the gift itself: the pledge is due next month, on the same day.
+    assert (pledge["amount"], pledge["state"], pledge["period"]) == (1200, pledges.ACTIVE,
+                                                                     pledges._next(first["period"]))
+    due = pledge["next_charge_at"].replace(tzinfo=datetime.UTC)
+    await pledges.sweep(services, due - datetime.timedelta(hours=1))
+    assert await db.donations.count_documents({}) == 1
+    await asyncio.gather(pledges.sweep(services, due), pledges.sweep(services, due))
+    second = await db.donations.find_one({"key": f"pledge-{pledge['_id']}-{pledge['period']}"})
+    assert second is not None and second["method"] == giving.SAVED
+    await until(lambda: _confirmed(db, second["_id"]))
+    assert await totals.one(db, found["_id"]) == {"raised": 2400, "donors": 1}
+    # Every month asked of a wallet gift or a guest: refused, nothing stored.
+    r = await b.post(f"/campaigns/{found['_id']}/give", {"key": "monthly-wallet-1", "currency": "EUR", "amount": "5",
+                                                          "method": "wallet", "monthly": "1"})
+    assert r.status_code == 400 and \
+        error_text(r.text) == "A monthly gift is paid by card: sign in and choose to give by card."
+    assert await db.donations.count_documents({}) == 2
