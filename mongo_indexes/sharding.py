@@ -111,6 +111,10 @@ UNSHARDED: dict[str, str] = {
                  "no shard key spreads)",
     "wallet_entries": "unique by the entry's key, found by it on a retry",
     "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
+    "donor_customers": "one document per donor and card account, by _id",
+    "saved_cards": "a few per donor, unique per donor and payment method",
+    "donation_pledges": "a few per donor; unique per donor and form key, and the sweep reads the due ones "
+                        "by one index",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",
     "payment_sellers": "one document per space, by _id",
