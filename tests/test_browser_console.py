@@ -122,7 +122,10 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         offset = (await a.expect("ack", ref="m1"))["offset"]
         item = f'#console-feed li.console-msg[data-offset="{offset}"]'
         await page.wait_for_selector(item)
-        await page.click(item + " .console-msg-tools button >> nth=0")
+        # The actions show while the message is pointed at (or focused), not permanently.
+        assert await page.is_hidden(item + ' button[data-focus^="del:"]')
+        await page.hover(item)
+        await page.click(item + ' button[data-focus^="del:"]')
         gone = await a.expect("message", room=public, kind="delete", timeout=10)
         assert gone["target"] == offset
         assert dialogs == [services.i18n.gettext("en")("Delete this message for everyone?")]
@@ -132,7 +135,8 @@ async def test_moderator_deletes_sanctions_and_runs_the_questions_queue(factory,
         await a.send({"type": "send", "room": public, "text": "again!", "client_id": "m2", "ref": "m2"})
         offset = (await a.expect("ack", ref="m2"))["offset"]
         item = f'#console-feed li.console-msg[data-offset="{offset}"]'
-        await page.click(item + " .console-msg-tools button >> nth=1")
+        await page.hover(item)
+        await page.click(item + ' button[data-focus^="sanction:"]')
         await page.wait_for_selector(item + " form.console-sanction")
         assert await page.evaluate("document.activeElement.id") == "console-sanction-minutes"
         await check_accessibility(page, "a message's sanction form open")
