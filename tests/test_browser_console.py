@@ -217,3 +217,133 @@ async def test_console_page_access(factory, browser, base_url):
         if status == 200:
             assert 'id="console"' in response.text
             assert f'href="{console_path(event)}"' in response.text
+
+
+FEED_STATE = """() => { const box = document.getElementById('console-feed-box');
+  return {top: box.scrollTop, gap: box.scrollHeight - box.scrollTop - box.clientHeight,
+          scrollable: box.scrollHeight > box.clientHeight, height: box.clientHeight,
+          marker: document.getElementById('console-new-marker').hidden ? null
+                  : document.getElementById('console-new-marker').textContent}; }"""
+
+
+async def say(client, room, texts, prefix):
+    """Sends the texts from a real live client; the offsets the server gave them, in order."""
+    offsets = []
+    for i, text in enumerate(texts):
+        ref = f"{prefix}{i}"
+        await client.send({"type": "send", "room": room, "text": text, "client_id": ref, "ref": ref})
+        offsets.append((await client.expect("ack", ref=ref))["offset"])
+    return offsets
+
+
+AT_BOTTOM = """() => { const b = document.getElementById('console-feed-box');
+  return b.scrollHeight - b.scrollTop - b.clientHeight < 2; }"""
+
+
+def message(offset) -> str:
+    return f'#console-feed li.console-msg[data-offset="{offset}"]'
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_feed_follows_new_messages_keeps_its_place_when_scrolled_up_and_is_run_by_keyboard(
+        factory, browser, base_url, db, services, http_server):
+    event = await with_schedule(factory)
+    moderator = await factory.member(R.MODERATOR, event=event, locale="ru", name="Max Moderator")
+    _, a = await attendee(factory, browser, base_url, event, name="Anna")
+    _, b = await attendee(factory, browser, base_url, event, name="Boris")
+    public = room_names.public_room(event["_id"], "ru")
+    await joined(a, public)
+    await joined(b, public)
+    _ = services.i18n.gettext("ru")
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, moderator["login"], factory.PASSWORD)
+        dialogs, accepting = [], set()
+
+        def on_dialog(dialog):
+            dialogs.append(dialog.message)
+            task = asyncio.ensure_future(dialog.accept())
+            accepting.add(task)
+            task.add_done_callback(accepting.discard)
+        page.on("dialog", on_dialog)
+        await page.goto(base_url + console_path(event))
+        await page.click(room_button(public))
+        await page.wait_for_selector("#console-feed li.console-note")
+
+        # A busy room: the feed fills with messages from two attendees and stays on the newest.
+        offsets = []
+        for i in range(8):
+            offsets += await say(a, public, [f"Анна {i}: " + "слово " * 12], f"a{i}-")
+            offsets += await say(b, public, [f"Борис {i}"], f"b{i}-")
+        await page.wait_for_selector(message(offsets[-1]))
+        await page.wait_for_function(AT_BOTTOM)
+        state = await page.evaluate(FEED_STATE)
+        assert state["scrollable"] and state["marker"] is None
+        # The feed is tall: most of the window, not a small box.
+        assert state["height"] > 0.45 * 900, state
+        # Actions are not shown permanently.
+        assert await page.is_hidden(message(offsets[-1]) + ' button[data-focus^="del:"]')
+
+        # Scrolled up to read: new messages neither move the view nor are lost; the marker counts them.
+        await page.hover("#console-feed-box")
+        await page.mouse.wheel(0, -250)
+        await page.wait_for_function("() => document.getElementById('console-feed-box').scrollTop > 0"
+                                     " && document.getElementById('console-feed-box').scrollHeight"
+                                     " - document.getElementById('console-feed-box').scrollTop"
+                                     " - document.getElementById('console-feed-box').clientHeight > 100")
+        await page.wait_for_timeout(200)   # the scroll event has been handled
+        before = await page.evaluate(FEED_STATE)
+        more = await say(b, public, ["раз", "два", "три"], "more")
+        await page.wait_for_selector(message(more[-1]))
+        marker = _("New messages: %(count)s") % {"count": 3} + " \u2193"
+        await page.wait_for_function("(text) => document.getElementById('console-new-marker').textContent === text",
+                                     arg=marker)
+        after = await page.evaluate(FEED_STATE)
+        assert after["top"] == before["top"] and after["marker"] == marker
+        assert await page.is_visible("#console-new-marker")
+
+        # The marker jumps to the newest message and focuses it; following resumes.
+        await page.click("#console-new-marker")
+        await page.wait_for_function(AT_BOTTOM)
+        assert (await page.evaluate(FEED_STATE))["marker"] is None
+        assert await page.evaluate("document.activeElement.getAttribute('data-offset')") == str(more[-1])
+        last = await say(a, public, ["четыре"], "last")
+        await page.wait_for_selector(message(last[0]))
+        await page.wait_for_function(AT_BOTTOM)
+        assert (await page.evaluate(FEED_STATE))["marker"] is None
+
+        # By keyboard: one message in the tab order, arrows move, the focused message shows its actions.
+        assert await page.locator('#console-feed li.console-msg[tabindex="0"]').count() == 1
+        # The focus stayed on the message the marker led to, though a newer one came since.
+        await page.mouse.move(0, 0)   # no message is pointed at
+        await page.keyboard.press("ArrowUp")
+        target = more[-2]   # Boris: "два"
+        assert await page.evaluate("document.activeElement.getAttribute('data-offset')") == str(target)
+        assert await page.is_visible(message(target) + ' button[data-focus^="del:"]')
+        assert await page.is_hidden(message(last[0]) + ' button[data-focus^="del:"]')
+        await check_accessibility(page, "a message focused, its actions shown")
+        # Enter goes into the actions: reply puts the author's name into the answer.
+        await page.keyboard.press("Enter")
+        assert await page.evaluate("document.activeElement.getAttribute('data-focus')") == f"reply:{target}"
+        await page.keyboard.press("Enter")
+        assert await page.input_value("#console-reply") == "@Boris, "
+        assert await page.evaluate("document.activeElement.id") == "console-reply"
+        # Back to the message (Shift+Tab from the answer leaves the feed; the roving message is still Boris's).
+        await page.fill("#console-reply", "")
+        await page.focus(message(target))
+        await page.keyboard.press("Enter")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.getAttribute('data-focus')") == f"del:{target}"
+        await page.keyboard.press("Enter")   # deletion is still confirmed
+        gone = await a.expect("message", room=public, kind="delete", timeout=10)
+        assert gone["target"] == target
+        assert dialogs == [_("Delete this message for everyone?")]
+        await page.wait_for_selector(message(target) + ".is-deleted")
+        # The deleted message keeps the focus, and Escape from an action returns to the message.
+        assert await page.evaluate("document.activeElement.getAttribute('data-offset')") == str(target)
+        await page.keyboard.press("ArrowUp")
+        await page.keyboard.press("Enter")
+        await page.keyboard.press("Escape")
+        assert await page.evaluate("document.activeElement.getAttribute('data-offset')") == str(more[0])
+        await screenshot(page, "console-feed-keyboard-desktop")
+    a.close()
+    b.close()

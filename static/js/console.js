@@ -434,7 +434,10 @@
       if (x !== li) x.setAttribute("tabindex", "-1");
     });
     li.setAttribute("tabindex", "0");
-    li.focus();
+    // The newest message while following: the feed stays scrolled to its very end.
+    var end = following && li === els.feed.lastElementChild;
+    li.focus({preventScroll: end});
+    if (end) els.feedBox.scrollTop = els.feedBox.scrollHeight;
   }
 
   function renderFeed() {
@@ -537,6 +540,13 @@
     following = nearBottom();
     if (following && unseen) showMarker(0);
   }, {passive: true});
+  // A message that grows (its actions shown on focus, a sanction form opened)
+  // must not lift the newest one out of view while the feed follows.
+  if (window.ResizeObserver) {
+    new window.ResizeObserver(function () {
+      if (following) els.feedBox.scrollTop = els.feedBox.scrollHeight;
+    }).observe(els.feed);
+  }
   els.marker.addEventListener("click", function () {
     toBottom();
     var items = feedItems();
