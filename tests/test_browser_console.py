@@ -347,3 +347,109 @@ async def test_feed_follows_new_messages_keeps_its_place_when_scrolled_up_and_is
         await screenshot(page, "console-feed-keyboard-desktop")
     a.close()
     b.close()
+
+
+PAGE_WIDTH = "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+
+
+@pytest.mark.parametrize("locale", ["ru", "de", "he"])
+@pytest.mark.gen_test(timeout=150)
+async def test_console_on_desktop_and_phone_announces_support_and_keeps_filters(
+        locale, factory, browser, base_url, db, services, http_server):
+    event = await with_schedule(factory, locales=("ru", "de", "he"))
+    moderator = await factory.member(R.MODERATOR, event=event, locale=locale, name="Max Moderator")
+    user, a = await attendee(factory, browser, base_url, event, locale=locale, name="Anna")
+    _, b = await attendee(factory, browser, base_url, event, locale=locale, name="Bernd")
+    public = room_names.public_room(event["_id"], locale)
+    support = room_names.support_room(event["_id"], locale, user["_id"])
+    await joined(a, public, support)
+    _ = services.i18n.gettext(locale)
+    async with chromium() as chrome:
+        page = await signed_in_page(chrome, base_url, moderator["login"], factory.PASSWORD)
+        await page.goto(base_url + console_path(event))
+        await page.wait_for_selector(room_button(public))
+        await page.click(room_button(public))
+        await page.wait_for_selector("#console-feed li.console-note")
+        for i in range(3):
+            await say(a, public, [f"Anna {i}"], f"p{i}")
+        # Enough questions to need scrolling: the list scrolls inside its column.
+        for i, client in enumerate([a, b] * 6):
+            await client.send({"type": "ask", "item": "s1", "text": f"Question {i}: " + "why " * 15,
+                               "client_id": f"q{i}", "ref": f"q{i}"})
+            await client.expect("ack", ref=f"q{i}")
+        await page.wait_for_function("() => document.getElementById('console-q-pending-count').textContent === '12'")
+
+        # A new support conversation is announced at once: a polite live region and a visible notice.
+        await a.send({"type": "send", "room": support, "text": "Hilfe! / Помогите / עזרה",
+                      "client_id": "s1", "ref": "s1"})
+        await a.expect("ack", ref="s1")
+        await page.wait_for_selector(room_button(support))
+        names = await page.evaluate("() => JSON.parse(document.getElementById('console').dataset.languages)")
+        announced = _("New support conversation: %(name)s (%(language)s)") % {"name": "Anna",
+                                                                              "language": names[locale]}
+        await page.wait_for_function("(t) => document.getElementById('console-announce').textContent === t",
+                                     arg=announced)
+        assert await page.get_attribute("#console-announce", "aria-live") == "polite"
+        assert await page.text_content("#console-toast-text") == announced
+        assert await page.is_visible("#console-toast")
+        assert await page.is_visible(room_button(support) + " .console-new")
+        await check_accessibility(page, "a new support conversation announced")
+        await screenshot(page, f"console-{locale}-desktop")
+        # Side by side on a wide screen: no tabs, the questions column beside the feed.
+        assert await page.is_hidden("#console-tabs")
+        feed = await page.locator("#console-feed-box").bounding_box()
+        questions = await page.locator("#questions").bounding_box()
+        assert questions["y"] < feed["y"] + feed["height"] and (questions["x"] >= feed["x"] + feed["width"]
+                                                               or questions["x"] + questions["width"] <= feed["x"])
+        await page.click("#console-toast-open")
+        await page.wait_for_selector(room_button(support) + '[aria-current="true"]')
+        assert await page.is_hidden("#console-toast")
+        assert await page.locator(room_button(support) + " .console-new").is_hidden()
+
+        # Filters: one language and only unread rooms; they and the open room survive a reload.
+        await page.select_option("#console-language", locale)
+        await page.check("#console-unread-only")
+        await page.click("#console-q-filter-pending")
+        await page.reload()
+        await page.wait_for_selector(room_button(support) + '[aria-current="true"]')
+        assert await page.input_value("#console-language") == locale
+        assert await page.is_checked("#console-unread-only")
+        # Only the open room is left: the other rooms have nothing unread, or another language.
+        listed = await page.eval_on_selector_all("#console-room-list button", "bs => bs.map(b => b.dataset.room)")
+        assert listed == [support]
+
+        # A phone: nothing wider than the screen; Chat and Questions are tabs.
+        await page.set_viewport_size({"width": 375, "height": 812})
+        await page.evaluate("window.scrollTo(0, 0)")
+        assert await page.evaluate(PAGE_WIDTH) <= 375
+        assert await page.is_visible("#console-tab-chat")
+        assert await page.is_hidden("#questions")
+        assert await page.text_content("#console-tab-questions-count") == "12"
+        await check_accessibility(page, "the chat tab on a phone")
+        await screenshot(page, f"console-{locale}-phone")
+        # The filters stay in view while the page scrolls (under the menu, on a phone).
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        bar = await page.locator("#console-toolbar").bounding_box()
+        assert 0 <= bar["y"] < 2 and await page.is_visible("#console-language"), bar
+        await page.evaluate("window.scrollTo(0, 0)")
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.click("#console-tab-questions")
+        assert await page.get_attribute("#console-tab-questions", "aria-selected") == "true"
+        assert await page.get_attribute("#questions", "role") == "tabpanel"
+        await page.wait_for_selector("#console-q-pending li.console-question >> nth=11")
+        assert await page.is_hidden("#console-chat")
+        # Twelve long questions scroll inside the column: the page is no taller than with the chat.
+        panel = await page.evaluate("() => { const p = document.getElementById('console-q-pending-box');"
+                                    " return [p.scrollHeight, p.clientHeight]; }")
+        assert panel[0] > panel[1], panel
+        assert await page.evaluate("document.documentElement.scrollHeight") <= height + 40
+        assert await page.evaluate(PAGE_WIDTH) <= 375
+        await check_accessibility(page, "the questions tab on a phone")
+        await screenshot(page, f"console-{locale}-phone-questions")
+        # The arrow keys move between the tabs (mirrored right to left).
+        back = "ArrowRight" if locale == "he" else "ArrowLeft"
+        await page.keyboard.press(back)
+        assert await page.evaluate("document.activeElement.id") == "console-tab-chat"
+        assert await page.is_visible("#console-chat")
+    a.close()
+    b.close()
