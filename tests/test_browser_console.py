@@ -345,6 +345,14 @@ async def test_feed_follows_new_messages_keeps_its_place_when_scrolled_up_and_is
         await page.keyboard.press("Escape")
         assert await page.evaluate("document.activeElement.getAttribute('data-offset')") == str(more[0])
         await screenshot(page, "console-feed-keyboard-desktop")
+        # Scrolled up, the moderator's own answer brings the feed back to the newest message.
+        await page.eval_on_selector("#console-feed-box", "b => { b.scrollTop = 0; }")
+        await page.wait_for_function("() => !document.getElementById('console-feed-box').scrollTop")
+        await page.fill("#console-reply", "Спасибо всем!")
+        await page.press("#console-reply", "Enter")
+        mine = await a.expect("message", room=public, text="Спасибо всем!", timeout=10)
+        await page.wait_for_selector(message(mine["offset"]))
+        await page.wait_for_function(AT_BOTTOM)
     a.close()
     b.close()
 

@@ -481,7 +481,8 @@
       f.items[m.offset] = m;
     }
     if (m.room !== current || !f.loaded) return;
-    var stick = following;
+    // Your own message brings the feed back to the newest, as in any chat.
+    var stick = following || !!(me && m.user && m.user.id === me.id && m.kind !== "delete");
     if (m.kind === "delete") {
       var old = els.feed.querySelector('li[data-offset="' + m.target + '"]');
       if (old && f.items[m.target]) {
@@ -885,6 +886,10 @@
     Object.keys(panels).forEach(function (name) {
       if (wide.matches) panels[name].removeAttribute("role");
       else panels[name].setAttribute("role", "tabpanel");
+      if (name === "chat") {
+        if (wide.matches) panels[name].removeAttribute("aria-labelledby");
+        else panels[name].setAttribute("aria-labelledby", "console-tab-chat");
+      }
     });
     sizeColumns();
   }
