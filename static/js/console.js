@@ -194,11 +194,13 @@
     els.toastText.textContent = text;
     els.toast.hidden = false;
     toastRoom = r.room;
+    sizeColumns();
   }
 
   function closeToast() {
     els.toast.hidden = true;
     toastRoom = null;
+    sizeColumns();
   }
 
   function renderRoomButton(name) {
