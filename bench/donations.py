@@ -87,7 +87,8 @@ RAISED = re.compile(rb'"raised":\s*(\d+)')
 PATHS = ("card", "wallet")
 # localstripe as a process of its own, without writing its whole store to disk after every change.
 # It also waits a second before each notification; Stripe sends them at once, so the wait goes too.
-LOCALSTRIPE = ("import asyncio, sys, types, localstripe.resources as r, localstripe.server as s, localstripe.webhooks as w\n"
+LOCALSTRIPE = ("import asyncio, sys, types\n"
+               "import localstripe.resources as r, localstripe.server as s, localstripe.webhooks as w\n"
                "r.Store.dump_to_disk = lambda self: None\n"
                "w.asyncio = types.SimpleNamespace(**{k: getattr(asyncio, k) for k in dir(asyncio)})\n"
                "w.asyncio.sleep = lambda seconds: asyncio.sleep(0)\n"
@@ -448,7 +449,8 @@ async def store_figures(address: str, campaign_id: str) -> dict:
                 "card": len(ids), "wallet": len(wallet_ids), "ledger": ledger_card + ledger_wallet,
                 "counter_raised": counter["raised"].get("EUR", 0), "counter_gifts": counter["gifts"],
                 "owed": sum(1 for d in confirmed if d.get("uncounted")),
-                "pending": await db.donations.count_documents({"campaign_id": cid, "state": "pending"})}
+                "pending": len(await db.donations.find({"campaign_id": cid, "state": "pending"},
+                                                       {"_id": 1}).to_list(None))}
     finally:
         await client.close()
 

@@ -272,11 +272,12 @@ async def sweep(services) -> int:
     """Confirm the wallet gifts a stopped process left between the debit and the confirmation; how many.
 
     First, the facts of gifts confirmed or refunded that a stopped process
-    left uncounted are counted (`donations.totals.sweep`).  Then a wallet gift whose debit is applied (its entry `gift-<donation>` held by
-    the balance) but whose donation is still pending is confirmed, once (the
-    guarded move).  One whose debit was refused (`refused_at`) stays pending and
-    uncounted, and is not looked at again.  A confirmed gift whose receipt did
-    not go out is mailed again.
+    left uncounted are counted (`donations.totals.sweep`).  Then a wallet
+    gift whose debit is applied (its entry `gift-<donation>` held by the
+    balance) but whose donation is still pending is confirmed, once (the
+    guarded move).  One whose debit was refused (`refused_at`) stays pending
+    and uncounted, and is not looked at again.  A confirmed gift whose
+    receipt did not go out is mailed again.
     """
     db = services.db
     since = utcnow() - datetime.timedelta(seconds=STALE)

@@ -128,8 +128,9 @@ async def count(db, donation: Mapping[str, Any], fact: Mapping[str, Any], *, sta
             return False
         donor_id = confirmed["donor_id"]
     claim = {"_id": key, "campaign_id": donation["campaign_id"], "donation_id": donation["_id"],
-             "currency": donation["currency"], "raised": raised, "gifts": gifts, "donor": donor, "donor_id": donor_id, "state": CLAIMED,
-             "token": secrets.token_hex(8), "claimed_at": now, "taken_over": False}
+             "currency": donation["currency"], "raised": raised, "gifts": gifts, "donor": donor,
+             "donor_id": donor_id, "state": CLAIMED, "token": secrets.token_hex(8), "claimed_at": now,
+             "taken_over": False}
     try:
         await db[FACTS].insert_one(claim)
     except DuplicateKeyError:
