@@ -7,9 +7,9 @@ channel and nothing else, gets a `donations` frame with the totals at
 once, and sends nothing but `ping`.
 
 When a donation is confirmed or refunded (`donations.giving`, through the
-change bus with kind `donations.totals.CHANGE`), this process reads the
-campaign's totals from its confirmed donations and publishes them on that
-channel; every process with pages open there writes the same frame to each.
+change bus with kind `donations.totals.CHANGE`, once the gift is counted),
+this process reads the campaign's counter (one document, however many gifts)
+and publishes it on that channel; every process with pages open there writes the same frame to each.
 Bursts are coalesced per campaign (`realtime.coalesce`): the first change
 after a quiet `window` is pushed at once, the rest of the window's changes
 become one push at its end, so a hundred gifts a second cost each page a
