@@ -230,6 +230,28 @@ async def one(db, campaign_id: Any) -> dict[str, int]:
     return (await of(db, [campaign_id]))[campaign_id]
 
 
+async def claim_push(db, campaign_id: Any, window: float) -> dict[str, int] | None:
+    """The totals to push now, or None when a process pushed this campaign's less than `window` seconds ago.
+
+    Every server process hears only of its own gifts and coalesces them; the
+    claim keeps the pushes of all of them together to one a window, so a
+    page gets a few frames a second however many processes take gifts.  A
+    process refused pushes again at the end of the window (its gift may
+    have been counted after the other's read).
+    """
+    now = utcnow()
+    doc = await db[COUNTERS].find_one_and_update(
+        # A little less than the window: the processes' clocks and the stored milliseconds may differ a little.
+        {"_id": campaign_id, "$or": [{"pushed_at": {"$lt": now - datetime.timedelta(seconds=window * 0.9)}},
+                                     {"pushed_at": None}]},
+        {"$set": {"pushed_at": now}}, projection={"inflight": 0}, return_document=True)
+    if doc is None:
+        if await db[COUNTERS].find_one({"_id": campaign_id}, {"_id": 1}) is None:
+            return {"raised": 0, "donors": 0}
+        return None
+    return {"raised": int((doc.get("raised") or {}).get(doc.get("currency"), 0)), "donors": int(doc.get("donors") or 0)}
+
+
 async def counter(db, campaign_id: Any) -> dict[str, Any]:
     """The whole counter: {"raised": {currency: minor units}, "gifts": n, "donors": n}."""
     doc = await db[COUNTERS].find_one({"_id": campaign_id}) or {}

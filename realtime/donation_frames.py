@@ -13,7 +13,11 @@ and publishes it on that channel; every process with pages open there writes the
 Bursts are coalesced per campaign (`realtime.coalesce`): the first change
 after a quiet `window` is pushed at once, the rest of the window's changes
 become one push at its end, so a hundred gifts a second cost each page a
-few frames a second, and the last frame carries the final totals.
+few frames a second, and the last frame carries the final totals.  Each
+process takes gifts and coalesces its own; a push first claims the window
+on the campaign's counter (`donations.totals.claim_push`), so all the
+processes together push a campaign at most once a window, and a process
+refused pushes at the window's end.
 """
 from __future__ import annotations
 
@@ -77,7 +81,11 @@ class DonationTotals:
         campaign = await campaigns.get(self.live.db, campaign_id)
         if campaign is None:
             return
-        found = await totals.one(self.live.db, campaign["_id"])
+        found = await totals.claim_push(self.live.db, campaign["_id"], self.window)
+        if found is None:
+            # Another process pushed this campaign within the window: push again once it is over.
+            self.coalescer.changed(campaign_id)
+            return
         await self.live.hub.publish(channel(campaign["_id"]), totals.frame(campaign, found))
 
 

@@ -157,3 +157,21 @@ async def test_a_stop_between_confirmation_and_counting_is_repaired_by_the_sweep
     # Only the fact taken over stays in the counter's `inflight` (so its stopped process can never count it).
     assert (await db.donation_totals.find_one({"_id": found["_id"]}))["inflight"] == [f"c:{second['_id']}"]
     await drain(services)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_processes_together_push_a_campaign_at_most_once_a_window(services, factory, db):
+    found = await campaign(services, factory)
+    donor = await factory.user()
+    # No gift yet: nothing to claim, zeros to show.
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 0, "donors": 0}
+    await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 1000, "currency": "EUR"})
+    await giving.give(services, found, amount="3", currency="EUR", key="claim-window", method="wallet", user=donor,
+                      locale="en")
+    await drain(services)   # this process's own push of the gift
+    await asyncio.sleep(0.3)
+    # Two processes pushing within one window: the first pushes, the second is told to wait for the window's end.
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1}
+    assert await totals.claim_push(db, found["_id"], 0.25) is None
+    await asyncio.sleep(0.3)
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1}
