@@ -36,7 +36,7 @@ async def _age(db) -> None:
     await db.donation_counts.update_many({"state": totals.CLAIMED}, {"$set": {"claimed_at": old}})
 
 
-@pytest.mark.gen_test(timeout=300)
+@pytest.mark.gen_test(timeout=600)
 async def test_ten_thousand_concurrent_gifts_sum_to_the_counter_the_last_frame_and_the_ledger(
         services, factory, db, base_url, http_server):
     found = await campaign(services, factory, goal="100000")
