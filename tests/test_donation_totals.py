@@ -175,3 +175,25 @@ async def test_the_processes_together_push_a_campaign_at_most_once_a_window(serv
     assert await totals.claim_push(db, found["_id"], 0.25) is None
     await asyncio.sleep(0.3)
     assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_gifts_confirmed_before_counters_existed_are_counted_once(services, factory, db):
+    found = await campaign(services, factory)
+    anna, boris = await factory.user(), await factory.user()
+    await giving.on_topup_paid(services, str(anna["_id"]), {"_id": ObjectId(), "amount": 1000, "currency": "EUR"})
+    given = await giving.give(services, found, amount="5", currency="EUR", key="counted-already", method="wallet",
+                              user=anna, locale="en")
+    # Three gifts as the earlier version stored them: confirmed (one refunded in part, one whole), no facts.
+    base = {k: v for k, v in given.items() if k not in ("_id", "uncounted", "key")}
+    older = [{**base, "_id": ObjectId(), "key": "older-1", "amount": 700, "donor_key": f"u:{boris['_id']}"},
+             {**base, "_id": ObjectId(), "key": "older-2", "amount": 900, "refunded": 400, "refund_keys": ["x"]},
+             {**base, "_id": ObjectId(), "key": "older-3", "amount": 300, "refunded": 300, "state": giving.REFUNDED,
+              "donor_key": "e:carla@example.org"}]
+    for d in older:
+        await db.donations.insert_one(d)
+    assert await totals.one(db, found["_id"]) == {"raised": 500, "donors": 1}
+    assert await totals.adopt(db) == 3
+    assert await totals.adopt(db) == 0
+    counter, summed = await totals.audit(db, found["_id"])
+    assert counter == summed == {"raised": {"EUR": 500 + 700 + 500}, "gifts": 3, "donors": 2}
