@@ -234,7 +234,7 @@
     els.startText.textContent = s.gate.official_start_text;
     els.stripStart.textContent = s.gate.official_start_when || t.notSet;
     var rows = [];
-    each("tr[data-day]", function (tr) { rows.push(tr.getAttribute("data-day")); });
+    each("li[data-day]", function (tr) { rows.push(tr.getAttribute("data-day")); });
     var ids = Object.keys(s.days);
     els.daysChanged.hidden = rows.length === ids.length && ids.every(function (id) { return rows.indexOf(id) >= 0; });
     // The button just pressed may have given way to its opposite (on / off):
