@@ -26,7 +26,7 @@ async def outside_first_screen(page) -> list:
         return selectors.filter(sel => {
             const r = document.querySelector(sel).getBoundingClientRect();
             return !(r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= 800 && r.right <= 1280);
-        });
+        }).map(sel => sel + ' ' + JSON.stringify(document.querySelector(sel).getBoundingClientRect()));
     }""", list(LIVE))
 
 
@@ -46,8 +46,10 @@ async def test_live_controls_fit_1280x800_sources_save_at_once_and_the_gate_asks
         factory, db, services, base_url, http_server):
     event = await event_with_slides(factory, db)
     start = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=3)
+    # Three days, as in a real programme: the strip keeps them on one row.
+    third = {"id": "d3", "date": "2026-12-03", "title": {c: f"Day 3 [{c}]" for c in event["locales"]}, "enabled": False}
     await db.events.update_one({"_id": event["_id"]}, {"$set": {
-        "gate.mode": "auto", "gate.official_start": start, "slides.index": 1}})
+        "gate.mode": "auto", "gate.official_start": start, "slides.index": 1}, "$push": {"days": third}})
     admins = {loc: await factory.member(R.EVENT_ADMIN, event=event, locale=loc) for loc in ("ru", "de", "he")}
 
     async with chromium() as browser:
@@ -98,6 +100,8 @@ async def test_live_controls_fit_1280x800_sources_save_at_once_and_the_gate_asks
         await ru.wait_for_selector('#preview-slide:not([hidden])')
         assert await ru.get_attribute("#preview-slide", "src") == "/media/" + event["slides"]["decks"]["de"][1]["media_id"]
         assert await ru.is_visible('[data-preview="nosource"]')
+        # With the preview showing a slide, the live controls still fit.
+        assert await outside_first_screen(ru) == []
 
         # Every language's source in one submit.
         for loc in ("ru", "en", "de"):
