@@ -133,6 +133,8 @@ async def test_live_controls_fit_1280x800_sources_save_at_once_and_the_gate_asks
         assert await ru.get_attribute("#url-en", "aria-invalid") == "true"
         assert await ru.evaluate("document.activeElement.id") == "url-en"
         assert await ru.text_content("#control-errors") == tr("Nothing was saved: correct the languages marked below.")
+        # Said beside the Save button too, where the person is looking.
+        assert await ru.text_content("#sources-result") == tr("Nothing was saved: correct the languages marked below.")
         # What was typed stays, to be corrected.
         assert await ru.input_value("#url-ru") == "https://cdn.example.org/other/ru.m3u8"
         await check_accessibility(ru, "a bad row in the sources table")

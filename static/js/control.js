@@ -303,6 +303,9 @@
         // The fields keep what was typed: a saved row now matches the state, a bad one waits to be fixed.
         if (res.ok) each("tr[data-source] input, tr[data-source] select", function (f) { f.removeAttribute("data-synced"); if (f.tagName !== "SELECT") f.defaultValue = f.value; });
         sourceErrors(res.ok ? null : data.rows);
+        var result = $("sources-result");
+        result.textContent = data.message || (res.ok ? "" : t.errorOther);
+        result.classList.toggle("is-error", !res.ok);
         if (!res.ok && data.rows) {
           var first = root.querySelector("tr.is-invalid input");
           if (first) first.focus();
