@@ -53,6 +53,9 @@ MAX_NAME = 120
 # The largest single gift, in major units: far beyond any one donor, and a guard against a typo of zeros.
 MAX_MAJOR = 1_000_000
 KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Where a gift came from, as the link to the dialog said (`?source=`): a short word ("push", "mail",
+# "widget"), optionally with a tag ("qr:poster-hall-a").  None when the link said nothing.
+SOURCE = re.compile(r"^[a-z][a-z0-9-]{0,15}(:[A-Za-z0-9_-]{1,40})?$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -71,6 +74,13 @@ BAD_METHOD = N_("Choose how to give.")
 NEED_EMAIL = N_("Give an e-mail address for the receipt.")
 NEED_ACCOUNT = N_("Sign in to give from your wallet.")
 LONG_MESSAGE = N_("A message is at most %(max)s characters.")
+BAD_SOURCE = N_("This link to the gift form is not valid: please open the campaign's page again.")
+
+
+def valid_source(text: str | None) -> str | None:
+    """The source a link names, if it is well formed; None otherwise."""
+    text = (text or "").strip()
+    return text if SOURCE.match(text) else None
 
 
 def limits(currency: str) -> tuple[int, int]:
@@ -109,12 +119,14 @@ def clean_message(text: str) -> str:
 
 async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: str, key: str, method: str,
                user: Mapping[str, Any] | None, email: str = "", name: str = "", locale: str = "en",
-               anonymous: bool = False, message: str = "") -> dict[str, Any]:
+               anonymous: bool = False, message: str = "", source: str = "") -> dict[str, Any]:
     """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing."""
     db = services.db
     key = (key or "").strip()
     if not KEY.match(key):
         raise GiftError(BAD_KEY)
+    if source and valid_source(source) is None:
+        raise GiftError(BAD_SOURCE)
     if method not in METHODS:
         raise GiftError(BAD_METHOD)
     existing = await db[DONATIONS].find_one({"campaign_id": campaign["_id"], "key": key})
@@ -139,7 +151,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor": {"user_id": user["_id"] if user else None, "email": email, "name": name,
                   "locale": locale if locale in LOCALES else "en"},
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
-        "anonymous": bool(anonymous), "message": message, "attempt_id": None,
+        "anonymous": bool(anonymous), "message": message, "source": valid_source(source), "attempt_id": None,
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
     }
     try:

@@ -84,7 +84,8 @@ class CampaignHandler(CampaignBase):
             raised=found["raised"], donors=found["donors"], percent=totals.percent(found["raised"], campaign["goal"]),
             exponent=money.exponent(campaign["currency"]), taking=campaigns.taking(campaign),
             latest=await giving.latest(self.db, campaign["_id"]), gift=gift, error=error,
-            form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card"},
+            form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card",
+                          "source": giving.valid_source(self.get_query_argument("source", "")[:60]) or ""},
             key=new_key(), max_message=giving.MAX_MESSAGE, low=low, high=high,
             categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
             balance=await wallet.balance(self.db, self.current_user["_id"], campaign["currency"])
@@ -104,13 +105,13 @@ class GiveHandler(CampaignHandler):
         form = {"amount": self.form("amount", max_length=40), "email": self.form("email", max_length=320),
                 "name": self.form("name", max_length=200), "message": self.form("message", max_length=2000),
                 "anonymous": self.form("anonymous", max_length=5) == "1", "method": self.form("method", "card", 16),
-                "currency": self.form("currency", max_length=8)}
+                "currency": self.form("currency", max_length=8), "source": self.form("source", max_length=60)}
         try:
             donation = await giving.give(
                 self.services, campaign, amount=form["amount"], currency=form["currency"],
                 key=self.form("key", max_length=100), method=form["method"], user=self.current_user,
                 email=form["email"], name=form["name"], locale=self.locale_code, anonymous=form["anonymous"],
-                message=form["message"])
+                message=form["message"], source=form["source"])
         except providers.ProviderUnavailable as exc:
             await self.show(campaign, status=503, error=self.refusal(exc), form=form)
             return

@@ -84,6 +84,13 @@
     tick();
   }
 
+  // A link to the gift dialog (`#give`, as a push notification or an appeal mail sends): its amount is ready to type.
+  function openGift() {
+    var amount = location.hash === "#give" && document.getElementById("give-amount");
+    if (amount) amount.focus();
+  }
+
   document.querySelectorAll("[data-campaign-live]").forEach(follow);
   document.querySelectorAll("[data-deadline]").forEach(countdown);
+  openGift();
 })();
