@@ -10,6 +10,7 @@ from __future__ import annotations
 from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.web import URLSpec
 
+from admin import appeals as admin_appeals
 from admin import (
     applications,
     attendees,
@@ -35,7 +36,6 @@ from admin import (
     staff,
     ticket_types,
 )
-from admin import appeals as admin_appeals
 from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments

@@ -128,10 +128,9 @@ def clean_subscription(settings, raw: Any) -> dict[str, str]:
     """{endpoint, p256dh, auth} of a browser's `PushSubscription.toJSON()`; PushError when not genuine."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("keys"), Mapping):
         raise PushError(BAD_SUBSCRIPTION)
-    endpoint, keys = raw.get("endpoint"), raw["keys"]
-    p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    if not all(isinstance(v, str) for v in (endpoint, p256dh, auth)) or len(endpoint) > MAX_ENDPOINT \
-            or len(p256dh) > 100 or len(auth) > 40:
+    endpoint, p256dh, auth = raw.get("endpoint"), raw["keys"].get("p256dh"), raw["keys"].get("auth")
+    if not isinstance(endpoint, str) or not isinstance(p256dh, str) or not isinstance(auth, str) \
+            or len(endpoint) > MAX_ENDPOINT or len(p256dh) > 100 or len(auth) > 40:
         raise PushError(BAD_SUBSCRIPTION)
     parts = urllib.parse.urlsplit(endpoint)
     if parts.username or parts.password or parts.fragment or any(c.isspace() for c in endpoint):

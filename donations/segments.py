@@ -57,7 +57,9 @@ def blank_form() -> dict[str, str]:
 def form_of(segment: Mapping[str, Any]) -> dict[str, str]:
     """A stored segment as its staff form shows it."""
     c = segment["criteria"]
-    amount = (lambda v: money.plain(int(v), c["currency"]) if v is not None else "")
+
+    def amount(value: int | None) -> str:
+        return money.plain(int(value), c["currency"]) if value is not None else ""
     return {"name": segment["name"], "category": c["category"], "currency": c["currency"],
             "min_amount": amount(c["min_amount"]), "max_amount": amount(c["max_amount"]),
             "within_days": str(c["within_days"]) if c["within_days"] else "", "locale": c["locale"],
@@ -77,7 +79,7 @@ def clean(raw: Mapping[str, Any], *, need_name: bool = True) -> dict[str, Any]:
     currency = str(raw.get("currency") or "").strip().upper()
     if currency not in money.CURRENCIES:
         raise SegmentError(N_("Unknown currency “%(currency)s”."), currency=currency[:8])
-    bounds = []
+    bounds: list[int | None] = []
     for field in ("min_amount", "max_amount"):
         text = str(raw.get(field) or "").strip()
         if not text:

@@ -26,7 +26,7 @@ from access import roles as R
 from core.clock import utcnow
 from donations import appeals, giving, push, segments
 from tests.donations_support import campaign
-from tests.push_service import PushService, b64, verify_vapid
+from tests.push_service import PushService, b64
 from tests.support import error_text, translated
 
 PUBLIC = "https://give.example.org"
