@@ -71,7 +71,8 @@ class SegmentsHandler(SegmentPage):
 
 class PreviewHandler(SegmentPage):
     async def get(self, space_id):
-        raw = {name: self.get_query_argument(name, "")[:100] for name in FIELDS}
+        # A criterion not given is the blank form's (any donor, totals in euros).
+        raw = {name: self.get_query_argument(name, default)[:100] for name, default in segments.blank_form().items()}
         self.set_header("Content-Type", "application/json")
         try:
             criteria = segments.clean(raw, need_name=False)["criteria"]
