@@ -118,7 +118,7 @@ async def test_bad_criteria_are_refused_with_the_reason(services):
 async def test_the_staff_page_previews_a_segments_size_and_saves_it(services, factory, db, browser):
     made = await donors(services, factory)
     space = made["space"]
-    admin = await factory.member(R.SPACE_ADMIN, space=space)
+    admin = await factory.member(R.SPACE_ADMIN, space=space, locale="de")
     b = browser(locale="de")
     await b.sign_in(admin["email"], factory.PASSWORD)
     base = f"/admin/spaces/{space['_id']}/segments"
@@ -138,4 +138,4 @@ async def test_the_staff_page_previews_a_segments_size_and_saves_it(services, fa
     assert r.status_code == 302
     page = await b.get(r.headers["location"])
     assert page.status_code == 200 and "Guests &lt;b&gt;" in page.text
-    assert 'class="segment-size" aria-live="polite">2 ' in page.text
+    assert 'class="segment-size" aria-live="polite">2 Spendende' in page.text
