@@ -411,6 +411,27 @@ async def _wallet_entries(db, who: Identity) -> None:
     await db.wallet_entries.update_many({"user_id": who.id}, {"$set": {"user_id": ObjectId()}})
 
 
+async def _push_subscriptions(db, who: Identity) -> None:
+    # A browser subscribed as the account, or as a guest donor by the address: it is not notified again.
+    await db.push_subscriptions.delete_many({"user_id": who.id})
+    if who.email:
+        await db.push_subscriptions.delete_many({"donor_key": f"e:{who.email}"})
+
+
+async def _donation_appeal_items(db, who: Identity) -> None:
+    ors: list[dict[str, Any]] = [{"user_id": who.id}]
+    if who.email:
+        ors.append({"email": who.email})
+    async for doc in db.donation_appeal_items.find({"$or": ors}, {"_id": 1}):
+        await db.donation_appeal_items.update_one({"_id": doc["_id"]}, {"$set": {
+            "user_id": None, "email": "", "name": "", "target": f"erased:{doc['_id']}", "erased": True}})
+
+
+async def _donation_appeals(db, who: Identity) -> None:
+    await db.donation_appeals.update_many({"created_by": who.id},
+                                          {"$set": {"created_by": None, "created_by_email": None}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -454,6 +475,9 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "donations": _donations,
     "wallet_balances": _wallet_balances,
     "wallet_entries": _wallet_entries,
+    "push_subscriptions": _push_subscriptions,
+    "donation_appeal_items": _donation_appeal_items,
+    "donation_appeals": _donation_appeals,
     "applications": _applications,
     "memberships": _memberships,
     "users": _users,
@@ -481,6 +505,8 @@ UNTOUCHED = {
     "promo_codes": "promo codes and their use counts with the ids of the reservations using them, no "
                    "person's id or address",
     "donation_campaigns": "donation campaigns written by staff, no person's id or address",
+    "donor_segments": "donor segments: criteria written by staff, no person's id or address",
+    "platform_keys": "the installation's own keys (VAPID), no person's id or address",
 }
 
 
