@@ -1,0 +1,92 @@
+"""In Chromium: a campaign page's "Turn on notifications" registers the service worker and subscribes.
+
+Permission is asked only on the click (granted here by the test, as a
+person would).  Headless Chromium has no push service of its own to
+subscribe with (its `pushManager.subscribe` needs Google's), so where it
+refuses, the test checks what the page does up to there (the worker
+registered at the site's root, the failure said in the reader's language)
+and then sends the subscription as the page does, from the page, with a key
+pair made in the test: the server stores it, and a push to it reaches the
+local push service signed and decryptable.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from donations import push
+from tests.browser import chromium
+from tests.donations_support import campaign
+from tests.push_service import PushService
+
+
+@pytest.fixture
+def push_service(io_loop):
+    service = PushService()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def settings(settings, push_service):
+    return dataclasses.replace(settings, push_services=push_service.origin)
+
+
+SEND = """async ([space, subscription]) => {
+  const box = document.querySelector("[data-push-space]");
+  const r = await fetch("/push/subscriptions", {method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "Accept": "application/json",
+              "X-XSRFToken": box.getAttribute("data-xsrf")},
+    body: JSON.stringify({space: space, subscription: subscription})});
+  return r.status;
+}"""
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_subscribe_button_registers_the_worker_and_the_subscription_reaches_the_server(
+        services, factory, db, base_url, http_server, push_service):
+    found = await campaign(services, factory, title={"en": "Clean water", "de": "Sauberes Wasser"})
+    async with chromium() as browser:
+        context = await browser.new_context(locale="de-DE")
+        page = await context.new_page()
+        await page.goto(f"{base_url}/campaigns/{found['_id']}?source=push#give")
+        # The link of a notification: the gift form's amount is ready to type.
+        for _ in range(50):
+            if await page.evaluate("() => document.activeElement && document.activeElement.id") == "give-amount":
+                break
+            await asyncio.sleep(0.05)
+        assert await page.evaluate("() => document.activeElement && document.activeElement.id") == "give-amount"
+        button = page.locator(".push-subscribe")
+        await button.wait_for(state="visible", timeout=5000)
+        # Nothing asked before the click.
+        assert await page.evaluate("() => Notification.permission") == "default"
+        assert await page.evaluate("() => navigator.serviceWorker.getRegistration('/').then(r => !!r)") is False
+        await context.grant_permissions(["notifications"], origin=base_url)
+        await button.click()
+        status = page.locator(".push-status")
+        for _ in range(100):
+            if (await status.text_content()).strip():
+                break
+            await asyncio.sleep(0.1)
+        said = (await status.text_content()).strip()
+        scope = await page.evaluate("() => navigator.serviceWorker.getRegistration('/').then(r => r && r.scope)")
+        assert scope == base_url + "/"
+        assert await page.evaluate("() => navigator.serviceWorker.ready.then(r => r.active.scriptURL)") == \
+            base_url + "/push-worker.js"
+        subscribed = await db.push_subscriptions.count_documents({})
+        if said == services.i18n.gettext("de")("Notifications are on for this browser."):
+            assert subscribed == 1          # a Chromium with a push service of its own
+        else:
+            # Headless: refused by the browser's push service; the page says so and stores nothing.
+            assert said == services.i18n.gettext("de")("Notifications could not be turned on. Please try again later.")
+            assert subscribed == 0
+            phone = push_service.browser()
+            assert await page.evaluate(SEND, [str(found["space_id"]), phone.subscription()]) == 201
+            stored = await db.push_subscriptions.find_one({})
+            assert stored["endpoint"] == phone.endpoint and stored["locale"] == "de"
+            async with push.client() as client:
+                delivered, _ = await push.deliver(db, client, await push.vapid(services), "mailto:test@example.org",
+                                                  stored, {"title": "t", "body": "b", "url": "/", "tag": "x"})
+            assert delivered and push_service.to(phone)[0]["payload"]["title"] == "t"
