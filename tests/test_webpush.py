@@ -24,7 +24,7 @@ from bson import ObjectId
 
 from access import roles as R
 from core.clock import utcnow
-from donations import appeals, giving, push, segments
+from donations import appeals, campaigns, giving, push, segments
 from tests.donations_support import campaign
 from tests.push_service import PushService, b64
 from tests.support import error_text, translated
@@ -268,3 +268,32 @@ async def test_mail_to_a_segment_carries_the_unsubscribe_link_and_an_unsubscribe
     assert (second["total"], second["sent"], second["skipped"]) == (3, 1, 2)
     again = await db.outbox.find({"kind": appeals.MAIL_KIND, "text": {"$regex": "Still cold"}}).to_list(None)
     assert [m["to"] for m in again] == [stays["email"]]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_guest_who_subscribes_after_giving_is_reached_through_their_gift(services, factory, db, browser,
+                                                                               push_service):
+    found = await campaign(services, factory)
+    gift_id = ObjectId()
+    await db.donations.insert_one({
+        "_id": gift_id, "space_id": found["space_id"], "campaign_id": found["_id"], "key": "guest-gift-2",
+        "amount": 1500, "currency": "EUR", "method": "card", "state": giving.CONFIRMED, "refunded": 0,
+        "donor": {"user_id": None, "email": "gala@example.org", "name": "Gala", "locale": "de"},
+        "donor_key": "e:gala@example.org", "anonymous": False, "message": "", "source": None,
+        "attempt_id": None, "created_at": utcnow(), "confirmed_at": utcnow(), "receipt": None})
+    # The page after the payment (`?gift=`) carries the gift to the subscription.
+    b = browser(locale="de")
+    page = await b.get(f"/campaigns/{found['_id']}?gift={gift_id}")
+    assert f'data-push-gift="{gift_id}"' in page.text
+    phone = push_service.browser()
+    assert (await subscribe(b, found["space_id"], phone.subscription(), gift=str(gift_id))).status_code == 201
+    # A gift of another space names nobody here.
+    stray = push_service.browser()
+    other = await campaign(services, factory)
+    assert (await subscribe(b, other["space_id"], stray.subscription(), gift=str(gift_id))).status_code == 201
+    assert (await db.push_subscriptions.find_one({"endpoint": stray.endpoint})).get("donor_key") is None
+    segment = await segment_of(services, found, kind="guest", locale="de")
+    appeal = await send_appeal(services, found, segment["_id"], message="Danke, Gala")
+    assert (appeal["total"], appeal["sent"]) == (1, 1)
+    [got] = push_service.to(phone)
+    assert got["payload"]["title"] == campaigns.title(found, "de") and got["payload"]["body"] == "Danke, Gala"
