@@ -68,7 +68,10 @@ NO_ONE = N_("Nobody in this segment can be reached this way.")
 
 
 def gift_url(public_url: str, campaign: Mapping[str, Any], channel: str) -> str:
-    """Where a notification leads: the campaign's page with its gift dialog open, attributed to the channel."""
+    """Where a notification leads: the campaign's page with its gift dialog open, attributed to the channel.
+
+    A mail needs the whole address (`public_url` the site's); a push carries the path alone.
+    """
     return f"{public_url}/campaigns/{campaign['_id']}?source={channel}#give"
 
 
@@ -229,7 +232,8 @@ class _PushSender:
         if subscription is None:
             return SKIPPED, "unsubscribed"
         payload = {"title": campaigns.title(self.campaign, subscription["locale"]), "body": self.appeal["message"],
-                   "url": gift_url(self.services.settings.public_url, self.campaign, PUSH),
+                   # A path: the worker opens it on its own origin, whatever BASE_URL says.
+                   "url": gift_url("", self.campaign, PUSH),
                    "tag": f"appeal-{self.appeal['_id']}"}
         delivered, answer = await push.deliver(db, self.client, self.keys, self.contact, subscription, payload)
         return (SENT, None) if delivered else (FAILED, answer)

@@ -126,7 +126,7 @@ async def test_a_push_to_a_segment_reaches_the_browser_signed_decryptable_and_op
     [got] = push_service.to(phone)
     assert push_service.to(stranger) == []
     assert got["payload"] == {"title": "Чистая вода", "body": "Wells need you today",
-                              "url": f"{PUBLIC}/campaigns/{found['_id']}?source=push#give",
+                              "url": f"/campaigns/{found['_id']}?source=push#give",
                               "tag": f"appeal-{appeal_id}"}
     stored_key = await db.platform_keys.find_one({"_id": "vapid"})
     assert got["claims"]["aud"] == push_service.origin and got["claims"]["sub"] == PUBLIC
