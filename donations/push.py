@@ -22,6 +22,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import fnmatch
@@ -49,6 +50,8 @@ VAPID_ID = "vapid"
 MAX_ENDPOINT = 1024
 TTL_SECONDS = 24 * 3600
 GONE = (404, 410)
+# Seconds before each new try of a push the service refused for now (429, 5xx) or did not answer.
+RETRY_DELAYS = (2.0, 10.0)
 
 
 class PushError(Refusal):
@@ -207,19 +210,36 @@ def request(keys: Vapid02, contact: str, subscription: Mapping[str, Any], payloa
 
 
 async def deliver(db, client: httpx.AsyncClient, keys: Vapid02, contact: str, subscription: Mapping[str, Any],
-                  payload: Mapping[str, Any]) -> tuple[bool, str]:
-    """Push once; (delivered, what the service said).  A subscription the service calls gone is deleted."""
-    url, headers, body = request(keys, contact, subscription, payload)
-    try:
-        response = await client.post(url, headers=headers, content=body)
-    except httpx.HTTPError as exc:
-        return False, f"{type(exc).__name__}: {exc}"[:300]
-    if response.status_code in GONE:
-        await db[SUBSCRIPTIONS].delete_one({"_id": subscription["_id"]})
-        return False, f"{response.status_code}: subscription gone, deleted"
-    if 200 <= response.status_code < 300:
-        return True, str(response.status_code)
-    return False, f"{response.status_code}: {response.text[:200]}"
+                  payload: Mapping[str, Any], retry_delays: tuple[float, ...] = RETRY_DELAYS) -> tuple[bool, str]:
+    """Push; (delivered, what the service said).  A subscription the service calls gone is deleted.
+
+    A temporary refusal (429, a 5xx, no answer) is tried again after each of
+    `retry_delays` (or the service's `Retry-After`, up to a minute), with a
+    fresh signature each time; a push repeated that way carries the same
+    notification tag, so the browser shows it once.
+    """
+    answer = ""
+    for wait in (0.0, *retry_delays):
+        if wait:
+            await asyncio.sleep(wait)
+        url, headers, body = request(keys, contact, subscription, payload)
+        try:
+            response = await client.post(url, headers=headers, content=body)
+        except httpx.HTTPError as exc:
+            answer = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        if response.status_code in GONE:
+            await db[SUBSCRIPTIONS].delete_one({"_id": subscription["_id"]})
+            return False, f"{response.status_code}: subscription gone, deleted"
+        if 200 <= response.status_code < 300:
+            return True, str(response.status_code)
+        answer = f"{response.status_code}: {response.text[:200]}"
+        if response.status_code != 429 and response.status_code < 500:
+            return False, answer       # a refusal that another try would not change
+        later = response.headers.get("Retry-After", "")
+        if later.isdigit() and retry_delays:
+            await asyncio.sleep(min(int(later), 60))
+    return False, answer
 
 
 def client() -> httpx.AsyncClient:

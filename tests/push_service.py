@@ -9,7 +9,8 @@ future (at most a day ahead); its body must be an aes128gcm record
 the browser the test made for that token (`Browser`).  Then it answers 201
 and records the decrypted payload; otherwise 400/401 with the reason, and
 records the refusal.  A token marked `gone` answers 410, as a push service
-does for a subscription the browser dropped.
+does for a subscription the browser dropped; one marked `busy` answers 503
+that many times first.
 
 Nothing of the platform is used here: the checks are written against the
 RFCs with the cryptography package and http_ece.
@@ -107,6 +108,8 @@ class PushService:
     def __init__(self):
         self.browsers: dict[str, Browser] = {}
         self.gone: set[str] = set()
+        # token -> how many more requests answer 503 (a push service busy for now)
+        self.busy: dict[str, int] = {}
         self.received: list[dict] = []
         self.refused: list[dict] = []
         sock, self.port = bind_unused_port()
@@ -139,6 +142,9 @@ class _Endpoint(tornado.web.RequestHandler):
                 raise Refused(404, "no such subscription")
             if token in service.gone:
                 raise Refused(410, "the browser dropped this subscription")
+            if service.busy.get(token):
+                service.busy[token] -= 1
+                raise Refused(503, "busy: try again later")
             claims = verify_vapid(self.request.headers, service.origin)
             if self.request.headers.get("Content-Encoding") != "aes128gcm":
                 raise Refused(400, "Content-Encoding is not aes128gcm")

@@ -297,3 +297,27 @@ async def test_a_guest_who_subscribes_after_giving_is_reached_through_their_gift
     assert (appeal["total"], appeal["sent"]) == (1, 1)
     [got] = push_service.to(phone)
     assert got["payload"]["title"] == campaigns.title(found, "de") and got["payload"]["body"] == "Danke, Gala"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_push_service_busy_for_now_is_tried_again_and_a_lasting_refusal_is_given_up(services, factory, db,
+                                                                                        browser, push_service):
+    found = await campaign(services, factory)
+    giver = await donor(services, factory, found)
+    b = browser()
+    await b.sign_in(giver["email"], factory.PASSWORD)
+    phone = push_service.browser()
+    assert (await subscribe(b, found["space_id"], phone.subscription())).status_code == 201
+    stored = await db.push_subscriptions.find_one({})
+    keys = await push.vapid(services)
+    payload = {"title": "t", "body": "b", "url": "/", "tag": "once"}
+    async with push.client() as client:
+        push_service.busy[phone.token] = 2
+        assert await push.deliver(db, client, keys, PUBLIC, stored, payload, retry_delays=(0.01, 0.01)) == \
+            (True, "201")
+        assert [r["status"] for r in push_service.refused] == [503, 503] and len(push_service.to(phone)) == 1
+        push_service.busy[phone.token] = 5
+        delivered, answer = await push.deliver(db, client, keys, PUBLIC, stored, payload, retry_delays=(0.01, 0.01))
+        assert not delivered and answer.startswith("503") and push_service.busy[phone.token] == 2
+    # Still subscribed: busy is not gone.
+    assert await db.push_subscriptions.count_documents({}) == 1
