@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import email.utils
 import fnmatch
 import json
 import time
@@ -102,8 +103,13 @@ async def vapid(services) -> Vapid02:
 
 
 def subject(settings) -> str:
-    """The contact a push service may use (`sub`): `VAPID_SUBJECT`, else the site's address."""
-    return settings.vapid_subject.strip() or settings.public_url
+    """The contact a push service may use (`sub`, a `mailto:` or `https:` address): `VAPID_SUBJECT`, else the
+    site's address when it is https, else the sender of the platform's mail."""
+    if settings.vapid_subject.strip():
+        return settings.vapid_subject.strip()
+    if settings.public_url.startswith("https://"):
+        return settings.public_url
+    return "mailto:" + (email.utils.parseaddr(settings.mail_from)[1] or "no-reply@localhost")
 
 
 # --- subscriptions -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""In Chromium: a campaign page's "Turn on notifications" registers the service worker and subscribes.
+"""In Chromium: a campaign page's "Turn on notifications" registers the service worker and subscribes;
+staff see a segment's size follow its criteria, and an appeal's progress.
 
 Permission is asked only on the click (granted here by the test, as a
 person would).  Headless Chromium has no push service of its own to
@@ -15,9 +16,11 @@ import asyncio
 import dataclasses
 
 import pytest
+from bson import ObjectId
 
-from donations import push
-from tests.browser import chromium
+from access import roles as R
+from donations import giving, push
+from tests.browser import chromium, signed_in_page
 from tests.donations_support import campaign
 from tests.push_service import PushService
 
@@ -90,3 +93,49 @@ async def test_the_subscribe_button_registers_the_worker_and_the_subscription_re
                 delivered, _ = await push.deliver(db, client, await push.vapid(services), "mailto:test@example.org",
                                                   stored, {"title": "t", "body": "b", "url": "/", "tag": "x"})
             assert delivered and push_service.to(phone)[0]["payload"]["title"] == "t"
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_staff_see_a_segments_size_change_with_its_criteria_and_follow_an_appeal(
+        services, factory, db, base_url, http_server, push_service):
+    found = await campaign(services, factory)
+    for n, locale in enumerate(("ru", "ru", "en")):
+        user = await factory.user(locale=locale)
+        await giving.on_topup_paid(services, str(user["_id"]), {"_id": ObjectId(), "amount": 5000, "currency": "EUR"})
+        await giving.give(services, found, amount=str(10 + n), currency="EUR", key=f"browser-gift-{n}",
+                          method="wallet", user=user, locale=locale)
+        await push.subscribe(db, found["space_id"], push.clean_subscription(
+            services.settings, push_service.browser().subscription()), locale=locale, user=user)
+    admin = await factory.member(R.SPACE_ADMIN, space={"_id": found["space_id"]}, locale="en")
+    async with chromium() as browser:
+        page = await signed_in_page(browser, base_url, admin["login"], factory.PASSWORD)
+        await page.goto(f"{base_url}/admin/spaces/{found['space_id']}/segments")
+        size = page.locator(".segment-size")
+
+        async def shows(text: str) -> bool:
+            for _ in range(50):
+                if (await size.text_content()).strip() == text:
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+
+        assert await shows("3 donors")
+        await page.select_option("#segment-locale", "ru")
+        assert await shows("2 donors")
+        await page.fill("#segment-min", "11")
+        assert await shows("1 donor")
+        await page.fill("#segment-min", "")
+        await page.fill("#segment-name", "Russian speakers")
+        await page.click("form[data-segment-preview] button[type=submit]")
+        await page.wait_for_url("**/segments/*")
+        assert await shows("2 donors")
+        await page.fill("#appeal-message", "Winter is coming: wells freeze.")
+        await page.click("#send button[type=submit]")
+        await page.wait_for_url("**/appeals/*")
+        for _ in range(100):
+            await page.reload()
+            if await page.locator(".appeal-sent").text_content() == "2 sent":
+                break
+            await asyncio.sleep(0.1)
+        assert (await page.locator(".appeal-sent").text_content()).strip() == "2 sent"
+    assert len(push_service.received) == 2 and push_service.refused == []
