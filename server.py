@@ -44,6 +44,7 @@ from core.changes import StateChanges
 from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
+from donations import appeals as donation_appeals
 from donations import giving as donation_giving
 from donations import pledges as donation_pledges
 from handlers.base import NotFoundHandler, StaticFileHandler
@@ -206,6 +207,7 @@ async def start_background(services: Services) -> None:
     await campaigns.resume_all(services)
     await bulk.resume_all(services)
     await issuing.resume_all(services)
+    await donation_appeals.resume_all(services)
     live = services.live
     services.spawn(erase.resume_pending(services.db, live.account_erased if live is not None else None))
     # Queued mail (rate slots, retries, and what a stopped process held) goes out from every

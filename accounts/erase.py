@@ -425,6 +425,25 @@ async def _pledges(db, who: Identity) -> None:
     # Cancelled (never charged again) and moved to an id that names nobody; the campaign keeps its count.
     await db.donation_pledges.update_many({"user_id": who.id}, {"$set": {
         "user_id": ObjectId(), "state": "cancelled", "card_id": None, "card_label": "", "erased": True}})
+async def _push_subscriptions(db, who: Identity) -> None:
+    # A browser subscribed as the account, or as a guest donor by the address: it is not notified again.
+    await db.push_subscriptions.delete_many({"user_id": who.id})
+    if who.email:
+        await db.push_subscriptions.delete_many({"donor_key": f"e:{who.email}"})
+
+
+async def _donation_appeal_items(db, who: Identity) -> None:
+    ors: list[dict[str, Any]] = [{"user_id": who.id}]
+    if who.email:
+        ors.append({"email": who.email})
+    async for doc in db.donation_appeal_items.find({"$or": ors}, {"_id": 1}):
+        await db.donation_appeal_items.update_one({"_id": doc["_id"]}, {"$set": {
+            "user_id": None, "email": "", "name": "", "target": f"erased:{doc['_id']}", "erased": True}})
+
+
+async def _donation_appeals(db, who: Identity) -> None:
+    await db.donation_appeals.update_many({"created_by": who.id},
+                                          {"$set": {"created_by": None, "created_by_email": None}})
 
 
 async def _users(db, who: Identity) -> None:
@@ -473,6 +492,9 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "saved_cards": _saved_cards,
     "donor_customers": _donor_customers,
     "donation_pledges": _pledges,
+    "push_subscriptions": _push_subscriptions,
+    "donation_appeal_items": _donation_appeal_items,
+    "donation_appeals": _donation_appeals,
     "applications": _applications,
     "memberships": _memberships,
     "users": _users,
@@ -505,6 +527,8 @@ UNTOUCHED = {
                        "one-way hash (the gifts themselves are erased)",
     "donation_donors": "a one-way hash per campaign and donor and the ids of their gifts: kept so the campaign's "
                        "donor count stays as it was (the gifts themselves are erased)",
+    "donor_segments": "donor segments: criteria written by staff, no person's id or address",
+    "platform_keys": "the installation's own keys (VAPID), no person's id or address",
 }
 
 

@@ -269,6 +269,23 @@ async def _wallet_entries(db, user: AccountDoc) -> Any:
     return await _all(db.wallet_entries.find({"user_id": user["_id"]}))
 
 
+async def _push_subscriptions(db, user: AccountDoc) -> Any:
+    """The browsers subscribed to a space's appeals while signed in (their push addresses are secrets: left out)."""
+    return await _all(db.push_subscriptions.find({"user_id": user["_id"]},
+                                                 {"space_id": 1, "locale": 1, "created_at": 1, "updated_at": 1}))
+
+
+async def _appeals_received(db, user: AccountDoc) -> Any:
+    ors = [{"user_id": user["_id"]}, *([{"email": user["email"]}] if user.get("email") else [])]
+    return await _all(db.donation_appeal_items.find({"$or": ors}, {"appeal_id": 1, "email": 1, "status": 1,
+                                                                  "done_at": 1}))
+
+
+async def _appeals_sent(db, user: AccountDoc) -> Any:
+    fields = {"space_id": 1, "campaign_id": 1, "channel": 1, "message": 1, "total": 1, "status": 1, "created_at": 1}
+    return await _all(db.donation_appeals.find({"created_by": user["_id"]}, fields))
+
+
 async def _wallet_balances(db, user: AccountDoc) -> Any:
     return await _all(db.wallet_balances.find({"user_id": user["_id"]}, {"keys": 0}))
 
@@ -326,6 +343,9 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "saved_cards": ("saved_cards", _saved_cards),
     "donor_customers": ("payment_customers", _donor_customers),
     "donation_pledges": ("monthly_gifts", _pledges),
+    "push_subscriptions": ("push_subscriptions", _push_subscriptions),
+    "donation_appeal_items": ("donation_appeals_received", _appeals_received),
+    "donation_appeals": ("donation_appeals_sent", _appeals_sent),
 }
 
 EXCLUDED = {
@@ -359,6 +379,8 @@ EXCLUDED = {
                        "one-way hash; a person's gifts are in donations",
     "donation_donors": "per campaign, a one-way hash standing for a donor and the ids of their gifts that count; "
                        "a person's gifts are in donations",
+    "donor_segments": "donor segments: criteria written by staff, nobody named",
+    "platform_keys": "the installation's own keys, nothing about a person",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tornado.httputil import HTTPServerConnectionDelegate
 from tornado.web import URLSpec
 
+from admin import appeals as admin_appeals
 from admin import (
     applications,
     attendees,
@@ -68,6 +69,7 @@ from handlers import (
 from handlers import certificates as certificate_pages
 from handlers import donations as donation_pages
 from handlers import payments as payment_pages
+from handlers import push as push_pages
 from realtime import endpoint
 
 # `/ws` first: patterns are tried in order, and a reconnect storm is
@@ -80,7 +82,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes, checkin, donation_pages, admin_donations, donation_widget, admin_donation_tools)
+           admin_promo_codes, checkin, donation_pages, admin_donations, donation_widget, admin_donation_tools,
+           push_pages, admin_appeals)
 
 
 def build(services) -> list[URLSpec]:

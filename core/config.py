@@ -66,6 +66,13 @@ class Settings:
     payment_check_minutes: int = 10
     watch_heartbeat_seconds: int = 30  # the player's heartbeat period (registration.watch_time)
     pdf_workers: int = 0  # processes rendering certificate PDFs; 0: one per CPU
+    # Web Push (`donations.push`): the VAPID key pair (unset: generated once and kept in the store),
+    # its contact, and the push services a browser's subscription may name (an allow-list: the
+    # server posts to these addresses).
+    vapid_private_key: str = ""
+    vapid_subject: str = ""
+    push_services: str = ("https://fcm.googleapis.com https://updates.push.services.mozilla.com "
+                          "https://*.notify.windows.com https://web.push.apple.com")
 
     @property
     def public_url(self) -> str:

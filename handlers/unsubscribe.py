@@ -12,7 +12,8 @@ from core.i18n import N_
 from handlers.base import BaseHandler, PageError
 from mailings import unsubscribe
 
-TOPICS = {"reminders": N_("reminders of events and sessions"), "invitations": N_("invitations to events")}
+TOPICS = {"reminders": N_("reminders of events and sessions"), "invitations": N_("invitations to events"),
+          "donations": N_("appeals for donations")}
 BAD_LINK = N_("This link is not valid. Check that you copied the whole address from the email.")
 
 

@@ -25,6 +25,9 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # The facts a stopped process left owed to a campaign's counter (`donations.totals.sweep`); a gift
         # owes nothing most of the time, so the index holds only the few that do.
         ([("uncounted.at", ASC)], {"name": "uncounted_at", "sparse": True}),
+        # Donor segments (`donations.segments`): a space's confirmed gifts, in donor order, for one grouping.
+        ([("space_id", ASC), ("state", ASC), ("donor_key", ASC), ("confirmed_at", ASC)],
+         {"name": "space_state_donor"}),
         # A person's own data and its erasure.
         ([("donor.user_id", ASC)], {"name": "donor_user"}),
         ([("donor.email", ASC)], {"name": "donor_email"}),
@@ -67,4 +70,27 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "wallet_balances": [
         ([("user_id", ASC)], {"name": "user"}),
     ],
+    # Donor segments: a space's saved queries.
+    "donor_segments": [
+        ([("space_id", ASC), ("name", ASC)], {"name": "space_name"}),
+    ],
+    # Web Push: one subscription per space and browser (endpoint); a segment's donors' browsers.
+    "push_subscriptions": [
+        ([("space_id", ASC), ("endpoint", ASC)], {"unique": True, "name": "space_endpoint_unique"}),
+        ([("space_id", ASC), ("donor_key", ASC)], {"name": "space_donor"}),
+        # A browser that unsubscribes everywhere.
+        ([("endpoint", ASC)], {"name": "endpoint"}),
+    ],
+    # Appeals to a segment: one per staff form (its key), a space's list newest first, resumed by state.
+    "donation_appeals": [
+        ([("space_id", ASC), ("key", ASC)], {"unique": True, "name": "space_key_unique"}),
+        ([("space_id", ASC), ("created_at", DESC)], {"name": "space_created"}),
+        ([("status", ASC)], {"name": "status"}),
+    ],
+    # One per recipient of an appeal, claimed in order by state.
+    "donation_appeal_items": [
+        ([("appeal_id", ASC), ("status", ASC), ("_id", ASC)], {"name": "appeal_status"}),
+    ],
+    # The installation's own keys (the VAPID key pair), by _id.
+    "platform_keys": [],
 }

@@ -117,6 +117,12 @@ UNSHARDED: dict[str, str] = {
     "saved_cards": "a few per donor, unique per donor and payment method",
     "donation_pledges": "a few per donor; unique per donor and form key, and the sweep reads the due ones "
                         "by one index",
+    "donor_segments": _SMALL,
+    "push_subscriptions": "one per space and browser (unique space and endpoint), upserted by that pair; a "
+                          "browser that leaves every space is removed by endpoint alone",
+    "donation_appeals": _SMALL,
+    "donation_appeal_items": "one per recipient of an appeal, claimed by state without naming a key",
+    "platform_keys": "one document per installation key, by _id",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",
     "payment_sellers": "one document per space, by _id",

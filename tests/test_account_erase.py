@@ -191,6 +191,14 @@ async def populate(factory, browser, base_url, db, services):
     await giving.give(services, cause, amount="6", currency="EUR", key="erase-guest-gift", method="wallet",
                       user=person, name=TYPED_NAME, locale="ru")
     await orders_support.drain(services)
+    # A browser subscribed to the space's appeals while signed in, and an appeal mailed to the donors.
+    from donations import appeals, push, segments
+    await push.subscribe(db, space["_id"], {"endpoint": "https://fcm.googleapis.com/fcm/send/erase-me",
+                                            "p256dh": "x", "auth": "y"}, locale="ru", user=person)
+    donors = await segments.create(db, admin, space, segments.clean({**segments.blank_form(), "name": "All"}))
+    space_admin = await factory.member(R.SPACE_ADMIN, space=space, locale="en")
+    await appeals.create(services, space_admin, space, segment_id=str(donors["_id"]), campaign_id=str(cause["_id"]),
+                         channel="mail", message="Please give again", key="erase-appeal")
 
     # Every kind of record exists before the deletion (so the scan proves something).
     for collection, query in (
@@ -213,6 +221,7 @@ async def populate(factory, browser, base_url, db, services):
             ("applications", {"email": EMAIL}),
             ("donations", {"donor.user_id": person["_id"]}), ("wallet_entries", {"user_id": person["_id"]}),
             ("wallet_balances", {"user_id": person["_id"]}), ("outbox", {"to": EMAIL, "kind": "donation_receipt"}),
+            ("push_subscriptions", {"user_id": person["_id"]}), ("donation_appeal_items", {"email": EMAIL}),
             ("registration_files", {"owner_id": None}), ("outbox", {"to": EMAIL, "kind": "application_rejected"})):
         assert await db[collection].count_documents(query), (collection, query)
     assert await scan(db, person)

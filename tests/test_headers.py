@@ -151,6 +151,7 @@ async def seeded(factory, services):
         "quota_id": secrets.token_hex(12), "application_id": secrets.token_hex(12),
         "promo_code_id": secrets.token_hex(12), "campaign_id": str(campaign["_id"]), "donation_id": secrets.token_hex(12),
         "card_id": secrets.token_hex(12), "pledge_id": secrets.token_hex(12), "change": "pause",
+        "segment_id": secrets.token_hex(12), "appeal_id": secrets.token_hex(12),
         "token": secrets.token_urlsafe(16), "code": "ABCDEFGHJKLM",
         "action": "slides_show", "locale": "en",
     }

@@ -45,8 +45,10 @@ from attendees import csv_import, registry
 from chat import moderation, room_names
 from chat import store as chat_store
 from community import pages
+from donations import appeals as donation_appeals
 from donations import campaigns as donation_campaigns
 from donations import giving as donation_giving
+from donations import segments as donation_segments
 from events import control, decks, editing, spaces, staffing
 from mailings import signin_mailing
 from orders import actions as order_actions
@@ -75,7 +77,7 @@ OBJECT_PARAMS = {"user_id": "attendee", "membership_id": "registration", "import
                  "ticket_type_id": "ticket type", "quota_id": "quota", "order_id": "order",
                  "application_id": "application",
                  "promo_code_id": "promo code", "campaign_id": "campaign",
-                 "donation_id": "donation"}
+                 "donation_id": "donation", "segment_id": "segment", "appeal_id": "appeal"}
 SCOPE_PARAMS = ("event_id", "space_id")
 # Handlers that act on an object named in the form (or the query string):
 # given B's scope and A's object they must refuse, not merely leave A alone.
@@ -236,6 +238,12 @@ async def build_alpha(factory, services) -> Alpha:
     a.donation = await donation_giving.give(services, a.campaign, amount="5", currency="EUR", key=f"{MARK}-gift",
                                             method="wallet", user=a.attendee, locale="en",
                                             message=f"Message {MARK}")
+    # A donor segment of A, and an appeal to it (by mail: the attendee gave above).
+    a.segment = await donation_segments.create(db, a.admin, a.space, donation_segments.clean(
+        {**donation_segments.blank_form(), "name": f"Segment {MARK}"}))
+    a.appeal = await donation_appeals.create(services, a.admin, a.space, segment_id=str(a.segment["_id"]),
+                                             campaign_id=str(a.campaign["_id"]), channel="mail",
+                                             message=f"Appeal {MARK}", key=f"{MARK}-appeal")
 
     # Every id A has now, and the short ids inside its event document.
     for name in await db.list_collection_names():
@@ -334,7 +342,7 @@ def object_id(alpha: Alpha, kind: str) -> str:
                 "ticket type": alpha.ticket_type, "quota": alpha.quota,
                 "order": alpha.order, "application": alpha.application,
                 "promo code": alpha.promo_code, "campaign": alpha.campaign,
-                "donation": alpha.donation}[kind]["_id"])
+                "donation": alpha.donation, "segment": alpha.segment, "appeal": alpha.appeal}[kind]["_id"])
 
 
 def urls(pattern: str, scope_event: dict, scope_space: dict, alpha: Alpha) -> list[tuple[str, dict]]:

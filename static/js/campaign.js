@@ -92,6 +92,15 @@
     tick();
   }
 
+  // A link to the gift dialog (`#give`, as a push notification or an appeal mail sends): its amount is ready to type.
+  // After the load, once the browser has moved focus to the link's target itself (which would undo ours).
+  function openGift() {
+    var amount = location.hash === "#give" && document.getElementById("give-amount");
+    if (amount) amount.focus();
+  }
+
   document.querySelectorAll("[data-campaign-live]").forEach(follow);
   document.querySelectorAll("[data-deadline]").forEach(countdown);
+  if (document.readyState === "complete") setTimeout(openGift, 0);
+  else window.addEventListener("load", function () { setTimeout(openGift, 0); });
 })();
