@@ -35,6 +35,7 @@ from admin import (
     staff,
     ticket_types,
 )
+from admin import donation_analytics, donation_assistant
 from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
@@ -64,6 +65,7 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
+from handlers import donation_assistant as assistant_pages
 from handlers import donations as donation_pages
 from handlers import payments as payment_pages
 from realtime import endpoint
@@ -78,7 +80,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes, checkin, donation_pages, admin_donations)
+           admin_promo_codes, checkin, donation_pages, admin_donations, assistant_pages, donation_assistant,
+           donation_analytics)
 
 
 def build(services) -> list[URLSpec]:

@@ -53,6 +53,7 @@ MAX_NAME = 120
 # The largest single gift, in major units: far beyond any one donor, and a guard against a typo of zeros.
 MAX_MAJOR = 1_000_000
 KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -100,6 +101,15 @@ def within_limits(text: str, currency: str, locale: str = "en") -> int:
     return amount
 
 
+def clean_source(text: str) -> str | None:
+    """A gift's source tag as stored: a short lowercase word from the link that opened the dialog, or None.
+
+    An unknown or malformed tag is dropped (the gift is still taken): it comes from a link anyone can edit.
+    """
+    tag = (text or "").strip().lower()
+    return tag if SOURCE.match(tag) else None
+
+
 def clean_message(text: str) -> str:
     message = _CONTROL.sub("", (text or "").replace("\r\n", "\n")).strip()
     if len(message) > MAX_MESSAGE:
@@ -109,8 +119,12 @@ def clean_message(text: str) -> str:
 
 async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: str, key: str, method: str,
                user: Mapping[str, Any] | None, email: str = "", name: str = "", locale: str = "en",
-               anonymous: bool = False, message: str = "") -> dict[str, Any]:
-    """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing."""
+               anonymous: bool = False, message: str = "", source: str = "") -> dict[str, Any]:
+    """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing.
+
+    `source` says where the donor came from (`clean_source`: "assistant", a QR code's tag...); absent, the
+    gift counts as "direct" in the analytics.
+    """
     db = services.db
     key = (key or "").strip()
     if not KEY.match(key):
@@ -139,7 +153,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor": {"user_id": user["_id"] if user else None, "email": email, "name": name,
                   "locale": locale if locale in LOCALES else "en"},
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
-        "anonymous": bool(anonymous), "message": message, "attempt_id": None,
+        "anonymous": bool(anonymous), "message": message, "attempt_id": None, "source": clean_source(source),
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
     }
     try:

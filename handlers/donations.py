@@ -63,7 +63,9 @@ class CampaignListHandler(CampaignBase):
                  "percent": totals.percent(sums[c["_id"]]["raised"], c["goal"])} for c in found]
         self.render_page("public/campaigns.html", space=space, rows=rows, category=category, state=state,
                          categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
-                         public_states=campaigns.PUBLIC_STATES)
+                         public_states=campaigns.PUBLIC_STATES,
+                         has_assistant=bool(await self.db.donation_assistants.find_one(
+                             {"space_id": space["_id"], "enabled": True}, {"_id": 1})))
 
 
 class CampaignHandler(CampaignBase):
@@ -86,6 +88,9 @@ class CampaignHandler(CampaignBase):
             latest=await giving.latest(self.db, campaign["_id"]), gift=gift, error=error,
             form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card"},
             key=new_key(), max_message=giving.MAX_MESSAGE, low=low, high=high,
+            # A link may open the dialog (`?give=1`) and say where the donor came from (`?src=`).
+            open_dialog=self.get_query_argument("give", "") == "1",
+            source=giving.clean_source((form or {}).get("source") or self.get_query_argument("src", "")[:40]) or "",
             categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
             balance=await wallet.balance(self.db, self.current_user["_id"], campaign["currency"])
             if self.current_user else None)
@@ -104,13 +109,13 @@ class GiveHandler(CampaignHandler):
         form = {"amount": self.form("amount", max_length=40), "email": self.form("email", max_length=320),
                 "name": self.form("name", max_length=200), "message": self.form("message", max_length=2000),
                 "anonymous": self.form("anonymous", max_length=5) == "1", "method": self.form("method", "card", 16),
-                "currency": self.form("currency", max_length=8)}
+                "currency": self.form("currency", max_length=8), "source": self.form("source", max_length=40)}
         try:
             donation = await giving.give(
                 self.services, campaign, amount=form["amount"], currency=form["currency"],
                 key=self.form("key", max_length=100), method=form["method"], user=self.current_user,
                 email=form["email"], name=form["name"], locale=self.locale_code, anonymous=form["anonymous"],
-                message=form["message"])
+                message=form["message"], source=form["source"])
         except providers.ProviderUnavailable as exc:
             await self.show(campaign, status=503, error=self.refusal(exc), form=form)
             return

@@ -111,6 +111,8 @@ UNSHARDED: dict[str, str] = {
                  "no shard key spreads)",
     "wallet_entries": "unique by the entry's key, found by it on a retry",
     "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
+    "donation_assistants": "one document per space, written by staff",
+    "donation_assistant_stats": "one small document per space and day, counted by $inc",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",
     "payment_sellers": "one document per space, by _id",
