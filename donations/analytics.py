@@ -33,7 +33,7 @@ from typing import Any
 from core.errors import Refusal
 from core.i18n import N_
 from donations import campaigns
-from donations.totals import CONFIRMED, DONATIONS
+from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 
 VIEWS = ("hour", "day", "campaign", "category", "source", "recurring", "donor", "history")
 DIRECT = "direct"
@@ -105,18 +105,16 @@ async def report(db, space_id: Any, since: datetime.date, until: datetime.date,
     query: dict[str, Any] = {"space_id": space_id, "state": CONFIRMED, "confirmed_at": {"$gte": start, "$lt": end}}
     if campaign_id is not None:
         query["campaign_id"] = campaign_id
-    projection = {"_id": 0, "campaign_id": 1, "amount": 1, "refunded": 1, "currency": 1, "confirmed_at": 1,
+    projection = {"_id": 1, "campaign_id": 1, "amount": 1, "refunded": 1, "currency": 1, "confirmed_at": 1,
                   "source": 1, "recurring": 1, "donor.user_id": 1, "donor_key": 1}
-    # Two reads: the range's donors (to learn who gave before it), then its gifts oldest first; only the
+    # Two reads: the range's donors (to find each one's first gift in the space), then its gifts; only the
     # donors and the rows are held, never the gifts.
     donors = {g["donor_key"] async for g in db[DONATIONS].find(query, {"_id": 0, "donor_key": 1})}
-    firsts = await _first_gifts(db, space_id, donors, start)
+    firsts = await _first_gifts(db, space_id, donors, end)
     categories = {c["_id"]: c["category"] for c in await campaigns.listing(db, space_id)}
     views: dict[str, dict[str, Row]] = {v: {} for v in VIEWS}
     totals = Row("total")
-    # Gifts of one donor in the range, oldest first: the first is "new" only if none came before the range.
-    seen: set[str] = set()
-    async for g in db[DONATIONS].find(query, projection).sort([("confirmed_at", 1), ("_id", 1)]):
+    async for g in db[DONATIONS].find(query, projection):
         at = _aware(g["confirmed_at"])
         amount = int(g["amount"]) - int(g.get("refunded") or 0)
         currency = g["currency"]
@@ -128,11 +126,10 @@ async def report(db, space_id: Any, since: datetime.date, until: datetime.date,
             "source": str(g.get("source") or DIRECT),
             "recurring": "recurring" if g.get("recurring") else "one_off",
             "donor": "registered" if (g.get("donor") or {}).get("user_id") else "guest",
-            "history": "returning" if donor in firsts or donor in seen else "new",
+            "history": "new" if firsts.get(donor) == g["_id"] else "returning",
         }
         if hourly:
             keys["hour"] = at.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:00Z")
-        seen.add(donor)
         totals.add(currency, amount)
         for view, key in keys.items():
             views[view].setdefault(key, Row(key)).add(currency, amount)
@@ -153,17 +150,20 @@ def _every(rows: Mapping[str, Row], keys: list[str]) -> list[Row]:
     return [rows.get(k) or Row(k) for k in keys]
 
 
-async def _first_gifts(db, space_id: Any, donor_keys: Iterable[str], before: datetime.datetime) -> set[str]:
-    """The donors among `donor_keys` with a confirmed gift in the space before `before`."""
+async def _first_gifts(db, space_id: Any, donor_keys: Iterable[str], before: datetime.datetime) -> dict[str, Any]:
+    """Donor key -> the id of that donor's first confirmed gift in the space (refunded ones too) before
+    `before`: a gift is a new donor's when it is that one, whichever campaign the view is filtered to."""
     keys = list(donor_keys)
-    found: set[str] = set()
+    first: dict[str, tuple[datetime.datetime, Any]] = {}
     for i in range(0, len(keys), 1000):
         chunk = keys[i:i + 1000]
         async for g in db[DONATIONS].find({"space_id": space_id, "donor_key": {"$in": chunk},
-                                           "state": {"$in": [CONFIRMED, "refunded"]},
-                                           "confirmed_at": {"$lt": before}}, {"_id": 0, "donor_key": 1}):
-            found.add(g["donor_key"])
-    return found
+                                           "state": {"$in": [CONFIRMED, REFUNDED]}, "confirmed_at": {"$lt": before}},
+                                          {"_id": 1, "donor_key": 1, "confirmed_at": 1}):
+            mark = (_aware(g["confirmed_at"]), g["_id"])
+            if g["donor_key"] not in first or mark < first[g["donor_key"]]:
+                first[g["donor_key"]] = mark
+    return {k: v[1] for k, v in first.items()}
 
 
 def chart(report: Report, view: str, currency: str, what: str = "amounts") -> dict[str, Any]:
