@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from access import audit
-from attendees import registry
 from access.permissions import SPACE_DONATIONS, SPACE_PAYMENTS
 from admin.staff_base import StaffHandler
+from attendees import registry
 from core import money
 from core.clock import utcnow
 from donations import analytics, campaigns, ledger_export
@@ -105,7 +105,7 @@ class AnalyticsCsvHandler(AnalyticsPage):
         view = self.form("view", max_length=16)
         if view and view not in analytics.VIEWS:
             raise PageError(400, self._("This view does not exist."))
-        report, campaign, found = await self.report()
+        report, _, found = await self.report()
         labels = await self.labels(found)
         out = io.StringIO()
         out.write("\ufeff")

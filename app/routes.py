@@ -19,6 +19,8 @@ from admin import (
     community_editor,
     console,
     dashboard,
+    donation_analytics,
+    donation_assistant,
     events,
     invitation_mailings,
     live_control,
@@ -35,7 +37,6 @@ from admin import (
     staff,
     ticket_types,
 )
-from admin import donation_analytics, donation_assistant
 from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
