@@ -55,10 +55,14 @@ class AnalyticsPage(StaffHandler):
             raise PageError(404, self._(campaigns.NOT_FOUND))
         return found
 
-    async def labels(self, found: list[dict]) -> dict[str, str]:
-        out = {str(c["_id"]): campaigns.title(c, self.locale_code) for c in found}
-        out.update({k: self._(v) for k, v in campaigns.CATEGORIES.items()})
-        out.update({k: self._(v) for k, v in analytics.FIXED_LABELS.items()})
+    def labels(self, found: list[dict]) -> dict[str, dict[str, str]]:
+        """View -> key -> what staff read for it (keys without a label are shown as they are)."""
+        fixed = {k: self._(v) for k, v in analytics.FIXED_LABELS.items()}
+        out: dict[str, dict[str, str]] = {v: {} for v in analytics.VIEWS}
+        out["campaign"] = {str(c["_id"]): campaigns.title(c, self.locale_code) for c in found}
+        out["category"] = {k: self._(v) for k, v in campaigns.CATEGORIES.items()}
+        for view in ("source", "recurring", "donor", "history"):
+            out[view] = {k: fixed[k] for k in analytics.VIEW_KEYS[view]}
         return out
 
     async def report(self) -> tuple[analytics.Report, dict | None, list[dict]]:
@@ -69,7 +73,8 @@ class AnalyticsPage(StaffHandler):
                                        campaign["_id"] if campaign else None), campaign, found)
 
 
-def _series(report: analytics.Report, view: str, currency: str, labels: dict[str, str]) -> dict[str, Any]:
+def _series(report: analytics.Report, view: str, currency: str, labels: dict[str, dict[str, str]]
+            ) -> dict[str, Any]:
     rows = report.views[view]
     data: dict[str, Any] = {"view": view, "currency": currency, "exponent": money.exponent(currency),
                             "gifts": [r.gifts.get(currency, 0) for r in rows],
@@ -79,14 +84,14 @@ def _series(report: analytics.Report, view: str, currency: str, labels: dict[str
         data["x"] = [int(datetime.datetime.strptime(r.key, fmt).replace(tzinfo=datetime.UTC).timestamp())
                      for r in rows]
     else:
-        data["labels"] = [labels.get(r.key, r.key) for r in rows]
+        data["labels"] = [labels[view].get(r.key, r.key) for r in rows]
     return data
 
 
 class AnalyticsHandler(AnalyticsPage):
     async def get(self, space_id):
         report, campaign, found = await self.report()
-        labels = await self.labels(found)
+        labels = self.labels(found)
         query = {"from": report.since.isoformat(), "to": report.until.isoformat(),
                  **({"campaign": str(campaign["_id"])} if campaign else {})}
         views = [v for v in analytics.VIEWS if v != "hour" or report.hourly]
@@ -95,6 +100,7 @@ class AnalyticsHandler(AnalyticsPage):
         self.render_page("admin/donation_analytics.html", active="space", report=report, campaign=campaign,
                          campaigns=[(c["_id"], campaigns.title(c, self.locale_code)) for c in found],
                          views=views, charts=charts, labels=labels, base=self.base(), query=query,
+                         campaign_title=campaigns.title(campaign, self.locale_code) if campaign else "",
                          csv_query=lambda view: urlencode({**query, "view": view}),
                          ledger_query=urlencode({"from": query["from"], "to": query["to"]}),
                          max_hourly=analytics.MAX_HOURLY_DAYS)
@@ -106,7 +112,7 @@ class AnalyticsCsvHandler(AnalyticsPage):
         if view and view not in analytics.VIEWS:
             raise PageError(400, self._("This view does not exist."))
         report, _, found = await self.report()
-        labels = await self.labels(found)
+        labels = self.labels(found)
         out = io.StringIO()
         out.write("\ufeff")
         writer = csv.writer(out, lineterminator="\r\n")
@@ -114,7 +120,7 @@ class AnalyticsCsvHandler(AnalyticsPage):
         for name in [view] if view else analytics.VIEWS:
             if name == "hour" and not report.hourly:
                 continue
-            for row in analytics.csv_rows(report, name, labels):
+            for row in analytics.csv_rows(report, name, labels[name]):
                 # Labels are typed by people (campaign titles): a cell that looks like a formula stays text.
                 writer.writerow([registry._cell(v) for v in row])
         await audit.record(self.db, actor=self.current_user, action="donations.analytics_export",

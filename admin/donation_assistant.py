@@ -67,16 +67,20 @@ class AssistantHandler(StaffHandler):
         stats = await assistant.stats(self.db, space_id, since, until)
         gifts = await analytics.from_source(self.db, space_id, assistant.SOURCE, since, until)
         saved = await assistant.get(self.db, space_id)
+        # A tree saved whole may have gone wrong since (a campaign it leads to closed): staff are told.
+        stale = await assistant.problem(self.db, self.space, saved) if saved and error is None else None
         self.set_header("Cache-Control", "no-store")
         self.render_page("admin/assistant.html", status=status, active="space", error=error, tree=tree,
                          rows=rows, campaigns=choices, locales=LOCALES, base=self.base(),
                          shown_locales=[c for c in LOCALES if c in (tree.get("locales") or ["en"])],
                          max_buttons=assistant.MAX_BUTTONS, min_buttons=assistant.MIN_BUTTONS,
                          missing=assistant.missing_texts(saved) if saved else [], stats=stats, gifts=gifts,
+                         stale=self.refusal(stale) if stale else None,
                          stats_days=STATS_DAYS, question_of=lambda key: _question_label(tree, key, self.locale_code))
 
     async def get(self, space_id):
-        await self.show(await assistant.get(self.db, self.space["_id"]) or assistant.blank())
+        saved = await assistant.get(self.db, self.space["_id"])
+        await self.show(assistant.as_raw(saved) if saved else assistant.blank())
 
     async def post(self, space_id):
         raw = self.read_form()
@@ -92,10 +96,7 @@ class AssistantHandler(StaffHandler):
 
 
 def _button_row(button: dict) -> dict:
-    if "to" in button:
-        return {"label": button.get("label") or {}, "to": button["to"]}
-    to = f"node:{button['node']}" if button.get("node") else f"campaign:{button.get('campaign_id')}"
-    return {"label": button.get("label") or {}, "to": to}
+    return {"label": button.get("label") or {}, "to": button["to"]}
 
 
 def _as_sent(raw: dict) -> dict:

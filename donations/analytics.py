@@ -44,7 +44,11 @@ CSV_COLUMNS = ("view", "key", "label", "currency", "gifts", "amount_minor")
 FIXED_LABELS = {
     "one_off": N_("One-off"), "recurring": N_("Recurring"), "registered": N_("Registered"), "guest": N_("Guest"),
     "new": N_("New donor"), "returning": N_("Returning donor"), DIRECT: N_("Direct"),
+    "assistant": N_("Giving assistant"),
 }
+# The keys of the views whose keys are words of ours (a source may also be any tag a link carried).
+VIEW_KEYS = {"source": (DIRECT, "assistant"), "recurring": ("one_off", "recurring"), "donor": ("registered", "guest"),
+             "history": ("new", "returning")}
 
 
 class RangeError(Refusal):

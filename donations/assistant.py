@@ -193,6 +193,25 @@ def _check_shape(nodes: list[dict[str, Any]]) -> None:
             raise TreeError(N_("No answer leads to question %(n)s."), n=number[node["key"]])
 
 
+def as_raw(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored tree in the shape `clean` takes (and the editor shows)."""
+    return {"locales": list(tree.get("locales") or []), "default_locale": tree.get("default_locale") or "en",
+            "enabled": bool(tree.get("enabled")),
+            "nodes": [{"key": n["key"], "question": dict(n["question"]),
+                       "buttons": [{"label": dict(b["label"]), "position": i,
+                                    "to": f"node:{b['node']}" if b.get("node") else f"campaign:{b.get('campaign_id')}"}
+                                   for i, b in enumerate(n["buttons"])]} for n in tree.get("nodes") or ()]}
+
+
+async def problem(db, space: Mapping[str, Any], tree: Mapping[str, Any]) -> TreeError | None:
+    """What makes a saved tree one that would be refused now (a campaign closed since, say), or None."""
+    try:
+        await clean(db, space, as_raw(tree))
+    except TreeError as exc:
+        return exc
+    return None
+
+
 def missing_texts(tree: Mapping[str, Any]) -> list[tuple[int, str]]:
     """(question number, language) where a question or one of its answers is shown in the default language."""
     out = []

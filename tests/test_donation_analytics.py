@@ -133,7 +133,7 @@ async def test_the_analytics_page_and_its_csv_hold_the_same_numbers(services, fa
     rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
     assert rows[0] == list(analytics.CSV_COLUMNS)
     assert sorted(rows[1:]) == sorted([["source", "qr", "qr", "EUR", "2", "1700"],
-                                       ["source", "assistant", "assistant", "EUR", "1", "3000"],
+                                       ["source", "assistant", "Giving assistant", "EUR", "1", "3000"],
                                        ["source", "direct", "Direct", "EUR", "2", "4500"],
                                        ["source", "direct", "Direct", "USD", "1", "900"]])
     r = await b.get(f"{base}/analytics.csv?from=2026-11-02&to=2026-11-03&view=campaign&campaign={books['_id']}")

@@ -93,6 +93,13 @@ async def test_the_editor_refuses_a_loop_a_dead_end_and_a_campaign_of_another_sp
     assert [b_["label"]["en"] for b_ in saved["nodes"][0]["buttons"]] == ["Children", "Water"]
     page = (await b.get(url)).text
     assert "Question 2 is shown in the default language to visitors reading Русский." in page
+    assert "assistant-stale" not in page
+    # A campaign it leads to closes: staff are told what to change.
+    await db.donation_campaigns.update_one({"_id": school["_id"]}, {"$set": {"state": campaigns.CLOSED}})
+    page = (await b.get(url)).text
+    assert "The saved assistant needs a change before it is saved again: Answer 1 of question 2 leads to a " \
+           "campaign that does not take gifts now." in page
+    await db.donation_campaigns.update_one({"_id": school["_id"]}, {"$set": {"state": campaigns.OPEN}})
     # Another space's admin cannot read or change it.
     other_admin = await factory.member(R.SPACE_ADMIN, space=await factory.space())
     b2 = browser(locale="en")
