@@ -338,6 +338,8 @@ EXCLUDED = {
     "promo_codes": "promo codes written by staff: numbers, and the ids of the reservations using them; an "
                    "order names the code it used",
     "donation_campaigns": "donation campaigns written by staff; a person's gifts are in donations",
+    "donation_assistants": "a space's giving assistant: questions and answers written by staff",
+    "donation_assistant_stats": "counts of the assistant's use per space and day: numbers, nobody's",
 }
 
 
