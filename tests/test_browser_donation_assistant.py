@@ -97,3 +97,40 @@ async def test_the_analytics_page_draws_its_charts(services, factory, db, base_u
         assert await page.locator(".donation-plot .u-legend").count() == 16
         await screenshot(page, "donation-analytics")
         assert errors == []
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_staff_reorder_an_assistants_answers_by_dragging_them(services, factory, db, base_url, http_server):
+    space = await factory.space()
+    admin = await factory.member(R.SPACE_ADMIN, space=space)
+    water = await campaign(services, factory, space=space, title={"en": "Water"})
+    school = await campaign(services, factory, space=space, title={"en": "School books"}, category="education")
+    nodes = [{"key": "start", "question": {"en": "What would you like to support?"},
+              "buttons": [{"label": {"en": "Water"}, "to": f"campaign:{water['_id']}"},
+                          {"label": {"en": "Books"}, "to": f"campaign:{school['_id']}"}]}]
+    await assistant.save(db, admin, space, await assistant.clean(
+        db, space, {"locales": ["en"], "default_locale": "en", "enabled": True, "nodes": nodes}))
+    async with chromium() as browser:
+        page = await signed_in_page(browser, base_url, admin["login"], factory.PASSWORD)
+        errors = watch_errors(page)
+        await page.goto(f"{base_url}/admin/spaces/{space['_id']}/assistant")
+        rows = page.locator(".assistant-node").first.locator(".assistant-button")
+        handle = rows.nth(1).locator(".drag-handle")
+        await handle.wait_for()
+        # Both answers on the screen: the first at its top.
+        await rows.nth(0).evaluate("el => el.scrollIntoView()")
+        source_box, target_box = await handle.bounding_box(), await rows.nth(0).bounding_box()
+        await page.mouse.move(source_box["x"] + source_box["width"] / 2, source_box["y"] + source_box["height"] / 2)
+        await page.mouse.down()
+        for i in range(1, 13):
+            await page.mouse.move(source_box["x"] + source_box["width"] / 2,
+                                  source_box["y"] + (target_box["y"] + 4 - source_box["y"]) * i / 12)
+            await page.wait_for_timeout(30)
+        await page.mouse.up()
+        assert await rows.nth(0).locator("input[type=number]").input_value() == "0"
+        assert await rows.nth(0).locator("input[type=text]").input_value() == "Books"
+        async with page.expect_navigation():
+            await page.click(".assistant-editor > .actions button[type=submit]")
+        saved = await assistant.get(db, space["_id"])
+        assert [b["label"]["en"] for b in saved["nodes"][0]["buttons"]] == ["Books", "Water"]
+        assert errors == []
