@@ -101,6 +101,7 @@ class AnalyticsHandler(AnalyticsPage):
                          campaigns=[(c["_id"], campaigns.title(c, self.locale_code)) for c in found],
                          views=views, charts=charts, labels=labels, base=self.base(), query=query,
                          campaign_title=campaigns.title(campaign, self.locale_code) if campaign else "",
+                         can_export_ledger=SPACE_PAYMENTS in self.grants,
                          csv_query=lambda view: urlencode({**query, "view": view}),
                          ledger_query=urlencode({"from": query["from"], "to": query["to"]}),
                          max_hourly=analytics.MAX_HOURLY_DAYS)

@@ -28,7 +28,7 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # A space's analytics and ledger export by date (`donations.analytics`, `donations.ledger_export`),
         # and whether a donor gave in the space before the range (new or returning).
         ([("space_id", ASC), ("state", ASC), ("confirmed_at", ASC)], {"name": "space_state_confirmed"}),
-        ([("space_id", ASC), ("donor_key", ASC), ("confirmed_at", ASC)], {"name": "space_donor_confirmed"}),
+        ([("donor_key", ASC), ("space_id", ASC), ("confirmed_at", ASC)], {"name": "donor_space_confirmed"}),
     ],
     "wallet_entries": [
         # One entry per movement: a top-up by its payment, a gift by its donation.
