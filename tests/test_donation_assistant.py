@@ -100,13 +100,19 @@ async def test_the_editor_refuses_a_loop_a_dead_end_and_a_campaign_of_another_sp
     assert "The saved assistant needs a change before it is saved again: Answer 1 of question 2 leads to a " \
            "campaign that does not take gifts now." in page
     await db.donation_campaigns.update_one({"_id": school["_id"]}, {"$set": {"state": campaigns.OPEN}})
+    # A question emptied, and the answer that led to it changed: it is gone.
+    emptied = tree_form([good_tree(water, school)[0], ("kids", {}, [])])
+    emptied["n0_b1_to"] = f"campaign:{school['_id']}"
+    assert (await b.post(url, emptied)).status_code == 302
+    saved = await assistant.get(db, space["_id"])
+    assert [n["key"] for n in saved["nodes"]] == ["start"]
     # Another space's admin cannot read or change it.
     other_admin = await factory.member(R.SPACE_ADMIN, space=await factory.space())
     b2 = browser(locale="en")
     await b2.sign_in(other_admin["login"], factory.PASSWORD)
     assert (await b2.get(url)).status_code == 403
     assert (await b2.post(url, tree_form(loop))).status_code == 403
-    assert (await assistant.get(db, space["_id"]))["nodes"] == saved["nodes"]
+    assert await assistant.get(db, space["_id"]) == saved
 
 
 @pytest.mark.gen_test(timeout=60)
