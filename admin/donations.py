@@ -6,7 +6,9 @@
 - `/admin/spaces/<space>/campaigns/<campaign>`: its form; saving changes it.
   Below it, the campaign's gifts (newest first, every state); a gift's
   public message can be hidden (`.../gifts/<donation>/hide`, with `show=1`
-  to show it again): the gift still counts.
+  to show it again): the gift still counts.  Also there: the widget's
+  snippets and who may frame it, QR code downloads, and the gifts counted
+  per source (`admin.donation_tools`).
 
 A campaign of another space is "not found", as if it did not exist.
 """
@@ -17,7 +19,7 @@ from admin import forms
 from admin.staff_base import StaffHandler
 from core import money
 from core.i18n import LOCALES
-from donations import campaigns, giving, totals
+from donations import campaigns, embedding, giving, qr, sources, totals
 from handlers.base import PageError
 
 FIELDS = ("category", "state", "goal", "currency", "deadline", "event_id")
@@ -41,14 +43,24 @@ class CampaignPage(StaffHandler):
         out["story"] = forms.locale_texts(self, "story")
         return out
 
-    async def show(self, form: dict, campaign: dict | None = None, status: int = 200, error: str | None = None):
+    async def show(self, form: dict, campaign: dict | None = None, status: int = 200, error: str | None = None,
+                   **extra):
         gifts = await giving.of_campaign(self.db, campaign["_id"]) if campaign else []
+        if campaign:
+            setting = embedding.setting(campaign)
+            extra.setdefault("embed_form", {"mode": setting["mode"], "origins": "\n".join(setting["origins"])})
+            extra.setdefault("embed_error", None)
+            extra.update(widget_url=f"{self.services.settings.public_url}/campaigns/{campaign['_id']}/widget",
+                         embed_modes=embedding.MODES, embed_labels=embedding.MODE_LABELS,
+                         qr_targets=qr.TARGETS, qr_sizes=qr.SIZES, qr_max_tag=qr.MAX_TAG,
+                         by_source=await sources.counts(self.db, campaign["_id"]),
+                         campaign_title=campaigns.title(campaign, self.locale_code))
         events = await self.db.events.find({"space_id": self.space["_id"], "parent_id": None},
                                            {"title": 1, "default_locale": 1}).to_list(200)
         self.render_page("admin/campaign.html", status=status, active="space", form=form, campaign=campaign,
                          error=error, base=self.base(), categories=campaigns.CATEGORIES,
                          states=campaigns.STATES, state_labels=campaigns.STATE_LABELS, locales=LOCALES,
-                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts)
+                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts, **extra)
 
 
 class CampaignsHandler(CampaignPage):

@@ -37,6 +37,7 @@ from admin import (
     staff,
     ticket_types,
 )
+from admin import donation_tools as admin_donation_tools
 from admin import donations as admin_donations
 from admin import mail_templates as admin_mail_templates
 from admin import payments as admin_payments
@@ -51,6 +52,7 @@ from handlers import (
     catalogue,
     checkout,
     community_pages,
+    donation_widget,
     event,
     form_files,
     home,
@@ -81,8 +83,8 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            space_mail, admin_reminders, admin_mail_templates, unsubscribe, invitation_mailings, invite_links,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
-           admin_promo_codes, checkin, donation_pages, admin_donations, assistant_pages, donation_assistant,
-           donation_analytics)
+           admin_promo_codes, checkin, donation_pages, admin_donations, donation_widget, admin_donation_tools,
+           assistant_pages, donation_assistant, donation_analytics)
 
 
 def build(services) -> list[URLSpec]:

@@ -70,6 +70,7 @@ from orders import quotas, ticket_types  # noqa: E402
 from storage.shared import SharedClient  # noqa: E402
 
 SPACE = "bench-checkout"
+PAGE_BYTES: list[int] = []                  # sizes of the sold-out pages Livehall answered
 SOLD_OUT = b"Not enough tickets of"        # the English sold-out refusal (`orders.checkout.SoldOut`)
 EARLIER = "earlier-sales"                  # the hold key standing for the rush quota's tickets sold before
 
@@ -141,6 +142,7 @@ async def checkout(port: int, event: dict, buyer: dict) -> tuple[str, float]:
     body = urlencode({"_xsrf": xsrf, f"qty.{event['type_id']}": "1", "currency": "EUR"}).encode()
     status, headers, text = await loadgen.http(port, "POST", event["path"] + "/tickets", head, body)
     if status == 409 and SOLD_OUT in text:
+        PAGE_BYTES.append(len(text))
         return "sold_out", time.monotonic() - t0
     where = location(headers)
     if status != 302 or "/checkout/" not in where:
@@ -267,8 +269,26 @@ def measured(target, coro_factory, count_key: str) -> dict:
     n = result.get(count_key) or 0
     if n:
         for part in ("server", "store"):
-            result[f"{part}_cpu_ms_each"] = round(result["cpu_seconds"][part] * 1000 / n, 2)
+            if part in result["cpu_seconds"]:
+                result[f"{part}_cpu_ms_each"] = round(result["cpu_seconds"][part] * 1000 / n, 2)
     return result
+
+
+def floor_rush(args, workdir: str, cookie_secret: str, event: dict, buyers: list[dict]) -> dict:
+    """The same rush sent to the checkout floor (bench/peers/bare-shop), Livehall stopped: what
+    answering these requests costs any Tornado shop before it reads anything."""
+    floor = T.BareShop(workdir)
+    floor.cookie_secret = cookie_secret
+    floor.page_bytes = max(PAGE_BYTES) if PAGE_BYTES else floor.page_bytes
+    floor.start()
+    try:
+        ports = floor.ports
+        result = measured(floor, lambda: rush_phase(lambda k: ports[k % len(ports)], event, buyers,
+                                                    args.phase_timeout), "count")
+        result["page_bytes"] = floor.page_bytes
+        return result
+    finally:
+        floor.stop()
 
 
 def run(args, workdir: str) -> dict:
@@ -312,6 +332,10 @@ def run(args, workdir: str) -> dict:
             problems.append(f"sustained: {n} × {what}")
         if problems:
             result["error"] = "; ".join(problems)
+        else:
+            target.stop()
+            phases["floor"] = floor_rush(args, workdir, target.cookie_secret, events["rush"], buyers[:args.contenders])
+            log(f"floor rush: {phases['floor']['outcomes']} in {phases['floor']['seconds']} s")
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
@@ -354,6 +378,15 @@ def table(doc: dict) -> str:
          f"{report.fmt(steady.get('server_cpu_ms_each'))} / {report.fmt(steady.get('store_cpu_ms_each'))}"),
         ("errors, lost or duplicate orders", 0),
     ]
+    floor = r["phases"].get("floor")
+    if floor:
+        f = floor["sold_out_ms"]
+        rows[5:5] = [
+            ("rush at the checkout floor (bench/peers/bare-shop: Tornado refusing everyone, nothing read): "
+             "\"sold out\" p50 / p99 / max, ms", " / ".join(report.fmt(_ms(f, p)) for p in ("p50", "p99", "max"))),
+            ("rush: server CPU per answer, Livehall / floor, ms",
+             f"{report.fmt(rush.get('server_cpu_ms_each'))} / {report.fmt(floor.get('server_cpu_ms_each'))}"),
+        ]
     lines = [head, "", "| figure | value |", "|---|---:|"]
     lines += [f"| {label} | {report.fmt(value) if not isinstance(value, str) else value} |" for label, value in rows]
     return "\n".join(lines)

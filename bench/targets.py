@@ -387,6 +387,24 @@ class Floor(Target):
             wait_ready(proc, p)
 
 
+class BareShop(Target):
+    """The checkout floor (bench/peers/bare-shop): Tornado refusing every buyer with nothing behind it."""
+    name, kind = "bare-shop", "http"
+    chat = False
+    cookie_secret = ""   # the secret Livehall's session cookies were signed with in the same run
+    page_bytes = 2048    # the size of Livehall's sold-out page in the same run
+
+    def start(self) -> None:
+        port = free_port(2)
+        self.ports = [port, port + 1]
+        for p in self.ports:
+            proc = start([PYTHON, "server.py", "--port", str(p), "--cookie-secret", self.cookie_secret,
+                          "--page-bytes", str(self.page_bytes)],
+                         self.log(str(p)), cwd=os.path.join(PEERS, "bare-shop"), pipe_stdout=True)
+            self.procs.append(proc)
+            wait_ready(proc, p)
+
+
 TARGETS = {t.name: t for t in (Livehall, SocketIONode, PythonSocketIO, PlainTornado, Floor)}
 
 

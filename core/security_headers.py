@@ -33,7 +33,9 @@ What it allows, and why:
   swaps in), so no other page lives under this policy;
 - framing: nobody (`frame-ancestors 'none'`, X-Frame-Options DENY for old
   browsers).  A handler meant to be embedded elsewhere (a widget) sets its
-  own `frame_ancestors` source list; nothing else may be framed.
+  own `frame_ancestors` source list; nothing else may be framed.  The
+  campaign widget (`handlers.donation_widget`) is the one such page: its
+  list is the campaign's opt-in (`donations.embedding`), set per request.
 
 Other headers: nosniff; Referer with the origin only when leaving the site
 (pages carrying a token set `no-referrer` themselves); HSTS only on
@@ -105,6 +107,8 @@ def apply(handler) -> None:
     directly or (with TRUST_PROXY) as nginx's X-Forwarded-Proto says.
     """
     handler.clear_header("Server")
+    # Applied again by a handler that learns who may frame it only once it has read its page (the widget).
+    handler.clear_header("X-Frame-Options")
     over_tls = handler.request.protocol == "https"
     for name, value in for_response(over_tls, getattr(handler, "frame_ancestors", NONE),
                                     getattr(handler, "payment_origin", "")):

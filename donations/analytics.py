@@ -10,8 +10,9 @@ Views (each a list of `Row`s: key, gifts and amount per currency):
 - `hour` and `day`: every UTC hour (for a range of at most `MAX_HOURLY_DAYS`
   days) and every UTC day of the range, empty ones too (for the charts);
 - `campaign`, `category`;
-- `source`: the gift's `source` field as stored ("assistant", a QR code's
-  tag...); a gift without one is "direct";
+- `source`: the gift's `source` as stored (`donations.sources`: "direct",
+  "qr", "qr-<tag>", "widget", "push", "assistant"...); a gift made before
+  sources were recorded is "direct";
 - `recurring`: "recurring" when the gift has a true `recurring` field,
   otherwise "one_off";
 - `donor`: "registered" (given while signed in) or "guest";
@@ -32,11 +33,11 @@ from typing import Any
 
 from core.errors import Refusal
 from core.i18n import N_
-from donations import campaigns
+from donations import campaigns, sources
 from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 
 VIEWS = ("hour", "day", "campaign", "category", "source", "recurring", "donor", "history")
-DIRECT = "direct"
+DIRECT = sources.DIRECT
 MAX_DAYS = 366
 MAX_HOURLY_DAYS = 31
 FIRSTS_CHUNK = 200   # donors asked about in one read (the index `donor_space_confirmed` answers each)
@@ -128,7 +129,7 @@ async def report(db, space_id: Any, since: datetime.date, until: datetime.date,
             "day": at.date().isoformat(),
             "campaign": str(g["campaign_id"]),
             "category": categories.get(g["campaign_id"], "other"),
-            "source": str(g.get("source") or DIRECT),
+            "source": sources.of(g),
             "recurring": "recurring" if g.get("recurring") else "one_off",
             "donor": "registered" if (g.get("donor") or {}).get("user_id") else "guest",
             "history": "new" if firsts.get(donor) == g["_id"] else "returning",

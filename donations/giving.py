@@ -36,7 +36,7 @@ from core import money
 from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import LOCALES, N_
-from donations import campaigns, mails, totals, wallet
+from donations import campaigns, mails, sources, totals, wallet
 from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 from payments import attempts
 
@@ -53,7 +53,6 @@ MAX_NAME = 120
 # The largest single gift, in major units: far beyond any one donor, and a guard against a typo of zeros.
 MAX_MAJOR = 1_000_000
 KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -72,6 +71,7 @@ BAD_METHOD = N_("Choose how to give.")
 NEED_EMAIL = N_("Give an e-mail address for the receipt.")
 NEED_ACCOUNT = N_("Sign in to give from your wallet.")
 LONG_MESSAGE = N_("A message is at most %(max)s characters.")
+BAD_SOURCE = N_("This form was changed: please open the campaign's page again.")
 
 
 def limits(currency: str) -> tuple[int, int]:
@@ -101,15 +101,6 @@ def within_limits(text: str, currency: str, locale: str = "en") -> int:
     return amount
 
 
-def clean_source(text: str) -> str | None:
-    """A gift's source tag as stored: a short lowercase word from the link that opened the dialog, or None.
-
-    An unknown or malformed tag is dropped (the gift is still taken): it comes from a link anyone can edit.
-    """
-    tag = (text or "").strip().lower()
-    return tag if SOURCE.match(tag) else None
-
-
 def clean_message(text: str) -> str:
     message = _CONTROL.sub("", (text or "").replace("\r\n", "\n")).strip()
     if len(message) > MAX_MESSAGE:
@@ -122,13 +113,15 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
                anonymous: bool = False, message: str = "", source: str = "") -> dict[str, Any]:
     """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing.
 
-    `source` says where the donor came from (`clean_source`: "assistant", a QR code's tag...); absent, the
-    gift counts as "direct" in the analytics.
+    `source` says where the dialog was opened from (`donations.sources`; empty: `direct`).
     """
     db = services.db
     key = (key or "").strip()
     if not KEY.match(key):
         raise GiftError(BAD_KEY)
+    source = (source or "").strip() or sources.DIRECT
+    if not sources.valid(source):
+        raise GiftError(BAD_SOURCE)
     if method not in METHODS:
         raise GiftError(BAD_METHOD)
     existing = await db[DONATIONS].find_one({"campaign_id": campaign["_id"], "key": key})
@@ -153,7 +146,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor": {"user_id": user["_id"] if user else None, "email": email, "name": name,
                   "locale": locale if locale in LOCALES else "en"},
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
-        "anonymous": bool(anonymous), "message": message, "attempt_id": None, "source": clean_source(source),
+        "anonymous": bool(anonymous), "message": message, "source": source, "attempt_id": None,
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
     }
     try:
@@ -166,7 +159,7 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         return await _again(services, campaign, found, minor, method, user)
     await audit.record(db, actor=user, action="donations.give", space_id=campaign["space_id"],
                        params={"donation_id": donation["_id"], "campaign_id": campaign["_id"], "amount": minor,
-                               "currency": campaign["currency"], "method": method})
+                               "currency": campaign["currency"], "method": method, "source": source})
     return await _proceed(services, campaign, donation)
 
 

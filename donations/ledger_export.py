@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from access import audit
-from donations import campaigns, wallet
+from donations import campaigns, sources, wallet
 from donations.analytics import bounds
 from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 
@@ -60,7 +60,7 @@ async def _donations(db, space_id: Any, start, end) -> AsyncIterator[tuple]:
     async for d in cursor:
         yield (_aware(d["confirmed_at"]), 0, str(d["_id"]),
                [DONATION, str(d["_id"]), str(d["campaign_id"]), int(d["amount"]), d["currency"], _donor(d),
-                str(d.get("payment_ref") or ""), str(d.get("source") or "")])
+                str(d.get("payment_ref") or ""), sources.of(d)])
 
 
 async def _refunds(db, space_id: Any, start, end) -> AsyncIterator[tuple]:
@@ -80,7 +80,7 @@ async def _refunds(db, space_id: Any, start, end) -> AsyncIterator[tuple]:
             out.append((_aware(e["at"]), 1, str(e["_id"]),
                         [REFUND, str(e.get("provider_ref") or e["_id"]), str(gift.get("campaign_id") or ""),
                          int(e["amount"]), e["currency"], _donor(gift), str(e.get("attempt_id") or ""),
-                         str(gift.get("source") or "")]))
+                         sources.of(gift) if gift else ""]))
         return out
 
     async for entry in cursor:

@@ -6,7 +6,9 @@
   counting rule written under it, the latest gifts (anonymous ones without a
   name, messages as plain text), and the gift form.  The totals climb live
   (`static/js/campaign.js` over `/ws?campaign=<id>`).  `?gift=<donation>`
-  says how that gift stands (after the payment page leads back).
+  says how that gift stands (after the payment page leads back).  `?src=`
+  says where the visitor came from (a QR code, the widget, a notification:
+  `donations.sources`); the gift form carries it into the donation.
 - `POST /campaigns/<id>/give`: a gift (`donations.giving.give`), idempotent
   by the form's hidden `key`, made once per dialog: by card the donor is
   sent to the payment's page, from the wallet the gift is made at once.
@@ -23,7 +25,7 @@ import secrets
 
 from core import money
 from core.errors import Refusal
-from donations import campaigns, giving, totals, wallet
+from donations import campaigns, giving, sources, totals, wallet
 from events import model
 from handlers.base import BaseHandler, PageError
 from payments import attempts, providers
@@ -86,11 +88,11 @@ class CampaignHandler(CampaignBase):
             raised=found["raised"], donors=found["donors"], percent=totals.percent(found["raised"], campaign["goal"]),
             exponent=money.exponent(campaign["currency"]), taking=campaigns.taking(campaign),
             latest=await giving.latest(self.db, campaign["_id"]), gift=gift, error=error,
-            form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card"},
+            form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card",
+                          "source": sources.from_address(self.get_query_argument("src", ""))},
             key=new_key(), max_message=giving.MAX_MESSAGE, low=low, high=high,
-            # A link may open the dialog (`?give=1`) and say where the donor came from (`?src=`).
+            # A link may open the gift dialog at once (`?give=1`: the giving assistant's last answer does).
             open_dialog=self.get_query_argument("give", "") == "1",
-            source=giving.clean_source((form or {}).get("source") or self.get_query_argument("src", "")[:40]) or "",
             categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
             balance=await wallet.balance(self.db, self.current_user["_id"], campaign["currency"])
             if self.current_user else None)
@@ -109,7 +111,7 @@ class GiveHandler(CampaignHandler):
         form = {"amount": self.form("amount", max_length=40), "email": self.form("email", max_length=320),
                 "name": self.form("name", max_length=200), "message": self.form("message", max_length=2000),
                 "anonymous": self.form("anonymous", max_length=5) == "1", "method": self.form("method", "card", 16),
-                "currency": self.form("currency", max_length=8), "source": self.form("source", max_length=40)}
+                "currency": self.form("currency", max_length=8), "source": self.form("source", max_length=100)}
         try:
             donation = await giving.give(
                 self.services, campaign, amount=form["amount"], currency=form["currency"],

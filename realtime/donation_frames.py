@@ -14,6 +14,9 @@ Bursts are coalesced per campaign (`realtime.coalesce`): the first change
 after a quiet `window` is pushed at once, the rest of the window's changes
 become one push at its end, so a hundred gifts a second cost each page a
 few frames a second, and the last frame carries the final totals.
+
+The frame also names the latest confirmed gift (`latest`: its amount and
+the donor's name, empty for an anonymous gift), which the widget shows.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from donations import campaigns, totals
+from donations import campaigns, giving, totals
 from realtime import protocol
 from realtime.coalesce import Coalescer
 from realtime.connection import Connection
@@ -63,7 +66,7 @@ class DonationTotals:
             if live.keepalive is not None:
                 live.keepalive.assign(conn)
             await live.hub.join(conn, channel(campaign["_id"]))
-            conn.send(totals.frame(campaign, await totals.one(live.db, campaign["_id"])))
+            conn.send(await self.frame(campaign))
         except Exception:
             await live.close(conn)
             raise
@@ -77,8 +80,17 @@ class DonationTotals:
         campaign = await campaigns.get(self.live.db, campaign_id)
         if campaign is None:
             return
-        found = await totals.one(self.live.db, campaign["_id"])
-        await self.live.hub.publish(channel(campaign["_id"]), totals.frame(campaign, found))
+        await self.live.hub.publish(channel(campaign["_id"]), await self.frame(campaign))
+
+    async def frame(self, campaign: dict) -> dict:
+        """The campaign's `donations` frame as it stands: its totals and its latest gift."""
+        db = self.live.db
+        out = totals.frame(campaign, await totals.one(db, campaign["_id"]))
+        last = await giving.latest(db, campaign["_id"], limit=1)
+        out["latest"] = {"amount": int(last[0]["amount"]),
+                         "name": "" if last[0].get("anonymous") else str(last[0].get("donor", {}).get("name") or "")} \
+            if last else None
+        return out
 
 
 def install(live: Live) -> DonationTotals:

@@ -176,6 +176,9 @@ class SharedClient:
         return SharedDatabase(self, name)
 
     async def _connect(self):
+        if self._writer is not None:
+            # Connected: every call passes here, so it does not queue on the lock.
+            return self._writer
         async with self._lock:
             if self._writer is None:
                 self._reader, self._writer = await asyncio.open_connection(self.host, self.port)

@@ -55,10 +55,14 @@ async def test_many_requests_at_once_cost_one_query_each_and_get_their_own_answe
 @pytest.mark.gen_test
 async def test_two_requests_of_one_person_do_not_share_a_document(db):
     users = await people(db, 1)
+    await db.users.update_one({"_id": users[0]["_id"]}, {"$set": {"profile": {"links": [{"url": "a"}]}}})
     reads = AccountReads()
     a, b = await asyncio.gather(reads.user(db, users[0]["_id"]), reads.user(db, users[0]["_id"]))
     a["name"] = "changed in one request"
+    a["profile"]["links"][0]["url"] = "changed deep inside"
+    a["profile"]["links"].append({"url": "added"})
     assert b["name"] == "P 0"
+    assert b["profile"] == {"links": [{"url": "a"}]}
 
 
 @pytest.mark.gen_test

@@ -35,4 +35,8 @@ def test_checkout_benchmark_sells_exactly_the_last_tickets_and_reports_the_rate(
     steady = result["phases"]["sustained"]
     assert steady["ok"] == SUSTAINED and not steady["wrong"] and steady["per_second"] > 0
     assert steady["latency_ms"]["n"] == SUSTAINED and steady["latency_ms"]["p99"] >= steady["latency_ms"]["p50"]
-    assert doc["table"] in proc.stdout
+    # The same rush against the checkout floor (bench/peers/bare-shop): every buyer refused, pages as large.
+    floor = result["phases"]["floor"]
+    assert floor["outcomes"] == {"sold_out": CONTENDERS} and floor["server_cpu_ms_each"] > 0
+    assert floor["page_bytes"] > 500
+    assert doc["table"] in proc.stdout and "checkout floor" in doc["table"]

@@ -74,7 +74,7 @@ async def test_a_card_gift_is_stored_once_paid_once_and_counted_once(services, f
     found = await campaign(services, factory)
     live = await Totals.follow(base_url, found["_id"])
     assert await live.next() == {"type": "donations", "campaign": str(found["_id"]), "raised": 0, "donors": 0,
-                                 "goal": 100000, "currency": "EUR"}
+                                 "goal": 100000, "currency": "EUR", "latest": None}
     b = browser(locale="ru")
     page = await b.get(f"/campaigns/{found['_id']}")
     assert page.status_code == 200 and "Чистая вода" in page.text

@@ -5,6 +5,12 @@ with its path parameters filled in, fetched by an anonymous visitor and by a
 signed-in platform admin, so a new page is covered the day it is added.
 Pages, errors, redirects, JSON, static files, slide images, the operations
 endpoints and refused WebSocket upgrades are all checked the same way.
+
+Framing: every response refuses it (frame-ancestors 'none', X-Frame-Options
+DENY) except a campaign's widget whose staff opted in, which names exactly
+the origins they listed (or `*` for "any site") and no X-Frame-Options.  The
+walk fills `campaign_id` with such an opted-in campaign, so each other page
+of that very campaign is seen refusing.
 """
 import re
 import secrets
@@ -17,14 +23,17 @@ from admin.outbox_pages import HTML_POLICY
 from app import routes
 from community import pages
 from core import config, security_headers
+from donations import embedding
 from events import broadcast
 from handlers.base import BaseHandler
+from tests.donations_support import campaign as make_campaign
 from tests.test_quizzes import make_quiz
 
 TOKEN_PAGES = ("SigninLinkHandler", "ResetPasswordHandler", "RegistrationConfirmHandler")
 NO_REFERRER = TOKEN_PAGES + ("EventOutboxHandler", "EventOutboxEntryHandler", "EventOutboxHtmlHandler",
                              "PlatformOutboxHandler", "PlatformOutboxEntryHandler", "PlatformOutboxHtmlHandler")
 WIDGET_ORIGIN = "https://stream.example.org"
+OTHER_ORIGIN = "https://*.partner.example:8443"
 
 
 class Broken(BaseHandler):
@@ -56,7 +65,8 @@ def directives(policy: str) -> dict:
     return out
 
 
-def check(r: httpx.Response, where: str, handler: str = "", tls: bool = False) -> None:
+def check(r: httpx.Response, where: str, handler: str = "", tls: bool = False, framed_by: list | None = None) -> None:
+    """The headers every response carries; `framed_by`: the frame-ancestors this one (a widget) names instead."""
     h = r.headers
     where = f"{where} -> {r.status_code}"
     policy = h.get("content-security-policy")
@@ -68,9 +78,13 @@ def check(r: httpx.Response, where: str, handler: str = "", tls: bool = False) -
         assert csp["default-src"] == ["'self'"] and csp["script-src"] == ["'self'"], where
         assert csp["style-src"] == ["'self'"], where
         assert csp["object-src"] == ["'none'"] and csp["base-uri"] == ["'self'"], where
-        assert csp["form-action"] == ["'self'"] and csp["frame-ancestors"] == ["'none'"], where
+        assert csp["form-action"] == ["'self'"], where
+        assert csp["frame-ancestors"] == (framed_by or ["'none'"]), where
         assert "unsafe" not in policy, where
-    assert h.get("x-frame-options") == "DENY", where
+    if framed_by:
+        assert "x-frame-options" not in h, where    # DENY would contradict the list
+    else:
+        assert h.get("x-frame-options") == "DENY", where
     assert h.get("x-content-type-options") == "nosniff", where
     wanted = "no-referrer" if handler in NO_REFERRER else "strict-origin-when-cross-origin"
     assert h.get("referrer-policy") == wanted, where
@@ -122,6 +136,9 @@ async def seeded(factory, services):
                               title={"ru": "Привет", "en": "Hello"}, body={"en": "Text"})
     entry = await services.mailer.send(to="a@example.org", subject="Hi", text="Hi", html="<p>Hi</p>",
                                        event_id=event["_id"])
+    # A campaign whose widget two sites may frame: its every other page must still refuse framing.
+    campaign = await make_campaign(services, factory, space=space)
+    await embedding.save(db, admin, campaign, embedding.clean(embedding.LISTED, f"{WIDGET_ORIGIN}\n{OTHER_ORIGIN}"))
     values = {
         "space_id": str(space["_id"]), "event_id": str(event["_id"]), "space_slug": space["slug"],
         "event_slug": event["slug"], "quiz_id": str(quiz["_id"]), "page_id": str(page["_id"]),
@@ -132,7 +149,7 @@ async def seeded(factory, services):
         "reservation_id": secrets.token_hex(12),
         "order_id": secrets.token_hex(12), "ticket_id": "t1", "ticket_type_id": secrets.token_hex(12),
         "quota_id": secrets.token_hex(12), "application_id": secrets.token_hex(12),
-        "promo_code_id": secrets.token_hex(12), "campaign_id": secrets.token_hex(12), "donation_id": secrets.token_hex(12),
+        "promo_code_id": secrets.token_hex(12), "campaign_id": str(campaign["_id"]), "donation_id": secrets.token_hex(12),
         "token": secrets.token_urlsafe(16), "code": "ABCDEFGHJKLM",
         "action": "slides_show", "locale": "en",
     }
@@ -146,12 +163,17 @@ async def test_every_route_as_visitor_and_as_platform_admin(browser, factory, se
     staff = browser()
     await staff.sign_in(admin["login"], factory.PASSWORD)
     statuses = {}
+    framed = []
     for pattern, handler in every_route():
         path = fill(pattern, values)
         for who, b in (("visitor", visitor), ("admin", staff)):
             r = await b.get(path)
-            check(r, f"GET {path} as {who}", handler)
+            widget = handler == "WidgetHandler"
+            check(r, f"GET {path} as {who}", handler, framed_by=[WIDGET_ORIGIN, OTHER_ORIGIN] if widget else None)
             statuses.setdefault(r.status_code, []).append(path)
+            if widget:
+                framed.append(r.status_code)
+    assert framed == [200, 200]      # the widget was really shown, framable, to both
     # The walk reached real pages, redirects and errors, not only one kind.
     assert len(statuses.get(200, [])) > 40 and 302 in statuses and 404 in statuses, statuses.keys()
     outbox_html = fill(r"/admin/outbox/(?P<entry_id>[0-9a-f]{24})/html", values)
@@ -215,6 +237,35 @@ async def test_a_page_made_for_embedding_says_who_may_frame_it(browser):
     assert directives(r.headers["content-security-policy"])["frame-ancestors"] == [WIDGET_ORIGIN]
     assert "x-frame-options" not in r.headers     # DENY would contradict it
     assert security_headers.for_response(False, "'self'")[-1] == ("X-Frame-Options", "SAMEORIGIN")
+
+
+@pytest.mark.gen_test
+async def test_a_campaign_widget_may_be_framed_only_as_its_staff_chose(browser, factory, services, db):
+    admin = await factory.member(R.PLATFORM_ADMIN)
+    campaign = await make_campaign(services, factory)
+    path = f"/campaigns/{campaign['_id']}/widget"
+    b = browser()
+    # Off (never set): the widget opens on its own (a streaming program's browser source) but refuses frames.
+    r = await b.get(path)
+    assert r.status_code == 200 and "campaign-raised" in r.text
+    check(r, "widget, embedding never set")
+    for value, framed_by in ((embedding.clean(embedding.ANY, ""), ["*"]),
+                             (embedding.clean(embedding.LISTED, WIDGET_ORIGIN + "/"), [WIDGET_ORIGIN]),
+                             (embedding.clean(embedding.OFF, WIDGET_ORIGIN), None)):
+        campaign = await embedding.save(db, admin, campaign, value)
+        for size in ("compact", "bar", "full", "nonsense"):
+            r = await b.get(f"{path}?size={size}")
+            assert r.status_code == 200
+            check(r, f"widget {value} {size}", framed_by=framed_by)
+        # The campaign's other pages keep refusing, whatever the widget allows.
+        for other in ("", "/screen", "/give"):
+            check(await b.get(f"/campaigns/{campaign['_id']}{other}"), f"campaign page {other} with {value}")
+    # A draft's widget is not found (and refuses frames), even with embedding on.
+    draft = await make_campaign(services, factory, state="draft")
+    await embedding.save(db, admin, draft, embedding.clean(embedding.ANY, ""))
+    r = await b.get(f"/campaigns/{draft['_id']}/widget")
+    assert r.status_code == 404
+    check(r, "a draft's widget")
 
 
 def test_frames_allowed_are_exactly_the_broadcast_embeds():

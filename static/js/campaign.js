@@ -1,4 +1,5 @@
-// A campaign's live totals: raised, donors and the progress bar, on its page and on its fundraising screen.
+// A campaign's live totals: raised, donors and the progress bar, on its page, its fundraising screen and its
+// widget (which also shows the latest gift: the donor's name, or its word for "Anonymous").
 // The totals follow the campaign over a narrow WebSocket of their own (/ws?campaign=<id>,
 // docs/protocol.md "Donation totals"); without scripts the page shows them as they were when it was made.
 (function () {
@@ -17,6 +18,7 @@
     var donorsOut = box.querySelector(".campaign-donors");
     var progress = box.querySelector(".progress");
     var reached = box.querySelector(".campaign-goal-reached");
+    var latest = box.querySelector(".campaign-latest");
     var attempt = 0;
     var animation = null;
 
@@ -49,6 +51,12 @@
         if (rect) rect.setAttribute("width", String(percent));
       }
       if (reached) reached.hidden = percent < 100;
+      if (latest && msg.latest) {
+        latest.textContent = msg.latest.name || latest.getAttribute("data-anonymous");
+        var amount = box.querySelector(".campaign-latest-amount");
+        if (amount) amount.textContent = money(msg.latest.amount);
+        latest.parentNode.hidden = false;
+      }
     }
 
     function connect() {
