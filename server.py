@@ -44,6 +44,7 @@ from core.gcpolicy import CollectorPolicy
 from core.i18n import I18n
 from core.metrics import Metrics
 from donations import giving as donation_giving
+from donations import pledges as donation_pledges
 from handlers.base import NotFoundHandler, StaticFileHandler
 from invitations import campaigns
 from mailings import mailer, signin_mailing, space_mail
@@ -227,6 +228,9 @@ async def start_background(services: Services) -> None:
     # Donations: wallet gifts a stopped process left debited but not confirmed (`donations.giving.sweep`).
     timers.start(services, timers.every(lambda: donation_giving.SWEEP_SECONDS,
                                         lambda: donation_giving.sweep(services), "donations"), "donations")
+    # Monthly pledges: each due one charged once for its period (`donations.pledges`).
+    timers.start(services, timers.every(lambda: donation_pledges.SWEEP_SECONDS,
+                                        lambda: donation_pledges.sweep(services), "pledges"), "pledges")
     reminder_sweep = reminders_runner.Runner(services)
     timers.start(services, timers.every(lambda: reminders_runner.SWEEP_SECONDS, reminder_sweep.sweep, "reminders"),
                  "reminders")

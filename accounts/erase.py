@@ -411,6 +411,22 @@ async def _wallet_entries(db, who: Identity) -> None:
     await db.wallet_entries.update_many({"user_id": who.id}, {"$set": {"user_id": ObjectId()}})
 
 
+async def _saved_cards(db, who: Identity) -> None:
+    # Provider ids and a label: gone with the account (the card stays at the provider, attached to a
+    # Customer nobody here names any more).
+    await db.saved_cards.delete_many({"user_id": who.id})
+
+
+async def _donor_customers(db, who: Identity) -> None:
+    await db.donor_customers.delete_many({"user_id": who.id})
+
+
+async def _pledges(db, who: Identity) -> None:
+    # Cancelled (never charged again) and moved to an id that names nobody; the campaign keeps its count.
+    await db.donation_pledges.update_many({"user_id": who.id}, {"$set": {
+        "user_id": ObjectId(), "state": "cancelled", "card_id": None, "card_label": "", "erased": True}})
+
+
 async def _users(db, who: Identity) -> None:
     await db.users.delete_one({"_id": who.id})
 
@@ -454,6 +470,9 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "donations": _donations,
     "wallet_balances": _wallet_balances,
     "wallet_entries": _wallet_entries,
+    "saved_cards": _saved_cards,
+    "donor_customers": _donor_customers,
+    "donation_pledges": _pledges,
     "applications": _applications,
     "memberships": _memberships,
     "users": _users,

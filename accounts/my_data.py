@@ -273,6 +273,19 @@ async def _wallet_balances(db, user: AccountDoc) -> Any:
     return await _all(db.wallet_balances.find({"user_id": user["_id"]}, {"keys": 0}))
 
 
+async def _saved_cards(db, user: AccountDoc) -> Any:
+    """Saved cards: the provider's ids and the card's brand, last four digits and expiry (no card data is held)."""
+    return await _all(db.saved_cards.find({"user_id": user["_id"]}))
+
+
+async def _donor_customers(db, user: AccountDoc) -> Any:
+    return await _all(db.donor_customers.find({"user_id": user["_id"]}))
+
+
+async def _pledges(db, user: AccountDoc) -> Any:
+    return await _all(db.donation_pledges.find({"user_id": user["_id"]}, {"key": 0}))
+
+
 Reader = Callable[[Any, AccountDoc], Awaitable[Any]]
 # collection -> (section name in the download, reader)
 SECTIONS: dict[str, tuple[str, Reader]] = {
@@ -310,6 +323,9 @@ SECTIONS: dict[str, tuple[str, Reader]] = {
     "donations": ("donations", _donations),
     "wallet_entries": ("wallet_entries", _wallet_entries),
     "wallet_balances": ("wallet_balances", _wallet_balances),
+    "saved_cards": ("saved_cards", _saved_cards),
+    "donor_customers": ("payment_customers", _donor_customers),
+    "donation_pledges": ("monthly_gifts", _pledges),
 }
 
 EXCLUDED = {

@@ -6,7 +6,8 @@
 - `/admin/spaces/<space>/campaigns/<campaign>`: its form; saving changes it.
   Below it, the campaign's gifts (newest first, every state); a gift's
   public message can be hidden (`.../gifts/<donation>/hide`, with `show=1`
-  to show it again): the gift still counts.  Also there: the widget's
+  to show it again): the gift still counts.  Then its monthly pledges
+  (`donations.pledges`), every state, with when each is charged next.  Also there: the widget's
   snippets and who may frame it, QR code downloads, and the gifts counted
   per source (`admin.donation_tools`).
 
@@ -19,7 +20,7 @@ from admin import forms
 from admin.staff_base import StaffHandler
 from core import money
 from core.i18n import LOCALES
-from donations import campaigns, embedding, giving, qr, sources, totals
+from donations import campaigns, embedding, giving, pledges, qr, sources, totals
 from handlers.base import PageError
 
 FIELDS = ("category", "state", "goal", "currency", "deadline", "event_id")
@@ -55,12 +56,17 @@ class CampaignPage(StaffHandler):
                          qr_targets=qr.TARGETS, qr_sizes=qr.SIZES, qr_max_tag=qr.MAX_TAG,
                          by_source=await sources.counts(self.db, campaign["_id"]),
                          campaign_title=campaigns.title(campaign, self.locale_code))
+        found = await pledges.of_campaign(self.db, campaign["_id"]) if campaign else []
+        emails = {u["_id"]: u.get("email", "") for u in await self.db.users.find(
+            {"_id": {"$in": list({p["user_id"] for p in found})}}, {"email": 1}).to_list(None)} if found else {}
         events = await self.db.events.find({"space_id": self.space["_id"], "parent_id": None},
                                            {"title": 1, "default_locale": 1}).to_list(200)
         self.render_page("admin/campaign.html", status=status, active="space", form=form, campaign=campaign,
                          error=error, base=self.base(), categories=campaigns.CATEGORIES,
                          states=campaigns.STATES, state_labels=campaigns.STATE_LABELS, locales=LOCALES,
-                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts, **extra)
+                         currencies=sorted(money.CURRENCIES), events=events, gifts=gifts,
+                         pledges=[{**p, "donor_email": emails.get(p["user_id"], "")} for p in found],
+                         pledge_labels=pledges.STATE_LABELS, **extra)
 
 
 class CampaignsHandler(CampaignPage):

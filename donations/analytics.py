@@ -13,7 +13,8 @@ Views (each a list of `Row`s: key, gifts and amount per currency):
 - `source`: the gift's `source` as stored (`donations.sources`: "direct",
   "qr", "qr-<tag>", "widget", "push", "assistant"...); a gift made before
   sources were recorded is "direct";
-- `recurring`: "recurring" when the gift has a true `recurring` field,
+- `recurring`: "recurring" for a month of a monthly pledge (`pledge_id`,
+  `donations.pledges`: its first gift too) or a gift marked `recurring`,
   otherwise "one_off";
 - `donor`: "registered" (given while signed in) or "guest";
 - `history`: "new" when it is the donor's first confirmed gift in the space
@@ -112,7 +113,8 @@ async def report(db, space_id: Any, since: datetime.date, until: datetime.date,
     if campaign_id is not None:
         query["campaign_id"] = campaign_id
     projection = {"_id": 1, "campaign_id": 1, "amount": 1, "refunded": 1, "currency": 1, "confirmed_at": 1,
-                  "source": 1, "recurring": 1, "donor.user_id": 1, "donor_key": 1}
+                  "source": 1, "recurring": 1, "pledge_id": 1, "monthly": 1, "donor.user_id": 1,
+                  "donor_key": 1}
     # Two reads: the range's donors (to find each one's first gift in the space), then its gifts; only the
     # donors and the rows are held, never the gifts.
     donors = {g["donor_key"] async for g in db[DONATIONS].find(query, {"_id": 0, "donor_key": 1})}
@@ -130,7 +132,7 @@ async def report(db, space_id: Any, since: datetime.date, until: datetime.date,
             "campaign": str(g["campaign_id"]),
             "category": categories.get(g["campaign_id"], "other"),
             "source": sources.of(g),
-            "recurring": "recurring" if g.get("recurring") else "one_off",
+            "recurring": "recurring" if g.get("pledge_id") or g.get("monthly") or g.get("recurring") else "one_off",
             "donor": "registered" if (g.get("donor") or {}).get("user_id") else "guest",
             "history": "new" if firsts.get(donor) == g["_id"] else "returning",
         }

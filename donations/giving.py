@@ -19,6 +19,15 @@ happens announces the campaign's totals on the change bus (pushed live by
 
 A wallet top-up is a payment of purpose "wallet" whose `on_paid` credits
 the wallet once (its entry keyed by the attempt).
+
+One click: a signed-in donor's saved card (`donations.saved_cards`) pays a
+gift of method "saved" at once, off-session, with no payment page; the
+gift is keyed by its dialog like any other and still counts only when the
+provider's notification confirms the payment.  A card gift with
+`remember` is paid for the donor's Customer, and its card is kept once the
+gift is paid.  A monthly pledge's gift (`donations.pledges`) is a "saved"
+gift keyed by the pledge and its period; a retry after a decline is a new
+payment attempt of the same gift (`try`), so a period is paid at most once.
 """
 from __future__ import annotations
 
@@ -36,7 +45,7 @@ from core import money
 from core.clock import utcnow
 from core.errors import Refusal
 from core.i18n import LOCALES, N_
-from donations import campaigns, mails, sources, totals, wallet
+from donations import campaigns, mails, saved_cards, sources, totals, wallet
 from donations.totals import CONFIRMED, DONATIONS, REFUNDED
 from payments import attempts
 
@@ -46,8 +55,8 @@ PURPOSE = "donation"
 WALLET_PURPOSE = "wallet"
 PENDING = "pending"
 STATES = (PENDING, CONFIRMED, REFUNDED)
-CARD, WALLET = "card", "wallet"
-METHODS = (CARD, WALLET)
+CARD, WALLET, SAVED = "card", "wallet", "saved"
+METHODS = (CARD, WALLET, SAVED)
 MAX_MESSAGE = 280
 MAX_NAME = 120
 # The largest single gift, in major units: far beyond any one donor, and a guard against a typo of zeros.
@@ -70,6 +79,8 @@ KEY_REUSED = N_("This form was already sent with another amount: please open it 
 BAD_METHOD = N_("Choose how to give.")
 NEED_EMAIL = N_("Give an e-mail address for the receipt.")
 NEED_ACCOUNT = N_("Sign in to give from your wallet.")
+NEED_SIGN_IN = N_("Sign in to give with a saved card.")
+MONTHLY_BY_CARD = N_("A monthly gift is paid by card: sign in and choose to give by card.")
 LONG_MESSAGE = N_("A message is at most %(max)s characters.")
 BAD_SOURCE = N_("This form was changed: please open the campaign's page again.")
 
@@ -110,10 +121,16 @@ def clean_message(text: str) -> str:
 
 async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: str, key: str, method: str,
                user: Mapping[str, Any] | None, email: str = "", name: str = "", locale: str = "en",
-               anonymous: bool = False, message: str = "", source: str = "") -> dict[str, Any]:
+               anonymous: bool = False, message: str = "", source: str = "", remember: bool = False,
+               card_id: str = "", pledge: Mapping[str, Any] | None = None, monthly: bool = False) -> dict[str, Any]:
     """The donation for this dialog's `key`: made once, resumed on a retry.  GiftError changes nothing.
 
     `source` says where the dialog was opened from (`donations.sources`; empty: `direct`).
+    `card_id` names the donor's saved card for method "saved"; `remember`
+    keeps the card of a card gift; `pledge` (with its `period`) marks the
+    gift as that month's charge of a pledge; `monthly` (a card gift of a
+    signed-in donor) keeps the card and makes the gift the first month of
+    a pledge once it is paid.
     """
     db = services.db
     key = (key or "").strip()
@@ -127,9 +144,16 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
     existing = await db[DONATIONS].find_one({"campaign_id": campaign["_id"], "key": key})
     minor = amount_of(amount, (currency or "").strip().upper(), campaign, locale)
     if existing is not None:
-        return await _again(services, campaign, existing, minor, method, user)
+        return await _again(services, campaign, existing, minor, method, user, card_id)
     if not campaigns.taking(campaign):
         raise GiftError(NOT_TAKING)
+    if monthly and (method != CARD or user is None):
+        raise GiftError(MONTHLY_BY_CARD)
+    card = None
+    if method == SAVED:
+        if user is None:
+            raise GiftError(NEED_SIGN_IN)
+        card = await saved_cards.own(services, user, card_id, campaign["space_id"])
     message = clean_message(message)
     email = (email or "").strip().lower()
     if user is not None:
@@ -148,6 +172,10 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         "donor_key": f"u:{user['_id']}" if user else f"e:{email}",
         "anonymous": bool(anonymous), "message": message, "source": source, "attempt_id": None,
         "created_at": utcnow(), "confirmed_at": None, "receipt": None,
+        "remember": bool(remember or monthly) and method == CARD and user is not None,
+        "monthly": bool(monthly),
+        "card_id": card["_id"] if card else None, "try": 0,
+        "pledge_id": pledge["_id"] if pledge else None, "period": pledge["period"] if pledge else None,
     }
     try:
         await db[DONATIONS].insert_one(donation)
@@ -156,17 +184,19 @@ async def give(services, campaign: Mapping[str, Any], *, amount: str, currency: 
         found = await db[DONATIONS].find_one({"campaign_id": campaign["_id"], "key": key})
         if found is None:
             raise
-        return await _again(services, campaign, found, minor, method, user)
+        return await _again(services, campaign, found, minor, method, user, card_id)
     await audit.record(db, actor=user, action="donations.give", space_id=campaign["space_id"],
                        params={"donation_id": donation["_id"], "campaign_id": campaign["_id"], "amount": minor,
                                "currency": campaign["currency"], "method": method, "source": source})
     return await _proceed(services, campaign, donation)
 
 
-async def _again(services, campaign, donation: dict, minor: int, method: str, user) -> dict[str, Any]:
+async def _again(services, campaign, donation: dict, minor: int, method: str, user,
+                 card_id: str = "") -> dict[str, Any]:
     owner = donation["donor"].get("user_id")
     if donation["amount"] != minor or donation["method"] != method or \
-            (owner is not None and (user is None or user["_id"] != owner)):
+            (owner is not None and (user is None or user["_id"] != owner)) or \
+            (method == SAVED and str(donation.get("card_id")) != str(card_id)):
         raise GiftError(KEY_REUSED)
     return await _proceed(services, campaign, donation)
 
@@ -175,13 +205,17 @@ async def _proceed(services, campaign, donation: dict) -> dict[str, Any]:
     """Take the donation as far as it goes now: its card payment started, or its wallet debit made."""
     if donation["state"] != PENDING:
         return donation
-    if donation["method"] == CARD:
+    if donation["method"] in (CARD, SAVED):
+        saved = await _saved_for(services, donation)
+        tried = int(donation.get("try") or 0)
         attempt = await attempts.start(
             services, purpose=PURPOSE, ref=str(donation["_id"]), amount=donation["amount"],
-            currency=donation["currency"], idempotency_key=f"donation-{donation['_id']}",
+            currency=donation["currency"],
+            idempotency_key=f"donation-{donation['_id']}" + (f"-{tried}" if tried else ""),
             payer_email=donation["donor"]["email"], locale=donation["donor"]["locale"],
             description=campaigns.title(campaign, donation["donor"]["locale"])[:200], method=CARD,
-            details=None, space_id=donation["space_id"], return_path=f"{page_path(campaign)}?gift={donation['_id']}")
+            details=None, space_id=donation["space_id"], return_path=f"{page_path(campaign)}?gift={donation['_id']}",
+            saved=saved)
         if donation.get("attempt_id") != attempt["_id"]:
             await services.db[DONATIONS].update_one({"_id": donation["_id"]}, {"$set": {"attempt_id": attempt["_id"]}})
         return {**donation, "attempt_id": attempt["_id"], "attempt": attempt}
@@ -199,6 +233,30 @@ async def _proceed(services, campaign, donation: dict) -> dict[str, Any]:
         raise
     await confirm(services, donation["_id"], payment_ref=f"wallet:gift-{donation['_id']}")
     return await get(services.db, donation["_id"]) or donation
+
+
+async def _saved_for(services, donation: Mapping[str, Any]) -> dict[str, str] | None:
+    """What the payment is told of the donor's saved card: the card to charge, or the Customer to keep it for."""
+    if donation["method"] == SAVED:
+        card = await services.db[saved_cards.CARDS].find_one({"_id": donation.get("card_id"),
+                                                              "state": saved_cards.ACTIVE})
+        if card is None:
+            raise saved_cards.CardError(saved_cards.NOT_FOUND)
+        return {"customer": card["customer"], "payment_method": card["payment_method"]}
+    if donation.get("remember") and donation["donor"].get("user_id"):
+        user = await services.db.users.find_one({"_id": donation["donor"]["user_id"]})
+        if user is not None:
+            _, customer = await saved_cards.customer_for(services, user, donation["space_id"])
+            return {"customer": customer}
+    return None
+
+
+async def retry(services, campaign: Mapping[str, Any], donation: Mapping[str, Any], tried: int) -> dict[str, Any]:
+    """Try a pending gift's payment again as try number `tried` (a new attempt, once however many call it)."""
+    await services.db[DONATIONS].update_one({"_id": donation["_id"], "state": PENDING, "try": {"$lt": tried}},
+                                            {"$set": {"try": tried, "failure": None}})
+    found = await get(services.db, donation["_id"])
+    return await _proceed(services, campaign, found) if found else dict(donation)
 
 
 def page_path(campaign: Mapping[str, Any]) -> str:
@@ -322,6 +380,25 @@ async def on_paid(services, ref: str, attempt: Mapping[str, Any]) -> None:
         log.error("payment differs from its donation", extra={"donation_id": str(ref)})
         return
     await confirm(services, donation["_id"], payment_ref=str(attempt["_id"]))
+    if donation.get("remember") and attempt.get("provider_ref"):
+        await _keep_card(services, donation, attempt)
+
+
+async def _keep_card(services, donation: Mapping[str, Any], attempt: Mapping[str, Any]) -> None:
+    """The card a "remember this card" gift was paid with, saved for its donor (never blocks the gift)."""
+    try:
+        user = await services.db.users.find_one({"_id": donation["donor"]["user_id"]})
+        if user is None:
+            return
+        provider = services.payments.provider(attempt)
+        method = await provider.intent_method(attempt["provider_ref"])
+        if method:
+            card = await saved_cards.remember(services, user, donation["space_id"], method)
+            if donation.get("monthly"):
+                from donations import pledges
+                await pledges.from_gift(services, user, donation, card)
+    except Exception:
+        log.exception("card not kept", extra={"donation_id": str(donation["_id"])})
 
 
 async def on_failed(services, ref: str, attempt: Mapping[str, Any]) -> None:

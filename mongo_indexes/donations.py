@@ -29,6 +29,25 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # and whether a donor gave in the space before the range (new or returning).
         ([("space_id", ASC), ("state", ASC), ("confirmed_at", ASC)], {"name": "space_state_confirmed"}),
         ([("donor_key", ASC), ("space_id", ASC), ("confirmed_at", ASC)], {"name": "donor_space_confirmed"}),
+        # A pledge's monthly gifts.
+        ([("pledge_id", ASC), ("period", ASC)], {"name": "pledge_period"}),
+    ],
+    # A donor's Customer at a card provider: by _id "<account>:<user id>".
+    "donor_customers": [
+        ([("user_id", ASC)], {"name": "user"}),
+    ],
+    "saved_cards": [
+        # One record per saved PaymentMethod of a donor (saved again, the same record).
+        ([("user_id", ASC), ("account", ASC), ("payment_method", ASC)], {"unique": True, "name": "user_method_unique"}),
+        ([("user_id", ASC), ("state", ASC), ("created_at", DESC)], {"name": "user_state_created"}),
+    ],
+    "donation_pledges": [
+        # One pledge per form: the same key again finds the first one.
+        ([("user_id", ASC), ("key", ASC)], {"unique": True, "name": "user_key_unique"}),
+        # The sweep: active pledges that are due.
+        ([("state", ASC), ("next_charge_at", ASC)], {"name": "state_due"}),
+        ([("campaign_id", ASC), ("created_at", DESC)], {"name": "campaign_created"}),
+        ([("user_id", ASC), ("card_id", ASC), ("state", ASC)], {"name": "user_card_state"}),
     ],
     "wallet_entries": [
         # One entry per movement: a top-up by its payment, a gift by its donation.

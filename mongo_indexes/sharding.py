@@ -113,6 +113,10 @@ UNSHARDED: dict[str, str] = {
     "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
     "donation_assistants": "one document per space, written by staff",
     "donation_assistant_stats": "one small document per space and day, counted by $inc",
+    "donor_customers": "one document per donor and card account, by _id",
+    "saved_cards": "a few per donor, unique per donor and payment method",
+    "donation_pledges": "a few per donor; unique per donor and form key, and the sweep reads the due ones "
+                        "by one index",
     "watch_time": "one document per event and person (unique), its minutes added by $inc in batches every few "
                   "seconds; read per event for the registrant list and certificates",
     "payment_sellers": "one document per space, by _id",

@@ -100,8 +100,13 @@ def _check(amount: Any, currency: str, method: str, key: str) -> None:
 
 async def start(services, *, purpose: str, ref: Any, amount: int, currency: str, idempotency_key: str,
                 payer_email: str, locale: str, description: str, method: str = CARD,
-                details: dict | None = None, space_id: Any = None, return_path: str | None = None) -> AttemptDoc:
+                details: dict | None = None, space_id: Any = None, return_path: str | None = None,
+                saved: Mapping[str, str] | None = None) -> AttemptDoc:
     """The attempt for this purpose's `ref` and key, created and prepared with its provider once.
+
+    `saved` (card only): the payer's Customer at the card provider, and the
+    saved PaymentMethod to charge at once while they are away (off-session);
+    a Customer alone ties the payment to it so its card may be kept.
 
     `space_id`, when not given, is asked of the purpose (`space_of`).
     `return_path`: where the payer's page leads back to (a path on this
@@ -140,6 +145,8 @@ async def start(services, *, purpose: str, ref: Any, amount: int, currency: str,
         "provider_ref": None, "client_secret": None, "charge_ref": None,
         "refunded": 0, "refundable": 0, "refunds": [], "refund_refs": [], "history": [], "callbacks": [],
         "check_at": None, "checks": 0, "invoice": None, "failure": None, "preparing_until": None,
+        "saved": {k: str(v) for k, v in saved.items() if k in ("customer", "payment_method") and v}
+        if saved and method == CARD else None,
     }
     try:
         await db.payment_attempts.insert_one(doc)
@@ -195,13 +202,21 @@ async def _prepare(services, attempt: AttemptDoc) -> AttemptDoc:
     except BaseException:
         await db.payment_attempts.update_one({"_id": attempt["_id"]}, {"$set": {"preparing_until": None}})
         raise
+    # A saved card declined at once: its failure is applied now, as its notification would apply it.
+    facts = fields.pop("facts", None) or []
     if attempt["method"] == CARD:
         fields["check_at"] = utcnow() + datetime.timedelta(minutes=services.settings.payment_check_minutes)
+    if facts and not fields.get("provider_ref"):
+        # No PaymentIntent to name: the attempt is still marked prepared, so it is never charged twice.
+        fields["provider_ref"] = f"declined:{attempt['_id']}"
+        fields["check_at"] = None   # nothing at the provider to ask about
     after = await db.payment_attempts.find_one_and_update(
         {"_id": attempt["_id"], "provider_ref": None, "invoice": None},
         {"$set": {**fields, "preparing_until": None, "updated_at": utcnow()}},
         return_document=ReturnDocument.AFTER)
     after = after or await db.payment_attempts.find_one({"_id": attempt["_id"]})
+    for fact in facts:
+        after = await apply(services, after["provider"], fact, by="provider", attempt=after) or after
     if attempt["method"] == INVOICE:
         from payments import invoices
         services.spawn(invoices.mail(services, after["_id"]))

@@ -120,20 +120,107 @@ class StripeCard:
     # --- the interface ---------------------------------------------------------------------
 
     async def prepare(self, attempt: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the attempt's PaymentIntent; the fields to store on the attempt.
+
+        An attempt with `saved` ({customer, payment_method}) is charged at
+        once with the donor's saved card while they are away from it
+        (Stripe's "charge a saved card off-session": `customer`,
+        `payment_method`, `off_session` and `confirm` in one request).  A
+        decline there is an answer, not an outage: the fields then carry the
+        PaymentIntent found through the declined charge and a `facts` list
+        with the failure, which `payments.attempts` applies at once.  An
+        attempt with only `customer` is paid by the donor on the card page
+        and tied to their Customer, so its card can be kept afterwards.
+        """
         import stripe
-        params = {
+        params: dict[str, Any] = {
             "amount": int(attempt["amount"]), "currency": attempt["currency"].lower(),
             "payment_method_types": ["card"],
             "metadata": {"livehall_attempt": str(attempt["_id"]), "purpose": attempt["purpose"],
                          "ref": str(attempt["ref"]), "description": (attempt.get("description") or "")[:500]},
         }
+        saved = attempt.get("saved") or {}
+        if saved.get("customer"):
+            params["customer"] = saved["customer"]
+        if saved.get("payment_method"):
+            params.update(payment_method=saved["payment_method"], off_session=True, confirm=True)
         try:
             pi = await self.client().v1.payment_intents.create_async(
                 params=params, options={"idempotency_key": f"livehall-attempt-{attempt['_id']}"})
+        except stripe.CardError as exc:
+            if not saved.get("payment_method"):
+                raise ProviderUnavailable() from exc
+            pi_id = await self._intent_of_decline(exc)
+            error = exc.error
+            return {"provider_ref": pi_id or None, "client_secret": None, "facts": [Fact(
+                providers.FAILED, provider_ref=pi_id, attempt_id=str(attempt["_id"]),
+                code=str(getattr(error, "decline_code", None) or exc.code or "card_declined"),
+                message=str(exc.user_message or getattr(error, "message", "") or ""))]}
         except stripe.StripeError as exc:
             log.warning("payment intent not created", extra={"attempt": str(attempt["_id"]), "error": str(exc)})
             raise ProviderUnavailable() from exc
         return {"provider_ref": pi.id, "client_secret": pi.client_secret}
+
+    async def _intent_of_decline(self, exc: Any) -> str:
+        """The PaymentIntent a declined off-session charge made: named by the error, or by its charge."""
+        import stripe
+        error = exc.error
+        pi = getattr(error, "payment_intent", None)
+        if pi:
+            return _id(pi)
+        charge = getattr(error, "charge", None) or (exc.json_body or {}).get("error", {}).get("charge")
+        if charge:
+            try:
+                found = await self.client().v1.charges.retrieve_async(_id(charge))
+                return _id(found.to_dict().get("payment_intent"))
+            except stripe.StripeError:
+                log.warning("declined charge not found", extra={"charge": _id(charge)})
+        return ""
+
+    # --- saved cards: a Customer per donor and account, its cards attached --------------------
+
+    async def create_customer(self, *, email: str, ref: str) -> str:
+        """A Stripe Customer for one donor (`ref`, our id), once per Idempotency-Key."""
+        import stripe
+        try:
+            customer = await self.client().v1.customers.create_async(
+                params={"email": email[:512], "metadata": {"livehall_user": ref}},
+                options={"idempotency_key": f"livehall-customer-{self.account}-{ref}"})
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable() from exc
+        return str(customer.id)
+
+    async def intent_method(self, provider_ref: str) -> str:
+        """The PaymentMethod a PaymentIntent was paid with."""
+        import stripe
+        try:
+            pi = await self.client().v1.payment_intents.retrieve_async(provider_ref)
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable() from exc
+        return _id(pi.to_dict().get("payment_method"))
+
+    async def attach(self, payment_method: str, customer: str) -> dict[str, Any]:
+        """Attach a PaymentMethod to the Customer; its card's brand, last four digits and expiry."""
+        import stripe
+        try:
+            pm = await self.client().v1.payment_methods.attach_async(payment_method, params={"customer": customer})
+        except stripe.CardError as exc:
+            raise ProviderRefused(DECLINED, reason=exc.user_message or exc.code or "") from exc
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable() from exc
+        card = pm.to_dict().get("card") or {}
+        return {"brand": str(card.get("brand") or "card")[:20], "last4": str(card.get("last4") or "")[:4],
+                "exp_month": int(card.get("exp_month") or 0), "exp_year": int(card.get("exp_year") or 0)}
+
+    async def detach(self, payment_method: str) -> None:
+        import stripe
+        try:
+            await self.client().v1.payment_methods.detach_async(payment_method)
+        except stripe.InvalidRequestError as exc:
+            # Already detached (or gone) at Stripe: what was wanted.
+            log.info("payment method not detached", extra={"payment_method": payment_method, "error": str(exc)})
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable() from exc
 
     async def execute(self, attempt: Mapping[str, Any], payment_method: str) -> str:
         """Confirm the attempt's PaymentIntent with a PaymentMethod; returns Stripe's status.

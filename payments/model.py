@@ -86,6 +86,7 @@ class AttemptDoc(TypedDict, total=False):
     check_at: Any
     invoice: dict[str, Any] | None
     failure: dict[str, Any] | None
+    saved: dict[str, str] | None        # card: the payer's Customer and a saved PaymentMethod (off-session)
 
 
 def format_amount(amount: int, currency: str) -> str:

@@ -34,8 +34,9 @@ async def gift(db, camp: dict, when: datetime.datetime, amount: int, *, donor: s
            "attempt_id": ObjectId(), "created_at": when, "confirmed_at": when, "receipt": when,
            "payment_ref": "", "source": source}
     doc["payment_ref"] = str(doc["attempt_id"])
-    if recurring is not None:
-        doc["recurring"] = recurring
+    if recurring:
+        # A month of a monthly pledge (`donations.pledges`).
+        doc.update(pledge_id=ObjectId(), period="2026-11", monthly=True)
     await db.donations.insert_one(doc)
     if state != "pending":
         await db.payments_ledger.insert_one(

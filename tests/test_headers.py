@@ -150,6 +150,7 @@ async def seeded(factory, services):
         "order_id": secrets.token_hex(12), "ticket_id": "t1", "ticket_type_id": secrets.token_hex(12),
         "quota_id": secrets.token_hex(12), "application_id": secrets.token_hex(12),
         "promo_code_id": secrets.token_hex(12), "campaign_id": str(campaign["_id"]), "donation_id": secrets.token_hex(12),
+        "card_id": secrets.token_hex(12), "pledge_id": secrets.token_hex(12), "change": "pause",
         "token": secrets.token_urlsafe(16), "code": "ABCDEFGHJKLM",
         "action": "slides_show", "locale": "en",
     }

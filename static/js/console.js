@@ -8,6 +8,12 @@
 // and when the tab comes back into view, never on a timer. Texts come
 // translated in data attributes; user text is only ever inserted with
 // textContent.
+// For the live hour: the feed follows the newest message unless the reader
+// scrolled up (then a marker counts what came and jumps down), a message's
+// actions show on hover and on focus (arrow keys move between messages),
+// questions are a column on wide screens and a tab on narrow ones, the
+// filters are kept in localStorage, and every new support conversation is
+// announced (a polite live region and a visible notice).
 (function () {
   "use strict";
   var root = document.getElementById("console");
@@ -29,7 +35,12 @@
     slowForm: $("console-slow-form"), slow: $("console-slow"), feedBox: $("console-feed-box"),
     feed: $("console-feed"), replyForm: $("console-reply-form"), reply: $("console-reply"),
     qNote: $("console-questions-note"), qTitle: $("console-questions-title"),
-    sanction: $("console-sanction-template")
+    sanction: $("console-sanction-template"), marker: $("console-new-marker"),
+    filtered: $("console-rooms-filtered"), language: $("console-language"), unreadOnly: $("console-unread-only"),
+    announce: $("console-announce"), toast: $("console-toast"), toastText: $("console-toast-text"),
+    toastOpen: $("console-toast-open"), toastClose: $("console-toast-close"),
+    chat: $("console-chat"), questions: $("questions"), tabs: $("console-tabs"),
+    qTabCount: $("console-tab-questions-count")
   };
 
   var me = null, moderator = false;
@@ -44,6 +55,19 @@
   var callbacks = {};      // ref -> function(ack)
   var seq = 0;
   var roomsBuffer = null;  // pages of a `rooms` answer being collected
+  var following = true;    // the feed shows its newest message and keeps doing so
+  var unseen = 0;          // messages arrived while the reader was scrolled up
+  var fresh = {};          // support rooms announced and not opened yet
+  var toastRoom = null;
+
+  // Filters and the open room, kept per event in this browser.
+  var PREFS_KEY = "livehall.console." + t.eventId;
+  var prefs = (function () {
+    try { return JSON.parse(window.localStorage.getItem(PREFS_KEY) || "{}") || {}; } catch (e) { return {}; }
+  })();
+  function savePrefs() {
+    try { window.localStorage.setItem(PREFS_KEY, JSON.stringify(prefs)); } catch (e) { /* private mode: not kept */ }
+  }
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? "" : values[k]; });
@@ -131,6 +155,8 @@
       order.push(r.room);
     });
     renderRooms();
+    // The room read before a reload opens again once the server lists it.
+    if (!current && prefs.room && rooms[prefs.room]) openRoom(prefs.room, false);
     markRead();
     if (current) showSlowMode();
   }
@@ -141,21 +167,40 @@
   function receiveSupport(msg) {
     var r = rooms[msg.room];
     if (!r || r.epoch !== msg.epoch) {
-      var fresh = !r;
+      var unknown = !r;
       rooms[msg.room] = {room: msg.room, kind: "sup", locale: msg.locale,
                          user: {id: msg.user.id, name: msg.user.name || (r && r.user ? r.user.name : "")},
                          epoch: msg.epoch, offset: msg.offset, read: 0, slow_mode: r ? r.slow_mode : 0};
-      if (fresh) {
+      if (unknown) {
         order.push(msg.room);
         order.sort();
       }
+      if (msg.room !== current) fresh[msg.room] = true;
       renderRooms();
+      announceSupport(rooms[msg.room]);
       return;
     }
     if (msg.user.name != null && r.user) r.user.name = msg.user.name;
     r.offset = Math.max(r.offset || 0, msg.offset);
     updateRoom(msg.room);
     if (msg.room === current) markRead();
+  }
+
+  // A new support conversation: said once to screen readers, shown until opened or dismissed.
+  function announceSupport(r) {
+    var text = fill(t.newSupport, {name: r.user ? r.user.name : "", language: languages[r.locale] || r.locale});
+    // A changed text is what a live region reads; the same name twice in a row is still news.
+    els.announce.textContent = els.announce.textContent === text ? text + "\u00a0" : text;
+    els.toastText.textContent = text;
+    els.toast.hidden = false;
+    toastRoom = r.room;
+    sizeColumns();
+  }
+
+  function closeToast() {
+    els.toast.hidden = true;
+    toastRoom = null;
+    sizeColumns();
   }
 
   function renderRoomButton(name) {
@@ -172,6 +217,7 @@
       badge.setAttribute("aria-hidden", "true");
       b.appendChild(badge);
       b.appendChild(el("span", "visually-hidden console-unread-text"));
+      if (r.kind === "sup") b.appendChild(el("span", "badge console-new", t.newBadge));
       b.addEventListener("click", function () { openRoom(name, true); });
       roomButtons[name] = b;
     }
@@ -184,13 +230,25 @@
     badge2.hidden = n === 0;
     b.querySelector(".console-unread-text").textContent = n ? " " + fill(t.unread, {count: n}) : "";
     b.setAttribute("data-unread", String(n));
+    var isNew = b.querySelector(".console-new");
+    if (isNew) isNew.hidden = !fresh[name];
     if (name === current) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
     return b;
   }
 
+  // The filters hide rooms, never the one being read.
+  function shown(name) {
+    var r = rooms[name];
+    if (name === current) return true;
+    if (prefs.language && r.locale && r.locale !== prefs.language) return false;
+    if (prefs.unreadOnly && !unread(r) && !fresh[name]) return false;
+    return true;
+  }
+
   function renderRooms() {
+    var visible = order.filter(shown);
     keepFocus(function () {
-      var items = order.map(function (name) { return renderRoomButton(name); });
+      var items = visible.map(function (name) { return renderRoomButton(name); });
       var same = els.list.children.length === items.length && items.every(function (b, i) {
         return els.list.children[i].firstChild === b;
       });
@@ -205,10 +263,16 @@
     });
     els.empty.hidden = order.length > 0;
     els.empty.textContent = t.noRooms;
+    els.filtered.hidden = !order.length || visible.length > 0;
   }
 
   function updateRoom(name) {
-    if (rooms[name] && roomButtons[name]) renderRoomButton(name);
+    if (!rooms[name]) return;
+    // A room filtered by "unread only" comes back (or goes) as its count moves.
+    var b = roomButtons[name];
+    var listed = !!b && !!b.parentNode && b.parentNode.parentNode === els.list;
+    if (listed !== shown(name)) { renderRooms(); return; }
+    if (roomButtons[name]) renderRoomButton(name);
   }
 
   function joinRoom(name) {
@@ -228,16 +292,24 @@
 
   function openRoom(name, focus) {
     var first = current !== name;
+    var before = current;
     current = name;
+    delete fresh[name];
+    if (toastRoom === name) closeToast();
+    prefs.room = name;
+    savePrefs();
     joinRoom(name);
+    if (first && before && !shown(before)) renderRooms();
     order.forEach(updateRoom);
     if (first) {
       closeSanction();
       els.title.textContent = roomLabel(rooms[name]);
       els.hint.hidden = true;
       els.body.hidden = false;
-      showSlowMode();
+      els.slowForm.hidden = false;
+      following = true;
       renderFeed();
+      showSlowMode();
     }
     if (focus) els.title.focus();
     markRead();
@@ -285,6 +357,9 @@
   function messageItem(m) {
     var li = el("li", "console-msg");
     li.setAttribute("data-offset", String(m.offset));
+    // Roving focus: one message of the feed is in the tab order, the arrow keys move it.
+    li.setAttribute("tabindex", "-1");
+    li.setAttribute("data-focus", "msg:" + m.offset);
     var head = el("div", "console-msg-head");
     var who = el("strong", "console-msg-author", authorName(m.user));
     head.appendChild(who);
@@ -303,6 +378,14 @@
     text.setAttribute("dir", "auto");
     li.appendChild(text);
     var tools = el("div", "console-msg-tools");
+    tools.setAttribute("role", "group");
+    tools.setAttribute("aria-label", fill(t.messageActions, {name: authorName(m.user)}));
+    if (m.user && !m.user.erased && !(me && m.user.id === me.id)) {
+      var reply = button(t.reply, "small secondary", function () { replyTo(m); });
+      reply.setAttribute("data-focus", "reply:" + m.offset);
+      reply.setAttribute("aria-label", fill(t.replyTo, {name: authorName(m.user)}));
+      tools.appendChild(reply);
+    }
     var del = button(t.delete, "small secondary", function () { deleteMessage(m); });
     del.setAttribute("data-focus", "del:" + m.offset);
     tools.appendChild(del);
@@ -325,9 +408,44 @@
     return box.scrollHeight - box.scrollTop - box.clientHeight < 60;
   }
 
+  function toBottom() {
+    els.feedBox.scrollTop = els.feedBox.scrollHeight;
+    following = true;
+    showMarker(0);
+  }
+
+  // The "new messages" marker: how many arrived below while the reader was scrolled up.
+  function showMarker(n) {
+    unseen = n;
+    els.marker.hidden = n === 0;
+    els.marker.textContent = n ? fill(t.newMessages, {count: n}) + " \u2193" : "";
+  }
+
+  function feedItems() { return els.feed.querySelectorAll("li.console-msg"); }
+
+  // Exactly one message is reachable with Tab: the one last focused, else the newest.
+  function settleRoving() {
+    var items = feedItems();
+    var current0 = els.feed.querySelector('li.console-msg[tabindex="0"]');
+    if (current0 && current0.parentNode === els.feed) return;
+    if (items.length) items[items.length - 1].setAttribute("tabindex", "0");
+  }
+
+  function focusMessage(li) {
+    Array.prototype.forEach.call(els.feed.querySelectorAll('li.console-msg[tabindex="0"]'), function (x) {
+      if (x !== li) x.setAttribute("tabindex", "-1");
+    });
+    li.setAttribute("tabindex", "0");
+    // The newest message while following: the feed stays scrolled to its very end.
+    var end = following && li === els.feed.lastElementChild;
+    li.focus({preventScroll: end});
+    if (end) els.feedBox.scrollTop = els.feedBox.scrollHeight;
+  }
+
   function renderFeed() {
     if (!current) return;
     var f = feedFor(current);
+    var height = els.feedBox.scrollHeight, top = els.feedBox.scrollTop;
     keepFocus(function () {
       els.feed.textContent = "";
       if (!f.loaded) { els.feed.appendChild(el("li", "muted console-note", t.loading)); return; }
@@ -341,8 +459,11 @@
       var offsets = sortedOffsets(f);
       if (!offsets.length) els.feed.appendChild(el("li", "muted console-note", t.noMessages));
       offsets.forEach(function (o) { els.feed.appendChild(messageItem(f.items[o])); });
+      settleRoving();
     });
-    els.feedBox.scrollTop = els.feedBox.scrollHeight;
+    // Earlier messages loaded above keep the reader where they were; anything else shows the newest.
+    if (following) toBottom();
+    else els.feedBox.scrollTop = top + (els.feedBox.scrollHeight - height);
   }
 
   function loadOlder() {
@@ -362,21 +483,85 @@
       f.items[m.offset] = m;
     }
     if (m.room !== current || !f.loaded) return;
-    var stick = nearBottom();
+    // Your own message brings the feed back to the newest, as in any chat.
+    var stick = following || !!(me && m.user && m.user.id === me.id && m.kind !== "delete");
     if (m.kind === "delete") {
       var old = els.feed.querySelector('li[data-offset="' + m.target + '"]');
       if (old && f.items[m.target]) {
         var hadFocus = old.contains(document.activeElement);
-        var fresh = messageItem(f.items[m.target]);
-        els.feed.replaceChild(fresh, old);
-        if (hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus(); }
+        var roving = old.getAttribute("tabindex") === "0";
+        var replaced = messageItem(f.items[m.target]);
+        if (roving) replaced.setAttribute("tabindex", "0");
+        els.feed.replaceChild(replaced, old);
+        if (hadFocus) replaced.focus();
       }
     } else if (f.items[m.offset] === m) {
       var empty = els.feed.querySelector("li.console-note.muted");
       if (empty) els.feed.removeChild(empty);
       els.feed.appendChild(messageItem(m));
+      settleRoving();
+      if (!stick) showMarker(unseen + 1);
     }
-    if (stick) els.feedBox.scrollTop = els.feedBox.scrollHeight;
+    if (stick) toBottom();
+  }
+
+  // Arrow keys move between messages, Home and End to the ends; Enter (or F2)
+  // moves into the message's actions, Escape back to the message.
+  els.feed.addEventListener("keydown", function (ev) {
+    if (ev.defaultPrevented) return;
+    var item = ev.target.closest ? ev.target.closest("li.console-msg") : null;
+    if (!item || item.parentNode !== els.feed) return;
+    var onItem = ev.target === item;
+    var items = Array.prototype.slice.call(feedItems());
+    var at = items.indexOf(item);
+    var go = null;
+    if (ev.key === "Escape" && !onItem) { ev.preventDefault(); focusMessage(item); return; }
+    if (!onItem) return;
+    if (ev.key === "ArrowDown") go = items[at + 1];
+    else if (ev.key === "ArrowUp") go = items[at - 1];
+    else if (ev.key === "Home") go = items[0];
+    else if (ev.key === "End") go = items[items.length - 1];
+    else if (ev.key === "Enter" || ev.key === "F2") {
+      var first = item.querySelector(".console-msg-tools button");
+      if (first) { ev.preventDefault(); first.focus(); }
+      return;
+    } else return;
+    ev.preventDefault();
+    if (go) focusMessage(go);
+  });
+  // A click or tap on a message makes it the roving one (and shows its actions on touch screens).
+  els.feed.addEventListener("focusin", function (ev) {
+    var item = ev.target.closest ? ev.target.closest("li.console-msg") : null;
+    if (item && item.getAttribute("tabindex") !== "0") {
+      Array.prototype.forEach.call(els.feed.querySelectorAll('li.console-msg[tabindex="0"]'), function (x) {
+        x.setAttribute("tabindex", "-1");
+      });
+      item.setAttribute("tabindex", "0");
+    }
+  });
+  els.feedBox.addEventListener("scroll", function () {
+    following = nearBottom();
+    if (following && unseen) showMarker(0);
+  }, {passive: true});
+  // A message that grows (its actions shown on focus, a sanction form opened)
+  // must not lift the newest one out of view while the feed follows.
+  if (window.ResizeObserver) {
+    new window.ResizeObserver(function () {
+      if (following) els.feedBox.scrollTop = els.feedBox.scrollHeight;
+    }).observe(els.feed);
+  }
+  els.marker.addEventListener("click", function () {
+    toBottom();
+    var items = feedItems();
+    if (items.length) focusMessage(items[items.length - 1]);
+  });
+
+  // Reply: the author's name starts the answer (rooms have no threads).
+  function replyTo(m) {
+    var start = "@" + authorName(m.user) + ", ";
+    if (els.reply.value.indexOf(start) !== 0) els.reply.value = start + els.reply.value;
+    els.reply.focus();
+    els.reply.setSelectionRange(els.reply.value.length, els.reply.value.length);
   }
 
   function deleteMessage(m) {
@@ -444,7 +629,7 @@
     rejected: {sort: function (a, b) { return -byCreated(a, b); }}
   };
   var MODERATED = ["pending", "rejected"];
-  var qFilter = "pending";
+  var qFilter = qLists[prefs.questions] ? prefs.questions : "pending";
   Object.keys(qLists).forEach(function (status) {
     var box = qLists[status];
     box.panel = $("console-q-" + status + "-box");
@@ -457,6 +642,7 @@
 
   function showFilter(status) {
     qFilter = status;
+    if (prefs.questions !== status) { prefs.questions = status; savePrefs(); }
     Object.keys(qLists).forEach(function (s) {
       var box = qLists[s];
       box.button.setAttribute("aria-pressed", s === status ? "true" : "false");
@@ -533,13 +719,21 @@
       Object.keys(qLists).forEach(function (status) {
         var box = qLists[status];
         var items = Object.keys(questions).map(function (id) { return questions[id]; })
-          .filter(function (q) { return q.status === status; }).sort(box.sort);
+          .filter(function (q) {
+            return q.status === status && (!prefs.language || !q.locale || q.locale === prefs.language);
+          }).sort(box.sort);
         box.list.textContent = "";
         items.forEach(function (q) { box.list.appendChild(questionItem(q)); });
         box.count.textContent = String(items.length);
         box.empty.hidden = items.length > 0;
       });
     });
+    // The Questions tab (narrow screens) counts what waits: the queue for moderators.
+    var waiting = Object.keys(questions).filter(function (id) {
+      return questions[id].status === (moderator ? "pending" : "approved");
+    }).length;
+    els.qTabCount.textContent = String(waiting);
+    els.qTabCount.hidden = waiting === 0;
     // The question acted on left this view: go on with the one now in its
     // place (working through the queue), else back to the view's button.
     if (list && !document.body.contains(active)) {
@@ -647,6 +841,88 @@
       notice("console-ok", ack.slow_mode ? fill(t.slowOn, {seconds: ack.slow_mode}) : t.slowOff);
     });
   });
+  // --- filters, views and layout -------------------------------------------
+
+  els.language.value = prefs.language && languages[prefs.language] ? prefs.language : "";
+  prefs.language = els.language.value;
+  els.unreadOnly.checked = !!prefs.unreadOnly;
+  els.language.addEventListener("change", function () {
+    prefs.language = els.language.value;
+    savePrefs();
+    renderRooms();
+    renderQuestions();
+  });
+  els.unreadOnly.addEventListener("change", function () {
+    prefs.unreadOnly = els.unreadOnly.checked;
+    savePrefs();
+    renderRooms();
+  });
+  els.toastOpen.addEventListener("click", function () {
+    var room = toastRoom;
+    closeToast();
+    if (room && rooms[room]) { showTab("chat"); openRoom(room, true); }
+  });
+  els.toastClose.addEventListener("click", closeToast);
+
+  // Below 1100 px the chat and the questions are two tabs; above, side by side.
+  var wide = window.matchMedia("(min-width: 1100px)");
+  var tabs = Array.prototype.slice.call(els.tabs.querySelectorAll("[role=tab]"));
+  var panels = {chat: els.chat, questions: els.questions};
+
+  function showTab(name, focus) {
+    prefs.tab = name;
+    savePrefs();
+    root.setAttribute("data-tab", name);
+    tabs.forEach(function (tab) {
+      var on = tab.getAttribute("data-tab") === name;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      tab.tabIndex = on ? 0 : -1;
+      if (on && focus) tab.focus();
+    });
+    sizeColumns();
+    if (name === "chat" && following) toBottom();
+  }
+
+  function applyWidth() {
+    // Tab roles only where tabs are shown; side by side the panels are plain regions.
+    Object.keys(panels).forEach(function (name) {
+      if (wide.matches) panels[name].removeAttribute("role");
+      else panels[name].setAttribute("role", "tabpanel");
+      if (name === "chat") {
+        if (wide.matches) panels[name].removeAttribute("aria-labelledby");
+        else panels[name].setAttribute("aria-labelledby", "console-tab-chat");
+      }
+    });
+    sizeColumns();
+  }
+
+  tabs.forEach(function (tab, i) {
+    tab.addEventListener("click", function () { showTab(tab.getAttribute("data-tab")); });
+    tab.addEventListener("keydown", function (ev) {
+      var step = {ArrowRight: 1, ArrowLeft: -1}[ev.key];
+      if (!step) return;
+      if (document.documentElement.dir === "rtl") step = -step;
+      ev.preventDefault();
+      showTab(tabs[(i + step + tabs.length) % tabs.length].getAttribute("data-tab"), true);
+    });
+  });
+
+  // The columns fill the window below where the console starts (or the whole
+  // window under the sticky filters when the console starts far down, as on
+  // phones below the menu), so the feed is as tall as the screen allows.
+  function sizeColumns() {
+    var bar = $("console-toolbar").getBoundingClientRect().height;
+    var start = els.chat.getBoundingClientRect().top + window.scrollY;
+    var height = window.innerHeight - start - 16;
+    if (height < window.innerHeight * 0.6) height = window.innerHeight - bar - 24;
+    root.style.setProperty("--console-height", Math.max(320, Math.round(height)) + "px");
+  }
+
+  showTab(prefs.tab === "questions" ? "questions" : "chat");
+  applyWidth();
+  if (wide.addEventListener) wide.addEventListener("change", applyWidth);
+  window.addEventListener("resize", sizeColumns, {passive: true});
+
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState !== "visible") return;
     // Back in view: the public rooms' counts may have moved meanwhile.
