@@ -6,7 +6,7 @@ PYBABEL := $(VENV)/bin/pybabel
 PORT ?= 8888
 
 .PHONY: run test deps translations extract-messages update-messages clean bench bench-registration bench-reminders \
-	bench-certificates bench-checkout bench-scale
+	bench-certificates bench-checkout bench-scale bench-donations
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,7 @@ bench: deps translations
 	$(PY) bench/reminders.py $(BENCH_REMINDERS_ARGS)
 	$(PY) bench/certificates.py $(BENCH_CERTIFICATES_ARGS)
 	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
+	$(PY) bench/donations.py $(BENCH_DONATIONS_ARGS)
 
 # The scaling curve: Livehall, Socket.IO on Node and the floor peer at 1,000, 3,000, 10,000 and
 # 30,000 viewers (README, Benchmarks, Scaling); draws docs/scale.svg. About 6 minutes on 2 cores.
@@ -77,6 +78,14 @@ bench-certificates: deps translations
 BENCH_CHECKOUT_ARGS ?=
 bench-checkout: deps translations
 	$(PY) bench/checkout.py $(BENCH_CHECKOUT_ARGS)
+
+# 6,000 gifts a minute for two minutes by card (localstripe, signed notifications) and then from wallets,
+# while 10,000 open campaign pages watch the total (README, Benchmarks); also a step of `make bench`.
+# Options: make bench-donations BENCH_DONATIONS_ARGS="--pages 1000 --seconds 30 --paths card".
+BENCH_DONATIONS_ARGS ?=
+bench-donations: deps translations
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/donations.py $(BENCH_DONATIONS_ARGS)
 
 # Maintainers: refresh the catalog template and every locale after changing strings.
 extract-messages: deps

@@ -5,6 +5,7 @@
     python server.py shard-collections      (a sharded cluster: `mongo_indexes.sharding`)
     python server.py create-admin --email E [--name N] [--password P]
     python server.py seed-demo
+    python server.py count-donations        (once after upgrading: `donations.totals.adopt`)
 
 `serve` reads the configuration from the environment (see the README's table),
 builds the services and the app with the factories below, and serves until
@@ -396,6 +397,17 @@ async def cmd_shard_collections(settings) -> int:
     return 0
 
 
+async def cmd_count_donations(settings) -> int:
+    """Count into the campaigns' counters the gifts confirmed before there were counters (idempotent)."""
+    from donations import totals
+    services = await make_services(settings)
+    try:
+        print(f"{await totals.adopt(services.db)} donations counted")
+    finally:
+        await close_services(services)
+    return 0
+
+
 async def cmd_create_admin(settings, args) -> int:
     from accounts import users
     services = await make_services(settings)
@@ -451,6 +463,7 @@ def parse_args(argv):
     ca.add_argument("--name", default="")
     ca.add_argument("--password", help="asked for when omitted")
     sub.add_parser("seed-demo", help="seed the demo space, event and accounts")
+    sub.add_parser("count-donations", help="count the donations confirmed before campaigns had counters")
     ss = sub.add_parser("store-server", help="serve the embedded store to local processes (no MongoDB)")
     ss.add_argument("--host", default="127.0.0.1")
     ss.add_argument("--port", type=int, default=27117)
@@ -475,6 +488,8 @@ def main(argv=None) -> int:
         return asyncio.run(cmd_create_admin(settings, args))
     if command == "seed-demo":
         return asyncio.run(cmd_seed_demo(settings))
+    if command == "count-donations":
+        return asyncio.run(cmd_count_donations(settings))
     if command == "store-server":
         from storage.shared import run_store_server
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

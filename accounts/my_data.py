@@ -356,6 +356,11 @@ EXCLUDED = {
     "donation_campaigns": "donation campaigns written by staff; a person's gifts are in donations",
     "donation_assistants": "a space's giving assistant: questions and answers written by staff",
     "donation_assistant_stats": "counts of the assistant's use per space and day: numbers, nobody's",
+    "donation_totals": "what each campaign raised, from how many donors: numbers, nobody named",
+    "donation_counts": "each gift's effect on its campaign's totals: amounts and gift ids, the donor only as a "
+                       "one-way hash; a person's gifts are in donations",
+    "donation_donors": "per campaign, a one-way hash standing for a donor and the ids of their gifts that count; "
+                       "a person's gifts are in donations",
 }
 
 

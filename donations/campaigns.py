@@ -7,9 +7,9 @@ one of `STATES`: a draft is seen by staff only, an open campaign takes
 gifts, a closed one is shown but takes none (nor does one past its
 deadline).  A campaign may name an event of its space.
 
-What a campaign has raised, and from how many donors, is never stored on
-it: it is read from the confirmed donations (`donations.totals`), so the
-total shown always equals their sum.
+What a campaign has raised, and from how many donors, is not stored on
+it: it is the campaign's counter (`donations.totals`), moved once by each
+confirmed donation and each refund, so the total shown equals their sum.
 """
 from __future__ import annotations
 

@@ -272,12 +272,17 @@ async def get(db, donation_id: Any) -> dict | None:
 async def confirm(services, donation_id: Any, *, payment_ref: str) -> bool:
     """pending -> confirmed, once; True for the call that moved it.  Announces and mails the receipt."""
     db = services.db
+    now = utcnow()
+    # The move also lists what the campaign's counter now owes (`donations.totals`): counted just below,
+    # or by the sweep should this process stop first.
     moved = await db[DONATIONS].find_one_and_update(
         {"_id": donation_id, "state": PENDING},
-        {"$set": {"state": CONFIRMED, "confirmed_at": utcnow(), "payment_ref": payment_ref}},
+        {"$set": {"state": CONFIRMED, "confirmed_at": now, "payment_ref": payment_ref},
+         "$push": {"uncounted": totals.confirmed_fact(donation_id, now)}},
         return_document=True)
     if moved is None:
         return False
+    await totals.count_owed(db, moved)
     await services.notifier.announce(moved["campaign_id"], {"kind": totals.CHANGE})
     await send_receipt(services, moved)
     return True
@@ -331,15 +336,21 @@ STALE = 120   # seconds: a wallet gift pending this long was left by a stopped p
 async def sweep(services) -> int:
     """Confirm the wallet gifts a stopped process left between the debit and the confirmation; how many.
 
-    A wallet gift whose debit is applied (its entry `gift-<donation>` held by
-    the balance) but whose donation is still pending is confirmed, once (the
-    guarded move).  One whose debit was refused (`refused_at`) stays pending and
-    uncounted, and is not looked at again.  A confirmed gift whose receipt did
-    not go out is mailed again.
+    First, the facts of gifts confirmed or refunded that a stopped process
+    left uncounted are counted (`donations.totals.sweep`).  Then a wallet
+    gift whose debit is applied (its entry `gift-<donation>` held by the
+    balance) but whose donation is still pending is confirmed, once (the
+    guarded move).  One whose debit was refused (`refused_at`) stays pending
+    and uncounted, and is not looked at again.  A confirmed gift whose
+    receipt did not go out is mailed again.
     """
     db = services.db
     since = utcnow() - datetime.timedelta(seconds=STALE)
     done = 0
+    # Facts a stopped process left owed to a campaign's counter (`donations.totals`), then announced.
+    _, recounted = await totals.sweep(db)
+    for campaign_id in recounted:
+        await services.notifier.announce(campaign_id, {"kind": totals.CHANGE})
     async for donation in db[DONATIONS].find({"method": WALLET, "state": PENDING, "refused_at": None,
                                               "created_at": {"$lt": since}},
                                              {"_id": 1, "donor": 1, "currency": 1}).limit(1000):
@@ -416,13 +427,25 @@ async def on_refunded(services, ref: str, attempt: Mapping[str, Any], amount: in
     donation = await get(db, ref)
     if donation is None or donation["state"] not in (CONFIRMED, REFUNDED):
         return
+    now = utcnow()
     moved = await db[DONATIONS].find_one_and_update(
         {"_id": donation["_id"], "refund_keys": {"$ne": refund_key}, "state": {"$in": [CONFIRMED, REFUNDED]}},
-        {"$inc": {"refunded": int(amount)}, "$push": {"refund_keys": refund_key}}, return_document=True)
+        {"$inc": {"refunded": int(amount)},
+         "$push": {"refund_keys": refund_key,
+                   "uncounted": totals.refund_fact(donation["_id"], refund_key, int(amount), now)}},
+        return_document=True)
     if moved is None:
-        return
-    if moved["refunded"] >= moved["amount"]:
-        await db[DONATIONS].update_one({"_id": moved["_id"], "state": CONFIRMED}, {"$set": {"state": REFUNDED}})
+        # This refund was taken off before: finish what a stopped process may have left of it.
+        moved = await get(db, donation["_id"])
+        if moved is None or refund_key not in moved.get("refund_keys", []):
+            return
+    if moved["refunded"] >= moved["amount"] and moved["state"] == CONFIRMED:
+        whole = await db[DONATIONS].find_one_and_update(
+            {"_id": moved["_id"], "state": CONFIRMED},
+            {"$set": {"state": REFUNDED}, "$push": {"uncounted": totals.whole_refund_fact(moved["_id"], now)}},
+            return_document=True)
+        moved = whole or await get(db, moved["_id"]) or moved
+    await totals.count_owed(db, moved)
     await services.notifier.announce(moved["campaign_id"], {"kind": totals.CHANGE})
 
 

@@ -13,8 +13,8 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "donations": [
         # One donation per dialog: the same client key again finds the first one.
         ([("campaign_id", ASC), ("key", ASC)], {"unique": True, "name": "campaign_key_unique"}),
-        # A campaign's totals (`donations.totals`): every field it reads is in the index, so on MongoDB the
-        # read is covered (the index alone, no document fetched).
+        # A campaign's totals summed from its gifts (`donations.totals.audit`): every field it reads is in the
+        # index, so on MongoDB the read is covered (the index alone, no document fetched).
         ([("campaign_id", ASC), ("state", ASC), ("donor_key", ASC), ("amount", ASC), ("refunded", ASC)],
          {"name": "campaign_state_donor_amounts"}),
         # Its latest gifts.
@@ -22,6 +22,9 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # The sweep: wallet gifts left pending, receipts not sent.
         ([("method", ASC), ("state", ASC), ("created_at", ASC)], {"name": "method_state_created"}),
         ([("state", ASC), ("receipt", ASC), ("confirmed_at", ASC)], {"name": "state_receipt_confirmed"}),
+        # The facts a stopped process left owed to a campaign's counter (`donations.totals.sweep`); a gift
+        # owes nothing most of the time, so the index holds only the few that do.
+        ([("uncounted.at", ASC)], {"name": "uncounted_at", "sparse": True}),
         # A person's own data and its erasure.
         ([("donor.user_id", ASC)], {"name": "donor_user"}),
         ([("donor.email", ASC)], {"name": "donor_email"}),
@@ -48,6 +51,16 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("state", ASC), ("next_charge_at", ASC)], {"name": "state_due"}),
         ([("campaign_id", ASC), ("created_at", DESC)], {"name": "campaign_created"}),
         ([("user_id", ASC), ("card_id", ASC), ("state", ASC)], {"name": "user_card_state"}),
+    ],
+    # One counter per campaign, by _id (the campaign's): what pages and live frames read.
+    "donation_totals": [],
+    # One document per fact applied to a counter, by _id (the fact's key): its claim, then "counted".
+    "donation_counts": [
+        ([("campaign_id", ASC), ("state", ASC)], {"name": "campaign_state"}),
+    ],
+    # One document per campaign and donor, by _id (a hash of both): the donor's gifts that count.
+    "donation_donors": [
+        ([("campaign_id", ASC)], {"name": "campaign"}),
     ],
     "wallet_entries": [
         # One entry per movement: a top-up by its payment, a gift by its donation.

@@ -106,9 +106,11 @@ UNSHARDED: dict[str, str] = {
     "promo_codes": "unique code per event; uses counted by conditional updates on the code's own document",
     "applications": "unique per ticket type and email (one application each); a queue per event",
     "donation_campaigns": "a few documents per space, written by staff",
-    "donations": "unique per campaign and client key, and a campaign's totals are one indexed read over its "
-                 "donations; at 6,000 gifts a minute one replica set keeps up (a campaign is one hot key, which "
-                 "no shard key spreads)",
+    "donations": "unique per campaign and client key; at 6,000 gifts a minute one replica set keeps up (a "
+                 "campaign's gifts are read together by its staff and its audit)",
+    "donation_totals": "one counter per campaign, by _id, moved by guarded $inc: a hot key no shard key spreads",
+    "donation_counts": "one document per counted fact, by _id (its key); claimed and marked by _id",
+    "donation_donors": "one document per campaign and donor, by _id, changed by guarded updates",
     "wallet_entries": "unique by the entry's key, found by it on a retry",
     "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
     "donation_assistants": "one document per space, written by staff",

@@ -7,13 +7,17 @@ channel and nothing else, gets a `donations` frame with the totals at
 once, and sends nothing but `ping`.
 
 When a donation is confirmed or refunded (`donations.giving`, through the
-change bus with kind `donations.totals.CHANGE`), this process reads the
-campaign's totals from its confirmed donations and publishes them on that
-channel; every process with pages open there writes the same frame to each.
+change bus with kind `donations.totals.CHANGE`, once the gift is counted),
+this process reads the campaign's counter (one document, however many gifts)
+and publishes it on that channel; every process with pages open there writes the same frame to each.
 Bursts are coalesced per campaign (`realtime.coalesce`): the first change
 after a quiet `window` is pushed at once, the rest of the window's changes
 become one push at its end, so a hundred gifts a second cost each page a
-few frames a second, and the last frame carries the final totals.
+few frames a second, and the last frame carries the final totals.  Each
+process takes gifts and coalesces its own; a push first claims the window
+on the campaign's counter (`donations.totals.claim_push`), so all the
+processes together push a campaign at most once a window, and a process
+refused pushes at the window's end.
 
 The frame also names the latest confirmed gift (`latest`: its amount and
 the donor's name, empty for an anonymous gift), which the widget shows.
@@ -80,12 +84,17 @@ class DonationTotals:
         campaign = await campaigns.get(self.live.db, campaign_id)
         if campaign is None:
             return
-        await self.live.hub.publish(channel(campaign["_id"]), await self.frame(campaign))
+        found = await totals.claim_push(self.live.db, campaign["_id"], self.window)
+        if found is None:
+            # Another process pushed this campaign within the window: push again once it is over.
+            self.coalescer.changed(campaign_id)
+            return
+        await self.live.hub.publish(channel(campaign["_id"]), await self.frame(campaign, found))
 
-    async def frame(self, campaign: dict) -> dict:
-        """The campaign's `donations` frame as it stands: its totals and its latest gift."""
+    async def frame(self, campaign: dict, found: dict | None = None) -> dict:
+        """The campaign's `donations` frame: its totals (`found`, else read now) and its latest gift."""
         db = self.live.db
-        out = totals.frame(campaign, await totals.one(db, campaign["_id"]))
+        out = totals.frame(campaign, found if found is not None else await totals.one(db, campaign["_id"]))
         last = await giving.latest(db, campaign["_id"], limit=1)
         out["latest"] = {"amount": int(last[0]["amount"]),
                          "name": "" if last[0].get("anonymous") else str(last[0].get("donor", {}).get("name") or "")} \
