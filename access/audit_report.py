@@ -19,6 +19,7 @@ ACTION_LABELS = {
     "broadcast_on": N_("Broadcast switched on"),
     "broadcast_off": N_("Broadcast switched off"),
     "broadcast_source": N_("Broadcast source changed"),
+    "broadcast_sources": N_("Broadcast sources changed"),
     "gate_open": N_("Gate opened"),
     "gate_close": N_("Gate closed"),
     "gate_auto": N_("Gate follows the official start"),

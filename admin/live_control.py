@@ -28,14 +28,15 @@ from access.permissions import EVENT_CONTROL, EVENT_SLIDES
 from admin.staff_base import StaffHandler
 from core.clock import utcnow
 from core.i18n import LOCALE_NAMES, N_, Formatter, text_for
-from events import broadcast, control, model, sessions
+from events import broadcast, control, model, sessions, view
 from handlers.base import PageError
 from reactions import totals
 
 log = logging.getLogger(__name__)
 EVENT = r"/admin/events/(?P<event_id>[0-9a-f]{24})"
 # Which part of the page to scroll back to after an action.
-SECTIONS = {"day": "days", "broadcast": "broadcast", "broadcast_source": "sources", "gate": "gate",
+SECTIONS = {"day": "days", "broadcast": "broadcast", "broadcast_source": "sources",
+            "broadcast_sources": "sources", "gate": "gate",
             "slide": "slides", "slides": "slides", "viewers": "viewers", "reactions": "reactions"}
 BAD_START = N_("Enter the official start as a date and time.")
 
@@ -76,13 +77,28 @@ def days_state(event: dict) -> list[dict]:
     return out
 
 
+def next_slide(event: dict, locale: str) -> tuple[int, dict | None]:
+    """(1-based number, slide) that the next flip shows in `locale`, or (0, None) at the end.
+
+    A shorter deck holds its last slide, so its "next" may be the slide it shows now.
+    """
+    slides = model.deck(event, locale)
+    following = event["slides"]["index"] + 1
+    if not slides or following >= model.slide_count(event):
+        return 0, None
+    i = min(following, len(slides) - 1)
+    return i + 1, slides[i]
+
+
 def slides_state(event: dict) -> list[dict]:
-    """The current slide of every event locale, for the side-by-side view."""
+    """The current and the next slide of every event locale, for the presenter view."""
     out = []
     for locale in event["locales"]:
         number, slide = model.current_slide(event, locale)
+        next_number, following = next_slide(event, locale)
         out.append({
             "locale": locale, "name": LOCALE_NAMES[locale], "number": number, "slide": slide,
+            "next_number": next_number, "next": following,
             "total": len(model.deck(event, locale)),
             "own": bool(event["slides"]["decks"].get(locale)),
         })
@@ -98,17 +114,22 @@ def sources_state(event: dict) -> dict:
     return out
 
 
-def snapshot(event: dict, start_text: str) -> dict:
+def snapshot(event: dict, start_text: str, start_when: str = "") -> dict:
     """What the control page shows of the live state, JSON-safe, for every locale at once.
 
-    `start_text` is the translated sentence about the official start (it
-    needs the reader's language and the event's time zone).
+    `start_text` is the translated sentence about the official start and
+    `start_when` the start alone, written the reader's way (both need the
+    reader's language and the event's time zone).  `attendees` is, for each
+    locale, exactly the state an attendee's page of that language is sent
+    (events.view.live_state): the preview shows it.
     """
     start = event["gate"].get("official_start")
     locales = {}
     for s in slides_state(event):
         locales[s["locale"]] = {"number": s["number"], "total": s["total"], "own": s["own"],
-                                "url": f"/media/{s['slide']['media_id']}" if s["slide"] else None}
+                                "url": f"/media/{s['slide']['media_id']}" if s["slide"] else None,
+                                "next_number": s["next_number"],
+                                "next_url": f"/media/{s['next']['media_id']}" if s["next"] else None}
     return {
         "state_version": event.get("state_version", 0),
         "slides": {"visible": bool(event["slides"]["visible"]), "index": event["slides"]["index"],
@@ -117,11 +138,26 @@ def snapshot(event: dict, start_text: str) -> dict:
         "gate": {"mode": event["gate"]["mode"], "open": model.gate_open(event),
                  "official_start": start.astimezone(datetime.UTC).isoformat() if start else None,
                  "official_start_input": utc_to_local(start, event["timezone"]),
-                 "official_start_text": start_text},
+                 "official_start_text": start_text, "official_start_when": start_when},
         "days": {day["id"]: bool(day.get("enabled")) for day in event["days"]},
         "viewers_shown": model.viewers_shown(event),
         "reactions_on": model.reactions_on(event),
+        "attendees": {locale: view.live_state(event, locale) for locale in event["locales"]},
     }
+
+
+def source_fields(arguments: dict) -> dict:
+    """The sources table's rows as sent (`kind-<locale>`, `url-<locale>`), by locale.
+
+    Every row sent is passed on, a language the event lacks included, so
+    the domain action refuses it; rows not sent are left out.
+    """
+    rows = {}
+    for name, url in arguments.items():
+        if name.startswith("url-"):
+            locale = name.removeprefix("url-")
+            rows[locale] = {"kind": arguments.get(f"kind-{locale}", ""), "url": url}
+    return rows
 
 
 class ControlBase(StaffHandler):
@@ -134,8 +170,19 @@ class ControlBase(StaffHandler):
         when = Formatter(self.locale_code).datetime(start, event["timezone"])
         return self._("Now set to %(when)s.") % {"when": when}
 
+    def start_when(self, event: dict) -> str:
+        start = event["gate"].get("official_start")
+        return Formatter(self.locale_code).datetime(start, event["timezone"]) if start else ""
+
     def snapshot(self, event: dict) -> dict:
-        return snapshot(event, self.start_text(event))
+        return snapshot(event, self.start_text(event), self.start_when(event))
+
+    def chosen_locale(self, name: str, event: dict) -> str:
+        """The language picked for the presenter view or the preview: asked for, the reader's, or the default."""
+        for locale in (self.get_query_argument(name, ""), self.locale_code):
+            if locale in event["locales"]:
+                return locale
+        return event["default_locale"]
 
     def write_json(self, status: int, body: dict) -> None:
         self.set_status(status)
@@ -143,7 +190,8 @@ class ControlBase(StaffHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
 
-    async def render_control(self, status: int = 200, error: str = "", typed: dict | None = None):
+    async def render_control(self, status: int = 200, error: str = "", typed: dict | None = None,
+                             row_errors: dict | None = None):
         event = self.event
         viewers = None
         live = self.services.live
@@ -159,6 +207,9 @@ class ControlBase(StaffHandler):
         typed = typed or {}
         if "source" in typed:
             sources[typed["source"]["locale"]] = typed["source"]
+        for locale, row in typed.get("sources", {}).items():
+            sources[locale] = {"kind": row["kind"], "url": row["url"]}
+        snap = self.snapshot(event)
         self.render_page(
             "admin/control.html", status=status, active="control", error=error,
             days=days_state(event), sources=sources, kinds=broadcast.KINDS,
@@ -170,7 +221,10 @@ class ControlBase(StaffHandler):
             slides=slides_state(event), goto_value=typed.get("number", ""),
             can_edit_slides=EVENT_SLIDES in self.grants, viewers=viewers,
             start_text=self.start_text(event), state_version=event.get("state_version", 0),
-            snapshot=self.snapshot(event), reactions=totals.REACTIONS, reaction_totals=reaction_totals,
+            snapshot=snap, reactions=totals.REACTIONS, reaction_totals=reaction_totals,
+            row_errors=row_errors or {}, start_when=self.start_when(event),
+            presenter_locale=self.chosen_locale("presenter", event),
+            preview_locale=self.chosen_locale("preview", event),
             reactions_on=model.reactions_on(event),
             sessions_now=await sessions.running(self.db, event, utcnow()),
         )
@@ -196,13 +250,16 @@ class ControlAction(ControlBase):
             after = await control.apply(self.db, self.services.notifier, self.event["_id"],
                                         self.current_user, action, params)
         except (control.ControlError, broadcast.SourceError) as exc:
+            rows = {locale: self.refusal(row) for locale, row in getattr(exc, "rows", {}).items()}
             if self.wants_json():
                 # The stored state comes along: after a conflict the page shows what won.
                 fresh = await model.get_event(self.db, self.event["_id"]) or self.event
-                self.write_json(400, {"error": 400, "message": self.refusal(exc),
-                                      "state": self.snapshot(fresh)})
+                body = {"error": 400, "message": self.refusal(exc), "state": self.snapshot(fresh)}
+                if rows:
+                    body["rows"] = rows
+                self.write_json(400, body)
                 return
-            await self.render_control(status=400, error=self.refusal(exc), typed=typed)
+            await self.render_control(status=400, error=self.refusal(exc), typed=typed, row_errors=rows)
             return
         if self.wants_json():
             self.write_json(200, {"ok": True, "message": self.done_message(action, params, after),
@@ -222,6 +279,12 @@ class ControlAction(ControlBase):
             if locale in self.event["locales"]:
                 typed["source"] = {"locale": locale, "kind": kind, "url": url}
             return {"locale": locale, "kind": kind, "url": url}
+        if action == "broadcast_sources":
+            arguments = {name: self.form(name, max_length=2100) for name in self.request.body_arguments
+                         if name.startswith(("kind-", "url-")) and len(name) <= 12}
+            rows = source_fields(arguments)
+            typed["sources"] = {k: v for k, v in rows.items() if k in self.event["locales"]}
+            return {"sources": rows}
         if action == "gate_start":
             value = self.form("official_start", max_length=40)
             typed["official_start"] = value
@@ -249,6 +312,8 @@ class ControlAction(ControlBase):
             if event["broadcast"]["sources"].get(params["locale"]):
                 return _("The broadcast source for %(language)s is saved.") % {"language": language}
             return _("The broadcast source for %(language)s is removed.") % {"language": language}
+        if action == "broadcast_sources":
+            return _("The broadcast sources are saved.")
         if action == "gate_start":
             if event["gate"].get("official_start"):
                 return _("The official start is set.")

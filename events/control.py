@@ -22,7 +22,7 @@ from events import broadcast, model
 from events.model import GATE_AUTO, GATE_CLOSED, GATE_OPEN, EventDoc, find_day, slide_count
 
 ACTIONS = (
-    "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source",
+    "day_on", "day_off", "broadcast_on", "broadcast_off", "broadcast_source", "broadcast_sources",
     "gate_open", "gate_close", "gate_auto", "gate_start",
     "slides_show", "slides_hide", "slide_next", "slide_prev", "slide_goto",
     "viewers_show", "viewers_hide", "reactions_on", "reactions_off",
@@ -31,6 +31,17 @@ ACTIONS = (
 
 class ControlError(Refusal):
     """A refused action; the message is marked for translation."""
+
+
+class SourcesRefused(ControlError):
+    """Some rows of the sources table are wrong; `rows` maps each such locale to its SourceError.
+
+    Raised before anything is written: one bad row keeps every row unsaved.
+    """
+
+    def __init__(self, rows: dict[str, broadcast.SourceError]):
+        super().__init__(N_("Nothing was saved: correct the languages marked below."))
+        self.rows = rows
 
 
 CONFLICT = N_("The event is being changed by someone else; try again.")
@@ -66,6 +77,8 @@ def _changes(event: EventDoc, action: str, params: dict) -> dict:
             return {f"broadcast.sources.{locale}": None}
         source = broadcast.parse(params.get("kind", ""), params.get("url", ""))
         return {f"broadcast.sources.{locale}": source}
+    if action == "broadcast_sources":
+        return _sources_changes(event, params.get("sources"))
     if action == "gate_open":
         return {"gate.mode": GATE_OPEN}
     if action == "gate_close":
@@ -101,6 +114,32 @@ def _changes(event: EventDoc, action: str, params: dict) -> dict:
             target = number - 1
         return {"slides.index": max(0, min(count - 1, target))}
     raise ControlError(N_("Unknown action."))
+
+
+def _sources_changes(event: EventDoc, sources) -> dict:
+    """Every sent row of the sources table at once: all valid, or SourcesRefused and nothing.
+
+    `sources` maps a locale to {"kind", "url"}; an empty link removes that
+    language's source; languages not sent keep theirs.
+    """
+    if not isinstance(sources, dict) or not sources:
+        raise ControlError(N_("Enter the broadcast link."))
+    if any(locale not in event["locales"] for locale in sources):
+        raise ControlError(N_("This event has no such language."))
+    changes: dict = {}
+    rows: dict[str, broadcast.SourceError] = {}
+    for locale in event["locales"]:
+        if locale not in sources:
+            continue
+        row = sources[locale] or {}
+        url = (row.get("url") or "").strip()
+        try:
+            changes[f"broadcast.sources.{locale}"] = broadcast.parse(row.get("kind") or "", url) if url else None
+        except broadcast.SourceError as exc:
+            rows[locale] = exc
+    if rows:
+        raise SourcesRefused(rows)
+    return changes
 
 
 def _match(action: str, params: dict) -> dict | None:

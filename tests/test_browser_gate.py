@@ -50,6 +50,8 @@ async def test_two_waiting_attendees_are_let_in_when_the_admin_opens_the_gate(
             "() => window.Livehall && Livehall.controlClient && Livehall.controlClient.stateVersion >= 0")
 
         await control_page.click("#gate-open")
+        # Opening the gate affects everyone: the page asks first.
+        await control_page.click("#control-confirm-ok")
         clicked = asyncio.get_running_loop().time()
         await control_page.wait_for_selector("#gate-open[aria-pressed=true]")
         for page in pages.values():

@@ -64,6 +64,7 @@ async def test_a_click_on_one_page_shows_the_reaction_on_another(factory, base_u
                                       " === '1'", timeout=5000)
         # Staff turn reactions off there: the buttons go away on every page.
         await staff.click("#reactions-off")
+        await staff.click("#control-confirm-ok")
         await staff.wait_for_selector("#reactions-on", state="visible", timeout=5000)
         await two.wait_for_selector("#reactions", state="hidden", timeout=5000)
         await one.wait_for_selector("#reactions", state="hidden", timeout=5000)

@@ -226,9 +226,25 @@ async def test_each_language_sees_its_own_deck_after_a_flip(browser, factory, db
     assert "Slide 2 of 3" in page
     for locale, src, count in (("ru", "ru-2", "Slide 2 of 3"), ("de", "de-2", "Slide 2 of 3"),
                                ("en", "en-1", "Slide 1 of 1")):
-        m = re.search(rf'<li data-locale="{locale}">.*?<img data-slide-image src="/media/{src}".*?'
+        m = re.search(rf'<li data-locale="{locale}" data-slide-number="\d">.*?<img data-slide-image width="640" '
+                      rf'height="360" src="/media/{src}".*?'
                       r'<span class="control-count" data-slide-count>([^<]*)<', page, re.S)
         assert m and m.group(1) == count, src
+
+    # The presenter view: the current and the next slide of the language picked, the reader's by default.
+    assert '<div class="presenter" id="presenter" data-locale="en" data-slide-number="1">' in page
+    assert re.search(r'id="presenter-now"[^>]*src="/media/en-1"', page)
+    # en holds its only slide: the next flip keeps it.
+    assert re.search(r'id="presenter-next"[^>]*src="/media/en-1"', page)
+    assert "Next: this deck stays on slide 1" in page
+    page = (await b.get(control_path(event) + "?presenter=de&preview=ru")).text
+    assert re.search(r'id="presenter-now"[^>]*src="/media/de-2"', page)
+    assert re.search(r'id="presenter-next"[^>]*src="/media/de-3"', page) and "Next: slide 3" in page
+    assert '<div class="preview-screen" id="preview-screen" data-locale="ru">' in page
+    assert re.search(r'id="preview-slide"[^>]*src="/media/ru-2"', page)
+    # A language the event lacks falls back to the reader's.
+    page = (await b.get(control_path(event) + "?presenter=kk")).text
+    assert 'id="presenter" data-locale="en"' in page
 
 
 @pytest.mark.gen_test
@@ -323,8 +339,14 @@ async def test_actions_answer_json_when_asked(browser, factory, db, services):
     assert snap["state_version"] == before["state_version"] + 1
     assert snap["slides"]["index"] == 2 and snap["slides"]["count"] == 3
     # Every locale's current slide, side by side; de holds its last slide.
-    assert snap["slides"]["locales"]["ru"] == {"number": 3, "total": 3, "own": True, "url": "/media/ru-3"}
-    assert snap["slides"]["locales"]["de"] == {"number": 2, "total": 2, "own": True, "url": "/media/de-2"}
+    assert snap["slides"]["locales"]["ru"] == {"number": 3, "total": 3, "own": True, "url": "/media/ru-3",
+                                               "next_number": 0, "next_url": None}
+    assert snap["slides"]["locales"]["de"] == {"number": 2, "total": 2, "own": True, "url": "/media/de-2",
+                                               "next_number": 0, "next_url": None}
+    # What an attendee of each language is sent, for the preview.
+    assert snap["attendees"]["de"]["slides"]["url"] == "/media/de-2"
+    assert snap["attendees"]["de"]["locale"] == "de" and snap["attendees"]["de"]["broadcast"]["on"] is False
+    assert snap["gate"]["official_start_when"]
     assert snap["gate"]["official_start_input"] == "2026-12-01T10:30"
     assert snap["gate"]["official_start"] == "2026-12-01T08:30:00+00:00"
     assert snap["days"] == {"d1": True, "d2": False}
@@ -406,3 +428,72 @@ async def test_a_version_conflict_is_reported_and_changes_nothing(browser, facto
     assert body["message"] == translated(services, "lv", "The event is being changed by someone else; try again.")
     assert body["state"]["slides"]["index"] == 0
     assert await state(db, event) == before and await db.audit.count_documents({}) == 0
+
+
+# --- the sources table: one Save for every language ---------------------------------------------
+
+YOUTUBE = "https://youtu.be/jNQXAC9IVRw"
+HLS = "https://cdn.example.org/live/ru.m3u8"
+
+
+def source_rows(**rows) -> dict:
+    data = {}
+    for locale, (kind, url) in rows.items():
+        data[f"kind-{locale}"] = kind
+        data[f"url-{locale}"] = url
+    return data
+
+
+@pytest.mark.gen_test
+async def test_all_sources_are_saved_in_one_submit_audited_and_announced_once(browser, factory, db, services):
+    event = await factory.event(locales=("ru", "en", "de"))
+    await set_event(db, event, **{"broadcast.sources.de": {"kind": "hls", "url": HLS, "embed": HLS}})
+    user, b = await signed_in(browser, factory, event)
+    calls = listen(services)
+    before = await state(db, event)
+    r = await b.post(f"{control_path(event)}/broadcast_sources",
+                     source_rows(ru=("hls", HLS), en=("youtube", YOUTUBE), de=("hls", "")))
+    assert r.status_code == 302 and r.headers["location"].endswith("#sources")
+    after = await state(db, event)
+    assert after["broadcast"]["sources"]["ru"]["embed"] == HLS
+    assert after["broadcast"]["sources"]["en"]["embed"] == "https://www.youtube-nocookie.com/embed/jNQXAC9IVRw"
+    assert after["broadcast"]["sources"]["de"] is None
+    assert after["state_version"] == before["state_version"] + 1
+    assert await db.audit.count_documents({"action": "broadcast_sources", "actor_id": user["_id"]}) == 1
+    assert len(calls) == 1
+    # A language not sent keeps its source.
+    r = await b.post(f"{control_path(event)}/broadcast_sources", source_rows(en=("youtube", "")), headers=JSON)
+    assert r.status_code == 200 and r.json()["message"] == "The broadcast sources are saved."
+    stored = (await state(db, event))["broadcast"]["sources"]
+    assert stored["en"] is None and stored["ru"]["embed"] == HLS
+
+
+@pytest.mark.gen_test
+async def test_one_bad_source_row_saves_nothing_and_is_named_translated(browser, factory, db, services):
+    event = await factory.event(locales=("ru", "en", "de"))
+    _, b = await signed_in(browser, factory, event, locale="ru")
+    calls = listen(services)
+    before = await state(db, event)
+    ru = lambda source: translated(services, "ru", source)  # noqa: E731
+    rows = source_rows(ru=("hls", HLS), en=("youtube", "https://evil.example.org/x"),
+                       de=("hls", "https://cdn.example.org/live.mp4"))
+    body = await refused(b, f"{control_path(event)}/broadcast_sources", rows)
+    assert body["message"] == ru("Nothing was saved: correct the languages marked below.")
+    assert body["rows"] == {"en": ru("This is not a YouTube video link."),
+                            "de": ru("An HLS link must point to a .m3u8 playlist.")}
+    # Without scripts: the page again, each error beside its row, what was typed kept.
+    r = await b.post(f"{control_path(event)}/broadcast_sources", rows)
+    assert r.status_code == 400
+    for locale, message in (("en", "This is not a YouTube video link."),
+                            ("de", "An HLS link must point to a .m3u8 playlist.")):
+        m = re.search(rf'<tr data-source="{locale}" class="is-invalid">.*?'
+                      rf'<p class="error-message field-error" id="source-error-{locale}" data-source-error>([^<]*)</p>',
+                      r.text, re.S)
+        assert m and html.unescape(m.group(1)) == ru(message), locale
+    assert '<tr data-source="ru">' in r.text and f'value="{HLS}"' in r.text
+    assert 'value="https://evil.example.org/x"' in r.text
+    # A language the event lacks.
+    body = await refused(b, f"{control_path(event)}/broadcast_sources", source_rows(kk=("youtube", YOUTUBE)))
+    assert body["message"] == ru("This event has no such language.")
+    assert await state(db, event) == before
+    assert await db.audit.count_documents({}) == 0 and calls == []

@@ -10,6 +10,16 @@
 // `presence` frames bring the viewer counts, `reactions` frames the running
 // totals of reactions.
 //
+// The presenter view shows the current and the next slide of the language
+// picked above it; the preview shows what an attendee of the language picked
+// there sees, from `state.attendees` (the very state attendees are sent).
+// Both pickers act at once (without scripts they are GET forms).
+//
+// A form marked data-confirm asks first: the #control-confirm dialog says
+// the consequence (the attribute); "Open the gate" says more while the
+// official start is still ahead. The sources table (data-sources) is one
+// form: a refusal names the bad rows, each error shown under its row.
+//
 // Keyboard: next / previous slide with the arrow keys in the reading
 // direction (in right-to-left languages ← is "next") and with Page Down /
 // Page Up (what presentation clickers send), Home / End for the first and
@@ -31,7 +41,10 @@
   var els = {
     connection: $("control-connection"), messages: $("control-messages"), errors: $("control-errors"),
     position: $("slide-position"), gotoInput: $("goto-number"), startText: $("official-start-text"),
-    startInput: $("official-start"), daysChanged: $("days-changed"), unavailable: $("viewers-unavailable")
+    startInput: $("official-start"), daysChanged: $("days-changed"), unavailable: $("viewers-unavailable"),
+    stripStart: $("strip-start"), presenter: $("presenter"), presenterLocale: $("presenter-locale"),
+    preview: $("preview-screen"), previewLocale: $("preview-locale"), sources: $("sources-form"),
+    dialog: $("control-confirm"), dialogText: $("control-confirm-text"), dialogOk: $("control-confirm-ok")
   };
   var state = JSON.parse(t.state);
   var busy = false;
@@ -132,21 +145,70 @@
     field.setAttribute("data-synced", value);
   }
 
+  function showImage(img, url) {
+    if (url) {
+      if (img.getAttribute("src") !== url) img.setAttribute("src", url);
+      img.hidden = false;
+    } else {
+      img.removeAttribute("src");
+      img.hidden = true;
+    }
+  }
+
+  function applyPresenter(s) {
+    var locale = els.presenterLocale.value;
+    var one = s.slides.locales[locale];
+    if (!one) return;
+    els.presenter.setAttribute("data-locale", locale);
+    els.presenter.setAttribute("data-slide-number", String(one.number));
+    showImage($("presenter-now"), one.url);
+    $("presenter-now-none").hidden = !!one.url;
+    var nowText = $("presenter-now-text");
+    nowText.hidden = !one.total;
+    nowText.textContent = fill(t.slideOf, {number: one.number, count: one.total});
+    showImage($("presenter-next"), one.next_url);
+    var none = $("presenter-next-none");
+    none.hidden = !!one.next_url;
+    if (one.total) none.textContent = t.nextNone;
+    $("presenter-next-text").textContent = !one.next_url ? "" :
+      fill(one.next_number === one.number ? t.nextSame : t.nextOf, {number: one.next_number});
+  }
+
+  function applyPreview(s) {
+    var locale = els.previewLocale.value;
+    var a = (s.attendees || {})[locale];
+    if (!a) return;
+    var root = els.preview;
+    root.setAttribute("data-locale", locale);
+    var on = {
+      "gate-open": a.gate.open, "gate-closed": !a.gate.open,
+      "paused": !a.broadcast.on, "nosource": a.broadcast.on && !a.broadcast.embed,
+      "source": a.broadcast.on && !!a.broadcast.embed,
+      "slides-hidden": !a.slides.visible, "slides-none": a.slides.visible && !a.slides.url,
+      "slide": a.slides.visible && !!a.slides.url
+    };
+    Array.prototype.forEach.call(root.querySelectorAll("[data-preview]"), function (el) {
+      el.hidden = !on[el.getAttribute("data-preview")];
+    });
+    $("preview-facts").hidden = !a.gate.open;
+    var kind = a.broadcast.kind ? els.previewLocale.form.getAttribute("data-kind-" + a.broadcast.kind) : "";
+    $("preview-kind").textContent = kind || "";
+    $("preview-embed").textContent = a.broadcast.embed || "";
+    $("preview-day").textContent = (a.day && a.day.title) || t.noDay;
+    $("preview-slide-text").textContent = fill(t.slideOf, {number: a.slides.number, count: a.slides.total});
+    showImage($("preview-slide"), a.gate.open && a.slides.visible ? a.slides.url : null);
+  }
+
   function applySlides(s) {
     var slides = s.slides;
+    applyPresenter(s);
+    applyPreview(s);
     if (slides.count) els.position.textContent = fill(t.slideOf, {number: slides.index + 1, count: slides.count});
     els.gotoInput.max = String(Math.max(1, slides.count));
     each(".control-slides li[data-locale]", function (li) {
       var one = slides.locales[li.getAttribute("data-locale")];
       if (!one) return;
-      var img = li.querySelector("[data-slide-image]");
-      if (one.url) {
-        if (img.getAttribute("src") !== one.url) img.setAttribute("src", one.url);
-        img.hidden = false;
-      } else {
-        img.removeAttribute("src");
-        img.hidden = true;
-      }
+      showImage(li.querySelector("[data-slide-image]"), one.url);
       li.querySelector("[data-slide-none]").hidden = !!one.url;
       var count = li.querySelector("[data-slide-count]");
       count.hidden = !one.total;
@@ -165,15 +227,14 @@
     applyConditions(s);
     applySlides(s);
     Object.keys(s.broadcast.sources).forEach(function (locale) {
-      var form = root.querySelector('form[data-source="' + locale + '"]');
-      if (!form) return;
-      sync(form.elements.kind, s.broadcast.sources[locale].kind);
-      sync(form.elements.url, s.broadcast.sources[locale].url);
+      sync(els.sources.elements["kind-" + locale], s.broadcast.sources[locale].kind);
+      sync(els.sources.elements["url-" + locale], s.broadcast.sources[locale].url);
     });
     sync(els.startInput, s.gate.official_start_input);
     els.startText.textContent = s.gate.official_start_text;
+    els.stripStart.textContent = s.gate.official_start_when || t.notSet;
     var rows = [];
-    each("tr[data-day]", function (tr) { rows.push(tr.getAttribute("data-day")); });
+    each("li[data-day]", function (tr) { rows.push(tr.getAttribute("data-day")); });
     var ids = Object.keys(s.days);
     els.daysChanged.hidden = rows.length === ids.length && ids.every(function (id) { return rows.indexOf(id) >= 0; });
     // The button just pressed may have given way to its opposite (on / off):
@@ -212,6 +273,20 @@
             function (err) { clearTimeout(timer); throw err; });
   }
 
+  // The sources table: each row's error under it (or none).
+  function sourceErrors(rows) {
+    each("tr[data-source]", function (tr) {
+      var locale = tr.getAttribute("data-source");
+      var text = (rows || {})[locale] || "";
+      var error = tr.querySelector("[data-source-error]");
+      var input = els.sources.elements["url-" + locale];
+      error.textContent = text;
+      error.hidden = !text;
+      tr.classList.toggle("is-invalid", !!text);
+      if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+    });
+  }
+
   // One control action: POST /control/<action>, then show what the server answered.
   function send(action, fields) {
     if (busy) return;
@@ -224,6 +299,18 @@
       headers: {"Accept": "application/json", "X-Xsrftoken": xsrf()}
     }).then(function (res) {
       var data = res.data || {};
+      if (action === "broadcast_sources") {
+        // The fields keep what was typed: a saved row now matches the state, a bad one waits to be fixed.
+        if (res.ok) each("tr[data-source] input, tr[data-source] select", function (f) { f.removeAttribute("data-synced"); if (f.tagName !== "SELECT") f.defaultValue = f.value; });
+        sourceErrors(res.ok ? null : data.rows);
+        var result = $("sources-result");
+        result.textContent = data.message || (res.ok ? "" : t.errorOther);
+        result.classList.toggle("is-error", !res.ok);
+        if (!res.ok && data.rows) {
+          var first = root.querySelector("tr.is-invalid input");
+          if (first) first.focus();
+        }
+      }
       if (data.state) apply(data.state);
       if (res.ok) say(data.message); else fail(data.message);
     }, function () {
@@ -247,15 +334,61 @@
     });
   }
 
+  function submitLive(form) {
+    var action = form.getAttribute("action").split("/").pop();
+    var fields = {};
+    new FormData(form).forEach(function (value, key) { fields[key] = value; });
+    send(action, fields);
+  }
+
+  // --- confirmations -----------------------------------------------------------
+
+  var pending = null, returnFocus = null;
+
+  function consequence(form) {
+    var when = state.gate.official_start;
+    if (form.hasAttribute("data-confirm-early") && when && Date.parse(when) > Date.now()) {
+      return fill(t.gateEarly, {when: state.gate.official_start_when});
+    }
+    return form.getAttribute("data-confirm");
+  }
+
+  function confirmFirst(form) {
+    if (!els.dialog || typeof els.dialog.showModal !== "function") { submitLive(form); return; }
+    pending = form;
+    returnFocus = document.activeElement;
+    els.dialogText.textContent = consequence(form);
+    var button = form.querySelector("button[type=submit]");
+    els.dialogOk.textContent = button ? button.textContent.trim() : "OK";
+    els.dialog.returnValue = "";
+    els.dialog.showModal();
+    els.dialogOk.focus();
+  }
+
+  if (els.dialog) {
+    els.dialog.addEventListener("close", function () {
+      var form = pending;
+      pending = null;
+      var ok = els.dialog.returnValue === "ok";
+      if (returnFocus && returnFocus.focus) returnFocus.focus();
+      if (ok && form) submitLive(form);
+    });
+  }
+
   root.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.hasAttribute("data-live")) return;
     ev.preventDefault();
     if (busy) return;
-    var action = form.getAttribute("action").split("/").pop();
-    var fields = {};
-    new FormData(form).forEach(function (value, key) { fields[key] = value; });
-    send(action, fields);
+    if (form.hasAttribute("data-confirm")) confirmFirst(form); else submitLive(form);
+  });
+
+  // --- the language pickers act at once ----------------------------------------
+
+  each("[data-without-script]", function (el) { el.hidden = true; });
+  [els.presenterLocale, els.previewLocale].forEach(function (select) {
+    select.form.addEventListener("submit", function (ev) { ev.preventDefault(); });
+    select.addEventListener("change", function () { applySlides(state); });
   });
 
   // --- keyboard ----------------------------------------------------------------
@@ -266,6 +399,7 @@
   document.addEventListener("keydown", function (ev) {
     if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || ev.isComposing) return;
     var target = ev.target;
+    if (els.dialog && els.dialog.open) return;
     if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
     var count = state.slides.count;
     if (!count) return;
@@ -293,9 +427,6 @@
     var locales = p.locales || {};
     each("[data-presence-locale]", function (el) {
       el.textContent = numbers.format(locales[el.getAttribute("data-presence-locale")] || 0);
-    });
-    each("[data-presence-caption]", function (el) {
-      el.textContent = fill(t.viewers, {count: numbers.format(locales[el.getAttribute("data-presence-caption")] || 0)});
     });
     var days = p.days || {};
     each("[data-presence-day]", function (el) {
