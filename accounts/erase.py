@@ -522,6 +522,8 @@ UNTOUCHED = {
     "promo_codes": "promo codes and their use counts with the ids of the reservations using them, no "
                    "person's id or address",
     "donation_campaigns": "donation campaigns written by staff, no person's id or address",
+    "donation_assistants": "a space's giving assistant written by staff, no person's id or address",
+    "donation_assistant_stats": "counts of the assistant's use per space and day, no person's id or address",
     "donation_totals": "what each campaign raised, from how many donors: numbers, nobody named",
     "donation_counts": "each gift's effect on its campaign's totals: amounts and gift ids, the donor only as a "
                        "one-way hash (the gifts themselves are erased)",

@@ -374,6 +374,8 @@ EXCLUDED = {
     "promo_codes": "promo codes written by staff: numbers, and the ids of the reservations using them; an "
                    "order names the code it used",
     "donation_campaigns": "donation campaigns written by staff; a person's gifts are in donations",
+    "donation_assistants": "a space's giving assistant: questions and answers written by staff",
+    "donation_assistant_stats": "counts of the assistant's use per space and day: numbers, nobody's",
     "donation_totals": "what each campaign raised, from how many donors: numbers, nobody named",
     "donation_counts": "each gift's effect on its campaign's totals: amounts and gift ids, the donor only as a "
                        "one-way hash; a person's gifts are in donations",

@@ -20,6 +20,8 @@ from admin import (
     community_editor,
     console,
     dashboard,
+    donation_analytics,
+    donation_assistant,
     events,
     invitation_mailings,
     live_control,
@@ -67,6 +69,7 @@ from handlers import (
     unsubscribe,
 )
 from handlers import certificates as certificate_pages
+from handlers import donation_assistant as assistant_pages
 from handlers import donations as donation_pages
 from handlers import payments as payment_pages
 from handlers import push as push_pages
@@ -83,7 +86,7 @@ MODULES = (endpoint, ops, auth, profile, home, catalogue, cabinet, event, seats,
            payment_webhooks, payment_pages, admin_payments,
            ticket_types, orders, application_pages, applications,
            admin_promo_codes, checkin, donation_pages, admin_donations, donation_widget, admin_donation_tools,
-           push_pages, admin_appeals)
+           push_pages, admin_appeals, assistant_pages, donation_assistant, donation_analytics)
 
 
 def build(services) -> list[URLSpec]:

@@ -88,7 +88,9 @@ class CampaignListHandler(CampaignBase):
                  "percent": totals.percent(sums[c["_id"]]["raised"], c["goal"])} for c in found]
         self.render_page("public/campaigns.html", space=space, rows=rows, category=category, state=state,
                          categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
-                         public_states=campaigns.PUBLIC_STATES)
+                         public_states=campaigns.PUBLIC_STATES,
+                         has_assistant=bool(await self.db.donation_assistants.find_one(
+                             {"space_id": space["_id"], "enabled": True}, {"_id": 1})))
 
 
 class CampaignHandler(CampaignBase):
@@ -113,6 +115,8 @@ class CampaignHandler(CampaignBase):
             form=form or {"amount": "", "email": "", "name": "", "message": "", "anonymous": False, "method": "card",
                           "source": sources.from_address(self.get_query_argument("src", ""))},
             key=new_key(), max_message=giving.MAX_MESSAGE, low=low, high=high,
+            # A link may open the gift dialog at once (`?give=1`: the giving assistant's last answer does).
+            open_dialog=self.get_query_argument("give", "") == "1",
             categories=campaigns.CATEGORIES, state_labels=campaigns.STATE_LABELS,
             balance=await wallet.balance(self.db, self.current_user["_id"], campaign["currency"])
             if self.current_user else None,

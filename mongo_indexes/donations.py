@@ -31,6 +31,10 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # A person's own data and its erasure.
         ([("donor.user_id", ASC)], {"name": "donor_user"}),
         ([("donor.email", ASC)], {"name": "donor_email"}),
+        # A space's analytics and ledger export by date (`donations.analytics`, `donations.ledger_export`),
+        # and whether a donor gave in the space before the range (new or returning).
+        ([("space_id", ASC), ("state", ASC), ("confirmed_at", ASC)], {"name": "space_state_confirmed"}),
+        ([("donor_key", ASC), ("space_id", ASC), ("confirmed_at", ASC)], {"name": "donor_space_confirmed"}),
         # A pledge's monthly gifts.
         ([("pledge_id", ASC), ("period", ASC)], {"name": "pledge_period"}),
     ],
@@ -65,6 +69,16 @@ DONATION_INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         # One entry per movement: a top-up by its payment, a gift by its donation.
         ([("key", ASC)], {"unique": True, "name": "key_unique"}),
         ([("user_id", ASC), ("currency", ASC), ("at", DESC)], {"name": "user_currency_at"}),
+        # A space's ledger export: the wallet debits for its campaigns by date.
+        ([("campaign_id", ASC), ("applied_at", ASC)], {"name": "campaign_applied"}),
+    ],
+    # One document per space: its giving assistant (`donations.assistant`).
+    "donation_assistants": [
+        ([("space_id", ASC)], {"unique": True, "name": "space_unique"}),
+    ],
+    # One document per space and UTC day (by _id "<space>:<day>"): the assistant's counts, read by range.
+    "donation_assistant_stats": [
+        ([("space_id", ASC), ("day", ASC)], {"name": "space_day"}),
     ],
     # One document per donor and currency (by _id "<user id>:<currency>"): the balance and its entries' keys.
     "wallet_balances": [

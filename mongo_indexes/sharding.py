@@ -113,6 +113,8 @@ UNSHARDED: dict[str, str] = {
     "donation_donors": "one document per campaign and donor, by _id, changed by guarded updates",
     "wallet_entries": "unique by the entry's key, found by it on a retry",
     "wallet_balances": "one document per donor and currency, by _id, changed by guarded updates",
+    "donation_assistants": "one document per space, written by staff",
+    "donation_assistant_stats": "one small document per space and day, counted by $inc",
     "donor_customers": "one document per donor and card account, by _id",
     "saved_cards": "a few per donor, unique per donor and payment method",
     "donation_pledges": "a few per donor; unique per donor and form key, and the sweep reads the due ones "
