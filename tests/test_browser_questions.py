@@ -71,7 +71,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         assert await a.get_attribute("#chat-tab-pub", "aria-selected") == "true"
         await a.keyboard.press("End")
         assert await a.get_attribute("#chat-tab-questions", "aria-selected") == "true"
-        await b.click("#chat-tab-questions")
+        await b.click("#stage-tab-questions")  # a phone: the tab bar under the player
         # The session running now is chosen to begin with.
         assert await a.input_value("#question-item") == "now"
         assert await b.input_value("#question-item") == "now"
@@ -145,7 +145,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         # A reload loads the list again (with the vote remembered on the server).
         await b.reload()
         await b.wait_for_selector("#question-text:not([disabled])", state="attached")
-        await b.click("#chat-tab-questions")
+        await b.click("#stage-tab-questions")  # a phone: the tab bar under the player
         await theirs.wait_for()
         assert await theirs.locator(".question-votes").inner_text() == votes_text(services, "de", 1)
 
