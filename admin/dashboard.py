@@ -96,8 +96,9 @@ class SpaceBrandingHandler(SpacePage):
         accent, accent_text = forms.field(self, "accent"), forms.field(self, "accent_text")
         upload = [f for f in self.request.files.get("logo", []) if f.get("filename") or f.get("body")]
         try:
+            logo = (upload[0].get("body") or b"", upload[0].get("filename") or "") if upload else None
             await branding.save(self.db, self.current_user, self.space, accent=accent, accent_text=accent_text,
-                                logo=(upload[0].get("body") or b"", upload[0].get("filename") or "") if upload else None,
+                                logo=logo,
                                 remove_logo=forms.field(self, "remove_logo") == "1",
                                 max_bytes=self.services.settings.max_upload_mb * 1024 * 1024)
         except (EditError, image_store.MediaError) as exc:

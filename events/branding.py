@@ -60,8 +60,13 @@ def contrast(a: str, b: str) -> float:
 
 def of(space: SpaceDoc | dict) -> dict:
     """The space's branding: {accent, accent_text, logo: {media_id, width, height} | None}."""
-    b = space.get("branding") or {}
+    b: dict = dict(space).get("branding") or {}
     return {"accent": b.get("accent") or "", "accent_text": b.get("accent_text") or "", "logo": b.get("logo")}
+
+
+def _audited(look: dict) -> dict:
+    return {"accent": look["accent"], "accent_text": look["accent_text"],
+            "logo": look["logo"]["media_id"] if look["logo"] else None}
 
 
 def check_colours(accent: str, accent_text: str) -> tuple[str, str]:
@@ -86,21 +91,20 @@ async def save(db, actor: AccountDoc, space: SpaceDoc, *, accent: str, accent_te
     (`EditError`) or image (`image_store.MediaError`) changes nothing.
     """
     accent, accent_text = check_colours(accent, accent_text)
-    info = await image_store.inspect(logo[0], max_bytes) if logo else None
+    data = logo[0] if logo else b""
+    info = await image_store.inspect(data, max_bytes) if logo else None
     before = of(space)
     after = {**before, "accent": accent, "accent_text": accent_text}
     if info:
-        await image_store.save(db, logo[0], info)
+        await image_store.save(db, data, info)
         after["logo"] = {"media_id": info["_id"], "width": info["width"], "height": info["height"]}
     elif remove_logo:
         after["logo"] = None
     if after == before:
         return before
     await db.spaces.update_one({"_id": space["_id"]}, {"$set": {"branding": after}})
-    logo_id = (lambda b: b["logo"]["media_id"] if b["logo"] else None)
     await audit.record(db, actor=actor, action="space_branding", space_id=space["_id"],
-                       before={"accent": before["accent"], "accent_text": before["accent_text"], "logo": logo_id(before)},
-                       after={"accent": accent, "accent_text": accent_text, "logo": logo_id(after)})
+                       before=_audited(before), after=_audited(after))
     return after
 
 
