@@ -228,6 +228,7 @@ async def test_programme_toggle_and_live_banner(factory, browser, base_url, serv
         await de.evaluate("window.__noReload = true")
         # The other attendee's page knows nothing of it.
         assert await he.get_attribute("#item-now .programme-button", "aria-pressed") == "false"
+        await he.click("#stage-tab-programme")     # a phone: the schedule is in its tab under the player
         await he.click("#item-later .programme-button")
         await he.wait_for_selector("#item-later .programme-button[aria-pressed=true]")
 

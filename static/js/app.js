@@ -38,7 +38,7 @@
     tick();
     setInterval(tick, 1000);
   }
-  // Phones: the main menu opens from its button (the CSS folds it only when this script runs).
+  // Phones: the main menu opens from its button (without this script, the button is a link to it).
   // nav.js may run this file again with a new header: each button is wired once.
   var menu = document.querySelector(".topbar .menu-button");
   var nav = document.getElementById("topnav");
@@ -48,7 +48,13 @@
       menu.setAttribute("aria-expanded", open ? "true" : "false");
       nav.classList.toggle("open", open);
     };
-    menu.addEventListener("click", function () { openMenu(menu.getAttribute("aria-expanded") !== "true"); });
+    var toggleMenu = function (ev) {
+      ev.preventDefault();    // a link to #topnav only for browsers without this script
+      openMenu(menu.getAttribute("aria-expanded") !== "true");
+    };
+    menu.addEventListener("click", toggleMenu);
+    // A button is pressed with Space too.
+    menu.addEventListener("keydown", function (ev) { if (ev.key === " ") toggleMenu(ev); });
     nav.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape" && menu.getAttribute("aria-expanded") === "true") { openMenu(false); menu.focus(); }
     });
