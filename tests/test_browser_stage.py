@@ -10,8 +10,10 @@ event supplies the content (test_browser_screens serves its player).
 import pytest
 
 from app import demo
+from events import branding
 from tests.browser import check_accessibility, chromium, screenshot
 from tests.test_browser_screens import app, live_demo, sign_in  # noqa: F401 (app: the fixture with the test player)
+from tests.test_slides import png
 
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
@@ -105,11 +107,19 @@ async def test_phone_keeps_the_player_in_view_with_tabs_under_it(locale, service
 @pytest.mark.parametrize("locale", ["ru", "de", "he"])
 @pytest.mark.gen_test(timeout=120)
 async def test_desktop_shows_video_and_slide_side_by_side(locale, services, base_url, http_server):
-    await live_demo(services, base_url)
+    event = await live_demo(services, base_url)
+    # The space's look: its logo on a band of its accent colour (the page stays axe-clean with it).
+    space = await services.db.spaces.find_one({"_id": event["space_id"]})
+    admin = await services.db.users.find_one({"login": "admin"})
+    await branding.save(services.db, admin, space, accent="#0b5d3b", accent_text="#ffffff",
+                        logo=(png(colour=(240, 200, 30), size=(120, 60)), "logo.png"), max_bytes=10**6)
     async with chromium() as browser:
         context, page = await open_event(browser, base_url, services, locale, DESKTOP)
         assert not await page.is_visible(".menu-button") and await page.is_visible("#topnav")
         assert not await page.is_visible(".stage-tabs")
+        assert await page.evaluate("() => getComputedStyle(document.querySelector('.event-brand')).backgroundColor") \
+            == "rgb(11, 93, 59)"
+        assert await page.is_visible(".event-brand img.space-logo")
         video, slide = await rect(page, PLAYER), await rect(page, SLIDE)
         assert inside(video, DESKTOP) and inside(slide, DESKTOP), (video, slide)
         # Side by side (video first in reading order), and the chat panel fills the height beside them.
