@@ -69,6 +69,10 @@ async def test_phone_keeps_the_player_in_view_with_tabs_under_it(locale, service
 
         assert inside(await rect(page, PLAYER), PHONE)
         assert inside(await rect(page, ".stage-tabs"), PHONE)
+        # All five tabs fit the phone's width: none hides behind a sideways scroll.
+        widths = await page.evaluate("() => { const b = document.querySelector('.stage-tabs'); "
+                                     "return [b.scrollWidth, b.clientWidth, [...b.children].map(t => t.offsetWidth)]; }")
+        assert widths[0] <= widths[1], widths
         assert await selected(page) == "chat"
         assert await page.is_visible("#chat-pane-pub")
         await screenshot(page, f"stage-{locale}-phone")

@@ -44,6 +44,8 @@
     });
     layout.setAttribute("data-tab", tab.getAttribute("data-tab"));
     if (focus) tab.focus();
+    // Where the bar scrolls sideways (long names on a narrow phone), the chosen tab comes into view.
+    if (tab.scrollIntoView && bar.scrollWidth > bar.clientWidth) tab.scrollIntoView({block: "nearest", inline: "nearest"});
     // On a wide screen the bar is not shown and the chat panel keeps its own choice.
     if (!phone.matches) return;
     var chatTab = chatTabOf(tab);
