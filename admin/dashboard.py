@@ -7,12 +7,13 @@ declared per handler and enforced by `StaffHandler`.
 from __future__ import annotations
 
 from access.permissions import PLATFORM_SPACES, SPACE_EDIT, STAFF_ANY
-from admin import forms
+from admin import forms, slides
 from admin.staff_base import StaffHandler
 from core.pagination import Page, parse_page
-from events import spaces, staffing
+from events import branding, spaces, staffing
 from events.editing import EditError
 from handlers.base import PageError
+from media import image_store
 
 PER_PAGE = 50
 
@@ -57,16 +58,20 @@ class SpacePage(StaffHandler):
     permission = SPACE_EDIT
 
     async def show(self, status: int = 200, name_error: str | None = None,
-                   admin_error: str | None = None, **values):
+                   admin_error: str | None = None, brand_error: str | None = None, **values):
         number = parse_page(self.get_query_argument("page", "1"))
         events, total = await spaces.events_of(self.db, self.space["_id"],
                                                (number - 1) * PER_PAGE, PER_PAGE)
-        form = {"name": self.space["name"], "email": "", "person_name": ""}
+        look = branding.of(self.space)
+        form = {"name": self.space["name"], "email": "", "person_name": "",
+                "accent": look["accent"], "accent_text": look["accent_text"]}
         form.update(values)
         self.render_page("admin/space.html", status=status, active="space", events=events,
                          page=Page(number, PER_PAGE, total), form=form,
                          admins=await staffing.space_admins(self.db, self.space["_id"]),
-                         name_error=name_error, admin_error=admin_error)
+                         name_error=name_error, admin_error=admin_error, brand_error=brand_error,
+                         logo=look["logo"], logo_size=branding.logo_size(look["logo"]) if look["logo"] else None,
+                         accept=slides.ACCEPT)
 
 
 class SpaceHandler(SpacePage):
@@ -82,6 +87,25 @@ class SpaceHandler(SpacePage):
             return
         self.flash(self._("The space has been saved."))
         self.redirect(f"/admin/spaces/{space_id}")
+
+
+class SpaceBrandingHandler(SpacePage):
+    """The space's logo and colours on its event pages (`events.branding`): one form, all or nothing."""
+
+    async def post(self, space_id):
+        accent, accent_text = forms.field(self, "accent"), forms.field(self, "accent_text")
+        upload = [f for f in self.request.files.get("logo", []) if f.get("filename") or f.get("body")]
+        try:
+            logo = (upload[0].get("body") or b"", upload[0].get("filename") or "") if upload else None
+            await branding.save(self.db, self.current_user, self.space, accent=accent, accent_text=accent_text,
+                                logo=logo,
+                                remove_logo=forms.field(self, "remove_logo") == "1",
+                                max_bytes=self.services.settings.max_upload_mb * 1024 * 1024)
+        except (EditError, image_store.MediaError) as exc:
+            await self.show(400, brand_error=self.refusal(exc), accent=accent, accent_text=accent_text)
+            return
+        self.flash(self._("The look of the event pages has been saved."))
+        self.redirect(f"/admin/spaces/{space_id}#space-look-title")
 
 
 class SpaceAdminAddHandler(SpacePage):
@@ -122,5 +146,6 @@ ROUTES = [
     (r"/admin/spaces/new", SpaceNewHandler),
     (_SPACE, SpaceHandler),
     (_SPACE + r"/admins", SpaceAdminAddHandler),
+    (_SPACE + r"/branding", SpaceBrandingHandler),
     (_SPACE + r"/admins/remove", SpaceAdminRemoveHandler),
 ]

@@ -25,7 +25,7 @@ from community import pages as community_pages
 from core import money
 from donations import campaigns as donation_campaigns
 from donations import totals as donation_totals
-from events import model, privacy, programme, sessions, view
+from events import branding, model, privacy, programme, sessions, view
 from handlers.base import BaseHandler, PageError
 from quizzes import authoring as quiz_authoring
 from reactions import totals as reaction_totals
@@ -162,7 +162,10 @@ class EventPageHandler(EventViewer):
         track = self.get_query_argument("track", "").strip()[:32] or None
         channels = [{"id": str(c["_id"]), "title": view.text(c, c["title"], self.locale_code),
                      "path": view.path(space, c)} for c in await sessions.channels_of(self.db, main)]
+        look = branding.of(space)
         self.render_page("public/event.html", event=event, space=space, can=can,
+                         look=look, logo_size=branding.logo_size(look["logo"]) if look["logo"] else None,
+                         brand_version=branding.version(space) if branding.stylesheet(space) else None,
                          page=view.page(event, self.locale_code, self.may_see_session, main=main, track=track,
                                         recordings=self.may_watch_recording),
                          channels=channels, main_event=None if main is event else {
@@ -269,7 +272,29 @@ class ProgrammeCalendarHandler(EventViewer):
         self.finish(body)
 
 
+class SpaceStylesheetHandler(BaseHandler):
+    """GET /spaces/<slug>/brand.css: the space's colours for its event pages (`events.branding`).
+
+    Served to anyone without a session: colours are no secret, and every
+    viewer of every event page of the space loads it.  The page links it
+    with `?v=` naming the colours, so it is cached for long.
+    """
+
+    async def prepare(self):
+        self.locale_code = self.choose_locale()
+
+    async def get(self, space_slug):
+        space = await self.db.spaces.find_one({"slug": space_slug}, {"branding": 1})
+        if space is None:
+            raise PageError(404, self._("This page does not exist."))
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.set_header("Cache-Control", "public, max-age=86400")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(branding.stylesheet(space))
+
+
 ROUTES = [
+    (rf"/spaces/(?P<space_slug>{SLUG})/brand\.css", SpaceStylesheetHandler),
     (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})/programme", ProgrammeToggleHandler),
     (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})/programme\.ics", ProgrammeCalendarHandler),
     (rf"/e/(?P<space_slug>{SLUG})/(?P<event_slug>{SLUG})", EventPageHandler),

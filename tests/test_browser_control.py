@@ -124,7 +124,8 @@ async def test_two_admins_flip_slides_see_viewers_and_switch_the_broadcast_live(
         for loc, user in people.items():
             page = await signed_in_page(browser, base_url, user["login"], factory.PASSWORD, width=390)
             await page.goto(base_url + view.path(space, event))
-            await page.wait_for_selector("figure.slide")
+            # Attached: on a phone the slide waits in its own tab under the player.
+            await page.wait_for_selector("figure.slide", state="attached")
             watchers[loc] = page
         for page in (a, b):
             await wait_counts(page, {"total": "2", "ru": "1", "de": "1", "en": "0"})

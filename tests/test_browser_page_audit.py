@@ -75,6 +75,8 @@ async def test_event_page_keeps_its_layout_while_the_slide_loads(factory, base_u
             await page.goto(base_url + view.path(space, event), wait_until="domcontentloaded")
             # Settled: connected (the chat shows), the slide still on its way.
             await page.wait_for_selector("#chat:not([hidden])")
+            if width < 800:
+                await page.click("#stage-tab-slides")     # on a phone the slide has its own tab
             await page.wait_for_timeout(700)
             assert not await page.evaluate("() => document.querySelector('figure.slide img').complete")
             before, early = await page.evaluate("() => [window.__livehallShift, window.__livehallShifts]")

@@ -164,6 +164,7 @@ async def test_docked_player_on_a_phone_closes_and_navigation_is_normal_again(fa
         page, sockets = await open_event(browser, base_url, path, user, factory.PASSWORD, 375)
         await page.evaluate("() => { window.__noReload = true; }")
         await screenshot(page, "pip-event-phone")
+        await page.click(".menu-button")      # on a phone the navigation opens from its button
         await page.click(".topnav a[href='/profile']")
         await page.wait_for_url(base_url + "/profile")
         facts = await player_facts(page)
@@ -179,6 +180,7 @@ async def test_docked_player_on_a_phone_closes_and_navigation_is_normal_again(fa
         facts = await player_facts(page)
         assert facts["hidden"] and facts["iframes"] == 0
         # With nothing playing, links load pages again.
+        await page.click(".menu-button")
         await page.click(".topnav a[href='/']")
         await page.wait_for_url(base_url + "/")
         await page.wait_for_load_state()

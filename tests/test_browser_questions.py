@@ -71,7 +71,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         assert await a.get_attribute("#chat-tab-pub", "aria-selected") == "true"
         await a.keyboard.press("End")
         assert await a.get_attribute("#chat-tab-questions", "aria-selected") == "true"
-        await b.click("#chat-tab-questions")
+        await b.click("#stage-tab-questions")  # a phone: the tab bar under the player
         # The session running now is chosen to begin with.
         assert await a.input_value("#question-item") == "now"
         assert await b.input_value("#question-item") == "now"
@@ -145,7 +145,7 @@ async def test_ask_approve_vote_answer_live(factory, browser, base_url, services
         # A reload loads the list again (with the vote remembered on the server).
         await b.reload()
         await b.wait_for_selector("#question-text:not([disabled])", state="attached")
-        await b.click("#chat-tab-questions")
+        await b.click("#stage-tab-questions")  # a phone: the tab bar under the player
         await theirs.wait_for()
         assert await theirs.locator(".question-votes").inner_text() == votes_text(services, "de", 1)
 
@@ -228,6 +228,7 @@ async def test_programme_toggle_and_live_banner(factory, browser, base_url, serv
         await de.evaluate("window.__noReload = true")
         # The other attendee's page knows nothing of it.
         assert await he.get_attribute("#item-now .programme-button", "aria-pressed") == "false"
+        await he.click("#stage-tab-programme")     # a phone: the schedule is in its tab under the player
         await he.click("#item-later .programme-button")
         await he.wait_for_selector("#item-later .programme-button[aria-pressed=true]")
 

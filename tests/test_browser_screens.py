@@ -122,7 +122,8 @@ async def shoot(page, base_url, path, locale, name, width, problems, ready=None)
     await page.goto(base_url + path, wait_until="domcontentloaded")
     await page.wait_for_load_state("networkidle")
     if ready:
-        await page.wait_for_selector(ready, timeout=10000)
+        # Attached: on a phone the slide waits in its own tab under the player.
+        await page.wait_for_selector(ready, state="attached", timeout=10000)
     lang, direction = await page.evaluate("() => [document.documentElement.lang, document.documentElement.dir]")
     if lang != locale:
         problems.append(f"{name}@{width}: lang is {lang!r}")

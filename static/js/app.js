@@ -38,6 +38,27 @@
     tick();
     setInterval(tick, 1000);
   }
+  // Phones: the main menu opens from its button (without this script, the button is a link to it).
+  // nav.js may run this file again with a new header: each button is wired once.
+  var menu = document.querySelector(".topbar .menu-button");
+  var nav = document.getElementById("topnav");
+  if (menu && nav && !menu.hasAttribute("data-wired")) {
+    menu.setAttribute("data-wired", "");
+    var openMenu = function (open) {
+      menu.setAttribute("aria-expanded", open ? "true" : "false");
+      nav.classList.toggle("open", open);
+    };
+    var toggleMenu = function (ev) {
+      ev.preventDefault();    // a link to #topnav only for browsers without this script
+      openMenu(menu.getAttribute("aria-expanded") !== "true");
+    };
+    menu.addEventListener("click", toggleMenu);
+    // A button is pressed with Space too.
+    menu.addEventListener("keydown", function (ev) { if (ev.key === " ") toggleMenu(ev); });
+    nav.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && menu.getAttribute("aria-expanded") === "true") { openMenu(false); menu.focus(); }
+    });
+  }
   // Pages with long-running work (mailings) refresh their progress.
   var poll = document.querySelector("[data-refresh-seconds]");
   if (poll) {

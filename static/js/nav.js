@@ -34,6 +34,8 @@
   var observer = window.ResizeObserver ? new ResizeObserver(function () { place(); spaceBelow(); }) : null;
 
   L.playerBox = function () { return box; };
+  // The event page's layout moved the player's place (static/js/stage.js).
+  L.placePlayer = function () { place(); };
 
   function playing() {
     return !!(box && box.querySelector("iframe, video"));
@@ -55,11 +57,20 @@
 
   // ---- placing the dock ---------------------------------------------------
 
+  // On a phone the event page pins the player's place at the top (a sticky
+  // .stage-pin): the dock then stays fixed over it, following it on scroll.
+  function pinnedSlot() {
+    var pin = slot.closest(".stage-pin");
+    return !!pin && getComputedStyle(pin).position === "sticky";
+  }
+
   function place() {
     if (!slot || !slot.isConnected) return;
     var r = slot.getBoundingClientRect();
+    var pinned = pinnedSlot();
+    dock.classList.toggle("pinned", pinned);
     // Absolute to the document, so scrolling moves it with the page for free.
-    var origin = getComputedStyle(document.body).position === "static"
+    var origin = pinned ? {top: 0, left: 0} : getComputedStyle(document.body).position === "static"
       ? document.documentElement.getBoundingClientRect() : document.body.getBoundingClientRect();
     dock.style.top = (r.top - origin.top) + "px";
     dock.style.left = (r.left - origin.left) + "px";
@@ -86,7 +97,7 @@
   function undock() {
     slot = null;
     if (observer) { observer.disconnect(); observer.observe(dock); }
-    dock.classList.remove("anchored");
+    dock.classList.remove("anchored", "pinned");
     dock.classList.add("docked");
     dock.style.top = dock.style.left = dock.style.width = "";
     back.setAttribute("href", eventUrl);
@@ -124,7 +135,7 @@
     box = eventId = eventUrl = slot = null;
     if (observer) observer.disconnect();
     dock.hidden = true;
-    dock.classList.remove("docked", "anchored");
+    dock.classList.remove("docked", "anchored", "pinned");
     document.documentElement.classList.remove("has-dock");
     if (L.leave) L.leave();
     var main = document.getElementById("main");
@@ -321,6 +332,7 @@
   }
   closer.addEventListener("click", close);
   window.addEventListener("resize", function () { place(); spaceBelow(); });
+  window.addEventListener("scroll", function () { if (dock.classList.contains("pinned")) place(); }, {passive: true});
 
   adopt();
 })();
