@@ -49,7 +49,8 @@ async def main() -> None:
     args = p.parse_args()
     app = tornado.web.Application([(r"(/e/.*)/tickets", Tickets)], xsrf_cookies=True,
                                   cookie_secret=args.cookie_secret, page=page(args.page_bytes))
-    app.listen(args.port, args.host, xheaders=False)
+    # The backlog Livehall listens with (server.py): a rush opens a thousand connections at once.
+    app.listen(args.port, args.host, xheaders=False, backlog=4096)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print(f"READY {args.port}", flush=True)
