@@ -159,3 +159,47 @@ async def test_desktop_shows_video_and_slide_side_by_side(locale, services, base
         await page.click("#slides .slide-full")
         await page.wait_for_function("() => !document.fullscreenElement && !document.querySelector('#slides.overlay')")
         await context.close()
+
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_chat_shows_a_skeleton_until_its_history_arrives(services, base_url, http_server):
+    """Between the connection and the room's history the chat says neither "no messages" nor nothing."""
+    await live_demo(services, base_url)
+    held: list = []          # (page side, frame) of the history frames held back
+    release = {"now": False}
+
+    def route(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: server.send(message))
+
+        def from_server(message):
+            if not release["now"] and isinstance(message, str) and '"history"' in message:
+                held.append((ws, message))
+            else:
+                ws.send(message)
+        server.on_message(from_server)
+
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=DESKTOP, locale="de")
+        page = await sign_in(context, base_url, "attendee-de", services.settings.demo_password)
+        await page.route_web_socket("**/ws*", route)
+        await page.goto(base_url + f"/e/{demo.SPACE_SLUG}/{demo.EVENT_SLUG}")
+        pub = "#chat:not([hidden]) #chat-pane-pub"
+        await page.wait_for_selector(pub + " .chat-skeleton", state="visible", timeout=10000)
+        for _ in range(100):
+            if held:
+                break
+            await page.wait_for_timeout(100)
+        assert held, "no history frame was held back"
+        await page.wait_for_timeout(300)   # what the page would do with everything but the history, it has done
+        assert not await page.is_visible(pub + " .chat-empty")
+        assert await page.get_attribute("#chat-pane-pub .chat-list", "aria-busy") == "true"
+        await check_accessibility(page, "chat loading")
+        release["now"] = True
+        for ws, message in held:
+            ws.send(message)
+        await page.wait_for_selector(pub + " .chat-skeleton", state="hidden", timeout=10000)
+        await page.wait_for_selector(pub + " .chat-empty", state="visible", timeout=10000)
+        assert await page.get_attribute("#chat-pane-pub .chat-list", "aria-busy") is None
+        await context.close()

@@ -64,6 +64,7 @@
       oldest: null,      // smallest offset seen in history: where "Load earlier" continues
       unread: 0,
       joined: false,
+      loading: true,     // until the room's first history (or its end) arrives
       waitUntil: 0,      // slow mode: no sending before this time (ms)
       waitTimer: null
     };
@@ -141,7 +142,18 @@
   }
 
   function refreshEmpty(x) {
-    x.empty.hidden = x.list.children.length > 0;
+    x.empty.hidden = x.loading || x.list.children.length > 0;
+  }
+
+  // The room's history has arrived (or cannot come): the loading skeleton gives way to the list.
+  function loaded(x) {
+    if (!x.loading) return;
+    x.loading = false;
+    x.pane.classList.add("chat-loaded");
+    x.list.removeAttribute("aria-busy");
+    var status = x.pane.querySelector(".chat-loading");
+    if (status) status.textContent = "";
+    refreshEmpty(x);
   }
 
   function entry(m) {
@@ -336,7 +348,7 @@
     x.list.textContent = "";
     x.oldest = null;
     x.earlier.hidden = true;
-    refreshEmpty(x);
+    refreshEmpty(x);   // (the history asked for next ends the loading)
   });
 
   L.onFrame("history", function (h) {
@@ -350,6 +362,7 @@
     });
     x.earlier.hidden = !!h.complete || x.oldest === null;
     x.earlier.disabled = false;
+    loaded(x);
     refreshEmpty(x);
     // Older messages go above what the reader looks at; keep it still.
     if (earlier) list.scrollTop += list.scrollHeight - before;
@@ -427,6 +440,7 @@
     if (e.code === "read_only") x.readOnly = true;
     if (e.code === "unknown_room" && x.fixed) x.gone = true;
     showError(x, errorText(e));
+    if (e.ref == null) loaded(x);   // a refused join: no history is coming
     updateForm(x);
   });
 
@@ -436,6 +450,7 @@
     x.joined = false;
     if (f.reason === "discussion_off") {
       x.gone = true;
+      loaded(x);
       showError(x, t.errorGone);
     }
     updateForm(x);
