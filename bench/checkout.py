@@ -36,16 +36,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import datetime
-import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import traceback
 from urllib.parse import quote, urlencode
@@ -60,7 +55,7 @@ import loadgen  # noqa: E402
 import prepare as P  # noqa: E402
 import report  # noqa: E402
 import targets as T  # noqa: E402
-from harness import cpu, log, xsrf_value  # noqa: E402
+from harness import cpu, log, run_and_report, xsrf_value  # noqa: E402
 from tornado.web import create_signed_value  # noqa: E402
 
 from accounts import sessions, users  # noqa: E402
@@ -422,42 +417,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    loadgen.raise_nofile()
-    workdir = tempfile.mkdtemp(prefix="livehall-bench-checkout-")
-    atexit.register(T.stop_all)
-
-    def interrupted(signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGALRM, interrupted)
-    signal.alarm(int(args.max_seconds))
-    stamp = datetime.datetime.now(datetime.UTC)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    try:
-        result = run(args, workdir)
-    except KeyboardInterrupt:
-        log("interrupted or out of time: stopping everything")
-        T.stop_all()
-        result = {"error": f"stopped: interrupted or longer than {args.max_seconds} s"}
-    finally:
-        signal.alarm(0)
-        T.stop_all()
-    doc = {"date": stamp.isoformat(timespec="seconds"), "machine": T.machine(), "load_average": load,
-           "options": {k: v for k, v in vars(args).items() if k not in ("out",)}, "result": result}
-    doc["table"] = table(doc)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "checkout-" + stamp.strftime("%Y%m%dT%H%M%SZ") + ".json")
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    print(doc["table"])
-    print(f"\nJSON: {path}")
-    if args.keep_logs or "error" in result:
-        print(f"logs: {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if "error" in result else 0
+    return run_and_report("checkout", parse_args(argv), run, table)
 
 
 if __name__ == "__main__":

@@ -50,19 +50,15 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
-import atexit
 import base64
 import datetime
-import json
 import multiprocessing
 import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -78,7 +74,7 @@ import loadgen  # noqa: E402
 import prepare as P  # noqa: E402
 import report  # noqa: E402
 import targets as T  # noqa: E402
-from harness import cpu, log, xsrf_value  # noqa: E402
+from harness import cpu, log, run_and_report, xsrf_value  # noqa: E402
 
 now = time.monotonic
 SPACE = "bench-donations"
@@ -652,42 +648,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    loadgen.raise_nofile()
-    workdir = tempfile.mkdtemp(prefix="livehall-bench-donations-")
-    atexit.register(T.stop_all)
-
-    def interrupted(signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGALRM, interrupted)
-    signal.alarm(int(args.max_seconds))
-    stamp = datetime.datetime.now(datetime.UTC)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    try:
-        result = run(args, workdir)
-    except KeyboardInterrupt:
-        log("interrupted or out of time: stopping everything")
-        T.stop_all()
-        result = {"error": f"stopped: interrupted or longer than {args.max_seconds} s"}
-    finally:
-        signal.alarm(0)
-        T.stop_all()
-    doc = {"date": stamp.isoformat(timespec="seconds"), "machine": T.machine(), "load_average": load,
-           "options": {k: v for k, v in vars(args).items() if k not in ("out",)}, "result": result}
-    doc["table"] = table(doc)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "donations-" + stamp.strftime("%Y%m%dT%H%M%SZ") + ".json")
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    print(doc["table"])
-    print(f"\nJSON: {path}")
-    if args.keep_logs or "error" in result:
-        print(f"logs: {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if "error" in result else 0
+    return run_and_report("donations", parse_args(argv), run, table)
 
 
 if __name__ == "__main__":

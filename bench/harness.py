@@ -62,3 +62,52 @@ def cpu(target) -> dict:
     """CPU seconds so far of a running target's server processes and of each of its helpers."""
     return {"server": T.cpu_seconds(target.server_pids()),
             **{k: T.cpu_seconds(v) for k, v in target.helper_pids().items()}}
+
+
+def run_and_report(name: str, args, run, table) -> int:
+    """A benchmark's whole life: `run(args, workdir)` bounded by `args.max_seconds`, every server it
+    started stopped whatever happens, the JSON written to `args.out/<name>-<timestamp>.json` and
+    `table(doc)` printed; the exit status says whether the run failed (its logs are then kept)."""
+    import atexit
+    import datetime
+    import json
+    import shutil
+    import signal
+    import tempfile
+
+    import loadgen
+    loadgen.raise_nofile()
+    workdir = tempfile.mkdtemp(prefix=f"livehall-bench-{name}-")
+    atexit.register(T.stop_all)
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGALRM, interrupted)
+    signal.alarm(int(args.max_seconds))
+    stamp = datetime.datetime.now(datetime.UTC)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    try:
+        result = run(args, workdir)
+    except KeyboardInterrupt:
+        log("interrupted or out of time: stopping everything")
+        T.stop_all()
+        result = {"error": f"stopped: interrupted or longer than {args.max_seconds} s"}
+    finally:
+        signal.alarm(0)
+        T.stop_all()
+    doc = {"date": stamp.isoformat(timespec="seconds"), "machine": T.machine(), "load_average": load,
+           "options": {k: v for k, v in vars(args).items() if k not in ("out",)}, "result": result}
+    doc["table"] = table(doc)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"{name}-" + stamp.strftime("%Y%m%dT%H%M%SZ") + ".json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    print(doc["table"])
+    print(f"\nJSON: {path}")
+    if args.keep_logs or "error" in result:
+        print(f"logs: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if "error" in result else 0
