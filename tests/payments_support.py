@@ -109,3 +109,32 @@ async def until(probe, timeout: float = 15.0, step: float = 0.1):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(step)
+
+
+# A card that asks for 3-D Secure, as localstripe plays it.
+THREE_D_SECURE = "4000002500003155"
+
+
+async def attach_card(localstripe, attempt: dict, number: str = THREE_D_SECURE) -> None:
+    """Attach a card to the attempt's PaymentIntent and confirm it, as Stripe.js would: localstripe's
+    Stripe.js does not read its card inputs, so the test does what the browser's library would send."""
+    card = await stripe_api(localstripe, "POST", "/v1/payment_methods", type="card",
+                            **{"card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2030",
+                               "card[cvc]": "123"})
+    await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}", payment_method=card["id"])
+    pi = await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}/confirm")
+    assert pi["status"] == "requires_action"
+
+
+async def pay_on_card_page(page) -> None:
+    """On the payment page: type the card into localstripe's card entry, send it, pass the bank's
+    3-D Secure step, and wait for the page to say paid (the signed notification has then arrived)."""
+    number = page.locator("#card-element input[placeholder=number]")
+    await number.wait_for(timeout=10000)
+    await number.fill(THREE_D_SECURE)
+    await page.locator("#card-element input[placeholder=exp_month]").fill("12")
+    await page.locator("#card-element input[placeholder=exp_year]").fill("30")
+    await page.locator("#card-element input[placeholder=cvc]").fill("123")
+    await page.click("form[data-card-payment] button[type=submit]")
+    await page.click("text=Complete authentication", timeout=10000)
+    await page.wait_for_selector("form[data-card-payment][data-outcome=paid]", timeout=20000)

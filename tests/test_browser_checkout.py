@@ -18,10 +18,9 @@ from orders import payments as order_payments
 from orders import promo_codes, states
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.orders_support import drain
-from tests.payments_support import hook, localstripe, stripe_api, stripe_settings, until  # noqa: F401
+from tests.payments_support import attach_card, hook, localstripe, pay_on_card_page, stripe_settings, until  # noqa: F401
 from tests.test_orders_holders import festival
 
-THREE_D_SECURE = "4000002500003155"
 FRIEND = "friend@example.org"
 
 # Opens a WebSocket to the live endpoint of an event from the page, and says whether it was admitted.
@@ -70,23 +69,8 @@ async def test_two_tickets_with_a_promo_code_paid_by_card_and_the_second_holder_
         assert [(line["unit_price"], line["discount"], line["quantity"]) for line in order["lines"]] == [(1500, 300, 2)]
         attempt = await order_payments.attempt_of(db, order)
         assert attempt["amount"] == 2400
-        card = await stripe_api(localstripe, "POST", "/v1/payment_methods", type="card",
-                                **{"card[number]": THREE_D_SECURE, "card[exp_month]": "12",
-                                   "card[exp_year]": "2030", "card[cvc]": "123"})
-        await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}",
-                         payment_method=card["id"])
-        pi = await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}/confirm")
-        assert pi["status"] == "requires_action"
-        number = page.locator("#card-element input[placeholder=number]")
-        await number.wait_for(timeout=10000)
-        await number.fill(THREE_D_SECURE)
-        await page.locator("#card-element input[placeholder=exp_month]").fill("12")
-        await page.locator("#card-element input[placeholder=exp_year]").fill("30")
-        await page.locator("#card-element input[placeholder=cvc]").fill("123")
-        await page.click("form[data-card-payment] button[type=submit]")
-        await page.click("text=Complete authentication", timeout=10000)
-        # The page says paid once the signed notification has reached the server, and so has the order.
-        await page.wait_for_selector("form[data-card-payment][data-outcome=paid]", timeout=20000)
+        await attach_card(localstripe, attempt)
+        await pay_on_card_page(page)
 
         async def paid():
             found = await db.orders.find_one({"_id": order["_id"]})

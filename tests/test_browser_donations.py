@@ -15,9 +15,7 @@ import pytest
 from core import money
 from tests.browser import chromium, screenshot
 from tests.donations_support import campaign
-from tests.payments_support import hook, localstripe, stripe_api, stripe_settings  # noqa: F401
-
-THREE_D_SECURE = "4000002500003155"
+from tests.payments_support import attach_card, hook, localstripe, pay_on_card_page, stripe_settings  # noqa: F401
 
 
 async def until_true(read, wanted: str, timeout: float) -> bool:
@@ -64,22 +62,8 @@ async def test_a_gift_by_card_makes_the_total_climb_on_another_open_page(service
         await donor.click("button.give-submit")
         await donor.wait_for_url("**/pay/**", timeout=10000)
         attempt = await db.payment_attempts.find_one({"purpose": "donation"})
-        card = await stripe_api(localstripe, "POST", "/v1/payment_methods", type="card",
-                                **{"card[number]": THREE_D_SECURE, "card[exp_month]": "12",
-                                   "card[exp_year]": "2030", "card[cvc]": "123"})
-        await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}",
-                         payment_method=card["id"])
-        pi = await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}/confirm")
-        assert pi["status"] == "requires_action"
-        number = donor.locator("#card-element input[placeholder=number]")
-        await number.wait_for(timeout=10000)
-        await number.fill(THREE_D_SECURE)
-        await donor.locator("#card-element input[placeholder=exp_month]").fill("12")
-        await donor.locator("#card-element input[placeholder=exp_year]").fill("30")
-        await donor.locator("#card-element input[placeholder=cvc]").fill("123")
-        await donor.click("form[data-card-payment] button[type=submit]")
-        await donor.click("text=Complete authentication", timeout=10000)
-        await donor.wait_for_selector("form[data-card-payment][data-outcome=paid]", timeout=20000)
+        await attach_card(localstripe, attempt)
+        await pay_on_card_page(donor)
 
         # The other page, never reloaded, climbs to the confirmed total.
         live = watcher.locator("[data-campaign-live]")

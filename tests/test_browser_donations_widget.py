@@ -27,8 +27,8 @@ from core import money
 from donations import embedding, giving, sources
 from tests.browser import chromium, screenshot, signed_in_page
 from tests.donations_support import campaign, key_of
-from tests.payments_support import hook, localstripe, stripe_api, stripe_settings, until  # noqa: F401
-from tests.test_browser_donations import THREE_D_SECURE, until_true
+from tests.payments_support import attach_card, hook, localstripe, pay_on_card_page, stripe_settings, until  # noqa: F401
+from tests.test_browser_donations import until_true
 from tests.test_donations_widget import decode_png
 
 LISTED = "https://listed.example"
@@ -128,22 +128,8 @@ async def test_a_framed_widget_and_the_screen_climb_as_gifts_arrive(services, fa
         attempt = await db.payment_attempts.find_one({"purpose": "donation"})
         # localstripe's Stripe.js does not read the card inputs: the card (one that asks for 3-D Secure) is
         # attached to the gift's PaymentIntent as Stripe.js would attach it, as in tests/test_browser_donations.py.
-        card = await stripe_api(localstripe, "POST", "/v1/payment_methods", type="card",
-                                **{"card[number]": THREE_D_SECURE, "card[exp_month]": "12",
-                                   "card[exp_year]": "2030", "card[cvc]": "123"})
-        await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}",
-                         payment_method=card["id"])
-        pi = await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}/confirm")
-        assert pi["status"] == "requires_action"
-        number = donor_page.locator("#card-element input[placeholder=number]")
-        await number.wait_for(timeout=10000)
-        await number.fill(THREE_D_SECURE)
-        await donor_page.locator("#card-element input[placeholder=exp_month]").fill("12")
-        await donor_page.locator("#card-element input[placeholder=exp_year]").fill("30")
-        await donor_page.locator("#card-element input[placeholder=cvc]").fill("123")
-        await donor_page.click("form[data-card-payment] button[type=submit]")
-        await donor_page.click("text=Complete authentication", timeout=10000)
-        await donor_page.wait_for_selector("form[data-card-payment][data-outcome=paid]", timeout=20000)
+        await attach_card(localstripe, attempt)
+        await pay_on_card_page(donor_page)
         assert await until_true(lambda: live.get_attribute("data-raised"), "5000", 15)
         assert await until_true(lambda: raised.text_content(), money.format(5000, "EUR", "en"), 5)
         assert await widget.locator(".campaign-donors").text_content() == "2"
