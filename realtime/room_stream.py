@@ -15,7 +15,8 @@ the room has at least the hub's `combine_members` local members, so that
 clients parse one frame, not one per message): a socket costs one write per
 window, not one per message, while a quiet room is written at once.  The
 window is the room's last writes' measured cost times `DUTY` (at least
-`MIN_WINDOW`, at most `BATCH_WINDOW`): the time one window's writes took,
+`MIN_WINDOW`, at most `BATCH_WINDOW`, long enough for a machine whose sends
+cost several times the build machine's): the time one window's writes took,
 divided by its members, averaged over the room's recent writes
 (`write_cost`), times the room's local members now.  Fan-out of a busy room
 so stays near a `DUTY`-th of a core whatever the machine: where a write is
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 
-BATCH_WINDOW = 0.2   # seconds: the longest a busy room's message waits to be batched
+BATCH_WINDOW = 1.0   # seconds: the longest a busy room's message waits to be batched
 WRITE_COST = 9e-6    # seconds one socket's write costs, until the room has measured its own
 DUTY = 5.0           # a window is this many times what writing it costs: fan-out takes about 1/DUTY of a core
 MIN_WINDOW = 0.02

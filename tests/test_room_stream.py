@@ -28,6 +28,8 @@ def test_cheap_writes_shorten_the_window_and_dear_ones_lengthen_it_up_to_the_cap
     assert window(stream, 4500) < 4500 * room_stream.WRITE_COST * DUTY / 2
     settle(stream, 4500, 20e-6)
     assert window(stream, 2000) == pytest.approx(2000 * 20e-6 * DUTY, rel=0.01)
+    assert window(stream, 4500) == pytest.approx(4500 * 20e-6 * DUTY, rel=0.01)
+    settle(stream, 4500, 80e-6)
     assert window(stream, 4500) == BATCH_WINDOW   # never longer than the cap
     settle(stream, 4500, 1e-9)
     assert window(stream, 4500) == MIN_WINDOW     # never shorter than the floor
