@@ -150,7 +150,11 @@ async def count(db, donation: Mapping[str, Any], fact: Mapping[str, Any], *, sta
             return False
         claim = taken
     donors = await _donor(db, claim)
-    await _move_counter(db, claim, donors)
+    await _move_counter(db, claim, donors, _latest_of(donation) if fact["kind"] == "c" else None)
+    if fact["kind"] == "o":
+        # A gift refunded whole is no longer the latest one a page shows.
+        await db[COUNTERS].update_one({"_id": claim["campaign_id"], "latest.donation_id": donation["_id"]},
+                                      {"$set": {"latest": None}})
     marked = await db[FACTS].update_one({"_id": key, "token": claim["token"], "state": CLAIMED},
                                         {"$set": {"state": COUNTED, "donors": donors, "counted_at": utcnow()}})
     await _settled(db, donation["_id"], key)
@@ -164,23 +168,36 @@ async def _settled(db, donation_id, key: str) -> None:
     await db[DONATIONS].update_one({"_id": donation_id}, {"$pull": {"uncounted": {"key": key}}})
 
 
-async def _move_counter(db, claim: Mapping[str, Any], donors: int) -> None:
-    """The counter's one guarded `$inc`: a second try with the same key finds it in `inflight`."""
+def _latest_of(donation: Mapping[str, Any]) -> dict[str, Any]:
+    """A confirmed gift as live pages show it: its amount and the donor's name (empty when anonymous)."""
+    name = "" if donation.get("anonymous") else str((donation.get("donor") or {}).get("name") or "")
+    return {"donation_id": donation["_id"], "amount": int(donation["amount"]), "name": name}
+
+
+async def _move_counter(db, claim: Mapping[str, Any], donors: int, latest: Mapping[str, Any] | None) -> None:
+    """The counter's one guarded `$inc`: a second try with the same key finds it in `inflight`.
+
+    A confirmation also leaves its gift as the counter's `latest`, so that a
+    live frame reads the counter alone, not the campaign's donations sorted
+    (the last one counted, which is the last confirmed but for gifts
+    confirmed within the same moment)."""
     cid, key = claim["campaign_id"], claim["_id"]
     inc = {f"raised.{claim['currency']}": claim["raised"], "gifts": claim["gifts"], "donors": donors}
     guard = {"_id": cid, "inflight": {"$ne": key}}
-    moved = await db[COUNTERS].update_one(guard, {"$inc": inc, "$push": {"inflight": key},
-                                                  "$set": {"updated_at": utcnow()}})
+    now = utcnow()
+    update = {"$inc": inc, "$push": {"inflight": key},
+              "$set": {"updated_at": now, **({"latest": dict(latest)} if latest is not None else {})}}
+    moved = await db[COUNTERS].update_one(guard, update)
     if moved.matched_count:
         return
     try:
         await db[COUNTERS].insert_one({"_id": cid, "currency": claim["currency"],
                                        "raised": {claim["currency"]: claim["raised"]}, "gifts": claim["gifts"],
-                                       "donors": donors, "inflight": [key], "updated_at": utcnow()})
+                                       "donors": donors, "inflight": [key], "updated_at": now,
+                                       "latest": dict(latest) if latest is not None else None})
     except DuplicateKeyError:
         # The counter exists (made meanwhile, or holding the key already): the guarded update decides.
-        await db[COUNTERS].update_one(guard, {"$inc": inc, "$push": {"inflight": key},
-                                              "$set": {"updated_at": utcnow()}})
+        await db[COUNTERS].update_one(guard, update)
 
 
 async def _donor(db, claim: Mapping[str, Any]) -> int:
@@ -230,7 +247,7 @@ async def one(db, campaign_id: Any) -> dict[str, int]:
     return (await of(db, [campaign_id]))[campaign_id]
 
 
-async def claim_push(db, campaign_id: Any, window: float) -> dict[str, int] | None:
+async def claim_push(db, campaign_id: Any, window: float) -> dict[str, Any] | None:
     """The totals to push now, or None when a process pushed this campaign's less than `window` seconds ago.
 
     Every server process hears only of its own gifts and coalesces them; the
@@ -247,9 +264,31 @@ async def claim_push(db, campaign_id: Any, window: float) -> dict[str, int] | No
         {"$set": {"pushed_at": now}}, projection={"inflight": 0}, return_document=True)
     if doc is None:
         if await db[COUNTERS].find_one({"_id": campaign_id}, {"_id": 1}) is None:
-            return {"raised": 0, "donors": 0}
+            return {"raised": 0, "donors": 0, "latest": None}
         return None
-    return {"raised": int((doc.get("raised") or {}).get(doc.get("currency"), 0)), "donors": int(doc.get("donors") or 0)}
+    return _shown(doc)
+
+
+async def shown(db, campaign_id: Any) -> dict[str, Any]:
+    """What a live page shows, in one read: {"raised", "donors", "latest"}; `latest` is the last gift
+    counted as {"amount", "name"} ("" for an anonymous donor), or None."""
+    doc = await db[COUNTERS].find_one({"_id": campaign_id}, {"inflight": 0}) or {}
+    if doc.get("gifts") and "latest" not in doc:
+        # A counter from before it kept its latest gift: found once among the donations, and kept.
+        last = await db[DONATIONS].find({"campaign_id": campaign_id, "state": CONFIRMED}) \
+            .sort([("confirmed_at", -1)]).to_list(1)
+        latest = _latest_of(last[0]) if last else None
+        await db[COUNTERS].update_one({"_id": campaign_id, "latest": {"$exists": False}},
+                                      {"$set": {"latest": latest}})
+        doc = {**doc, "latest": latest}
+    return _shown(doc)
+
+
+def _shown(doc: Mapping[str, Any]) -> dict[str, Any]:
+    latest = doc.get("latest")
+    return {"raised": int((doc.get("raised") or {}).get(doc.get("currency"), 0)),
+            "donors": int(doc.get("donors") or 0),
+            "latest": {"amount": int(latest["amount"]), "name": str(latest.get("name") or "")} if latest else None}
 
 
 async def counter(db, campaign_id: Any) -> dict[str, Any]:

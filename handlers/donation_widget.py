@@ -41,12 +41,11 @@ class WidgetHandler(CampaignBase):
         text = "light" if self.get_query_argument("text", "") == "light" else "dark"
         source = self.get_query_argument("src", "").strip()
         source = source if sources.valid(source) else sources.WIDGET
-        found = await totals.one(self.db, campaign["_id"])
-        last = await giving.latest(self.db, campaign["_id"], limit=1)
+        found = await totals.shown(self.db, campaign["_id"])
         self.render_page("public/campaign_widget.html", campaign=campaign, size=size, text=text,
                          title=campaigns.title(campaign, self.locale_code), raised=found["raised"],
                          donors=found["donors"], percent=totals.percent(found["raised"], campaign["goal"]),
-                         exponent=money.exponent(campaign["currency"]), latest=last[0] if last else None,
+                         exponent=money.exponent(campaign["currency"]), latest=found["latest"],
                          give_path=f"{giving.page_path(campaign)}?src={source}")
 
 

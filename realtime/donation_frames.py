@@ -29,7 +29,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from donations import campaigns, giving, totals
+from donations import campaigns, totals
 from realtime import protocol
 from realtime.coalesce import Coalescer
 from realtime.connection import Connection
@@ -92,13 +92,12 @@ class DonationTotals:
         await self.live.hub.publish(channel(campaign["_id"]), await self.frame(campaign, found))
 
     async def frame(self, campaign: dict, found: dict | None = None) -> dict:
-        """The campaign's `donations` frame: its totals (`found`, else read now) and its latest gift."""
-        db = self.live.db
-        out = totals.frame(campaign, found if found is not None else await totals.one(db, campaign["_id"]))
-        last = await giving.latest(db, campaign["_id"], limit=1)
-        out["latest"] = {"amount": int(last[0]["amount"]),
-                         "name": "" if last[0].get("anonymous") else str(last[0].get("donor", {}).get("name") or "")} \
-            if last else None
+        """The campaign's `donations` frame: its totals and latest gift (`found`, else read now: one read
+        of the campaign's counter either way)."""
+        if found is None:
+            found = await totals.shown(self.live.db, campaign["_id"])
+        out = totals.frame(campaign, found)
+        out["latest"] = found["latest"]
         return out
 
 

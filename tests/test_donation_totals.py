@@ -102,9 +102,9 @@ async def test_a_stop_between_confirmation_and_counting_is_repaired_by_the_sweep
     original = totals._move_counter
     left: dict = {}
 
-    async def move_then_stop(db_, claim, donors):
-        await original(db_, claim, donors)
-        left.update(claim=claim, donors=donors)
+    async def move_then_stop(db_, claim, donors, latest):
+        await original(db_, claim, donors, latest)
+        left.update(claim=claim, donors=donors, latest=latest)
         raise RuntimeError("the process stops here")
     monkeypatch.setattr(totals, "_move_counter", move_then_stop)
     with pytest.raises(RuntimeError):
@@ -124,7 +124,7 @@ async def test_a_stop_between_confirmation_and_counting_is_repaired_by_the_sweep
     assert counter == summed == {"raised": {"EUR": 2300}, "gifts": 3, "donors": 2}
 
     # The stopped process wakes and goes on where it stopped: its move and its mark change nothing.
-    await original(db, left["claim"], left["donors"])
+    await original(db, left["claim"], left["donors"], left["latest"])
     marked = await db.donation_counts.update_one({"_id": left["claim"]["_id"], "token": left["claim"]["token"],
                                                   "state": totals.CLAIMED}, {"$set": {"state": totals.COUNTED}})
     assert marked.modified_count == 0
@@ -164,17 +164,19 @@ async def test_the_processes_together_push_a_campaign_at_most_once_a_window(serv
     found = await campaign(services, factory)
     donor = await factory.user()
     # No gift yet: nothing to claim, zeros to show.
-    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 0, "donors": 0}
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 0, "donors": 0, "latest": None}
     await giving.on_topup_paid(services, str(donor["_id"]), {"_id": ObjectId(), "amount": 1000, "currency": "EUR"})
     await giving.give(services, found, amount="3", currency="EUR", key="claim-window", method="wallet", user=donor,
                       locale="en")
     await drain(services)   # this process's own push of the gift
     await asyncio.sleep(0.3)
     # Two processes pushing within one window: the first pushes, the second is told to wait for the window's end.
-    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1}
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1, "latest": {
+        "amount": 300, "name": donor["name"]}}
     assert await totals.claim_push(db, found["_id"], 0.25) is None
     await asyncio.sleep(0.3)
-    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1}
+    assert await totals.claim_push(db, found["_id"], 0.25) == {"raised": 300, "donors": 1, "latest": {
+        "amount": 300, "name": donor["name"]}}
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -197,3 +199,29 @@ async def test_gifts_confirmed_before_counters_existed_are_counted_once(services
     assert await totals.adopt(db) == 0
     counter, summed = await totals.audit(db, found["_id"])
     assert counter == summed == {"raised": {"EUR": 500 + 700 + 500}, "gifts": 3, "donors": 2}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_counter_keeps_the_latest_gift_for_live_pages(services, factory, db):
+    found = await campaign(services, factory)
+    anna = await factory.user(name="Anna")
+    await giving.on_topup_paid(services, str(anna["_id"]), {"_id": ObjectId(), "amount": 5000, "currency": "EUR"})
+    assert await totals.shown(db, found["_id"]) == {"raised": 0, "donors": 0, "latest": None}
+    first = await giving.give(services, found, amount="5", currency="EUR", key="latest-1", method="wallet",
+                              user=anna, locale="en")
+    assert (await totals.shown(db, found["_id"]))["latest"] == {"amount": 500, "name": "Anna"}
+    second = await giving.give(services, found, amount="7", currency="EUR", key="latest-2", method="wallet",
+                               user=anna, locale="en", anonymous=True)
+    assert await totals.shown(db, found["_id"]) == {"raised": 1200, "donors": 1,
+                                                    "latest": {"amount": 700, "name": ""}}
+    # Refunded whole, the latest gift is no longer shown; a refund of another gift changes nothing there.
+    await giving.on_refunded(services, str(second["_id"]), {"refund": {"key": "re_latest"}}, 700)
+    assert await totals.shown(db, found["_id"]) == {"raised": 500, "donors": 1, "latest": None}
+    await giving.give(services, found, amount="3", currency="EUR", key="latest-3", method="wallet",
+                      user=anna, locale="en")
+    await giving.on_refunded(services, str(first["_id"]), {"refund": {"key": "re_first"}}, 500)
+    assert (await totals.shown(db, found["_id"]))["latest"] == {"amount": 300, "name": "Anna"}
+    # A counter kept before it held the latest gift finds it once among the donations, and keeps it.
+    await db.donation_totals.update_one({"_id": found["_id"]}, {"$unset": {"latest": ""}})
+    assert (await totals.shown(db, found["_id"]))["latest"] == {"amount": 300, "name": "Anna"}
+    assert (await db.donation_totals.find_one({"_id": found["_id"]}))["latest"]["amount"] == 300
