@@ -231,8 +231,8 @@ async def _proceed(services, campaign, donation: dict) -> dict[str, Any]:
         await services.db[DONATIONS].update_one({"_id": donation["_id"], "state": PENDING},
                                                 {"$set": {"refused_at": utcnow()}})
         raise
-    await confirm(services, donation["_id"], payment_ref=f"wallet:gift-{donation['_id']}")
-    return await get(services.db, donation["_id"]) or donation
+    moved = await confirm(services, donation["_id"], payment_ref=f"wallet:gift-{donation['_id']}", campaign=campaign)
+    return moved or await get(services.db, donation["_id"]) or donation
 
 
 async def _saved_for(services, donation: Mapping[str, Any]) -> dict[str, str] | None:
@@ -269,8 +269,10 @@ async def get(db, donation_id: Any) -> dict | None:
     return await db[DONATIONS].find_one({"_id": oid}) if oid else None
 
 
-async def confirm(services, donation_id: Any, *, payment_ref: str) -> bool:
-    """pending -> confirmed, once; True for the call that moved it.  Announces and mails the receipt."""
+async def confirm(services, donation_id: Any, *, payment_ref: str,
+                  campaign: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """pending -> confirmed, once; the confirmed donation for the call that moved it (None for any
+    other).  Announces and mails the receipt (`campaign`: the donation's, when the caller has it)."""
     db = services.db
     now = utcnow()
     # The move also lists what the campaign's counter now owes (`donations.totals`): counted just below,
@@ -281,15 +283,16 @@ async def confirm(services, donation_id: Any, *, payment_ref: str) -> bool:
          "$push": {"uncounted": totals.confirmed_fact(donation_id, now)}},
         return_document=True)
     if moved is None:
-        return False
+        return None
     await totals.count_owed(db, moved)
     await services.notifier.announce(moved["campaign_id"], {"kind": totals.CHANGE})
-    await send_receipt(services, moved)
-    return True
+    await send_receipt(services, moved, campaign)
+    return moved
 
 
-async def send_receipt(services, donation: Mapping[str, Any]) -> None:
-    campaign = await campaigns.get(services.db, donation["campaign_id"])
+async def send_receipt(services, donation: Mapping[str, Any], campaign: Mapping[str, Any] | None = None) -> None:
+    if campaign is None or campaign["_id"] != donation["campaign_id"]:
+        campaign = await campaigns.get(services.db, donation["campaign_id"])
     if campaign is None:
         return
     if await mails.send_receipt(services, campaign, donation):

@@ -209,15 +209,16 @@ async def _donor(db, claim: Mapping[str, Any]) -> int:
             # A donor already counted: the gift joins their others.
             joined = await db[DONORS].update_one({"_id": did, "gifts.0": {"$exists": True}, "gifts": {"$ne": gift}},
                                                  {"$push": {"gifts": gift}})
-            if not joined.modified_count:
-                try:
-                    # Their first gift that counts (the document made on their very first).
-                    await db[DONORS].update_one(
-                        {"_id": did, "gifts": {"$size": 0}},
-                        {"$push": {"gifts": gift, "opened_by": gift},
-                         "$setOnInsert": {"campaign_id": claim["campaign_id"], "closed_by": []}}, upsert=True)
-                except DuplicateKeyError:
-                    pass   # the document holds gifts: this one (asked again), or one added meanwhile
+            if joined.modified_count:
+                return 0   # it joined gifts counted already (so it is not in `opened_by`): no new donor
+            try:
+                # Their first gift that counts (the document made on their very first).
+                await db[DONORS].update_one(
+                    {"_id": did, "gifts": {"$size": 0}},
+                    {"$push": {"gifts": gift, "opened_by": gift},
+                     "$setOnInsert": {"campaign_id": claim["campaign_id"], "closed_by": []}}, upsert=True)
+            except DuplicateKeyError:
+                pass   # the document holds gifts: this one (asked again), or one added meanwhile
             found = await db[DONORS].find_one({"_id": did}) or {}
             if gift in found.get("gifts", []) or gift in found.get("closed_by", []):
                 return 1 if gift in found.get("opened_by", []) else 0

@@ -90,13 +90,17 @@ async def move(db, user_id: Any, currency: str, amount: int, *, key: str, kind: 
             raise ValueError(f"wallet entry {key!r} reused for another movement") from None
     bid = balance_id(user_id, currency)
     if entry["state"] == PENDING:
-        # The document exists before the guarded update, so that update never has to insert.
-        await db[BALANCES].update_one({"_id": bid}, {"$setOnInsert": {"user_id": user_id, "currency": currency,
-                                                                      "balance": 0, "keys": []}}, upsert=True)
         guard: dict[str, Any] = {"_id": bid, "keys": {"$ne": key}}
         if amount < 0:
             guard["balance"] = {"$gte": -amount}
-        moved = await db[BALANCES].update_one(guard, {"$inc": {"balance": amount}, "$push": {"keys": key}})
+        change = {"$inc": {"balance": amount}, "$push": {"keys": key}}
+        moved = await db[BALANCES].update_one(guard, change)
+        if moved.modified_count == 0:
+            # The guarded update never inserts: when it found nothing (perhaps no document yet), the
+            # document is made empty if missing and the same update is tried once more.
+            await db[BALANCES].update_one({"_id": bid}, {"$setOnInsert": {"user_id": user_id, "currency": currency,
+                                                                          "balance": 0, "keys": []}}, upsert=True)
+            moved = await db[BALANCES].update_one(guard, change)
         if moved.modified_count == 0 and not await db[BALANCES].find_one({"_id": bid, "keys": key}, {"_id": 1}):
             await db[ENTRIES].update_one({"key": key, "state": PENDING}, {"$set": {"refused_at": utcnow()}})
             raise NotEnough()
