@@ -378,13 +378,24 @@ async def _applications(db, who: Identity) -> None:
     await db.applications.update_many({"decided_by": who.id}, {"$set": {"decided_by": None}})
 
 
-async def _donations(db, who: Identity) -> None:
+def _donor_filter(who: Identity) -> dict[str, Any]:
     ors: list[dict[str, Any]] = [{"donor.user_id": who.id}]
     if who.email:
         ors.append({"donor.email": who.email})
+    return {"$or": ors}
+
+
+async def _donation_totals(db, who: Identity) -> None:
+    """A campaign's counter names its latest gift's donor: the name goes (before the gifts lose their donor,
+    which is how they are found)."""
+    async for doc in db.donations.find(_donor_filter(who), {"_id": 1}):
+        await db.donation_totals.update_many({"latest.donation_id": doc["_id"]}, {"$set": {"latest.name": ""}})
+
+
+async def _donations(db, who: Identity) -> None:
     # One key for all of this person's gifts: the campaigns' donor counts stay as they were.
     nobody = f"erased:{ObjectId()}"
-    async for doc in db.donations.find({"$or": ors}, {"donor": 1, "message": 1}):
+    async for doc in db.donations.find(_donor_filter(who), {"donor": 1, "message": 1}):
         await db.donations.update_one({"_id": doc["_id"]}, {"$set": {
             "donor": {"user_id": None, "email": "", "name": "", "locale": (doc.get("donor") or {}).get("locale", "")},
             "donor_key": nobody, "message": who.scrub(doc.get("message") or ""), "erased": True}})
@@ -486,6 +497,7 @@ STEPS: dict[str, Callable[[Any, Identity], Awaitable[None]]] = {
     "payment_sellers": _payment_sellers,
     "orders": _orders,
     "reservations": _reservations,
+    "donation_totals": _donation_totals,
     "donations": _donations,
     "wallet_balances": _wallet_balances,
     "wallet_entries": _wallet_entries,
@@ -524,7 +536,6 @@ UNTOUCHED = {
     "donation_campaigns": "donation campaigns written by staff, no person's id or address",
     "donation_assistants": "a space's giving assistant written by staff, no person's id or address",
     "donation_assistant_stats": "counts of the assistant's use per space and day, no person's id or address",
-    "donation_totals": "what each campaign raised, from how many donors: numbers, nobody named",
     "donation_counts": "each gift's effect on its campaign's totals: amounts and gift ids, the donor only as a "
                        "one-way hash (the gifts themselves are erased)",
     "donation_donors": "a one-way hash per campaign and donor and the ids of their gifts: kept so the campaign's "
