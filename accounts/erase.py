@@ -388,8 +388,9 @@ def _donor_filter(who: Identity) -> dict[str, Any]:
 async def _donation_totals(db, who: Identity) -> None:
     """A campaign's counter names its latest gift's donor: the name goes (before the gifts lose their donor,
     which is how they are found)."""
-    async for doc in db.donations.find(_donor_filter(who), {"_id": 1}):
-        await db.donation_totals.update_many({"latest.donation_id": doc["_id"]}, {"$set": {"latest.name": ""}})
+    gifts = [doc["_id"] async for doc in db.donations.find(_donor_filter(who), {"_id": 1})]
+    if gifts:
+        await db.donation_totals.update_many({"latest.donation_id": {"$in": gifts}}, {"$set": {"latest.name": ""}})
 
 
 async def _donations(db, who: Identity) -> None:

@@ -59,7 +59,6 @@ import re
 import secrets
 import signal
 import sys
-import threading
 import time
 import traceback
 from urllib.parse import quote, urlencode
@@ -150,28 +149,7 @@ class PageWorker:
         self.pages: list[Page] = []
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        def read():
-            while True:
-                try:
-                    item = self.pipe.recv()
-                except (EOFError, OSError):
-                    item = ("exit", {})
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-                if item[0] == "exit":
-                    return
-        threading.Thread(target=read, daemon=True).start()
-        while True:
-            command, args = await queue.get()
-            try:
-                result = await getattr(self, "cmd_" + command)(**args)
-            except Exception:
-                result = {"error": traceback.format_exc()}
-            self.pipe.send(result)
-            if command == "exit":
-                return
+        await loadgen.serve_commands(self.pipe, self)
 
     async def cmd_connect(self, specs: list, campaign: str, concurrency: int, timeout: float) -> dict:
         self.pages = [Page(s["i"], s["port"], campaign, s["sample"]) for s in specs]

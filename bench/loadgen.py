@@ -530,6 +530,39 @@ ADAPTERS = {"livehall": LivehallClient, "socketio": SocketIOClient, "plain": Pla
 
 # --- the worker -------------------------------------------------------------------------
 
+async def serve_commands(pipe, worker, after_each=None) -> None:
+    """Answer the coordinator: each (command, args) that comes over `pipe` runs
+    `worker.cmd_<command>(**args)` and its result (or the traceback) goes back;
+    "exit", or the pipe closing, runs `worker.cmd_exit()` and ends the loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    # A thread reads the pipe: the loop's add_reader would make the pipe
+    # non-blocking, and a large report would then fail to send.
+    def read_commands():
+        while True:
+            try:
+                item = pipe.recv()
+            except (EOFError, OSError):
+                item = ("exit", {})
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+            if item[0] == "exit":
+                return
+
+    threading.Thread(target=read_commands, daemon=True).start()
+    while True:
+        command, args = await queue.get()
+        try:
+            result = await getattr(worker, "cmd_" + command)(**args)
+        except Exception:
+            result = {"error": traceback.format_exc()}
+        pipe.send(result)
+        if command == "exit":
+            return
+        if after_each is not None:
+            after_each()
+
+
 class Worker:
     def __init__(self, pipe, wid: int):
         self.pipe = pipe
@@ -540,37 +573,12 @@ class Worker:
         self.chat_stop = None
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        # What lives on (clients, their records) is never garbage for the cyclic collector to walk
+        # again; a short-lived process may keep the odd cycle.
+        await serve_commands(self.pipe, self, after_each=gc.freeze)
 
-        # A thread reads the pipe: the loop's add_reader would make the pipe
-        # non-blocking, and a large report would then fail to send.
-        def read_commands():
-            while True:
-                try:
-                    item = self.pipe.recv()
-                except (EOFError, OSError):
-                    item = ("exit", {})
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-                if item[0] == "exit":
-                    return
-
-        threading.Thread(target=read_commands, daemon=True).start()
-        while True:
-            command, args = await queue.get()
-            if command == "exit":
-                await self.cmd_close()
-                self.pipe.send({"ok": True})
-                return
-            try:
-                result = await getattr(self, "cmd_" + command)(**args)
-            except Exception:
-                result = {"error": traceback.format_exc()}
-            self.pipe.send(result)
-            # What lives on (clients, their records) is never garbage for the
-            # cyclic collector to walk again; a short-lived process may keep
-            # the odd cycle.
-            gc.freeze()
+    async def cmd_exit(self) -> dict:
+        return await self.cmd_close()
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)

@@ -274,6 +274,16 @@ async def signed_in_page(browser, base_url: str, login: str, password: str, widt
     return page
 
 
+async def until_true(read, wanted: str, timeout: float) -> bool:
+    """Whether `await read()` becomes `wanted` within `timeout` seconds (read from Python: the page's CSP
+    forbids the string evaluation `wait_for_function` may use)."""
+    for _ in range(int(timeout * 10)):
+        if await read() == wanted:
+            return True
+        await asyncio.sleep(0.1)
+    return await read() == wanted
+
+
 async def screenshot(page, name: str) -> str:
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, name + ".png")

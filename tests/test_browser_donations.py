@@ -8,24 +8,12 @@ page confirms it with the bank's step, as with the real Stripe.js.
 """
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from core import money
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, screenshot, until_true
 from tests.donations_support import campaign
 from tests.payments_support import attach_card, hook, localstripe, pay_on_card_page, stripe_settings  # noqa: F401
-
-
-async def until_true(read, wanted: str, timeout: float) -> bool:
-    """Whether `await read()` becomes `wanted` within `timeout` seconds (read from Python: the page's CSP
-    forbids the string evaluation `wait_for_function` may use)."""
-    for _ in range(int(timeout * 10)):
-        if await read() == wanted:
-            return True
-        await asyncio.sleep(0.1)
-    return await read() == wanted
 
 
 @pytest.fixture

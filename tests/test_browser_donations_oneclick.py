@@ -5,25 +5,13 @@ a reload.
 """
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from core import money
 from donations import saved_cards
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, screenshot, until_true
 from tests.donations_support import campaign
 from tests.payments_support import hook, localstripe, stripe_api, stripe_settings  # noqa: F401
-
-
-async def until_true(read, wanted: str, timeout: float) -> bool:
-    """Whether `await read()` becomes `wanted` within `timeout` seconds (read from Python: the page's CSP
-    forbids the string evaluation `wait_for_function` may use)."""
-    for _ in range(int(timeout * 10)):
-        if await read() == wanted:
-            return True
-        await asyncio.sleep(0.1)
-    return await read() == wanted
 
 
 @pytest.fixture

@@ -25,10 +25,9 @@ from bson import ObjectId
 from access import roles as R
 from core import money
 from donations import embedding, giving, sources
-from tests.browser import chromium, screenshot, signed_in_page
+from tests.browser import chromium, screenshot, signed_in_page, until_true
 from tests.donations_support import campaign, key_of
 from tests.payments_support import attach_card, hook, localstripe, pay_on_card_page, stripe_settings, until  # noqa: F401
-from tests.test_browser_donations import until_true
 from tests.test_donations_widget import decode_png
 
 LISTED = "https://listed.example"
