@@ -221,15 +221,18 @@ class EqualityIndex:
         listed = _one_of(wanted)
         if listed is not None:
             return [docs[v] for v in dict.fromkeys(listed) if v in docs]
-        ids = None
+        # Every usable entry is weighed by its size first and only the smallest
+        # is listed: a unique check names both a room (thousands of entries)
+        # and a key (one), and listing the room's would cost as much as a scan.
+        best = None   # (size, the id tables to read)
         for fields in self.compounds:
             key = tuple(filter.get(f) for f in fields)
             if all(_indexable(v) for v in key):
                 if self.dirty:
                     self.rebuild()
-                found = list(self.by_compound[fields].get(key, ()))
-                if ids is None or len(found) < len(ids):
-                    ids = found
+                tables = (self.by_compound[fields].get(key, {}),)
+                if best is None or len(tables[0]) < best[0]:
+                    best = (len(tables[0]), tables)
         for field in self.fields:
             value = filter.get(field)
             values = (value,) if _indexable(value) else _one_of(value)
@@ -237,11 +240,13 @@ class EqualityIndex:
                 if self.dirty:
                     self.rebuild()
                 table = self.by_field[field]
-                found = [i for v in values for i in list(table.get(v, ()))]
-                if ids is None or len(found) < len(ids):
-                    ids = found   # the most selective of the indexed fields asked for
-        if ids is None:
+                tables = tuple(table.get(v, {}) for v in values)
+                size = sum(map(len, tables))
+                if best is None or size < best[0]:
+                    best = (size, tables)
+        if best is None:
             return None
+        ids = [i for ids_of in best[1] for i in list(ids_of)]
         seen, out = set(), []
         for _id in ids:
             doc = docs.get(_id)
