@@ -1,4 +1,4 @@
-"""Card payments through Stripe's PaymentIntents, with the official `stripe` library (async, over httpx).
+"""Card payments through Stripe's PaymentIntents, with the official `stripe` library (async, over aiohttp).
 
 - A PaymentIntent is created server-side for each attempt, with the
   attempt's own `Idempotency-Key` (``livehall-attempt-<id>``): a request
@@ -106,7 +106,7 @@ class StripeCard:
             # Network failures are retried by the library with the same Idempotency-Key.
             self._client = stripe.StripeClient(
                 self.settings.stripe_secret_key, base_addresses={"api": self.settings.stripe_api_base},
-                http_client=stripe.HTTPXClient(timeout=30), max_network_retries=2)
+                http_client=stripe.AIOHTTPClient(timeout=30), max_network_retries=2)
         return self._client
 
     async def close(self) -> None:
