@@ -300,8 +300,7 @@ async def apply_moved(services, provider_name: str, fact: Fact, *, by: str = "pr
     elif fact.kind == providers.REFUND:
         moved = await _refund(db, found, fact, by)
     if moved is not None:
-        await fire(services, found["_id"])
-        return await get(db, found["_id"]) or moved, True
+        return await fire(services, found["_id"], attempt=moved) or moved, True
     return found, False
 
 
@@ -397,29 +396,41 @@ async def _refund(db, attempt: AttemptDoc, fact: Fact, by: str) -> AttemptDoc | 
 
 # --- callbacks -----------------------------------------------------------------------------------
 
-async def fire(services, attempt_id: Any) -> None:
-    """Write the ledger entry and call the purpose for each queued callback, each claimed first."""
+async def fire(services, attempt_id: Any, *, attempt: AttemptDoc | None = None) -> AttemptDoc | None:
+    """Write the ledger entry and call the purpose for each queued callback, each claimed first.
+
+    `attempt`: the attempt as just written, when the caller has it (it is
+    not read again).  Returns the attempt as last read (None: gone).
+    """
     db = services.db
+    current: AttemptDoc | None = attempt
     while True:
-        attempt = await get(db, attempt_id)
-        if attempt is None:
-            return
+        if current is None:
+            current = await get(db, attempt_id)
+            if current is None:
+                return None
         now = utcnow()
-        due = [c for c in attempt.get("callbacks", [])
+        due = [c for c in current.get("callbacks", [])
                if c.get("claimed_until") is None or _aware(c["claimed_until"]) < now]
         if not due:
-            return
+            return current
         call = due[0]
-        claimed = await claim(db, attempt["_id"], call)
+        claimed = await claim(db, current["_id"], call)
         if claimed is None:
-            continue  # another process took it (or it is done): look again
+            current = None  # another process took it (or it is done): look again
+            continue
         try:
             await _call(services, claimed, call)
         except Exception:
             # Left claimed: the sweep calls it again once the claim has run out.
             log.exception("payment callback failed", extra={"attempt": str(attempt_id), "callback": call["kind"]})
-            return
-        await db.payment_attempts.update_one({"_id": attempt["_id"]}, {"$pull": {"callbacks": {"id": call["id"]}}})
+            return claimed
+        # What is left to call comes back with the removal: the next turn need not read it.
+        current = await db.payment_attempts.find_one_and_update(
+            {"_id": current["_id"]}, {"$pull": {"callbacks": {"id": call["id"]}}},
+            return_document=ReturnDocument.AFTER)
+        if current is None:
+            return None
 
 
 async def claim(db, attempt_id: Any, call: Mapping[str, Any]) -> AttemptDoc | None:
