@@ -22,7 +22,7 @@ import orjson
 from tornado.iostream import IOStream
 
 from realtime.frames import combined_frame, text_frame
-from realtime.tornado_internals import unsent_bytes
+from realtime.tornado_internals import stream_closed, unsent_bytes
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,14 @@ class Connection:
         self.heard_at = 0.0
 
     def write_frame(self, frame: bytes) -> bool:
-        if self.closed:
-            return False
+        # Every delivered frame of every broadcast passes here, thousands per
+        # flip: the checks read attributes (what `ws.is_closing()` and
+        # `stream.closed()` would return) rather than call methods.
         ws = self.handler.ws_connection
-        if ws is None or ws.is_closing():
+        if ws is None or self.closed or ws.client_terminated or ws.server_terminated:
             return False
         stream = ws.stream
-        if stream.closed():
+        if stream_closed(stream):
             return False
         # What bounds memory per client; Tornado has no public accessor for it.
         pending = unsent_bytes(stream)

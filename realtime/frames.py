@@ -12,6 +12,7 @@ import json
 import struct
 
 FIN_TEXT = 0x81
+FIN_PING = 0x89
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -28,6 +29,10 @@ def frame(first_byte: int, payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", first_byte, 127, n)
     return header + payload
+
+
+# An empty ping: the keepalive writes these bytes to every socket in turn.
+PING = frame(FIN_PING, b"")
 
 
 def payload_of(frame: bytes) -> bytes:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from realtime import timers
 from realtime.connection import Connection
+from realtime.frames import PING
 
 if TYPE_CHECKING:
     from realtime.live import Live
@@ -65,7 +66,10 @@ class Keepalive:
             conn.close(1001, "ping timed out")
             return
         conn.ponged = False
-        ws.write_ping(b"")
+        # The prebuilt frame through the connection's own write (one send),
+        # not Tornado's write_ping, which frames it anew and queues it on the
+        # stream with a future: on a quiet socket that was the ping's cost.
+        conn.write_frame(PING)
 
 
 def install(live: Live) -> Keepalive:

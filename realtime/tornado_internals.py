@@ -15,6 +15,8 @@ What is used, and why:
   not yet taken.  The hub disconnects a client whose backlog passes its
   bound; there is no public accessor, and reading the size directly costs
   no more than `len()` of the buffer on every write of a broadcast.
+- `IOStream._closed` (`stream_closed`): what `IOStream.closed()` returns,
+  read without the method call on every write of a broadcast.
 - `tornado.websocket._WebSocketParams` (`websocket_params`): the options
   of a frame protocol; one object serves every socket.
 - `WebSocketProtocol13._receive_frame_loop` (`FrameProtocol.read_frames`):
@@ -85,6 +87,7 @@ check(tornado.version)
 
 # A C-level accessor, not a wrapper: it runs on every write of every broadcast.
 unsent_bytes = operator.attrgetter("_write_buffer._size")
+stream_closed = operator.attrgetter("_closed")
 
 
 def websocket_params(max_message_size: int, compression_options: dict):

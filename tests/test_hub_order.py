@@ -21,23 +21,23 @@ class EmptyBuffer:
 
 
 class FakeStream:
+    """What the connection reads of a Tornado stream (realtime.tornado_internals.stream_closed too)."""
+
     def __init__(self):
         self._write_buffer = EmptyBuffer()   # everything written is taken at once
+        self._closed = False
         self.writes = []
-
-    def closed(self):
-        return False
 
     def write(self, data):
         self.writes.append(bytes(data))
 
 
 class FakeWs:
+    """The flags `WebSocketProtocol.is_closing()` reads, as the connection reads them."""
+
     def __init__(self):
         self.stream = FakeStream()
-
-    def is_closing(self):
-        return False
+        self.client_terminated = self.server_terminated = False
 
 
 class FakeHandler:
