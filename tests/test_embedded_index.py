@@ -90,6 +90,30 @@ async def test_compound_indexes_answer_full_key_lookups_and_unique_checks():
     assert await messages.count_documents({"room": "r1"}) == 1000
 
 
+class Unlisted(dict):
+    """An index entry that may be weighed (its size) but must not be listed."""
+
+    def __iter__(self):
+        raise AssertionError("a larger index entry was listed when a smaller one answers")
+
+
+@pytest.mark.gen_test
+async def test_only_the_smallest_index_entry_is_listed():
+    # A unique check names a room (every message of it) and a client id (one message):
+    # listing the room's entry would cost as much as scanning the room.
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    messages = db.messages
+    await messages.insert_many([{"room": "r1", "offset": i, "user_id": f"u{i % 7}", "client_id": f"c{i}"}
+                                for i in range(1, 1001)])
+    index = messages._index
+    index.candidates({"room": "r1"})          # built
+    index.by_field["room"]["r1"] = Unlisted(index.by_field["room"]["r1"])
+    found = index.candidates({"room": "r1", "user_id": "u3", "client_id": "c10"})
+    assert [d["offset"] for d in found] == [10]
+    assert (await messages.find_one({"room": "r1", "user_id": "u3", "client_id": "c10"}))["offset"] == 10
+
+
 @pytest.mark.gen_test
 async def test_ttl_expiry_sweeps_now_and_then_not_on_every_insert(monkeypatch):
     import asyncio
