@@ -5,11 +5,12 @@
 Livehall runs as the other benchmarks run it (bench/targets.py: `server.py
 --processes 2` on 127.0.0.1 with Redis and the shared embedded store), with
 its card payments pointed at localstripe (a stand-in for Stripe's API that
-sends signed notifications; run here without its pickle-the-whole-store on
-every write, a debugging aid of localstripe that would make it the thing
-measured, without the second it waits before sending each notification,
-which Stripe does not, and with each kind of object kept apart so that
-listing a charge's refunds does not scan every object ever made).
+sends signed notifications), run by `tests/localstripe_server.py --fast`:
+without its pickle-the-whole-store on every write, a debugging aid of
+localstripe that would make it the thing measured, without the second it
+waits before sending each notification, which Stripe does not, and with
+each kind of object kept apart so that listing a charge's refunds does not
+scan every object ever made.
 Before any server starts, the store is filled straight with the platform's
 own functions: a space, one open campaign, and for the wallet path
 `--donors` accounts with a session and a wallet topped up.  Then:
@@ -83,36 +84,10 @@ SECRET_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET = "sk_test_bench", "pk_test_bench", 
 CLIENT_SECRET = re.compile(rb'data-client-secret="((pi_\w+?)_secret_\w+)"')
 RAISED = re.compile(rb'"raised":\s*(\d+)')
 PATHS = ("card", "wallet")
-# localstripe as a process of its own, without writing its whole store to disk after every change.
-# It also waits a second before each notification; Stripe sends them at once, so the wait goes too.
-# And it lists the objects of a kind by scanning its whole store, which each charge it sends does
-# three times (its refunds): a payment would cost time in proportion to every payment made before
-# it, which Stripe's does not.  Its store therefore also keeps each kind's objects apart, in the
-# same order, and listing reads those.
-LOCALSTRIPE = """\
-import asyncio, sys, types
-import localstripe.resources as r, localstripe.server as s, localstripe.webhooks as w
-r.Store.dump_to_disk = lambda self: None
-w.asyncio = types.SimpleNamespace(**{k: getattr(asyncio, k) for k in dir(asyncio)})
-w.asyncio.sleep = lambda seconds: asyncio.sleep(0)
-kinds = {}
-def kept(self, key, value):
-    dict.__setitem__(self, key, value)
-    kinds.setdefault(key.partition(':')[0], {})[key] = value
-def dropped(self, key):
-    dict.__delitem__(self, key)
-    kinds.get(key.partition(':')[0], {}).pop(key, None)
-def list_all(cls, url, limit=None, starting_after=None, **kwargs):
-    if kwargs:
-        raise r.UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
-    found = r.List(url, limit=limit, starting_after=starting_after)
-    found._list = list(kinds.get(cls.object, {}).values())
-    return found
-r.Store.__setitem__, r.Store.__delitem__ = kept, dropped
-r.StripeObject._api_list_all = classmethod(list_all)
-sys.argv = ['localstripe', '--port', sys.argv[1], '--from-scratch']
-s.start()
-"""
+# localstripe as the tests run it, and without its habits that would make it the thing measured
+# (tests/localstripe_server.py --fast: no store pickled on every write, no second's wait before each
+# notification, no scan of every object it holds to list a charge's refunds).
+LOCALSTRIPE = os.path.join(ROOT, "tests", "localstripe_server.py")
 
 
 # --- the pages: generator processes holding WebSocket clients -------------------------------------
@@ -472,7 +447,7 @@ async def confirmed_in_store(address: str, campaign_id: str, seen: int, seconds:
 
 def start_localstripe(workdir: str) -> tuple:
     port = T.free_port()
-    proc = T.start([T.PYTHON, "-c", LOCALSTRIPE, str(port)], os.path.join(workdir, "localstripe.log"),
+    proc = T.start([T.PYTHON, LOCALSTRIPE, "--port", str(port), "--fast"], os.path.join(workdir, "localstripe.log"),
                    cwd=workdir)
     T.wait_port(port, 30, proc=proc)
     return proc, port

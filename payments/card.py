@@ -130,7 +130,8 @@ class StripeCard:
         PaymentIntent found through the declined charge and a `facts` list
         with the failure, which `payments.attempts` applies at once.  An
         attempt with only `customer` is paid by the donor on the card page
-        and tied to their Customer, so its card can be kept afterwards.
+        and tied to their Customer with `setup_future_usage` "off_session",
+        so its card can be kept and charged later.
         """
         import stripe
         params: dict[str, Any] = {
@@ -144,6 +145,10 @@ class StripeCard:
             params["customer"] = saved["customer"]
         if saved.get("payment_method"):
             params.update(payment_method=saved["payment_method"], off_session=True, confirm=True)
+        elif saved.get("customer"):
+            # The card is to be charged again while its holder is away: Stripe attaches it to the
+            # Customer once paid and asks the bank for that use now, or refuses to attach it later.
+            params["setup_future_usage"] = "off_session"
         try:
             pi = await self.client().v1.payment_intents.create_async(
                 params=params, options={"idempotency_key": f"livehall-attempt-{attempt['_id']}"})

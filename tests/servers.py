@@ -6,6 +6,7 @@ failure under CI=true.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -262,9 +263,10 @@ class LocalStripe:
             pytest.skip("localstripe is not installed (requirements-dev.txt)")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="livehall-localstripe-")
-        # It keeps its data in /tmp/localstripe.pickle; --from-scratch never reads it back.
+        # tests/localstripe_server.py: localstripe, taking the PaymentIntent fields Stripe takes.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "localstripe_server.py"),
+             "--port", str(self.port)],
             cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -75,6 +75,9 @@ async def test_a_remembered_card_gives_in_one_click_once_under_a_double_submit(s
     attempt = await db.payment_attempts.find_one({"purpose": "donation"})
     customer = await db.donor_customers.find_one({})
     assert attempt["saved"] == {"customer": customer["customer"]}
+    # Asked of Stripe for a card to be charged again while the donor is away (else it refuses to keep it).
+    intent = await stripe_api(localstripe, "GET", f"/v1/payment_intents/{attempt['provider_ref']}")
+    assert intent["setup_future_usage"] == "off_session" and intent["customer"] == customer["customer"]
     # The donor's browser pays on the card page (Stripe.js's part, done here as in test_browser_donations).
     pm = await card_method(localstripe)
     await stripe_api(localstripe, "POST", f"/v1/payment_intents/{attempt['provider_ref']}", payment_method=pm)
