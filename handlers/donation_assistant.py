@@ -1,7 +1,7 @@
 """The giving assistant's public page: a visitor answers questions with buttons and reaches a gift dialog.
 
-- `GET /spaces/<space>/assistant`: the first question (a walk started,
-  counted); with `?trail=<key>.<key>...` the question at the end of that
+- `GET /spaces/<space>/assistant`: the first question (a walk started, counted
+  once per browser session); with `?trail=<key>.<key>...` the question at the end of that
   walk (the page after a choice; not counted again).
 - `POST /spaces/<space>/assistant`: a choice (`choice=<n>`, counted: the
   question it leads to, or the campaign reached) or `back=1`; answered with
@@ -18,6 +18,8 @@ from donations import assistant
 from handlers.base import BaseHandler, PageError
 
 SLUG = r"[a-z0-9][a-z0-9-]{0,62}"
+# The session cookie (this page's path only, no personal data) that says a walk was counted as started.
+STARTED = "lh_assistant_walk"
 
 
 class AssistantPage(BaseHandler):
@@ -35,8 +37,11 @@ class AssistantPage(BaseHandler):
         space, tree = await self.tree(space_slug)
         raw = self.get_query_argument("trail", "")[:assistant.MAX_TRAIL * 17]
         trail = assistant.trail_of(tree, raw)
-        if not raw:
+        if not raw and not self.get_cookie(STARTED):
+            # A walk is counted once per browser session: a reload of the first question is not another.
             await assistant.count(self.db, space["_id"], started=True, node=trail[0])
+            self.set_cookie(STARTED, "1", path=f"/spaces/{space['slug']}/assistant", httponly=True,
+                            samesite="Lax", secure=self.over_tls)
         node = assistant.nodes_by_key(tree)[trail[-1]]
         locale = self.locale_code
         self.set_header("Cache-Control", "no-store")

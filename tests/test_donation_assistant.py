@@ -135,6 +135,7 @@ async def test_a_walk_reaches_a_gift_dialog_and_every_step_and_the_gift_are_coun
     page = await b.get(url)
     assert page.status_code == 200 and "Что вы хотите поддержать?" in page.text and "Детей" in page.text
     assert 'name="back"' not in page.text
+    assert (await b.get(url)).status_code == 200     # a reload: the same walk, counted once
     r = await b.post(url, {"trail": "start", "choice": "1"})
     assert r.status_code == 302 and r.headers["location"] == f"{url}?trail=start.kids"
     page = await b.get(r.headers["location"])
