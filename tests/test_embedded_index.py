@@ -16,6 +16,15 @@ async def make_users():
     return db.users
 
 
+async def make_room():
+    """A room of 1,000 messages from 7 people (the messages' compound unique key: room, user, client id)."""
+    db = EmbeddedClient()["index_test"]
+    await ensure_indexes(db)
+    await db.messages.insert_many([{"room": "r1", "offset": i, "user_id": f"u{i % 7}", "client_id": f"c{i}"}
+                                   for i in range(1, 1001)])
+    return db.messages
+
+
 def scanned(coll, filter):
     """What mongomock finds without the index."""
     return [d["_id"] for d in type(coll._c)._iter_documents(coll._c, filter)]
@@ -72,11 +81,7 @@ async def test_an_indexed_lookup_does_not_scan_the_collection():
 
 @pytest.mark.gen_test
 async def test_compound_indexes_answer_full_key_lookups_and_unique_checks():
-    db = EmbeddedClient()["index_test"]
-    await ensure_indexes(db)
-    messages = db.messages
-    await messages.insert_many([{"room": "r1", "offset": i, "user_id": f"u{i % 7}", "client_id": f"c{i}"}
-                                for i in range(1, 1001)])
+    messages = await make_room()
     index = messages._index
     found = index.candidates({"room": "r1", "user_id": "u3", "client_id": "c10"})
     assert [d["offset"] for d in found] == [10]
@@ -101,11 +106,7 @@ class Unlisted(dict):
 async def test_only_the_smallest_index_entry_is_listed():
     # A unique check names a room (every message of it) and a client id (one message):
     # listing the room's entry would cost as much as scanning the room.
-    db = EmbeddedClient()["index_test"]
-    await ensure_indexes(db)
-    messages = db.messages
-    await messages.insert_many([{"room": "r1", "offset": i, "user_id": f"u{i % 7}", "client_id": f"c{i}"}
-                                for i in range(1, 1001)])
+    messages = await make_room()
     index = messages._index
     index.candidates({"room": "r1"})          # built
     index.by_field["room"]["r1"] = Unlisted(index.by_field["room"]["r1"])
