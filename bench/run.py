@@ -363,6 +363,7 @@ def run_target(name: str, args, workdir: str, frame_bytes: int = 0) -> dict:
             f"p99 {phases['flips']['latency_ms'].get('p99')} ms")
 
         # 4. chat fan-out
+        all_offsets: list = []    # every chat offset stored, for the storm's gaps too (none if chat is skipped)
         if target.chat and args.chat_seconds > 0:
             senders_per = [sum(1 for s in sl if s["role"] == "sender") for sl in slices]
             rate_each = args.chat_rate / max(1, args.senders)

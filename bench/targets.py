@@ -33,17 +33,25 @@ _started: list[subprocess.Popen] = []
 
 # --- ports and processes ---------------------------------------------------------
 
+def _probe() -> socket.socket:
+    # As every server here binds (Tornado, uvloop, Node, Redis): with SO_REUSEADDR, so the ports
+    # that a previous run's tens of thousands of closed connections left in TIME_WAIT count as free.
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
+
+
 def free_port(span: int = 1) -> int:
     """A port p with p .. p+span-1 free on 127.0.0.1."""
     for _ in range(100):
-        with socket.socket() as s:
+        with _probe() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         if port + span > 65535:
             continue
         try:
             for k in range(1, span):
-                with socket.socket() as s:
+                with _probe() as s:
                     s.bind(("127.0.0.1", port + k))
             return port
         except OSError:
